@@ -1,0 +1,37 @@
+# Every target makes its own virtual environment (.venv) from pyproject.toml.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+SEED := issues/2026-11-26-stem-cells-in-breast-milk.md
+
+.PHONY: demo test lint format bench golden clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+# The main job on the embedded defaults (SQLite file, local outbox).
+demo: $(BIN)/.installed
+	$(BIN)/newsletter check $(SEED)
+	$(BIN)/newsletter build $(SEED)
+
+# The whole test suite, lint included. CI runs exactly this (see .ci/run).
+test: $(BIN)/.installed
+	$(BIN)/ruff check newsletter tests benchmarks
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check newsletter tests benchmarks
+	$(BIN)/ruff format --check newsletter tests benchmarks
+
+# Refresh the golden files after an intended change to the rendered seed issue.
+golden: $(BIN)/.installed
+	NEWSLETTER_UPDATE_GOLDEN=1 $(BIN)/python -m pytest tests/test_golden.py
+
+bench: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_render.py
+
+clean:
+	rm -rf $(VENV) build outbox newsletter.db .pytest_cache

@@ -1,0 +1,155 @@
+"""Pre-send checks: what would hurt if this issue went out now.
+
+Used by ``newsletter check``, by ``newsletter send`` (which refuses on errors) and by
+the preview page, so all three agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from newsletter import mjml_schema
+from newsletter.config import Config
+from newsletter.errors import NewsletterError
+from newsletter.issues import read_issue
+from newsletter.models import CompiledIssue, Issue
+from newsletter.personalize import Personalizer
+from newsletter.render import compile_issue
+from newsletter.tokens import sample_personalization
+
+CLIP_ERROR_BYTES = 100 * 1024  # Gmail clips an HTML part above about 102 KB
+CLIP_WARNING_BYTES = 85 * 1024
+SUBJECT_WARNING_LENGTH = 78
+PREHEADER_WARNING_LENGTH = 140
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str  # "error" or "warning"
+    message: str
+    file: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.level}: {self.message}"
+
+
+def check_issue(path: Path, config: Config) -> tuple[list[Finding], CompiledIssue | None]:
+    """Read, compile and check one issue; a file that does not compile is one error."""
+    label = _display(path)
+    try:
+        issue = read_issue(path, topics=config.topic_ids)
+        compiled = compile_issue(issue, config)
+    except NewsletterError as error:
+        return [Finding("error", problem.removeprefix(f"{path}: "), label)
+                for problem in error.problems], None
+    return list(check_compiled(compiled, config)), compiled
+
+
+def check_compiled(compiled: CompiledIssue, config: Config) -> Iterator[Finding]:
+    issue = compiled.issue
+    label = _display(issue.path)
+    html, text = Personalizer(compiled).render(sample_personalization(config, issue.slug))
+
+    size = len(html.encode("utf-8"))
+    if size >= CLIP_ERROR_BYTES:
+        yield Finding("error", f"HTML is {size / 1024:.0f} KB: Gmail clips above about 102 KB "
+                      "and hides the unsubscribe link; shorten the issue", label)
+    elif size >= CLIP_WARNING_BYTES:
+        yield Finding("warning", f"HTML is {size / 1024:.0f} KB, close to Gmail's clipping "
+                      "limit (about 102 KB)", label)
+
+    yield from _check_subject_and_preheader(issue, label)
+    yield from _check_headings(issue, label)
+
+    page = _Links()
+    page.feed(html)
+    for src, alt in page.images:
+        if alt is None:
+            yield Finding("error", f"image {src} has no alt text; describe it for screen "
+                          "readers and for readers with images off", label)
+    for kind, url in page.urls:
+        if not _absolute(url, allow_mailto=kind == "link"):
+            yield Finding("error", f"{kind} URL {url!r} is not an absolute http(s) URL: it "
+                          "cannot work from an inbox", label)
+    for block in issue.blocks:
+        if getattr(block, "image", None) is not None and not block.image.alt.strip():
+            yield Finding("error", f"image {block.image.src} has no alt text; write "
+                          "![what it shows](...)", label)
+
+    for part, body in (("HTML", html), ("text", text)):
+        if sample_personalization(config, issue.slug).unsubscribe_url not in body:
+            yield Finding("error", f"the {part} part has no unsubscribe link; keep "
+                          "{{ recipient.unsubscribe_url }} in the template", label)
+        first_line = config.postal_address.splitlines()[0]
+        if first_line not in body.replace("\n", " ") and first_line not in body:
+            yield Finding("error", f"the {part} part has no postal address (CAN-SPAM); keep "
+                          "{{ config.postal_address }} in the template", label)
+
+    for line, message in mjml_schema.problems(compiled.mjml):
+        yield Finding("error", message, "email.mjml", line)
+
+
+def _check_subject_and_preheader(issue: Issue, label: str) -> Iterator[Finding]:
+    if not issue.subject.strip():
+        yield Finding("error", "the subject is empty; set 'subject' or 'title'", label)
+    elif len(issue.subject) > SUBJECT_WARNING_LENGTH:
+        yield Finding("warning", f"the subject is {len(issue.subject)} characters; inboxes "
+                      f"cut it after about {SUBJECT_WARNING_LENGTH}", label)
+    if not issue.preheader.strip():
+        yield Finding("warning", "no preheader: inboxes will show the first text of the "
+                      "email instead; set 'preheader'", label)
+    elif len(issue.preheader) > PREHEADER_WARNING_LENGTH:
+        yield Finding("warning", f"the preheader is {len(issue.preheader)} characters; "
+                      f"inboxes show about {PREHEADER_WARNING_LENGTH} at most", label)
+
+
+def _check_headings(issue: Issue, label: str) -> Iterator[Finding]:
+    previous = 1  # the issue title is the h1
+    for heading in issue.headings:
+        if heading.level == 1:
+            yield Finding("warning", f"heading {heading.text!r} is a level-1 heading, like the "
+                          "title; use ## for sections", label, heading.line)
+        elif heading.level > previous + 1:
+            yield Finding("error", f"heading {heading.text!r} skips from level {previous} to "
+                          f"{heading.level}; use {'#' * (previous + 1)}", label, heading.line)
+        previous = heading.level
+
+
+def _absolute(url: str, *, allow_mailto: bool) -> bool:
+    parts = urlsplit(url)
+    if allow_mailto and parts.scheme == "mailto":
+        return True
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.images: list[tuple[str, str | None]] = []
+        self.urls: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "img":
+            src = values.get("src") or ""
+            self.images.append((src, values.get("alt")))
+            self.urls.append(("image", src))
+        elif tag == "a" and values.get("href") is not None:
+            self.urls.append(("link", values["href"] or ""))
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def has_errors(findings: list[Finding]) -> bool:
+    return any(finding.level == "error" for finding in findings)

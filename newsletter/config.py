@@ -1,0 +1,306 @@
+"""``newsletter.yaml``: a declared schema with every default in one place.
+
+Loading validates everything and reports every problem at once, each as
+``newsletter.yaml: key.path: what is wrong``. Secrets never live here: the config
+names the environment variables that hold them (``*_env`` keys), and
+:func:`env_secret` reads them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from newsletter.errors import ConfigError
+
+CONFIG_FILENAME = "newsletter.yaml"
+SECRET_KEY_ENV = "NEWSLETTER_SECRET_KEY"
+DATABASE_URL_ENV = "NEWSLETTER_DATABASE_URL"
+
+
+def _valid_address(value: str) -> str:
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise ValueError(f"not a valid address ({error})") from None
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an absolute http(s) URL, like https://example.org")
+    return value
+
+
+def _base_url(value: str) -> str:
+    return _http_url(value).rstrip("/")
+
+
+def _color(value: str) -> str:
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3}", value):
+        raise ValueError("must be a hex colour like #b0416f")
+    return value
+
+
+def _slug(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", value):
+        raise ValueError("must be lowercase letters, digits, '-' or '_'")
+    return value
+
+
+def _one_line(value: str) -> str:
+    if "\n" in value or "\r" in value:
+        raise ValueError("must be a single line")
+    return value
+
+
+EmailAddress = Annotated[str, AfterValidator(_valid_address)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+BaseUrl = Annotated[str, AfterValidator(_base_url)]  # no trailing slash: paths get appended
+Color = Annotated[str, AfterValidator(_color)]
+Slug = Annotated[str, AfterValidator(_slug)]
+OneLine = Annotated[str, AfterValidator(_one_line)]
+
+
+class Schema(BaseModel):
+    """Base of every config section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Sender(Schema):
+    email: EmailAddress = Field(description="The From address; its domain must be authenticated.")
+    name: OneLine = Field("", description="The From display name.")
+
+
+class Topic(Schema):
+    id: Slug = Field(description="Stable identifier used in issue files, CSVs and the database.")
+    name: OneLine = Field(description="What subscribers see.")
+    description: str = ""
+
+
+class Brand(Schema):
+    logo: str | None = Field(None, description="Logo image, a path relative to the project.")
+    logo_alt: str = Field("", description="Alt text of the logo; defaults to the name.")
+    logo_width: int = Field(120, ge=16, le=600, description="Logo width in pixels.")
+    primary_color: Color = "#9d3a63"
+    text_color: Color = "#222222"
+    muted_color: Color = "#5f5f5f"
+    background_color: Color = "#f4efe9"
+    content_background_color: Color = "#ffffff"
+    font_family: str = "Georgia, 'Times New Roman', serif"
+    heading_font_family: str = "Helvetica, Arial, sans-serif"
+
+
+SocialNetwork = Literal[
+    "facebook", "instagram", "x", "twitter", "linkedin", "youtube", "pinterest",
+    "mastodon", "bluesky", "tiktok", "web",
+]
+
+
+class SocialLink(Schema):
+    network: SocialNetwork
+    url: HttpUrl
+    label: str = Field("", description="Link text; defaults to the network's name.")
+
+
+class OutboxSettings(Schema):
+    path: str = Field("outbox", description="Maildir folder, relative to the project.")
+
+
+class SendGridSettings(Schema):
+    api_host: BaseUrl = "https://api.sendgrid.com"
+    api_key_env: str = "SENDGRID_API_KEY"
+    timeout: float = Field(10.0, gt=0, description="Seconds per HTTP request.")
+    batch_size: int = Field(1000, ge=1, le=1000, description="Personalizations per request.")
+    asm_group_id: int | None = Field(None, description="Unsubscribe group (optional).")
+    tracking: bool = Field(False, description="Let SendGrid track opens and clicks.")
+    categories: list[str] = Field(default_factory=list, max_length=10)
+    webhook_public_key_env: str = "SENDGRID_WEBHOOK_PUBLIC_KEY"
+    webhook_max_age: int = Field(600, gt=0, description="Seconds a webhook timestamp stays fresh.")
+
+
+class SmtpSettings(Schema):
+    host: str = "127.0.0.1"
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password_env: str = "SMTP_PASSWORD"
+    connections: int = Field(2, ge=1, le=32, description="Parallel SMTP connections.")
+    timeout: float = Field(30.0, gt=0)
+
+
+class SendingSettings(Schema):
+    rate: float | None = Field(None, gt=0, description="Messages per second (all connections).")
+    per_hour: int | None = Field(None, gt=0)
+    per_day: int | None = Field(None, gt=0)
+    batch_size: int = Field(500, ge=1, le=1000, description="Recipients per ledger batch.")
+
+
+class WebSettings(Schema):
+    link_max_age_days: int = Field(7, ge=1, description="Lifetime of confirm and manage links.")
+    consent_text: str = Field(
+        "I agree to receive this newsletter by email. I can unsubscribe at any time.",
+        description="The consent wording shown on the signup form and recorded with it.",
+    )
+
+
+class Config(Schema):
+    name: OneLine
+    description: str = ""
+    language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)*$")
+    sender: Sender = Field(alias="from")
+    reply_to: EmailAddress | None = None
+    site_url: BaseUrl
+    assets_url: BaseUrl | None = None
+    postal_address: str = Field(min_length=1)
+    list_id: str | None = Field(None, description="List-Id header; default from the site domain.")
+    unsubscribe_mailto: EmailAddress | None = None
+    hashtag: str = ""
+    topics: list[Topic] = Field(default_factory=list)
+    brand: Brand = Field(default_factory=Brand)
+    social: list[SocialLink] = Field(default_factory=list)
+    database_url: str | None = None
+    provider: Literal["outbox", "smtp", "sendgrid"] = "outbox"
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    sendgrid: SendGridSettings = Field(default_factory=SendGridSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    sending: SendingSettings = Field(default_factory=SendingSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+
+    # Where the config file lives; every relative path is resolved against it.
+    root: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _topics_unique(self) -> Config:
+        seen: set[str] = set()
+        for topic in self.topics:
+            if topic.id in seen:
+                raise ValueError(f"topics: duplicate id {topic.id!r}")
+            seen.add(topic.id)
+        return self
+
+    # Derived values: computed here, so every consumer agrees on them.
+
+    @property
+    def assets_base_url(self) -> str:
+        return self.assets_url or f"{self.site_url}/assets"
+
+    @property
+    def list_id_header(self) -> str:
+        if self.list_id:
+            return self.list_id
+        host = urlsplit(self.site_url).hostname or "localhost"
+        slug = re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-") or "newsletter"
+        return f"{self.name} <{slug}.{host}>"
+
+    @property
+    def topic_ids(self) -> list[str]:
+        return [topic.id for topic in self.topics]
+
+    @property
+    def issues_dir(self) -> Path:
+        return self.root / "issues"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / "templates"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.root / self.outbox.path
+
+    @property
+    def database(self) -> str:
+        """The SQLAlchemy URL: environment first, then config, then a file beside the config."""
+        url = os.environ.get(DATABASE_URL_ENV) or self.database_url
+        if not url:
+            return f"sqlite:///{(self.root / 'newsletter.db').resolve()}"
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            relative = url.removeprefix("sqlite:///")
+            if relative and relative != ":memory:":
+                return f"sqlite:///{(self.root / relative).resolve()}"
+        return url
+
+
+def env_secret(variable: str) -> str | None:
+    """A secret from the environment; empty counts as unset."""
+    return os.environ.get(variable) or None
+
+
+def find_config(start: Path | None = None) -> Path:
+    """``newsletter.yaml`` in ``start`` (default: the current folder) or a folder above it."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_FILENAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no {CONFIG_FILENAME} in {here} or any folder above it; "
+        "run 'newsletter init' to create one, or pass --config"
+    )
+
+
+def load_yaml_mapping(path: Path, text: str, *, what: str) -> dict[str, Any]:
+    """Parse YAML that must be a mapping; errors name the file and line."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = error.problem or error.context or "invalid YAML"
+        raise ConfigError(f"{path}{line}: {problem}; fix the YAML syntax on that line") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: {what} must be a mapping of keys to values")
+    return data
+
+
+def describe_validation_error(error: ValidationError, label: str) -> list[str]:
+    """Turn pydantic's errors into ``label: key.path: message`` lines."""
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "missing":
+            message = "required; add this key"
+        elif item["type"] == "extra_forbidden":
+            message = "unknown key; check its spelling"
+        elif item["type"] == "literal_error":
+            message = f"must be one of {item['ctx']['expected']}"
+        else:
+            message = str(item["msg"]).removeprefix("Value error, ")
+        lines.append(f"{label}: {path}: {message}")
+    return lines
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Load and validate ``newsletter.yaml``; every problem is reported at once."""
+    path = path or find_config()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file; run 'newsletter init' to create one") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+    data = load_yaml_mapping(path, text, what="the config")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as error:
+        problems = describe_validation_error(error, path.name)
+        raise ConfigError("\n".join(problems), problems=problems) from None
+    return config.model_copy(update={"root": path.parent.resolve()})

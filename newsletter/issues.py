@@ -1,0 +1,348 @@
+"""Reader: an issue file (YAML front matter + Markdown) -> :class:`~newsletter.models.Issue`.
+
+The Markdown body becomes blocks: runs of text (rendered to HTML and to plain text
+from the same tokens), standalone images, and buttons, written as a paragraph that
+holds only a link with the ``button`` class: ``[Read the study](https://...){.button}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import textwrap
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from mdit_py_plugins.attrs import attrs_plugin
+from pydantic import Field, ValidationError
+
+from newsletter.config import (
+    ConfigError,
+    HttpUrl,
+    OneLine,
+    Schema,
+    describe_validation_error,
+    load_yaml_mapping,
+)
+from newsletter.errors import IssueFileError
+from newsletter.models import (
+    Author,
+    Block,
+    ButtonBlock,
+    CallToAction,
+    Heading,
+    Image,
+    ImageBlock,
+    Issue,
+    TextBlock,
+)
+
+ISSUE_NAME = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>[a-z0-9][a-z0-9-]*)")
+TEXT_WIDTH = 72
+
+
+class AuthorMatter(Schema):
+    name: OneLine
+    bio: str = ""
+    image: str | None = None
+    image_alt: str = ""
+
+
+class ImageMatter(Schema):
+    src: str = Field(min_length=1)
+    alt: str = Field(min_length=1, description="Required: describe the image for screen readers.")
+    caption: str = ""
+
+
+class CallToActionMatter(Schema):
+    text: OneLine = Field(min_length=1)
+    url: HttpUrl
+
+
+class FrontMatter(Schema):
+    title: OneLine = Field(min_length=1)
+    subject: OneLine | None = None
+    preheader: OneLine = ""
+    date: dt.date | None = None
+    author: AuthorMatter | None = None
+    topics: list[str] = Field(default_factory=list)
+    hero: ImageMatter | None = None
+    cta: CallToActionMatter | None = None
+
+
+def markdown_parser() -> MarkdownIt:
+    # Raw HTML is off: issue text is escaped, and mail clients mangle hand-written HTML.
+    return MarkdownIt("commonmark", {"html": False}).use(attrs_plugin)
+
+
+_PARSER = markdown_parser()
+
+
+def split_front_matter(path: Path, source: str) -> tuple[str, str, int]:
+    """Return (front matter, body, line number where the body starts)."""
+    source = source.removeprefix("\ufeff")
+    lines = source.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "---":
+        raise IssueFileError(
+            f"{path}:1: an issue starts with a '---' line, then YAML front matter "
+            "(title, date, ...), then another '---' line"
+        )
+    for index, line in enumerate(lines[1:], start=1):
+        if line.strip() == "---":
+            return "".join(lines[1:index]), "".join(lines[index + 1 :]), index + 2
+    raise IssueFileError(f"{path}: the front matter has no closing '---' line; add one")
+
+
+def read_issue(path: Path, *, topics: Sequence[str] = ()) -> Issue:
+    """Read and validate one issue file. ``topics`` are the ids the config knows."""
+    try:
+        source = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise IssueFileError(f"{path}: no such issue file") from None
+    except UnicodeDecodeError:
+        raise IssueFileError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+    matter_text, body, body_line = split_front_matter(path, source)
+    try:
+        data = load_yaml_mapping(path, "\n" + matter_text, what="the front matter")
+    except ConfigError as error:  # same message, but it is the issue file at fault
+        raise IssueFileError(str(error)) from None
+    try:
+        matter = FrontMatter.model_validate(data)
+    except ValidationError as error:
+        problems = describe_validation_error(error, f"{path}: front matter")
+        raise IssueFileError("\n".join(problems), problems=problems) from None
+
+    unknown = [topic for topic in matter.topics if topic not in topics]
+    if unknown:
+        known = ", ".join(topics) or "none: add topics to newsletter.yaml"
+        raise IssueFileError(
+            f"{path}: front matter: topics: unknown topic {unknown[0]!r}; known topics: {known}"
+        )
+
+    name = ISSUE_NAME.fullmatch(path.stem)
+    date = matter.date or (dt.date.fromisoformat(name["date"]) if name else None)
+    if date is None:
+        raise IssueFileError(
+            f"{path}: front matter: date: required when the file name does not start "
+            "with YYYY-MM-DD-; add 'date: 2026-11-26'"
+        )
+    slug = name["slug"] if name else re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")
+
+    body_reader = _BodyReader(path, body_line)
+    blocks = body_reader.read(body)
+    author = None
+    if matter.author:
+        author = Author(
+            name=matter.author.name,
+            bio=matter.author.bio.strip(),
+            image=matter.author.image,
+            image_alt=matter.author.image_alt or matter.author.name,
+        )
+    hero = Image(matter.hero.src, matter.hero.alt, matter.hero.caption) if matter.hero else None
+    cta = CallToAction(matter.cta.text, matter.cta.url) if matter.cta else None
+    return Issue(
+        path=path,
+        slug=slug,
+        title=matter.title,
+        subject=matter.subject or matter.title,
+        preheader=matter.preheader,
+        date=date,
+        author=author,
+        topics=tuple(matter.topics),
+        hero=hero,
+        cta=cta,
+        blocks=tuple(blocks),
+        headings=tuple(body_reader.headings),
+        links=tuple(body_reader.links),
+    )
+
+
+class _BodyReader:
+    """Splits the Markdown tokens into blocks and renders each run twice."""
+
+    def __init__(self, path: Path, first_line: int) -> None:
+        self.path = path
+        self.first_line = first_line
+        self.links: list[str] = []
+        self.headings: list[Heading] = []
+
+    def read(self, body: str) -> list[Block]:
+        tokens = _PARSER.parse(body)
+        blocks: list[Block] = []
+        run: list[Token] = []
+        for group in _top_level_groups(tokens):
+            special = self._special_block(group)
+            if special is None:
+                run.extend(group)
+                continue
+            if run:
+                blocks.append(self._text_block(run))
+                run = []
+            blocks.append(special)
+        if run:
+            blocks.append(self._text_block(run))
+        return blocks
+
+    def _special_block(self, group: list[Token]) -> Block | None:
+        if len(group) != 3 or group[0].type != "paragraph_open":
+            return None
+        children = [c for c in group[1].children or [] if not _is_blank(c)]
+        if len(children) == 1 and children[0].type == "image":
+            image = children[0]
+            alt = "".join(child.content for child in image.children or [])
+            return ImageBlock(Image(str(image.attrs["src"]), alt, str(image.attrs.get("title", ""))))
+        if (
+            len(children) >= 3
+            and children[0].type == "link_open"
+            and children[-1].type == "link_close"
+            and "button" in str(children[0].attrs.get("class", "")).split()
+        ):
+            text = "".join(child.content for child in children[1:-1])
+            return ButtonBlock(text=text, url=str(children[0].attrs["href"]))
+        return None
+
+    def _text_block(self, tokens: list[Token]) -> TextBlock:
+        for index, token in enumerate(tokens):
+            if token.type == "heading_open":
+                line = self.first_line + (token.map[0] if token.map else 0)
+                self.headings.append(Heading(int(token.tag[1]), tokens[index + 1].content, line))
+        html = _PARSER.renderer.render(tokens, _PARSER.options, {})
+        return TextBlock(html=html.strip(), text=_PlainText(self.links).render(tokens))
+
+
+def _is_blank(token: Token) -> bool:
+    return token.type in ("softbreak", "hardbreak") or (
+        token.type == "text" and not token.content.strip()
+    )
+
+
+def _top_level_groups(tokens: Iterable[Token]) -> Iterable[list[Token]]:
+    group: list[Token] = []
+    depth = 0
+    for token in tokens:
+        group.append(token)
+        depth += token.nesting
+        if depth == 0:
+            yield group
+            group = []
+
+
+class _PlainText:
+    """Markdown tokens -> readable plain text, links as numbered references."""
+
+    def __init__(self, links: list[str]) -> None:
+        self.links = links
+
+    def render(self, tokens: list[Token]) -> str:
+        out: list[str] = []
+        prefixes: list[str] = []  # quote markers and list indents of the enclosing blocks
+        lists: list[int | None] = []  # next number of each open ordered list; None if bullets
+        first_line_prefix: str | None = None
+        tight_item_last = False
+        for index, token in enumerate(tokens):
+            kind = token.type
+            if kind == "heading_open":
+                text = self.inline(tokens[index + 1])
+                level = int(token.tag[1])
+                underline = {1: "=", 2: "=", 3: "-"}.get(level)
+                out.append(text + ("\n" + underline * len(text) if underline else ""))
+            elif kind == "paragraph_open":
+                text = self.inline(tokens[index + 1])
+                indent = "".join(prefixes)
+                starts_item = first_line_prefix is not None
+                first = first_line_prefix if starts_item else indent
+                first_line_prefix = None
+                wrapped = _wrap(text, first, indent)
+                # Items of a tight list (markdown-it hides their paragraphs) stay together.
+                if token.hidden and starts_item and out and tight_item_last:
+                    out[-1] += "\n" + wrapped
+                else:
+                    out.append(wrapped)
+                tight_item_last = token.hidden
+            elif kind == "blockquote_open":
+                prefixes.append("> ")
+            elif kind in ("blockquote_close", "list_item_close"):
+                prefixes.pop()
+            elif kind == "bullet_list_open":
+                lists.append(None)
+            elif kind == "ordered_list_open":
+                lists.append(int(token.attrs.get("start", 1)))
+            elif kind in ("bullet_list_close", "ordered_list_close"):
+                lists.pop()
+            elif kind == "list_item_open":
+                number = lists[-1]
+                marker = "- " if number is None else f"{number}. "
+                if number is not None:
+                    lists[-1] = number + 1
+                first_line_prefix = "".join(prefixes) + marker
+                prefixes.append(" " * len(marker))
+            elif kind in ("code_block", "fence"):
+                indent = "".join(prefixes) + "    "
+                out.append("\n".join(indent + line for line in token.content.rstrip().splitlines()))
+            elif kind == "hr":
+                out.append("".join(prefixes) + "-" * 20)
+        return _join_paragraphs(out)
+
+    def inline(self, token: Token) -> str:
+        parts: list[str] = []
+        href_stack: list[str] = []
+        start_stack: list[int] = []
+        for child in token.children or []:
+            kind = child.type
+            if kind in ("text", "html_inline"):
+                parts.append(child.content)
+            elif kind == "code_inline":
+                parts.append(f"`{child.content}`")
+            elif kind == "softbreak":
+                parts.append(" ")
+            elif kind == "hardbreak":
+                parts.append("\n")
+            elif kind == "image":
+                alt = "".join(c.content for c in child.children or [])
+                parts.append(f"[Image: {alt}]")
+            elif kind == "link_open":
+                href_stack.append(str(child.attrs["href"]))
+                start_stack.append(len(parts))
+            elif kind == "link_close":
+                href = href_stack.pop()
+                label = "".join(parts[start_stack.pop() :])
+                if label.strip() != href and not href.startswith("mailto:"):
+                    parts.append(f" [{self.reference(href)}]")
+                elif href.startswith("mailto:") and label.strip() != href[7:]:
+                    parts.append(f" <{href[7:]}>")
+        return "".join(parts)
+
+    def reference(self, href: str) -> int:
+        if href not in self.links:
+            self.links.append(href)
+        return self.links.index(href) + 1
+
+
+def _wrap(text: str, first: str, rest: str) -> str:
+    lines = []
+    for index, paragraph_line in enumerate(text.split("\n")):
+        lines.extend(
+            textwrap.wrap(
+                paragraph_line,
+                width=TEXT_WIDTH,
+                initial_indent=first if index == 0 else rest,
+                subsequent_indent=rest,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            or [first.rstrip()]
+        )
+    return "\n".join(lines)
+
+
+def _join_paragraphs(parts: list[str]) -> str:
+    return "\n\n".join(part for part in parts if part.strip())
+
+
+def list_issues(issues_dir: Path) -> list[Path]:
+    """Issue files in ``issues_dir``, newest first (by file name, which starts with the date)."""
+    if not issues_dir.is_dir():
+        return []
+    return sorted(issues_dir.glob("*.md"), key=lambda path: path.name, reverse=True)

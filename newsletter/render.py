@@ -1,0 +1,201 @@
+"""Renderer: :class:`Issue` -> :class:`CompiledIssue`, once per issue.
+
+Jinja renders the MJML template, mjml-python compiles it, css-inline inlines the
+styles (keeping ``<style>`` blocks, which hold the media queries). The plain-text
+part is rendered from the same issue with its own template. Per-recipient values
+appear as markers; :mod:`newsletter.personalize` fills them in cheaply afterwards.
+
+Templates are looked up in the project's ``templates/`` first, then in the bundled
+theme, so an editor overrides one file without copying the rest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import textwrap
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import css_inline
+import jinja2
+import mjml
+
+from newsletter.config import Config
+from newsletter.errors import IssueFileError, RenderError, TemplateError
+from newsletter.models import PERSONAL_FIELDS, CompiledIssue, Issue
+
+THEME_DIR = Path(__file__).parent / "theme"
+HTML_TEMPLATE = "email.mjml.j2"
+TEXT_TEMPLATE = "email.txt.j2"
+
+_INLINER = css_inline.CSSInliner(
+    keep_style_tags=True,  # the media queries (phones, dark mode) live in <style> blocks
+    load_remote_stylesheets=False,  # never fetch web fonts while rendering
+)
+
+
+def marker(part: str, name: str) -> str:
+    """The placeholder a recipient's value replaces; plain text that survives MJML and inlining."""
+    return f"[[{part}:{name}]]"
+
+
+class _Markers:
+    """Template-side view of the recipient: every attribute renders as its marker."""
+
+    def __init__(self, part: str) -> None:
+        for name in PERSONAL_FIELDS:
+            setattr(self, name, marker(part, name))
+
+
+def template_environment(config: Config, *, text: bool = False) -> jinja2.Environment:
+    return _environment(config.templates_dir, text)
+
+
+@functools.lru_cache(maxsize=16)
+def _environment(templates_dir: Path, text: bool) -> jinja2.Environment:
+    # Cached: compiling the templates costs far more than rendering them. Jinja still
+    # checks each file's modification time, so an edited template is picked up.
+    loader = jinja2.ChoiceLoader(
+        [jinja2.FileSystemLoader(templates_dir), jinja2.FileSystemLoader(THEME_DIR)]
+    )
+    environment = jinja2.Environment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        autoescape=not text,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters["longdate"] = _long_date
+    environment.filters["wrap"] = _wrap_filter
+    return environment
+
+
+def _long_date(value: dt.date) -> str:
+    return f"{value.day} {value:%B %Y}"
+
+
+def _wrap_filter(value: str, width: int = 72) -> str:
+    return "\n".join(
+        textwrap.fill(line, width=width, break_long_words=False, break_on_hyphens=False)
+        for line in value.splitlines()
+    )
+
+
+class AssetResolver:
+    """Turns image sources into absolute URLs, checking that local files exist."""
+
+    def __init__(self, config: Config, issue: Issue, base_url: str) -> None:
+        self.config = config
+        self.issue = issue
+        self.base_url = base_url.rstrip("/")
+        self.files: list[Path] = []
+
+    def __call__(self, src: str, *, relative_to: Path | None = None) -> str:
+        if urlsplit(src).scheme in ("http", "https"):
+            return src
+        if urlsplit(src).scheme or src.startswith("//"):
+            raise IssueFileError(
+                f"{self.issue.path}: image {src!r}: use an https:// URL or a path to a local file"
+            )
+        folder = relative_to or self.issue.path.parent
+        path = (folder / src).resolve()
+        if not path.is_file():
+            raise IssueFileError(
+                f"{self.issue.path}: image {src!r} not found (looked for {path}); "
+                "fix the path or add the file"
+            )
+        try:
+            relative = path.relative_to(self.config.root)
+        except ValueError:
+            raise IssueFileError(
+                f"{self.issue.path}: image {src!r} is outside the newsletter folder; move it "
+                "into issues/images/"
+            ) from None
+        if path not in self.files:
+            self.files.append(path)
+        return f"{self.base_url}/{quote(relative.as_posix())}"
+
+
+def compile_issue(
+    issue: Issue, config: Config, *, assets_base_url: str | None = None
+) -> CompiledIssue:
+    """Render the issue once. ``assets_base_url`` overrides where local images are served
+    from (the preview serves them itself; sending uses the config's ``assets_url``)."""
+    assets = AssetResolver(config, issue, assets_base_url or config.assets_base_url)
+
+    def logo_url() -> str | None:
+        logo = config.brand.logo
+        return assets(logo, relative_to=config.root) if logo else None
+
+    context = {
+        "config": config,
+        "brand": config.brand,
+        "issue": issue,
+        "topics": [topic for topic in config.topics if topic.id in issue.topics],
+        "asset_url": assets,
+        "logo_url": logo_url,
+    }
+    mjml_source = _render_template(
+        template_environment(config), HTML_TEMPLATE, {**context, "recipient": _Markers("html")}
+    )
+    text = _render_template(
+        template_environment(config, text=True),
+        TEXT_TEMPLATE,
+        {**context, "recipient": _Markers("text")},
+    )
+    html = _INLINER.inline(mjml_to_html(mjml_source))
+    return CompiledIssue(
+        issue=issue,
+        subject=issue.subject,
+        preheader=issue.preheader,
+        mjml=mjml_source,
+        html=html,
+        text=text,
+        assets=tuple(assets.files),
+    )
+
+
+def mjml_to_html(source: str) -> str:
+    try:
+        return mjml.mjml2html(source, disable_comments=True)
+    except ValueError as error:
+        raise RenderError(
+            f"MJML compile failed: {error}; run 'newsletter build' and validate "
+            "email.mjml with 'npx mjml --validate' to find the line"
+        ) from None
+
+
+def _render_template(environment: jinja2.Environment, name: str, context: dict) -> str:
+    try:
+        return environment.get_template(name).render(context)
+    except jinja2.TemplateNotFound as error:
+        raise TemplateError(
+            f"template {error.name!r} not found in templates/ or the bundled theme; "
+            "check the name in the {% include %} or {% extends %} that uses it"
+        ) from None
+    except jinja2.TemplateSyntaxError as error:
+        where = error.filename or error.name or name
+        raise TemplateError(f"{where}:{error.lineno}: template syntax error: {error.message}") from None
+    except jinja2.UndefinedError as error:
+        raise TemplateError(
+            f"{_template_location(error, name)}: {error.message}; "
+            "check the variable name against docs/templates.md"
+        ) from None
+    except IssueFileError:
+        raise
+    except jinja2.TemplateError as error:
+        raise TemplateError(f"{_template_location(error, name)}: {error}") from None
+
+
+def _template_location(error: BaseException, fallback: str) -> str:
+    """The innermost template frame of a runtime error, as ``file:line``."""
+    traceback = error.__traceback__
+    location = fallback
+    while traceback is not None:
+        code = traceback.tb_frame.f_code
+        if code.co_filename.endswith((".j2", ".html", ".mjml", ".txt")):
+            location = f"{code.co_filename}:{traceback.tb_lineno}"
+        traceback = traceback.tb_next
+    return location

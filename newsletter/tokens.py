@@ -1,0 +1,135 @@
+"""Signed tokens for the links in every message and on the subscriber web app.
+
+One module, used by the sender (to build links) and the web app (to read them), so
+both always agree. Tokens are signed with ``NEWSLETTER_SECRET_KEY`` (itsdangerous,
+HMAC-SHA1 over a purpose-specific salt, so an unsubscribe token is no confirm token).
+
+- unsubscribe and preferences tokens never expire: CAN-SPAM wants the opt-out in a
+  message to keep working for 30 days and more, and old mail gets read.
+- confirm and manage tokens expire (``web.link_max_age_days``, 7 days by default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+
+from newsletter.config import SECRET_KEY_ENV, Config, env_secret
+from newsletter.errors import TokenError
+from newsletter.models import Personalization
+
+# A fixed key for local builds and previews only; sending for real and serving the
+# web app refuse to run with it (see require_secret).
+DEVELOPMENT_SECRET = "development-only-not-secret"
+
+
+def require_secret() -> str:
+    secret = env_secret(SECRET_KEY_ENV)
+    if not secret:
+        raise TokenError(
+            f"{SECRET_KEY_ENV} is not set: links in mail must be signed with a secret key; "
+            f"set it to a long random string (python -c \"import secrets; "
+            f"print(secrets.token_urlsafe(32))\") and keep it the same across runs"
+        )
+    return secret
+
+
+def secret_or_development() -> str:
+    return env_secret(SECRET_KEY_ENV) or DEVELOPMENT_SECRET
+
+
+@dataclass(frozen=True)
+class UnsubscribeClaim:
+    subscriber_id: int
+    campaign_id: int | None
+
+
+class Signer:
+    def __init__(self, secret: str) -> None:
+        self._forever = {
+            purpose: URLSafeSerializer(secret, salt=f"newsletter.{purpose}")
+            for purpose in ("unsubscribe", "preferences")
+        }
+        self._timed = {
+            purpose: URLSafeTimedSerializer(secret, salt=f"newsletter.{purpose}")
+            for purpose in ("confirm", "manage")
+        }
+
+    # Never-expiring tokens, carried in every message.
+
+    def unsubscribe_token(self, subscriber_id: int, campaign_id: int | None) -> str:
+        return self._forever["unsubscribe"].dumps([subscriber_id, campaign_id])
+
+    def read_unsubscribe_token(self, token: str) -> UnsubscribeClaim:
+        subscriber_id, campaign_id = self._load(self._forever["unsubscribe"], token)
+        return UnsubscribeClaim(int(subscriber_id), None if campaign_id is None else int(campaign_id))
+
+    def preferences_token(self, subscriber_id: int) -> str:
+        return self._forever["preferences"].dumps(subscriber_id)
+
+    def read_preferences_token(self, token: str) -> int:
+        return int(self._load(self._forever["preferences"], token))
+
+    # Expiring tokens, sent on request (double opt-in, "email me my link").
+
+    def confirm_token(self, subscriber_id: int) -> str:
+        return self._timed["confirm"].dumps(subscriber_id)
+
+    def read_confirm_token(self, token: str, *, max_age_seconds: int) -> int:
+        return int(self._load(self._timed["confirm"], token, max_age=max_age_seconds))
+
+    def manage_token(self, subscriber_id: int) -> str:
+        return self._timed["manage"].dumps(subscriber_id)
+
+    def read_manage_token(self, token: str, *, max_age_seconds: int) -> int:
+        return int(self._load(self._timed["manage"], token, max_age=max_age_seconds))
+
+    @staticmethod
+    def _load(serializer: URLSafeSerializer, token: str, **kwargs: int) -> object:
+        try:
+            return serializer.loads(token, **kwargs)
+        except SignatureExpired:
+            raise TokenError("this link has expired; ask for a new one") from None
+        except (BadData, ValueError, TypeError):
+            raise TokenError("this link is not valid") from None
+
+
+class Links:
+    """The URLs in a message, built the one way the web app's routes expect."""
+
+    def __init__(self, config: Config, signer: Signer) -> None:
+        self.site_url = config.site_url
+        self.signer = signer
+
+    def unsubscribe(self, subscriber_id: int, campaign_id: int | None) -> str:
+        return f"{self.site_url}/u/{self.signer.unsubscribe_token(subscriber_id, campaign_id)}"
+
+    def preferences(self, subscriber_id: int) -> str:
+        return f"{self.site_url}/p/{self.signer.preferences_token(subscriber_id)}"
+
+    def confirm(self, subscriber_id: int) -> str:
+        return f"{self.site_url}/confirm/{self.signer.confirm_token(subscriber_id)}"
+
+    def manage(self, subscriber_id: int) -> str:
+        # Same route as preferences: the web app accepts either kind of token there.
+        return f"{self.site_url}/p/{self.signer.manage_token(subscriber_id)}"
+
+    def view(self, slug: str) -> str:
+        return f"{self.site_url}/archive/{slug}"
+
+
+SAMPLE_EMAIL = "reader@example.org"
+SAMPLE_NAME = "Sam Reader"
+
+
+def sample_personalization(config: Config, slug: str) -> Personalization:
+    """A made-up recipient with real-looking links, for builds, checks and previews."""
+    links = Links(config, Signer(secret_or_development()))
+    return Personalization(
+        email=SAMPLE_EMAIL,
+        name=SAMPLE_NAME,
+        unsubscribe_url=links.unsubscribe(0, None),
+        preferences_url=links.preferences(0),
+        view_url=links.view(slug),
+    )
