@@ -47,7 +47,8 @@ def build_issue(path: Path, config: Config, out_dir: Path) -> BuildResult:
             shutil.copy2(asset, target)
             copied.append(target)
     except OSError as error:
-        raise NewsletterError(f"{out_dir}: cannot write the build ({error.strerror}); "
-                              "choose another folder with --out") from None
+        raise NewsletterError(
+            f"{out_dir}: cannot write the build ({error.strerror}); "
+            "choose another folder with --out"
+        ) from None
     return BuildResult(folder=folder, files=files, assets=tuple(copied))
-

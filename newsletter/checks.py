@@ -46,8 +46,9 @@ def check_issue(path: Path, config: Config) -> tuple[list[Finding], CompiledIssu
         issue = read_issue(path, topics=config.topic_ids)
         compiled = compile_issue(issue, config)
     except NewsletterError as error:
-        return [Finding("error", problem.removeprefix(f"{path}: "), label)
-                for problem in error.problems], None
+        return [
+            Finding("error", problem.removeprefix(f"{path}: "), label) for problem in error.problems
+        ], None
     return list(check_compiled(compiled, config)), compiled
 
 
@@ -58,11 +59,18 @@ def check_compiled(compiled: CompiledIssue, config: Config) -> Iterator[Finding]
 
     size = len(html.encode("utf-8"))
     if size >= CLIP_ERROR_BYTES:
-        yield Finding("error", f"HTML is {size / 1024:.0f} KB: Gmail clips above about 102 KB "
-                      "and hides the unsubscribe link; shorten the issue", label)
+        yield Finding(
+            "error",
+            f"HTML is {size / 1024:.0f} KB: Gmail clips above about 102 KB "
+            "and hides the unsubscribe link; shorten the issue",
+            label,
+        )
     elif size >= CLIP_WARNING_BYTES:
-        yield Finding("warning", f"HTML is {size / 1024:.0f} KB, close to Gmail's clipping "
-                      "limit (about 102 KB)", label)
+        yield Finding(
+            "warning",
+            f"HTML is {size / 1024:.0f} KB, close to Gmail's clipping limit (about 102 KB)",
+            label,
+        )
 
     yield from _check_subject_and_preheader(issue, label)
     yield from _check_headings(issue, label)
@@ -71,25 +79,43 @@ def check_compiled(compiled: CompiledIssue, config: Config) -> Iterator[Finding]
     page.feed(html)
     for src, alt in page.images:
         if alt is None:
-            yield Finding("error", f"image {src} has no alt text; describe it for screen "
-                          "readers and for readers with images off", label)
+            yield Finding(
+                "error",
+                f"image {src} has no alt text; describe it for screen "
+                "readers and for readers with images off",
+                label,
+            )
     for kind, url in page.urls:
         if not _absolute(url, allow_mailto=kind == "link"):
-            yield Finding("error", f"{kind} URL {url!r} is not an absolute http(s) URL: it "
-                          "cannot work from an inbox", label)
+            yield Finding(
+                "error",
+                f"{kind} URL {url!r} is not an absolute http(s) URL: it cannot work from an inbox",
+                label,
+            )
     for block in issue.blocks:
         if getattr(block, "image", None) is not None and not block.image.alt.strip():
-            yield Finding("error", f"image {block.image.src} has no alt text; write "
-                          "![what it shows](...)", label)
+            yield Finding(
+                "error",
+                f"image {block.image.src} has no alt text; write ![what it shows](...)",
+                label,
+            )
 
     for part, body in (("HTML", html), ("text", text)):
         if sample_personalization(config, issue.slug).unsubscribe_url not in body:
-            yield Finding("error", f"the {part} part has no unsubscribe link; keep "
-                          "{{ recipient.unsubscribe_url }} in the template", label)
+            yield Finding(
+                "error",
+                f"the {part} part has no unsubscribe link; keep "
+                "{{ recipient.unsubscribe_url }} in the template",
+                label,
+            )
         first_line = config.postal_address.splitlines()[0]
         if first_line not in body.replace("\n", " ") and first_line not in body:
-            yield Finding("error", f"the {part} part has no postal address (CAN-SPAM); keep "
-                          "{{ config.postal_address }} in the template", label)
+            yield Finding(
+                "error",
+                f"the {part} part has no postal address (CAN-SPAM); keep "
+                "{{ config.postal_address }} in the template",
+                label,
+            )
 
     for line, message in mjml_schema.problems(compiled.mjml):
         yield Finding("error", message, "email.mjml", line)
@@ -99,25 +125,46 @@ def _check_subject_and_preheader(issue: Issue, label: str) -> Iterator[Finding]:
     if not issue.subject.strip():
         yield Finding("error", "the subject is empty; set 'subject' or 'title'", label)
     elif len(issue.subject) > SUBJECT_WARNING_LENGTH:
-        yield Finding("warning", f"the subject is {len(issue.subject)} characters; inboxes "
-                      f"cut it after about {SUBJECT_WARNING_LENGTH}", label)
+        yield Finding(
+            "warning",
+            f"the subject is {len(issue.subject)} characters; inboxes "
+            f"cut it after about {SUBJECT_WARNING_LENGTH}",
+            label,
+        )
     if not issue.preheader.strip():
-        yield Finding("warning", "no preheader: inboxes will show the first text of the "
-                      "email instead; set 'preheader'", label)
+        yield Finding(
+            "warning",
+            "no preheader: inboxes will show the first text of the email instead; set 'preheader'",
+            label,
+        )
     elif len(issue.preheader) > PREHEADER_WARNING_LENGTH:
-        yield Finding("warning", f"the preheader is {len(issue.preheader)} characters; "
-                      f"inboxes show about {PREHEADER_WARNING_LENGTH} at most", label)
+        yield Finding(
+            "warning",
+            f"the preheader is {len(issue.preheader)} characters; "
+            f"inboxes show about {PREHEADER_WARNING_LENGTH} at most",
+            label,
+        )
 
 
 def _check_headings(issue: Issue, label: str) -> Iterator[Finding]:
     previous = 1  # the issue title is the h1
     for heading in issue.headings:
         if heading.level == 1:
-            yield Finding("warning", f"heading {heading.text!r} is a level-1 heading, like the "
-                          "title; use ## for sections", label, heading.line)
+            yield Finding(
+                "warning",
+                f"heading {heading.text!r} is a level-1 heading, like the "
+                "title; use ## for sections",
+                label,
+                heading.line,
+            )
         elif heading.level > previous + 1:
-            yield Finding("error", f"heading {heading.text!r} skips from level {previous} to "
-                          f"{heading.level}; use {'#' * (previous + 1)}", label, heading.line)
+            yield Finding(
+                "error",
+                f"heading {heading.text!r} skips from level {previous} to "
+                f"{heading.level}; use {'#' * (previous + 1)}",
+                label,
+                heading.line,
+            )
         previous = heading.level
 
 

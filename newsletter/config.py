@@ -107,8 +107,17 @@ class Brand(Schema):
 
 
 SocialNetwork = Literal[
-    "facebook", "instagram", "x", "twitter", "linkedin", "youtube", "pinterest",
-    "mastodon", "bluesky", "tiktok", "web",
+    "facebook",
+    "instagram",
+    "x",
+    "twitter",
+    "linkedin",
+    "youtube",
+    "pinterest",
+    "mastodon",
+    "bluesky",
+    "tiktok",
+    "web",
 ]
 
 

@@ -192,7 +192,9 @@ class _BodyReader:
         if len(children) == 1 and children[0].type == "image":
             image = children[0]
             alt = "".join(child.content for child in image.children or [])
-            return ImageBlock(Image(str(image.attrs["src"]), alt, str(image.attrs.get("title", ""))))
+            return ImageBlock(
+                Image(str(image.attrs["src"]), alt, str(image.attrs.get("title", "")))
+            )
         if (
             len(children) >= 3
             and children[0].type == "link_open"

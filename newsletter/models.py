@@ -82,8 +82,14 @@ class Issue:
 
 # The per-recipient fields. The compiled message holds a marker for each, and
 # personalisation replaces the markers; nothing else varies between recipients.
-PERSONAL_FIELDS = ("name", "greeting_name", "email", "unsubscribe_url", "preferences_url",
-                   "view_url")
+PERSONAL_FIELDS = (
+    "name",
+    "greeting_name",
+    "email",
+    "unsubscribe_url",
+    "preferences_url",
+    "view_url",
+)
 
 
 @dataclass(frozen=True)
@@ -133,3 +139,18 @@ class RenderedMessage:
     html: str
     text: str
     headers: dict[str, str]
+
+
+SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+# Never mailed again, and never reactivated by an import or an add.
+SUPPRESSED_STATUSES = frozenset({"unsubscribed", "bounced", "complained"})
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    id: int
+    email: str
+    name: str
+    status: str
+    topics: tuple[str, ...] = ()
+    attributes: dict[str, str] = field(default_factory=dict)

@@ -177,7 +177,9 @@ def _render_template(environment: jinja2.Environment, name: str, context: dict) 
         ) from None
     except jinja2.TemplateSyntaxError as error:
         where = error.filename or error.name or name
-        raise TemplateError(f"{where}:{error.lineno}: template syntax error: {error.message}") from None
+        raise TemplateError(
+            f"{where}:{error.lineno}: template syntax error: {error.message}"
+        ) from None
     except jinja2.UndefinedError as error:
         raise TemplateError(
             f"{_template_location(error, name)}: {error.message}; "

@@ -20,8 +20,9 @@ def slugify(title: str) -> str:
 def init_project(folder: Path, *, today: dt.date | None = None) -> list[Path]:
     """Create a newsletter folder that builds out of the box; never overwrite anything."""
     if (folder / "newsletter.yaml").exists():
-        raise NewsletterError(f"{folder / 'newsletter.yaml'} already exists; "
-                              "choose an empty folder")
+        raise NewsletterError(
+            f"{folder / 'newsletter.yaml'} already exists; choose an empty folder"
+        )
     created = []
     for source in sorted(STARTER.rglob("*")):
         if source.is_dir() or source.name == "issue.md":
@@ -47,6 +48,7 @@ def new_issue(issues_dir: Path, title: str, *, today: dt.date | None = None) -> 
     template = (STARTER / "issue.md").read_text(encoding="utf-8")
     quoted = title.replace("\\", "\\\\").replace('"', '\\"')
     issues_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(template.replace("{title}", quoted).replace("{date}", date.isoformat()),
-                    encoding="utf-8")
+    path.write_text(
+        template.replace("{title}", quoted).replace("{date}", date.isoformat()), encoding="utf-8"
+    )
     return path

@@ -29,8 +29,8 @@ def require_secret() -> str:
     if not secret:
         raise TokenError(
             f"{SECRET_KEY_ENV} is not set: links in mail must be signed with a secret key; "
-            f"set it to a long random string (python -c \"import secrets; "
-            f"print(secrets.token_urlsafe(32))\") and keep it the same across runs"
+            f'set it to a long random string (python -c "import secrets; '
+            f'print(secrets.token_urlsafe(32))") and keep it the same across runs'
         )
     return secret
 
@@ -63,7 +63,9 @@ class Signer:
 
     def read_unsubscribe_token(self, token: str) -> UnsubscribeClaim:
         subscriber_id, campaign_id = self._load(self._forever["unsubscribe"], token)
-        return UnsubscribeClaim(int(subscriber_id), None if campaign_id is None else int(campaign_id))
+        return UnsubscribeClaim(
+            int(subscriber_id), None if campaign_id is None else int(campaign_id)
+        )
 
     def preferences_token(self, subscriber_id: int) -> str:
         return self._forever["preferences"].dumps(subscriber_id)
