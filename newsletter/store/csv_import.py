@@ -190,10 +190,10 @@ def _apply_chunk(
     dry_run: bool,
 ) -> None:
     """Drop duplicates of earlier rows, then apply the rest in one transaction."""
-    first_lines = seen.earlier_lines([address_key(c.email) for _, c in chunk])
+    keys = [address_key(candidate.email) for _, candidate in chunk]
+    first_lines = seen.earlier_lines(keys)
     unique: list[Candidate] = []
-    for record, candidate in chunk:
-        key = address_key(candidate.email)
+    for (record, candidate), key in zip(chunk, keys, strict=True):
         earlier = first_lines.get(key)
         if earlier is not None:
             reason = f"duplicate of line {earlier} ({candidate.email}); only the first is imported"
@@ -245,36 +245,30 @@ class _RowReader:
                 f"{len(values)} values but the header has {len(header)} columns; "
                 "put values that contain the delimiter in double quotes"
             )
-        get = self._getter(values)
+        fields = {
+            name: values[position].strip()
+            for name, position in self.layout.positions.items()
+            if position < len(values)
+        }
         if record.spans_lines and any(
-            "\n" in get(name) or "\r" in get(name)
+            "\n" in fields.get(name, "") or "\r" in fields.get(name, "")
             for name in ("email", "name", "first_name", "last_name", "topics", "status")
         ):
             raise _RowError(
                 "a quoted value runs over several lines; check this row for an unbalanced "
                 '" (the lines after it are read again on their own)'
             )
-        email = self._email(get("email"))
+        get = fields.get
+        full_name = " ".join(filter(None, (get("first_name"), get("last_name"))))
         return Candidate(
-            email=email,
-            name=get("name") or " ".join(filter(None, (get("first_name"), get("last_name")))),
-            topics=self._topics(get("topics")),
-            status=self._status(get("status")),
+            email=self._email(get("email", "")),
+            name=get("name") or full_name,
+            topics=self._topics(get("topics", "")),
+            status=self._status(get("status", "")),
             source=get("source") or self.source,
-            subscribed_at=_timestamp(get("subscribed_at")),
-            attributes=_attributes(get("attributes")),
+            subscribed_at=_timestamp(get("subscribed_at", "")),
+            attributes=_attributes(get("attributes", "")),
         )
-
-    def _getter(self, values: list[str]) -> Callable[[str], str]:
-        positions = self.layout.positions
-
-        def get(name: str) -> str:
-            position = positions.get(name)
-            if position is None or position >= len(values):
-                return ""
-            return values[position].strip()
-
-        return get
 
     def _email(self, value: str) -> str:
         if not value:

@@ -518,8 +518,9 @@ class Store:
 
         Addresses must be unique within the chunk. The outcome of each row, in order.
         """
-        for candidate in candidates:
-            self.check_topics(candidate.topics)
+        unknown = {topic for c in candidates for topic in c.topics} - self._topic_rank.keys()
+        if unknown:
+            raise StoreError(unknown_topic_message(min(unknown), self.topics))
         for attempt in range(3):
             try:
                 with self.engine.connect() as connection:
