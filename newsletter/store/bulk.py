@@ -200,9 +200,7 @@ def insert_many(connection: Connection, table: Table, rows: list[dict[str, Any]]
         _insert_same_columns(connection, table, same_columns)
 
 
-def _insert_same_columns(
-    connection: Connection, table: Table, rows: list[dict[str, Any]]
-) -> None:
+def _insert_same_columns(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     dialect = connection.dialect
     columns = list(rows[0])
     compiled = insert(table).compile(dialect=dialect, column_keys=columns)

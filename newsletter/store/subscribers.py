@@ -43,6 +43,14 @@ from newsletter.store.schema import (
 
 Outcome = Literal["added", "updated", "unchanged"]
 PAGE_SIZE = 1000  # rows per keyset page when streaming
+# What a Subscriber needs: streaming reads skip the consent columns' parsing.
+_SUBSCRIBER_COLUMNS = (
+    subscribers.c.id,
+    subscribers.c.email,
+    subscribers.c.name,
+    subscribers.c.status,
+    subscribers.c.attributes,
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,7 @@ class Store:
         self.topics = tuple(topics)
         # Topics always come out in the order newsletter.yaml lists them.
         self._topic_rank = {topic: rank for rank, topic in enumerate(self.topics)}
+        self._orders: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -425,7 +434,7 @@ class Store:
         Streamed in keyset pages, each read in its own short transaction, so memory
         stays flat and no lock is held while the caller works on a page.
         """
-        for row, row_topics in self._pages(self._recipient_filter(topics)):
+        for row, row_topics in self._pages(self._recipient_filter(topics), _SUBSCRIBER_COLUMNS):
             yield self._subscriber(row, row_topics)
 
     def count_recipients(self, topics: Sequence[str] | None) -> int:
@@ -439,14 +448,14 @@ class Store:
         self, *, status: str | None = None, topics: Sequence[str] | None = None
     ) -> Iterator[Subscriber]:
         """Every subscriber, optionally of one status and/or any of some topics; streamed."""
-        for row, row_topics in self._pages(self._filter(status, topics)):
+        for row, row_topics in self._pages(self._filter(status, topics), _SUBSCRIBER_COLUMNS):
             yield self._subscriber(row, row_topics)
 
     def records(
         self, *, status: str | None = None, topics: Sequence[str] | None = None
     ) -> Iterator[dict[str, Any]]:
         """Like :meth:`subscribers`, with the consent record: what an export writes."""
-        for row, row_topics in self._pages(self._filter(status, topics)):
+        for row, row_topics in self._pages(self._filter(status, topics), subscribers.c):
             yield _record(row, self._ordered(row_topics))
 
     def counts(self) -> dict[str, dict[str, int]]:
@@ -550,8 +559,14 @@ class Store:
         return self._ordered(checked)
 
     def _ordered(self, topics: Iterable[str]) -> tuple[str, ...]:
-        # A topic since removed from newsletter.yaml sorts last rather than vanishing.
-        return tuple(sorted(topics, key=lambda t: (self._topic_rank.get(t, len(self.topics)), t)))
+        topics = tuple(topics)
+        ordered = self._orders.get(topics)
+        if ordered is None:  # a few distinct combinations, met once per page at most
+            # A topic since removed from newsletter.yaml sorts last rather than vanishing.
+            last = len(self.topics)
+            ordered = tuple(sorted(topics, key=lambda t: (self._topic_rank.get(t, last), t)))
+            self._orders[topics] = ordered
+        return ordered
 
     def _subscriber(self, row: Row[Any], topics: Iterable[str]) -> Subscriber:
         return Subscriber(
@@ -582,12 +597,14 @@ class Store:
             )
         return condition
 
-    def _pages(self, condition: ColumnElement[bool]) -> Iterator[tuple[Row[Any], tuple[str, ...]]]:
+    def _pages(
+        self, condition: ColumnElement[bool], columns: Iterable[ColumnElement[Any]]
+    ) -> Iterator[tuple[Row[Any], tuple[str, ...]]]:
         last_id = 0
         while True:
             with self.engine.connect() as connection:
                 rows = connection.execute(
-                    select(subscribers)
+                    select(*columns)
                     .where(condition, subscribers.c.id > last_id)
                     .order_by(subscribers.c.id)
                     .limit(PAGE_SIZE)
