@@ -679,11 +679,12 @@ def _transition(
 
 
 def _insert_topics(connection: Connection, subscriber_id: int, topics: Sequence[str]) -> None:
-    if topics:
-        connection.execute(
-            insert(subscriber_topics),
-            [{"subscriber_id": subscriber_id, "topic": topic} for topic in topics],
-        )
+    # A concurrent merge may have added the same topic a moment ago: that is fine.
+    insert_ignoring_duplicates(
+        connection,
+        subscriber_topics,
+        [{"subscriber_id": subscriber_id, "topic": topic} for topic in topics],
+    )
 
 
 def _topics_of(connection: Connection, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
