@@ -9,10 +9,10 @@ unsubscribing the same person at once do it exactly once.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -42,6 +42,7 @@ from newsletter.store.schema import (
 )
 
 Outcome = Literal["added", "updated", "unchanged"]
+T = TypeVar("T")
 PAGE_SIZE = 1000  # rows per keyset page when streaming
 # What a Subscriber needs: streaming reads skip the consent columns' parsing.
 _SUBSCRIBER_COLUMNS = (
@@ -120,33 +121,13 @@ class Store:
             raise StoreError(f"a new subscriber is 'active' or 'pending', not {status!r}")
         normalized = normalize_address(email)
         wanted_topics = self.check_topics(topics)
+        name = name.strip()
         attributes = dict(attributes or {})
-        try:
-            with self._writing() as connection:
-                return self._add_or_merge(
-                    connection,
-                    normalized,
-                    name.strip(),
-                    wanted_topics,
-                    status,
-                    source,
-                    ip,
-                    attributes,
-                )
-        except IntegrityError:
-            # Another process added the same address between our look-up and insert:
-            # it exists now, so a second attempt merges into it.
-            with self._writing() as connection:
-                return self._add_or_merge(
-                    connection,
-                    normalized,
-                    name.strip(),
-                    wanted_topics,
-                    status,
-                    source,
-                    ip,
-                    attributes,
-                )
+        return self._write_retrying(
+            lambda connection: self._add_or_merge(
+                connection, normalized, name, wanted_topics, status, source, ip, attributes
+            )
+        )
 
     def _add_or_merge(
         self,
@@ -530,21 +511,9 @@ class Store:
         unknown = {topic for c in candidates for topic in c.topics} - self._topic_rank.keys()
         if unknown:
             raise StoreError(unknown_topic_message(min(unknown), self.topics))
-        for attempt in range(3):
-            try:
-                with self.engine.connect() as connection:
-                    connection.execution_options(write=True)
-                    with connection.begin() as transaction:
-                        outcomes = merge_chunk(connection, candidates, now())
-                        if dry_run:
-                            transaction.rollback()
-                return outcomes
-            except IntegrityError:
-                # A concurrent writer added one of these addresses after we looked
-                # (PostgreSQL; SQLite writers are serialised): look again.
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        return self._write_retrying(
+            lambda connection: merge_chunk(connection, candidates, now()), rollback=dry_run
+        )
 
     # -- helpers ------------------------------------------------------------------
 
@@ -623,6 +592,29 @@ class Store:
             connection.execution_options(write=True)
             with connection.begin():
                 yield connection
+
+    def _write_retrying(
+        self, work: Callable[[Connection], T], *, rollback: bool = False, attempts: int = 3
+    ) -> T:
+        """``work`` in a write transaction, run again if it lost a race to insert an address.
+
+        Between our look-up and our insert another process may add the same address
+        (PostgreSQL; SQLite writers are serialised): the unique key refuses ours, and
+        the next attempt finds theirs and merges into it.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.engine.connect() as connection:
+                    connection.execution_options(write=True)
+                    with connection.begin() as transaction:
+                        result = work(connection)
+                        if rollback:
+                            transaction.rollback()
+                return result
+            except IntegrityError:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def unknown_topic_message(topic: str, known: Sequence[str]) -> str:
