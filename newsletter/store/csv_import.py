@@ -172,7 +172,7 @@ def import_csv(
                 chunk_rejects.append((result, record.values))
             else:
                 chunk.append((record, result))
-            if len(chunk) >= CHUNK_SIZE:
+            if len(chunk) + len(chunk_rejects) >= CHUNK_SIZE:
                 flush()
         flush()
         if progress is not None:
