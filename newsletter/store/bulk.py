@@ -33,6 +33,25 @@ from newsletter.store.schema import (
 
 BulkOutcome = Literal["added", "updated", "unchanged", "suppressed"]
 
+# The chunk's look-ups. The lists go in as one expanding parameter each: building
+# `column.in_(values)` anew would make a thousand literal objects per chunk.
+_ERASED = select(suppressions.c.email_hash).where(
+    suppressions.c.email_hash.in_(bindparam("hashes", expanding=True))
+)
+_EXISTING = select(
+    subscribers.c.id,
+    subscribers.c.email_key,
+    subscribers.c.name,
+    subscribers.c.status,
+    subscribers.c.attributes,
+).where(subscribers.c.email_key.in_(bindparam("keys", expanding=True)))
+_TOPICS_OF = select(subscriber_topics.c.subscriber_id, subscriber_topics.c.topic).where(
+    subscriber_topics.c.subscriber_id.in_(bindparam("ids", expanding=True))
+)
+_IDS = select(subscribers.c.email_key, subscribers.c.id).where(
+    subscribers.c.email_key.in_(bindparam("keys", expanding=True))
+)
+
 
 class Candidate(NamedTuple):
     """One validated row: an address (normalised) and what the file says about it.
@@ -56,32 +75,12 @@ def merge_chunk(
     """Apply one chunk (addresses unique within it); the outcome of each, in order."""
     keys = [address_key(candidate.email) for candidate in candidates]
     hashes = {key: hashlib.sha256(key.encode("utf-8")).hexdigest() for key in keys}
-    erased = set(
-        connection.scalars(
-            select(suppressions.c.email_hash).where(
-                suppressions.c.email_hash.in_(list(hashes.values()))
-            )
-        )
-    )
-    existing = {
-        row.email_key: row
-        for row in connection.execute(
-            select(
-                subscribers.c.id,
-                subscribers.c.email_key,
-                subscribers.c.name,
-                subscribers.c.status,
-                subscribers.c.attributes,
-            ).where(subscribers.c.email_key.in_(keys))
-        )
-    }
+    erased = set(connection.scalars(_ERASED, {"hashes": list(hashes.values())}))
+    existing = {row.email_key: row for row in connection.execute(_EXISTING, {"keys": keys})}
     existing_topics: dict[int, set[str]] = {}
     if existing:
-        for subscriber_id, topic in connection.execute(
-            select(subscriber_topics.c.subscriber_id, subscriber_topics.c.topic).where(
-                subscriber_topics.c.subscriber_id.in_([row.id for row in existing.values()])
-            )
-        ):
+        ids = [row.id for row in existing.values()]
+        for subscriber_id, topic in connection.execute(_TOPICS_OF, {"ids": ids}):
             existing_topics.setdefault(subscriber_id, set()).add(topic)
 
     outcomes: list[BulkOutcome] = []
@@ -144,11 +143,7 @@ def merge_chunk(
         new_keys = [row["email_key"] for row in new_rows]
         id_of: dict[str, int] = {
             key: subscriber_id
-            for key, subscriber_id in connection.execute(
-                select(subscribers.c.email_key, subscribers.c.id).where(
-                    subscribers.c.email_key.in_(new_keys)
-                )
-            )
+            for key, subscriber_id in connection.execute(_IDS, {"keys": new_keys})
         }
         topic_rows = [
             {"subscriber_id": id_of[key], "topic": topic}

@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from newsletter.errors import ImportFileError, StoreError
 from newsletter.models import SUBSCRIBER_STATUSES
@@ -422,8 +422,7 @@ class _Lines:
         self._again.extend(reversed(lines))
 
 
-@dataclass(frozen=True)
-class _Record:
+class _Record(NamedTuple):
     line: int
     values: list[str]
     spans_lines: bool = False
