@@ -155,6 +155,19 @@ def job_idle() -> dict[str, Any]:
     return {"seconds": 0.0}
 
 
+def job_reference() -> dict[str, Any]:
+    """A fixed pure-Python loop: how fast this machine is right now.
+
+    Other work on a shared 2-core machine slows every figure down; this row shows
+    by how much, so that runs on different days can be compared.
+    """
+    started = time.process_time()
+    total = 0
+    for number in range(10_000_000):
+        total += number
+    return {"seconds": time.process_time() - started}
+
+
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "import": job_import,
     "add": job_add_one_by_one,
@@ -163,6 +176,7 @@ JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "recipients": job_recipients,
     "export": job_export,
     "idle": job_idle,
+    "reference": job_reference,
 }
 
 
@@ -230,12 +244,26 @@ def main() -> None:
 
         idle = median_of(1, lambda _: run("idle"))
         table.append(("Python + store modules, idle", "", "", f"{idle['peak_rss_mb']:.0f}", ""))
+        reference = median_of(options.runs, lambda _: run("reference"))
+        table.append(
+            (
+                "reference: 10 million additions in a Python loop",
+                f"{reference['seconds']:.2f}",
+                "",
+                "",
+                "CPU seconds; machine speed right now",
+            )
+        )
 
         imported = median_of(
             options.runs, lambda _: run("import", fresh_sqlite("small"), str(small_csv))
         )
-        row(f"import {options.rows:,} rows (SQLite)", imported, options.rows,
-            f"CPU {imported['cpu']:.2f} s; target ≤ 10 s")
+        row(
+            f"import {options.rows:,} rows (SQLite)",
+            imported,
+            options.rows,
+            f"CPU {imported['cpu']:.2f} s; target ≤ 10 s",
+        )
         again = median_of(
             options.runs, lambda _: run("import", fresh_sqlite("again"), str(small_csv), "2")
         )
@@ -255,8 +283,12 @@ def main() -> None:
         )
         cached = median_of(options.runs, lambda _: run("cached-validation", str(small_csv)))
         every = median_of(options.runs, lambda _: run("validate", str(small_csv)))
-        row(f"address checks, cached by domain ({options.rows:,})", cached, options.rows,
-            f"{every['seconds'] / cached['seconds']:.0f}× faster than the baseline below")
+        row(
+            f"address checks, cached by domain ({options.rows:,})",
+            cached,
+            options.rows,
+            f"{every['seconds'] / cached['seconds']:.0f}× faster than the baseline below",
+        )
         row(f"baseline: email-validator on every row ({options.rows:,})", every, options.rows)
 
         if options.postgres:
@@ -267,21 +299,32 @@ def main() -> None:
             row(f"import {options.rows:,} rows (PostgreSQL)", on_postgres, options.rows)
 
         big_db = fresh_sqlite("big")
-        big = median_of(options.big_runs, lambda attempt: run(
-            "import", big_db if attempt == 0 else fresh_sqlite("big"), str(big_csv)
-        ))
-        row(f"import {options.big_rows:,} rows (SQLite)", big, options.big_rows,
-            "target: peak RSS < 200 MB")
-        streamed = median_of(options.runs, lambda _: run("recipients", big_db))
-        row(f"recipients(research, events) over {options.big_rows:,}", streamed,
-            int(streamed["rows"]), f"{streamed['rows']:,.0f} recipients, streamed")
-        exported = median_of(
-            options.runs, lambda _: run("export", big_db, str(tmp / "export.csv"))
+        big = median_of(
+            options.big_runs,
+            lambda attempt: run(
+                "import", big_db if attempt == 0 else fresh_sqlite("big"), str(big_csv)
+            ),
         )
+        row(
+            f"import {options.big_rows:,} rows (SQLite)",
+            big,
+            options.big_rows,
+            "target: peak RSS < 200 MB",
+        )
+        streamed = median_of(options.runs, lambda _: run("recipients", big_db))
+        row(
+            f"recipients(research, events) over {options.big_rows:,}",
+            streamed,
+            int(streamed["rows"]),
+            f"{streamed['rows']:,.0f} recipients, streamed",
+        )
+        exported = median_of(options.runs, lambda _: run("export", big_db, str(tmp / "export.csv")))
         row(f"export {options.big_rows:,} subscribers to CSV", exported, int(exported["rows"]))
 
-    print(f"\nSubscriber store, median of {options.runs} runs "
-          f"(the {options.big_rows:,}-row import: {options.big_runs})\n")
+    print(
+        f"\nSubscriber store, median of {options.runs} runs "
+        f"(the {options.big_rows:,}-row import: {options.big_runs})\n"
+    )
     print("| measurement | seconds | rows/s | peak RSS MB | notes |")
     print("| --- | ---: | ---: | ---: | --- |")
     for what, seconds, rate, rss, note in table:
