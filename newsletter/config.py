@@ -31,6 +31,9 @@ CONFIG_FILENAME = "newsletter.yaml"
 SECRET_KEY_ENV = "NEWSLETTER_SECRET_KEY"
 DATABASE_URL_ENV = "NEWSLETTER_DATABASE_URL"
 
+# libyaml's loader where PyYAML was built with it: five times faster, same safe subset.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def _valid_address(value: str) -> str:
     try:
@@ -267,7 +270,7 @@ def find_config(start: Path | None = None) -> Path:
 def load_yaml_mapping(path: Path, text: str, *, what: str) -> dict[str, Any]:
     """Parse YAML that must be a mapping; errors name the file and line."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SafeLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = f":{mark.line + 1}" if mark else ""
