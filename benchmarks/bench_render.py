@@ -65,7 +65,10 @@ def node_compile_ms(mjml_source: str, runs: int) -> float | None:
         handle.write(mjml_source)
     result = subprocess.run(
         ["node", "-e", NODE_TIMER, str(NODE_MJML), handle.name, str(runs)],
-        capture_output=True, text=True, check=True, timeout=600,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
     )
     Path(handle.name).unlink()
     return float(json.loads(result.stdout)["median_ms"])
@@ -91,7 +94,8 @@ def main() -> None:
     personalizer = Personalizer(compiled)
     recipients = [
         Personalization(
-            email=f"reader{i}@example.org", name=f"Reader {i}",
+            email=f"reader{i}@example.org",
+            name=f"Reader {i}",
             unsubscribe_url=f"https://news.example.org/u/WzEyMzQ1LDdd.token{i}",
             preferences_url=f"https://news.example.org/p/MTIzNDU.token{i}",
             view_url="https://news.example.org/archive/stem-cells-in-breast-milk",
@@ -111,16 +115,25 @@ def main() -> None:
     print(f"Seed issue, {len(compiled.html) / 1024:.0f} KB of HTML; medians.\n")
     print("| measure | this project | baseline | ratio |")
     print("| --- | --- | --- | --- |")
-    print(f"| full build, Markdown to inlined HTML + text (median of {args.runs}) "
-          f"| {build_ms:.2f} ms | target 5 ms | {build_ms / 5:.2f}x target |")
+    print(
+        f"| full build, Markdown to inlined HTML + text (median of {args.runs}) "
+        f"| {build_ms:.2f} ms | target 5 ms | {build_ms / 5:.2f}x target |"
+    )
     if node_ms is not None:
-        print(f"| MJML compile only, same MJML | {mjml_ms:.2f} ms (mjml-python) "
-              f"| {node_ms:.2f} ms (official node mjml, in process) | {node_ms / mjml_ms:.0f}x faster |")
+        print(
+            f"| MJML compile only, same MJML | {mjml_ms:.2f} ms (mjml-python) "
+            f"| {node_ms:.2f} ms (official node mjml, in process) "
+            f"| {node_ms / mjml_ms:.0f}x faster |"
+        )
     else:
-        print(f"| MJML compile only | {mjml_ms:.2f} ms (mjml-python) | node mjml not installed | - |")
-    print(f"| personalisation per recipient (median of {args.recipients:,}) "
-          f"| {personalise_us:.1f} µs | {recompile_ms * 1000:.0f} µs (compile per recipient) "
-          f"| {recompile_ms * 1000 / personalise_us:.0f}x cheaper |")
+        print(
+            f"| MJML compile only | {mjml_ms:.2f} ms (mjml-python) | node mjml not installed | - |"
+        )
+    print(
+        f"| personalisation per recipient (median of {args.recipients:,}) "
+        f"| {personalise_us:.1f} µs | {recompile_ms * 1000:.0f} µs (compile per recipient) "
+        f"| {recompile_ms * 1000 / personalise_us:.0f}x cheaper |"
+    )
 
 
 if __name__ == "__main__":
