@@ -271,3 +271,15 @@ def test_new_creates_a_dated_issue_that_builds(runner: CliRunner, project: Path)
     assert 'title: "Milk banks: \\"how\\" they work"' in path.read_text()
     assert runner.invoke(cli, ["build", str(path)]).exit_code == 0
     assert runner.invoke(cli, ["new", 'Milk banks: "how" they work']).exit_code == 1
+
+
+def test_check_reports_an_unreadable_issue_as_an_error_line(
+    runner: CliRunner, project: Path
+) -> None:
+    issue = write_issue(project, "title: T\npreheader: a: b\n")
+    result = runner.invoke(cli, ["check", issue, SEED_ISSUE])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"{issue}:3: error: mapping values are not allowed in this context; fix the YAML "
+        f"syntax on that line\n{SEED_ISSUE}: ok\n"
+    )
