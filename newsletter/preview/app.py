@@ -46,6 +46,7 @@ EMAIL_POLICY = (
     "sandbox allow-same-origin allow-popups allow-popups-to-escape-sandbox"
 )
 NO_STORE = {"Cache-Control": "no-store"}
+STATIC_FILES = {"preview.css": "text/css", "preview.js": "text/javascript"}
 
 
 def is_loopback(host: str) -> bool:
@@ -187,7 +188,10 @@ class PreviewApp:
         return send_from_directory(self.workspace.root, path, request.environ, max_age=0)
 
     def view_static(self, request: Request, name: str) -> Response:
-        return send_from_directory(HERE / "static", name, request.environ, max_age=0)
+        mimetype = STATIC_FILES.get(name)
+        if mimetype is None:
+            raise NotFound()
+        return Response((HERE / "static" / name).read_bytes(), mimetype=mimetype, headers=NO_STORE)
 
     def view_events(self, request: Request) -> Response:
         return Response(
