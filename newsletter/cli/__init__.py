@@ -79,4 +79,5 @@ def main() -> None:
 from newsletter.cli import (  # noqa: E402
     preview_commands,  # noqa: F401
     render_commands,  # noqa: F401
+    subscriber_commands,  # noqa: F401
 )
