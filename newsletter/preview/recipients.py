@@ -10,10 +10,10 @@ import itertools
 from dataclasses import dataclass, replace
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
 
 from newsletter.config import Config
 from newsletter.models import Personalization, Subscriber
+from newsletter.store import Store, open_store
 from newsletter.tokens import Links, Signer, sample_personalization, secret_or_development
 
 PICKER_LIMIT = 200  # the picker lists this many subscribers; any address can be typed
@@ -39,22 +39,24 @@ class Recipients:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._store: Any = None
-        self._store_opened = False
+        self._store: Store | None = None
 
     @property
-    def store_location(self) -> str:
+    def store_name(self) -> str:
         file = sqlite_file(self.config.database)
-        return str(file) if file else "the subscriber database"
+        return file.name if file else "the subscriber database"
 
-    def store(self) -> Any:
-        """The subscriber store, or None where there is none yet."""
-        if not self._store_opened:
-            self._store_opened = True
+    def store(self) -> Store | None:
+        """The subscriber store, or None while there is none (looked for again each time)."""
+        if self._store is None:
             file = sqlite_file(self.config.database)
             if file is None or file.is_file():
-                self._store = _open_store(self.config)
+                self._store = open_store(self.config)
         return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
 
     def resolve(self, address: str | None, slug: str) -> Recipient:
         sample = sample_personalization(self.config, slug)
@@ -66,17 +68,19 @@ class Recipients:
                 sample, "sample data", f"{address!r} is not an email address: showing sample data"
             )
         store = self.store()
-        if store is not None:
-            subscriber = store.find(email)
-            if subscriber is not None:
-                return Recipient(
-                    self._personalization(subscriber, slug),
-                    f"subscriber #{subscriber.id} ({subscriber.status}) in {self.store_location}",
-                )
-            notice = f"{email} is not a subscriber in {self.store_location}: showing sample data"
-        else:
-            notice = ""
-        return Recipient(replace(sample, email=email, name=name), "sample data", notice)
+        if store is None:
+            return Recipient(replace(sample, email=email, name=name), "sample data")
+        subscriber = store.find(email)
+        if subscriber is None:
+            return Recipient(
+                replace(sample, email=email, name=name),
+                "sample data",
+                f"{email} is not a subscriber in {self.store_name}: showing sample data",
+            )
+        return Recipient(
+            self._personalization(subscriber, slug),
+            f"subscriber #{subscriber.id} ({subscriber.status}) in {self.store_name}",
+        )
 
     def choices(self) -> list[tuple[str, str]]:
         """(address, label) pairs for the picker: the sample reader, then subscribers."""
@@ -98,11 +102,3 @@ class Recipients:
             preferences_url=links.preferences(subscriber.id),
             view_url=links.view(slug),
         )
-
-
-def _open_store(config: Config) -> Any:
-    try:
-        from newsletter.store import open_store  # the subscriber store (issue 4)
-    except ImportError:
-        return None
-    return open_store(config)

@@ -77,10 +77,11 @@ class PreviewServer:
         self._httpd.shutdown()
 
     def close(self) -> None:
-        """End the event streams, stop watching and free the port."""
+        """End the event streams, stop watching, free the port, close the store."""
         self.workspace.changes.close()
         self.watcher.stop()
         self._httpd.server_close()
+        self.workspace.close()
 
     def __enter__(self) -> PreviewServer:
         return self

@@ -172,7 +172,7 @@ class Workspace:
         self.changes = Changes()
         self._lock = threading.RLock()
         self._config: tuple[int, Config | ConfigError] | None = None
-        self._recipients: tuple[int, Recipients] | None = None
+        self._recipients: Recipients | None = None
         self._previews: OrderedDict[tuple[Path, str], Attempt] = OrderedDict()
 
     @property
@@ -246,12 +246,21 @@ class Workspace:
             return attempt
 
     def recipients(self) -> Recipients:
+        """Who the picker offers; the store stays open until the config changes."""
         config = self.config()
         with self._lock:
-            generation = self.changes.generation
-            if self._recipients is None or self._recipients[0] != generation:
-                self._recipients = (generation, Recipients(config))
-            return self._recipients[1]
+            if self._recipients is None or self._recipients.config != config:
+                if self._recipients is not None:
+                    self._recipients.close()
+                self._recipients = Recipients(config)
+            return self._recipients
+
+    def close(self) -> None:
+        """Release the subscriber store, if one was opened."""
+        with self._lock:
+            if self._recipients is not None:
+                self._recipients.close()
+                self._recipients = None
 
     def _build(self, path: Path, address: str) -> Preview:
         config = self.config()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,29 @@ from newsletter.preview.app import PreviewApp
 from tests.conftest import SEED_ISSUE
 
 SEED_STEM = Path(SEED_ISSUE).stem
+PAGE = f"/issue/{SEED_STEM}"  # the preview page of the example issue
+
+
+def text_of(html: str) -> str:
+    """The page as a reader sees it: tags dropped, entities decoded, spaces collapsed."""
+
+    class Text(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.parts: list[str] = []
+
+        def handle_data(self, data: str) -> None:
+            self.parts.append(data)
+
+    parser = Text()
+    parser.feed(html)
+    return " ".join(" ".join(parser.parts).split())
+
+
+def page_text(client: Client, url: str = PAGE) -> str:
+    response = client.get(url)
+    assert response.status_code == 200, response.text
+    return text_of(response.text)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
 from werkzeug.test import Client
@@ -13,31 +12,7 @@ from newsletter.config import load_config
 from newsletter.preview import Workspace
 from newsletter.preview.app import PreviewApp
 from newsletter.tokens import DEVELOPMENT_SECRET, Signer
-from tests.preview.conftest import SEED_STEM, saved
-
-PAGE = f"/issue/{SEED_STEM}"
-
-
-def text_of(html: str) -> str:
-    """The page as a reader sees it: tags dropped, entities decoded, spaces collapsed."""
-
-    class Text(HTMLParser):
-        def __init__(self) -> None:
-            super().__init__(convert_charrefs=True)
-            self.parts: list[str] = []
-
-        def handle_data(self, data: str) -> None:
-            self.parts.append(data)
-
-    parser = Text()
-    parser.feed(html)
-    return " ".join(" ".join(parser.parts).split())
-
-
-def page_text(client: Client, url: str = PAGE) -> str:
-    response = client.get(url)
-    assert response.status_code == 200, response.text
-    return text_of(response.text)
+from tests.preview.conftest import PAGE, SEED_STEM, page_text, saved, text_of
 
 
 def test_index_lists_every_issue_newest_first_with_links(
