@@ -15,6 +15,7 @@ Every page is built from local files: the page's own CSP allows nothing from els
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,9 @@ class PreviewApp:
         self.templates.globals.update(
             clip_limit=CLIP_ERROR_BYTES, clip_warning=CLIP_WARNING_BYTES, kb=_kb
         )
+        # Messages name files by absolute path; inside the project, the rest is noise.
+        root_prefix = f"{workspace.root}{os.sep}"
+        self.templates.filters["short"] = lambda text: str(text).replace(root_prefix, "")
 
     def page_path(self, issue: Path | None = None, address: str | None = None) -> str:
         if issue is None:

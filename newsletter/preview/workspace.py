@@ -27,7 +27,7 @@ from newsletter.errors import (
     RenderError,
     TemplateError,
 )
-from newsletter.issues import list_issues, read_issue
+from newsletter.issues import ISSUE_NAME, list_issues, read_issue
 from newsletter.models import Issue
 from newsletter.personalize import Personalizer
 from newsletter.preview.headers import message_headers
@@ -218,8 +218,10 @@ class Workspace:
             try:
                 issue = read_issue(path, topics=config.topic_ids)
             except NewsletterError as error:
-                first = error.problems[0].removeprefix(f"{path}: ").removeprefix(f"{path}")
-                entries.append(IssueEntry(path.stem, file, path.stem, "", None, first))
+                named = ISSUE_NAME.fullmatch(path.stem)
+                date = dt.date.fromisoformat(named["date"]) if named else None
+                problem = _without_file(error.problems[0], path)
+                entries.append(IssueEntry(path.stem, file, path.stem, "", date, problem))
                 continue
             entries.append(IssueEntry(path.stem, file, issue.title, issue.subject, issue.date))
         return entries
@@ -294,6 +296,15 @@ def _version(html: str, assets: tuple[Path, ...]) -> str:
         stat = asset.stat()
         digest.update(f"{asset}:{stat.st_mtime_ns}:{stat.st_size}".encode())
     return digest.hexdigest()[:12]
+
+
+def _without_file(message: str, path: Path) -> str:
+    """``/x/issues/a.md:6: bad`` -> ``line 6: bad``, for a list that already names the file."""
+    rest = message.removeprefix(str(path))
+    line, colon, text = rest.removeprefix(":").partition(": ")
+    if colon and line.isdigit():
+        return f"line {line}: {text}"
+    return rest.removeprefix(": ")
 
 
 def relative(path: Path, root: Path) -> str:

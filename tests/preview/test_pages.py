@@ -28,7 +28,9 @@ def test_index_lists_every_issue_newest_first_with_links(
     assert response.status_code == 200
     text = text_of(response.text)
     assert text.index("2026-12-24") < text.index("Stem Cells: The Medicine") < text.index("Autumn")
-    assert "an issue starts with a '---' line" in text
+    assert (
+        "2026-12-24 2026-12-24-broken issues/2026-12-24-broken.md line 1: an issue starts" in text
+    )
     assert f'href="/issue/{SEED_STEM}"' in response.text
     assert 'href="/issue/2026-10-01-autumn"' in response.text
 
@@ -212,7 +214,10 @@ def test_bad_yaml_in_the_issue_shows_the_error_panel_then_recovers(
     assert response.status_code == 200
     text = text_of(response.text)
     assert "The issue file has a problem" in text
-    assert re.search(rf"{re.escape(str(issue_file))}:\d+: .*fix the YAML syntax on that line", text)
+    assert re.search(
+        r" issues/2026-11-26-stem-cells-in-breast-milk\.md:6: .*fix the YAML syntax on that line",
+        text,
+    )
     assert "Below is the last version that rendered." in text
     assert "Stem Cells: The Medicine in Breast Milk?" in text  # the last good version
 
