@@ -133,13 +133,22 @@ class PreviewApp:
         return self._page("index.html", tag=tag, entries=entries, problem=problem)
 
     def view_page(self, request: Request, stem: str) -> Response:
-        path = self._issue(stem)
+        tag = self.workspace.changes.tag
+        path = self.workspace.issue_path(stem)
+        if path is None:  # renamed or deleted while its page was open, or a bad link
+            problem = Problem(
+                "No such issue",
+                (f"issues/{stem}.md does not exist: was it renamed or deleted?",),
+            )
+            response = self._page("index.html", tag=tag, entries=[], problem=problem)
+            response.status_code = 404
+            return response
         address = request.args.get("as")
         attempt = self.workspace.preview(path, address)
         try:
             choices = self.workspace.recipients().choices()
-        except NewsletterError:
-            choices = []  # the error panel already says what is wrong with the config
+        except Exception:  # the error panel shows what is wrong (config, database)
+            choices = []
         frame_query = {"as": address} if address is not None else {}
         if attempt.preview is not None:
             frame_query["v"] = attempt.preview.version

@@ -25,6 +25,7 @@ from newsletter.errors import (
     IssueFileError,
     NewsletterError,
     RenderError,
+    StoreError,
     TemplateError,
 )
 from newsletter.issues import ISSUE_NAME, list_issues, read_issue
@@ -43,6 +44,7 @@ _PROBLEM_TITLES: list[tuple[type[NewsletterError], str]] = [
     (IssueFileError, "The issue file has a problem"),
     (TemplateError, "A template has a problem"),
     (RenderError, "The email does not compile"),
+    (StoreError, "The subscriber database has a problem"),
 ]
 
 

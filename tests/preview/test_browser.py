@@ -15,7 +15,6 @@ from tests.preview.conftest import SEED_STEM
 pytestmark = pytest.mark.chromium
 
 TIMEOUT_MS = 10_000
-FRAME_HEIGHT = "Math.ceil(document.documentElement.getBoundingClientRect().height)"
 
 
 @pytest.fixture
@@ -35,6 +34,17 @@ def open_preview(page: Any, server: PreviewServer, fragment: str = "") -> None:
         "[...document.querySelectorAll('iframe[data-frame]')].filter(f => !f.closest('[hidden]'))"
         ".every(f => f.contentDocument && f.contentDocument.readyState === 'complete'"
         " && parseInt(f.style.height) > 1000)"
+    )
+
+
+def wait_until_frame_fits(page: Any, frame_id: str) -> None:
+    """The frame is as tall as the email in it, so the page scrolls, not the frame."""
+    page.wait_for_function(
+        "id => { const frame = document.getElementById(id);"
+        " const root = frame.contentDocument.documentElement;"
+        " return frame.clientHeight > 1000"
+        " && frame.clientHeight === Math.ceil(root.getBoundingClientRect().height) }",
+        arg=frame_id,
     )
 
 
@@ -90,18 +100,18 @@ def test_the_phone_frame_is_375_px_wide_with_no_horizontal_scroll(
 
     assert width == 375
     assert scroll_width <= width
-    # The frame is as tall as the email, so the page, not the frame, scrolls.
-    frame_height = page.evaluate("document.getElementById('frame-light-phone').clientHeight")
-    assert frame_height == phone.evaluate(f"() => {FRAME_HEIGHT}")
+    wait_until_frame_fits(page, "frame-light-phone")
 
 
 def test_dark_mode_view_is_dark_even_when_the_browser_prefers_light(
     page: Any, server: PreviewServer
 ) -> None:
     page.emulate_media(color_scheme="light")
-    open_preview(page, server, "#dark")
+    open_preview(page, server)
+    page.get_by_role("tab", name="Dark mode").click()
     assert page.locator("[data-panel='dark']").is_visible()
     assert page.locator("[data-panel='email']").is_hidden()
+    wait_until_frame_fits(page, "frame-dark-phone")  # though it loaded while hidden
 
     background = "el => getComputedStyle(el).backgroundColor"
     dark_body = page.frame_locator("#frame-dark-phone").locator(".nl-body")
@@ -124,6 +134,9 @@ def test_plain_text_and_headers_tabs(page: Any, server: PreviewServer) -> None:
     headers = page.locator("#header-list").inner_text()
     assert "List-Unsubscribe-Post\tList-Unsubscribe=One-Click" in headers
     assert page.locator("iframe").first.is_hidden()
+
+    page.reload()
+    assert page.locator("#header-list").is_visible()  # the open tab survives a reload
 
 
 def test_picking_a_recipient_personalises_every_view(page: Any, server: PreviewServer) -> None:

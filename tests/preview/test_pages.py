@@ -271,8 +271,26 @@ def test_bad_newsletter_yaml_shows_on_the_index_and_the_page(
     assert "has a problem" not in page_text(client)
 
 
+def test_a_deleted_issue_says_so_and_comes_back_when_restored(
+    client: Client, workspace: Workspace, issue_file: Path
+) -> None:
+    source = issue_file.read_text(encoding="utf-8")
+    issue_file.unlink()
+    workspace.changes.notify()
+
+    response = client.get(PAGE)
+    assert response.status_code == 404
+    assert f"No such issue issues/{SEED_STEM}.md does not exist: was it renamed or deleted?" in (
+        text_of(response.text)
+    )
+
+    saved(workspace, issue_file, source)
+    assert "No such issue" not in page_text(client)
+
+
 def test_unknown_issues_and_foreign_hosts_are_refused(client: Client) -> None:
     assert client.get("/issue/2020-01-01-nothing").status_code == 404
+    assert client.get("/issue/2020-01-01-nothing/email.html").status_code == 404
     assert client.get("/issue/..%2fnewsletter").status_code == 404
     assert client.get(PAGE, headers={"Host": "attacker.example"}).status_code == 421
     assert client.get(PAGE, headers={"Host": "127.0.0.1:8000"}).status_code == 200

@@ -93,6 +93,7 @@
     try {
       const response = await fetch(location.href, { cache: "no-store" });
       const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+      if (!fresh.getElementById("main")) throw new Error("not a preview page");
       swap(fresh);
       document.body.dataset.tag = tag = fresh.body.dataset.tag;
       status("live", "Live");
