@@ -71,9 +71,9 @@ def preview(
     url = server.page_url(issue)
     click.echo(f"Previewing at {url}")
     click.echo(f"Watching {workspace.root} for changes. Press Ctrl-C to stop.")
-    if open_browser:
-        webbrowser.open(url)
     try:
+        if open_browser:
+            webbrowser.open(url)
         server.serve_forever()
     except KeyboardInterrupt:
         pass

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import webbrowser
 from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import urlopen
@@ -103,6 +105,28 @@ def test_a_taken_port_is_one_clear_error_suggesting_another(runner: CliRunner) -
     )
 
 
+def test_the_command_opens_the_issue_in_the_browser(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+
+    def open_then_press_ctrl_c(url: str) -> bool:
+        opened.append(url)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(webbrowser, "open", open_then_press_ctrl_c)
+    result = runner.invoke(cli, ["preview", "--port", "0", "--as", "jane@example.org", SEED_ISSUE])
+
+    assert result.exit_code == 0
+    assert len(opened) == 1
+    assert re.fullmatch(rf"http://127\.0\.0\.1:\d+/issue/{Path(SEED_ISSUE).stem}", opened[0])
+    assert result.output.splitlines() == [
+        f"Previewing at {opened[0]}",
+        f"Watching {Path.cwd().resolve()} for changes. Press Ctrl-C to stop.",
+        "Stopped.",
+    ]
+
+
 def test_a_missing_issue_is_an_error_before_serving(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["preview", "--no-open", "issues/2020-01-01-nope.md"])
 
@@ -118,45 +142,58 @@ def test_an_unusable_host_is_one_clear_error(runner: CliRunner) -> None:
     assert result.output.endswith("check --host, or leave it out to use 127.0.0.1\n")
 
 
-def test_ctrl_c_stops_cleanly_and_frees_the_port(project: Path) -> None:
+def current_tag(url: str) -> str:
+    """The change tag the server sends first on a new event stream: instance-generation."""
+    connection, events = open_events(url)
+    try:
+        return read_event(events)["data"]
+    finally:
+        connection.close()
+
+
+def test_the_command_reports_saves_and_stops_cleanly_on_ctrl_c(project: Path) -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "newsletter",
-            "preview",
-            "--no-open",
-            "--port",
-            str(port),
-            SEED_ISSUE,
-        ],
+    command = [sys.executable, "-m", "newsletter", "preview", "--no-open", "--port", str(port)]
+    with subprocess.Popen(
+        [*command, SEED_ISSUE],
         cwd=project,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert process.stdout is not None
-        first_line = process.stdout.readline()
-        url = f"http://127.0.0.1:{port}/issue/{Path(SEED_ISSUE).stem}"
-        assert first_line == f"Previewing at {url}\n"
-        with urlopen(url, timeout=10) as page:
-            assert page.status == 200
-        connection, events = open_events(url)  # an open event stream must not hold it up
-        read_event(events)
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        try:
+            first_line = process.stdout.readline()
+            url = f"http://127.0.0.1:{port}/issue/{Path(SEED_ISSUE).stem}"
+            assert first_line == f"Previewing at {url}\n"
+            with urlopen(url, timeout=10) as page:
+                assert page.status == 200
+            connection, events = open_events(url)  # an open stream must not hold it up
+            read_event(events)
+            issue = project / SEED_ISSUE
+            deadline = time.monotonic() + 10
+            while current_tag(url).endswith("-0"):  # saved until the starting watcher sees it
+                assert time.monotonic() < deadline, "the save was never noticed"
+                issue.write_text(issue.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+                time.sleep(0.1)
 
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=10)
-        connection.close()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=10)
+            connection.close()
+        finally:
+            if process.poll() is None:
+                process.kill()
+        # The same buffered files as readline() above, which may hold more lines already.
+        stdout, stderr = process.stdout.read(), process.stderr.read()
 
     assert process.returncode == 0
-    assert stdout.endswith("Stopped.\n")
+    lines = stdout.splitlines()  # after the "Previewing at" line read above
+    assert lines[0] == f"Watching {project.resolve()} for changes. Press Ctrl-C to stop."
+    assert re.fullmatch(
+        r"\d\d:\d\d:\d\d changed: 2026-11-26-stem-cells-in-breast-milk\.md", lines[1]
+    )
+    assert lines[-1] == "Stopped."
     assert stderr == ""
     # A new preview starts on the same port at once (it would fail if the port were held).
     with PreviewServer(Workspace(project / "newsletter.yaml"), port=port) as again:
