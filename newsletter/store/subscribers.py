@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from newsletter.errors import StoreError
 from newsletter.models import SUBSCRIBER_STATUSES, SUPPRESSED_STATUSES, Subscriber
 from newsletter.store.addresses import address_hash, address_key, normalize_address
+from newsletter.store.bulk import BulkOutcome, Candidate, merge_chunk
 from newsletter.store.schema import (
     subscriber_events,
     subscriber_topics,
@@ -477,6 +478,33 @@ class Store:
             for event in events
         ]
         return {"id": row.id, **record, "erased": False}
+
+    # -- many at once -------------------------------------------------------------
+
+    def merge_many(
+        self, candidates: Sequence[Candidate], *, dry_run: bool = False
+    ) -> list[BulkOutcome]:
+        """Add or merge a chunk of validated rows in one transaction (rolled back if dry_run).
+
+        Addresses must be unique within the chunk. The outcome of each row, in order.
+        """
+        for candidate in candidates:
+            self.check_topics(candidate.topics)
+        for attempt in range(3):
+            try:
+                with self.engine.connect() as connection:
+                    connection.execution_options(write=True)
+                    with connection.begin() as transaction:
+                        outcomes = merge_chunk(connection, candidates, now())
+                        if dry_run:
+                            transaction.rollback()
+                return outcomes
+            except IntegrityError:
+                # A concurrent writer added one of these addresses after we looked
+                # (PostgreSQL; SQLite writers are serialised): look again.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     # -- helpers ------------------------------------------------------------------
 
