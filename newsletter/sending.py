@@ -22,7 +22,7 @@ from newsletter import ledger
 from newsletter.checks import Finding, check_compiled, has_errors
 from newsletter.config import Config
 from newsletter.errors import ProviderError, ProviderUnavailable, SendError
-from newsletter.issues import read_issue
+from newsletter.issues import ISSUE_NAME, read_issue
 from newsletter.mail import format_address, list_unsubscribe, safe_header, shared_list_headers
 from newsletter.models import CompiledIssue, Personalization
 from newsletter.providers import Batch, Content, Delivery, Recipient, get_provider, local_message
@@ -274,9 +274,7 @@ def send_campaign(
 
 def _limiter(config: Config, store: Store, rate: float | None) -> RateLimiter:
     sending = config.sending
-    limiter = RateLimiter(
-        rate or sending.rate, per_hour=sending.per_hour, per_day=sending.per_day
-    )
+    limiter = RateLimiter(rate or sending.rate, per_hour=sending.per_hour, per_day=sending.per_day)
     if sending.per_hour or sending.per_day:
         now = ledger.now()
         limiter.preload(
@@ -471,3 +469,46 @@ def send_tests(config: Config, plan: SendPlan, addresses: Sequence[str]) -> list
     ]
     with get_provider(config, plan.provider) as provider:
         return provider.send_batch(Batch(content, recipients))
+
+
+# -- status --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CampaignStatus:
+    campaign: ledger.Campaign
+    counts: dict[str, int]
+    first_errors: list[tuple[str, str]]  # (address, error)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self.campaign),
+            "counts": self.counts,
+            "first_errors": [{"to": who, "error": error} for who, error in self.first_errors],
+        }
+
+
+def campaign_status(config: Config, issue: str | None = None) -> list[CampaignStatus]:
+    """Every campaign, or the one of ``issue`` (an issue file or its slug)."""
+    store = open_store(config)
+    try:
+        campaigns = ledger.list_campaigns(store)
+        if issue is not None:
+            slug = _slug_of(issue)
+            campaigns = [campaign for campaign in campaigns if campaign.slug == slug]
+        return [
+            CampaignStatus(
+                campaign,
+                ledger.state_counts(store, campaign.id),
+                ledger.first_errors(store, campaign.id),
+            )
+            for campaign in campaigns
+        ]
+    finally:
+        store.close()
+
+
+def _slug_of(issue: str) -> str:
+    """The campaign key of an issue file name (date prefix dropped) or of a bare slug."""
+    name = ISSUE_NAME.fullmatch(Path(issue).stem)
+    return name["slug"] if name else Path(issue).stem
