@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +121,7 @@ def send(
         label="Dry run" if dry_run else "Sending",
         show_eta=True,
         item_show_func=_progress_line,
-        file=click.get_text_stream("stderr") if as_json else None,
+        file=sys.stderr if as_json else None,
     ) as bar:
 
         def on_progress(progress: Progress) -> None:
