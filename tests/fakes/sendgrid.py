@@ -188,9 +188,7 @@ def problems(body: Any) -> list[tuple[str | None, str]]:
     if asm is not None and not isinstance(asm.get("group_id"), int):
         found.append(("asm.group_id", "The asm group_id must be an integer."))
     found.extend(_send_at_problems(body.get("send_at"), "send_at"))
-    every_has_subject = all(
-        isinstance(p, dict) and p.get("subject") for p in personalizations
-    )
+    every_has_subject = all(isinstance(p, dict) and p.get("subject") for p in personalizations)
     if not has_template and not body.get("subject") and not every_has_subject:
         found.append(
             (
@@ -275,7 +273,9 @@ class FakeSendGrid:
         self.personalization_counts: list[int] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -326,9 +326,7 @@ class FakeSendGrid:
     def messages(self) -> list[SentMessage]:
         with self.lock:
             accepted = list(self.accepted)
-        return [
-            message for message_id, body in accepted for message in _deliver(message_id, body)
-        ]
+        return [message for message_id, body in accepted for message in _deliver(message_id, body)]
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
