@@ -61,9 +61,9 @@ class Fault:
     status: int | None = None  # answer with this status (and SendGrid's error body)
     errors: tuple[tuple[str | None, str], ...] = ()  # (field, message) for that body
     headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0  # deliver, then wait this long before answering
+    delay: float = 0.0  # wait this long before answering
     drop: bool = False  # close the connection without an answer
-    accept: bool = False  # with drop: deliver the messages before hanging up
+    deliver: bool = True  # with delay/drop: whether the messages go out all the same
 
 
 @dataclass(frozen=True)
@@ -301,12 +301,13 @@ class FakeSendGrid:
                    "X-RateLimit-Reset": reset}  # fmt: skip
         self.fail_next(429, times=times, headers=headers)
 
-    def slow_next(self, seconds: float, *, times: int = 1) -> None:
-        """Deliver the next requests, but answer only after ``seconds``."""
-        self.faults.extend([Fault(delay=seconds)] * times)
+    def slow_next(self, seconds: float, *, deliver: bool = True, times: int = 1) -> None:
+        """Answer the next requests only after ``seconds`` (delivering them first, or not)."""
+        self.faults.extend([Fault(delay=seconds, deliver=deliver)] * times)
 
-    def drop_next(self, *, accept: bool = False, times: int = 1) -> None:
-        self.faults.extend([Fault(drop=True, accept=accept)] * times)
+    def drop_next(self, *, deliver: bool = False, times: int = 1) -> None:
+        """Hang up on the next requests without answering (delivering them first, or not)."""
+        self.faults.extend([Fault(drop=True, deliver=deliver)] * times)
 
     def normal_next(self, *, times: int = 1) -> None:
         """Accept the next requests normally (to place a fault further down the line)."""
@@ -435,7 +436,7 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
                 text = "too many requests" if fault.status == 429 else "internal error"
                 errors = list(fault.errors) or [(None, text)]
                 return self._answer(fault.status, error_body(errors), fault.headers)
-            message_id = None if fault.drop and not fault.accept else fake._accept(body)
+            message_id = fake._accept(body) if fault.deliver else None
             with fake.lock:
                 fake.request_sizes.append(length)
                 fake.personalization_counts.append(len(body["personalizations"]))
@@ -445,8 +446,9 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return None
-            headers = {"X-Message-Id": message_id} if message_id else {}
-            return self._answer(202, b"", headers)
+            if message_id is None:  # held, then not delivered after all
+                return self._answer(500, error_body([(None, "internal error")]))
+            return self._answer(202, b"", {"X-Message-Id": message_id})
 
         def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
             with fake.lock:

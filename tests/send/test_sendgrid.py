@@ -137,7 +137,7 @@ def test_server_errors_and_dropped_connections_are_retried_without_duplicates(
     subscribers(5)
     sendgrid.fail_next(500)
     sendgrid.fail_next(503)
-    sendgrid.drop_next(accept=False)
+    sendgrid.drop_next(deliver=False)
 
     result = runner.invoke(cli, ["send", SEED, "--yes"])
 
