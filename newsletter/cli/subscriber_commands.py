@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -83,13 +84,15 @@ def import_command(
         delimiter = "\t" if delimiter.lower() in ("tab", "\\t") else delimiter
         if len(delimiter) != 1:
             raise click.BadParameter("must be one character, or 'tab'", param_hint="--delimiter")
-    stderr = click.get_text_stream("stderr")
-    with _store(state) as store, click.progressbar(
-        length=file.stat().st_size,
-        label=f"Importing {file.name}",
-        file=stderr,
-        hidden=not stderr.isatty(),
-    ) as bar:
+    with (
+        _store(state) as store,
+        click.progressbar(
+            length=file.stat().st_size,
+            label=f"Importing {file.name}",
+            file=sys.stderr,  # the summary on stdout stays clean for scripts
+            hidden=not sys.stderr.isatty(),
+        ) as bar,
+    ):
         summary = import_csv(
             store,
             file,
@@ -209,9 +212,7 @@ def forget(state: State, email: str, yes: bool) -> None:
     if erased:
         click.echo(f"Erased {email}; only a hash of the address is kept, so it is never mailed")
     else:
-        click.echo(
-            f"No subscriber {email}; its hash is now on the suppression list all the same"
-        )
+        click.echo(f"No subscriber {email}; its hash is now on the suppression list all the same")
 
 
 @subscribers.command()
@@ -253,7 +254,7 @@ def list_command(
     with _store(state) as store:
         records = store.records(status=status, topics=topics or None)
         if output_format == "csv":
-            write_csv(records, click.get_text_stream("stdout"))
+            write_csv(records, sys.stdout)
         elif output_format == "json":
             _echo_json_array(records)
         else:
@@ -276,8 +277,9 @@ def _echo_json_array(records: Iterator[dict[str, object]]) -> None:
 
 
 @subscribers.command()
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
-                default=Path("-"))
+@click.argument(
+    "file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=Path("-")
+)
 @click.option("--status", type=click.Choice(SUBSCRIBER_STATUSES), help="Only this status.")
 @TOPIC
 @pass_state
@@ -295,7 +297,7 @@ def export(state: State, file: Path, status: str | None, topics: tuple[str, ...]
     with _store(state) as store:
         records = store.records(status=status, topics=topics or None)
         if str(file) == "-":
-            write_csv(records, click.get_text_stream("stdout"))
+            write_csv(records, sys.stdout)
             return
         with file.open("w", encoding="utf-8", newline="") as out:
             count = write_csv(records, out, EXPORT_COLUMNS)
@@ -336,4 +338,3 @@ def upgrade(state: State) -> None:
         click.echo(f"Applied {migration.version}: {migration.description}")
     if not applied:
         click.echo(f"The database is up to date (schema version {version})")
-

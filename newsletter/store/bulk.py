@@ -120,8 +120,15 @@ def merge_chunk(
                 {"b_id": row.id, "name": name, "attributes": merged_attributes, "updated_at": when}
             )
             added_topics.extend({"subscriber_id": row.id, "topic": t} for t in extra_topics)
-            events.append(_event(row.id, "updated", candidate.source, when,
-                                 {"fields": changed_fields, "topics_added": extra_topics}))
+            events.append(
+                _event(
+                    row.id,
+                    "updated",
+                    candidate.source,
+                    when,
+                    {"fields": changed_fields, "topics_added": extra_topics},
+                )
+            )
         if opting_out:
             opt_outs.append(_opt_out(row.id, candidate, when))
             events.append(_event(row.id, candidate.status, candidate.source, when, {}))

@@ -49,7 +49,12 @@ COLUMN_ALIASES = {
     "topics": ("topics", "topic", "interests", "lists"),
     "status": ("status", "state"),
     "subscribed_at": (
-        "subscribedat", "subscribed", "optintime", "signupdate", "dateadded", "createdat",
+        "subscribedat",
+        "subscribed",
+        "optintime",
+        "signupdate",
+        "dateadded",
+        "createdat",
     ),
     "source": ("source",),
     "attributes": ("attributes",),
@@ -235,7 +240,7 @@ class _RowReader:
             raise _RowError(record.error)
         values = record.values
         header = self.layout.header
-        if len(values) > len(header) and any(value.strip() for value in values[len(header):]):
+        if len(values) > len(header) and any(value.strip() for value in values[len(header) :]):
             raise _RowError(
                 f"{len(values)} values but the header has {len(header)} columns; "
                 "put values that contain the delimiter in double quotes"
