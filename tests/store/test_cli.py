@@ -351,10 +351,11 @@ def test_db_upgrade(runner: CliRunner, project: Path, monkeypatch: pytest.Monkey
 
     assert run(runner, "db", "upgrade") == (
         0,
-        "Applied 1: subscribers, topics, consent events and suppressions\n",
+        "Applied 1: subscribers, topics, consent events and suppressions\n"
+        "Applied 2: campaigns and the send ledger\n",
     )
     assert (project / "newsletter.db").is_file()
-    assert run(runner, "db", "upgrade") == (0, "The database is up to date (schema version 1)\n")
+    assert run(runner, "db", "upgrade") == (0, "The database is up to date (schema version 2)\n")
 
 
 def test_a_bad_database_url(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
