@@ -12,10 +12,14 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-# The main job on the embedded defaults (SQLite file, local outbox).
+# The main job on the embedded defaults (SQLite file, local outbox). Safe to re-run:
+# the import changes nothing the second time, and the send resumes its campaign,
+# which has no one left to send to.
 demo: $(BIN)/.installed
 	$(BIN)/newsletter check $(SEED)
-	$(BIN)/newsletter build $(SEED)
+	$(BIN)/newsletter subscribers import subscribers.example.csv
+	$(BIN)/newsletter send $(SEED) --yes
+	@echo "The issue is in outbox/new/ (one file per message; mutt -f outbox)."
 
 # The whole test suite, lint included. CI runs exactly this (see .ci/run).
 test: $(BIN)/.installed

@@ -333,6 +333,31 @@ class Ledger:
             )
         return result.rowcount
 
+    def _next_rows(self, after: int, size: int) -> Any:
+        return (
+            select(
+                ledger.c.subscriber_id,
+                subscribers.c.email,
+                subscribers.c.name,
+                subscribers.c.status,
+            )
+            .outerjoin(subscribers, subscribers.c.id == ledger.c.subscriber_id)
+            .where(self._mine, ledger.c.state == "pending", ledger.c.subscriber_id > after)
+            .order_by(ledger.c.subscriber_id)
+            .limit(size)
+        )
+
+    def peek(self, *, after: int, size: int) -> list[LedgerRecipient]:
+        """What :meth:`claim` with the same arguments would return now, without claiming:
+        the next batch is prepared while the current one is with the provider."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(self._next_rows(after, size)).all()
+        return [
+            LedgerRecipient(row.subscriber_id, row.email, row.name)
+            for row in rows
+            if row.status == "active"
+        ]
+
     def claim(self, *, after: int, size: int) -> Claim | None:
         """The next ``size`` pending recipients with an id above ``after``, now in flight.
 
@@ -340,18 +365,7 @@ class Ledger:
         ``skipped`` instead. None when nothing is left.
         """
         with _writing(self.engine) as connection, connection.begin():
-            rows = connection.execute(
-                select(
-                    ledger.c.subscriber_id,
-                    subscribers.c.email,
-                    subscribers.c.name,
-                    subscribers.c.status,
-                )
-                .outerjoin(subscribers, subscribers.c.id == ledger.c.subscriber_id)
-                .where(self._mine, ledger.c.state == "pending", ledger.c.subscriber_id > after)
-                .order_by(ledger.c.subscriber_id)
-                .limit(size)
-            ).all()
+            rows = connection.execute(self._next_rows(after, size)).all()
             if not rows:
                 return None
             when = now()

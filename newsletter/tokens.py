@@ -11,9 +11,11 @@ HMAC-SHA1 over a purpose-specific salt, so an unsubscribe token is no confirm to
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 
 from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode, want_bytes
 
 from newsletter.config import SECRET_KEY_ENV, Config, env_secret
 from newsletter.errors import TokenError
@@ -39,6 +41,41 @@ def secret_or_development() -> str:
     return env_secret(SECRET_KEY_ENV) or DEVELOPMENT_SECRET
 
 
+class _FastDumps:
+    """``URLSafeSerializer.dumps`` of a short JSON text, byte for byte, about six times faster.
+
+    Every message carries two never-expiring tokens, so at 20,000 recipients a second
+    itsdangerous' per-call overhead (a fresh JSON encoder, a key derivation and a zlib
+    attempt per token) would be most of the sending time. Here the HMAC is keyed once
+    and copied per token. itsdangerous only zlib-compresses a payload when that makes
+    it shorter, which needs a repeated 3-byte run (LZ77's shortest match) and more
+    length than our ids have: anything else is handed to itsdangerous itself, and a
+    test compares both on many ids.
+    """
+
+    MAX_PLAIN_LENGTH = 24  # below this, zlib output is always longer without repeats
+
+    def __init__(self, serializer: URLSafeSerializer) -> None:
+        self.serializer = serializer
+        signer = serializer.make_signer()
+        self.separator = want_bytes(signer.sep)
+        self.mac = hmac.new(signer.derive_key(), digestmod=signer.digest_method)
+
+    def dumps(self, value: object, json_text: str) -> str:
+        raw = json_text.encode()
+        if len(raw) > self.MAX_PLAIN_LENGTH or _has_repeated_trigram(raw):
+            return str(self.serializer.dumps(value))
+        payload = base64_encode(raw)
+        mac = self.mac.copy()
+        mac.update(payload)
+        return (payload + self.separator + base64_encode(mac.digest())).decode()
+
+
+def _has_repeated_trigram(data: bytes) -> bool:
+    trigrams = {data[i : i + 3] for i in range(len(data) - 2)}
+    return len(trigrams) < len(data) - 2
+
+
 @dataclass(frozen=True)
 class UnsubscribeClaim:
     subscriber_id: int
@@ -55,11 +92,17 @@ class Signer:
             purpose: URLSafeTimedSerializer(secret, salt=f"newsletter.{purpose}")
             for purpose in ("confirm", "manage")
         }
+        self._fast = {
+            purpose: _FastDumps(serializer) for purpose, serializer in self._forever.items()
+        }
 
     # Never-expiring tokens, carried in every message.
 
     def unsubscribe_token(self, subscriber_id: int, campaign_id: int | None) -> str:
-        return self._forever["unsubscribe"].dumps([subscriber_id, campaign_id])
+        subscriber_id = int(subscriber_id)
+        campaign_id = None if campaign_id is None else int(campaign_id)
+        json_text = f"[{subscriber_id},{'null' if campaign_id is None else campaign_id}]"
+        return self._fast["unsubscribe"].dumps([subscriber_id, campaign_id], json_text)
 
     def read_unsubscribe_token(self, token: str) -> UnsubscribeClaim:
         subscriber_id, campaign_id = self._load(self._forever["unsubscribe"], token)
@@ -68,7 +111,8 @@ class Signer:
         )
 
     def preferences_token(self, subscriber_id: int) -> str:
-        return self._forever["preferences"].dumps(subscriber_id)
+        subscriber_id = int(subscriber_id)
+        return self._fast["preferences"].dumps(subscriber_id, str(subscriber_id))
 
     def read_preferences_token(self, token: str) -> int:
         return int(self._load(self._forever["preferences"], token))

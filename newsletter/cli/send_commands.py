@@ -9,13 +9,12 @@ from typing import Any
 
 import click
 
+from newsletter.campaign import Progress, SendSummary
 from newsletter.cli import State, cli, pass_state
 from newsletter.errors import SendError
 from newsletter.providers import PROVIDERS
 from newsletter.sending import (
-    Progress,
     SendPlan,
-    SendSummary,
     campaign_status,
     plan_send,
     send_campaign,

@@ -61,17 +61,28 @@ class SendGridProvider(BaseProvider):
 
     def payload(self, batch: Batch) -> dict[str, Any]:
         content = batch.content
-        html_fields, text_fields = content.html_fields, content.text_fields
+        values = [recipient.personalization.values() for recipient in batch.recipients]
+        # Where no value in this batch changes when HTML-escaped (links, most names), the
+        # HTML marker becomes the text marker: one substitution per field, not two.
+        escaped = {
+            name
+            for name in content.html_fields
+            if any(escape(value[name], quote=True) != value[name] for value in values)
+        }
+        plain = content.text_fields | (content.html_fields - escaped)
+        html = content.html
+        for name in content.html_fields - escaped:
+            html = html.replace(marker("html", name), marker("text", name))
         body: dict[str, Any] = {
             "from": _address(content.sender_email, content.sender_name),
             "subject": content.subject,
             "content": [
                 {"type": "text/plain", "value": content.text},
-                {"type": "text/html", "value": content.html},
+                {"type": "text/html", "value": html},
             ],
             "personalizations": [
-                _personalization(recipient, html_fields, text_fields)
-                for recipient in batch.recipients
+                _personalization(recipient, value, plain, escaped)
+                for recipient, value in zip(batch.recipients, values, strict=True)
             ],
             "tracking_settings": self._tracking(),
         }
@@ -148,11 +159,11 @@ def _address(email: str, name: str = "") -> dict[str, str]:
 
 
 def _personalization(
-    recipient: Recipient, html_fields: set[str], text_fields: set[str]
+    recipient: Recipient, values: dict[str, str], plain: set[str], escaped: set[str]
 ) -> dict[str, Any]:
-    values = recipient.personalization.values()
-    substitutions = {marker("html", f): escape(values[f], quote=True) for f in html_fields}
-    substitutions.update({marker("text", f): values[f] for f in text_fields})
+    substitutions = {marker("text", name): values[name] for name in plain}
+    for name in escaped:
+        substitutions[marker("html", name)] = escape(values[name], quote=True)
     personalization: dict[str, Any] = {"to": [_address(recipient.email, recipient.name)]}
     if substitutions:
         personalization["substitutions"] = substitutions
