@@ -22,7 +22,6 @@ import functools
 import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from email.utils import format_datetime
 from html import escape
 from types import TracebackType
@@ -30,7 +29,7 @@ from typing import Literal, Protocol
 
 from newsletter.config import Config
 from newsletter.errors import ConfigError
-from newsletter.mail import compose, format_address, new_message_id, safe_header
+from newsletter.mail import format_address, message_bytes, new_message_id, safe_header
 from newsletter.models import Personalization
 from newsletter.personalize import fill, split_markers
 from newsletter.ratelimit import RateLimiter
@@ -139,8 +138,8 @@ class Batch:
     recipients: Sequence[Recipient]
 
 
-def local_message(content: Content, recipient: Recipient) -> tuple[str, EmailMessage]:
-    """One recipient's complete message, personalised here: (Message-ID, message).
+def local_message(content: Content, recipient: Recipient) -> tuple[str, bytes]:
+    """One recipient's complete message, personalised here: (Message-ID, RFC 5322 bytes).
 
     For the providers that hand over finished messages (outbox, SMTP).
     """
@@ -157,7 +156,7 @@ def local_message(content: Content, recipient: Recipient) -> tuple[str, EmailMes
         **content.headers,
         **recipient.headers,
     }
-    return message_id, compose(headers, html=html, text=text)
+    return message_id, message_bytes(headers, html=html, text=text)
 
 
 DeliveryStatus = Literal["sent", "failed", "deferred", "unknown"]
