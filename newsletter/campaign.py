@@ -1,9 +1,8 @@
 """Running a campaign: batch after batch claimed, handed over, recorded.
 
-One batch is with the provider at a time; the next one is read and personalised
-meanwhile (read-only, so a crash never leaves more than the one batch ``in_flight``)
-and claimed only once the previous batch is recorded. Recipients whose row changed
-in between (an unsubscribe, a new name) are simply built again from the claim.
+One batch is with the provider at a time. The next one is read and personalised
+meanwhile, but its rows stay ``pending`` until it is handed over, after the previous
+batch is recorded: so a crash never leaves more than the one batch ``in_flight``.
 """
 
 from __future__ import annotations
@@ -116,12 +115,6 @@ class RecipientBuilder:
         )
 
 
-@dataclass(frozen=True)
-class _Prepared:
-    rows: list[ledger.LedgerRecipient]
-    batch: Batch
-
-
 class CampaignRun:
     """One run of one campaign, by the process that holds its lease."""
 
@@ -174,39 +167,33 @@ class CampaignRun:
     def _batches(
         self, lease: ledger.Lease, hand_off: ThreadPoolExecutor, size: int, progress: Progress
     ) -> str | None:
-        """Claim, hand over and record batch after batch; the reason to stop, if any."""
-        after = 0
-        prepared = self._prepare(after, size)
-        while True:
+        """Hand over and record batch after batch; the reason to stop, if any."""
+        upcoming = self._prepare(0, size, progress)
+        while upcoming is not None:
+            claim, batch = upcoming
             lease.check()
-            claim = self.ledger.claim(after=after, size=size)
-            if claim is None:
-                return None
-            after = claim.last_id
-            progress.add("skipped", claim.skipped)
-            if not claim.recipients:
-                self.report(progress)
-                prepared = self._prepare(after, size)
-                continue
-            if prepared.rows == claim.recipients:
-                batch = prepared.batch
-            else:
-                batch = self._batch(claim.recipients)
+            self.ledger.hand_over(claim)
             out = hand_off.submit(self.provider.send_batch, batch)
             try:
-                prepared = self._prepare(after, size)  # while the provider has the batch
+                upcoming = self._prepare(claim.last_id, size, progress)  # meanwhile
             finally:
                 stopped = self._record(claim, out, progress)
             self.report(progress)
             if stopped:
                 return stopped
+        return None
 
-    def _prepare(self, after: int, size: int) -> _Prepared:
-        rows = self.ledger.peek(after=after, size=size)
-        return _Prepared(rows, self._batch(rows))
-
-    def _batch(self, rows: list[ledger.LedgerRecipient]) -> Batch:
-        return Batch(self.content, [self.recipient(row) for row in rows])
+    def _prepare(
+        self, after: int, size: int, progress: Progress
+    ) -> tuple[ledger.Claim, Batch] | None:
+        """The next batch with anyone left to send to, personalised; None at the end."""
+        while (claim := self.ledger.next_batch(after=after, size=size)) is not None:
+            progress.add("skipped", claim.skipped)
+            if claim.recipients:
+                recipients = [self.recipient(row) for row in claim.recipients]
+                return claim, Batch(self.content, recipients)
+            after = claim.last_id
+        return None
 
     def _record(
         self, claim: ledger.Claim, out: Future[list[Delivery]], progress: Progress

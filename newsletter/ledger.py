@@ -296,7 +296,8 @@ class LedgerRecipient:
 
 @dataclass(frozen=True)
 class Claim:
-    """One batch, moved to ``in_flight``: ids ``first_id..last_id`` of the campaign."""
+    """One batch of a campaign: its recipients are ids ``first_id..last_recipient_id``
+    (every pending row in that range); ``last_id`` is where the next batch starts."""
 
     recipients: list[LedgerRecipient]
     skipped: int
@@ -305,6 +306,10 @@ class Claim:
     @property
     def first_id(self) -> int:
         return self.recipients[0].subscriber_id
+
+    @property
+    def last_recipient_id(self) -> int:
+        return self.recipients[-1].subscriber_id
 
 
 class Ledger:
@@ -347,57 +352,59 @@ class Ledger:
             .limit(size)
         )
 
-    def peek(self, *, after: int, size: int) -> list[LedgerRecipient]:
-        """What :meth:`claim` with the same arguments would return now, without claiming:
-        the next batch is prepared while the current one is with the provider."""
-        with self.engine.connect() as connection:
-            rows = connection.execute(self._next_rows(after, size)).all()
-        return [
-            LedgerRecipient(row.subscriber_id, row.email, row.name)
-            for row in rows
-            if row.status == "active"
-        ]
-
-    def claim(self, *, after: int, size: int) -> Claim | None:
-        """The next ``size`` pending recipients with an id above ``after``, now in flight.
+    def next_batch(self, *, after: int, size: int) -> Claim | None:
+        """The next ``size`` pending recipients with an id above ``after``; None when
+        nothing is left. They stay ``pending`` until :meth:`hand_over`, so the batch can
+        be prepared while the previous one is still with the provider.
 
         Recipients no longer active (unsubscribed, bounced, erased since the start) are
-        ``skipped`` instead. None when nothing is left.
+        marked ``skipped`` here and left out.
         """
-        with _writing(self.engine) as connection, connection.begin():
+        with self.engine.connect() as connection:
             rows = connection.execute(self._next_rows(after, size)).all()
-            if not rows:
-                return None
-            when = now()
-            gone = [row for row in rows if row.status != "active"]
-            if gone:
-                connection.execute(
-                    update(ledger)
-                    .where(self._mine, ledger.c.subscriber_id == bindparam("id"))
-                    .values(state="skipped", error=bindparam("reason"), updated_at=when),
-                    [
-                        {"id": row.subscriber_id, "reason": f"not sent: {row.status or 'erased'}"}
-                        for row in gone
-                    ],
-                )
-            recipients = [
-                LedgerRecipient(row.subscriber_id, row.email, row.name)
-                for row in rows
-                if row.status == "active"
-            ]
-            if recipients:
+        if not rows:
+            return None
+        gone = [row for row in rows if row.status != "active"]
+        if gone:
+            with _writing(self.engine) as connection, connection.begin():
                 connection.execute(
                     update(ledger)
                     .where(
                         self._mine,
                         ledger.c.state == "pending",
-                        ledger.c.subscriber_id.between(
-                            recipients[0].subscriber_id, recipients[-1].subscriber_id
-                        ),
+                        ledger.c.subscriber_id == bindparam("id"),
                     )
-                    .values(state="in_flight", attempts=ledger.c.attempts + 1, updated_at=when)
+                    .values(state="skipped", error=bindparam("reason"), updated_at=now()),
+                    [
+                        {"id": row.subscriber_id, "reason": f"not sent: {row.status or 'erased'}"}
+                        for row in gone
+                    ],
                 )
+        recipients = [
+            LedgerRecipient(row.subscriber_id, row.email, row.name)
+            for row in rows
+            if row.status == "active"
+        ]
         return Claim(recipients, skipped=len(gone), last_id=rows[-1].subscriber_id)
+
+    def hand_over(self, claim: Claim) -> None:
+        """``pending`` -> ``in_flight`` for the batch, committed before the provider sees it."""
+        with _writing(self.engine) as connection, connection.begin():
+            moved = connection.execute(
+                update(ledger)
+                .where(
+                    self._mine,
+                    ledger.c.state == "pending",
+                    ledger.c.subscriber_id.between(claim.first_id, claim.last_recipient_id),
+                )
+                .values(state="in_flight", attempts=ledger.c.attempts + 1, updated_at=now())
+            ).rowcount
+            if moved != len(claim.recipients):
+                # Only the lease holder moves pending rows, so this is a bug, not a race.
+                raise SendError(
+                    f"campaign {self.campaign_id}: {moved} of {len(claim.recipients)} "
+                    "recipients of the batch were still pending; nothing was sent, send again"
+                )
 
     def record(self, claim: Claim, outcomes: Sequence[tuple[str, str | None, str | None]]) -> None:
         """Write what became of a claimed batch: one ``(state, message_id, error)`` per
@@ -406,7 +413,7 @@ class Ledger:
         in_batch = and_(
             self._mine,
             ledger.c.state == "in_flight",
-            ledger.c.subscriber_id.between(claim.first_id, claim.recipients[-1].subscriber_id),
+            ledger.c.subscriber_id.between(claim.first_id, claim.last_recipient_id),
         )
         with _writing(self.engine) as connection, connection.begin():
             if len(set(outcomes)) == 1:

@@ -67,24 +67,33 @@ def test_the_snapshot_holds_the_active_subscribers_of_the_topics(db: Store) -> N
     assert start(db).id == campaign.id  # starting it again finds the same campaign
 
 
+def hand_over(book: ledger.Ledger, *, after: int, size: int) -> ledger.Claim | None:
+    claim = book.next_batch(after=after, size=size)
+    if claim is not None:
+        book.hand_over(claim)
+    return claim
+
+
 def test_a_batch_goes_pending_in_flight_then_sent_or_failed(db: Store) -> None:
     ids = add_readers(db, 5)
     campaign = start(db)
     book = ledger.Ledger(db, campaign.id)
 
-    claim = book.claim(after=0, size=3)
+    claim = book.next_batch(after=0, size=3)
     assert claim is not None
     assert [r.subscriber_id for r in claim.recipients] == ids[:3]
+    assert ledger.state_counts(db, campaign.id)["pending"] == 5  # prepared, not yet out
+    book.hand_over(claim)
     assert ledger.state_counts(db, campaign.id)["in_flight"] == 3
     book.record(claim, [("sent", "m1", None), ("failed", None, "550 no"), ("pending", None, "451")])
 
-    claim = book.claim(after=claim.last_id, size=3)
+    claim = hand_over(book, after=claim.last_id, size=3)
     assert claim is not None
     book.record(claim, [("sent", "m2", None)] * 2)
 
     counts = ledger.state_counts(db, campaign.id)
     assert (counts["sent"], counts["failed"], counts["pending"]) == (3, 1, 1)
-    assert book.claim(after=ids[-1], size=3) is None
+    assert book.next_batch(after=ids[-1], size=3) is None
     assert ledger.first_errors(db, campaign.id) == [
         ("reader1@example.org", "550 no"),
         ("reader2@example.org", "451"),
@@ -97,7 +106,7 @@ def test_a_recipient_gone_since_the_start_is_skipped_not_sent(db: Store) -> None
     db.unsubscribe(ids[0], source="web")
     db.forget("reader1@example.org")  # erased: the subscriber row is gone
 
-    claim = ledger.Ledger(db, campaign.id).claim(after=0, size=10)
+    claim = ledger.Ledger(db, campaign.id).next_batch(after=0, size=10)
 
     assert claim is not None
     assert [r.subscriber_id for r in claim.recipients] == [ids[2]]
@@ -109,7 +118,8 @@ def test_a_batch_in_flight_when_the_sender_died_becomes_unknown(db: Store) -> No
     add_readers(db, 4)
     campaign = start(db)
     book = ledger.Ledger(db, campaign.id)
-    book.claim(after=0, size=2)  # ... and the process is killed here
+    hand_over(book, after=0, size=2)  # ... and the process is killed here
+    book.next_batch(after=2, size=2)  # the next batch, prepared but not handed over
 
     assert book.recover() == 2
     assert ledger.state_counts(db, campaign.id)["unknown"] == 2
@@ -121,7 +131,7 @@ def test_delivery_events_settle_unknown_recipients(db: Store) -> None:
     ids = add_readers(db, 4)
     campaign = start(db)
     book = ledger.Ledger(db, campaign.id)
-    book.claim(after=0, size=4)
+    hand_over(book, after=0, size=4)
     book.recover()
 
     def event(subscriber_id: int, name: str) -> bool:
@@ -142,14 +152,14 @@ def test_an_event_for_a_requeued_recipient_settles_it_before_it_is_sent_again(db
     ids = add_readers(db, 1)
     campaign = start(db)
     book = ledger.Ledger(db, campaign.id)
-    book.claim(after=0, size=1)
+    hand_over(book, after=0, size=1)
     book.recover()
     book.requeue_unknown()
 
     assert ledger.apply_delivery_event(
         db, campaign_id=campaign.id, subscriber_id=ids[0], event="delivered", message_id=None
     )
-    assert book.claim(after=0, size=1) is None  # nothing left to send
+    assert book.next_batch(after=0, size=1) is None  # nothing left to send
 
 
 def test_only_one_lease_holder_at_a_time(db: Store) -> None:
