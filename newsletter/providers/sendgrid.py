@@ -67,12 +67,15 @@ class SendGridProvider(BaseProvider):
         escaped = {
             name
             for name in content.html_fields
-            if any(escape(value[name], quote=True) != value[name] for value in values)
+            if _needs_escaping("".join(value[name] for value in values))
         }
-        plain = content.text_fields | (content.html_fields - escaped)
         html = content.html
         for name in content.html_fields - escaped:
             html = html.replace(marker("html", name), marker("text", name))
+        plain = [
+            (marker("text", n), n) for n in content.text_fields | (content.html_fields - escaped)
+        ]
+        html_only = [(marker("html", name), name) for name in escaped]
         body: dict[str, Any] = {
             "from": _address(content.sender_email, content.sender_name),
             "subject": content.subject,
@@ -81,7 +84,7 @@ class SendGridProvider(BaseProvider):
                 {"type": "text/html", "value": html},
             ],
             "personalizations": [
-                _personalization(recipient, value, plain, escaped)
+                _personalization(recipient, value, plain, html_only)
                 for recipient, value in zip(batch.recipients, values, strict=True)
             ],
             "tracking_settings": self._tracking(),
@@ -159,11 +162,15 @@ def _address(email: str, name: str = "") -> dict[str, str]:
 
 
 def _personalization(
-    recipient: Recipient, values: dict[str, str], plain: set[str], escaped: set[str]
+    recipient: Recipient,
+    values: dict[str, str],
+    plain: list[tuple[str, str]],
+    html_only: list[tuple[str, str]],
 ) -> dict[str, Any]:
-    substitutions = {marker("text", name): values[name] for name in plain}
-    for name in escaped:
-        substitutions[marker("html", name)] = escape(values[name], quote=True)
+    """One recipient's personalization; ``plain``/``html_only``: (substitution key, field)."""
+    substitutions = {key: values[name] for key, name in plain}
+    for key, name in html_only:
+        substitutions[key] = escape(values[name], quote=True)
     personalization: dict[str, Any] = {"to": [_address(recipient.email, recipient.name)]}
     if substitutions:
         personalization["substitutions"] = substitutions
@@ -172,6 +179,10 @@ def _personalization(
     if recipient.tags:
         personalization["custom_args"] = dict(recipient.tags)
     return personalization
+
+
+def _needs_escaping(text: str) -> bool:
+    return escape(text, quote=True) != text
 
 
 def _error_text(body: bytes | str | None) -> str:
