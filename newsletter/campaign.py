@@ -16,6 +16,7 @@ from typing import Any
 from newsletter import ledger
 from newsletter.config import Config
 from newsletter.errors import ProviderError, ProviderUnavailable
+from newsletter.lease import Lease
 from newsletter.mail import list_unsubscribe, shared_list_headers
 from newsletter.models import CompiledIssue, Personalization
 from newsletter.providers import Batch, Content, Delivery, Provider, Recipient, local_message
@@ -138,7 +139,7 @@ class CampaignRun:
         self.report = progress or (lambda _: None)
         self.ledger = ledger.Ledger(store, campaign.id)
 
-    def run(self, lease: ledger.Lease, *, size: int, retry_unknown: bool) -> SendSummary:
+    def run(self, lease: Lease, *, size: int, retry_unknown: bool) -> SendSummary:
         started = time.monotonic()
         recovered = self.ledger.recover()
         requeued = self.ledger.requeue_unknown() if retry_unknown else 0
@@ -168,7 +169,7 @@ class CampaignRun:
         )
 
     def _batches(
-        self, lease: ledger.Lease, hand_off: ThreadPoolExecutor, size: int, progress: Progress
+        self, lease: Lease, hand_off: ThreadPoolExecutor, size: int, progress: Progress
     ) -> str | None:
         """Hand over and record batch after batch; the reason to stop, if any."""
         upcoming = self._prepare(0, size, progress)

@@ -30,6 +30,7 @@ from newsletter.checks import Finding, check_compiled, has_errors
 from newsletter.config import Config
 from newsletter.errors import SendError
 from newsletter.issues import ISSUE_NAME, read_issue
+from newsletter.lease import Lease
 from newsletter.mail import list_unsubscribe, safe_header
 from newsletter.models import CompiledIssue, Personalization
 from newsletter.providers import Batch, Content, Delivery, Recipient, get_provider
@@ -106,12 +107,18 @@ def plan_send(
     *,
     provider: str | None = None,
     topics: Sequence[str] | None = None,
+    test: bool = False,
 ) -> SendPlan:
-    """Read, compile and check the issue; count its audience; find an earlier run."""
+    """Read, compile and check the issue; count its audience; find an earlier run.
+
+    Unless the plan is for ``--test`` sends, a provider that needs the link-signing key
+    and does not have it is refused here, before anything is shown or asked.
+    """
     issue = read_issue(issue_path, topics=config.topic_ids)
     compiled = compile_issue(issue, config)
     findings = list(check_compiled(compiled, config))
     provider_name = provider or config.provider
+    development_key = not test and _secret(provider_name) == DEVELOPMENT_SECRET
     store = open_store(config)
     try:
         campaign = ledger.find_campaign(store, issue.slug)
@@ -139,7 +146,7 @@ def plan_send(
         audience=audience,
         campaign=campaign,
         counts=counts,
-        development_key=_secret(provider_name) == DEVELOPMENT_SECRET,
+        development_key=development_key,
     )
 
 
@@ -218,7 +225,7 @@ def send_campaign(
                 provider,
                 progress,
             )
-            with ledger.Lease(store, started) as lease:
+            with Lease(store, started) as lease:
                 return run.run(lease, size=size, retry_unknown=retry_unknown)
     finally:
         store.close()

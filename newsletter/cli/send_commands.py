@@ -87,7 +87,9 @@ def send(
     config = state.config
     # With --json, stdout holds only the JSON: everything for people goes to stderr.
     say = _printer(err=as_json)
-    plan = plan_send(config, issue, provider=provider, topics=topics or None)
+    plan = plan_send(
+        config, issue, provider=provider, topics=topics or None, test=bool(test_addresses)
+    )
     _show_plan(plan, say, test_addresses=test_addresses, retry_unknown=retry_unknown)
 
     if test_addresses:

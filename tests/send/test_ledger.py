@@ -16,6 +16,7 @@ from sqlalchemy import update
 from newsletter import ledger
 from newsletter.cli import cli
 from newsletter.errors import SendError
+from newsletter.lease import Lease
 from newsletter.store import Store, open_store_url
 from newsletter.store.schema import campaigns
 from tests.send.conftest import SEED
@@ -166,20 +167,20 @@ def test_only_one_lease_holder_at_a_time(db: Store) -> None:
     add_readers(db, 1)
     campaign = start(db)
 
-    with ledger.Lease(db, campaign), pytest.raises(SendError, match="is being sent by process"):
-        ledger.Lease(db, campaign).acquire()
-    with ledger.Lease(db, campaign):  # released: the next run may go
+    with Lease(db, campaign), pytest.raises(SendError, match="is being sent by process"):
+        Lease(db, campaign).acquire()
+    with Lease(db, campaign):  # released: the next run may go
         pass
 
 
 def test_of_many_senders_starting_at_once_exactly_one_gets_the_lease(db: Store) -> None:
     add_readers(db, 1)
     campaign = start(db)
-    leases = [ledger.Lease(db, campaign) for _ in range(6)]
+    leases = [Lease(db, campaign) for _ in range(6)]
     barrier = threading.Barrier(len(leases))
-    winners: list[ledger.Lease] = []
+    winners: list[Lease] = []
 
-    def race(lease: ledger.Lease) -> None:
+    def race(lease: Lease) -> None:
         barrier.wait()
         try:
             lease.acquire()
@@ -202,7 +203,7 @@ def test_the_lease_of_a_dead_process_is_taken_over_at_once(db: Store) -> None:
     campaign = start(db)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
-    lease = ledger.Lease(db, campaign)
+    lease = Lease(db, campaign)
     host = lease.owner.split(":")[0]
     set_lease(db, campaign.id, f"{host}:{dead.stdout.strip()}:abcd", seconds=600)
 
@@ -216,10 +217,10 @@ def test_a_lease_from_another_host_holds_until_it_expires(db: Store) -> None:
 
     set_lease(db, campaign.id, "elsewhere:1234:abcd", seconds=600)
     with pytest.raises(SendError, match="is being sent by process 1234 on elsewhere"):
-        ledger.Lease(db, campaign).acquire()
+        Lease(db, campaign).acquire()
 
     set_lease(db, campaign.id, "elsewhere:1234:abcd", seconds=-1)
-    with ledger.Lease(db, campaign):
+    with Lease(db, campaign):
         pass
 
 

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from newsletter import ledger
 from newsletter.cli import cli
 from newsletter.config import Config
+from newsletter.lease import Lease
 from newsletter.store import Store
 from newsletter.tokens import DEVELOPMENT_SECRET, Signer
 from tests.send.arrivals import check_copies
@@ -213,7 +214,7 @@ def test_a_second_sender_on_the_same_campaign_is_refused(
         topics=["research"],
         provider="outbox",
     )
-    with ledger.Lease(store, campaign):  # another sender, alive, holds the campaign
+    with Lease(store, campaign):  # another sender, alive, holds the campaign
         result = runner.invoke(cli, ["send", SEED, "--yes"])
 
     assert result.exit_code == 1

@@ -256,3 +256,15 @@ def self_signed_certificate(folder: Path) -> tuple[Path, ssl.SSLContext]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
     return cert_path, context
+
+
+def test_test_sends_need_no_signing_key(
+    runner: CliRunner, configure: Callable[..., Config], smtp_server: FakeSmtp
+) -> None:
+    smtp_config(configure, smtp_server)
+
+    result = runner.invoke(cli, ["send", SEED, "--test", "editor@example.org"])
+
+    assert result.exit_code == 0, result.output
+    [arrival] = smtp_server.arrivals
+    assert arrival.message()["Subject"] == "[TEST] Stem Cells: The Medicine in Breast Milk?"
