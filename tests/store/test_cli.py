@@ -376,3 +376,16 @@ def test_every_command_has_help(runner: CliRunner) -> None:
             code, output = run(runner, group, command, "--help")
             assert code == 0
             assert output.split("\n\n")[1].strip(), f"{group} {command} has no help text"
+
+
+def test_a_database_that_cannot_be_opened(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'no-such-folder' / 'news.db'}"
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", url)
+
+    assert run(runner, "subscribers", "count") == (
+        1,
+        f"Error: cannot open the database {url}: unable to open database file; check "
+        "database_url in newsletter.yaml or NEWSLETTER_DATABASE_URL\n",
+    )
