@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 SEED := issues/2026-11-26-stem-cells-in-breast-milk.md
 
-.PHONY: demo test lint format bench bench-store golden clean
+.PHONY: demo test lint format bench bench-store bench-send golden clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench: $(BIN)/.installed
 # Import speed and memory of the subscriber store (several minutes; --quick for a smoke test).
 bench-store: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_store.py
+
+# Sending throughput, memory at a million subscribers, SMTP reuse (about ten minutes).
+bench-send: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_send.py
 
 clean:
 	rm -rf $(VENV) build outbox newsletter.db .pytest_cache

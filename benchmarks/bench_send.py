@@ -12,7 +12,8 @@ each figure has its baseline beside it, measured the same way in the same run:
 - SendGrid: batches of 1,000 personalizations against one request per recipient
   (batch_size 1, on a smaller list: its rate does not depend on the list's size);
 - memory: the streamed campaign against materialising the recipients in a list;
-- SMTP: connections kept open and reused against one connection per message.
+- SMTP: connections kept open and reused against one connection per message, and
+  the sink's own ceiling (bare smtplib sending one prepared message over and over).
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ import json
 import os
 import resource
 import shutil
+import smtplib
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -37,12 +40,17 @@ from typing import Any
 import yaml
 from sqlalchemy import insert
 
+from newsletter.campaign import RecipientBuilder, campaign_content
 from newsletter.config import Config, load_config
-from newsletter.providers import PROVIDERS
+from newsletter.issues import read_issue
+from newsletter.ledger import LedgerRecipient
+from newsletter.providers import PROVIDERS, local_message
 from newsletter.providers.smtp import SmtpProvider
+from newsletter.render import compile_issue
 from newsletter.sending import plan_send, send_campaign
 from newsletter.store import open_store
 from newsletter.store.schema import subscriber_topics, subscribers
+from newsletter.tokens import Links, Signer
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = "issues/2026-11-26-stem-cells-in-breast-milk.md"
@@ -203,6 +211,35 @@ def smtp_run(work: Path, count: int, port: int, provider: str, connections: int)
     return sent / seconds
 
 
+def smtp_ceiling(port: int, count: int, connections: int) -> float:
+    """The sink's own limit: one prepared message sent ``count`` times over reused
+    connections by bare smtplib, with no ledger, no personalisation, no provider."""
+    config = make_project(Path(tempfile.mkdtemp()))
+    issue = read_issue(config.root / SEED, topics=config.topic_ids)
+    content = campaign_content(config, compile_issue(issue, config))
+    recipient = RecipientBuilder(config, Links(config, Signer("benchmark")), 1)
+    _, message = local_message(content, recipient(LedgerRecipient(1, "a@example.org", "A")))
+    data = message.replace(b"\n", b"\r\n")
+    shutil.rmtree(config.root)
+
+    def connection(messages: int) -> None:
+        client = smtplib.SMTP("127.0.0.1", port, local_hostname="benchmark")
+        for _ in range(messages):
+            client.sendmail(config.sender.email, ["a@example.org"], data)
+        client.quit()
+
+    started = time.perf_counter()
+    threads = [
+        threading.Thread(target=connection, args=(count // connections,))
+        for _ in range(connections)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return count / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
@@ -252,6 +289,13 @@ def main() -> None:
                 smtp_run(work, args.smtp, int(port), "smtp-per-message", 2)
                 for _ in range(args.runs)
             ]
+            ceiling = statistics.median(
+                smtp_ceiling(int(port), args.smtp, 2) for _ in range(args.runs)
+            )
+            rows.append((
+                "aiosmtpd sink alone: bare smtplib, one prepared message (msg/s)",
+                f"{ceiling:,.0f}", "", "", "(the sink's limit)",
+            ))  # fmt: skip
             rows.append((
                 f"SMTP to aiosmtpd, {args.smtp:,} messages, 2 connections (msg/s)",
                 f"{statistics.median(reused):,.0f}",
