@@ -96,6 +96,7 @@ class FakeSmtp:
         self,
         *,
         tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
         credentials: tuple[str, str] | None = None,
         keep: bool = True,
     ) -> None:
@@ -108,7 +109,9 @@ class FakeSmtp:
         self.connection_peers: set[Any] = set()
         self.host = "127.0.0.1"
         options: dict[str, Any] = {}
-        if tls_context is not None:
+        if tls_context is not None and implicit_tls:
+            options.update(ssl_context=tls_context)  # TLS from the first byte (port 465)
+        elif tls_context is not None:
             options.update(tls_context=tls_context, require_starttls=True)
         if credentials is not None:
             options.update(

@@ -254,3 +254,17 @@ def test_a_whole_send_on_this_database(
     assert "Sent 7, failed 0" in result.output
     assert again.exit_code == 0 and "Nothing to send" in again.output
     assert len(list((project / "outbox" / "new").iterdir())) == 7
+
+
+def test_sent_messages_count_against_the_caps_of_later_runs(db: Store) -> None:
+    add_readers(db, 3)
+    campaign = start(db)
+    book = ledger.Ledger(db, campaign.id)
+    claim = hand_over(book, after=0, size=3)
+    assert claim is not None
+    book.record(claim, [("sent", "m", None)] * 3)
+
+    [(at, count)] = ledger.sent_since(db, ledger.now() - dt.timedelta(hours=1))
+
+    assert count == 3
+    assert ledger.now() - at < dt.timedelta(minutes=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import ssl
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -268,3 +269,51 @@ def test_test_sends_need_no_signing_key(
     assert result.exit_code == 0, result.output
     [arrival] = smtp_server.arrivals
     assert arrival.message()["Subject"] == "[TEST] Stem Cells: The Medicine in Breast Milk?"
+
+
+def test_implicit_tls(
+    configure: Callable[..., Config], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    certificate, server_context = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
+    with FakeSmtp(tls_context=server_context, implicit_tls=True) as server:
+        config = smtp_config(configure, server, security="ssl")
+
+        delivery = send_transactional(
+            config, to="new@example.org", subject="Hi", html="<p>Hi</p>", text="Hi"
+        )
+
+    assert delivery.status == "sent"
+    assert len(server.arrivals) == 1
+
+
+def test_a_421_drops_the_connection_and_the_message_goes_on_a_new_one(
+    configure: Callable[..., Config], smtp_server: FakeSmtp
+) -> None:
+    config = smtp_config(configure, smtp_server, connections=1)
+    smtp_server.answer_data("421 4.3.2 Service shutting down")
+
+    delivery = send_transactional(config, to="a@example.org", subject="Hi", html="x", text="x")
+
+    assert delivery.status == "sent"
+    assert smtp_server.received_by() == {"a@example.org": 1}
+    assert smtp_server.connections == 2
+
+
+def test_the_rate_holds_across_parallel_connections(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    smtp_server: FakeSmtp,
+    subscribers: Callable[..., list[int]],
+    secret: Signer,
+) -> None:
+    smtp_config(configure, smtp_server, connections=4)
+    subscribers(21)
+
+    started = time.monotonic()
+    result = runner.invoke(cli, ["send", SEED, "--yes", "--rate", "40"])
+
+    assert result.exit_code == 0, result.output
+    assert len(smtp_server.arrivals) == 21
+    # 21 messages at 40/s between them: half a second, whatever the connection count.
+    assert time.monotonic() - started >= 0.5
