@@ -191,10 +191,11 @@ def test_an_issue_with_check_errors_is_refused(
         issue.read_text(encoding="utf-8") + "\n#### Skipped heading levels\n", encoding="utf-8"
     )
 
-    result = runner.invoke(cli, ["send", SEED, "--yes"])
+    result = runner.invoke(cli, ["send", SEED])
 
     assert result.exit_code == 1
     assert "Check:      " in result.output
+    assert "Send to" not in result.output  # refused before asking
     assert result.output.splitlines()[-1] == (
         f"Error: {SEED}: the pre-send checks found 1 error(s); fix them (see "
         "'newsletter check') and send again"
