@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import JSON, Connection, Table, bindparam, insert, select, update
 
 from newsletter.models import SUPPRESSED_STATUSES
 from newsletter.store.addresses import address_key
@@ -139,7 +139,7 @@ def merge_chunk(
     if new_rows:
         # An executemany, then one SELECT for the new ids: on SQLite, RETURNING with
         # many rows in a guaranteed order would cost one statement per row.
-        insert_many(connection, subscribers, new_rows)
+        insert_many(connection, subscribers, new_rows, {"created_at": when, "updated_at": when})
         new_keys = [row["email_key"] for row in new_rows]
         id_of: dict[str, int] = {
             key: subscriber_id
@@ -180,55 +180,58 @@ def merge_chunk(
     return outcomes
 
 
-def insert_many(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """INSERT ``rows`` through the driver's own executemany; unnamed columns are NULL.
+def insert_many(
+    connection: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    shared: Mapping[str, Any] = MappingProxyType({}),
+) -> None:
+    """INSERT ``rows``, each with the ``shared`` values too, by the driver's executemany.
 
     SQLAlchemy's per-row parameter handling costs about 25 µs a row, most of an
-    import's time. Here each column's bind processor (datetimes to text on SQLite,
-    JSON) runs once per distinct value, and a chunk shares its timestamps and
-    (mostly empty) attributes.
+    import's time. Here values go to the driver after only their column's bind
+    processor (datetimes to text on SQLite, JSON), and shared values and empty JSON
+    objects are converted once. Columns a row does not name are left to their default.
     """
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         by_columns.setdefault(tuple(row), []).append(row)
     for same_columns in by_columns.values():
-        _insert_same_columns(connection, table, same_columns)
+        _insert_same_columns(connection, table, same_columns, shared)
 
 
-def _insert_same_columns(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def _insert_same_columns(
+    connection: Connection, table: Table, rows: list[dict[str, Any]], shared: Mapping[str, Any]
+) -> None:
     dialect = connection.dialect
-    columns = list(rows[0])
-    compiled = insert(table).compile(dialect=dialect, column_keys=columns)
-    processors = {
-        name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
-    }
-    converted: dict[tuple[str, Any], Any] = {}
-
-    def driver_value(name: str, value: Any) -> Any:
-        processor = processors[name]
-        if value is None or processor is None:
-            return value
-        if isinstance(value, dict | list):
-            if value:  # unhashable; only the common empty value is remembered
-                return processor(value)
-            memo_key: tuple[str, Any] = (name, f"empty {type(value).__name__}")
-        else:
-            memo_key = (name, value)
-        if memo_key not in converted:
-            converted[memo_key] = processor(value)
-        return converted[memo_key]
-
+    compiled = insert(table).compile(dialect=dialect, column_keys=[*rows[0], *shared])
     order = (
         [compiled.binds[name].key for name in compiled.positiontup or ()]
         if compiled.positional
-        else columns
+        else [*rows[0], *shared]
     )
-    to_convert = [(index, name) for index, name in enumerate(order) if processors[name]]
+    processor = {
+        name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order
+    }
+
+    def driver_value(name: str, value: Any) -> Any:
+        convert = processor[name]
+        return value if convert is None or value is None else convert(value)
+
+    template = [driver_value(name, shared[name]) if name in shared else None for name in order]
+    per_row = [(index, name) for index, name in enumerate(order) if name not in shared]
+    empty_json = {
+        name: driver_value(name, {}) for name in order if isinstance(table.c[name].type, JSON)
+    }
     parameters: list[Any] = []
     for row in rows:
-        values = [row[name] for name in order]
-        for index, name in to_convert:
-            values[index] = driver_value(name, values[index])
+        values = template.copy()
+        for index, name in per_row:
+            value = row[name]
+            if value == {} and name in empty_json:  # most rows have no attributes
+                values[index] = empty_json[name]
+            else:
+                values[index] = driver_value(name, value)
         parameters.append(values if compiled.positional else dict(zip(order, values, strict=True)))
     cursor = connection.connection.cursor()
     try:
@@ -244,8 +247,6 @@ def _new_row(candidate: Candidate, key: str, when: dt.datetime) -> dict[str, Any
         "name": candidate.name,
         "status": candidate.status,
         "attributes": dict(candidate.attributes),
-        "created_at": when,
-        "updated_at": when,
         "source": candidate.source,
         # The original opt-in time, when the file knows it, is the consent on record.
         "opt_in_at": candidate.subscribed_at or when,

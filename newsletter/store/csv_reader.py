@@ -123,8 +123,8 @@ def records(lines: Lines, delimiter: str) -> Iterator[Record]:
         try:
             for values in reader:
                 record_lines = lines.take_record()
-                if not values or not any(value.strip() for value in values):
-                    continue  # a blank line
+                if not "".join(values).strip():
+                    continue  # a blank line, or only delimiters
                 yield Record(record_lines[0][0], values, spans_lines=len(record_lines) > 1)
             return
         except csv.Error as error:
