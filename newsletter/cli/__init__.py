@@ -79,5 +79,6 @@ def main() -> None:
 from newsletter.cli import (  # noqa: E402
     preview_commands,  # noqa: F401
     render_commands,  # noqa: F401
+    send_commands,  # noqa: F401
     subscriber_commands,  # noqa: F401
 )
