@@ -1,0 +1,39 @@
+"""What every view needs, built once per app: the parts of the library it talks to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+from flask import current_app
+
+from newsletter.config import Config
+from newsletter.store import Store
+from newsletter.tokens import Links, Signer
+from newsletter.web.archive import Archive
+from newsletter.web.events import EventProcessor
+from newsletter.web.postman import Postman
+from newsletter.web.ratelimit import RateLimiter
+
+EXTENSION = "newsletter"
+
+
+@dataclass
+class Services:
+    config: Config
+    signer: Signer
+    links: Links
+    store: Store
+    limiter: RateLimiter
+    postman: Postman
+    archive: Archive
+    events: EventProcessor
+    webhook_key: EllipticCurvePublicKey | None  # None: the webhook refuses everything
+
+    @property
+    def link_max_age(self) -> int:
+        return self.config.web.link_max_age_days * 86400
+
+
+def services() -> Services:
+    return current_app.extensions[EXTENSION]
