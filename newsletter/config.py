@@ -157,7 +157,14 @@ class SendingSettings(Schema):
     rate: float | None = Field(None, gt=0, description="Messages per second (all connections).")
     per_hour: int | None = Field(None, gt=0)
     per_day: int | None = Field(None, gt=0)
-    batch_size: int = Field(500, ge=1, le=1000, description="Recipients per ledger batch.")
+    batch_size: int = Field(
+        500, ge=1, le=1000, description="Recipients per ledger batch (outbox, smtp)."
+    )
+    retries: int = Field(
+        5, ge=0, le=20, description="Retries of a 'try later' answer before pausing."
+    )
+    retry_delay: float = Field(1.0, gt=0, description="Seconds before the first retry.")
+    retry_max_delay: float = Field(60.0, gt=0, description="Longest wait between retries.")
 
 
 class WebSettings(Schema):

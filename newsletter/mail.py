@@ -1,0 +1,113 @@
+"""Headers and RFC 5322 messages: what every provider and the preview agree on.
+
+:func:`list_headers` gives the list headers of one recipient's copy (RFC 2369
+``List-Unsubscribe`` with the same ``/u/<token>`` URL as the body, RFC 8058
+``List-Unsubscribe-Post``, ``List-Id``); :func:`message_headers` adds From, Reply-To,
+To, Subject, Date and Message-ID; :func:`compose` builds the multipart/alternative
+message (text first, HTML last: clients show the last part they can display).
+
+Every header value is refused if it holds a line break: a subject from front matter
+or a name from a signup form must never be able to add a ``Bcc:``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from newsletter.config import Config
+from newsletter.errors import SendError
+
+# The default policy folds headers at 78 columns and, to do so, RFC 2047-encodes any
+# word longer than that: a List-Unsubscribe URL would become "=?utf-8?q?=3Chttps..."
+# and mailbox providers would show no unsubscribe button. RFC 5322's hard limit is 998.
+POLICY = policy.default.clone(max_line_length=998)
+SMTP_POLICY = POLICY.clone(linesep="\r\n")
+
+ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+def safe_header(name: str, value: str) -> str:
+    """``value`` if it cannot inject headers; a :class:`SendError` otherwise."""
+    if "\r" in value or "\n" in value:
+        raise SendError(
+            f"the {name} header would contain a line break ({value!r}); "
+            "headers must be a single line: remove the line break at its source"
+        )
+    return value
+
+
+def format_address(email: str, name: str = "") -> str:
+    """``"Display Name" <user@example.org>``, quoted where the name needs it."""
+    safe_header("address", name)
+    safe_header("address", email)
+    if not name:
+        return email
+    username, _, domain = email.rpartition("@")
+    return str(Address(display_name=name, username=username, domain=domain))
+
+
+def list_headers(config: Config, unsubscribe_url: str) -> dict[str, str]:
+    """The list headers of one recipient's copy; ``unsubscribe_url`` is their ``/u/<token>``."""
+    targets = [f"<{safe_header('List-Unsubscribe', unsubscribe_url)}>"]
+    if config.unsubscribe_mailto:
+        targets.append(f"<mailto:{config.unsubscribe_mailto}?subject=unsubscribe>")
+    return {
+        "List-Unsubscribe": ", ".join(targets),
+        "List-Unsubscribe-Post": ONE_CLICK,
+        "List-Id": safe_header("List-Id", config.list_id_header),
+    }
+
+
+def sender_headers(config: Config) -> dict[str, str]:
+    """From and (if configured) Reply-To."""
+    headers = {"From": format_address(config.sender.email, config.sender.name)}
+    if config.reply_to:
+        headers["Reply-To"] = config.reply_to
+    return headers
+
+
+def new_message_id(sender_email: str) -> str:
+    """A fresh ``<...@sender-domain>`` id."""
+    # Always pass the domain: without it make_msgid asks DNS for this host's FQDN.
+    return make_msgid(domain=sender_email.rpartition("@")[2])
+
+
+def message_headers(
+    config: Config,
+    *,
+    to: str,
+    subject: str,
+    unsubscribe_url: str | None = None,
+    message_id: str | None = None,
+    date: dt.datetime | None = None,
+) -> dict[str, str]:
+    """Every header of one message, in the order they are written.
+
+    Without ``unsubscribe_url`` (transactional mail: confirmations, manage links) there
+    are no list headers: those messages are not list mail.
+    """
+    headers = {
+        **sender_headers(config),
+        "To": safe_header("To", to),
+        "Subject": safe_header("Subject", subject),
+        "Date": format_datetime(date or dt.datetime.now(dt.UTC)),
+        "Message-ID": message_id or new_message_id(config.sender.email),
+    }
+    if unsubscribe_url is not None:
+        headers.update(list_headers(config, unsubscribe_url))
+    return headers
+
+
+def compose(headers: Mapping[str, str], *, html: str, text: str) -> EmailMessage:
+    """A multipart/alternative message (UTF-8, quoted-printable) with ``headers``."""
+    message = EmailMessage(policy=POLICY)
+    for name, value in headers.items():
+        message[name] = safe_header(name, value)
+    message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return message

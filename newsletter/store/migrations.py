@@ -1,0 +1,130 @@
+"""The schema's history: an ordered list of migrations, applied once each.
+
+Adding a migration is one entry at the end of :data:`MIGRATIONS`, with the next
+version number and a function that receives an open connection inside the
+migration's transaction::
+
+    def _campaigns(connection: Connection) -> None:
+        create_tables(connection, schema.campaigns, schema.ledger)
+
+    MIGRATIONS = [..., Migration(2, "campaigns and the send ledger", _campaigns)]
+
+Never edit or reorder a migration that has been released: databases out there
+have recorded it as applied. Each migration runs in its own transaction together
+with its row in ``schema_version``, so it is applied completely or not at all
+(SQLite and PostgreSQL both have transactional DDL). Two processes starting at
+once (two web workers, a worker and the CLI) are serialised by a lock: a
+PostgreSQL advisory lock, or SQLite's write lock (``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, Table, func, inspect, select, text
+
+from newsletter.errors import StoreError
+from newsletter.store import schema
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def create_tables(connection: Connection, *tables: Table) -> None:
+    """Create tables (and their indexes) as :mod:`newsletter.store.schema` defines them."""
+    for table in tables:
+        table.create(connection)
+
+
+def _subscribers(connection: Connection) -> None:
+    create_tables(
+        connection,
+        schema.subscribers,
+        schema.subscriber_topics,
+        schema.subscriber_events,
+        schema.suppressions,
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "subscribers, topics, consent events and suppressions", _subscribers),
+]
+
+# Any constant works; it only has to be the same in every process of this application.
+_ADVISORY_LOCK_KEY = 0x6E657773  # "news"
+
+
+def current_version(engine: Engine) -> int:
+    """The highest applied version; 0 for an empty database."""
+    with engine.connect() as connection:
+        return _recorded_version(connection)
+
+
+def pending_migrations(
+    engine: Engine, migrations: list[Migration] | None = None
+) -> list[Migration]:
+    version = current_version(engine)
+    return [m for m in (migrations or MIGRATIONS) if m.version > version]
+
+
+def upgrade(engine: Engine, migrations: list[Migration] | None = None) -> list[Migration]:
+    """Apply every migration not yet recorded, in order; return the ones applied here."""
+    migrations = migrations or MIGRATIONS
+    _check_order(migrations)
+    latest = migrations[-1].version
+    known = current_version(engine)
+    if known > latest:
+        raise StoreError(
+            f"the database is at schema version {known}, newer than this program knows "
+            f"({latest}); upgrade the newsletter package"
+        )
+    applied = []
+    for migration in migrations:
+        if migration.version <= known:
+            continue
+        with engine.connect() as connection:
+            # Tells the SQLite begin hook (see newsletter.store.database) to take the
+            # write lock at BEGIN, so two processes cannot both decide to migrate.
+            connection.execution_options(write=True)
+            with connection.begin():
+                _lock(connection)
+                known = _recorded_version(connection)
+                if migration.version <= known:
+                    continue  # another process applied it while we waited for the lock
+                migration.apply(connection)
+                connection.execute(
+                    schema.schema_version.insert().values(
+                        version=migration.version,
+                        description=migration.description,
+                        applied_at=dt.datetime.now(dt.UTC),
+                    )
+                )
+                known = migration.version
+                applied.append(migration)
+    return applied
+
+
+def _check_order(migrations: list[Migration]) -> None:
+    versions = [m.version for m in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise StoreError(f"migrations must be numbered 1, 2, 3, ... in order; got {versions}")
+
+
+def _lock(connection: Connection) -> None:
+    if connection.dialect.name == "postgresql":
+        # Released with the transaction; waits while another process migrates.
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK_KEY})
+    schema.schema_version.create(connection, checkfirst=True)
+
+
+def _recorded_version(connection: Connection) -> int:
+    if not inspect(connection).has_table(schema.schema_version.name):
+        return 0
+    version = connection.scalar(select(func.max(schema.schema_version.c.version)))
+    return version or 0

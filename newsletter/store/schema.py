@@ -1,0 +1,151 @@
+"""The subscriber tables, as SQLAlchemy Core ``Table`` objects.
+
+These describe the schema as the migrations leave it; migrations create tables
+from them (``table.create(connection)``), so the two cannot drift for version 1.
+A later migration that alters a table updates the ``Table`` here *and* appends a
+step to :mod:`newsletter.store.migrations` that makes the same change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+from newsletter.models import SUBSCRIBER_STATUSES
+
+# Constraint names are fixed so that later migrations can refer to them.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only gives a rowid alias (and so autoincrement) to INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC in Python, ``timestamptz`` on PostgreSQL, UTC text on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps aware UTC times")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("description", Text, nullable=False),
+    Column("applied_at", UtcDateTime, nullable=False),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Id, primary_key=True),
+    # The address as validated (domain lowercased); `email_key` is its lowercase
+    # form, so uniqueness is case-insensitive the same way on SQLite and PostgreSQL.
+    Column("email", String(320), nullable=False),
+    Column("email_key", String(320), nullable=False, unique=True),
+    Column("name", Text, nullable=False, default=""),
+    Column("status", String(16), nullable=False),
+    Column("attributes", JSON, nullable=False, default=dict),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    # The consent record (GDPR: be able to show when, where and from which IP).
+    Column("source", Text, nullable=False),  # "cli", "web", "import:subscribers.csv", ...
+    Column("opt_in_at", UtcDateTime, nullable=False),
+    Column("opt_in_ip", String(45)),
+    Column("confirmed_at", UtcDateTime),
+    Column("confirmed_ip", String(45)),
+    Column("unsubscribed_at", UtcDateTime),
+    Column("unsubscribe_source", Text),
+    Column("unsubscribe_reason", Text),
+    # No foreign key: campaigns arrive in a later migration and may be pruned.
+    Column("unsubscribe_campaign_id", BigInteger),
+    CheckConstraint(
+        "status IN (" + ", ".join(f"'{status}'" for status in SUBSCRIBER_STATUSES) + ")",
+        name="status",
+    ),
+)
+# Recipients are read in id order filtered by status: keep that an index range scan.
+Index("ix_subscribers_status_id", subscribers.c.status, subscribers.c.id)
+
+subscriber_topics = Table(
+    "subscriber_topics",
+    metadata,
+    Column(
+        "subscriber_id",
+        Id,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("topic", String(64), primary_key=True),
+)
+Index("ix_subscriber_topics_topic", subscriber_topics.c.topic, subscriber_topics.c.subscriber_id)
+
+# What happened to a subscriber and on whose behalf: the history behind the current
+# status, shown by `subscribers show`. Deleted with the subscriber on erasure.
+subscriber_events = Table(
+    "subscriber_events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column(
+        "subscriber_id",
+        Id,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("at", UtcDateTime, nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("source", Text, nullable=False, default=""),
+    Column("ip", String(45)),
+    Column("detail", JSON, nullable=False, default=dict),
+)
+
+# Erased addresses: only the SHA-256 of the normalised address is kept, so the
+# address can be recognised (and refused) without being stored.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("email_hash", String(64), primary_key=True),
+    Column("reason", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)

@@ -1,0 +1,670 @@
+"""The subscriber store: who may be mailed, about what, and on what consent.
+
+Every change is one short transaction, written so that concurrent web workers, the
+CLI and the sender can share the database: status changes are conditional
+``UPDATE``s (``... WHERE status = 'pending'``), so two processes confirming or
+unsubscribing the same person at once do it exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from newsletter.errors import StoreError
+from newsletter.models import SUBSCRIBER_STATUSES, SUPPRESSED_STATUSES, Subscriber
+from newsletter.store.addresses import address_hash, address_key, normalize_address
+from newsletter.store.schema import (
+    subscriber_events,
+    subscriber_topics,
+    subscribers,
+    suppressions,
+)
+
+Outcome = Literal["added", "updated", "unchanged"]
+PAGE_SIZE = 1000  # rows per keyset page when streaming
+
+
+@dataclass(frozen=True)
+class Added:
+    subscriber: Subscriber
+    outcome: Outcome
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Store:
+    """Subscribers in one database; ``topics`` are the ids ``newsletter.yaml`` defines."""
+
+    def __init__(self, engine: Engine, topics: Sequence[str]) -> None:
+        self.engine = engine
+        self.topics = tuple(topics)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- adding and finding -------------------------------------------------------
+
+    def add(
+        self,
+        email: str,
+        *,
+        name: str = "",
+        topics: Sequence[str] = (),
+        status: str = "active",
+        source: str = "cli",
+        ip: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+    ) -> Subscriber:
+        """Add a subscriber, or merge into the pending/active one with that address.
+
+        Suppressed and erased addresses raise :class:`StoreError`: consent withdrawn
+        is never given back by an add.
+        """
+        return self.add_or_merge(
+            email,
+            name=name,
+            topics=topics,
+            status=status,
+            source=source,
+            ip=ip,
+            attributes=attributes,
+        ).subscriber
+
+    def add_or_merge(
+        self,
+        email: str,
+        *,
+        name: str = "",
+        topics: Sequence[str] = (),
+        status: str = "active",
+        source: str = "cli",
+        ip: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+    ) -> Added:
+        """Like :meth:`add`, also saying whether it added, updated or left it unchanged."""
+        if status not in ("active", "pending"):
+            raise StoreError(f"a new subscriber is 'active' or 'pending', not {status!r}")
+        normalized = normalize_address(email)
+        wanted_topics = self.check_topics(topics)
+        attributes = dict(attributes or {})
+        try:
+            with self._writing() as connection:
+                return self._add_or_merge(
+                    connection, normalized, name.strip(), wanted_topics, status, source, ip,
+                    attributes,
+                )
+        except IntegrityError:
+            # Another process added the same address between our look-up and insert:
+            # it exists now, so a second attempt merges into it.
+            with self._writing() as connection:
+                return self._add_or_merge(
+                    connection, normalized, name.strip(), wanted_topics, status, source, ip,
+                    attributes,
+                )
+
+    def _add_or_merge(
+        self,
+        connection: Connection,
+        email: str,
+        name: str,
+        topics: tuple[str, ...],
+        status: str,
+        source: str,
+        ip: str | None,
+        attributes: dict[str, str],
+    ) -> Added:
+        key = address_key(email)
+        if _hash_suppressed(connection, address_hash(email)):
+            raise StoreError(
+                f"{email} was erased at the person's request and stays suppressed; "
+                "it cannot be added again"
+            )
+        row = connection.execute(
+            select(subscribers).where(subscribers.c.email_key == key)
+        ).one_or_none()
+        if row is None:
+            when = now()
+            subscriber_id = connection.scalar(
+                insert(subscribers)
+                .values(
+                    email=email,
+                    email_key=key,
+                    name=name,
+                    status=status,
+                    attributes=attributes,
+                    created_at=when,
+                    updated_at=when,
+                    source=source,
+                    opt_in_at=when,
+                    opt_in_ip=ip,
+                )
+                .returning(subscribers.c.id)
+            )
+            assert subscriber_id is not None
+            _insert_topics(connection, subscriber_id, topics)
+            subscriber = Subscriber(subscriber_id, email, name, status, topics, attributes)
+            return Added(subscriber, "added")
+
+        if row.status in SUPPRESSED_STATUSES:
+            raise StoreError(
+                f"{row.email} is {row.status}; a suppressed address is never reactivated "
+                "by an add or import (the person can resubscribe from a link in any issue)"
+            )
+        current_topics = _topics_of(connection, [row.id]).get(row.id, ())
+        new_topics = tuple(topic for topic in topics if topic not in current_topics)
+        merged_attributes = {**row.attributes, **attributes}
+        changes: dict[str, Any] = {}
+        if name and name != row.name:
+            changes["name"] = name
+        if merged_attributes != row.attributes:
+            changes["attributes"] = merged_attributes
+        if not changes and not new_topics:
+            return Added(_subscriber(row, current_topics), "unchanged")
+        connection.execute(
+            update(subscribers)
+            .where(subscribers.c.id == row.id)
+            .values(**changes, updated_at=now())
+        )
+        _insert_topics(connection, row.id, new_topics)
+        _log(connection, row.id, "updated", source=source, ip=ip,
+             detail={"fields": sorted(changes), "topics_added": list(new_topics)})
+        merged = connection.execute(select(subscribers).where(subscribers.c.id == row.id)).one()
+        return Added(_subscriber(merged, (*current_topics, *new_topics)), "updated")
+
+    def get(self, subscriber_id: int) -> Subscriber | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(subscribers).where(subscribers.c.id == subscriber_id)
+            ).one_or_none()
+            if row is None:
+                return None
+            return _subscriber(row, _topics_of(connection, [row.id]).get(row.id, ()))
+
+    def find(self, email: str) -> Subscriber | None:
+        """The subscriber with this address, whatever its case; None if there is none."""
+        key = _lookup_key(email)
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(subscribers).where(subscribers.c.email_key == key)
+            ).one_or_none()
+            if row is None:
+                return None
+            return _subscriber(row, _topics_of(connection, [row.id]).get(row.id, ()))
+
+    # -- status changes -----------------------------------------------------------
+
+    def confirm(self, subscriber_id: int, *, ip: str | None) -> bool:
+        """Double opt-in: pending becomes active; False if it was not pending."""
+        when = now()
+        with self._writing() as connection:
+            changed = _transition(
+                connection,
+                subscriber_id,
+                subscribers.c.status == "pending",
+                status="active",
+                confirmed_at=when,
+                confirmed_ip=ip,
+                updated_at=when,
+            )
+            if changed:
+                _log(connection, subscriber_id, "confirmed", source="web", ip=ip, at=when)
+        return changed
+
+    def unsubscribe(
+        self,
+        subscriber_id: int,
+        *,
+        source: str,
+        reason: str = "",
+        campaign_id: int | None = None,
+    ) -> bool:
+        """Stop mailing a pending or active subscriber; False if already suppressed."""
+        when = now()
+        with self._writing() as connection:
+            changed = _transition(
+                connection,
+                subscriber_id,
+                subscribers.c.status.in_(("pending", "active")),
+                status="unsubscribed",
+                unsubscribed_at=when,
+                unsubscribe_source=source,
+                unsubscribe_reason=reason,
+                unsubscribe_campaign_id=campaign_id,
+                updated_at=when,
+            )
+            if changed:
+                _log(connection, subscriber_id, "unsubscribed", source=source, at=when,
+                     detail=_without_none({"reason": reason or None, "campaign_id": campaign_id}))
+        return changed
+
+    def resubscribe(self, subscriber_id: int, *, source: str, ip: str | None = None) -> bool:
+        """An unsubscribed person opts in again, by their own explicit action.
+
+        Only the web app calls this, on a POST from the person's own signed link;
+        it counts as a fresh, confirmed opt-in. Bounced and complained addresses stay.
+        """
+        when = now()
+        with self._writing() as connection:
+            changed = _transition(
+                connection,
+                subscriber_id,
+                subscribers.c.status == "unsubscribed",
+                status="active",
+                opt_in_at=when,
+                opt_in_ip=ip,
+                confirmed_at=when,
+                confirmed_ip=ip,
+                unsubscribed_at=None,
+                unsubscribe_source=None,
+                unsubscribe_reason=None,
+                unsubscribe_campaign_id=None,
+                updated_at=when,
+            )
+            if changed:
+                _log(connection, subscriber_id, "resubscribed", source=source, ip=ip, at=when)
+        return changed
+
+    def mark(self, subscriber_id: int, status: str, *, reason: str = "") -> bool:
+        """Record a hard bounce or a spam complaint; a complaint is never downgraded."""
+        if status not in ("bounced", "complained"):
+            raise StoreError(f"mark() takes 'bounced' or 'complained', not {status!r}")
+        # Already in this state, or in the stronger one: nothing to record.
+        keep = ("bounced", "complained") if status == "bounced" else ("complained",)
+        when = now()
+        with self._writing() as connection:
+            changed = _transition(
+                connection,
+                subscriber_id,
+                subscribers.c.status.not_in(keep),
+                status=status,
+                updated_at=when,
+            )
+            if changed:
+                _log(connection, subscriber_id, status, source="provider", at=when,
+                     detail=_without_none({"reason": reason or None}))
+        return changed
+
+    def update_preferences(
+        self,
+        subscriber_id: int,
+        *,
+        name: str | None = None,
+        topics: Sequence[str] | None = None,
+    ) -> Subscriber:
+        """Change the name and/or replace the topics; a status is never changed here."""
+        wanted_topics = None if topics is None else self.check_topics(topics)
+        with self._writing() as connection:
+            row = connection.execute(
+                select(subscribers).where(subscribers.c.id == subscriber_id)
+            ).one_or_none()
+            if row is None:
+                raise StoreError(f"no subscriber with id {subscriber_id}")
+            current = _topics_of(connection, [subscriber_id]).get(subscriber_id, ())
+            detail: dict[str, Any] = {}
+            if name is not None and name.strip() != row.name:
+                connection.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id == subscriber_id)
+                    .values(name=name.strip(), updated_at=now())
+                )
+                detail["name_changed"] = True
+            if wanted_topics is not None and set(wanted_topics) != set(current):
+                connection.execute(
+                    delete(subscriber_topics).where(
+                        subscriber_topics.c.subscriber_id == subscriber_id
+                    )
+                )
+                _insert_topics(connection, subscriber_id, wanted_topics)
+                connection.execute(
+                    update(subscribers)
+                    .where(subscribers.c.id == subscriber_id)
+                    .values(updated_at=now())
+                )
+                detail["topics"] = list(wanted_topics)
+                current = wanted_topics
+            if detail:
+                _log(connection, subscriber_id, "preferences", source="web", detail=detail)
+            row = connection.execute(
+                select(subscribers).where(subscribers.c.id == subscriber_id)
+            ).one()
+            return _subscriber(row, current)
+
+    # -- erasure and suppression --------------------------------------------------
+
+    def forget(self, email: str) -> bool:
+        """Erase a person (GDPR art. 17): delete everything, keep only a hash.
+
+        The SHA-256 of the normalised address goes on the suppression list, so the
+        address is never mailed or added again. True if a subscriber was deleted;
+        the hash is recorded either way.
+        """
+        digest = address_hash(email)
+        key = _lookup_key(email)
+        with self._writing() as connection:
+            deleted = connection.execute(
+                delete(subscribers).where(subscribers.c.email_key == key)
+            ).rowcount
+            insert_ignoring_duplicates(
+                connection,
+                suppressions,
+                [{"email_hash": digest, "reason": "erased", "created_at": now()}],
+            )
+        return bool(deleted)
+
+    def is_suppressed(self, email: str) -> bool:
+        """True if the address must never be mailed: erased, unsubscribed, bounced..."""
+        key = _lookup_key(email)
+        with self.engine.connect() as connection:
+            status = connection.scalar(
+                select(subscribers.c.status).where(subscribers.c.email_key == key)
+            )
+            if status in SUPPRESSED_STATUSES:
+                return True
+            return _hash_suppressed(connection, address_hash(email))
+
+    # -- reading many -------------------------------------------------------------
+
+    def recipients(self, topics: Sequence[str] | None) -> Iterator[Subscriber]:
+        """Active subscribers in id order: all of them, or those with any of ``topics``.
+
+        Streamed in keyset pages, each read in its own short transaction, so memory
+        stays flat and no lock is held while the caller works on a page.
+        """
+        for row, row_topics in self._pages(self._recipient_filter(topics)):
+            yield _subscriber(row, row_topics)
+
+    def count_recipients(self, topics: Sequence[str] | None) -> int:
+        with self.engine.connect() as connection:
+            count = connection.scalar(
+                select(func.count()).select_from(subscribers).where(
+                    self._recipient_filter(topics)
+                )
+            )
+        return count or 0
+
+    def subscribers(
+        self, *, status: str | None = None, topics: Sequence[str] | None = None
+    ) -> Iterator[Subscriber]:
+        """Every subscriber, optionally of one status and/or any of some topics; streamed."""
+        for row, row_topics in self._pages(self._filter(status, topics)):
+            yield _subscriber(row, row_topics)
+
+    def records(
+        self, *, status: str | None = None, topics: Sequence[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Like :meth:`subscribers`, with the consent record: what an export writes."""
+        for row, row_topics in self._pages(self._filter(status, topics)):
+            yield _record(row, row_topics)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Subscribers by status, and active subscribers by topic."""
+        with self.engine.connect() as connection:
+            by_status: dict[str, int] = {
+                status: count
+                for status, count in connection.execute(
+                    select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
+                )
+            }
+            by_topic: dict[str, int] = {
+                topic: count
+                for topic, count in connection.execute(
+                    select(subscriber_topics.c.topic, func.count())
+                    .join(subscribers, subscribers.c.id == subscriber_topics.c.subscriber_id)
+                    .where(subscribers.c.status == "active")
+                    .group_by(subscriber_topics.c.topic)
+                )
+            }
+        return {
+            "status": {status: by_status.get(status, 0) for status in SUBSCRIBER_STATUSES},
+            "topics": {topic: by_topic.get(topic, 0) for topic in self.topics}
+            | {topic: count for topic, count in by_topic.items() if topic not in self.topics},
+        }
+
+    def describe(self, email: str) -> dict[str, Any]:
+        """Everything stored about one person: the answer to a data access request."""
+        key = _lookup_key(email)
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(subscribers).where(subscribers.c.email_key == key)
+            ).one_or_none()
+            erased = _hash_suppressed(connection, address_hash(email))
+            if row is None:
+                if erased:
+                    return {
+                        "email": email.strip(),
+                        "erased": True,
+                        "note": "erased on request; only a SHA-256 hash of the address "
+                        "is kept, so that it is never mailed again",
+                    }
+                raise StoreError(f"no subscriber with address {email.strip()}")
+            events = connection.execute(
+                select(subscriber_events)
+                .where(subscriber_events.c.subscriber_id == row.id)
+                .order_by(subscriber_events.c.id)
+            ).all()
+            row_topics = _topics_of(connection, [row.id]).get(row.id, ())
+        record = _record(row, row_topics)
+        record["events"] = [
+            {
+                "at": _iso(event.at),
+                "event": event.event,
+                "source": event.source,
+                "ip": event.ip,
+                "detail": event.detail,
+            }
+            for event in events
+        ]
+        return {"id": row.id, **record, "erased": False}
+
+    # -- helpers ------------------------------------------------------------------
+
+    def check_topics(self, topics: Sequence[str]) -> tuple[str, ...]:
+        """Topic ids, lowercased and de-duplicated; unknown ones raise, naming the known."""
+        checked: list[str] = []
+        for topic in topics:
+            topic_id = topic.strip().lower()
+            if topic_id not in self.topics:
+                raise StoreError(unknown_topic_message(topic, self.topics))
+            if topic_id not in checked:
+                checked.append(topic_id)
+        return tuple(checked)
+
+    def _recipient_filter(self, topics: Sequence[str] | None) -> ColumnElement[bool]:
+        return self._filter("active", topics)
+
+    def _filter(self, status: str | None, topics: Sequence[str] | None) -> ColumnElement[bool]:
+        condition: ColumnElement[bool] = true()
+        if status is not None:
+            if status not in SUBSCRIBER_STATUSES:
+                raise StoreError(
+                    f"unknown status {status!r}; use one of {', '.join(SUBSCRIBER_STATUSES)}"
+                )
+            condition = subscribers.c.status == status
+        if topics is not None:
+            wanted = self.check_topics(topics)
+            condition = condition & exists().where(
+                subscriber_topics.c.subscriber_id == subscribers.c.id,
+                subscriber_topics.c.topic.in_(wanted),
+            )
+        return condition
+
+    def _pages(
+        self, condition: ColumnElement[bool]
+    ) -> Iterator[tuple[Row[Any], tuple[str, ...]]]:
+        last_id = 0
+        while True:
+            with self.engine.connect() as connection:
+                rows = connection.execute(
+                    select(subscribers)
+                    .where(condition, subscribers.c.id > last_id)
+                    .order_by(subscribers.c.id)
+                    .limit(PAGE_SIZE)
+                ).all()
+                if not rows:
+                    return
+                topics = _topics_of(connection, [row.id for row in rows])
+            for row in rows:
+                yield row, topics.get(row.id, ())
+            last_id = rows[-1].id
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction; on SQLite it takes the write lock at BEGIN."""
+        with self.engine.connect() as connection:
+            connection.execution_options(write=True)
+            with connection.begin():
+                yield connection
+
+
+def unknown_topic_message(topic: str, known: Sequence[str]) -> str:
+    if not known:
+        return (
+            f"unknown topic {topic!r}: newsletter.yaml defines no topics; "
+            "add them under 'topics:' in newsletter.yaml"
+        )
+    return (
+        f"unknown topic {topic!r}; known topics: {', '.join(known)} "
+        "(add new topics under 'topics:' in newsletter.yaml)"
+    )
+
+
+def insert_ignoring_duplicates(
+    connection: Connection, table: Any, rows: list[dict[str, Any]]
+) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING, on either database."""
+    if not rows:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    connection.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+
+
+def _lookup_key(email: str) -> str:
+    """The key to look an address up by; a malformed address simply matches nothing."""
+    try:
+        return address_key(normalize_address(email))
+    except StoreError:
+        return email.strip().lower()
+
+
+def _hash_suppressed(connection: Connection, digest: str) -> bool:
+    return connection.scalar(
+        select(func.count()).select_from(suppressions).where(suppressions.c.email_hash == digest)
+    ) > 0
+
+
+def _transition(
+    connection: Connection,
+    subscriber_id: int,
+    only_if: ColumnElement[bool],
+    **values: Any,
+) -> bool:
+    result = connection.execute(
+        update(subscribers).where(subscribers.c.id == subscriber_id, only_if).values(**values)
+    )
+    return result.rowcount == 1
+
+
+def _insert_topics(connection: Connection, subscriber_id: int, topics: Sequence[str]) -> None:
+    if topics:
+        connection.execute(
+            insert(subscriber_topics),
+            [{"subscriber_id": subscriber_id, "topic": topic} for topic in topics],
+        )
+
+
+def _topics_of(connection: Connection, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    found: dict[int, list[str]] = {}
+    if not ids:
+        return {}
+    rows = connection.execute(
+        select(subscriber_topics.c.subscriber_id, subscriber_topics.c.topic)
+        .where(subscriber_topics.c.subscriber_id.in_(ids))
+        .order_by(subscriber_topics.c.subscriber_id, subscriber_topics.c.topic)
+    )
+    for subscriber_id, topic in rows:
+        found.setdefault(subscriber_id, []).append(topic)
+    return {subscriber_id: tuple(topics) for subscriber_id, topics in found.items()}
+
+
+def _log(
+    connection: Connection,
+    subscriber_id: int,
+    event: str,
+    *,
+    source: str = "",
+    ip: str | None = None,
+    at: dt.datetime | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    connection.execute(
+        insert(subscriber_events).values(
+            subscriber_id=subscriber_id,
+            at=at or now(),
+            event=event,
+            source=source,
+            ip=ip,
+            detail=detail or {},
+        )
+    )
+
+
+def _subscriber(row: Row[Any], topics: Sequence[str]) -> Subscriber:
+    return Subscriber(
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        status=row.status,
+        topics=tuple(topics),
+        attributes=dict(row.attributes),
+    )
+
+
+def _record(row: Row[Any], topics: Sequence[str]) -> dict[str, Any]:
+    return {
+        "email": row.email,
+        "name": row.name,
+        "status": row.status,
+        "topics": list(topics),
+        "attributes": dict(row.attributes),
+        "source": row.source,
+        "subscribed_at": _iso(row.opt_in_at),
+        "subscribed_ip": row.opt_in_ip,
+        "confirmed_at": _iso(row.confirmed_at),
+        "confirmed_ip": row.confirmed_ip,
+        "unsubscribed_at": _iso(row.unsubscribed_at),
+        "unsubscribe_source": row.unsubscribe_source,
+        "unsubscribe_reason": row.unsubscribe_reason,
+        "unsubscribe_campaign_id": row.unsubscribe_campaign_id,
+        "created_at": _iso(row.created_at),
+        "updated_at": _iso(row.updated_at),
+    }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def _without_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
