@@ -52,8 +52,13 @@ def _subscribers(connection: Connection) -> None:
     )
 
 
+def _campaigns(connection: Connection) -> None:
+    create_tables(connection, schema.campaigns, schema.ledger)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "subscribers, topics, consent events and suppressions", _subscribers),
+    Migration(2, "campaigns and the send ledger", _campaigns),
 ]
 
 # Any constant works; it only has to be the same in every process of this application.

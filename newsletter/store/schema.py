@@ -149,3 +149,51 @@ suppressions = Table(
     Column("reason", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
 )
+
+# -- campaigns and the send ledger (migration 2, newsletter.ledger) ------------------
+
+LEDGER_STATES = ("pending", "in_flight", "sent", "failed", "unknown", "skipped")
+
+# One campaign per issue (its slug): sending the issue again resumes it.
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("slug", String(200), nullable=False, unique=True),
+    Column("issue_path", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("topics", JSON, nullable=False),  # [] = every active subscriber
+    Column("provider", String(32), nullable=False),
+    Column("recipients", Integer, nullable=False),  # the size of the snapshot
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("last_error", Text),  # why the last run stopped early, if it did
+    # The lease: the one process allowed to send this campaign, until it expires.
+    Column("lease_owner", String(200)),
+    Column("lease_expires_at", UtcDateTime),
+)
+
+# One row per (campaign, recipient), snapshotted when the campaign starts. No foreign
+# key to subscribers: erasing a person deletes their subscriber row, and the ledger
+# keeps only the bare id (no address), so the campaign's counts stay right.
+ledger = Table(
+    "ledger",
+    metadata,
+    Column(
+        "campaign_id",
+        Id,
+        ForeignKey("campaigns.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("subscriber_id", Id, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),  # hand-offs to a provider
+    Column("message_id", String(255)),
+    Column("error", Text),
+    Column("sent_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint(
+        "state IN (" + ", ".join(f"'{state}'" for state in LEDGER_STATES) + ")",
+        name="state",
+    ),
+)

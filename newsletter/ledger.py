@@ -1,0 +1,553 @@
+"""The campaign ledger: every recipient of a campaign, sent exactly once.
+
+Starting a campaign snapshots its recipients, one row each, in ``pending``. Each batch
+moves from ``pending`` to ``in_flight`` in one transaction *before* it is handed to the
+provider, and to ``sent``/``failed`` in one transaction after::
+
+    pending ──► in_flight ──► sent      (provider acknowledged the batch)
+                       │ └──► failed    (provider refused this recipient for good)
+                       └────► unknown   (process died while the batch was in flight)
+    unknown ──(--retry-unknown)──► pending ;  unknown ──(webhook event)──► sent | failed
+    pending ──► skipped                (unsubscribed/suppressed after the campaign started)
+
+So after a crash, ``in_flight`` rows are exactly the batch that was out: the next run
+calls them ``unknown`` and never sends them again on its own. Only one process may
+work on a campaign at a time: it holds the campaign's :class:`Lease`.
+
+Functions take the :class:`~newsletter.store.Store` (or its engine). Updates are per
+batch, never per recipient: a batch's rows are one id range (they are claimed in id
+order), so "mark the batch sent" is one ``UPDATE ... BETWEEN``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Engine, and_, bindparam, exists, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
+
+from newsletter.errors import SendError
+from newsletter.store import Store
+from newsletter.store.schema import (
+    LEDGER_STATES,
+    campaigns,
+    ledger,
+    subscriber_topics,
+    subscribers,
+)
+
+LEASE_SECONDS = 60.0
+LOST_IN_FLIGHT = (
+    "the sending process stopped while this message was with the provider; "
+    "it may or may not have gone out"
+)
+# Webhook events that prove the provider has the message, and those that say it never
+# will deliver it.
+ACCEPTED_EVENTS = frozenset({"processed", "delivered", "deferred"})
+REFUSED_EVENTS = frozenset({"bounce", "dropped"})
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _engine(store: Store | Engine) -> Engine:
+    return store.engine if isinstance(store, Store) else store
+
+
+def _writing(engine: Engine) -> Any:
+    """A write transaction (on SQLite, the write lock is taken at BEGIN)."""
+    return engine.connect().execution_options(write=True)
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: int
+    slug: str
+    issue_path: str
+    subject: str
+    topics: tuple[str, ...]  # () = every active subscriber
+    provider: str
+    recipients: int
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+    last_error: str | None
+
+
+def _campaign(row: Any) -> Campaign:
+    return Campaign(
+        id=row.id,
+        slug=row.slug,
+        issue_path=row.issue_path,
+        subject=row.subject,
+        topics=tuple(row.topics),
+        provider=row.provider,
+        recipients=row.recipients,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        last_error=row.last_error,
+    )
+
+
+def find_campaign(store: Store | Engine, slug: str) -> Campaign | None:
+    with _engine(store).connect() as connection:
+        row = connection.execute(select(campaigns).where(campaigns.c.slug == slug)).one_or_none()
+    return None if row is None else _campaign(row)
+
+
+def list_campaigns(store: Store | Engine) -> list[Campaign]:
+    with _engine(store).connect() as connection:
+        rows = connection.execute(select(campaigns).order_by(campaigns.c.id)).all()
+    return [_campaign(row) for row in rows]
+
+
+def recipient_condition(topics: Sequence[str]) -> Any:
+    """Who a campaign goes to: active subscribers, of any of ``topics`` if there are any.
+
+    The same rule as :meth:`Store.recipients`, written as SQL so the snapshot is one
+    ``INSERT ... SELECT`` (a million rows never pass through Python).
+    """
+    condition = subscribers.c.status == "active"
+    if topics:
+        condition = condition & exists().where(
+            subscriber_topics.c.subscriber_id == subscribers.c.id,
+            subscriber_topics.c.topic.in_(list(topics)),
+        )
+    return condition
+
+
+def start_campaign(
+    store: Store | Engine,
+    *,
+    slug: str,
+    issue_path: str,
+    subject: str,
+    topics: Sequence[str],
+    provider: str,
+) -> Campaign:
+    """Create the campaign and snapshot its recipients, in one transaction.
+
+    If another process created it first, that campaign is returned instead.
+    """
+    engine = _engine(store)
+    started = now()
+    try:
+        with _writing(engine) as connection, connection.begin():
+            campaign_id = connection.scalar(
+                insert(campaigns)
+                .values(
+                    slug=slug,
+                    issue_path=issue_path,
+                    subject=subject,
+                    topics=list(topics),
+                    provider=provider,
+                    recipients=0,
+                    created_at=started,
+                )
+                .returning(campaigns.c.id)
+            )
+            snapshot = select(
+                literal(campaign_id),
+                subscribers.c.id,
+                literal("pending"),
+                literal(0),
+                literal(started, type_=ledger.c.updated_at.type),
+            ).where(recipient_condition(topics))
+            connection.execute(
+                insert(ledger).from_select(
+                    ["campaign_id", "subscriber_id", "state", "attempts", "updated_at"], snapshot
+                )
+            )
+            count = connection.scalar(
+                select(func.count()).select_from(ledger).where(ledger.c.campaign_id == campaign_id)
+            )
+            connection.execute(
+                update(campaigns).where(campaigns.c.id == campaign_id).values(recipients=count)
+            )
+    except IntegrityError:
+        pass  # another process started this campaign a moment ago: use theirs
+    campaign = find_campaign(engine, slug)
+    assert campaign is not None
+    return campaign
+
+
+def state_counts(store: Store | Engine, campaign_id: int) -> dict[str, int]:
+    with _engine(store).connect() as connection:
+        rows = connection.execute(
+            select(ledger.c.state, func.count())
+            .where(ledger.c.campaign_id == campaign_id)
+            .group_by(ledger.c.state)
+        ).all()
+    found = dict(rows)
+    return {state: found.get(state, 0) for state in LEDGER_STATES}
+
+
+def first_errors(store: Store | Engine, campaign_id: int, limit: int = 3) -> list[tuple[str, str]]:
+    """(address or ``#id`` of an erased subscriber, error) of the first failed recipients."""
+    with _engine(store).connect() as connection:
+        rows = connection.execute(
+            select(ledger.c.subscriber_id, subscribers.c.email, ledger.c.error)
+            .outerjoin(subscribers, subscribers.c.id == ledger.c.subscriber_id)
+            .where(
+                ledger.c.campaign_id == campaign_id,
+                ledger.c.error.is_not(None),
+                ledger.c.state.in_(("failed", "unknown", "pending")),
+            )
+            .order_by(ledger.c.subscriber_id)
+            .limit(limit)
+        ).all()
+    return [(email or f"#{subscriber_id}", error) for subscriber_id, email, error in rows]
+
+
+def sent_since(store: Store | Engine, since: dt.datetime) -> list[tuple[dt.datetime, int]]:
+    """How many messages went out at each moment since ``since``, over all campaigns
+    (for the per-hour and per-day caps of the next run)."""
+    with _engine(store).connect() as connection:
+        rows = connection.execute(
+            select(ledger.c.sent_at, func.count())
+            .where(ledger.c.sent_at >= since)
+            .group_by(ledger.c.sent_at)
+        ).all()
+    return [(at, count) for at, count in rows]
+
+
+@dataclass(frozen=True)
+class LedgerRecipient:
+    subscriber_id: int
+    email: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One batch, moved to ``in_flight``: ids ``first_id..last_id`` of the campaign."""
+
+    recipients: list[LedgerRecipient]
+    skipped: int
+    last_id: int
+
+    @property
+    def first_id(self) -> int:
+        return self.recipients[0].subscriber_id
+
+
+class Ledger:
+    """The rows of one campaign, for the process holding its lease."""
+
+    def __init__(self, store: Store | Engine, campaign_id: int) -> None:
+        self.engine = _engine(store)
+        self.campaign_id = campaign_id
+        self._mine = ledger.c.campaign_id == campaign_id
+
+    def recover(self) -> int:
+        """``in_flight`` -> ``unknown``: the batch a dead process had out. Returns how many."""
+        return self._move("in_flight", "unknown", error=LOST_IN_FLIGHT)
+
+    def requeue_unknown(self) -> int:
+        """``unknown`` -> ``pending``, for ``--retry-unknown``. Returns how many."""
+        return self._move("unknown", "pending")
+
+    def _move(self, old: str, new: str, *, error: str | None = None) -> int:
+        values: dict[str, Any] = {"state": new, "updated_at": now()}
+        if error is not None:
+            values["error"] = error
+        with _writing(self.engine) as connection, connection.begin():
+            result = connection.execute(
+                update(ledger).where(self._mine, ledger.c.state == old).values(**values)
+            )
+        return result.rowcount
+
+    def claim(self, *, after: int, size: int) -> Claim | None:
+        """The next ``size`` pending recipients with an id above ``after``, now in flight.
+
+        Recipients no longer active (unsubscribed, bounced, erased since the start) are
+        ``skipped`` instead. None when nothing is left.
+        """
+        with _writing(self.engine) as connection, connection.begin():
+            rows = connection.execute(
+                select(
+                    ledger.c.subscriber_id,
+                    subscribers.c.email,
+                    subscribers.c.name,
+                    subscribers.c.status,
+                )
+                .outerjoin(subscribers, subscribers.c.id == ledger.c.subscriber_id)
+                .where(self._mine, ledger.c.state == "pending", ledger.c.subscriber_id > after)
+                .order_by(ledger.c.subscriber_id)
+                .limit(size)
+            ).all()
+            if not rows:
+                return None
+            when = now()
+            gone = [row for row in rows if row.status != "active"]
+            if gone:
+                connection.execute(
+                    update(ledger)
+                    .where(self._mine, ledger.c.subscriber_id == bindparam("id"))
+                    .values(state="skipped", error=bindparam("reason"), updated_at=when),
+                    [
+                        {"id": row.subscriber_id, "reason": f"not sent: {row.status or 'erased'}"}
+                        for row in gone
+                    ],
+                )
+            recipients = [
+                LedgerRecipient(row.subscriber_id, row.email, row.name)
+                for row in rows
+                if row.status == "active"
+            ]
+            if recipients:
+                connection.execute(
+                    update(ledger)
+                    .where(
+                        self._mine,
+                        ledger.c.state == "pending",
+                        ledger.c.subscriber_id.between(
+                            recipients[0].subscriber_id, recipients[-1].subscriber_id
+                        ),
+                    )
+                    .values(state="in_flight", attempts=ledger.c.attempts + 1, updated_at=when)
+                )
+        return Claim(recipients, skipped=len(gone), last_id=rows[-1].subscriber_id)
+
+    def record(self, claim: Claim, outcomes: Sequence[tuple[str, str | None, str | None]]) -> None:
+        """Write what became of a claimed batch: one ``(state, message_id, error)`` per
+        recipient, in order; states are ``sent``, ``failed``, ``pending`` or ``unknown``."""
+        when = now()
+        in_batch = and_(
+            self._mine,
+            ledger.c.state == "in_flight",
+            ledger.c.subscriber_id.between(claim.first_id, claim.recipients[-1].subscriber_id),
+        )
+        with _writing(self.engine) as connection, connection.begin():
+            if len(set(outcomes)) == 1:
+                # The common case (a SendGrid batch: all sent, one message id): one UPDATE.
+                state, message_id, error = outcomes[0]
+                connection.execute(
+                    update(ledger)
+                    .where(in_batch)
+                    .values(_row_values(state, message_id, error, when))
+                )
+                return
+            connection.execute(
+                update(ledger)
+                .where(in_batch, ledger.c.subscriber_id == bindparam("id"))
+                .values(
+                    state=bindparam("new_state"),
+                    message_id=bindparam("new_message_id"),
+                    error=bindparam("new_error"),
+                    sent_at=bindparam("new_sent_at"),
+                    updated_at=when,
+                ),
+                [
+                    {
+                        "id": recipient.subscriber_id,
+                        "new_state": state,
+                        "new_message_id": message_id,
+                        "new_error": error,
+                        "new_sent_at": when if state == "sent" else None,
+                    }
+                    for recipient, (state, message_id, error) in zip(
+                        claim.recipients, outcomes, strict=True
+                    )
+                ],
+            )
+
+    def finish(self, *, error: str | None) -> None:
+        """Note how this run ended: finished when nothing is pending, else why it stopped."""
+        with _writing(self.engine) as connection, connection.begin():
+            left = connection.scalar(
+                select(func.count())
+                .select_from(ledger)
+                .where(self._mine, ledger.c.state.in_(("pending", "in_flight")))
+            )
+            connection.execute(
+                update(campaigns)
+                .where(campaigns.c.id == self.campaign_id)
+                .values(finished_at=None if left else now(), last_error=error)
+            )
+
+
+def _row_values(
+    state: str, message_id: str | None, error: str | None, when: dt.datetime
+) -> dict[str, Any]:
+    values: dict[str, Any] = {"state": state, "error": error, "updated_at": when}
+    if message_id is not None:
+        values["message_id"] = message_id
+    if state == "sent":
+        values["sent_at"] = when
+    return values
+
+
+def apply_delivery_event(
+    store: Store | Engine,
+    *,
+    campaign_id: int,
+    subscriber_id: int,
+    event: str,
+    message_id: str | None,
+) -> bool:
+    """Reconcile one provider event (SendGrid Event Webhook) with the ledger.
+
+    ``processed``/``delivered``/``deferred`` prove the provider has the message: a row
+    still ``unknown`` or ``in_flight`` (or put back to ``pending`` by --retry-unknown
+    after an earlier hand-off) becomes ``sent``. ``bounce``/``dropped`` mean it will not
+    be delivered: the row becomes ``failed``. Other events leave the ledger alone.
+    Returns True when a row changed.
+    """
+    when = now()
+    handed_over = (ledger.c.state == "pending") & (ledger.c.attempts > 0)
+    if event in ACCEPTED_EVENTS:
+        condition = ledger.c.state.in_(("unknown", "in_flight")) | handed_over
+        values: dict[str, Any] = {"state": "sent", "sent_at": when, "error": None}
+    elif event in REFUSED_EVENTS:
+        condition = ledger.c.state.in_(("unknown", "in_flight", "sent")) | handed_over
+        values = {"state": "failed", "error": f"{event} (reported by the provider)"}
+    else:
+        return False
+    row = and_(ledger.c.campaign_id == campaign_id, ledger.c.subscriber_id == subscriber_id)
+    with _writing(_engine(store)) as connection, connection.begin():
+        changed = connection.execute(
+            update(ledger).where(row, condition).values(**values, updated_at=when)
+        ).rowcount
+        if changed and message_id:
+            connection.execute(
+                update(ledger)
+                .where(row, ledger.c.message_id.is_(None))
+                .values(message_id=message_id)
+            )
+    return bool(changed)
+
+
+class Lease:
+    """The right to send one campaign, held by one process at a time.
+
+    A compare-and-set on the campaign row (``UPDATE ... WHERE lease_owner IS <what we
+    read>``), so it is atomic on SQLite (write lock) and PostgreSQL (row lock, and the
+    second writer re-checks the condition) alike. A thread renews it while the process
+    lives; a process that died on this host gives its lease up at once, one elsewhere
+    when the lease expires (``LEASE_SECONDS``).
+    """
+
+    def __init__(
+        self, store: Store | Engine, campaign: Campaign, *, seconds: float = LEASE_SECONDS
+    ) -> None:
+        self.engine = _engine(store)
+        self.campaign = campaign
+        self.seconds = seconds
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.lost = threading.Event()
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+
+    def acquire(self) -> None:
+        with _writing(self.engine) as connection, connection.begin():
+            row = connection.execute(
+                select(campaigns.c.lease_owner, campaigns.c.lease_expires_at).where(
+                    campaigns.c.id == self.campaign.id
+                )
+            ).one()
+            if row.lease_owner and row.lease_expires_at > now() and _alive(row.lease_owner):
+                raise self._held_by(row.lease_owner, row.lease_expires_at)
+            owner_was = (
+                campaigns.c.lease_owner.is_(None)
+                if row.lease_owner is None
+                else campaigns.c.lease_owner == row.lease_owner
+            )
+            taken = connection.execute(
+                update(campaigns)
+                .where(campaigns.c.id == self.campaign.id, owner_was)
+                .values(lease_owner=self.owner, lease_expires_at=self._expiry())
+            ).rowcount
+        if taken != 1:
+            raise self._held_by("another process", None)
+        self._heartbeat = threading.Thread(
+            target=self._renew_until_released, name="lease", daemon=True
+        )
+        self._heartbeat.start()
+
+    def check(self) -> None:
+        """Raise if the lease was lost (expired while this process was stalled)."""
+        if self.lost.is_set():
+            raise SendError(
+                f"campaign {self.campaign.slug!r}: this process lost its lease (it stalled "
+                f"for over {self.seconds:.0f} seconds) and stopped; send again to resume"
+            )
+
+    def renew(self) -> bool:
+        with _writing(self.engine) as connection, connection.begin():
+            renewed = connection.execute(
+                update(campaigns)
+                .where(campaigns.c.id == self.campaign.id, campaigns.c.lease_owner == self.owner)
+                .values(lease_expires_at=self._expiry())
+            ).rowcount
+        if not renewed:
+            self.lost.set()
+        return bool(renewed)
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
+        with _writing(self.engine) as connection, connection.begin():
+            connection.execute(
+                update(campaigns)
+                .where(campaigns.c.id == self.campaign.id, campaigns.c.lease_owner == self.owner)
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+
+    def __enter__(self) -> Lease:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.release()
+
+    def _renew_until_released(self) -> None:
+        while not self._stop.wait(self.seconds / 3):
+            if not self.renew():
+                return
+
+    def _expiry(self) -> dt.datetime:
+        return now() + dt.timedelta(seconds=self.seconds)
+
+    def _held_by(self, owner: str, until: dt.datetime | None) -> SendError:
+        host, _, rest = owner.partition(":")
+        pid = rest.partition(":")[0]
+        who = f"process {pid} on {host}" if pid else owner
+        expiry = f" (its lease runs until {until:%H:%M:%S} UTC)" if until else ""
+        return SendError(
+            f"campaign {self.campaign.slug!r} is being sent by {who}{expiry}; two senders "
+            "would mail people twice, so this one stops. Wait for it to finish, or if it "
+            "was killed on another machine, send again once the lease has run out"
+        )
+
+
+def _alive(owner: str) -> bool:
+    """False only when the owner is a process on this host that no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
