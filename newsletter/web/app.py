@@ -24,7 +24,7 @@ from newsletter.web.context import EXTENSION, Services
 from newsletter.web.events import EventProcessor
 from newsletter.web.pages import TEMPLATES_DIR, init_pages, page
 from newsletter.web.postman import Letter, Postman
-from newsletter.web.ratelimit import RateLimiter
+from newsletter.web.limits import RateLimiter
 from newsletter.web.security import init_security
 from newsletter.web.signature import load_public_key
 
@@ -89,9 +89,11 @@ def build_services(config: Config, secret: str) -> Services:
     key_text = env_secret(key_variable)
 
     def send(letter: Letter) -> None:
-        send_transactional(
+        delivery = send_transactional(
             config, to=letter.to, subject=letter.subject, html=letter.html, text=letter.text
         )
+        if delivery.status != "sent":
+            log.warning("%r was not sent (%s): %s", letter.subject, delivery.status, delivery.error)
 
     links_ = Links(config, signer)
     return Services(

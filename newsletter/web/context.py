@@ -13,7 +13,7 @@ from newsletter.tokens import Links, Signer
 from newsletter.web.archive import Archive
 from newsletter.web.events import EventProcessor
 from newsletter.web.postman import Postman
-from newsletter.web.ratelimit import RateLimiter
+from newsletter.web.limits import RateLimiter
 
 EXTENSION = "newsletter"
 

@@ -30,7 +30,8 @@ from typing import Any
 from sqlalchemy import delete
 
 from newsletter.models import Subscriber
-from newsletter.web.tables import dialect_insert, webhook_events
+from newsletter.store.schema import webhook_events
+from newsletter.web.sql import insert_on_conflict, writing
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 CAMPAIGN_ARG = "campaign_id"
 SUBSCRIBER_ARG = "subscriber_id"
 
-LEDGER_EVENTS = frozenset({"processed", "delivered", "deferred", "bounce"})
+LEDGER_EVENTS = frozenset({"processed", "delivered", "deferred", "bounce", "dropped"})
 UNSUBSCRIBE_EVENTS = frozenset({"unsubscribe", "group_unsubscribe"})
 DROP_REASONS = {
     "bounced address": "bounced",
@@ -136,22 +137,22 @@ class EventProcessor:
         return self.store.find(email)
 
     def _claim(self, event_id: str, now: dt.datetime) -> bool:
-        claim = (
-            dialect_insert(self.engine, webhook_events)
-            .values(event_id=event_id[:100], received_at=now)
-            .on_conflict_do_nothing()
-        )
-        with self.engine.begin() as connection:
+        with writing(self.engine) as connection:
+            claim = (
+                insert_on_conflict(connection, webhook_events)
+                .values(event_id=event_id[:100], received_at=now)
+                .on_conflict_do_nothing()
+            )
             return connection.execute(claim).rowcount == 1
 
     def _release(self, event_id: str) -> None:
-        with self.engine.begin() as connection:
+        with writing(self.engine) as connection:
             connection.execute(
                 delete(webhook_events).where(webhook_events.c.event_id == event_id[:100])
             )
 
     def _forget_before(self, cutoff: dt.datetime) -> None:
-        with self.engine.begin() as connection:
+        with writing(self.engine) as connection:
             connection.execute(delete(webhook_events).where(webhook_events.c.received_at < cutoff))
 
 

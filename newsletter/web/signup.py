@@ -23,7 +23,7 @@ from newsletter.web.forms import FormResult, is_bot, manage_form, signup_form
 from newsletter.web.links import TOKEN_MAX
 from newsletter.web.pages import Answer, page
 from newsletter.web.postman import Letter
-from newsletter.web.ratelimit import HOUR, client_key
+from newsletter.web.limits import HOUR, client_key
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Rate limits for the forms that send mail (``/subscribe``, ``/manage``).
 
-Fixed one-hour windows counted in the database (see :mod:`newsletter.web.tables`), so
+Fixed one-hour windows counted in the database (table ``rate_limits``), so
 the limits hold across every process and machine serving the app. A fixed window lets
 a client spend up to twice its limit around a window boundary; for stopping inbox
 flooding and form spam that is good enough, and it costs one upsert per request.
@@ -16,7 +16,8 @@ from collections.abc import Callable
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 
-from newsletter.web.tables import dialect_insert, rate_limits
+from newsletter.store.schema import rate_limits
+from newsletter.web.sql import insert_on_conflict, writing
 
 HOUR = 3600
 
@@ -31,14 +32,16 @@ class RateLimiter:
         now = int(self.clock())
         window_start = now - now % HOUR
         bucket = hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()
-        upsert = dialect_insert(self.engine, rate_limits).values(
-            bucket=bucket, window_start=window_start, hits=1
-        )
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[rate_limits.c.bucket, rate_limits.c.window_start],
-            set_={"hits": rate_limits.c.hits + 1},
-        ).returning(rate_limits.c.hits)
-        with self.engine.begin() as connection:
+        with writing(self.engine) as connection:
+            upsert = (
+                insert_on_conflict(connection, rate_limits)
+                .values(bucket=bucket, window_start=window_start, hits=1)
+                .on_conflict_do_update(
+                    index_elements=[rate_limits.c.bucket, rate_limits.c.window_start],
+                    set_={"hits": rate_limits.c.hits + 1},
+                )
+                .returning(rate_limits.c.hits)
+            )
             hits = connection.execute(upsert).scalar_one()
             if hits == 1:
                 # A new window just opened for this key: a cheap moment to forget old ones.
