@@ -76,5 +76,5 @@ def main() -> None:
 
 
 # The command modules register themselves on `cli`; imported last, as they import it.
-from newsletter.cli import render_commands  # noqa: E402, F401
+from newsletter.cli import render_commands  # noqa: E402, F401, I001
 from newsletter.cli import web_commands  # noqa: E402, F401

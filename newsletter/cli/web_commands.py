@@ -10,7 +10,6 @@ import click
 
 from newsletter.cli import State, cli, pass_state
 
-
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 

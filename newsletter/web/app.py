@@ -22,9 +22,9 @@ from newsletter.web import links, public, signup, webhooks
 from newsletter.web.archive import Archive
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.events import EventProcessor
+from newsletter.web.limits import RateLimiter
 from newsletter.web.pages import TEMPLATES_DIR, init_pages, page
 from newsletter.web.postman import Letter, Postman
-from newsletter.web.limits import RateLimiter
 from newsletter.web.security import init_security
 from newsletter.web.signature import load_public_key
 
@@ -83,10 +83,11 @@ def create_app(config: Config, test_config: Mapping[str, Any] | None = None) -> 
 
 
 def build_services(config: Config, secret: str) -> Services:
-    signer = Signer(secret)
-    store = open_store(config)
     key_variable = config.sendgrid.webhook_public_key_env
     key_text = env_secret(key_variable)
+    webhook_key = load_public_key(key_text, variable=key_variable) if key_text else None
+    signer = Signer(secret)
+    store = open_store(config)
 
     def send(letter: Letter) -> None:
         delivery = send_transactional(
@@ -105,7 +106,7 @@ def build_services(config: Config, secret: str) -> Services:
         postman=Postman(send),
         archive=Archive(config, links_),
         events=EventProcessor(store, apply_delivery_event),
-        webhook_key=load_public_key(key_text, variable=key_variable) if key_text else None,
+        webhook_key=webhook_key,
     )
 
 

@@ -12,8 +12,8 @@ from newsletter.store import Store
 from newsletter.tokens import Links, Signer
 from newsletter.web.archive import Archive
 from newsletter.web.events import EventProcessor
-from newsletter.web.postman import Postman
 from newsletter.web.limits import RateLimiter
+from newsletter.web.postman import Postman
 
 EXTENSION = "newsletter"
 
@@ -33,6 +33,11 @@ class Services:
     @property
     def link_max_age(self) -> int:
         return self.config.web.link_max_age_days * 86400
+
+    def close(self) -> None:
+        """Send what is queued, then let go of the database."""
+        self.postman.close()
+        self.store.close()
 
 
 def services() -> Services:

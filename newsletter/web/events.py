@@ -142,8 +142,10 @@ class EventProcessor:
                 insert_on_conflict(connection, webhook_events)
                 .values(event_id=event_id[:100], received_at=now)
                 .on_conflict_do_nothing()
+                .returning(webhook_events.c.event_id)
             )
-            return connection.execute(claim).rowcount == 1
+            # RETURNING, not rowcount: psycopg reports no row count for this statement.
+            return connection.execute(claim).scalar() is not None
 
     def _release(self, event_id: str) -> None:
         with writing(self.engine) as connection:

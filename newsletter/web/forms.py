@@ -73,9 +73,7 @@ def preferences_form(form: MultiDict[str, str], config: Config) -> FormResult:
     read_name(form, result)
     read_topics(form, result, config)
     if "topics" in result.errors:
-        result.errors["topics"] = (
-            "Choose at least one topic, or unsubscribe from everything below."
-        )
+        result.errors["topics"] = "Choose at least one topic, or unsubscribe from everything below."
     return result
 
 

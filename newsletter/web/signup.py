@@ -20,10 +20,10 @@ from newsletter.errors import ExpiredTokenError, StoreError, TokenError
 from newsletter.models import Subscriber
 from newsletter.web.context import Services, services
 from newsletter.web.forms import FormResult, is_bot, manage_form, signup_form
+from newsletter.web.limits import HOUR, client_key
 from newsletter.web.links import TOKEN_MAX
 from newsletter.web.pages import Answer, page
 from newsletter.web.postman import Letter
-from newsletter.web.limits import HOUR, client_key
 
 log = logging.getLogger(__name__)
 
