@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, jsonify, send_file
+from flask import Blueprint, Response, abort, jsonify, send_file, send_from_directory
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -18,6 +19,9 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("public", __name__)
 
 ARCHIVE_MAX_AGE = 300  # seconds: the same for every reader, so caches may keep it
+IMAGE_MAX_AGE = 86400
+# What mail and the archive link to; never the config, the database or the outbox.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 
 
 @blueprint.get("/archive/<slug>")
@@ -39,6 +43,25 @@ def archive(slug: str) -> Response:
     return response
 
 
+@blueprint.get("/assets/<path:path>")
+def asset(path: str) -> Response:
+    """An image of the project, where ``assets_url`` points by default (``site_url/assets``),
+    so the images in mail and in the archive work without uploading them elsewhere."""
+    if Path(path).suffix.lower() not in IMAGE_SUFFIXES or "/." in f"/{path}":
+        abort(404)
+    response = send_from_directory(services().config.root, path, max_age=IMAGE_MAX_AGE)
+    response.headers["Cache-Control"] = f"public, max-age={IMAGE_MAX_AGE}"
+    return response
+
+
+@blueprint.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for it on every site: the logo if there is one, else nothing."""
+    if services().config.brand.logo:
+        return logo()
+    return Response(status=204)
+
+
 @blueprint.get("/brand/logo")
 def logo() -> Response:
     config = services().config
@@ -47,8 +70,8 @@ def logo() -> Response:
     path = (config.root / config.brand.logo).resolve()
     if not path.is_file():
         abort(404)
-    response = send_file(path, max_age=86400)
-    response.headers["Cache-Control"] = "public, max-age=86400"
+    response = send_file(path, max_age=IMAGE_MAX_AGE)
+    response.headers["Cache-Control"] = f"public, max-age={IMAGE_MAX_AGE}"
     return response
 
 

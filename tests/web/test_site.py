@@ -203,3 +203,25 @@ def test_app_factory_takes_test_config(web_config: Config, make_app: Callable[..
 
     assert isinstance(app, Flask)
     assert app.config["SERVER_NAME"] == "news.example"
+
+
+def test_issue_images_are_served_where_assets_url_points_by_default(
+    client: FlaskClient, project: Path
+) -> None:
+    with client.get("/assets/issues/images/stem-cells-hero.jpg") as response:
+        assert response.status_code == 200
+        assert response.data == (project / "issues/images/stem-cells-hero.jpg").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "newsletter.yaml",
+        "newsletter.db",
+        "issues/2026-11-26-stem-cells-in-breast-milk.md",
+        "../project/issues/images/logo.png",
+        "issues/images/missing.png",
+    ],
+)
+def test_nothing_but_project_images_is_served_as_an_asset(client: FlaskClient, path: str) -> None:
+    assert client.get(f"/assets/{path}").status_code == 404
