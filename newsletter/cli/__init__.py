@@ -76,5 +76,8 @@ def main() -> None:
 
 
 # The command modules register themselves on `cli`; imported last, as they import it.
-from newsletter.cli import render_commands  # noqa: E402, F401, I001
-from newsletter.cli import web_commands  # noqa: E402, F401
+from newsletter.cli import (  # noqa: E402
+    render_commands,  # noqa: F401
+    subscriber_commands,  # noqa: F401
+    web_commands,  # noqa: F401
+)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from newsletter.config import Config
 from newsletter.store.addresses import InvalidAddress, address_hash, normalize_address
 from newsletter.store.database import make_engine
-from newsletter.store.migrations import upgrade
+from newsletter.store.migrations import Migration, current_version, upgrade
 from newsletter.store.subscribers import Added, Store
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "normalize_address",
     "open_store",
     "open_store_url",
+    "upgrade_database",
 ]
 
 
@@ -35,3 +36,13 @@ def open_store_url(url: str, topics: Sequence[str]) -> Store:
     engine = make_engine(url)
     upgrade(engine)
     return Store(engine, topics)
+
+
+def upgrade_database(config: Config) -> tuple[list[Migration], int]:
+    """Apply pending migrations; the ones applied here and the schema version now."""
+    engine = make_engine(config.database)
+    try:
+        applied = upgrade(engine)
+        return applied, current_version(engine)
+    finally:
+        engine.dispose()

@@ -9,7 +9,7 @@ unsubscribing the same person at once do it exactly once.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from newsletter.errors import StoreError
 from newsletter.models import SUBSCRIBER_STATUSES, SUPPRESSED_STATUSES, Subscriber
 from newsletter.store.addresses import address_hash, address_key, normalize_address
+from newsletter.store.bulk import BulkOutcome, Candidate, merge_chunk
 from newsletter.store.schema import (
     subscriber_events,
     subscriber_topics,
@@ -60,6 +61,8 @@ class Store:
     def __init__(self, engine: Engine, topics: Sequence[str]) -> None:
         self.engine = engine
         self.topics = tuple(topics)
+        # Topics always come out in the order newsletter.yaml lists them.
+        self._topic_rank = {topic: rank for rank, topic in enumerate(self.topics)}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -112,7 +115,13 @@ class Store:
         try:
             with self._writing() as connection:
                 return self._add_or_merge(
-                    connection, normalized, name.strip(), wanted_topics, status, source, ip,
+                    connection,
+                    normalized,
+                    name.strip(),
+                    wanted_topics,
+                    status,
+                    source,
+                    ip,
                     attributes,
                 )
         except IntegrityError:
@@ -120,7 +129,13 @@ class Store:
             # it exists now, so a second attempt merges into it.
             with self._writing() as connection:
                 return self._add_or_merge(
-                    connection, normalized, name.strip(), wanted_topics, status, source, ip,
+                    connection,
+                    normalized,
+                    name.strip(),
+                    wanted_topics,
+                    status,
+                    source,
+                    ip,
                     attributes,
                 )
 
@@ -181,17 +196,23 @@ class Store:
         if merged_attributes != row.attributes:
             changes["attributes"] = merged_attributes
         if not changes and not new_topics:
-            return Added(_subscriber(row, current_topics), "unchanged")
+            return Added(self._subscriber(row, current_topics), "unchanged")
         connection.execute(
             update(subscribers)
             .where(subscribers.c.id == row.id)
             .values(**changes, updated_at=now())
         )
         _insert_topics(connection, row.id, new_topics)
-        _log(connection, row.id, "updated", source=source, ip=ip,
-             detail={"fields": sorted(changes), "topics_added": list(new_topics)})
+        _log(
+            connection,
+            row.id,
+            "updated",
+            source=source,
+            ip=ip,
+            detail={"fields": sorted(changes), "topics_added": list(new_topics)},
+        )
         merged = connection.execute(select(subscribers).where(subscribers.c.id == row.id)).one()
-        return Added(_subscriber(merged, (*current_topics, *new_topics)), "updated")
+        return Added(self._subscriber(merged, (*current_topics, *new_topics)), "updated")
 
     def get(self, subscriber_id: int) -> Subscriber | None:
         with self.engine.connect() as connection:
@@ -200,7 +221,7 @@ class Store:
             ).one_or_none()
             if row is None:
                 return None
-            return _subscriber(row, _topics_of(connection, [row.id]).get(row.id, ()))
+            return self._subscriber(row, _topics_of(connection, [row.id]).get(row.id, ()))
 
     def find(self, email: str) -> Subscriber | None:
         """The subscriber with this address, whatever its case; None if there is none."""
@@ -211,7 +232,7 @@ class Store:
             ).one_or_none()
             if row is None:
                 return None
-            return _subscriber(row, _topics_of(connection, [row.id]).get(row.id, ()))
+            return self._subscriber(row, _topics_of(connection, [row.id]).get(row.id, ()))
 
     # -- status changes -----------------------------------------------------------
 
@@ -255,8 +276,14 @@ class Store:
                 updated_at=when,
             )
             if changed:
-                _log(connection, subscriber_id, "unsubscribed", source=source, at=when,
-                     detail=_without_none({"reason": reason or None, "campaign_id": campaign_id}))
+                _log(
+                    connection,
+                    subscriber_id,
+                    "unsubscribed",
+                    source=source,
+                    at=when,
+                    detail=_without_none({"reason": reason or None, "campaign_id": campaign_id}),
+                )
         return changed
 
     def resubscribe(self, subscriber_id: int, *, source: str, ip: str | None = None) -> bool:
@@ -302,8 +329,14 @@ class Store:
                 updated_at=when,
             )
             if changed:
-                _log(connection, subscriber_id, status, source="provider", at=when,
-                     detail=_without_none({"reason": reason or None}))
+                _log(
+                    connection,
+                    subscriber_id,
+                    status,
+                    source="provider",
+                    at=when,
+                    detail=_without_none({"reason": reason or None}),
+                )
         return changed
 
     def update_preferences(
@@ -349,7 +382,7 @@ class Store:
             row = connection.execute(
                 select(subscribers).where(subscribers.c.id == subscriber_id)
             ).one()
-            return _subscriber(row, current)
+            return self._subscriber(row, current)
 
     # -- erasure and suppression --------------------------------------------------
 
@@ -393,14 +426,12 @@ class Store:
         stays flat and no lock is held while the caller works on a page.
         """
         for row, row_topics in self._pages(self._recipient_filter(topics)):
-            yield _subscriber(row, row_topics)
+            yield self._subscriber(row, row_topics)
 
     def count_recipients(self, topics: Sequence[str] | None) -> int:
         with self.engine.connect() as connection:
             count = connection.scalar(
-                select(func.count()).select_from(subscribers).where(
-                    self._recipient_filter(topics)
-                )
+                select(func.count()).select_from(subscribers).where(self._recipient_filter(topics))
             )
         return count or 0
 
@@ -409,14 +440,14 @@ class Store:
     ) -> Iterator[Subscriber]:
         """Every subscriber, optionally of one status and/or any of some topics; streamed."""
         for row, row_topics in self._pages(self._filter(status, topics)):
-            yield _subscriber(row, row_topics)
+            yield self._subscriber(row, row_topics)
 
     def records(
         self, *, status: str | None = None, topics: Sequence[str] | None = None
     ) -> Iterator[dict[str, Any]]:
         """Like :meth:`subscribers`, with the consent record: what an export writes."""
         for row, row_topics in self._pages(self._filter(status, topics)):
-            yield _record(row, row_topics)
+            yield _record(row, self._ordered(row_topics))
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Subscribers by status, and active subscribers by topic."""
@@ -465,7 +496,7 @@ class Store:
                 .order_by(subscriber_events.c.id)
             ).all()
             row_topics = _topics_of(connection, [row.id]).get(row.id, ())
-        record = _record(row, row_topics)
+        record = _record(row, self._ordered(row_topics))
         record["events"] = [
             {
                 "at": _iso(event.at),
@@ -478,18 +509,58 @@ class Store:
         ]
         return {"id": row.id, **record, "erased": False}
 
+    # -- many at once -------------------------------------------------------------
+
+    def merge_many(
+        self, candidates: Sequence[Candidate], *, dry_run: bool = False
+    ) -> list[BulkOutcome]:
+        """Add or merge a chunk of validated rows in one transaction (rolled back if dry_run).
+
+        Addresses must be unique within the chunk. The outcome of each row, in order.
+        """
+        for candidate in candidates:
+            self.check_topics(candidate.topics)
+        for attempt in range(3):
+            try:
+                with self.engine.connect() as connection:
+                    connection.execution_options(write=True)
+                    with connection.begin() as transaction:
+                        outcomes = merge_chunk(connection, candidates, now())
+                        if dry_run:
+                            transaction.rollback()
+                return outcomes
+            except IntegrityError:
+                # A concurrent writer added one of these addresses after we looked
+                # (PostgreSQL; SQLite writers are serialised): look again.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     # -- helpers ------------------------------------------------------------------
 
     def check_topics(self, topics: Sequence[str]) -> tuple[str, ...]:
-        """Topic ids, lowercased and de-duplicated; unknown ones raise, naming the known."""
-        checked: list[str] = []
+        """Topic ids, lowercased, de-duplicated and in config order; unknown ones raise."""
+        checked: set[str] = set()
         for topic in topics:
             topic_id = topic.strip().lower()
-            if topic_id not in self.topics:
+            if topic_id not in self._topic_rank:
                 raise StoreError(unknown_topic_message(topic, self.topics))
-            if topic_id not in checked:
-                checked.append(topic_id)
-        return tuple(checked)
+            checked.add(topic_id)
+        return self._ordered(checked)
+
+    def _ordered(self, topics: Iterable[str]) -> tuple[str, ...]:
+        # A topic since removed from newsletter.yaml sorts last rather than vanishing.
+        return tuple(sorted(topics, key=lambda t: (self._topic_rank.get(t, len(self.topics)), t)))
+
+    def _subscriber(self, row: Row[Any], topics: Iterable[str]) -> Subscriber:
+        return Subscriber(
+            id=row.id,
+            email=row.email,
+            name=row.name,
+            status=row.status,
+            topics=self._ordered(topics),
+            attributes=dict(row.attributes),
+        )
 
     def _recipient_filter(self, topics: Sequence[str] | None) -> ColumnElement[bool]:
         return self._filter("active", topics)
@@ -510,9 +581,7 @@ class Store:
             )
         return condition
 
-    def _pages(
-        self, condition: ColumnElement[bool]
-    ) -> Iterator[tuple[Row[Any], tuple[str, ...]]]:
+    def _pages(self, condition: ColumnElement[bool]) -> Iterator[tuple[Row[Any], tuple[str, ...]]]:
         last_id = 0
         while True:
             with self.engine.connect() as connection:
@@ -569,9 +638,14 @@ def _lookup_key(email: str) -> str:
 
 
 def _hash_suppressed(connection: Connection, digest: str) -> bool:
-    return connection.scalar(
-        select(func.count()).select_from(suppressions).where(suppressions.c.email_hash == digest)
-    ) > 0
+    return (
+        connection.scalar(
+            select(func.count())
+            .select_from(suppressions)
+            .where(suppressions.c.email_hash == digest)
+        )
+        > 0
+    )
 
 
 def _transition(
@@ -627,17 +701,6 @@ def _log(
             ip=ip,
             detail=detail or {},
         )
-    )
-
-
-def _subscriber(row: Row[Any], topics: Sequence[str]) -> Subscriber:
-    return Subscriber(
-        id=row.id,
-        email=row.email,
-        name=row.name,
-        status=row.status,
-        topics=tuple(topics),
-        attributes=dict(row.attributes),
     )
 
 

@@ -20,7 +20,7 @@ def test_add_normalises_and_returns_the_subscriber(store: Store) -> None:
         topics=("research", "events"),
     )
     assert store.get(added.id) == Subscriber(
-        added.id, "Ann.Lee@example.org", "Ann Lee", "active", ("events", "research")
+        added.id, "Ann.Lee@example.org", "Ann Lee", "active", ("research", "events")
     )
 
 

@@ -1,0 +1,340 @@
+"""``newsletter subscribers ...`` and ``newsletter db ...``: keeping the list."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from newsletter.cli import State, cli, pass_state
+from newsletter.models import SUBSCRIBER_STATUSES
+from newsletter.store import Store, open_store, upgrade_database
+from newsletter.store.csv_export import EXPORT_COLUMNS, write_csv
+from newsletter.store.csv_import import ImportSummary, import_csv
+
+TOPIC = click.option(
+    "--topic", "topics", multiple=True, metavar="TOPIC", help="A topic id (repeatable)."
+)
+
+
+@contextmanager
+def _store(state: State) -> Iterator[Store]:
+    store = open_store(state.config)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@cli.group()
+def subscribers() -> None:
+    """Keep the subscriber list: import, add, remove, forget, show, list, export, count.
+
+    The list lives in the database named by database_url in newsletter.yaml (or
+    NEWSLETTER_DATABASE_URL): a SQLite file beside the config by default.
+    """
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@TOPIC
+@click.option(
+    "--status",
+    type=click.Choice(["active", "pending"]),
+    default="active",
+    show_default=True,
+    help="Status of rows without a status column value.",
+)
+@click.option("--dry-run", is_flag=True, help="Read and check everything, save nothing.")
+@click.option(
+    "--encoding", default="utf-8", show_default=True, help="Text encoding of FILE (e.g. cp1252)."
+)
+@click.option(
+    "--delimiter",
+    metavar="CHAR",
+    help="Column delimiter; by default comma, semicolon or tab, whichever the header uses.",
+)
+@pass_state
+def import_command(
+    state: State,
+    file: Path,
+    topics: tuple[str, ...],
+    status: str,
+    dry_run: bool,
+    encoding: str,
+    delimiter: str | None,
+) -> None:
+    """Import subscribers from a CSV FILE; re-running the same import changes nothing.
+
+    Columns: email (required), name or first name + last name, topics, status,
+    subscribed_at, source. Rejected rows are listed with their line numbers and
+    written to FILE.rejects.csv. Unsubscribed, bounced, complained and erased
+    addresses are never reactivated.
+
+    \b
+    Examples:
+      newsletter subscribers import subscribers.csv --dry-run
+      newsletter subscribers import signups.csv --topic events --status pending
+    """
+    if delimiter is not None:
+        delimiter = "\t" if delimiter.lower() in ("tab", "\\t") else delimiter
+        if len(delimiter) != 1:
+            raise click.BadParameter("must be one character, or 'tab'", param_hint="--delimiter")
+    with (
+        _store(state) as store,
+        click.progressbar(
+            length=file.stat().st_size,
+            label=f"Importing {file.name}",
+            file=sys.stderr,  # the summary on stdout stays clean for scripts
+            hidden=not sys.stderr.isatty(),
+        ) as bar,
+    ):
+        summary = import_csv(
+            store,
+            file,
+            topics=topics,
+            status=status,
+            dry_run=dry_run,
+            encoding=encoding,
+            delimiter=delimiter,
+            progress=lambda done, _total: bar.update(done - bar.pos),
+        )
+    _print_summary(summary)
+
+
+def _print_summary(summary: ImportSummary) -> None:
+    delimiter = {",": "comma", ";": "semicolon", "\t": "tab"}.get(
+        summary.delimiter, repr(summary.delimiter)
+    )
+    columns = ", ".join(
+        f"{field.replace('_', ' ')} from {name!r}" for field, name in summary.columns.items()
+    )
+    click.echo(f"Read {summary.path.name} ({delimiter}-delimited): {columns}")
+    if summary.ignored_columns:
+        ignored = ", ".join(repr(name) for name in summary.ignored_columns)
+        click.echo(f"Ignored columns: {ignored}")
+    for rejected in summary.rejected:
+        click.echo(str(rejected))
+    more = summary.invalid - len(summary.rejected)
+    if more > 0:
+        where = f"; all are in {summary.rejects_path}" if summary.rejects_path else ""
+        click.echo(f"... and {more} more rejected rows{where}")
+    if summary.unknown_topics:
+        counts = ", ".join(f"{topic} ({n})" for topic, n in summary.unknown_topics.most_common())
+        click.echo(f"Topics newsletter.yaml does not define: {counts}.")
+        click.echo("To create one, add it under 'topics:' in newsletter.yaml and import again:")
+        for topic in summary.unknown_topics:
+            click.echo(f"  - id: {topic}\n    name: {topic.replace('-', ' ').title()}")
+    prefix = "Dry run, nothing saved: would have " if summary.dry_run else ""
+    click.echo(
+        f"{prefix}added {summary.added}, updated {summary.updated}, "
+        f"unchanged {summary.unchanged}, suppressed {summary.suppressed} (left alone), "
+        f"invalid {summary.invalid}"
+    )
+    if summary.rejects_path:
+        click.echo(f"Rejected rows written to {summary.rejects_path}; fix them and import it.")
+
+
+@subscribers.command()
+@click.argument("email")
+@click.option("--name", default="", help="The subscriber's name.")
+@TOPIC
+@click.option(
+    "--status",
+    type=click.Choice(["active", "pending"]),
+    default="active",
+    show_default=True,
+    help="pending: waits for a confirmation through the web app.",
+)
+@pass_state
+def add(state: State, email: str, name: str, topics: tuple[str, ...], status: str) -> None:
+    """Add EMAIL, or add the given name and topics to an existing subscriber.
+
+    \b
+    Example:
+      newsletter subscribers add ann@example.org --name "Ann Lee" --topic research
+    """
+    with _store(state) as store:
+        result = store.add_or_merge(email, name=name, topics=topics, status=status, source="cli")
+    subscriber = result.subscriber
+    topic_list = ", ".join(subscriber.topics) or "none"
+    if result.outcome == "added":
+        click.echo(f"Added {subscriber.email} ({subscriber.status}; topics: {topic_list})")
+    elif result.outcome == "updated":
+        click.echo(f"Updated {subscriber.email} ({subscriber.status}; topics: {topic_list})")
+    else:
+        click.echo(f"{subscriber.email} is already {subscriber.status}; nothing to change")
+
+
+@subscribers.command()
+@click.argument("email")
+@click.option("--reason", default="", help="Why, for the record (e.g. 'asked by phone').")
+@pass_state
+def remove(state: State, email: str, reason: str) -> None:
+    """Unsubscribe EMAIL; the address stays on file so it is never mailed again.
+
+    \b
+    Example:
+      newsletter subscribers remove ann@example.org --reason "asked by email"
+    """
+    with _store(state) as store:
+        subscriber = store.find(email)
+        if subscriber is None:
+            raise click.ClickException(f"no subscriber with address {email}")
+        if store.unsubscribe(subscriber.id, source="cli", reason=reason):
+            click.echo(f"Unsubscribed {subscriber.email}")
+        else:
+            click.echo(f"{subscriber.email} is already {subscriber.status}; nothing to change")
+
+
+@subscribers.command()
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_state
+def forget(state: State, email: str, yes: bool) -> None:
+    """Erase EMAIL (a GDPR erasure request): delete every record of the person.
+
+    Only a SHA-256 hash of the address is kept, on the suppression list, so that
+    it is never mailed or added again. This cannot be undone.
+
+    \b
+    Example:
+      newsletter subscribers forget ann@example.org --yes
+    """
+    if not yes:
+        click.confirm(f"Erase everything stored about {email}? This cannot be undone", abort=True)
+    with _store(state) as store:
+        erased = store.forget(email)
+    if erased:
+        click.echo(f"Erased {email}; only a hash of the address is kept, so it is never mailed")
+    else:
+        click.echo(f"No subscriber {email}; its hash is now on the suppression list all the same")
+
+
+@subscribers.command()
+@click.argument("email")
+@pass_state
+def show(state: State, email: str) -> None:
+    """Print everything stored about EMAIL as JSON (a data access request).
+
+    \b
+    Example:
+      newsletter subscribers show ann@example.org > ann.json
+    """
+    with _store(state) as store:
+        record = store.describe(email)
+    click.echo(json.dumps(record, indent=2, ensure_ascii=False))
+
+
+@subscribers.command("list")
+@click.option("--status", type=click.Choice(SUBSCRIBER_STATUSES), help="Only this status.")
+@TOPIC
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@pass_state
+def list_command(
+    state: State, status: str | None, topics: tuple[str, ...], output_format: str
+) -> None:
+    """List subscribers (streamed, so any size of list works).
+
+    \b
+    Examples:
+      newsletter subscribers list --status pending
+      newsletter subscribers list --topic events --format csv
+    """
+    with _store(state) as store:
+        records = store.records(status=status, topics=topics or None)
+        if output_format == "csv":
+            write_csv(records, sys.stdout)
+        elif output_format == "json":
+            _echo_json_array(records)
+        else:
+            click.echo(f"{'EMAIL':<40} {'STATUS':<12} {'TOPICS':<26} NAME")
+            for record in records:
+                topic_list = ",".join(record["topics"])
+                click.echo(
+                    f"{record['email']:<40} {record['status']:<12} {topic_list:<26} "
+                    f"{record['name']}".rstrip()
+                )
+
+
+def _echo_json_array(records: Iterator[dict[str, object]]) -> None:
+    """A JSON array written item by item, so a long list is never held in memory."""
+    separator = "[\n"
+    for record in records:
+        click.echo(separator + "  " + json.dumps(record, ensure_ascii=False), nl=False)
+        separator = ",\n"
+    click.echo("[]" if separator == "[\n" else "\n]")
+
+
+@subscribers.command()
+@click.argument(
+    "file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=Path("-")
+)
+@click.option("--status", type=click.Choice(SUBSCRIBER_STATUSES), help="Only this status.")
+@TOPIC
+@pass_state
+def export(state: State, file: Path, status: str | None, topics: tuple[str, ...]) -> None:
+    """Export subscribers with their consent record as CSV, to FILE or standard output.
+
+    Cells that a spreadsheet would run as a formula (=, +, -, @) are prefixed with
+    an apostrophe. The file can be imported again.
+
+    \b
+    Examples:
+      newsletter subscribers export subscribers-backup.csv
+      newsletter subscribers export --status unsubscribed > unsubscribed.csv
+    """
+    with _store(state) as store:
+        records = store.records(status=status, topics=topics or None)
+        if str(file) == "-":
+            write_csv(records, sys.stdout)
+            return
+        with file.open("w", encoding="utf-8", newline="") as out:
+            count = write_csv(records, out, EXPORT_COLUMNS)
+    click.echo(f"Exported {count} subscribers to {file}")
+
+
+@subscribers.command()
+@pass_state
+def count(state: State) -> None:
+    """Count subscribers by status, and active subscribers by topic."""
+    with _store(state) as store:
+        counts = store.counts()
+    click.echo("status        subscribers")
+    for status, number in counts["status"].items():
+        click.echo(f"{status:<13} {number:>11}")
+    click.echo(f"{'total':<13} {sum(counts['status'].values()):>11}")
+    if counts["topics"]:
+        click.echo("\ntopic         active")
+        for topic, number in counts["topics"].items():
+            click.echo(f"{topic:<13} {number:>6}")
+
+
+@cli.group()
+def db() -> None:
+    """Manage the database schema."""
+
+
+@db.command()
+@pass_state
+def upgrade(state: State) -> None:
+    """Create the database or bring its schema up to date.
+
+    Every command does this on first use; run it explicitly when deploying a new
+    version, before starting the web app.
+    """
+    applied, version = upgrade_database(state.config)
+    for migration in applied:
+        click.echo(f"Applied {migration.version}: {migration.description}")
+    if not applied:
+        click.echo(f"The database is up to date (schema version {version})")

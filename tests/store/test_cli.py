@@ -1,0 +1,377 @@
+"""``newsletter subscribers ...`` and ``newsletter db ...``: exact output, exact errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.cli import cli
+from newsletter.store import Store
+
+pytestmark = pytest.mark.usefixtures("project_store")
+
+
+def run(runner: CliRunner, *args: str, input: str | None = None) -> tuple[int, str]:
+    result = runner.invoke(cli, list(args), input=input)
+    return result.exit_code, result.output
+
+
+def test_import_the_example_list(runner: CliRunner) -> None:
+    code, output = run(runner, "subscribers", "import", "subscribers.example.csv")
+
+    assert code == 0
+    assert output == (
+        "Read subscribers.example.csv (comma-delimited): email from 'email', name from 'name', "
+        "topics from 'topics', status from 'status', subscribed at from 'subscribed_at', "
+        "source from 'source'\n"
+        "added 35, updated 0, unchanged 0, suppressed 0 (left alone), invalid 0\n"
+    )
+    assert run(runner, "subscribers", "import", "subscribers.example.csv")[1].endswith(
+        "added 0, updated 0, unchanged 31, suppressed 4 (left alone), invalid 0\n"
+    )
+
+
+def test_import_reports_every_bad_row(runner: CliRunner, project: Path) -> None:
+    (project / "signups.csv").write_text(
+        "email,name,topics\n"
+        "ann@example.org,Ann,research\n"
+        "ann@example,Typo,\n"
+        "bob@example.org,Bob,recipes\n"
+        "Ann@Example.org,Ann twice,\n"
+        'cat@example.org,"Cat,\n'
+        "dan@example.org;Dan;events\n",
+        encoding="utf-8",
+    )
+
+    code, output = run(runner, "subscribers", "import", "signups.csv", "--topic", "events")
+
+    assert code == 0
+    assert output == (
+        "Read signups.csv (comma-delimited): email from 'email', name from 'name', "
+        "topics from 'topics'\n"
+        "line 3: 'ann@example' is not a valid email address: The part after the @-sign is "
+        "not valid. It should have a period.\n"
+        "line 4: unknown topic 'recipes'; known topics: research, stories, events "
+        "(add new topics under 'topics:' in newsletter.yaml)\n"
+        "line 5: duplicate of line 2 (Ann@example.org); only the first is imported\n"
+        "line 6: the row cannot be read as CSV (unexpected end of data); check it for an "
+        'unbalanced " or a stray quote inside a value\n'
+        "line 7: 'dan@example.org;Dan;events' holds several values separated by semicolon, "
+        "but the header uses another delimiter; use one delimiter throughout the file\n"
+        "Topics newsletter.yaml does not define: recipes (1).\n"
+        "To create one, add it under 'topics:' in newsletter.yaml and import again:\n"
+        "  - id: recipes\n"
+        "    name: Recipes\n"
+        "added 1, updated 0, unchanged 0, suppressed 0 (left alone), invalid 5\n"
+        "Rejected rows written to signups.rejects.csv; fix them and import it.\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (
+            b"",
+            "Error: list.csv is empty; a subscribers CSV starts with a header line such as: "
+            "email,name,topics\n",
+        ),
+        (
+            b"name;topics\nAnn;research\n",
+            "Error: list.csv:1: no email column in the header (found 'name', 'topics'); name the "
+            "column with the addresses 'email' (E-mail and Email Address work too)\n",
+        ),
+        (
+            b"email:name\nann@example.org:Ann\n",
+            "Error: list.csv:1: no email column in the header (found 'email:name'); name the "
+            "column with the addresses 'email' (E-mail and Email Address work too); the header "
+            "is a single column: if the file is delimited by ':', pass --delimiter (comma, "
+            "semicolon and tab are recognised on their own)\n",
+        ),
+        (
+            "email,name\nrenée@example.org,Renée\n".encode("cp1252"),
+            "Error: list.csv:2: not utf-8 text (byte 0xe9); save the file as UTF-8, or pass "
+            "--encoding with its encoding (for Excel on Windows: --encoding cp1252)\n",
+        ),
+    ],
+    ids=["empty", "no-email-column", "wrong-delimiter", "not-utf-8"],
+)
+def test_import_refuses_unreadable_files(
+    runner: CliRunner, project: Path, content: bytes, error: str
+) -> None:
+    (project / "list.csv").write_bytes(content)
+
+    assert run(runner, "subscribers", "import", "list.csv") == (1, error)
+
+
+def test_import_with_another_delimiter_and_encoding(runner: CliRunner, project: Path) -> None:
+    (project / "list.csv").write_bytes("email:name\nrenee@example.org:Renée\n".encode("cp1252"))
+
+    code, output = run(
+        runner, "subscribers", "import", "list.csv", "--delimiter", ":", "--encoding", "cp1252"
+    )
+
+    assert (code, output.splitlines()[-1]) == (
+        0,
+        "added 1, updated 0, unchanged 0, suppressed 0 (left alone), invalid 0",
+    )
+
+
+def test_import_dry_run(runner: CliRunner) -> None:
+    code, output = run(runner, "subscribers", "import", "subscribers.example.csv", "--dry-run")
+
+    assert code == 0
+    assert output.splitlines()[-1] == (
+        "Dry run, nothing saved: would have added 35, updated 0, unchanged 0, "
+        "suppressed 0 (left alone), invalid 0"
+    )
+    assert run(runner, "subscribers", "count")[1].splitlines()[6] == "total                   0"
+
+
+def test_import_usage_errors(runner: CliRunner) -> None:
+    code, output = run(runner, "subscribers", "import", "nowhere.csv")
+    assert code == 2
+    assert "Error: Invalid value for 'FILE': File 'nowhere.csv' does not exist." in output
+
+    code, output = run(
+        runner, "subscribers", "import", "subscribers.example.csv", "--topic", "recipes"
+    )
+    assert (code, output) == (
+        1,
+        "Error: unknown topic 'recipes'; known topics: research, stories, events "
+        "(add new topics under 'topics:' in newsletter.yaml)\n",
+    )
+
+    code, output = run(
+        runner, "subscribers", "import", "subscribers.example.csv", "--delimiter", "||"
+    )
+    assert code == 2
+    assert "Error: Invalid value for --delimiter: must be one character, or 'tab'" in output
+
+
+def test_add_then_add_again(runner: CliRunner) -> None:
+    assert run(
+        runner, "subscribers", "add", "Ann@Example.org", "--name", "Ann", "--topic", "research"
+    ) == (0, "Added Ann@example.org (active; topics: research)\n")
+    assert run(runner, "subscribers", "add", "ann@example.org", "--topic", "events") == (
+        0,
+        "Updated Ann@example.org (active; topics: research, events)\n",
+    )
+    assert run(runner, "subscribers", "add", "ann@example.org") == (
+        0,
+        "Ann@example.org is already active; nothing to change\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (
+            ["not-an-address"],
+            "Error: 'not-an-address' is not a valid email address: "
+            "An email address must have an @-sign.\n",
+        ),
+        (
+            ["ann@example.org", "--topic", "recipes"],
+            "Error: unknown topic 'recipes'; known topics: research, stories, events "
+            "(add new topics under 'topics:' in newsletter.yaml)\n",
+        ),
+    ],
+)
+def test_add_refuses_bad_input(runner: CliRunner, args: list[str], error: str) -> None:
+    assert run(runner, "subscribers", "add", *args) == (1, error)
+
+
+def test_remove_keeps_the_address_suppressed(runner: CliRunner, project_store: Store) -> None:
+    project_store.add("ann@example.org")
+
+    assert run(runner, "subscribers", "remove", "ANN@example.org", "--reason", "by phone") == (
+        0,
+        "Unsubscribed ann@example.org\n",
+    )
+    assert run(runner, "subscribers", "remove", "ann@example.org") == (
+        0,
+        "ann@example.org is already unsubscribed; nothing to change\n",
+    )
+    assert run(runner, "subscribers", "add", "ann@example.org") == (
+        1,
+        "Error: ann@example.org is unsubscribed; a suppressed address is never reactivated by "
+        "an add or import (the person can resubscribe from a link in any issue)\n",
+    )
+    assert run(runner, "subscribers", "remove", "bob@example.org") == (
+        1,
+        "Error: no subscriber with address bob@example.org\n",
+    )
+
+
+def test_forget_asks_first_then_erases(runner: CliRunner, project_store: Store) -> None:
+    project_store.add("ann@example.org", name="Ann")
+
+    code, output = run(runner, "subscribers", "forget", "ann@example.org", input="n\n")
+    assert code == 1
+    assert output == (
+        "Erase everything stored about ann@example.org? This cannot be undone [y/N]: n\nAborted!\n"
+    )
+    assert project_store.find("ann@example.org") is not None
+
+    assert run(runner, "subscribers", "forget", "ann@example.org", "--yes") == (
+        0,
+        "Erased ann@example.org; only a hash of the address is kept, so it is never mailed\n",
+    )
+    assert project_store.find("ann@example.org") is None
+    assert run(runner, "subscribers", "add", "ann@example.org") == (
+        1,
+        "Error: ann@example.org was erased at the person's request and stays suppressed; "
+        "it cannot be added again\n",
+    )
+    assert run(runner, "subscribers", "forget", "bob@example.org", "--yes") == (
+        0,
+        "No subscriber bob@example.org; its hash is now on the suppression list all the same\n",
+    )
+
+
+def test_show_is_everything_stored_as_json(runner: CliRunner, project_store: Store) -> None:
+    ann = project_store.add(
+        "ann@example.org",
+        name="Ann",
+        topics=["stories"],
+        ip="192.0.2.4",
+        source="web",
+        status="pending",
+    )
+    project_store.confirm(ann.id, ip="192.0.2.5")
+
+    code, output = run(runner, "subscribers", "show", "ann@example.org")
+
+    assert code == 0
+    shown = json.loads(output)
+    assert shown["email"] == "ann@example.org"
+    assert shown["topics"] == ["stories"]
+    assert (shown["source"], shown["subscribed_ip"], shown["confirmed_ip"]) == (
+        "web",
+        "192.0.2.4",
+        "192.0.2.5",
+    )
+    assert [event["event"] for event in shown["events"]] == ["confirmed"]
+    assert run(runner, "subscribers", "show", "bob@example.org") == (
+        1,
+        "Error: no subscriber with address bob@example.org\n",
+    )
+
+
+def test_list_in_three_formats(runner: CliRunner, project_store: Store) -> None:
+    project_store.add("ann@example.org", name="Ann Lee", topics=["research", "events"])
+    project_store.add("bob@example.org", name="=1+1", topics=["stories"], status="pending")
+
+    code, output = run(runner, "subscribers", "list")
+    assert code == 0
+    assert output.splitlines() == [
+        "EMAIL                                    STATUS       TOPICS                     NAME",
+        "ann@example.org                          active       research,events            Ann Lee",
+        "bob@example.org                          pending      stories                    =1+1",
+    ]
+    code, output = run(runner, "subscribers", "list", "--format", "csv", "--status", "pending")
+    assert code == 0
+    assert list(csv.reader(io.StringIO(output)))[1][:4] == [
+        "bob@example.org",
+        "'=1+1",
+        "stories",
+        "pending",
+    ]
+    code, output = run(runner, "subscribers", "list", "--format", "json", "--topic", "events")
+    assert [item["email"] for item in json.loads(output)] == ["ann@example.org"]
+    assert run(runner, "subscribers", "list", "--format", "json", "--status", "bounced") == (
+        0,
+        "[]\n",
+    )
+
+
+def test_export_round_trips_through_import(
+    runner: CliRunner, project: Path, project_store: Store
+) -> None:
+    run(runner, "subscribers", "import", "subscribers.example.csv")
+
+    assert run(runner, "subscribers", "export", "backup.csv") == (
+        0,
+        "Exported 35 subscribers to backup.csv\n",
+    )
+    code, output = run(runner, "subscribers", "import", "backup.csv")
+    assert code == 0
+    assert output.splitlines()[-1] == (
+        "added 0, updated 0, unchanged 31, suppressed 4 (left alone), invalid 0"
+    )
+    with (project / "backup.csv").open(encoding="utf-8") as file:
+        first = next(csv.DictReader(file))
+    assert first["email"] == "alexia.garcia@example.org"
+    assert first["topics"] == "research stories events"
+    assert first["subscribed_at"] == "2024-11-03T09:12:00Z"
+
+
+def test_export_to_standard_output_neutralises_formulas(
+    runner: CliRunner, project_store: Store
+) -> None:
+    for number, name in enumerate(["=cmd|' /C calc'!A0", "+1", "-1", "@SUM(A1)", "Plain"]):
+        project_store.add(f"reader{number}@example.org", name=name)
+
+    code, output = run(runner, "subscribers", "export")
+
+    names = [row["name"] for row in csv.DictReader(io.StringIO(output))]
+    assert code == 0
+    assert names == ["'=cmd|' /C calc'!A0", "'+1", "'-1", "'@SUM(A1)", "Plain"]
+
+
+def test_count_by_status_and_topic(runner: CliRunner) -> None:
+    run(runner, "subscribers", "import", "subscribers.example.csv")
+
+    assert run(runner, "subscribers", "count") == (
+        0,
+        (
+            "status        subscribers\n"
+            "pending                 3\n"
+            "active                 28\n"
+            "unsubscribed            2\n"
+            "bounced                 1\n"
+            "complained              1\n"
+            "total                  35\n"
+            "\n"
+            "topic         active\n"
+            "research          14\n"
+            "stories           18\n"
+            "events            12\n"
+        ),
+    )
+
+
+def test_db_upgrade(runner: CliRunner, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEWSLETTER_DATABASE_URL")
+
+    assert run(runner, "db", "upgrade") == (
+        0,
+        "Applied 1: subscribers, topics, consent events and suppressions\n",
+    )
+    assert (project / "newsletter.db").is_file()
+    assert run(runner, "db", "upgrade") == (0, "The database is up to date (schema version 1)\n")
+
+
+def test_a_bad_database_url(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", "mysql://localhost/news")
+
+    assert run(runner, "subscribers", "count") == (
+        1,
+        "Error: database URL 'mysql://localhost/news': only SQLite and PostgreSQL are supported\n",
+    )
+
+
+def test_every_command_has_help(runner: CliRunner) -> None:
+    for group, commands in (
+        ("subscribers", ["import", "add", "remove", "forget", "show", "list", "export", "count"]),
+        ("db", ["upgrade"]),
+    ):
+        for command in commands:
+            code, output = run(runner, group, command, "--help")
+            assert code == 0
+            assert output.split("\n\n")[1].strip(), f"{group} {command} has no help text"

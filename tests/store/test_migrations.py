@@ -1,0 +1,115 @@
+"""Schema versions: created on first use, applied once, all or nothing, one at a time."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Connection, Engine, inspect, select, text
+
+from newsletter.errors import StoreError
+from newsletter.store import open_store_url
+from newsletter.store.database import make_engine
+from newsletter.store.migrations import MIGRATIONS, Migration, current_version, upgrade
+from newsletter.store.schema import schema_version
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    made = make_engine(database_url)
+    yield made
+    made.dispose()
+
+
+def _add_notes_table(connection: Connection) -> None:
+    connection.execute(text("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)"))
+
+
+def _fail_halfway(connection: Connection) -> None:
+    connection.execute(text("CREATE TABLE half_done (id INTEGER PRIMARY KEY)"))
+    raise RuntimeError("disk on fire")
+
+
+def test_the_schema_is_created_on_first_use(database_url: str, engine: Engine) -> None:
+    assert current_version(engine) == 0
+
+    open_store_url(database_url, ["research"]).close()
+
+    assert current_version(engine) == len(MIGRATIONS)
+    tables = set(inspect(engine).get_table_names())
+    assert {"subscribers", "subscriber_topics", "subscriber_events", "suppressions"} <= tables
+
+
+def test_an_appended_migration_is_applied_once(engine: Engine) -> None:
+    upgrade(engine)
+    notes = Migration(len(MIGRATIONS) + 1, "notes", _add_notes_table)
+
+    applied = upgrade(engine, [*MIGRATIONS, notes])
+    again = upgrade(engine, [*MIGRATIONS, notes])
+
+    assert applied == [notes]
+    assert again == []
+    with engine.connect() as connection:
+        recorded = connection.execute(
+            select(schema_version.c.version, schema_version.c.description)
+        )
+        assert recorded.all()[-1] == (notes.version, "notes")
+
+
+def test_a_failing_migration_leaves_nothing_behind(engine: Engine) -> None:
+    upgrade(engine)
+    broken = Migration(len(MIGRATIONS) + 1, "broken", _fail_halfway)
+
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        upgrade(engine, [*MIGRATIONS, broken])
+
+    assert current_version(engine) == len(MIGRATIONS)
+    assert not inspect(engine).has_table("half_done")
+
+
+def test_two_processes_starting_at_once_migrate_once(database_url: str) -> None:
+    calls: list[int] = []
+
+    def slow_notes(connection: Connection) -> None:
+        calls.append(1)
+        time.sleep(0.2)  # the others arrive while this one holds the lock
+        _add_notes_table(connection)
+
+    migrations = [*MIGRATIONS, Migration(len(MIGRATIONS) + 1, "notes", slow_notes)]
+    engines = [make_engine(database_url) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def start(engine: Engine) -> None:
+        try:
+            upgrade(engine, migrations)
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=start, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for engine in engines:
+        engine.dispose()
+
+    assert errors == []
+    assert calls == [1]
+
+
+def test_a_database_newer_than_the_program_is_refused(engine: Engine) -> None:
+    upgrade(engine, [*MIGRATIONS, Migration(len(MIGRATIONS) + 1, "notes", _add_notes_table)])
+
+    with pytest.raises(StoreError) as raised:
+        upgrade(engine)
+    assert str(raised.value) == (
+        f"the database is at schema version {len(MIGRATIONS) + 1}, newer than this program "
+        f"knows ({len(MIGRATIONS)}); upgrade the newsletter package"
+    )
+
+
+def test_migrations_must_be_numbered_in_order(engine: Engine) -> None:
+    with pytest.raises(StoreError, match=r"numbered 1, 2, 3, \.\.\. in order; got \[1, 3\]"):
+        upgrade(engine, [MIGRATIONS[0], Migration(3, "gap", _add_notes_table)])
