@@ -6,6 +6,7 @@ the preview page, so all three agree.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -46,10 +47,17 @@ def check_issue(path: Path, config: Config) -> tuple[list[Finding], CompiledIssu
         issue = read_issue(path, topics=config.topic_ids)
         compiled = compile_issue(issue, config)
     except NewsletterError as error:
-        return [
-            Finding("error", problem.removeprefix(f"{path}: "), label) for problem in error.problems
-        ], None
+        return [_finding_from_problem(problem, path, label) for problem in error.problems], None
     return list(check_compiled(compiled, config)), compiled
+
+
+def _finding_from_problem(problem: str, path: Path, label: str) -> Finding:
+    """``"issues/x.md:3: message"`` -> a finding on line 3 of the issue."""
+    match = re.match(rf"{re.escape(str(path))}(?::(\d+))?: (.*)", problem, re.DOTALL)
+    if match is None:
+        return Finding("error", problem, label)
+    line = int(match[1]) if match[1] else None
+    return Finding("error", match[2], label, line)
 
 
 def check_compiled(compiled: CompiledIssue, config: Config) -> Iterator[Finding]:

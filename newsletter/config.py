@@ -31,6 +31,9 @@ CONFIG_FILENAME = "newsletter.yaml"
 SECRET_KEY_ENV = "NEWSLETTER_SECRET_KEY"
 DATABASE_URL_ENV = "NEWSLETTER_DATABASE_URL"
 
+# libyaml's loader where PyYAML was built with it: five times faster, same safe subset.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def _valid_address(value: str) -> str:
     try:
@@ -90,12 +93,14 @@ class Sender(Schema):
 class Topic(Schema):
     id: Slug = Field(description="Stable identifier used in issue files, CSVs and the database.")
     name: OneLine = Field(description="What subscribers see.")
-    description: str = ""
+    description: str = Field("", description="Shown on the signup form and preferences.")
 
 
 class Brand(Schema):
     logo: str | None = Field(None, description="Logo image, a path relative to the project.")
-    logo_alt: str = Field("", description="Alt text of the logo; defaults to the name.")
+    logo_alt: str = Field(
+        "", description="Alt text of the logo; empty marks it decorative (the name is beside it)."
+    )
     logo_width: int = Field(120, ge=16, le=600, description="Logo width in pixels.")
     primary_color: Color = "#9d3a63"
     text_color: Color = "#222222"
@@ -122,8 +127,8 @@ SocialNetwork = Literal[
 
 
 class SocialLink(Schema):
-    network: SocialNetwork
-    url: HttpUrl
+    network: SocialNetwork = Field(description="Which network (sets the default label).")
+    url: HttpUrl = Field(description="The profile's URL.")
     label: str = Field("", description="Link text; defaults to the network's name.")
 
 
@@ -132,31 +137,37 @@ class OutboxSettings(Schema):
 
 
 class SendGridSettings(Schema):
-    api_host: BaseUrl = "https://api.sendgrid.com"
-    api_key_env: str = "SENDGRID_API_KEY"
+    api_host: BaseUrl = Field("https://api.sendgrid.com", description="API base URL.")
+    api_key_env: str = Field("SENDGRID_API_KEY", description="Variable holding the API key.")
     timeout: float = Field(10.0, gt=0, description="Seconds per HTTP request.")
     batch_size: int = Field(1000, ge=1, le=1000, description="Personalizations per request.")
     asm_group_id: int | None = Field(None, description="Unsubscribe group (optional).")
     tracking: bool = Field(False, description="Let SendGrid track opens and clicks.")
-    categories: list[str] = Field(default_factory=list, max_length=10)
-    webhook_public_key_env: str = "SENDGRID_WEBHOOK_PUBLIC_KEY"
+    categories: list[str] = Field(
+        default_factory=list, max_length=10, description="Up to 10 SendGrid categories."
+    )
+    webhook_public_key_env: str = Field(
+        "SENDGRID_WEBHOOK_PUBLIC_KEY", description="Variable holding the Event Webhook public key."
+    )
     webhook_max_age: int = Field(600, gt=0, description="Seconds a webhook timestamp stays fresh.")
 
 
 class SmtpSettings(Schema):
-    host: str = "127.0.0.1"
-    port: int = Field(587, ge=1, le=65535)
-    security: Literal["starttls", "ssl", "none"] = "starttls"
-    username: str | None = None
-    password_env: str = "SMTP_PASSWORD"
+    host: str = Field("127.0.0.1", description="SMTP server host.")
+    port: int = Field(587, ge=1, le=65535, description="SMTP server port.")
+    security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", description="Transport security."
+    )
+    username: str | None = Field(None, description="Login name, if the server needs one.")
+    password_env: str = Field("SMTP_PASSWORD", description="Variable holding the password.")
     connections: int = Field(2, ge=1, le=32, description="Parallel SMTP connections.")
-    timeout: float = Field(30.0, gt=0)
+    timeout: float = Field(30.0, gt=0, description="Seconds per SMTP command.")
 
 
 class SendingSettings(Schema):
     rate: float | None = Field(None, gt=0, description="Messages per second (all connections).")
-    per_hour: int | None = Field(None, gt=0)
-    per_day: int | None = Field(None, gt=0)
+    per_hour: int | None = Field(None, gt=0, description="Cap per rolling hour.")
+    per_day: int | None = Field(None, gt=0, description="Cap per rolling day.")
     batch_size: int = Field(
         500, ge=1, le=1000, description="Recipients per ledger batch (outbox, smtp)."
     )
@@ -192,27 +203,47 @@ class WebSettings(Schema):
 
 
 class Config(Schema):
-    name: OneLine
-    description: str = ""
-    language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)*$")
-    sender: Sender = Field(alias="from")
-    reply_to: EmailAddress | None = None
-    site_url: BaseUrl
-    assets_url: BaseUrl | None = None
-    postal_address: str = Field(min_length=1)
+    name: OneLine = Field(description="The newsletter's name, in the header and footer.")
+    description: str = Field("", description="Who we are, for the footer of every issue.")
+    language: str = Field(
+        "en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)*$", description="The `lang` of mail and pages."
+    )
+    sender: Sender = Field(alias="from", description="The From address and name.")
+    reply_to: EmailAddress | None = Field(None, description="Where replies go.")
+    site_url: BaseUrl = Field(
+        description="Where the subscriber web app and the archive live; links in mail point there."
+    )
+    assets_url: BaseUrl | None = Field(
+        None, description="Where images are hosted; default site_url + /assets."
+    )
+    postal_address: str = Field(
+        min_length=1, description="A valid postal address, in every message (CAN-SPAM)."
+    )
     list_id: str | None = Field(None, description="List-Id header; default from the site domain.")
-    unsubscribe_mailto: EmailAddress | None = None
-    hashtag: str = ""
-    topics: list[Topic] = Field(default_factory=list)
-    brand: Brand = Field(default_factory=Brand)
-    social: list[SocialLink] = Field(default_factory=list)
-    database_url: str | None = None
-    provider: Literal["outbox", "smtp", "sendgrid"] = "outbox"
-    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
-    sendgrid: SendGridSettings = Field(default_factory=SendGridSettings)
-    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
-    sending: SendingSettings = Field(default_factory=SendingSettings)
-    web: WebSettings = Field(default_factory=WebSettings)
+    unsubscribe_mailto: EmailAddress | None = Field(
+        None, description="Address for the mailto: List-Unsubscribe alternative."
+    )
+    hashtag: str = Field("", description="The community hashtag, shown in the footer.")
+    topics: list[Topic] = Field(
+        default_factory=list, description="What subscribers can choose to receive."
+    )
+    brand: Brand = Field(default_factory=Brand, description="Logo, colours and fonts.")
+    social: list[SocialLink] = Field(
+        default_factory=list, description="Profile links for the footer."
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default a SQLite file newsletter.db beside this file."
+    )
+    provider: Literal["outbox", "smtp", "sendgrid"] = Field(
+        "outbox", description="How `newsletter send` delivers."
+    )
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings, description="Local Maildir.")
+    sendgrid: SendGridSettings = Field(default_factory=SendGridSettings, description="SendGrid.")
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="SMTP server.")
+    sending: SendingSettings = Field(
+        default_factory=SendingSettings, description="Batches and rate limits."
+    )
+    web: WebSettings = Field(default_factory=WebSettings, description="The subscriber web app.")
 
     # Where the config file lives; every relative path is resolved against it.
     root: Path = Field(default=Path("."), exclude=True)
@@ -290,7 +321,7 @@ def find_config(start: Path | None = None) -> Path:
 def load_yaml_mapping(path: Path, text: str, *, what: str) -> dict[str, Any]:
     """Parse YAML that must be a mapping; errors name the file and line."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SafeLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = f":{mark.line + 1}" if mark else ""

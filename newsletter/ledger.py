@@ -26,7 +26,7 @@ import os
 import secrets
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -35,6 +35,7 @@ from sqlalchemy import Engine, and_, bindparam, exists, func, insert, literal, s
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.errors import SendError
+from newsletter.models import SUPPRESSED_STATUSES
 from newsletter.store import Store
 from newsletter.store.schema import (
     LEDGER_STATES,
@@ -122,6 +123,73 @@ def recipient_condition(topics: Sequence[str]) -> Any:
             subscriber_topics.c.topic.in_(list(topics)),
         )
     return condition
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who a new campaign for some topics would reach, for the plan shown before sending."""
+
+    recipients: int
+    by_topic: dict[str, int]  # active subscribers of each topic (one person may count twice)
+    suppressed: int  # unsubscribed, bounced or complained: left out
+
+
+def audience(store: Store | Engine, topics: Sequence[str]) -> Audience:
+    in_topics = recipient_condition(topics) if topics else None
+    with _engine(store).connect() as connection:
+        recipients = connection.scalar(
+            select(func.count()).select_from(subscribers).where(recipient_condition(topics))
+        )
+        by_topic = {
+            topic: connection.scalar(
+                select(func.count()).select_from(subscribers).where(recipient_condition([topic]))
+            )
+            or 0
+            for topic in topics
+        }
+        suppressed_condition = subscribers.c.status.in_(sorted(SUPPRESSED_STATUSES))
+        if in_topics is not None:
+            suppressed_condition = suppressed_condition & exists().where(
+                subscriber_topics.c.subscriber_id == subscribers.c.id,
+                subscriber_topics.c.topic.in_(list(topics)),
+            )
+        suppressed = connection.scalar(
+            select(func.count()).select_from(subscribers).where(suppressed_condition)
+        )
+    return Audience(recipients or 0, by_topic, suppressed or 0)
+
+
+def upcoming(
+    store: Store | Engine, *, campaign_id: int | None, topics: Sequence[str], size: int
+) -> Iterator[list[LedgerRecipient]]:
+    """The batches a run would send, read-only (for ``--dry-run``): the campaign's pending
+    rows, or for a campaign not started yet, the recipients its snapshot would take."""
+    engine = _engine(store)
+    after = 0
+    while True:
+        if campaign_id is None:
+            query = select(subscribers.c.id, subscribers.c.email, subscribers.c.name).where(
+                recipient_condition(topics), subscribers.c.id > after
+            )
+            order = subscribers.c.id
+        else:
+            query = (
+                select(ledger.c.subscriber_id, subscribers.c.email, subscribers.c.name)
+                .join(subscribers, subscribers.c.id == ledger.c.subscriber_id)
+                .where(
+                    ledger.c.campaign_id == campaign_id,
+                    ledger.c.state == "pending",
+                    subscribers.c.status == "active",
+                    ledger.c.subscriber_id > after,
+                )
+            )
+            order = ledger.c.subscriber_id
+        with engine.connect() as connection:
+            rows = connection.execute(query.order_by(order).limit(size)).all()
+        if not rows:
+            return
+        yield [LedgerRecipient(*row) for row in rows]
+        after = rows[-1][0]
 
 
 def start_campaign(

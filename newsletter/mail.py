@@ -51,15 +51,28 @@ def format_address(email: str, name: str = "") -> str:
     return str(Address(display_name=name, username=username, domain=domain))
 
 
-def list_headers(config: Config, unsubscribe_url: str) -> dict[str, str]:
-    """The list headers of one recipient's copy; ``unsubscribe_url`` is their ``/u/<token>``."""
+def list_unsubscribe(config: Config, unsubscribe_url: str) -> str:
+    """RFC 2369 ``List-Unsubscribe``: the HTTPS URL first (RFC 8058), then the mailto."""
     targets = [f"<{safe_header('List-Unsubscribe', unsubscribe_url)}>"]
     if config.unsubscribe_mailto:
         targets.append(f"<mailto:{config.unsubscribe_mailto}?subject=unsubscribe>")
+    return ", ".join(targets)
+
+
+def shared_list_headers(config: Config) -> dict[str, str]:
+    """The list headers that are the same in every copy."""
     return {
-        "List-Unsubscribe": ", ".join(targets),
         "List-Unsubscribe-Post": ONE_CLICK,
         "List-Id": safe_header("List-Id", config.list_id_header),
+    }
+
+
+def list_headers(config: Config, unsubscribe_url: str) -> dict[str, str]:
+    """The list headers of one recipient's copy; ``unsubscribe_url`` is their ``/u/<token>``
+    link, the same as in the body."""
+    return {
+        "List-Unsubscribe": list_unsubscribe(config, unsubscribe_url),
+        **shared_list_headers(config),
     }
 
 

@@ -25,8 +25,14 @@ from newsletter.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_ISSUE = "issues/2026-11-26-stem-cells-in-breast-milk.md"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def skip_or_fail(reason: str) -> NoReturn:
@@ -39,8 +45,14 @@ def skip_or_fail(reason: str) -> NoReturn:
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     # The developer's own settings must not leak into tests.
-    for name in ("NEWSLETTER_DATABASE_URL", "NEWSLETTER_SECRET_KEY", "NEWSLETTER_CONFIG",
-                 "SENDGRID_API_KEY", "SMTP_PASSWORD", "SENDGRID_WEBHOOK_PUBLIC_KEY"):
+    for name in (
+        "NEWSLETTER_DATABASE_URL",
+        "NEWSLETTER_SECRET_KEY",
+        "NEWSLETTER_CONFIG",
+        "SENDGRID_API_KEY",
+        "SMTP_PASSWORD",
+        "SENDGRID_WEBHOOK_PUBLIC_KEY",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

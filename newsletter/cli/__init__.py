@@ -78,6 +78,7 @@ def main() -> None:
 # The command modules register themselves on `cli`; imported last, as they import it.
 from newsletter.cli import (  # noqa: E402
     render_commands,  # noqa: F401
+    send_commands,  # noqa: F401
     subscriber_commands,  # noqa: F401
     web_commands,  # noqa: F401
 )
