@@ -124,4 +124,6 @@ def _wait_until_healthy(server: LiveServer) -> None:
         except OSError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"the server did not answer in {STARTUP_SECONDS}s:\n{server.log.read_text()}")
+    raise RuntimeError(
+        f"the server did not answer in {STARTUP_SECONDS}s:\n{server.log.read_text()}"
+    )

@@ -41,6 +41,11 @@ def confirmation_link(server: LiveServer) -> str:
     return match.group(0)
 
 
+def note_failure(problems: list[str], response: Any) -> None:
+    if response.status >= 400:
+        problems.append(f"{response.status} {response.url}")
+
+
 def test_sign_up_confirm_change_topics_unsubscribe(browser: Any, server: LiveServer) -> None:
     context = browser.new_context()
     page = context.new_page()
@@ -49,7 +54,9 @@ def test_sign_up_confirm_change_topics_unsubscribe(browser: Any, server: LiveSer
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on(
         "response",
-        lambda response: response.status >= 400 and problems.append(f"{response.status} {response.url}"),
+        lambda response: (
+            response.status >= 400 and problems.append(f"{response.status} {response.url}")
+        ),
     )
 
     page.goto(f"{server.url}/subscribe")
