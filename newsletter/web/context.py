@@ -29,6 +29,9 @@ class Services:
     archive: Archive
     events: EventProcessor
     webhook_key: EllipticCurvePublicKey | None  # None: the webhook refuses everything
+    # The site's CSS, rendered once when the app is made, and the CSP source allowing it.
+    stylesheet: str = ""
+    style_source: str = "'none'"
 
     @property
     def link_max_age(self) -> int:

@@ -12,6 +12,8 @@ answers 200 with a page, never a redirect, and repeating it changes nothing more
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, Response, request
 
 from newsletter.errors import ExpiredTokenError, TokenError
@@ -49,27 +51,27 @@ def unsubscribe_page(token: str) -> Response:
 def unsubscribe(token: str) -> Response:
     site = services()
     claim = _unsubscribe_claim(site, token)
-    one_click = request.form.get("List-Unsubscribe") == "One-Click"
-    if not one_click:
-        require_csrf()
+    if request.form.get("List-Unsubscribe") == "One-Click":
+        # A mailbox provider's server sends this and nobody reads the answer: one write
+        # and a short, impersonal page. (The hot path: Gmail and Yahoo users press it.)
+        site.store.unsubscribe(
+            claim.subscriber_id, source=ONE_CLICK, campaign_id=claim.campaign_id
+        )
+        return page("one_click.html")
+    require_csrf()
     subscriber = _subscriber(site, claim.subscriber_id)
-    if not one_click and request.form.get("action") == "resubscribe":
+    if request.form.get("action") == "resubscribe":
         site.store.resubscribe(subscriber.id, source=UNSUBSCRIBE_PAGE, ip=request.remote_addr)
         return page(
             "resubscribed.html",
             subscriber=site.store.get(subscriber.id) or subscriber,
             preferences_url=site.links.preferences(subscriber.id),
         )
-    site.store.unsubscribe(
-        subscriber.id,
-        source=ONE_CLICK if one_click else UNSUBSCRIBE_PAGE,
-        campaign_id=claim.campaign_id,
-    )
-    return page(
-        "unsubscribed.html",
-        subscriber=site.store.get(subscriber.id) or subscriber,
-        preferences_url=site.links.preferences(subscriber.id),
-    )
+    if site.store.unsubscribe(
+        subscriber.id, source=UNSUBSCRIBE_PAGE, campaign_id=claim.campaign_id
+    ):
+        subscriber = replace(subscriber, status="unsubscribed")
+    return page("unsubscribed.html", subscriber=subscriber)
 
 
 @blueprint.route("/p/<token>", methods=["GET", "POST"])

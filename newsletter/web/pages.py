@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, make_response, render_template
+from markupsafe import Markup
 
 from newsletter.web.context import services
+from newsletter.web.security import style_hash
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -47,6 +49,7 @@ def _site_context() -> dict[str, Any]:
         "config": config,
         "brand": config.brand,
         "has_logo": bool(config.brand.logo),
+        "stylesheet": Markup(services().stylesheet),
     }
 
 
@@ -57,6 +60,11 @@ def init_pages(app: Flask) -> None:
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
     app.register_error_handler(Answer, lambda answer: answer.response)
+    # The CSS depends only on the config: render it once, and allow it by its hash.
+    with app.app_context():
+        site = services()
+        site.stylesheet = render_template("style.css").strip()
+        site.style_source = style_hash(site.stylesheet)
 
 
 class Answer(Exception):

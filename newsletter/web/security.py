@@ -1,9 +1,10 @@
-"""Response headers, the Content-Security-Policy nonce, and CSRF protection.
+"""Response headers, the Content-Security-Policy, and CSRF protection.
 
-Every page is served with a strict policy: no script or style runs unless it carries
-this response's nonce, nothing may frame the page, and no Referer leaves it (the
-tokens are in the URLs). Pages are personal unless a view says otherwise, so the
-default is ``Cache-Control: no-store``.
+Every page is served with a strict policy: the one stylesheet is allowed by its hash,
+a script runs only where a page carries this response's nonce (the confirmation page),
+nothing may frame the page, and no Referer leaves it (the tokens are in the URLs).
+Pages are personal unless a view says otherwise, so the default is
+``Cache-Control: no-store``.
 
 CSRF: each browser form carries a random token that must match the one in the
 signed session cookie. The RFC 8058 one-click POST and the SendGrid webhook cannot
@@ -13,6 +14,8 @@ carry one; their views are marked :func:`csrf_exempt` and authenticate otherwise
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
@@ -20,11 +23,13 @@ from typing import TypeVar
 
 from flask import Flask, Response, abort, current_app, g, request, session
 
+from newsletter.web.context import services
+
 CSRF_FIELD = "csrf_token"
 _CSRF_SESSION_KEY = "csrf"
 
 PAGE_POLICY = (
-    "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+    "default-src 'none'; script-src {script}; style-src {style}; "
     "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 # The archive shows a newsletter issue as mailed: inline styles, images from anywhere
@@ -38,7 +43,7 @@ View = TypeVar("View", bound=Callable[..., object])
 
 
 def csp_nonce() -> str:
-    """This response's nonce, made on first use; templates put it on <script>/<style>."""
+    """This response's script nonce, made on first use; templates put it on <script>."""
     if "csp_nonce" not in g:
         g.csp_nonce = secrets.token_urlsafe(16)
     return g.csp_nonce
@@ -78,8 +83,19 @@ def _check_csrf() -> None:
         require_csrf()
 
 
+def style_hash(stylesheet: str) -> str:
+    """The CSP source that allows exactly this inline stylesheet."""
+    digest = hashlib.sha256(stylesheet.encode()).digest()
+    return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+def _page_policy() -> str:
+    script = f"'nonce-{g.csp_nonce}'" if "csp_nonce" in g else "'none'"
+    return PAGE_POLICY.format(script=script, style=services().style_source)
+
+
 def _set_headers(response: Response) -> Response:
-    policy = g.get("content_security_policy") or PAGE_POLICY.format(nonce=csp_nonce())
+    policy = g.get("content_security_policy") or _page_policy()
     response.headers["Content-Security-Policy"] = policy
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"

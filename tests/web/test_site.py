@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +29,8 @@ def test_pages_send_the_security_headers(client: FlaskClient) -> None:
 
     policy = response.headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy
-    assert "script-src 'nonce-" in policy and "unsafe-inline" not in policy
+    assert "script-src 'none'" in policy  # this page has no script
+    assert "style-src 'sha256-" in policy and "unsafe-inline" not in policy
     assert "frame-ancestors 'none'" in policy
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Referrer-Policy"] == "no-referrer"
@@ -34,11 +38,28 @@ def test_pages_send_the_security_headers(client: FlaskClient) -> None:
     assert response.headers["Cache-Control"] == "no-store"
 
 
-def test_each_response_gets_its_own_nonce(client: FlaskClient) -> None:
-    first = client.get("/subscribe").headers["Content-Security-Policy"]
-    second = client.get("/subscribe").headers["Content-Security-Policy"]
+def test_the_inline_stylesheet_is_allowed_by_its_hash(client: FlaskClient) -> None:
+    response = client.get("/subscribe")
 
-    assert first != second
+    stylesheet = re.search(r"<style>(.*?)</style>", response.get_data(as_text=True), re.S)
+    assert stylesheet
+    digest = base64.b64encode(hashlib.sha256(stylesheet.group(1).encode()).digest()).decode()
+    assert f"style-src 'sha256-{digest}'" in response.headers["Content-Security-Policy"]
+
+
+def test_a_script_gets_a_fresh_nonce_in_each_response(client: FlaskClient, site: Services) -> None:
+    pending = site.store.add("new@example.org", status="pending", source="test")
+    link = f"/confirm/{site.signer.confirm_token(pending.id)}"
+
+    nonces = [
+        re.search(
+            r"script-src 'nonce-([^']+)'", client.get(link).headers["Content-Security-Policy"]
+        )
+        for _ in range(2)
+    ]
+
+    assert nonces[0] and nonces[1]
+    assert nonces[0].group(1) != nonces[1].group(1)
 
 
 def test_personal_pages_are_never_cached(

@@ -169,13 +169,27 @@ def test_a_bad_token_is_a_plain_404_that_leaks_nothing(
     assert status_of(site, subscriber) == "active"
 
 
-def test_a_genuine_link_of_an_erased_subscriber_unsubscribes_nobody(
+def test_a_genuine_link_of_an_erased_subscriber(
     scanner: FlaskClient, site: Services, subscriber: Subscriber
 ) -> None:
     path = unsubscribe_path(site, subscriber)
     site.store.forget(subscriber.email)
 
-    response = scanner.post(path, data=ONE_CLICK)
+    page = scanner.get(path)
+    one_click = scanner.post(path, data=ONE_CLICK)
 
-    assert response.status_code == 200  # the mailbox provider's POST must not fail
-    assert "You are not subscribed" in response.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "You are not subscribed" in page.get_data(as_text=True)
+    assert one_click.status_code == 200  # the mailbox provider's POST must not fail
+    assert site.store.find(subscriber.email) is None
+
+
+def test_the_one_click_answer_is_impersonal(
+    scanner: FlaskClient, site: Services, subscriber: Subscriber
+) -> None:
+    response = scanner.post(unsubscribe_path(site, subscriber), data=ONE_CLICK)
+
+    page = response.get_data(as_text=True)
+    assert "You will receive no more issues of Breastfeeding World." in page
+    assert subscriber.email not in page
+    assert "Set-Cookie" not in response.headers
