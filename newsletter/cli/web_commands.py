@@ -46,6 +46,9 @@ def serve(state: State, host: str, port: int, threads: int) -> None:
     from newsletter.web import create_app, create_server, listening_on
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    # Waitress warns for every request that waits for a thread: under load, one line per
+    # request, which costs more than the request. Busy is normal; errors still show.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     app = create_app(state.config)
     server = create_server(app, host=host, port=port, threads=threads)
     # A stop request (docker stop, systemd, kill) ends the server like Ctrl+C does.

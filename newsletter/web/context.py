@@ -32,6 +32,7 @@ class Services:
     # The site's CSS, rendered once when the app is made, and the CSP source allowing it.
     stylesheet: str = ""
     style_source: str = "'none'"
+    one_click_page: str | None = None  # see links._one_click_answer
 
     @property
     def link_max_age(self) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, render_template, request
 
 from newsletter.errors import ExpiredTokenError, TokenError
 from newsletter.models import Subscriber
@@ -57,7 +57,7 @@ def unsubscribe(token: str) -> Response:
         site.store.unsubscribe(
             claim.subscriber_id, source=ONE_CLICK, campaign_id=claim.campaign_id
         )
-        return page("one_click.html")
+        return _one_click_answer(site)
     require_csrf()
     subscriber = _subscriber(site, claim.subscriber_id)
     if request.form.get("action") == "resubscribe":
@@ -107,6 +107,13 @@ def preferences(token: str) -> Response:
         selected=set(form.topics if form else subscriber.topics),
         name=form.name if form else subscriber.name,
     )
+
+
+def _one_click_answer(site: Services) -> Response:
+    # The same for everyone (no nonce, no form, no name): rendered once, then reused.
+    if site.one_click_page is None:
+        site.one_click_page = render_template("one_click.html")
+    return Response(site.one_click_page, mimetype="text/html")
 
 
 def _unsubscribe_claim(site: Services, token: str) -> UnsubscribeClaim:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from newsletter.models import Subscriber
@@ -193,3 +196,17 @@ def test_the_one_click_answer_is_impersonal(
     assert "You will receive no more issues of Breastfeeding World." in page
     assert subscriber.email not in page
     assert "Set-Cookie" not in response.headers
+
+
+def test_one_click_posts_from_many_threads_at_once_all_count(app: Flask, site: Services) -> None:
+    readers = [site.store.add(f"reader{n}@example.org", source="test") for n in range(40)]
+    paths = [unsubscribe_path(site, reader) for reader in readers]
+
+    def post(path: str) -> int:
+        return app.test_client(use_cookies=False).post(path, data=ONE_CLICK).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(post, paths + paths))
+
+    assert statuses == [200] * 80
+    assert {status_of(site, reader) for reader in readers} == {"unsubscribed"}
