@@ -54,9 +54,7 @@ def unsubscribe(token: str) -> Response:
     if request.form.get("List-Unsubscribe") == "One-Click":
         # A mailbox provider's server sends this and nobody reads the answer: one write
         # and a short, impersonal page. (The hot path: Gmail and Yahoo users press it.)
-        site.store.unsubscribe(
-            claim.subscriber_id, source=ONE_CLICK, campaign_id=claim.campaign_id
-        )
+        site.store.unsubscribe(claim.subscriber_id, source=ONE_CLICK, campaign_id=claim.campaign_id)
         return _one_click_answer(site)
     require_csrf()
     subscriber = _subscriber(site, claim.subscriber_id)
