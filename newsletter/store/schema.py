@@ -220,3 +220,13 @@ rate_limits = Table(
     Column("window_start", BigInteger, primary_key=True, autoincrement=False),
     Column("hits", Integer, nullable=False),
 )
+
+# Opens and clicks per campaign, counted only when the editor turned SendGrid's
+# tracking on (``sendgrid.tracking``). Totals only: who opened what is not kept.
+campaign_engagement = Table(
+    "campaign_engagement",
+    metadata,
+    Column("campaign_id", Id, primary_key=True, autoincrement=False),
+    Column("event", String(16), primary_key=True),
+    Column("count", Integer, nullable=False),
+)

@@ -105,7 +105,9 @@ def build_services(config: Config, secret: str) -> Services:
         limiter=RateLimiter(store.engine),
         postman=Postman(send),
         archive=Archive(config, links_),
-        events=EventProcessor(store, apply_delivery_event),
+        events=EventProcessor(
+            store, apply_delivery_event, count_engagement=config.sendgrid.tracking
+        ),
         webhook_key=webhook_key,
     )
 

@@ -14,9 +14,13 @@ What changes a subscriber, and why:
   ``Unsubscribed Address`` -> unsubscribed. ``group_resubscribe`` changes nothing:
   the store never reactivates a suppressed subscriber behind the editor's back.
 
-``processed``, ``delivered``, ``deferred`` and ``bounce`` also move the message's
-ledger row, found through the ``campaign_id`` and ``subscriber_id`` that the sender
-puts in ``custom_args`` and SendGrid echoes in every event.
+``processed``, ``delivered``, ``deferred``, ``bounce`` and ``dropped`` also move the
+message's ledger row, found through the ``campaign_id`` and ``subscriber_id`` that the
+sender puts in ``custom_args`` and SendGrid echoes in every event.
+
+``open`` and ``click`` add to the campaign's totals when ``sendgrid.tracking`` is on,
+and are ignored otherwise (SendGrid may still send them if tracking is on in its
+settings; the editor's choice here wins).
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import Engine, delete, select
 
 from newsletter.models import Subscriber
-from newsletter.store.schema import webhook_events
+from newsletter.store.schema import campaign_engagement, webhook_events
 from newsletter.web.sql import insert_on_conflict, writing
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,7 @@ SUBSCRIBER_ARG = "subscriber_id"
 
 LEDGER_EVENTS = frozenset({"processed", "delivered", "deferred", "bounce", "dropped"})
 UNSUBSCRIBE_EVENTS = frozenset({"unsubscribe", "group_unsubscribe"})
+ENGAGEMENT_EVENTS = frozenset({"open", "click"})
 DROP_REASONS = {
     "bounced address": "bounced",
     "spam reporting address": "complained",
@@ -66,11 +71,13 @@ class EventProcessor:
         store: Any,
         ledger_update: LedgerUpdate,
         *,
+        count_engagement: bool = False,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.store = store
         self.engine = store.engine
         self.ledger_update = ledger_update
+        self.count_engagement = count_engagement
         self.clock = clock
 
     def process(self, events: Iterable[Mapping[str, Any]]) -> EventTally:
@@ -96,10 +103,15 @@ class EventProcessor:
 
     def _apply(self, event: Mapping[str, Any]) -> bool:
         kind = event.get("event")
+        campaign_id = _as_int(event.get(CAMPAIGN_ARG))
+        if kind in ENGAGEMENT_EVENTS:
+            if not self.count_engagement or campaign_id is None:
+                return False
+            self._count(campaign_id, str(kind))
+            return True
         subscriber = self._subscriber(event)
         if subscriber is None:
             return False
-        campaign_id = _as_int(event.get(CAMPAIGN_ARG))
         applied = False
         if kind in LEDGER_EVENTS and campaign_id is not None:
             message_id = event.get("sg_message_id")
@@ -136,6 +148,17 @@ class EventProcessor:
                 return subscriber
         return self.store.find(email)
 
+    def _count(self, campaign_id: int, kind: str) -> None:
+        with writing(self.engine) as connection:
+            connection.execute(
+                insert_on_conflict(connection, campaign_engagement)
+                .values(campaign_id=campaign_id, event=kind, count=1)
+                .on_conflict_do_update(
+                    index_elements=[campaign_engagement.c.campaign_id, campaign_engagement.c.event],
+                    set_={"count": campaign_engagement.c.count + 1},
+                )
+            )
+
     def _claim(self, event_id: str, now: dt.datetime) -> bool:
         with writing(self.engine) as connection:
             claim = (
@@ -156,6 +179,18 @@ class EventProcessor:
     def _forget_before(self, cutoff: dt.datetime) -> None:
         with writing(self.engine) as connection:
             connection.execute(delete(webhook_events).where(webhook_events.c.received_at < cutoff))
+
+
+def engagement_counts(engine: Engine, campaign_id: int) -> dict[str, int]:
+    """Opens and clicks SendGrid reported for a campaign (zero unless tracking is on)."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(campaign_engagement.c.event, campaign_engagement.c.count).where(
+                campaign_engagement.c.campaign_id == campaign_id
+            )
+        ).all()
+    found = dict(rows)
+    return {kind: found.get(kind, 0) for kind in ("open", "click")}
 
 
 def _status_after(event: Mapping[str, Any]) -> str | None:

@@ -16,6 +16,7 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 from newsletter.ledger import Ledger, start_campaign, state_counts
 from newsletter.models import Subscriber
 from newsletter.web.context import EXTENSION, Services
+from newsletter.web.events import engagement_counts
 from newsletter.web.signature import verify_signature
 from tests.web.conftest import Webhook, events_of, public_key_text
 
@@ -240,3 +241,35 @@ def test_verification_agrees_with_the_sendgrid_library(
             public_key, body=body.encode(), signature=signature, timestamp=stamp
         )
         assert ours is expected
+
+
+def test_opens_and_clicks_are_not_counted_without_tracking(
+    webhook: Webhook, site: Services, subscriber: Subscriber
+) -> None:
+    response = webhook(
+        [
+            event("open", subscriber, 1, campaign_id="5"),
+            event("click", subscriber, 2, campaign_id="5"),
+        ]
+    )
+
+    assert response.status_code == 200
+    assert engagement_counts(site.store.engine, 5) == {"open": 0, "click": 0}
+
+
+def test_opens_and_clicks_are_counted_when_tracking_is_on(
+    webhook: Webhook, site: Services, subscriber: Subscriber
+) -> None:
+    site.events.count_engagement = True  # as with sendgrid.tracking: true
+
+    webhook(
+        [
+            event("open", subscriber, 1, campaign_id="5"),
+            event("open", subscriber, 2, campaign_id="5"),
+            event("click", subscriber, 3, campaign_id="5", url="https://example.org"),
+            event("open", subscriber, 4, campaign_id="6"),
+        ]
+    )
+
+    assert engagement_counts(site.store.engine, 5) == {"open": 2, "click": 1}
+    assert status_of(site, subscriber) == "active"
