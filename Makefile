@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 SEED := issues/2026-11-26-stem-cells-in-breast-milk.md
 
-.PHONY: demo test lint format bench golden clean
+.PHONY: demo test lint format bench bench-store golden clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ golden: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_render.py
+
+# Import speed and memory of the subscriber store (several minutes; --quick for a smoke test).
+bench-store: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_store.py
 
 clean:
 	rm -rf $(VENV) build outbox newsletter.db .pytest_cache

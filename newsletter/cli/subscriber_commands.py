@@ -307,7 +307,12 @@ def export(state: State, file: Path, status: str | None, topics: tuple[str, ...]
 @subscribers.command()
 @pass_state
 def count(state: State) -> None:
-    """Count subscribers by status, and active subscribers by topic."""
+    """Count subscribers by status, and active subscribers by topic.
+
+    \b
+    Example:
+      newsletter subscribers count
+    """
     with _store(state) as store:
         counts = store.counts()
     click.echo("status        subscribers")
@@ -332,6 +337,10 @@ def upgrade(state: State) -> None:
 
     Every command does this on first use; run it explicitly when deploying a new
     version, before starting the web app.
+
+    \b
+    Example:
+      NEWSLETTER_DATABASE_URL=postgresql+psycopg://news@db/news newsletter db upgrade
     """
     applied, version = upgrade_database(state.config)
     for migration in applied:

@@ -34,7 +34,11 @@ def open_store(config: Config) -> Store:
 def open_store_url(url: str, topics: Sequence[str]) -> Store:
     """A store on any SQLAlchemy URL (tests, tools); migrates like :func:`open_store`."""
     engine = make_engine(url)
-    upgrade(engine)
+    try:
+        upgrade(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return Store(engine, topics)
 
 

@@ -16,7 +16,6 @@ separated by spaces, commas, semicolons or ``|``.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
 import hashlib
@@ -24,7 +23,7 @@ import json
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -34,11 +33,18 @@ from newsletter.models import SUBSCRIBER_STATUSES
 from newsletter.store.addresses import InvalidAddress, address_key, normalize_address
 from newsletter.store.bulk import Candidate
 from newsletter.store.csv_export import neutralize
+from newsletter.store.csv_reader import (
+    DELIMITERS,
+    Lines,
+    Record,
+    check_encoding,
+    records,
+    sniff_delimiter,
+)
 from newsletter.store.subscribers import Store, unknown_topic_message
 
 CHUNK_SIZE = 1000
 SHOWN_REJECTS = 20  # rejects kept in the summary for display; all go to the rejects file
-DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 # Header names, compared without case, spaces or punctuation ("E-mail" is "email").
 COLUMN_ALIASES = {
@@ -135,24 +141,24 @@ def import_csv(
     extra_topics = store.check_topics(topics)
     if status not in ("active", "pending"):
         raise StoreError(f"imported subscribers are 'active' or 'pending', not {status!r}")
-    encoding = _check_encoding(path, encoding)
+    encoding = check_encoding(path, encoding)
     total = path.stat().st_size
     rejects = _RejectsFile(rejects_path_for(path), enabled=not dry_run)
     with path.open(encoding=encoding, newline="") as file, rejects, _SeenAddresses() as seen:
-        lines = _Lines(file)
+        lines = Lines(file)
         header_line = lines.first_nonblank()
         if header_line is None:
             raise ImportFileError(
                 f"{path} is empty; a subscribers CSV starts with a header line "
                 "such as: email,name,topics"
             )
-        delimiter = delimiter or _sniff_delimiter(header_line)
+        delimiter = delimiter or sniff_delimiter(header_line)
         layout, summary = _read_header(path, header_line, delimiter, dry_run)
         rejects.header = layout.header
         rows = _RowReader(
             store, layout, extra_topics, status, source=f"import:{path.name}", summary=summary
         )
-        chunk: list[tuple[_Record, Candidate]] = []
+        chunk: list[tuple[Record, Candidate]] = []
         chunk_rejects: list[tuple[Rejected, list[str]]] = []
 
         def flush() -> None:
@@ -166,13 +172,13 @@ def import_csv(
             if progress is not None:
                 progress(min(lines.position, total), total)
 
-        for record in _records(lines, delimiter, layout):
+        for record in records(lines, delimiter):
             result = rows.read(record)
             if isinstance(result, Rejected):
                 chunk_rejects.append((result, record.values))
             else:
                 chunk.append((record, result))
-            if len(chunk) >= CHUNK_SIZE:
+            if len(chunk) + len(chunk_rejects) >= CHUNK_SIZE:
                 flush()
         flush()
         if progress is not None:
@@ -183,17 +189,17 @@ def import_csv(
 
 def _apply_chunk(
     store: Store,
-    chunk: list[tuple[_Record, Candidate]],
+    chunk: list[tuple[Record, Candidate]],
     rejects: list[tuple[Rejected, list[str]]],
     seen: _SeenAddresses,
     summary: ImportSummary,
     dry_run: bool,
 ) -> None:
     """Drop duplicates of earlier rows, then apply the rest in one transaction."""
-    first_lines = seen.earlier_lines([address_key(c.email) for _, c in chunk])
+    keys = [address_key(candidate.email) for _, candidate in chunk]
+    first_lines = seen.earlier_lines(keys)
     unique: list[Candidate] = []
-    for record, candidate in chunk:
-        key = address_key(candidate.email)
+    for (record, candidate), key in zip(chunk, keys, strict=True):
         earlier = first_lines.get(key)
         if earlier is not None:
             reason = f"duplicate of line {earlier} ({candidate.email}); only the first is imported"
@@ -227,7 +233,7 @@ class _RowReader:
         self.source = source
         self.summary = summary
 
-    def read(self, record: _Record) -> Candidate | Rejected:
+    def read(self, record: Record) -> Candidate | Rejected:
         try:
             candidate = self._candidate(record)
         except _RowError as error:
@@ -235,7 +241,7 @@ class _RowReader:
             return Rejected(record.line, str(error))
         return candidate
 
-    def _candidate(self, record: _Record) -> Candidate:
+    def _candidate(self, record: Record) -> Candidate:
         if record.error:
             raise _RowError(record.error)
         values = record.values
@@ -245,36 +251,30 @@ class _RowReader:
                 f"{len(values)} values but the header has {len(header)} columns; "
                 "put values that contain the delimiter in double quotes"
             )
-        get = self._getter(values)
+        fields = {
+            name: values[position].strip()
+            for name, position in self.layout.positions.items()
+            if position < len(values)
+        }
         if record.spans_lines and any(
-            "\n" in get(name) or "\r" in get(name)
+            "\n" in fields.get(name, "") or "\r" in fields.get(name, "")
             for name in ("email", "name", "first_name", "last_name", "topics", "status")
         ):
             raise _RowError(
                 "a quoted value runs over several lines; check this row for an unbalanced "
                 '" (the lines after it are read again on their own)'
             )
-        email = self._email(get("email"))
+        get = fields.get
+        full_name = " ".join(filter(None, (get("first_name"), get("last_name"))))
         return Candidate(
-            email=email,
-            name=get("name") or " ".join(filter(None, (get("first_name"), get("last_name")))),
-            topics=self._topics(get("topics")),
-            status=self._status(get("status")),
+            email=self._email(get("email", "")),
+            name=get("name") or full_name,
+            topics=self._topics(get("topics", "")),
+            status=self._status(get("status", "")),
             source=get("source") or self.source,
-            subscribed_at=_timestamp(get("subscribed_at")),
-            attributes=_attributes(get("attributes")),
+            subscribed_at=_timestamp(get("subscribed_at", "")),
+            attributes=_attributes(get("attributes", "")),
         )
-
-    def _getter(self, values: list[str]) -> Callable[[str], str]:
-        positions = self.layout.positions
-
-        def get(name: str) -> str:
-            position = positions.get(name)
-            if position is None or position >= len(values):
-                return ""
-            return values[position].strip()
-
-        return get
 
     def _email(self, value: str) -> str:
         if not value:
@@ -342,132 +342,7 @@ def _attributes(value: str) -> dict[str, str]:
     return {str(key): str(item) for key, item in parsed.items()}
 
 
-# -- reading the file -------------------------------------------------------------
-
-
-def _check_encoding(path: Path, encoding: str) -> str:
-    """Decode the whole file once before importing anything; the encoding to read with.
-
-    Cheap (a fraction of a second for a million rows) and it makes a wrong encoding
-    fail before the first row is written, with the line it was found on.
-    """
-    try:
-        decoder = codecs.getincrementaldecoder(encoding)("strict")
-    except LookupError:
-        raise ImportFileError(
-            f"unknown encoding {encoding!r}; use a Python codec name such as utf-8 or cp1252"
-        ) from None
-    if codecs.lookup(encoding).name == "utf-8":
-        encoding = "utf-8-sig"  # the same, with or without a byte order mark
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        raise ImportFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ImportFileError(f"{path} is a folder; give the CSV file") from None
-    lines_before = 0
-    with handle:
-        while block := handle.read(1 << 20):
-            try:
-                decoder.decode(block)
-            except UnicodeDecodeError as error:
-                line = lines_before + block.count(b"\n", 0, error.start) + 1
-                raise ImportFileError(
-                    f"{path}:{line}: not {encoding.removesuffix('-sig')} text "
-                    f"(byte 0x{block[error.start]:02x}); save the file as UTF-8, or pass "
-                    "--encoding with its encoding (for Excel on Windows: --encoding cp1252)"
-                ) from None
-            lines_before += block.count(b"\n")
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise ImportFileError(
-                f"{path}: the file ends in the middle of a character; it is not "
-                f"{encoding.removesuffix('-sig')} text: save it as UTF-8, or pass --encoding"
-            ) from None
-    return encoding
-
-
-class _Lines:
-    """Physical lines with their numbers, and a way to read some of them again."""
-
-    def __init__(self, file: TextIO) -> None:
-        self._file = file
-        self._number = 0
-        self._again: list[tuple[int, str]] = []  # a stack: the next line is last
-        self.consumed: list[tuple[int, str]] = []  # the lines of the current record
-        self.position = 0  # characters read: progress, close enough to bytes
-
-    def first_nonblank(self) -> str | None:
-        while line := self._file.readline():
-            self._number += 1
-            self.position += len(line)
-            if line.strip():
-                return line
-        return None
-
-    def __iter__(self) -> Iterator[str]:
-        while True:
-            if self._again:
-                number, line = self._again.pop()
-            else:
-                line = self._file.readline()
-                if not line:
-                    return
-                self._number += 1
-                self.position += len(line)
-                number = self._number
-            self.consumed.append((number, line))
-            yield line
-
-    def take_record(self) -> list[tuple[int, str]]:
-        record, self.consumed = self.consumed, []
-        return record
-
-    def read_again(self, lines: list[tuple[int, str]]) -> None:
-        self._again.extend(reversed(lines))
-
-
-@dataclass(frozen=True)
-class _Record:
-    line: int
-    values: list[str]
-    spans_lines: bool = False
-    error: str = ""
-
-
-def _records(lines: _Lines, delimiter: str, layout: _Layout) -> Iterator[_Record]:
-    """CSV records with their first line; a broken one is reported and skipped.
-
-    Broken quoting would otherwise swallow the rest of the file into one value (or
-    stop the reader); instead the record is rejected and reading resumes on the line
-    after its first, so every other row still gets its chance.
-    """
-    while True:
-        reader = csv.reader(iter(lines), delimiter=delimiter, strict=True)
-        try:
-            for values in reader:
-                record_lines = lines.take_record()
-                if not values or not any(value.strip() for value in values):
-                    continue  # a blank line
-                yield _Record(record_lines[0][0], values, spans_lines=len(record_lines) > 1)
-            return
-        except csv.Error as error:
-            record_lines = lines.take_record()
-            first_number, first_line = record_lines[0]
-            lines.read_again(record_lines[1:])
-            yield _Record(
-                first_number,
-                [first_line.rstrip("\r\n")],
-                error=f"the row cannot be read as CSV ({error}); check it for an unbalanced "
-                '" or a stray quote inside a value',
-            )
-
-
-def _sniff_delimiter(header_line: str) -> str:
-    counts = {delimiter: header_line.count(delimiter) for delimiter in DELIMITERS}
-    best = max(counts, key=lambda delimiter: counts[delimiter])
-    return best if counts[best] else ","
+# -- the header -----------------------------------------------------------------
 
 
 def _read_header(

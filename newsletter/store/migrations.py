@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, Table, func, inspect, select, text
+from sqlalchemy.exc import OperationalError
 
 from newsletter.errors import StoreError
 from newsletter.store import schema
@@ -74,8 +75,17 @@ _ADVISORY_LOCK_KEY = 0x6E657773  # "news"
 
 def current_version(engine: Engine) -> int:
     """The highest applied version; 0 for an empty database."""
-    with engine.connect() as connection:
-        return _recorded_version(connection)
+    try:
+        with engine.connect() as connection:
+            return _recorded_version(connection)
+    except OperationalError as error:
+        # The first contact with the database: a wrong path, host or password.
+        url = engine.url.render_as_string(hide_password=True)
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        raise StoreError(
+            f"cannot open the database {url}: {reason}; check database_url in "
+            "newsletter.yaml or NEWSLETTER_DATABASE_URL"
+        ) from None
 
 
 def pending_migrations(

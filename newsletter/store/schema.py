@@ -117,6 +117,8 @@ subscriber_topics = Table(
         primary_key=True,
     ),
     Column("topic", String(64), primary_key=True),
+    # On SQLite, the primary key is the table: no separate rowid tree to maintain.
+    sqlite_with_rowid=False,
 )
 Index("ix_subscriber_topics_topic", subscriber_topics.c.topic, subscriber_topics.c.subscriber_id)
 
@@ -148,6 +150,7 @@ suppressions = Table(
     Column("email_hash", String(64), primary_key=True),
     Column("reason", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 # -- campaigns and the send ledger (migration 2, newsletter.ledger) ------------------

@@ -9,10 +9,10 @@ unsubscribing the same person at once do it exactly once.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -42,7 +42,16 @@ from newsletter.store.schema import (
 )
 
 Outcome = Literal["added", "updated", "unchanged"]
+T = TypeVar("T")
 PAGE_SIZE = 1000  # rows per keyset page when streaming
+# What a Subscriber needs: streaming reads skip the consent columns' parsing.
+_SUBSCRIBER_COLUMNS = (
+    subscribers.c.id,
+    subscribers.c.email,
+    subscribers.c.name,
+    subscribers.c.status,
+    subscribers.c.attributes,
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,7 @@ class Store:
         self.topics = tuple(topics)
         # Topics always come out in the order newsletter.yaml lists them.
         self._topic_rank = {topic: rank for rank, topic in enumerate(self.topics)}
+        self._orders: dict[tuple[str, ...], tuple[str, ...]] = {}
 
     def close(self) -> None:
         self.engine.dispose()
@@ -111,33 +121,13 @@ class Store:
             raise StoreError(f"a new subscriber is 'active' or 'pending', not {status!r}")
         normalized = normalize_address(email)
         wanted_topics = self.check_topics(topics)
+        name = name.strip()
         attributes = dict(attributes or {})
-        try:
-            with self._writing() as connection:
-                return self._add_or_merge(
-                    connection,
-                    normalized,
-                    name.strip(),
-                    wanted_topics,
-                    status,
-                    source,
-                    ip,
-                    attributes,
-                )
-        except IntegrityError:
-            # Another process added the same address between our look-up and insert:
-            # it exists now, so a second attempt merges into it.
-            with self._writing() as connection:
-                return self._add_or_merge(
-                    connection,
-                    normalized,
-                    name.strip(),
-                    wanted_topics,
-                    status,
-                    source,
-                    ip,
-                    attributes,
-                )
+        return self._write_retrying(
+            lambda connection: self._add_or_merge(
+                connection, normalized, name, wanted_topics, status, source, ip, attributes
+            )
+        )
 
     def _add_or_merge(
         self,
@@ -425,7 +415,7 @@ class Store:
         Streamed in keyset pages, each read in its own short transaction, so memory
         stays flat and no lock is held while the caller works on a page.
         """
-        for row, row_topics in self._pages(self._recipient_filter(topics)):
+        for row, row_topics in self._pages(self._recipient_filter(topics), _SUBSCRIBER_COLUMNS):
             yield self._subscriber(row, row_topics)
 
     def count_recipients(self, topics: Sequence[str] | None) -> int:
@@ -439,14 +429,14 @@ class Store:
         self, *, status: str | None = None, topics: Sequence[str] | None = None
     ) -> Iterator[Subscriber]:
         """Every subscriber, optionally of one status and/or any of some topics; streamed."""
-        for row, row_topics in self._pages(self._filter(status, topics)):
+        for row, row_topics in self._pages(self._filter(status, topics), _SUBSCRIBER_COLUMNS):
             yield self._subscriber(row, row_topics)
 
     def records(
         self, *, status: str | None = None, topics: Sequence[str] | None = None
     ) -> Iterator[dict[str, Any]]:
         """Like :meth:`subscribers`, with the consent record: what an export writes."""
-        for row, row_topics in self._pages(self._filter(status, topics)):
+        for row, row_topics in self._pages(self._filter(status, topics), subscribers.c):
             yield _record(row, self._ordered(row_topics))
 
     def counts(self) -> dict[str, dict[str, int]]:
@@ -518,23 +508,12 @@ class Store:
 
         Addresses must be unique within the chunk. The outcome of each row, in order.
         """
-        for candidate in candidates:
-            self.check_topics(candidate.topics)
-        for attempt in range(3):
-            try:
-                with self.engine.connect() as connection:
-                    connection.execution_options(write=True)
-                    with connection.begin() as transaction:
-                        outcomes = merge_chunk(connection, candidates, now())
-                        if dry_run:
-                            transaction.rollback()
-                return outcomes
-            except IntegrityError:
-                # A concurrent writer added one of these addresses after we looked
-                # (PostgreSQL; SQLite writers are serialised): look again.
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        unknown = {topic for c in candidates for topic in c.topics} - self._topic_rank.keys()
+        if unknown:
+            raise StoreError(unknown_topic_message(min(unknown), self.topics))
+        return self._write_retrying(
+            lambda connection: merge_chunk(connection, candidates, now()), rollback=dry_run
+        )
 
     # -- helpers ------------------------------------------------------------------
 
@@ -549,8 +528,14 @@ class Store:
         return self._ordered(checked)
 
     def _ordered(self, topics: Iterable[str]) -> tuple[str, ...]:
-        # A topic since removed from newsletter.yaml sorts last rather than vanishing.
-        return tuple(sorted(topics, key=lambda t: (self._topic_rank.get(t, len(self.topics)), t)))
+        topics = tuple(topics)
+        ordered = self._orders.get(topics)
+        if ordered is None:  # a few distinct combinations, met once per page at most
+            # A topic since removed from newsletter.yaml sorts last rather than vanishing.
+            last = len(self.topics)
+            ordered = tuple(sorted(topics, key=lambda t: (self._topic_rank.get(t, last), t)))
+            self._orders[topics] = ordered
+        return ordered
 
     def _subscriber(self, row: Row[Any], topics: Iterable[str]) -> Subscriber:
         return Subscriber(
@@ -581,12 +566,14 @@ class Store:
             )
         return condition
 
-    def _pages(self, condition: ColumnElement[bool]) -> Iterator[tuple[Row[Any], tuple[str, ...]]]:
+    def _pages(
+        self, condition: ColumnElement[bool], columns: Iterable[ColumnElement[Any]]
+    ) -> Iterator[tuple[Row[Any], tuple[str, ...]]]:
         last_id = 0
         while True:
             with self.engine.connect() as connection:
                 rows = connection.execute(
-                    select(subscribers)
+                    select(*columns)
                     .where(condition, subscribers.c.id > last_id)
                     .order_by(subscribers.c.id)
                     .limit(PAGE_SIZE)
@@ -605,6 +592,29 @@ class Store:
             connection.execution_options(write=True)
             with connection.begin():
                 yield connection
+
+    def _write_retrying(
+        self, work: Callable[[Connection], T], *, rollback: bool = False, attempts: int = 3
+    ) -> T:
+        """``work`` in a write transaction, run again if it lost a race to insert an address.
+
+        Between our look-up and our insert another process may add the same address
+        (PostgreSQL; SQLite writers are serialised): the unique key refuses ours, and
+        the next attempt finds theirs and merges into it.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.engine.connect() as connection:
+                    connection.execution_options(write=True)
+                    with connection.begin() as transaction:
+                        result = work(connection)
+                        if rollback:
+                            transaction.rollback()
+                return result
+            except IntegrityError:
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
 
 
 def unknown_topic_message(topic: str, known: Sequence[str]) -> str:
@@ -661,11 +671,12 @@ def _transition(
 
 
 def _insert_topics(connection: Connection, subscriber_id: int, topics: Sequence[str]) -> None:
-    if topics:
-        connection.execute(
-            insert(subscriber_topics),
-            [{"subscriber_id": subscriber_id, "topic": topic} for topic in topics],
-        )
+    # A concurrent merge may have added the same topic a moment ago: that is fine.
+    insert_ignoring_duplicates(
+        connection,
+        subscriber_topics,
+        [{"subscriber_id": subscriber_id, "topic": topic} for topic in topics],
+    )
 
 
 def _topics_of(connection: Connection, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.store import Store
+from newsletter.store.migrations import MIGRATIONS
 
 pytestmark = pytest.mark.usefixtures("project_store")
 
@@ -349,12 +350,16 @@ def test_count_by_status_and_topic(runner: CliRunner) -> None:
 def test_db_upgrade(runner: CliRunner, project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NEWSLETTER_DATABASE_URL")
 
+    code, output = run(runner, "db", "upgrade")
+
+    assert code == 0
+    assert output.startswith("Applied 1: subscribers, topics, consent events and suppressions\n")
+    assert output.splitlines() == [f"Applied {m.version}: {m.description}" for m in MIGRATIONS]
+    assert (project / "newsletter.db").is_file()
     assert run(runner, "db", "upgrade") == (
         0,
-        "Applied 1: subscribers, topics, consent events and suppressions\n",
+        f"The database is up to date (schema version {len(MIGRATIONS)})\n",
     )
-    assert (project / "newsletter.db").is_file()
-    assert run(runner, "db", "upgrade") == (0, "The database is up to date (schema version 1)\n")
 
 
 def test_a_bad_database_url(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -375,3 +380,16 @@ def test_every_command_has_help(runner: CliRunner) -> None:
             code, output = run(runner, group, command, "--help")
             assert code == 0
             assert output.split("\n\n")[1].strip(), f"{group} {command} has no help text"
+
+
+def test_a_database_that_cannot_be_opened(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'no-such-folder' / 'news.db'}"
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", url)
+
+    assert run(runner, "subscribers", "count") == (
+        1,
+        f"Error: cannot open the database {url}: unable to open database file; check "
+        "database_url in newsletter.yaml or NEWSLETTER_DATABASE_URL\n",
+    )

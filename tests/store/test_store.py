@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 import pytest
 
 from newsletter.errors import StoreError
 from newsletter.models import Subscriber
-from newsletter.store import Store
+from newsletter.store import Store, open_store_url
 
 
 def test_add_normalises_and_returns_the_subscriber(store: Store) -> None:
@@ -202,3 +205,61 @@ def test_describe_an_unknown_address(store: Store) -> None:
     with pytest.raises(StoreError) as raised:
         store.describe("nobody@example.org")
     assert str(raised.value) == "no subscriber with address nobody@example.org"
+
+
+def test_concurrent_adds_of_one_address_make_one_subscriber(store: Store) -> None:
+    results: list[Subscriber] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def add(topic: str) -> None:
+        start.wait()
+        try:
+            results.append(store.add("ann@example.org", topics=[topic]))
+        except BaseException as error:  # reported in the test's own thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=add, args=(t,)) for t in ("research", "events") * 3]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert len({subscriber.id for subscriber in results}) == 1
+    assert store.find("ann@example.org").topics == ("research", "events")  # type: ignore[union-attr]
+
+
+def test_concurrent_confirmations_confirm_once(store: Store) -> None:
+    pending = store.add("ann@example.org", status="pending")
+    start = threading.Barrier(4)
+    outcomes: list[bool] = []
+
+    def confirm() -> None:
+        start.wait()
+        outcomes.append(store.confirm(pending.id, ip="192.0.2.1"))
+
+    threads = [threading.Thread(target=confirm) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == [False, False, False, True]
+    assert [e["event"] for e in store.describe("ann@example.org")["events"]] == ["confirmed"]
+
+
+def test_sqlite_is_set_up_for_several_processes(tmp_path: Path) -> None:
+    store = open_store_url(f"sqlite:///{tmp_path / 'news.db'}", ["research"])
+    with store.engine.connect() as connection:
+        pragmas = {
+            name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+        }
+    store.close()
+    assert pragmas == {
+        "journal_mode": "wal",
+        "foreign_keys": 1,
+        "busy_timeout": 30000,
+        "synchronous": 1,
+    }
