@@ -12,7 +12,8 @@ provider, and to ``sent``/``failed`` in one transaction after::
 
 So after a crash, ``in_flight`` rows are exactly the batch that was out: the next run
 calls them ``unknown`` and never sends them again on its own. Only one process may
-work on a campaign at a time: it holds the campaign's :class:`Lease`.
+work on a campaign at a time: it holds the campaign's
+lease (:class:`newsletter.lease.Lease`).
 
 Functions take the :class:`~newsletter.store.Store` (or its engine). Updates are per
 batch, never per recipient: a batch's rows are one id range (they are claimed in id
@@ -22,16 +23,22 @@ order), so "mark the batch sent" is one ``UPDATE ... BETWEEN``.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import secrets
-import socket
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, and_, bindparam, exists, func, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.errors import SendError
@@ -45,7 +52,6 @@ from newsletter.store.schema import (
     subscribers,
 )
 
-LEASE_SECONDS = 60.0
 LOST_IN_FLIGHT = (
     "the sending process stopped while this message was with the provider; "
     "it may or may not have gone out"
@@ -60,11 +66,12 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _engine(store: Store | Engine) -> Engine:
+def engine_of(store: Store | Engine) -> Engine:
+    """The engine of a store (functions here take either)."""
     return store.engine if isinstance(store, Store) else store
 
 
-def _writing(engine: Engine) -> Any:
+def write_connection(engine: Engine) -> Connection:
     """A write transaction (on SQLite, the write lock is taken at BEGIN)."""
     return engine.connect().execution_options(write=True)
 
@@ -99,13 +106,13 @@ def _campaign(row: Any) -> Campaign:
 
 
 def find_campaign(store: Store | Engine, slug: str) -> Campaign | None:
-    with _engine(store).connect() as connection:
+    with engine_of(store).connect() as connection:
         row = connection.execute(select(campaigns).where(campaigns.c.slug == slug)).one_or_none()
     return None if row is None else _campaign(row)
 
 
 def list_campaigns(store: Store | Engine) -> list[Campaign]:
-    with _engine(store).connect() as connection:
+    with engine_of(store).connect() as connection:
         rows = connection.execute(select(campaigns).order_by(campaigns.c.id)).all()
     return [_campaign(row) for row in rows]
 
@@ -136,7 +143,7 @@ class Audience:
 
 def audience(store: Store | Engine, topics: Sequence[str]) -> Audience:
     in_topics = recipient_condition(topics) if topics else None
-    with _engine(store).connect() as connection:
+    with engine_of(store).connect() as connection:
         recipients = connection.scalar(
             select(func.count()).select_from(subscribers).where(recipient_condition(topics))
         )
@@ -164,7 +171,7 @@ def upcoming(
 ) -> Iterator[list[LedgerRecipient]]:
     """The batches a run would send, read-only (for ``--dry-run``): the campaign's pending
     rows, or for a campaign not started yet, the recipients its snapshot would take."""
-    engine = _engine(store)
+    engine = engine_of(store)
     after = 0
     while True:
         if campaign_id is None:
@@ -205,10 +212,10 @@ def start_campaign(
 
     If another process created it first, that campaign is returned instead.
     """
-    engine = _engine(store)
+    engine = engine_of(store)
     started = now()
     try:
-        with _writing(engine) as connection, connection.begin():
+        with write_connection(engine) as connection, connection.begin():
             campaign_id = connection.scalar(
                 insert(campaigns)
                 .values(
@@ -248,7 +255,7 @@ def start_campaign(
 
 
 def state_counts(store: Store | Engine, campaign_id: int) -> dict[str, int]:
-    with _engine(store).connect() as connection:
+    with engine_of(store).connect() as connection:
         rows = connection.execute(
             select(ledger.c.state, func.count())
             .where(ledger.c.campaign_id == campaign_id)
@@ -260,7 +267,7 @@ def state_counts(store: Store | Engine, campaign_id: int) -> dict[str, int]:
 
 def first_errors(store: Store | Engine, campaign_id: int, limit: int = 3) -> list[tuple[str, str]]:
     """(address or ``#id`` of an erased subscriber, error) of the first failed recipients."""
-    with _engine(store).connect() as connection:
+    with engine_of(store).connect() as connection:
         rows = connection.execute(
             select(ledger.c.subscriber_id, subscribers.c.email, ledger.c.error)
             .outerjoin(subscribers, subscribers.c.id == ledger.c.subscriber_id)
@@ -278,7 +285,7 @@ def first_errors(store: Store | Engine, campaign_id: int, limit: int = 3) -> lis
 def sent_since(store: Store | Engine, since: dt.datetime) -> list[tuple[dt.datetime, int]]:
     """How many messages went out at each moment since ``since``, over all campaigns
     (for the per-hour and per-day caps of the next run)."""
-    with _engine(store).connect() as connection:
+    with engine_of(store).connect() as connection:
         rows = connection.execute(
             select(ledger.c.sent_at, func.count())
             .where(ledger.c.sent_at >= since)
@@ -287,8 +294,8 @@ def sent_since(store: Store | Engine, since: dt.datetime) -> list[tuple[dt.datet
     return [(at, count) for at, count in rows]
 
 
-@dataclass(frozen=True)
-class LedgerRecipient:
+class LedgerRecipient(NamedTuple):
+    # A tuple, not a dataclass: a million of them are made per million recipients.
     subscriber_id: int
     email: str
     name: str
@@ -296,7 +303,8 @@ class LedgerRecipient:
 
 @dataclass(frozen=True)
 class Claim:
-    """One batch, moved to ``in_flight``: ids ``first_id..last_id`` of the campaign."""
+    """One batch of a campaign: its recipients are ids ``first_id..last_recipient_id``
+    (every pending row in that range); ``last_id`` is where the next batch starts."""
 
     recipients: list[LedgerRecipient]
     skipped: int
@@ -306,12 +314,16 @@ class Claim:
     def first_id(self) -> int:
         return self.recipients[0].subscriber_id
 
+    @property
+    def last_recipient_id(self) -> int:
+        return self.recipients[-1].subscriber_id
+
 
 class Ledger:
     """The rows of one campaign, for the process holding its lease."""
 
     def __init__(self, store: Store | Engine, campaign_id: int) -> None:
-        self.engine = _engine(store)
+        self.engine = engine_of(store)
         self.campaign_id = campaign_id
         self._mine = ledger.c.campaign_id == campaign_id
 
@@ -327,63 +339,79 @@ class Ledger:
         values: dict[str, Any] = {"state": new, "updated_at": now()}
         if error is not None:
             values["error"] = error
-        with _writing(self.engine) as connection, connection.begin():
+        with write_connection(self.engine) as connection, connection.begin():
             result = connection.execute(
                 update(ledger).where(self._mine, ledger.c.state == old).values(**values)
             )
         return result.rowcount
 
-    def claim(self, *, after: int, size: int) -> Claim | None:
-        """The next ``size`` pending recipients with an id above ``after``, now in flight.
+    def _next_rows(self, after: int, size: int) -> Any:
+        return (
+            select(
+                ledger.c.subscriber_id,
+                subscribers.c.email,
+                subscribers.c.name,
+                subscribers.c.status,
+            )
+            .outerjoin(subscribers, subscribers.c.id == ledger.c.subscriber_id)
+            .where(self._mine, ledger.c.state == "pending", ledger.c.subscriber_id > after)
+            .order_by(ledger.c.subscriber_id)
+            .limit(size)
+        )
+
+    def next_batch(self, *, after: int, size: int) -> Claim | None:
+        """The next ``size`` pending recipients with an id above ``after``; None when
+        nothing is left. They stay ``pending`` until :meth:`hand_over`, so the batch can
+        be prepared while the previous one is still with the provider.
 
         Recipients no longer active (unsubscribed, bounced, erased since the start) are
-        ``skipped`` instead. None when nothing is left.
+        marked ``skipped`` here and left out.
         """
-        with _writing(self.engine) as connection, connection.begin():
-            rows = connection.execute(
-                select(
-                    ledger.c.subscriber_id,
-                    subscribers.c.email,
-                    subscribers.c.name,
-                    subscribers.c.status,
-                )
-                .outerjoin(subscribers, subscribers.c.id == ledger.c.subscriber_id)
-                .where(self._mine, ledger.c.state == "pending", ledger.c.subscriber_id > after)
-                .order_by(ledger.c.subscriber_id)
-                .limit(size)
-            ).all()
-            if not rows:
-                return None
-            when = now()
-            gone = [row for row in rows if row.status != "active"]
-            if gone:
-                connection.execute(
-                    update(ledger)
-                    .where(self._mine, ledger.c.subscriber_id == bindparam("id"))
-                    .values(state="skipped", error=bindparam("reason"), updated_at=when),
-                    [
-                        {"id": row.subscriber_id, "reason": f"not sent: {row.status or 'erased'}"}
-                        for row in gone
-                    ],
-                )
-            recipients = [
-                LedgerRecipient(row.subscriber_id, row.email, row.name)
-                for row in rows
-                if row.status == "active"
-            ]
-            if recipients:
+        with self.engine.connect() as connection:
+            rows = connection.execute(self._next_rows(after, size)).all()
+        if not rows:
+            return None
+        gone = [row for row in rows if row.status != "active"]
+        if gone:
+            with write_connection(self.engine) as connection, connection.begin():
                 connection.execute(
                     update(ledger)
                     .where(
                         self._mine,
                         ledger.c.state == "pending",
-                        ledger.c.subscriber_id.between(
-                            recipients[0].subscriber_id, recipients[-1].subscriber_id
-                        ),
+                        ledger.c.subscriber_id == bindparam("id"),
                     )
-                    .values(state="in_flight", attempts=ledger.c.attempts + 1, updated_at=when)
+                    .values(state="skipped", error=bindparam("reason"), updated_at=now()),
+                    [
+                        {"id": row.subscriber_id, "reason": f"not sent: {row.status or 'erased'}"}
+                        for row in gone
+                    ],
                 )
+        recipients = [
+            LedgerRecipient(row.subscriber_id, row.email, row.name)
+            for row in rows
+            if row.status == "active"
+        ]
         return Claim(recipients, skipped=len(gone), last_id=rows[-1].subscriber_id)
+
+    def hand_over(self, claim: Claim) -> None:
+        """``pending`` -> ``in_flight`` for the batch, committed before the provider sees it."""
+        with write_connection(self.engine) as connection, connection.begin():
+            moved = connection.execute(
+                update(ledger)
+                .where(
+                    self._mine,
+                    ledger.c.state == "pending",
+                    ledger.c.subscriber_id.between(claim.first_id, claim.last_recipient_id),
+                )
+                .values(state="in_flight", attempts=ledger.c.attempts + 1, updated_at=now())
+            ).rowcount
+            if moved != len(claim.recipients):
+                # Only the lease holder moves pending rows, so this is a bug, not a race.
+                raise SendError(
+                    f"campaign {self.campaign_id}: {moved} of {len(claim.recipients)} "
+                    "recipients of the batch were still pending; nothing was sent, send again"
+                )
 
     def record(self, claim: Claim, outcomes: Sequence[tuple[str, str | None, str | None]]) -> None:
         """Write what became of a claimed batch: one ``(state, message_id, error)`` per
@@ -392,9 +420,9 @@ class Ledger:
         in_batch = and_(
             self._mine,
             ledger.c.state == "in_flight",
-            ledger.c.subscriber_id.between(claim.first_id, claim.recipients[-1].subscriber_id),
+            ledger.c.subscriber_id.between(claim.first_id, claim.last_recipient_id),
         )
-        with _writing(self.engine) as connection, connection.begin():
+        with write_connection(self.engine) as connection, connection.begin():
             if len(set(outcomes)) == 1:
                 # The common case (a SendGrid batch: all sent, one message id): one UPDATE.
                 state, message_id, error = outcomes[0]
@@ -430,7 +458,7 @@ class Ledger:
 
     def finish(self, *, error: str | None) -> None:
         """Note how this run ended: finished when nothing is pending, else why it stopped."""
-        with _writing(self.engine) as connection, connection.begin():
+        with write_connection(self.engine) as connection, connection.begin():
             left = connection.scalar(
                 select(func.count())
                 .select_from(ledger)
@@ -481,7 +509,7 @@ def apply_delivery_event(
     else:
         return False
     row = and_(ledger.c.campaign_id == campaign_id, ledger.c.subscriber_id == subscriber_id)
-    with _writing(_engine(store)) as connection, connection.begin():
+    with write_connection(engine_of(store)) as connection, connection.begin():
         changed = connection.execute(
             update(ledger).where(row, condition).values(**values, updated_at=when)
         ).rowcount
@@ -492,130 +520,3 @@ def apply_delivery_event(
                 .values(message_id=message_id)
             )
     return bool(changed)
-
-
-class Lease:
-    """The right to send one campaign, held by one process at a time.
-
-    A compare-and-set on the campaign row (``UPDATE ... WHERE lease_owner IS <what we
-    read>``), so it is atomic on SQLite (write lock) and PostgreSQL (row lock, and the
-    second writer re-checks the condition) alike. A thread renews it while the process
-    lives; a process that died on this host gives its lease up at once, one elsewhere
-    when the lease expires (``LEASE_SECONDS``).
-    """
-
-    def __init__(
-        self, store: Store | Engine, campaign: Campaign, *, seconds: float = LEASE_SECONDS
-    ) -> None:
-        self.engine = _engine(store)
-        self.campaign = campaign
-        self.seconds = seconds
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._heartbeat: threading.Thread | None = None
-
-    def acquire(self) -> None:
-        with _writing(self.engine) as connection, connection.begin():
-            row = connection.execute(
-                select(campaigns.c.lease_owner, campaigns.c.lease_expires_at).where(
-                    campaigns.c.id == self.campaign.id
-                )
-            ).one()
-            if row.lease_owner and row.lease_expires_at > now() and _alive(row.lease_owner):
-                raise self._held_by(row.lease_owner, row.lease_expires_at)
-            owner_was = (
-                campaigns.c.lease_owner.is_(None)
-                if row.lease_owner is None
-                else campaigns.c.lease_owner == row.lease_owner
-            )
-            taken = connection.execute(
-                update(campaigns)
-                .where(campaigns.c.id == self.campaign.id, owner_was)
-                .values(lease_owner=self.owner, lease_expires_at=self._expiry())
-            ).rowcount
-        if taken != 1:
-            raise self._held_by("another process", None)
-        self._heartbeat = threading.Thread(
-            target=self._renew_until_released, name="lease", daemon=True
-        )
-        self._heartbeat.start()
-
-    def check(self) -> None:
-        """Raise if the lease was lost (expired while this process was stalled)."""
-        if self.lost.is_set():
-            raise SendError(
-                f"campaign {self.campaign.slug!r}: this process lost its lease (it stalled "
-                f"for over {self.seconds:.0f} seconds) and stopped; send again to resume"
-            )
-
-    def renew(self) -> bool:
-        with _writing(self.engine) as connection, connection.begin():
-            renewed = connection.execute(
-                update(campaigns)
-                .where(campaigns.c.id == self.campaign.id, campaigns.c.lease_owner == self.owner)
-                .values(lease_expires_at=self._expiry())
-            ).rowcount
-        if not renewed:
-            self.lost.set()
-        return bool(renewed)
-
-    def release(self) -> None:
-        self._stop.set()
-        if self._heartbeat is not None:
-            self._heartbeat.join()
-        with _writing(self.engine) as connection, connection.begin():
-            connection.execute(
-                update(campaigns)
-                .where(campaigns.c.id == self.campaign.id, campaigns.c.lease_owner == self.owner)
-                .values(lease_owner=None, lease_expires_at=None)
-            )
-
-    def __enter__(self) -> Lease:
-        self.acquire()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.release()
-
-    def _renew_until_released(self) -> None:
-        while not self._stop.wait(self.seconds / 3):
-            if not self.renew():
-                return
-
-    def _expiry(self) -> dt.datetime:
-        return now() + dt.timedelta(seconds=self.seconds)
-
-    def _held_by(self, owner: str, until: dt.datetime | None) -> SendError:
-        host, _, rest = owner.partition(":")
-        pid = rest.partition(":")[0]
-        who = f"process {pid} on {host}" if pid else owner
-        expiry = f" (its lease runs until {until:%H:%M:%S} UTC)" if until else ""
-        return SendError(
-            f"campaign {self.campaign.slug!r} is being sent by {who}{expiry}; two senders "
-            "would mail people twice, so this one stops. Wait for it to finish, or if it "
-            "was killed on another machine, send again once the lease has run out"
-        )
-
-
-def _alive(owner: str) -> bool:
-    """False only when the owner is a process on this host that no longer exists."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return True
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

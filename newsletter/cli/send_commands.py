@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
+from newsletter.campaign import Progress, SendSummary
 from newsletter.cli import State, cli, pass_state
+from newsletter.config import Config
 from newsletter.errors import SendError
 from newsletter.providers import PROVIDERS
 from newsletter.sending import (
-    Progress,
     SendPlan,
-    SendSummary,
     campaign_status,
     plan_send,
+    refuse_on_errors,
     send_campaign,
     send_tests,
 )
@@ -88,21 +89,13 @@ def send(
     config = state.config
     # With --json, stdout holds only the JSON: everything for people goes to stderr.
     say = _printer(err=as_json)
-    plan = plan_send(config, issue, provider=provider, topics=topics or None)
+    plan = plan_send(
+        config, issue, provider=provider, topics=topics or None, test=bool(test_addresses)
+    )
     _show_plan(plan, say, test_addresses=test_addresses, retry_unknown=retry_unknown)
-
+    refuse_on_errors(plan)  # before asking anything
     if test_addresses:
-        deliveries = send_tests(config, plan, test_addresses)
-        results = [
-            {"to": address, **vars(delivery)}
-            for address, delivery in zip(test_addresses, deliveries, strict=True)
-        ]
-        if as_json:
-            click.echo(json.dumps({"test": results}, indent=2))
-        for result in results:
-            say(f"Test to {result['to']}: {result['status']}" + _because(result["error"]))
-        if any(result["status"] != "sent" for result in results):
-            raise click.exceptions.Exit(1)
+        _send_tests(config, plan, test_addresses, say, as_json)
         return
 
     waiting = plan.to_send(retry_unknown=retry_unknown)
@@ -142,11 +135,30 @@ def send(
         raise SendError(summary.stopped)
 
 
-def _printer(*, err: bool) -> Any:
-    def say(message: str = "") -> None:
+Say = Callable[[str], None]
+
+
+def _printer(*, err: bool) -> Say:
+    def say(message: str) -> None:
         click.echo(message, err=err)
 
     return say
+
+
+def _send_tests(
+    config: Config, plan: SendPlan, addresses: tuple[str, ...], say: Say, as_json: bool
+) -> None:
+    deliveries = send_tests(config, plan, addresses)
+    results = [
+        {"to": address, **vars(delivery)}
+        for address, delivery in zip(addresses, deliveries, strict=True)
+    ]
+    if as_json:
+        click.echo(json.dumps({"test": results}, indent=2))
+    for result in results:
+        say(f"Test to {result['to']}: {result['status']}" + _because(result["error"]))
+    if any(result["status"] != "sent" for result in results):
+        raise click.exceptions.Exit(1)
 
 
 def _because(error: str | None) -> str:
@@ -154,7 +166,7 @@ def _because(error: str | None) -> str:
 
 
 def _show_plan(
-    plan: SendPlan, say: Any, *, test_addresses: tuple[str, ...], retry_unknown: bool
+    plan: SendPlan, say: Say, *, test_addresses: tuple[str, ...], retry_unknown: bool
 ) -> None:
     issue = plan.compiled.issue
     say(f"Issue:      {issue.title} ({issue.path})")
@@ -199,7 +211,7 @@ def _progress_line(progress: Progress | None) -> str:
     return line
 
 
-def _nothing_to_send(plan: SendPlan, say: Any, as_json: bool) -> None:
+def _nothing_to_send(plan: SendPlan, say: Say, as_json: bool) -> None:
     counts = plan.counts or {}
     if plan.campaign is None:
         message = "Nothing to send: no active subscriber matches."
@@ -215,7 +227,7 @@ def _nothing_to_send(plan: SendPlan, say: Any, as_json: bool) -> None:
     say(message)
 
 
-def _show_summary(summary: SendSummary, say: Any) -> None:
+def _show_summary(summary: SendSummary, say: Say) -> None:
     rate = (summary.sent + summary.failed) / summary.seconds if summary.seconds else 0.0
     verb = "Would send" if summary.dry_run else "Sent"
     say(

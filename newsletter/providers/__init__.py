@@ -16,12 +16,12 @@ one recipient is a ``failed`` delivery, not an exception.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from email.utils import format_datetime
 from html import escape
 from types import TracebackType
@@ -29,10 +29,11 @@ from typing import Literal, Protocol
 
 from newsletter.config import Config
 from newsletter.errors import ConfigError
-from newsletter.mail import compose, format_address, new_message_id
+from newsletter.mail import format_address, message_bytes, new_message_id, safe_header
 from newsletter.models import Personalization
 from newsletter.personalize import fill, split_markers
 from newsletter.ratelimit import RateLimiter
+from newsletter.render import marker
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,30 @@ class Content:
     # One message on request (a confirmation link), not list mail: no unsubscribe group.
     transactional: bool = False
 
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        *,
+        subject: str,
+        html: str,
+        text: str,
+        headers: Mapping[str, str] | None = None,
+        transactional: bool = False,
+    ) -> Content:
+        """Content from the configured sender, with ``headers`` shared by every recipient."""
+        return cls(
+            sender=format_address(config.sender.email, config.sender.name),
+            sender_email=config.sender.email,
+            sender_name=config.sender.name,
+            subject=safe_header("Subject", subject),
+            html=html,
+            text=text,
+            reply_to=config.reply_to,
+            headers=dict(headers or {}),
+            transactional=transactional,
+        )
+
     @functools.cached_property
     def _html_parts(self) -> list[str]:
         return split_markers(self.html)
@@ -70,6 +95,15 @@ class Content:
     @property
     def text_fields(self) -> set[str]:
         return set(self._text_parts[1::2])
+
+    def filled(self, values: Mapping[str, str]) -> Content:
+        """This content with the markers of ``values`` filled for everyone at once: for
+        fields that are the same for every recipient (the view-in-browser link)."""
+        html, text = self.html, self.text
+        for name, value in values.items():
+            html = html.replace(marker("html", name), escape(value, quote=True))
+            text = text.replace(marker("text", name), value)
+        return dataclasses.replace(self, html=html, text=text)
 
     def personalize(self, values: Mapping[str, str]) -> tuple[str, str]:
         """This content's (html, text) for one recipient; HTML values are escaped here."""
@@ -104,8 +138,8 @@ class Batch:
     recipients: Sequence[Recipient]
 
 
-def local_message(content: Content, recipient: Recipient) -> tuple[str, EmailMessage]:
-    """One recipient's complete message, personalised here: (Message-ID, message).
+def local_message(content: Content, recipient: Recipient) -> tuple[str, bytes]:
+    """One recipient's complete message, personalised here: (Message-ID, RFC 5322 bytes).
 
     For the providers that hand over finished messages (outbox, SMTP).
     """
@@ -122,7 +156,7 @@ def local_message(content: Content, recipient: Recipient) -> tuple[str, EmailMes
         **content.headers,
         **recipient.headers,
     }
-    return message_id, compose(headers, html=html, text=text)
+    return message_id, message_bytes(headers, html=html, text=text)
 
 
 DeliveryStatus = Literal["sent", "failed", "deferred", "unknown"]

@@ -11,7 +11,6 @@ import mailbox
 
 from newsletter.config import Config
 from newsletter.errors import SendError
-from newsletter.mail import POLICY
 from newsletter.providers import BaseProvider, Batch, Delivery, local_message
 from newsletter.ratelimit import RateLimiter
 
@@ -43,7 +42,7 @@ class OutboxProvider(BaseProvider):
             self.limiter.acquire()
             message_id, message = local_message(batch.content, recipient)
             try:
-                maildir.add(message.as_bytes(policy=POLICY))
+                maildir.add(message)
             except OSError as error:
                 raise SendError(
                     f"{self.path}: cannot write to the outbox ({error.strerror}); "

@@ -61,17 +61,31 @@ class SendGridProvider(BaseProvider):
 
     def payload(self, batch: Batch) -> dict[str, Any]:
         content = batch.content
-        html_fields, text_fields = content.html_fields, content.text_fields
+        values = [recipient.personalization.values() for recipient in batch.recipients]
+        # Where no value in this batch changes when HTML-escaped (links, most names), the
+        # HTML marker becomes the text marker: one substitution per field, not two.
+        escaped = {
+            name
+            for name in content.html_fields
+            if _needs_escaping("".join(value[name] for value in values))
+        }
+        html = content.html
+        for name in content.html_fields - escaped:
+            html = html.replace(marker("html", name), marker("text", name))
+        plain = [
+            (marker("text", n), n) for n in content.text_fields | (content.html_fields - escaped)
+        ]
+        html_only = [(marker("html", name), name) for name in escaped]
         body: dict[str, Any] = {
             "from": _address(content.sender_email, content.sender_name),
             "subject": content.subject,
             "content": [
                 {"type": "text/plain", "value": content.text},
-                {"type": "text/html", "value": content.html},
+                {"type": "text/html", "value": html},
             ],
             "personalizations": [
-                _personalization(recipient, html_fields, text_fields)
-                for recipient in batch.recipients
+                _personalization(recipient, value, plain, html_only)
+                for recipient, value in zip(batch.recipients, values, strict=True)
             ],
             "tracking_settings": self._tracking(),
         }
@@ -148,11 +162,15 @@ def _address(email: str, name: str = "") -> dict[str, str]:
 
 
 def _personalization(
-    recipient: Recipient, html_fields: set[str], text_fields: set[str]
+    recipient: Recipient,
+    values: dict[str, str],
+    plain: list[tuple[str, str]],
+    html_only: list[tuple[str, str]],
 ) -> dict[str, Any]:
-    values = recipient.personalization.values()
-    substitutions = {marker("html", f): escape(values[f], quote=True) for f in html_fields}
-    substitutions.update({marker("text", f): values[f] for f in text_fields})
+    """One recipient's personalization; ``plain``/``html_only``: (substitution key, field)."""
+    substitutions = {key: values[name] for key, name in plain}
+    for key, name in html_only:
+        substitutions[key] = escape(values[name], quote=True)
     personalization: dict[str, Any] = {"to": [_address(recipient.email, recipient.name)]}
     if substitutions:
         personalization["substitutions"] = substitutions
@@ -161,6 +179,10 @@ def _personalization(
     if recipient.tags:
         personalization["custom_args"] = dict(recipient.tags)
     return personalization
+
+
+def _needs_escaping(text: str) -> bool:
+    return escape(text, quote=True) != text
 
 
 def _error_text(body: bytes | str | None) -> str:

@@ -27,7 +27,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from newsletter.config import Config, env_secret
 from newsletter.errors import ConfigError, ProviderError, ProviderUnavailable
-from newsletter.mail import SMTP_POLICY
 from newsletter.providers import BaseProvider, Batch, Content, Delivery, Recipient, local_message
 from newsletter.providers.retry import Backoff
 from newsletter.ratelimit import RateLimiter
@@ -100,7 +99,9 @@ class SmtpProvider(BaseProvider):
         if self._stop is not None:
             return Delivery("deferred", error=f"not attempted: {self._stop}")
         message_id, message = local_message(content, recipient)
-        data = message.as_bytes(policy=SMTP_POLICY)
+        # SMTP wants CRLF (servers refuse bare LF since "SMTP smuggling"); smtplib only
+        # adds the dot-stuffing.
+        data = message.replace(b"\n", b"\r\n")
         last_error = ""
         for retry in range(self.backoff.retries + 1):
             if retry:

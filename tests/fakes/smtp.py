@@ -13,6 +13,7 @@ from __future__ import annotations
 import email
 import email.policy
 import ssl
+import sys
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -74,9 +75,11 @@ class _Handler:
         with self.server.lock:
             if self.server.script.data_replies:
                 return self.server.script.data_replies.pop(0)
-            self.server.arrivals.append(
-                Arrival(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(envelope.content))
-            )
+            self.server.accepted += 1
+            if self.server.keep:
+                self.server.arrivals.append(
+                    Arrival(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(envelope.content))
+                )
         return "250 Message accepted for delivery"
 
 
@@ -93,8 +96,12 @@ class FakeSmtp:
         self,
         *,
         tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
         credentials: tuple[str, str] | None = None,
+        keep: bool = True,
     ) -> None:
+        self.keep = keep  # False: only count (the benchmark's sink)
+        self.accepted = 0
         self.lock = threading.Lock()
         self.script = _Script()
         self.arrivals: list[Arrival] = []
@@ -102,7 +109,9 @@ class FakeSmtp:
         self.connection_peers: set[Any] = set()
         self.host = "127.0.0.1"
         options: dict[str, Any] = {}
-        if tls_context is not None:
+        if tls_context is not None and implicit_tls:
+            options.update(ssl_context=tls_context)  # TLS from the first byte (port 465)
+        elif tls_context is not None:
             options.update(tls_context=tls_context, require_starttls=True)
         if credentials is not None:
             options.update(
@@ -153,6 +162,14 @@ class FakeSmtp:
         self.stop()
 
 
+def main() -> None:
+    """A counting sink in its own process (for the benchmark): prints its port, then
+    serves until stdin closes."""
+    with FakeSmtp(keep=False) as server:
+        print(server.port, flush=True)
+        sys.stdin.read()
+
+
 class _Authenticator:
     def __init__(self, username: str, password: str) -> None:
         self.expected = (username.encode(), password.encode())
@@ -162,3 +179,7 @@ class _Authenticator:
     ) -> AuthResult:
         ok = isinstance(data, LoginPassword) and (data.login, data.password) == self.expected
         return AuthResult(success=ok, handled=False)
+
+
+if __name__ == "__main__":
+    main()

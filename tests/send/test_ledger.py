@@ -16,6 +16,7 @@ from sqlalchemy import update
 from newsletter import ledger
 from newsletter.cli import cli
 from newsletter.errors import SendError
+from newsletter.lease import Lease
 from newsletter.store import Store, open_store_url
 from newsletter.store.schema import campaigns
 from tests.send.conftest import SEED
@@ -67,24 +68,33 @@ def test_the_snapshot_holds_the_active_subscribers_of_the_topics(db: Store) -> N
     assert start(db).id == campaign.id  # starting it again finds the same campaign
 
 
+def hand_over(book: ledger.Ledger, *, after: int, size: int) -> ledger.Claim | None:
+    claim = book.next_batch(after=after, size=size)
+    if claim is not None:
+        book.hand_over(claim)
+    return claim
+
+
 def test_a_batch_goes_pending_in_flight_then_sent_or_failed(db: Store) -> None:
     ids = add_readers(db, 5)
     campaign = start(db)
     book = ledger.Ledger(db, campaign.id)
 
-    claim = book.claim(after=0, size=3)
+    claim = book.next_batch(after=0, size=3)
     assert claim is not None
     assert [r.subscriber_id for r in claim.recipients] == ids[:3]
+    assert ledger.state_counts(db, campaign.id)["pending"] == 5  # prepared, not yet out
+    book.hand_over(claim)
     assert ledger.state_counts(db, campaign.id)["in_flight"] == 3
     book.record(claim, [("sent", "m1", None), ("failed", None, "550 no"), ("pending", None, "451")])
 
-    claim = book.claim(after=claim.last_id, size=3)
+    claim = hand_over(book, after=claim.last_id, size=3)
     assert claim is not None
     book.record(claim, [("sent", "m2", None)] * 2)
 
     counts = ledger.state_counts(db, campaign.id)
     assert (counts["sent"], counts["failed"], counts["pending"]) == (3, 1, 1)
-    assert book.claim(after=ids[-1], size=3) is None
+    assert book.next_batch(after=ids[-1], size=3) is None
     assert ledger.first_errors(db, campaign.id) == [
         ("reader1@example.org", "550 no"),
         ("reader2@example.org", "451"),
@@ -97,7 +107,7 @@ def test_a_recipient_gone_since_the_start_is_skipped_not_sent(db: Store) -> None
     db.unsubscribe(ids[0], source="web")
     db.forget("reader1@example.org")  # erased: the subscriber row is gone
 
-    claim = ledger.Ledger(db, campaign.id).claim(after=0, size=10)
+    claim = ledger.Ledger(db, campaign.id).next_batch(after=0, size=10)
 
     assert claim is not None
     assert [r.subscriber_id for r in claim.recipients] == [ids[2]]
@@ -109,7 +119,8 @@ def test_a_batch_in_flight_when_the_sender_died_becomes_unknown(db: Store) -> No
     add_readers(db, 4)
     campaign = start(db)
     book = ledger.Ledger(db, campaign.id)
-    book.claim(after=0, size=2)  # ... and the process is killed here
+    hand_over(book, after=0, size=2)  # ... and the process is killed here
+    book.next_batch(after=2, size=2)  # the next batch, prepared but not handed over
 
     assert book.recover() == 2
     assert ledger.state_counts(db, campaign.id)["unknown"] == 2
@@ -121,7 +132,7 @@ def test_delivery_events_settle_unknown_recipients(db: Store) -> None:
     ids = add_readers(db, 4)
     campaign = start(db)
     book = ledger.Ledger(db, campaign.id)
-    book.claim(after=0, size=4)
+    hand_over(book, after=0, size=4)
     book.recover()
 
     def event(subscriber_id: int, name: str) -> bool:
@@ -142,34 +153,34 @@ def test_an_event_for_a_requeued_recipient_settles_it_before_it_is_sent_again(db
     ids = add_readers(db, 1)
     campaign = start(db)
     book = ledger.Ledger(db, campaign.id)
-    book.claim(after=0, size=1)
+    hand_over(book, after=0, size=1)
     book.recover()
     book.requeue_unknown()
 
     assert ledger.apply_delivery_event(
         db, campaign_id=campaign.id, subscriber_id=ids[0], event="delivered", message_id=None
     )
-    assert book.claim(after=0, size=1) is None  # nothing left to send
+    assert book.next_batch(after=0, size=1) is None  # nothing left to send
 
 
 def test_only_one_lease_holder_at_a_time(db: Store) -> None:
     add_readers(db, 1)
     campaign = start(db)
 
-    with ledger.Lease(db, campaign), pytest.raises(SendError, match="is being sent by process"):
-        ledger.Lease(db, campaign).acquire()
-    with ledger.Lease(db, campaign):  # released: the next run may go
+    with Lease(db, campaign), pytest.raises(SendError, match="is being sent by process"):
+        Lease(db, campaign).acquire()
+    with Lease(db, campaign):  # released: the next run may go
         pass
 
 
 def test_of_many_senders_starting_at_once_exactly_one_gets_the_lease(db: Store) -> None:
     add_readers(db, 1)
     campaign = start(db)
-    leases = [ledger.Lease(db, campaign) for _ in range(6)]
+    leases = [Lease(db, campaign) for _ in range(6)]
     barrier = threading.Barrier(len(leases))
-    winners: list[ledger.Lease] = []
+    winners: list[Lease] = []
 
-    def race(lease: ledger.Lease) -> None:
+    def race(lease: Lease) -> None:
         barrier.wait()
         try:
             lease.acquire()
@@ -192,7 +203,7 @@ def test_the_lease_of_a_dead_process_is_taken_over_at_once(db: Store) -> None:
     campaign = start(db)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)  # fmt: skip
-    lease = ledger.Lease(db, campaign)
+    lease = Lease(db, campaign)
     host = lease.owner.split(":")[0]
     set_lease(db, campaign.id, f"{host}:{dead.stdout.strip()}:abcd", seconds=600)
 
@@ -206,10 +217,10 @@ def test_a_lease_from_another_host_holds_until_it_expires(db: Store) -> None:
 
     set_lease(db, campaign.id, "elsewhere:1234:abcd", seconds=600)
     with pytest.raises(SendError, match="is being sent by process 1234 on elsewhere"):
-        ledger.Lease(db, campaign).acquire()
+        Lease(db, campaign).acquire()
 
     set_lease(db, campaign.id, "elsewhere:1234:abcd", seconds=-1)
-    with ledger.Lease(db, campaign):
+    with Lease(db, campaign):
         pass
 
 
@@ -243,3 +254,17 @@ def test_a_whole_send_on_this_database(
     assert "Sent 7, failed 0" in result.output
     assert again.exit_code == 0 and "Nothing to send" in again.output
     assert len(list((project / "outbox" / "new").iterdir())) == 7
+
+
+def test_sent_messages_count_against_the_caps_of_later_runs(db: Store) -> None:
+    add_readers(db, 3)
+    campaign = start(db)
+    book = ledger.Ledger(db, campaign.id)
+    claim = hand_over(book, after=0, size=3)
+    assert claim is not None
+    book.record(claim, [("sent", "m", None)] * 3)
+
+    [(at, count)] = ledger.sent_since(db, ledger.now() - dt.timedelta(hours=1))
+
+    assert count == 3
+    assert ledger.now() - at < dt.timedelta(minutes=1)

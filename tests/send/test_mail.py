@@ -9,7 +9,7 @@ import pytest
 
 from newsletter.config import Config
 from newsletter.errors import SendError
-from newsletter.mail import POLICY, compose, list_headers, message_headers
+from newsletter.mail import compose, list_headers, message_bytes, message_headers
 
 LONG_URL = "https://news.breastfeedingworld.example/u/" + "A" * 150
 
@@ -35,7 +35,7 @@ def test_a_long_unsubscribe_url_survives_serialisation_unencoded(config: Config)
     headers = message_headers(
         config, to="ann@example.org", subject="Hello", unsubscribe_url=LONG_URL
     )
-    data = compose(headers, html="<p>Hi</p>", text="Hi").as_bytes(policy=POLICY)
+    data = message_bytes(headers, html="<p>Hi</p>", text="Hi")
 
     assert f"List-Unsubscribe: <{LONG_URL}>, <mailto:".encode() in data
     parsed = email.message_from_bytes(data, policy=email.policy.default)
@@ -49,7 +49,7 @@ def test_a_message_has_both_parts_and_every_header(config: Config) -> None:
         subject="Stem cells — and more",
         unsubscribe_url=LONG_URL,
     )
-    data = compose(headers, html="<p>Grüße</p>", text="Grüße").as_bytes(policy=POLICY)
+    data = message_bytes(headers, html="<p>Grüße</p>", text="Grüße")
     parsed = email.message_from_bytes(data, policy=email.policy.default)
 
     assert parsed.get_content_type() == "multipart/alternative"
@@ -67,3 +67,20 @@ def test_a_message_has_both_parts_and_every_header(config: Config) -> None:
 def test_a_subject_with_a_line_break_cannot_inject_headers(config: Config, subject: str) -> None:
     with pytest.raises(SendError, match="the Subject header would contain a line break"):
         message_headers(config, to="ann@example.org", subject=subject)
+
+
+def test_compose_reads_back_what_message_bytes_writes(config: Config) -> None:
+    headers = message_headers(
+        config,
+        to='"Zoë Ünal" <zoe@example.org>',
+        subject="Grüße aus Berlin",
+        unsubscribe_url=LONG_URL,
+    )
+    text = "Line one  \r\n.starts with a dot\nlong " + "x" * 300 + "\n"
+
+    message = compose(headers, html="<p>a=b</p>", text=text)
+
+    assert message["Subject"] == "Grüße aus Berlin"
+    assert message["To"].addresses[0].display_name == "Zoë Ünal"
+    assert message.get_body(("plain",)).get_content() == text.replace("\r\n", "\n")
+    assert message.get_body(("html",)).get_content() == "<p>a=b</p>\n"

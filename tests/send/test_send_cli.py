@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from newsletter import ledger
 from newsletter.cli import cli
 from newsletter.config import Config
+from newsletter.lease import Lease
 from newsletter.store import Store
 from newsletter.tokens import DEVELOPMENT_SECRET, Signer
 from tests.send.arrivals import check_copies
@@ -190,10 +191,11 @@ def test_an_issue_with_check_errors_is_refused(
         issue.read_text(encoding="utf-8") + "\n#### Skipped heading levels\n", encoding="utf-8"
     )
 
-    result = runner.invoke(cli, ["send", SEED, "--yes"])
+    result = runner.invoke(cli, ["send", SEED])
 
     assert result.exit_code == 1
     assert "Check:      " in result.output
+    assert "Send to" not in result.output  # refused before asking
     assert result.output.splitlines()[-1] == (
         f"Error: {SEED}: the pre-send checks found 1 error(s); fix them (see "
         "'newsletter check') and send again"
@@ -213,7 +215,7 @@ def test_a_second_sender_on_the_same_campaign_is_refused(
         topics=["research"],
         provider="outbox",
     )
-    with ledger.Lease(store, campaign):  # another sender, alive, holds the campaign
+    with Lease(store, campaign):  # another sender, alive, holds the campaign
         result = runner.invoke(cli, ["send", SEED, "--yes"])
 
     assert result.exit_code == 1

@@ -12,8 +12,8 @@ from newsletter import ledger
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.models import Personalization
-from newsletter.providers import Batch, Recipient, get_provider
-from newsletter.sending import send_transactional, shared_content
+from newsletter.providers import Batch, Content, Recipient, get_provider
+from newsletter.sending import send_transactional
 from newsletter.store import Store
 from newsletter.tokens import Signer
 from tests.fakes.sendgrid import FakeSendGrid
@@ -69,7 +69,11 @@ def test_each_request_carries_the_content_once_and_one_personalization_per_recip
 
     [(_, body)] = sendgrid.accepted
     html = next(block["value"] for block in body["content"] if block["type"] == "text/html")
-    assert "[[html:unsubscribe_url]]" in html  # shared: filled by SendGrid's substitutions
+    # Shared, markers left for SendGrid's substitutions. Links never change when
+    # HTML-escaped, so the HTML uses the text marker: one substitution, not two.
+    assert "[[text:unsubscribe_url]]" in html
+    assert "[[html:unsubscribe_url]]" not in html
+    assert "[[text:view_url]]" not in body["content"][0]["value"]  # the same for all: filled
     assert body["headers"] == {
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         "List-Id": "Breastfeeding World <breastfeeding-world.news.breastfeedingworld.example>",
@@ -93,7 +97,7 @@ def test_names_are_escaped_in_the_html_substitutions_only(
     configure: Callable[..., Config], sendgrid: FakeSendGrid
 ) -> None:
     config = sendgrid_config(configure, sendgrid)
-    content = shared_content(
+    content = Content.from_config(
         config, subject="Hello", html="<p>Hi [[html:name]]</p>", text="Hi [[text:name]]"
     )
     recipient = Recipient(Personalization(email="ann@example.org", name='Ann <b>"A&B"</b>'))

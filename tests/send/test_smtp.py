@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import ssl
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,8 +53,9 @@ def test_every_recipient_gets_a_personal_multipart_copy(
     assert first["Message-ID"].endswith("@breastfeedingworld.example>")
     text, html = parts(first)
     assert "Hi Reader," in text and "Hi Reader," in html
-    assert all(arrival.sender == "letters@breastfeedingworld.example"
-               for arrival in smtp_server.arrivals)  # fmt: skip
+    for arrival in smtp_server.arrivals:
+        assert arrival.sender == "letters@breastfeedingworld.example"
+        assert b"\n" not in arrival.data.replace(b"\r\n", b""), "bare LF on the wire"
 
 
 def test_connections_are_reused(
@@ -255,3 +257,63 @@ def self_signed_certificate(folder: Path) -> tuple[Path, ssl.SSLContext]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
     return cert_path, context
+
+
+def test_test_sends_need_no_signing_key(
+    runner: CliRunner, configure: Callable[..., Config], smtp_server: FakeSmtp
+) -> None:
+    smtp_config(configure, smtp_server)
+
+    result = runner.invoke(cli, ["send", SEED, "--test", "editor@example.org"])
+
+    assert result.exit_code == 0, result.output
+    [arrival] = smtp_server.arrivals
+    assert arrival.message()["Subject"] == "[TEST] Stem Cells: The Medicine in Breast Milk?"
+
+
+def test_implicit_tls(
+    configure: Callable[..., Config], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    certificate, server_context = self_signed_certificate(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate))
+    with FakeSmtp(tls_context=server_context, implicit_tls=True) as server:
+        config = smtp_config(configure, server, security="ssl")
+
+        delivery = send_transactional(
+            config, to="new@example.org", subject="Hi", html="<p>Hi</p>", text="Hi"
+        )
+
+    assert delivery.status == "sent"
+    assert len(server.arrivals) == 1
+
+
+def test_a_421_drops_the_connection_and_the_message_goes_on_a_new_one(
+    configure: Callable[..., Config], smtp_server: FakeSmtp
+) -> None:
+    config = smtp_config(configure, smtp_server, connections=1)
+    smtp_server.answer_data("421 4.3.2 Service shutting down")
+
+    delivery = send_transactional(config, to="a@example.org", subject="Hi", html="x", text="x")
+
+    assert delivery.status == "sent"
+    assert smtp_server.received_by() == {"a@example.org": 1}
+    assert smtp_server.connections == 2
+
+
+def test_the_rate_holds_across_parallel_connections(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    smtp_server: FakeSmtp,
+    subscribers: Callable[..., list[int]],
+    secret: Signer,
+) -> None:
+    smtp_config(configure, smtp_server, connections=4)
+    subscribers(21)
+
+    started = time.monotonic()
+    result = runner.invoke(cli, ["send", SEED, "--yes", "--rate", "40"])
+
+    assert result.exit_code == 0, result.output
+    assert len(smtp_server.arrivals) == 21
+    # 21 messages at 40/s between them: half a second, whatever the connection count.
+    assert time.monotonic() - started >= 0.5
