@@ -23,6 +23,7 @@ from newsletter.web.archive import Archive
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.events import EventProcessor
 from newsletter.web.limits import RateLimiter
+from newsletter.web.one_click import OneClickWriter
 from newsletter.web.pages import TEMPLATES_DIR, init_pages, page
 from newsletter.web.postman import Letter, Postman
 from newsletter.web.security import init_security
@@ -108,6 +109,7 @@ def build_services(config: Config, secret: str) -> Services:
         events=EventProcessor(
             store, apply_delivery_event, count_engagement=config.sendgrid.tracking
         ),
+        one_click=OneClickWriter(store),
         webhook_key=webhook_key,
     )
 

@@ -13,6 +13,7 @@ from newsletter.tokens import Links, Signer
 from newsletter.web.archive import Archive
 from newsletter.web.events import EventProcessor
 from newsletter.web.limits import RateLimiter
+from newsletter.web.one_click import OneClickWriter
 from newsletter.web.postman import Postman
 
 EXTENSION = "newsletter"
@@ -28,6 +29,7 @@ class Services:
     postman: Postman
     archive: Archive
     events: EventProcessor
+    one_click: OneClickWriter
     webhook_key: EllipticCurvePublicKey | None  # None: the webhook refuses everything
     # The site's CSS, rendered once when the app is made, and the CSP source allowing it.
     stylesheet: str = ""
@@ -39,8 +41,9 @@ class Services:
         return self.config.web.link_max_age_days * 86400
 
     def close(self) -> None:
-        """Send what is queued, then let go of the database."""
+        """Finish what is queued (mail, unsubscribes), then let go of the database."""
         self.postman.close()
+        self.one_click.close()
         self.store.close()
 
 

@@ -26,8 +26,8 @@ from newsletter.web.security import csrf_exempt, require_csrf
 
 blueprint = Blueprint("links", __name__)
 
-# Sources recorded with each unsubscribe, so the editor can tell them apart.
-ONE_CLICK = "one-click"
+# Sources recorded with each unsubscribe, so the editor can tell them apart (one-click
+# ones: see newsletter.web.one_click).
 UNSUBSCRIBE_PAGE = "unsubscribe-page"
 PREFERENCE_CENTER = "preference-center"
 
@@ -53,8 +53,8 @@ def unsubscribe(token: str) -> Response:
     claim = _unsubscribe_claim(site, token)
     if request.form.get("List-Unsubscribe") == "One-Click":
         # A mailbox provider's server sends this and nobody reads the answer: one write
-        # and a short, impersonal page. (The hot path: Gmail and Yahoo users press it.)
-        site.store.unsubscribe(claim.subscriber_id, source=ONE_CLICK, campaign_id=claim.campaign_id)
+        # (grouped with concurrent ones) and a short, impersonal page.
+        site.one_click.unsubscribe(claim.subscriber_id, claim.campaign_id)
         return _one_click_answer(site)
     require_csrf()
     subscriber = _subscriber(site, claim.subscriber_id)
