@@ -14,7 +14,6 @@ PostgreSQL goes through psycopg 3 (``postgresql+psycopg://``).
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -25,7 +24,6 @@ from sqlalchemy.pool import StaticPool
 from newsletter.errors import StoreError
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
-_HOLDS_WRITER = "newsletter.holds_writer"
 
 
 def make_engine(url: str, **options: Any) -> Engine:
@@ -74,25 +72,9 @@ def _sqlite_engine(url: Any, **options: Any) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    # SQLite has one writer at a time. Threads of this process that want to write wait
-    # their turn on this lock, which hands over the moment the writer is done; left to
-    # SQLite, they would poll the write lock from its busy handler, sleeping 1, 2, 5 ...
-    # up to 100 ms between tries, which under load is most of a request's latency.
-    # Other processes still meet SQLite's own lock, as before.
-    writer = threading.Lock()
-
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
         write = connection.get_execution_options().get("write", False)
-        if write and writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_SECONDS):
-            # Released when the connection goes back to the pool, after its COMMIT or
-            # ROLLBACK (the "commit" event would fire before it).
-            connection.connection.info[_HOLDS_WRITER] = True
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    @event.listens_for(engine.pool, "checkin")
-    def _end(_dbapi_connection: Any, record: Any) -> None:
-        if record is not None and record.info.pop(_HOLDS_WRITER, False):
-            writer.release()
 
     return engine
