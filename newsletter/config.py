@@ -184,6 +184,22 @@ class WebSettings(Schema):
         "I agree to receive this newsletter by email. I can unsubscribe at any time.",
         description="The consent wording shown on the signup form and recorded with it.",
     )
+    mails_per_address_per_hour: int = Field(
+        3,
+        ge=1,
+        description="Confirmation or manage-link mails one address may be sent per hour "
+        "(stops anyone from flooding a stranger's inbox through the forms).",
+    )
+    forms_per_client_per_hour: int = Field(
+        30, ge=1, description="Signup and manage-link requests one client IP may make per hour."
+    )
+    proxy_hops: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Reverse proxies in front of 'newsletter serve' whose X-Forwarded-For "
+        "and X-Forwarded-Proto to trust (0: the app faces clients directly).",
+    )
 
 
 class Config(Schema):

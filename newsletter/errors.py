@@ -48,6 +48,10 @@ class TokenError(NewsletterError):
     """A signed link token is forged, truncated, from another key, or expired."""
 
 
+class ExpiredTokenError(TokenError):
+    """A genuine link token that is past its age limit (confirm and manage links)."""
+
+
 class SendError(NewsletterError):
     """A campaign cannot start or must stop (checks failed, provider refused, lease held)."""
 

@@ -18,7 +18,7 @@ from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTi
 from itsdangerous.encoding import want_bytes
 
 from newsletter.config import SECRET_KEY_ENV, Config, env_secret
-from newsletter.errors import TokenError
+from newsletter.errors import ExpiredTokenError, TokenError
 from newsletter.models import Personalization
 
 # A fixed key for local builds and previews only; sending for real and serving the
@@ -150,12 +150,20 @@ class Signer:
     def read_manage_token(self, token: str, *, max_age_seconds: int) -> int:
         return int(self._load(self._timed["manage"], token, max_age=max_age_seconds))
 
+    def read_preferences_or_manage_token(self, token: str, *, max_age_seconds: int) -> int:
+        """The subscriber behind a ``/p/`` link, which carries either kind of token: the
+        never-expiring one from mail footers or the expiring one mailed on request."""
+        try:
+            return self.read_preferences_token(token)
+        except TokenError:
+            return self.read_manage_token(token, max_age_seconds=max_age_seconds)
+
     @staticmethod
     def _load(serializer: URLSafeSerializer, token: str, **kwargs: int) -> object:
         try:
             return serializer.loads(token, **kwargs)
         except SignatureExpired:
-            raise TokenError("this link has expired; ask for a new one") from None
+            raise ExpiredTokenError("this link has expired; ask for a new one") from None
         except (BadData, ValueError, TypeError):
             raise TokenError("this link is not valid") from None
 

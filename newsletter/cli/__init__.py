@@ -81,4 +81,5 @@ from newsletter.cli import (  # noqa: E402
     render_commands,  # noqa: F401
     send_commands,  # noqa: F401
     subscriber_commands,  # noqa: F401
+    web_commands,  # noqa: F401
 )

@@ -200,3 +200,36 @@ ledger = Table(
         name="state",
     ),
 )
+
+# -- the web app's shared state (migration 3, newsletter.web) ------------------------
+# In the database rather than in process memory, so that every process serving the
+# app (several workers; several machines on PostgreSQL) sees the same counts.
+
+# One row per SendGrid ``sg_event_id`` already applied: SendGrid retries a whole
+# batch when the answer is late or not 2xx, so the same event can arrive again.
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("event_id", String(100), primary_key=True),
+    Column("received_at", UtcDateTime, nullable=False, index=True),
+)
+
+# Fixed one-hour windows of form requests. ``bucket`` is a SHA-256 of the scope and
+# key, so neither the addresses typed into the forms nor client IPs are kept in clear.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("bucket", String(64), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True, autoincrement=False),
+    Column("hits", Integer, nullable=False),
+)
+
+# Opens and clicks per campaign, counted only when the editor turned SendGrid's
+# tracking on (``sendgrid.tracking``). Totals only: who opened what is not kept.
+campaign_engagement = Table(
+    "campaign_engagement",
+    metadata,
+    Column("campaign_id", Id, primary_key=True, autoincrement=False),
+    Column("event", String(16), primary_key=True),
+    Column("count", Integer, nullable=False),
+)
