@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.errors import TokenError
 from newsletter.models import Subscriber
-from newsletter.web import create_app
+from newsletter.web import create_app, shutdown
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.limits import client_key
 from newsletter.web.pages import readable_on
@@ -289,3 +291,20 @@ def test_behind_a_proxy_the_forwarded_client_is_recorded_and_https_kept(
     assert "Strict-Transport-Security" not in direct.headers
     record = app.extensions[EXTENSION].store.describe("proxied@example.org")
     assert record["subscribed_ip"] == "198.51.100.20"
+
+
+def test_the_wsgi_module_builds_the_app_from_the_environment(
+    project: Path, database_url: str, secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_CONFIG", str(project / "newsletter.yaml"))
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
+    monkeypatch.delitem(sys.modules, "newsletter.web.wsgi", raising=False)
+
+    module = importlib.import_module("newsletter.web.wsgi")
+    try:
+        response = module.app.test_client().get("/healthz")
+    finally:
+        shutdown(module.app)
+        del sys.modules["newsletter.web.wsgi"]
+
+    assert response.json == {"status": "ok"}
