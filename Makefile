@@ -32,7 +32,7 @@ lint: $(BIN)/.installed
 
 # Refresh the golden files after an intended change to the rendered seed issue.
 golden: $(BIN)/.installed
-	NEWSLETTER_UPDATE_GOLDEN=1 $(BIN)/python -m pytest tests/test_golden.py
+	NEWSLETTER_UPDATE_GOLDEN=1 $(BIN)/python -m pytest tests/render/test_golden.py
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_render.py
