@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 SEED := issues/2026-11-26-stem-cells-in-breast-milk.md
 
-.PHONY: demo test lint format bench bench-store bench-send golden clean
+.PHONY: demo test lint format bench bench-store bench-send bench-web golden clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ bench-store: $(BIN)/.installed
 # Sending throughput, memory at a million subscribers, SMTP reuse (about ten minutes).
 bench-send: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_send.py
+
+bench-web: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_web.py
 
 clean:
 	rm -rf $(VENV) build outbox newsletter.db .pytest_cache

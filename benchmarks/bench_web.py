@@ -226,15 +226,17 @@ def main() -> None:
         unsubscribe_paths = [f"/u/{signer.unsubscribe_token(id_, 1)}" for id_ in ids]
         port = free_port()
         server = start_server(config, database_url, port, options.threads)
+        load_before = os.getloadavg()[0]
         try:
             results = measure(server, port, unsubscribe_paths, options)
         finally:
             server.terminate()
             server.wait(timeout=10)
+        load_after = os.getloadavg()[0]
         written = unsubscribed_count(database_url)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    report(results, options, written)
+    report(results, options, written, (load_before, load_after))
 
 
 def measure(
@@ -270,7 +272,12 @@ def measure(
     return scenarios
 
 
-def report(results: dict[str, list[RunResult]], options: argparse.Namespace, written: int) -> None:
+def report(
+    results: dict[str, list[RunResult]],
+    options: argparse.Namespace,
+    written: int,
+    load: tuple[float, float],
+) -> None:
     def median(name: str, field: str) -> float:
         return statistics.median(getattr(result, field) for result in results[name])
 
@@ -298,7 +305,9 @@ def report(results: dict[str, list[RunResult]], options: argparse.Namespace, wri
     verdict = "met" if rate >= TARGET_RATE and p99 < TARGET_P99_MS else "NOT met"
     print(
         f"\nTarget (>= {TARGET_RATE} one-click req/s, p99 < {TARGET_P99_MS:.0f} ms): {verdict}. "
-        f"Subscribers unsubscribed in the database: {written}."
+        f"Subscribers unsubscribed in the database: {written}. Load average (1 min) "
+        f"before / after: {load[0]:.1f} / {load[1]:.1f} (this benchmark alone adds about 2; "
+        "more means other work shared the machine)."
     )
 
 

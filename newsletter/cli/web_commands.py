@@ -43,7 +43,7 @@ def serve(state: State, host: str, port: int, threads: int) -> None:
       newsletter serve --port 8000
     """
     # Imported here: Flask and the store are not needed by the other commands.
-    from newsletter.web import create_app, create_server, listening_on
+    from newsletter.web import create_app, create_server, listening_on, shutdown
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     # Waitress warns for every request that waits for a thread: under load, one line per
@@ -61,3 +61,4 @@ def serve(state: State, host: str, port: int, threads: int) -> None:
         click.echo("Stopped.")
     finally:
         server.close()
+        shutdown(app)

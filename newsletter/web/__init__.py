@@ -7,6 +7,6 @@ package imports Flask.
 
 from __future__ import annotations
 
-from newsletter.web.app import create_app, create_server, listening_on
+from newsletter.web.app import create_app, create_server, listening_on, shutdown
 
-__all__ = ["create_app", "create_server", "listening_on"]
+__all__ = ["create_app", "create_server", "listening_on", "shutdown"]

@@ -83,6 +83,11 @@ def create_app(config: Config, test_config: Mapping[str, Any] | None = None) -> 
     return app
 
 
+def shutdown(app: Flask) -> None:
+    """Finish the app's queued work (mail, one-click unsubscribes) and close its database."""
+    app.extensions[EXTENSION].close()
+
+
 def build_services(config: Config, secret: str) -> Services:
     key_variable = config.sendgrid.webhook_public_key_env
     key_text = env_secret(key_variable)

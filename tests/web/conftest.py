@@ -35,7 +35,7 @@ from werkzeug.test import TestResponse
 
 from newsletter.config import Config
 from newsletter.models import Subscriber
-from newsletter.web import create_app
+from newsletter.web import create_app, shutdown
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.store.databases import postgres_schema
@@ -87,7 +87,7 @@ def app(
     monkeypatch.setenv(KEY_ENV, public_key_text(webhook_private_key))
     app = create_app(web_config, {"TESTING": True})
     yield app
-    app.extensions[EXTENSION].close()
+    shutdown(app)
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def make_app(secret: str) -> Iterator[Callable[..., Flask]]:
 
     yield make
     for app in made:
-        app.extensions[EXTENSION].close()
+        shutdown(app)
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,8 +19,9 @@ from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.errors import TokenError
 from newsletter.models import Subscriber
-from newsletter.web import create_app
-from newsletter.web.context import Services
+from newsletter.web import create_app, shutdown
+from newsletter.web.context import EXTENSION, Services
+from newsletter.web.limits import client_key
 from newsletter.web.pages import readable_on
 
 SEED_SLUG = "stem-cells-in-breast-milk"
@@ -246,3 +249,62 @@ def test_issue_images_are_served_where_assets_url_points_by_default(
 )
 def test_nothing_but_project_images_is_served_as_an_asset(client: FlaskClient, path: str) -> None:
     assert client.get(f"/assets/{path}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb::7", "2001:db8:1:2::/64"),
+        (None, "unknown"),
+    ],
+)
+def test_a_client_is_its_ip_or_its_ipv6_network(address: str | None, key: str) -> None:
+    assert client_key(address) == key
+
+
+def test_behind_a_proxy_the_forwarded_client_is_recorded_and_https_kept(
+    web_config: Config, make_app: Callable[..., Flask]
+) -> None:
+    behind_proxy = web_config.model_copy(
+        update={"web": web_config.web.model_copy(update={"proxy_hops": 1})}
+    )
+    app = make_app(behind_proxy)
+    client = app.test_client()
+    proxied = {"X-Forwarded-For": "198.51.100.20", "X-Forwarded-Proto": "https"}
+
+    form = client.get("/subscribe", headers=proxied)
+    client.post(
+        "/subscribe",
+        headers=proxied,
+        data={
+            "csrf_token": re.findall(r'name="csrf_token" value="([^"]+)"', form.text)[0],
+            "email": "proxied@example.org",
+            "topics": ["research"],
+            "consent": "yes",
+        },
+    )
+    direct = client.get("/subscribe")
+
+    assert form.headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert "Strict-Transport-Security" not in direct.headers
+    record = app.extensions[EXTENSION].store.describe("proxied@example.org")
+    assert record["subscribed_ip"] == "198.51.100.20"
+
+
+def test_the_wsgi_module_builds_the_app_from_the_environment(
+    project: Path, database_url: str, secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_CONFIG", str(project / "newsletter.yaml"))
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
+    monkeypatch.delitem(sys.modules, "newsletter.web.wsgi", raising=False)
+
+    module = importlib.import_module("newsletter.web.wsgi")
+    try:
+        response = module.app.test_client().get("/healthz")
+    finally:
+        shutdown(module.app)
+        del sys.modules["newsletter.web.wsgi"]
+
+    assert response.json == {"status": "ok"}
