@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.errors import NewsletterError
+from newsletter.ledger import find_campaign
 from newsletter.web.context import services
 from newsletter.web.security import use_archive_policy
 
@@ -28,7 +29,8 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 def archive(slug: str) -> Response:
     site = services()
     path = site.archive.find(slug)
-    if path is None:
+    # Only issues that have gone out: a draft in issues/ is not public yet.
+    if path is None or find_campaign(site.store, slug) is None:
         abort(404)
     try:
         html = site.archive.html(path)

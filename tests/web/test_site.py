@@ -18,6 +18,7 @@ from flask.testing import FlaskClient
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.errors import TokenError
+from newsletter.ledger import start_campaign
 from newsletter.models import Subscriber
 from newsletter.web import create_app, shutdown
 from newsletter.web.context import EXTENSION, Services
@@ -136,9 +137,21 @@ def test_the_logo_is_served_from_the_project(client: FlaskClient, project: Path)
         assert response.headers["Cache-Control"] == "public, max-age=86400"
 
 
+def start_seed_campaign(site: Services) -> None:
+    start_campaign(
+        site.store,
+        slug=SEED_SLUG,
+        issue_path="issues/x.md",
+        subject="Stem cells",
+        topics=["research"],
+        provider="outbox",
+    )
+
+
 def test_the_archive_shows_the_issue_to_nobody_in_particular(
     client: FlaskClient, site: Services
 ) -> None:
+    start_seed_campaign(site)
     response = client.get(f"/archive/{SEED_SLUG}")
 
     page = response.get_data(as_text=True)
@@ -157,6 +170,14 @@ def test_the_archive_shows_the_issue_to_nobody_in_particular(
 @pytest.mark.parametrize("slug", ["no-such-issue", "..%2f..%2fnewsletter", "*"])
 def test_the_archive_of_an_unknown_issue_is_a_404(client: FlaskClient, slug: str) -> None:
     assert client.get(f"/archive/{slug}").status_code == 404
+
+
+def test_the_archive_does_not_show_an_issue_before_it_is_sent(
+    client: FlaskClient, site: Services
+) -> None:
+    assert client.get(f"/archive/{SEED_SLUG}").status_code == 404
+    start_seed_campaign(site)
+    assert client.get(f"/archive/{SEED_SLUG}").status_code == 200
 
 
 def test_healthz(client: FlaskClient) -> None:
