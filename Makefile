@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 SEED := issues/2026-11-26-stem-cells-in-breast-milk.md
 
-.PHONY: demo test lint format bench bench-store golden clean
+.PHONY: demo test lint format bench bench-store bench-send bench-web golden clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,10 +12,14 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
-# The main job on the embedded defaults (SQLite file, local outbox).
+# The main job on the embedded defaults (SQLite file, local outbox). Safe to re-run:
+# the import changes nothing the second time, and the send resumes its campaign,
+# which has no one left to send to.
 demo: $(BIN)/.installed
 	$(BIN)/newsletter check $(SEED)
-	$(BIN)/newsletter build $(SEED)
+	$(BIN)/newsletter subscribers import subscribers.example.csv
+	$(BIN)/newsletter send $(SEED) --yes
+	@echo "The issue is in outbox/new/ (one file per message; mutt -f outbox)."
 
 # The whole test suite, lint included. CI runs exactly this (see .ci/run).
 test: $(BIN)/.installed
@@ -28,7 +32,7 @@ lint: $(BIN)/.installed
 
 # Refresh the golden files after an intended change to the rendered seed issue.
 golden: $(BIN)/.installed
-	NEWSLETTER_UPDATE_GOLDEN=1 $(BIN)/python -m pytest tests/test_golden.py
+	NEWSLETTER_UPDATE_GOLDEN=1 $(BIN)/python -m pytest tests/render/test_golden.py
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_render.py
@@ -36,6 +40,13 @@ bench: $(BIN)/.installed
 # Import speed and memory of the subscriber store (several minutes; --quick for a smoke test).
 bench-store: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_store.py
+
+# Sending throughput, memory at a million subscribers, SMTP reuse (about ten minutes).
+bench-send: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_send.py
+
+bench-web: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_web.py
 
 clean:
 	rm -rf $(VENV) build outbox newsletter.db .pytest_cache

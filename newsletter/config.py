@@ -168,7 +168,14 @@ class SendingSettings(Schema):
     rate: float | None = Field(None, gt=0, description="Messages per second (all connections).")
     per_hour: int | None = Field(None, gt=0, description="Cap per rolling hour.")
     per_day: int | None = Field(None, gt=0, description="Cap per rolling day.")
-    batch_size: int = Field(500, ge=1, le=1000, description="Recipients per ledger batch.")
+    batch_size: int = Field(
+        500, ge=1, le=1000, description="Recipients per ledger batch (outbox, smtp)."
+    )
+    retries: int = Field(
+        5, ge=0, le=20, description="Retries of a 'try later' answer before pausing."
+    )
+    retry_delay: float = Field(1.0, gt=0, description="Seconds before the first retry.")
+    retry_max_delay: float = Field(60.0, gt=0, description="Longest wait between retries.")
 
 
 class WebSettings(Schema):
@@ -176,6 +183,22 @@ class WebSettings(Schema):
     consent_text: str = Field(
         "I agree to receive this newsletter by email. I can unsubscribe at any time.",
         description="The consent wording shown on the signup form and recorded with it.",
+    )
+    mails_per_address_per_hour: int = Field(
+        3,
+        ge=1,
+        description="Confirmation or manage-link mails one address may be sent per hour "
+        "(stops anyone from flooding a stranger's inbox through the forms).",
+    )
+    forms_per_client_per_hour: int = Field(
+        30, ge=1, description="Signup and manage-link requests one client IP may make per hour."
+    )
+    proxy_hops: int = Field(
+        0,
+        ge=0,
+        le=5,
+        description="Reverse proxies in front of 'newsletter serve' whose X-Forwarded-For "
+        "and X-Forwarded-Proto to trust (0: the app faces clients directly).",
     )
 
 

@@ -7,6 +7,8 @@ exits 1; the library never prints or exits.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class NewsletterError(Exception):
     """An error the user can fix; ``str(error)`` is the message shown to them."""
@@ -46,9 +48,38 @@ class TokenError(NewsletterError):
     """A signed link token is forged, truncated, from another key, or expired."""
 
 
+class ExpiredTokenError(TokenError):
+    """A genuine link token that is past its age limit (confirm and manage links)."""
+
+
 class SendError(NewsletterError):
     """A campaign cannot start or must stop (checks failed, provider refused, lease held)."""
 
 
 class ProviderError(SendError):
-    """A provider refused a batch for good (bad request, bad credentials)."""
+    """A provider refused a batch for good (bad request, bad credentials).
+
+    ``deliveries``: when the provider got partway through the batch first (SMTP sends
+    one message at a time), what became of each recipient, in order (a list of
+    :class:`newsletter.providers.Delivery`); ``None`` when nothing was delivered.
+    """
+
+    def __init__(self, message: str, *, deliveries: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.deliveries = deliveries
+
+
+class ProviderUnavailable(SendError):
+    """A provider kept answering "try later" (or not at all) until the retries ran out.
+
+    ``maybe_delivered`` is true when an attempt may have reached the provider before the
+    answer was lost (a timeout, a dropped connection): those recipients become ``unknown``
+    in the ledger instead of going back to ``pending``.
+    """
+
+    def __init__(
+        self, message: str, *, maybe_delivered: bool, deliveries: list[Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.maybe_delivered = maybe_delivered
+        self.deliveries = deliveries

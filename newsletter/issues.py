@@ -128,7 +128,7 @@ def read_issue(path: Path, *, topics: Sequence[str] = ()) -> Issue:
             f"{path}: front matter: date: required when the file name does not start "
             "with YYYY-MM-DD-; add 'date: 2026-11-26'"
         )
-    slug = name["slug"] if name else re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")
+    slug = issue_slug(path)
 
     body_reader = _BodyReader(path, body_line)
     blocks = body_reader.read(body)
@@ -341,6 +341,12 @@ def _wrap(text: str, first: str, rest: str) -> str:
 
 def _join_paragraphs(parts: list[str]) -> str:
     return "\n\n".join(part for part in parts if part.strip())
+
+
+def issue_slug(path: Path) -> str:
+    """The slug in an issue's links: ``2026-11-26-stem-cells.md`` -> ``stem-cells``."""
+    name = ISSUE_NAME.fullmatch(path.stem)
+    return name["slug"] if name else re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")
 
 
 def list_issues(issues_dir: Path) -> list[Path]:

@@ -11,12 +11,14 @@ HMAC-SHA1 over a purpose-specific salt, so an unsubscribe token is no confirm to
 
 from __future__ import annotations
 
+import binascii
 from dataclasses import dataclass
 
 from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+from itsdangerous.encoding import want_bytes
 
 from newsletter.config import SECRET_KEY_ENV, Config, env_secret
-from newsletter.errors import TokenError
+from newsletter.errors import ExpiredTokenError, TokenError
 from newsletter.models import Personalization
 
 # A fixed key for local builds and previews only; sending for real and serving the
@@ -39,6 +41,60 @@ def secret_or_development() -> str:
     return env_secret(SECRET_KEY_ENV) or DEVELOPMENT_SECRET
 
 
+class _FastDumps:
+    """``URLSafeSerializer.dumps`` of a short JSON text, byte for byte, ten times faster.
+
+    Every message carries two never-expiring tokens, so at 20,000 recipients a second
+    itsdangerous' per-call overhead (a fresh JSON encoder, a key derivation and a zlib
+    attempt per token) would be most of the sending time. Here HMAC-SHA1's inner and
+    outer hash states are keyed once and copied per token (RFC 2104, what ``hmac``
+    does). itsdangerous only zlib-compresses a payload when that makes it shorter,
+    which never happens up to 12 bytes, nor up to 24 without a repeated 3-byte run
+    (LZ77's shortest match); anything else is handed to itsdangerous itself, and a
+    test compares both on thousands of ids.
+    """
+
+    ALWAYS_PLAIN_LENGTH = 12
+    MAX_PLAIN_LENGTH = 24
+
+    def __init__(self, serializer: URLSafeSerializer) -> None:
+        self.serializer = serializer
+        signer = serializer.make_signer()
+        self.separator = want_bytes(signer.sep)
+        digest = signer.digest_method
+        key = signer.derive_key()
+        block = digest().block_size
+        key = (digest(key).digest() if len(key) > block else key).ljust(block, b"\0")
+        self.inner = digest(bytes(byte ^ 0x36 for byte in key))
+        self.outer = digest(bytes(byte ^ 0x5C for byte in key))
+
+    def dumps(self, value: object, json_text: str) -> str:
+        raw = json_text.encode()
+        if len(raw) > self.ALWAYS_PLAIN_LENGTH and (
+            len(raw) > self.MAX_PLAIN_LENGTH or _has_repeated_trigram(raw)
+        ):
+            return str(self.serializer.dumps(value))
+        payload = _base64(raw)
+        inner = self.inner.copy()
+        inner.update(payload)
+        outer = self.outer.copy()
+        outer.update(inner.digest())
+        return (payload + self.separator + _base64(outer.digest())).decode()
+
+
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _base64(data: bytes) -> bytes:
+    """itsdangerous' ``base64_encode``: URL-safe alphabet, no padding."""
+    return binascii.b2a_base64(data, newline=False).translate(_URL_SAFE).rstrip(b"=")
+
+
+def _has_repeated_trigram(data: bytes) -> bool:
+    trigrams = {data[i : i + 3] for i in range(len(data) - 2)}
+    return len(trigrams) < len(data) - 2
+
+
 @dataclass(frozen=True)
 class UnsubscribeClaim:
     subscriber_id: int
@@ -55,11 +111,17 @@ class Signer:
             purpose: URLSafeTimedSerializer(secret, salt=f"newsletter.{purpose}")
             for purpose in ("confirm", "manage")
         }
+        self._fast = {
+            purpose: _FastDumps(serializer) for purpose, serializer in self._forever.items()
+        }
 
     # Never-expiring tokens, carried in every message.
 
     def unsubscribe_token(self, subscriber_id: int, campaign_id: int | None) -> str:
-        return self._forever["unsubscribe"].dumps([subscriber_id, campaign_id])
+        subscriber_id = int(subscriber_id)
+        campaign_id = None if campaign_id is None else int(campaign_id)
+        json_text = f"[{subscriber_id},{'null' if campaign_id is None else campaign_id}]"
+        return self._fast["unsubscribe"].dumps([subscriber_id, campaign_id], json_text)
 
     def read_unsubscribe_token(self, token: str) -> UnsubscribeClaim:
         subscriber_id, campaign_id = self._load(self._forever["unsubscribe"], token)
@@ -68,7 +130,8 @@ class Signer:
         )
 
     def preferences_token(self, subscriber_id: int) -> str:
-        return self._forever["preferences"].dumps(subscriber_id)
+        subscriber_id = int(subscriber_id)
+        return self._fast["preferences"].dumps(subscriber_id, str(subscriber_id))
 
     def read_preferences_token(self, token: str) -> int:
         return int(self._load(self._forever["preferences"], token))
@@ -87,12 +150,20 @@ class Signer:
     def read_manage_token(self, token: str, *, max_age_seconds: int) -> int:
         return int(self._load(self._timed["manage"], token, max_age=max_age_seconds))
 
+    def read_preferences_or_manage_token(self, token: str, *, max_age_seconds: int) -> int:
+        """The subscriber behind a ``/p/`` link, which carries either kind of token: the
+        never-expiring one from mail footers or the expiring one mailed on request."""
+        try:
+            return self.read_preferences_token(token)
+        except TokenError:
+            return self.read_manage_token(token, max_age_seconds=max_age_seconds)
+
     @staticmethod
     def _load(serializer: URLSafeSerializer, token: str, **kwargs: int) -> object:
         try:
             return serializer.loads(token, **kwargs)
         except SignatureExpired:
-            raise TokenError("this link has expired; ask for a new one") from None
+            raise ExpiredTokenError("this link has expired; ask for a new one") from None
         except (BadData, ValueError, TypeError):
             raise TokenError("this link is not valid") from None
 

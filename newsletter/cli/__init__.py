@@ -79,5 +79,7 @@ def main() -> None:
 from newsletter.cli import (  # noqa: E402
     preview_commands,  # noqa: F401
     render_commands,  # noqa: F401
+    send_commands,  # noqa: F401
     subscriber_commands,  # noqa: F401
+    web_commands,  # noqa: F401
 )

@@ -53,8 +53,20 @@ def _subscribers(connection: Connection) -> None:
     )
 
 
+def _campaigns(connection: Connection) -> None:
+    create_tables(connection, schema.campaigns, schema.ledger)
+
+
+def _web_state(connection: Connection) -> None:
+    create_tables(
+        connection, schema.webhook_events, schema.rate_limits, schema.campaign_engagement
+    )
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "subscribers, topics, consent events and suppressions", _subscribers),
+    Migration(2, "campaigns and the send ledger", _campaigns),
+    Migration(3, "web app: webhook events seen, form rate limits, opens and clicks", _web_state),
 ]
 
 # Any constant works; it only has to be the same in every process of this application.

@@ -152,3 +152,84 @@ suppressions = Table(
     Column("created_at", UtcDateTime, nullable=False),
     sqlite_with_rowid=False,
 )
+
+# -- campaigns and the send ledger (migration 2, newsletter.ledger) ------------------
+
+LEDGER_STATES = ("pending", "in_flight", "sent", "failed", "unknown", "skipped")
+
+# One campaign per issue (its slug): sending the issue again resumes it.
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("slug", String(200), nullable=False, unique=True),
+    Column("issue_path", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("topics", JSON, nullable=False),  # [] = every active subscriber
+    Column("provider", String(32), nullable=False),
+    Column("recipients", Integer, nullable=False),  # the size of the snapshot
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("last_error", Text),  # why the last run stopped early, if it did
+    # The lease: the one process allowed to send this campaign, until it expires.
+    Column("lease_owner", String(200)),
+    Column("lease_expires_at", UtcDateTime),
+)
+
+# One row per (campaign, recipient), snapshotted when the campaign starts. No foreign
+# key to subscribers: erasing a person deletes their subscriber row, and the ledger
+# keeps only the bare id (no address), so the campaign's counts stay right.
+ledger = Table(
+    "ledger",
+    metadata,
+    Column(
+        "campaign_id",
+        Id,
+        ForeignKey("campaigns.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("subscriber_id", Id, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),  # hand-offs to a provider
+    Column("message_id", String(255)),
+    Column("error", Text),
+    Column("sent_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+    CheckConstraint(
+        "state IN (" + ", ".join(f"'{state}'" for state in LEDGER_STATES) + ")",
+        name="state",
+    ),
+)
+
+# -- the web app's shared state (migration 3, newsletter.web) ------------------------
+# In the database rather than in process memory, so that every process serving the
+# app (several workers; several machines on PostgreSQL) sees the same counts.
+
+# One row per SendGrid ``sg_event_id`` already applied: SendGrid retries a whole
+# batch when the answer is late or not 2xx, so the same event can arrive again.
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("event_id", String(100), primary_key=True),
+    Column("received_at", UtcDateTime, nullable=False, index=True),
+)
+
+# Fixed one-hour windows of form requests. ``bucket`` is a SHA-256 of the scope and
+# key, so neither the addresses typed into the forms nor client IPs are kept in clear.
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("bucket", String(64), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True, autoincrement=False),
+    Column("hits", Integer, nullable=False),
+)
+
+# Opens and clicks per campaign, counted only when the editor turned SendGrid's
+# tracking on (``sendgrid.tracking``). Totals only: who opened what is not kept.
+campaign_engagement = Table(
+    "campaign_engagement",
+    metadata,
+    Column("campaign_id", Id, primary_key=True, autoincrement=False),
+    Column("event", String(16), primary_key=True),
+    Column("count", Integer, nullable=False),
+)

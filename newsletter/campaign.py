@@ -1,0 +1,269 @@
+"""Running a campaign: batch after batch claimed, handed over, recorded.
+
+One batch is with the provider at a time. The next one is read and personalised
+meanwhile, but its rows stay ``pending`` until it is handed over, after the previous
+batch is recorded: so a crash never leaves more than the one batch ``in_flight``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from newsletter import ledger
+from newsletter.config import Config
+from newsletter.errors import ProviderError, ProviderUnavailable
+from newsletter.lease import Lease
+from newsletter.mail import list_unsubscribe, shared_list_headers
+from newsletter.models import CompiledIssue, Personalization
+from newsletter.providers import Batch, Content, Delivery, Provider, Recipient, local_message
+from newsletter.store import Store
+from newsletter.tokens import DEVELOPMENT_SECRET, Links, Signer
+
+TEST_PREFIX = "[TEST] "
+# Delivery status -> ledger state: "deferred" goes back to pending for the next run.
+LEDGER_STATE = {"sent": "sent", "failed": "failed", "deferred": "pending", "unknown": "unknown"}
+
+
+@dataclass
+class Progress:
+    """Counts of this run so far, given to the progress callback after every batch."""
+
+    total: int  # recipients this run expects to hand over
+    done: int = 0
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    deferred: int = 0
+    unknown: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def add(self, status: str, count: int = 1) -> None:
+        """Count ``count`` recipients that ended this run as ``status``."""
+        setattr(self, status, getattr(self, status) + count)
+        self.done += count
+
+    @property
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class SendSummary:
+    campaign_id: int | None
+    slug: str
+    provider: str
+    dry_run: bool
+    sent: int  # this run
+    failed: int
+    skipped: int
+    deferred: int
+    unknown: int
+    recovered_unknown: int  # in flight when an earlier run died, found at the start
+    requeued_unknown: int  # put back by --retry-unknown
+    seconds: float
+    totals: dict[str, int]  # the whole campaign's ledger, after this run
+    stopped: str | None  # why the run stopped early, if it did
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def campaign_content(config: Config, compiled: CompiledIssue, *, test: bool = False) -> Content:
+    """The issue's content for every recipient, its one shared link already filled in."""
+    subject = f"{TEST_PREFIX}{compiled.subject}" if test else compiled.subject
+    content = Content.from_config(
+        config,
+        subject=subject,
+        html=compiled.html,
+        text=compiled.text,
+        headers=shared_list_headers(config),
+    )
+    # The view-in-browser link is the same for everyone and carries no token.
+    view_url = Links(config, Signer(DEVELOPMENT_SECRET)).view(compiled.issue.slug)
+    return content.filled({"view_url": view_url})
+
+
+class RecipientBuilder:
+    """Each recipient's links, List-Unsubscribe header and tags: the per-recipient hot path."""
+
+    def __init__(self, config: Config, links: Links, campaign_id: int | None) -> None:
+        self.links = links
+        self.campaign_id = campaign_id
+        self.campaign_tag = str(campaign_id)
+        # Everything after the recipient's own URL, checked once (no line breaks).
+        sample = links.unsubscribe(0, campaign_id)
+        self.after_url = list_unsubscribe(config, sample).removeprefix(f"<{sample}>")
+
+    def __call__(self, row: ledger.LedgerRecipient) -> Recipient:
+        subscriber_id = row.subscriber_id
+        unsubscribe_url = self.links.unsubscribe(subscriber_id, self.campaign_id)
+        personalization = Personalization(
+            email=row.email,
+            # A name from a signup form must not be able to break the To header.
+            name=" ".join(row.name.split()),
+            unsubscribe_url=unsubscribe_url,
+            preferences_url=self.links.preferences(subscriber_id),
+        )
+        return Recipient(
+            personalization,
+            headers={"List-Unsubscribe": f"<{unsubscribe_url}>{self.after_url}"},
+            tags={"campaign_id": self.campaign_tag, "subscriber_id": str(subscriber_id)},
+        )
+
+
+class CampaignRun:
+    """One run of one campaign, by the process that holds its lease."""
+
+    def __init__(
+        self,
+        store: Store,
+        campaign: ledger.Campaign,
+        content: Content,
+        recipient: RecipientBuilder,
+        provider: Provider,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.store = store
+        self.campaign = campaign
+        self.content = content
+        self.recipient = recipient
+        self.provider = provider
+        self.report = progress or (lambda _: None)
+        self.ledger = ledger.Ledger(store, campaign.id)
+
+    def run(self, lease: Lease, *, size: int, retry_unknown: bool) -> SendSummary:
+        started = time.monotonic()
+        recovered = self.ledger.recover()
+        requeued = self.ledger.requeue_unknown() if retry_unknown else 0
+        progress = Progress(total=ledger.state_counts(self.store, self.campaign.id)["pending"])
+        self.report(progress)
+        stopped: str | None = None
+        try:
+            with ThreadPoolExecutor(1, thread_name_prefix="hand-off") as hand_off:
+                stopped = self._batches(lease, hand_off, size, progress)
+        finally:
+            self.ledger.finish(error=stopped)
+        return SendSummary(
+            campaign_id=self.campaign.id,
+            slug=self.campaign.slug,
+            provider=self.provider.name,
+            dry_run=False,
+            sent=progress.sent,
+            failed=progress.failed,
+            skipped=progress.skipped,
+            deferred=progress.deferred,
+            unknown=progress.unknown,
+            recovered_unknown=recovered,
+            requeued_unknown=requeued,
+            seconds=time.monotonic() - started,
+            totals=ledger.state_counts(self.store, self.campaign.id),
+            stopped=stopped,
+        )
+
+    def _batches(
+        self, lease: Lease, hand_off: ThreadPoolExecutor, size: int, progress: Progress
+    ) -> str | None:
+        """Hand over and record batch after batch; the reason to stop, if any."""
+        upcoming = self._prepare(0, size, progress)
+        while upcoming is not None:
+            claim, batch = upcoming
+            lease.check()
+            self.ledger.hand_over(claim)
+            out = hand_off.submit(self.provider.send_batch, batch)
+            try:
+                upcoming = self._prepare(claim.last_id, size, progress)  # meanwhile
+            finally:
+                stopped = self._record(claim, out, progress)
+            self.report(progress)
+            if stopped:
+                return stopped
+        return None
+
+    def _prepare(
+        self, after: int, size: int, progress: Progress
+    ) -> tuple[ledger.Claim, Batch] | None:
+        """The next batch with anyone left to send to, personalised; None at the end."""
+        while (claim := self.ledger.next_batch(after=after, size=size)) is not None:
+            progress.add("skipped", claim.skipped)
+            if claim.recipients:
+                recipients = [self.recipient(row) for row in claim.recipients]
+                return claim, Batch(self.content, recipients)
+            after = claim.last_id
+        return None
+
+    def _record(
+        self, claim: ledger.Claim, out: Future[list[Delivery]], progress: Progress
+    ) -> str | None:
+        """Wait for the hand-off and record what became of each recipient."""
+        stopped = None
+        try:
+            deliveries = out.result()
+        except (ProviderError, ProviderUnavailable) as error:
+            stopped = str(error)
+            deliveries = error.deliveries or _undelivered(error, len(claim.recipients))
+        except BaseException as error:
+            # A bug, Ctrl-C, a full disk: what reached the provider is not known.
+            reason = f"interrupted ({type(error).__name__}) while the batch was out"
+            self.ledger.record(claim, [("unknown", None, reason)] * len(claim.recipients))
+            raise
+        outcomes = [(LEDGER_STATE[d.status], d.message_id, d.error) for d in deliveries]
+        self.ledger.record(claim, outcomes)
+        for row, delivery in zip(claim.recipients, deliveries, strict=True):
+            if delivery.bounced:
+                self.store.mark(row.subscriber_id, "bounced", reason=delivery.error or "")
+            progress.add(delivery.status)
+        return stopped
+
+
+def _undelivered(error: ProviderError | ProviderUnavailable, count: int) -> list[Delivery]:
+    """Every recipient of a batch the provider gave up on as a whole."""
+    maybe = isinstance(error, ProviderUnavailable) and error.maybe_delivered
+    return [Delivery("unknown" if maybe else "deferred", error=str(error))] * count
+
+
+def dry_run_campaign(
+    store: Store,
+    *,
+    slug: str,
+    provider: str,
+    campaign_id: int | None,
+    topics: tuple[str, ...],
+    content: Content,
+    recipient: RecipientBuilder,
+    size: int,
+    total: int,
+    progress: ProgressCallback | None = None,
+) -> SendSummary:
+    """Everything but the hand-off: every message built, nothing sent or recorded."""
+    started = time.monotonic()
+    state = Progress(total=total)
+    report = progress or (lambda _: None)
+    for rows in ledger.upcoming(store, campaign_id=campaign_id, topics=topics, size=size):
+        for row in rows:
+            local_message(content, recipient(row))
+        state.add("sent", len(rows))
+        report(state)
+    return SendSummary(
+        campaign_id=campaign_id,
+        slug=slug,
+        provider=provider,
+        dry_run=True,
+        sent=state.sent,
+        failed=0,
+        skipped=0,
+        deferred=0,
+        unknown=0,
+        recovered_unknown=0,
+        requeued_unknown=0,
+        seconds=time.monotonic() - started,
+        totals={},
+        stopped=None,
+    )

@@ -1,0 +1,289 @@
+"""``newsletter send`` and ``newsletter status``: delivering an issue, and how it went."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from newsletter.campaign import Progress, SendSummary
+from newsletter.cli import State, cli, pass_state
+from newsletter.config import Config
+from newsletter.errors import SendError
+from newsletter.providers import PROVIDERS
+from newsletter.sending import (
+    SendPlan,
+    campaign_status,
+    plan_send,
+    refuse_on_errors,
+    send_campaign,
+    send_tests,
+)
+
+
+@cli.command()
+@click.argument("issue", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--topic",
+    "topics",
+    multiple=True,
+    metavar="TOPIC",
+    help="Send to subscribers of TOPIC (repeatable). Default: the issue's topics, or "
+    "every active subscriber when it has none.",
+)
+@click.option(
+    "--provider",
+    type=click.Choice(sorted(PROVIDERS)),
+    help="Where the mail goes. Default: 'provider' in newsletter.yaml.",
+)
+@click.option(
+    "--test",
+    "test_addresses",
+    multiple=True,
+    metavar="ADDRESS",
+    help="Send only to ADDRESS (repeatable), subject prefixed [TEST], recorded nowhere.",
+)
+@click.option("--dry-run", is_flag=True, help="Do everything except handing the mail over.")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="N",
+    help="At most N messages per second (default: sending.rate in newsletter.yaml).",
+)
+@click.option(
+    "--retry-unknown",
+    is_flag=True,
+    help="Also resend recipients whose batch was in flight when an earlier run died "
+    "(each may get the issue twice).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_state
+def send(
+    state: State,
+    issue: Path,
+    topics: tuple[str, ...],
+    provider: str | None,
+    test_addresses: tuple[str, ...],
+    dry_run: bool,
+    rate: float | None,
+    retry_unknown: bool,
+    as_json: bool,
+    yes: bool,
+) -> None:
+    """Send ISSUE to its subscribers; sending it again resumes where it stopped.
+
+    Shows the plan, runs the pre-send checks (refusing on errors), asks for
+    confirmation, then sends with a progress bar. Nobody gets the issue twice: an
+    interrupted run is resumed by running the same command again.
+
+    \b
+    Examples:
+      newsletter send issues/2026-11-26-stem-cells.md --test me@example.org
+      newsletter send issues/2026-11-26-stem-cells.md --dry-run
+      newsletter send issues/2026-11-26-stem-cells.md --provider sendgrid --yes
+    """
+    config = state.config
+    # With --json, stdout holds only the JSON: everything for people goes to stderr.
+    say = _printer(err=as_json)
+    plan = plan_send(
+        config, issue, provider=provider, topics=topics or None, test=bool(test_addresses)
+    )
+    _show_plan(plan, say, test_addresses=test_addresses, retry_unknown=retry_unknown)
+    refuse_on_errors(plan)  # before asking anything
+    if test_addresses:
+        _send_tests(config, plan, test_addresses, say, as_json)
+        return
+
+    waiting = plan.to_send(retry_unknown=retry_unknown)
+    if waiting == 0 and not (plan.counts and plan.counts["in_flight"]):
+        _nothing_to_send(plan, say, as_json)
+        return
+    if not dry_run and not yes and waiting:
+        click.confirm(
+            f"Send to {waiting} recipient(s) through {plan.provider}?",
+            abort=True,
+            err=as_json,
+        )
+
+    with click.progressbar(
+        length=waiting,
+        label="Dry run" if dry_run else "Sending",
+        show_eta=True,
+        item_show_func=_progress_line,
+        file=sys.stderr if as_json else None,
+    ) as bar:
+
+        def on_progress(progress: Progress) -> None:
+            bar.update(progress.done - bar.pos, progress)
+
+        summary = send_campaign(
+            config,
+            plan,
+            rate=rate,
+            retry_unknown=retry_unknown,
+            dry_run=dry_run,
+            progress=on_progress,
+        )
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2))
+    _show_summary(summary, say)
+    if summary.stopped:
+        raise SendError(summary.stopped)
+
+
+Say = Callable[[str], None]
+
+
+def _printer(*, err: bool) -> Say:
+    def say(message: str) -> None:
+        click.echo(message, err=err)
+
+    return say
+
+
+def _send_tests(
+    config: Config, plan: SendPlan, addresses: tuple[str, ...], say: Say, as_json: bool
+) -> None:
+    deliveries = send_tests(config, plan, addresses)
+    results = [
+        {"to": address, **vars(delivery)}
+        for address, delivery in zip(addresses, deliveries, strict=True)
+    ]
+    if as_json:
+        click.echo(json.dumps({"test": results}, indent=2))
+    for result in results:
+        say(f"Test to {result['to']}: {result['status']}" + _because(result["error"]))
+    if any(result["status"] != "sent" for result in results):
+        raise click.exceptions.Exit(1)
+
+
+def _because(error: str | None) -> str:
+    return f" ({error})" if error else ""
+
+
+def _show_plan(
+    plan: SendPlan, say: Say, *, test_addresses: tuple[str, ...], retry_unknown: bool
+) -> None:
+    issue = plan.compiled.issue
+    say(f"Issue:      {issue.title} ({issue.path})")
+    say(f"Subject:    {plan.subject}")
+    say(f"Provider:   {plan.provider}")
+    if test_addresses:
+        say(f"Test to:    {', '.join(test_addresses)} (subject prefixed [TEST], not recorded)")
+    else:
+        audience = plan.audience
+        topics = ", ".join(f"{topic}: {count}" for topic, count in audience.by_topic.items())
+        say(
+            f"Audience:   {audience.recipients} active subscriber(s)"
+            + (f" ({topics})" if topics else " (all topics)")
+            + f"; {audience.suppressed} unsubscribed, bounced or complained left out"
+        )
+        if plan.campaign is not None and plan.counts is not None:
+            started = f"{plan.campaign.created_at:%Y-%m-%d %H:%M} UTC"
+            counts = _counts_line(plan.counts)
+            say(f"Resuming:   campaign {plan.campaign.id} of {started}: {counts}")
+        say(f"To send:    {plan.to_send(retry_unknown=retry_unknown)}")
+    for finding in plan.findings:
+        say(f"Check:      {finding}")
+    if not plan.findings:
+        say("Checks:     ok")
+    if plan.development_key:
+        say(
+            "Note:       links are signed with the development key (NEWSLETTER_SECRET_KEY "
+            "is not set): fine for the outbox, refused for real mail"
+        )
+
+
+def _counts_line(counts: dict[str, int]) -> str:
+    return ", ".join(f"{count} {state.replace('_', ' ')}" for state, count in counts.items())
+
+
+def _progress_line(progress: Progress | None) -> str:
+    if progress is None:
+        return ""
+    line = f"sent {progress.sent}, failed {progress.failed}, {progress.rate:.0f}/s"
+    if progress.skipped:
+        line += f", skipped {progress.skipped}"
+    return line
+
+
+def _nothing_to_send(plan: SendPlan, say: Say, as_json: bool) -> None:
+    counts = plan.counts or {}
+    if plan.campaign is None:
+        message = "Nothing to send: no active subscriber matches."
+    else:
+        message = f"Nothing to send: campaign {plan.campaign.id} has no one left to send to."
+        if counts.get("unknown"):
+            message += (
+                f" {counts['unknown']} recipient(s) are unknown (in flight when a run died); "
+                "--retry-unknown sends them again, at the risk of a duplicate each."
+            )
+    if as_json:
+        click.echo(json.dumps({"nothing_to_send": True, "totals": counts}, indent=2))
+    say(message)
+
+
+def _show_summary(summary: SendSummary, say: Say) -> None:
+    rate = (summary.sent + summary.failed) / summary.seconds if summary.seconds else 0.0
+    verb = "Would send" if summary.dry_run else "Sent"
+    say(
+        f"{verb} {summary.sent}, failed {summary.failed}, skipped {summary.skipped}, "
+        f"deferred {summary.deferred}, unknown {summary.unknown} "
+        f"in {summary.seconds:.1f} s ({rate:.0f}/s)."
+    )
+    if summary.dry_run:
+        say("Dry run: nothing was handed over and nothing was recorded.")
+        return
+    say(f"Campaign {summary.campaign_id}: {_counts_line(summary.totals)}.")
+    if summary.recovered_unknown:
+        say(
+            f"{summary.recovered_unknown} recipient(s) were in flight when an earlier run "
+            "stopped: they are 'unknown' and were not sent again. --retry-unknown resends "
+            "them (at most one duplicate each); provider events settle them otherwise."
+        )
+    if summary.deferred:
+        say(f"{summary.deferred} recipient(s) were deferred: send again later to retry them.")
+
+
+@cli.command()
+@click.argument("issue", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the campaigns as JSON.")
+@pass_state
+def status(state: State, issue: str | None, as_json: bool) -> None:
+    """Show each campaign (or ISSUE's): recipients, sent, failed, unknown, pending, errors.
+
+    ISSUE is an issue file or its slug.
+
+    \b
+    Examples:
+      newsletter status
+      newsletter status issues/2026-11-26-stem-cells-in-breast-milk.md
+    """
+    statuses = campaign_status(state.config, issue)
+    if as_json:
+        click.echo(json.dumps([item.as_dict() for item in statuses], indent=2, default=str))
+        return
+    if not statuses:
+        click.echo("No campaigns yet." if issue is None else f"No campaign for {issue} yet.")
+        return
+    for item in statuses:
+        campaign = item.campaign
+        finished = (
+            f"finished {campaign.finished_at:%Y-%m-%d %H:%M} UTC"
+            if campaign.finished_at
+            else "not finished"
+        )
+        click.echo(
+            f"{campaign.slug}: campaign {campaign.id} via {campaign.provider}, topics "
+            f"{', '.join(campaign.topics) or '(all)'}"
+        )
+        click.echo(f"  started {campaign.created_at:%Y-%m-%d %H:%M} UTC, {finished}")
+        click.echo(f"  {campaign.recipients} recipient(s): {_counts_line(item.counts)}")
+        for who, error in item.first_errors:
+            click.echo(f"  error: {who}: {error}")
+        if campaign.last_error:
+            click.echo(f"  stopped: {campaign.last_error}")

@@ -1,0 +1,64 @@
+"""``serve``: the subscriber web app behind a production WSGI server."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+
+import click
+
+from newsletter.cli import State, cli, pass_state
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
+)
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Requests handled at once.",
+)
+@pass_state
+def serve(state: State, host: str, port: int, threads: int) -> None:
+    """Serve the subscriber web app: unsubscribe and preference pages, signup with
+    double opt-in, and the SendGrid event webhook.
+
+    Needs NEWSLETTER_SECRET_KEY (the key that signed the links in your mail). Put a
+    TLS-terminating proxy in front of it; on Linux you can run it under gunicorn
+    instead (see docs/web.md).
+
+    \b
+    Example:
+      newsletter serve --port 8000
+    """
+    # Imported here: Flask and the store are not needed by the other commands.
+    from newsletter.web import create_app, create_server, listening_on, shutdown
+
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    # Waitress warns for every request that waits for a thread: under load, one line per
+    # request, which costs more than the request. Busy is normal; errors still show.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    app = create_app(state.config)
+    server = create_server(app, host=host, port=port, threads=threads)
+    # A stop request (docker stop, systemd, kill) ends the server like Ctrl+C does.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    for url in listening_on(server):
+        click.echo(f"Serving {state.config.name} on {url}")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
+    finally:
+        server.close()
+        shutdown(app)

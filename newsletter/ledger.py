@@ -1,0 +1,522 @@
+"""The campaign ledger: every recipient of a campaign, sent exactly once.
+
+Starting a campaign snapshots its recipients, one row each, in ``pending``. Each batch
+moves from ``pending`` to ``in_flight`` in one transaction *before* it is handed to the
+provider, and to ``sent``/``failed`` in one transaction after::
+
+    pending ──► in_flight ──► sent      (provider acknowledged the batch)
+                       │ └──► failed    (provider refused this recipient for good)
+                       └────► unknown   (process died while the batch was in flight)
+    unknown ──(--retry-unknown)──► pending ;  unknown ──(webhook event)──► sent | failed
+    pending ──► skipped                (unsubscribed/suppressed after the campaign started)
+
+So after a crash, ``in_flight`` rows are exactly the batch that was out: the next run
+calls them ``unknown`` and never sends them again on its own. Only one process may
+work on a campaign at a time: it holds the campaign's
+lease (:class:`newsletter.lease.Lease`).
+
+Functions take the :class:`~newsletter.store.Store` (or its engine). Updates are per
+batch, never per recipient: a batch's rows are one id range (they are claimed in id
+order), so "mark the batch sent" is one ``UPDATE ... BETWEEN``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from newsletter.errors import SendError
+from newsletter.models import SUPPRESSED_STATUSES
+from newsletter.store import Store
+from newsletter.store.schema import (
+    LEDGER_STATES,
+    campaigns,
+    ledger,
+    subscriber_topics,
+    subscribers,
+)
+
+LOST_IN_FLIGHT = (
+    "the sending process stopped while this message was with the provider; "
+    "it may or may not have gone out"
+)
+# Webhook events that prove the provider has the message, and those that say it never
+# will deliver it.
+ACCEPTED_EVENTS = frozenset({"processed", "delivered", "deferred"})
+REFUSED_EVENTS = frozenset({"bounce", "dropped"})
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def engine_of(store: Store | Engine) -> Engine:
+    """The engine of a store (functions here take either)."""
+    return store.engine if isinstance(store, Store) else store
+
+
+def write_connection(engine: Engine) -> Connection:
+    """A write transaction (on SQLite, the write lock is taken at BEGIN)."""
+    return engine.connect().execution_options(write=True)
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: int
+    slug: str
+    issue_path: str
+    subject: str
+    topics: tuple[str, ...]  # () = every active subscriber
+    provider: str
+    recipients: int
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+    last_error: str | None
+
+
+def _campaign(row: Any) -> Campaign:
+    return Campaign(
+        id=row.id,
+        slug=row.slug,
+        issue_path=row.issue_path,
+        subject=row.subject,
+        topics=tuple(row.topics),
+        provider=row.provider,
+        recipients=row.recipients,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+        last_error=row.last_error,
+    )
+
+
+def find_campaign(store: Store | Engine, slug: str) -> Campaign | None:
+    with engine_of(store).connect() as connection:
+        row = connection.execute(select(campaigns).where(campaigns.c.slug == slug)).one_or_none()
+    return None if row is None else _campaign(row)
+
+
+def list_campaigns(store: Store | Engine) -> list[Campaign]:
+    with engine_of(store).connect() as connection:
+        rows = connection.execute(select(campaigns).order_by(campaigns.c.id)).all()
+    return [_campaign(row) for row in rows]
+
+
+def recipient_condition(topics: Sequence[str]) -> Any:
+    """Who a campaign goes to: active subscribers, of any of ``topics`` if there are any.
+
+    The same rule as :meth:`Store.recipients`, written as SQL so the snapshot is one
+    ``INSERT ... SELECT`` (a million rows never pass through Python).
+    """
+    condition = subscribers.c.status == "active"
+    if topics:
+        condition = condition & exists().where(
+            subscriber_topics.c.subscriber_id == subscribers.c.id,
+            subscriber_topics.c.topic.in_(list(topics)),
+        )
+    return condition
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who a new campaign for some topics would reach, for the plan shown before sending."""
+
+    recipients: int
+    by_topic: dict[str, int]  # active subscribers of each topic (one person may count twice)
+    suppressed: int  # unsubscribed, bounced or complained: left out
+
+
+def audience(store: Store | Engine, topics: Sequence[str]) -> Audience:
+    in_topics = recipient_condition(topics) if topics else None
+    with engine_of(store).connect() as connection:
+        recipients = connection.scalar(
+            select(func.count()).select_from(subscribers).where(recipient_condition(topics))
+        )
+        by_topic = {
+            topic: connection.scalar(
+                select(func.count()).select_from(subscribers).where(recipient_condition([topic]))
+            )
+            or 0
+            for topic in topics
+        }
+        suppressed_condition = subscribers.c.status.in_(sorted(SUPPRESSED_STATUSES))
+        if in_topics is not None:
+            suppressed_condition = suppressed_condition & exists().where(
+                subscriber_topics.c.subscriber_id == subscribers.c.id,
+                subscriber_topics.c.topic.in_(list(topics)),
+            )
+        suppressed = connection.scalar(
+            select(func.count()).select_from(subscribers).where(suppressed_condition)
+        )
+    return Audience(recipients or 0, by_topic, suppressed or 0)
+
+
+def upcoming(
+    store: Store | Engine, *, campaign_id: int | None, topics: Sequence[str], size: int
+) -> Iterator[list[LedgerRecipient]]:
+    """The batches a run would send, read-only (for ``--dry-run``): the campaign's pending
+    rows, or for a campaign not started yet, the recipients its snapshot would take."""
+    engine = engine_of(store)
+    after = 0
+    while True:
+        if campaign_id is None:
+            query = select(subscribers.c.id, subscribers.c.email, subscribers.c.name).where(
+                recipient_condition(topics), subscribers.c.id > after
+            )
+            order = subscribers.c.id
+        else:
+            query = (
+                select(ledger.c.subscriber_id, subscribers.c.email, subscribers.c.name)
+                .join(subscribers, subscribers.c.id == ledger.c.subscriber_id)
+                .where(
+                    ledger.c.campaign_id == campaign_id,
+                    ledger.c.state == "pending",
+                    subscribers.c.status == "active",
+                    ledger.c.subscriber_id > after,
+                )
+            )
+            order = ledger.c.subscriber_id
+        with engine.connect() as connection:
+            rows = connection.execute(query.order_by(order).limit(size)).all()
+        if not rows:
+            return
+        yield [LedgerRecipient(*row) for row in rows]
+        after = rows[-1][0]
+
+
+def start_campaign(
+    store: Store | Engine,
+    *,
+    slug: str,
+    issue_path: str,
+    subject: str,
+    topics: Sequence[str],
+    provider: str,
+) -> Campaign:
+    """Create the campaign and snapshot its recipients, in one transaction.
+
+    If another process created it first, that campaign is returned instead.
+    """
+    engine = engine_of(store)
+    started = now()
+    try:
+        with write_connection(engine) as connection, connection.begin():
+            campaign_id = connection.scalar(
+                insert(campaigns)
+                .values(
+                    slug=slug,
+                    issue_path=issue_path,
+                    subject=subject,
+                    topics=list(topics),
+                    provider=provider,
+                    recipients=0,
+                    created_at=started,
+                )
+                .returning(campaigns.c.id)
+            )
+            snapshot = select(
+                literal(campaign_id),
+                subscribers.c.id,
+                literal("pending"),
+                literal(0),
+                literal(started, type_=ledger.c.updated_at.type),
+            ).where(recipient_condition(topics))
+            connection.execute(
+                insert(ledger).from_select(
+                    ["campaign_id", "subscriber_id", "state", "attempts", "updated_at"], snapshot
+                )
+            )
+            count = connection.scalar(
+                select(func.count()).select_from(ledger).where(ledger.c.campaign_id == campaign_id)
+            )
+            connection.execute(
+                update(campaigns).where(campaigns.c.id == campaign_id).values(recipients=count)
+            )
+    except IntegrityError:
+        pass  # another process started this campaign a moment ago: use theirs
+    campaign = find_campaign(engine, slug)
+    assert campaign is not None
+    return campaign
+
+
+def state_counts(store: Store | Engine, campaign_id: int) -> dict[str, int]:
+    with engine_of(store).connect() as connection:
+        rows = connection.execute(
+            select(ledger.c.state, func.count())
+            .where(ledger.c.campaign_id == campaign_id)
+            .group_by(ledger.c.state)
+        ).all()
+    found = dict(rows)
+    return {state: found.get(state, 0) for state in LEDGER_STATES}
+
+
+def first_errors(store: Store | Engine, campaign_id: int, limit: int = 3) -> list[tuple[str, str]]:
+    """(address or ``#id`` of an erased subscriber, error) of the first failed recipients."""
+    with engine_of(store).connect() as connection:
+        rows = connection.execute(
+            select(ledger.c.subscriber_id, subscribers.c.email, ledger.c.error)
+            .outerjoin(subscribers, subscribers.c.id == ledger.c.subscriber_id)
+            .where(
+                ledger.c.campaign_id == campaign_id,
+                ledger.c.error.is_not(None),
+                ledger.c.state.in_(("failed", "unknown", "pending")),
+            )
+            .order_by(ledger.c.subscriber_id)
+            .limit(limit)
+        ).all()
+    return [(email or f"#{subscriber_id}", error) for subscriber_id, email, error in rows]
+
+
+def sent_since(store: Store | Engine, since: dt.datetime) -> list[tuple[dt.datetime, int]]:
+    """How many messages went out at each moment since ``since``, over all campaigns
+    (for the per-hour and per-day caps of the next run)."""
+    with engine_of(store).connect() as connection:
+        rows = connection.execute(
+            select(ledger.c.sent_at, func.count())
+            .where(ledger.c.sent_at >= since)
+            .group_by(ledger.c.sent_at)
+        ).all()
+    return [(at, count) for at, count in rows]
+
+
+class LedgerRecipient(NamedTuple):
+    # A tuple, not a dataclass: a million of them are made per million recipients.
+    subscriber_id: int
+    email: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One batch of a campaign: its recipients are ids ``first_id..last_recipient_id``
+    (every pending row in that range); ``last_id`` is where the next batch starts."""
+
+    recipients: list[LedgerRecipient]
+    skipped: int
+    last_id: int
+
+    @property
+    def first_id(self) -> int:
+        return self.recipients[0].subscriber_id
+
+    @property
+    def last_recipient_id(self) -> int:
+        return self.recipients[-1].subscriber_id
+
+
+class Ledger:
+    """The rows of one campaign, for the process holding its lease."""
+
+    def __init__(self, store: Store | Engine, campaign_id: int) -> None:
+        self.engine = engine_of(store)
+        self.campaign_id = campaign_id
+        self._mine = ledger.c.campaign_id == campaign_id
+
+    def recover(self) -> int:
+        """``in_flight`` -> ``unknown``: the batch a dead process had out. Returns how many."""
+        return self._move("in_flight", "unknown", error=LOST_IN_FLIGHT)
+
+    def requeue_unknown(self) -> int:
+        """``unknown`` -> ``pending``, for ``--retry-unknown``. Returns how many."""
+        return self._move("unknown", "pending")
+
+    def _move(self, old: str, new: str, *, error: str | None = None) -> int:
+        values: dict[str, Any] = {"state": new, "updated_at": now()}
+        if error is not None:
+            values["error"] = error
+        with write_connection(self.engine) as connection, connection.begin():
+            result = connection.execute(
+                update(ledger).where(self._mine, ledger.c.state == old).values(**values)
+            )
+        return result.rowcount
+
+    def _next_rows(self, after: int, size: int) -> Any:
+        return (
+            select(
+                ledger.c.subscriber_id,
+                subscribers.c.email,
+                subscribers.c.name,
+                subscribers.c.status,
+            )
+            .outerjoin(subscribers, subscribers.c.id == ledger.c.subscriber_id)
+            .where(self._mine, ledger.c.state == "pending", ledger.c.subscriber_id > after)
+            .order_by(ledger.c.subscriber_id)
+            .limit(size)
+        )
+
+    def next_batch(self, *, after: int, size: int) -> Claim | None:
+        """The next ``size`` pending recipients with an id above ``after``; None when
+        nothing is left. They stay ``pending`` until :meth:`hand_over`, so the batch can
+        be prepared while the previous one is still with the provider.
+
+        Recipients no longer active (unsubscribed, bounced, erased since the start) are
+        marked ``skipped`` here and left out.
+        """
+        with self.engine.connect() as connection:
+            rows = connection.execute(self._next_rows(after, size)).all()
+        if not rows:
+            return None
+        gone = [row for row in rows if row.status != "active"]
+        if gone:
+            with write_connection(self.engine) as connection, connection.begin():
+                connection.execute(
+                    update(ledger)
+                    .where(
+                        self._mine,
+                        ledger.c.state == "pending",
+                        ledger.c.subscriber_id == bindparam("id"),
+                    )
+                    .values(state="skipped", error=bindparam("reason"), updated_at=now()),
+                    [
+                        {"id": row.subscriber_id, "reason": f"not sent: {row.status or 'erased'}"}
+                        for row in gone
+                    ],
+                )
+        recipients = [
+            LedgerRecipient(row.subscriber_id, row.email, row.name)
+            for row in rows
+            if row.status == "active"
+        ]
+        return Claim(recipients, skipped=len(gone), last_id=rows[-1].subscriber_id)
+
+    def hand_over(self, claim: Claim) -> None:
+        """``pending`` -> ``in_flight`` for the batch, committed before the provider sees it."""
+        with write_connection(self.engine) as connection, connection.begin():
+            moved = connection.execute(
+                update(ledger)
+                .where(
+                    self._mine,
+                    ledger.c.state == "pending",
+                    ledger.c.subscriber_id.between(claim.first_id, claim.last_recipient_id),
+                )
+                .values(state="in_flight", attempts=ledger.c.attempts + 1, updated_at=now())
+            ).rowcount
+            if moved != len(claim.recipients):
+                # Only the lease holder moves pending rows, so this is a bug, not a race.
+                raise SendError(
+                    f"campaign {self.campaign_id}: {moved} of {len(claim.recipients)} "
+                    "recipients of the batch were still pending; nothing was sent, send again"
+                )
+
+    def record(self, claim: Claim, outcomes: Sequence[tuple[str, str | None, str | None]]) -> None:
+        """Write what became of a claimed batch: one ``(state, message_id, error)`` per
+        recipient, in order; states are ``sent``, ``failed``, ``pending`` or ``unknown``."""
+        when = now()
+        in_batch = and_(
+            self._mine,
+            ledger.c.state == "in_flight",
+            ledger.c.subscriber_id.between(claim.first_id, claim.last_recipient_id),
+        )
+        with write_connection(self.engine) as connection, connection.begin():
+            if len(set(outcomes)) == 1:
+                # The common case (a SendGrid batch: all sent, one message id): one UPDATE.
+                state, message_id, error = outcomes[0]
+                connection.execute(
+                    update(ledger)
+                    .where(in_batch)
+                    .values(_row_values(state, message_id, error, when))
+                )
+                return
+            connection.execute(
+                update(ledger)
+                .where(in_batch, ledger.c.subscriber_id == bindparam("id"))
+                .values(
+                    state=bindparam("new_state"),
+                    message_id=bindparam("new_message_id"),
+                    error=bindparam("new_error"),
+                    sent_at=bindparam("new_sent_at"),
+                    updated_at=when,
+                ),
+                [
+                    {
+                        "id": recipient.subscriber_id,
+                        "new_state": state,
+                        "new_message_id": message_id,
+                        "new_error": error,
+                        "new_sent_at": when if state == "sent" else None,
+                    }
+                    for recipient, (state, message_id, error) in zip(
+                        claim.recipients, outcomes, strict=True
+                    )
+                ],
+            )
+
+    def finish(self, *, error: str | None) -> None:
+        """Note how this run ended: finished when nothing is pending, else why it stopped."""
+        with write_connection(self.engine) as connection, connection.begin():
+            left = connection.scalar(
+                select(func.count())
+                .select_from(ledger)
+                .where(self._mine, ledger.c.state.in_(("pending", "in_flight")))
+            )
+            connection.execute(
+                update(campaigns)
+                .where(campaigns.c.id == self.campaign_id)
+                .values(finished_at=None if left else now(), last_error=error)
+            )
+
+
+def _row_values(
+    state: str, message_id: str | None, error: str | None, when: dt.datetime
+) -> dict[str, Any]:
+    values: dict[str, Any] = {"state": state, "error": error, "updated_at": when}
+    if message_id is not None:
+        values["message_id"] = message_id
+    if state == "sent":
+        values["sent_at"] = when
+    return values
+
+
+def apply_delivery_event(
+    store: Store | Engine,
+    *,
+    campaign_id: int,
+    subscriber_id: int,
+    event: str,
+    message_id: str | None,
+) -> bool:
+    """Reconcile one provider event (SendGrid Event Webhook) with the ledger.
+
+    ``processed``/``delivered``/``deferred`` prove the provider has the message: a row
+    still ``unknown`` or ``in_flight`` (or put back to ``pending`` by --retry-unknown
+    after an earlier hand-off) becomes ``sent``. ``bounce``/``dropped`` mean it will not
+    be delivered: the row becomes ``failed``. Other events leave the ledger alone.
+    Returns True when a row changed.
+    """
+    when = now()
+    handed_over = (ledger.c.state == "pending") & (ledger.c.attempts > 0)
+    if event in ACCEPTED_EVENTS:
+        condition = ledger.c.state.in_(("unknown", "in_flight")) | handed_over
+        values: dict[str, Any] = {"state": "sent", "sent_at": when, "error": None}
+    elif event in REFUSED_EVENTS:
+        condition = ledger.c.state.in_(("unknown", "in_flight", "sent")) | handed_over
+        values = {"state": "failed", "error": f"{event} (reported by the provider)"}
+    else:
+        return False
+    row = and_(ledger.c.campaign_id == campaign_id, ledger.c.subscriber_id == subscriber_id)
+    with write_connection(engine_of(store)) as connection, connection.begin():
+        changed = connection.execute(
+            update(ledger).where(row, condition).values(**values, updated_at=when)
+        ).rowcount
+        if changed and message_id:
+            connection.execute(
+                update(ledger)
+                .where(row, ledger.c.message_id.is_(None))
+                .values(message_id=message_id)
+            )
+    return bool(changed)

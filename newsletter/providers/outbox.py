@@ -1,0 +1,52 @@
+"""``outbox``: every message as an RFC 5322 file in a local Maildir.
+
+The embedded default: nothing leaves the machine, and the result opens in any mail
+client (``mutt -f outbox``). Maildir writes each message into ``tmp/`` and renames it
+into ``new/``, so a crash never leaves half a message where a reader looks.
+"""
+
+from __future__ import annotations
+
+import mailbox
+
+from newsletter.config import Config
+from newsletter.errors import SendError
+from newsletter.providers import BaseProvider, Batch, Delivery, local_message
+from newsletter.ratelimit import RateLimiter
+
+
+class OutboxProvider(BaseProvider):
+    name = "outbox"
+
+    def __init__(self, config: Config, limiter: RateLimiter) -> None:
+        super().__init__(config, limiter)
+        self.batch_size = config.sending.batch_size
+        self.path = config.outbox_dir
+        self._maildir: mailbox.Maildir | None = None
+
+    def _open(self) -> mailbox.Maildir:
+        if self._maildir is None:
+            try:
+                self._maildir = mailbox.Maildir(self.path, factory=None, create=True)
+            except OSError as error:
+                raise SendError(
+                    f"{self.path}: cannot create the outbox ({error.strerror}); "
+                    "check outbox.path in newsletter.yaml"
+                ) from None
+        return self._maildir
+
+    def send_batch(self, batch: Batch) -> list[Delivery]:
+        maildir = self._open()
+        deliveries = []
+        for recipient in batch.recipients:
+            self.limiter.acquire()
+            message_id, message = local_message(batch.content, recipient)
+            try:
+                maildir.add(message)
+            except OSError as error:
+                raise SendError(
+                    f"{self.path}: cannot write to the outbox ({error.strerror}); "
+                    "free some space or fix the folder's permissions, then send again"
+                ) from None
+            deliveries.append(Delivery("sent", message_id=message_id))
+        return deliveries

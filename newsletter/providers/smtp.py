@@ -1,0 +1,281 @@
+"""``smtp``: any SMTP server, through the standard library's smtplib.
+
+Connections are opened once and reused for message after message; ``smtp.connections``
+of them work in parallel, all paced by the one shared rate limiter. Answers are
+sorted by what they mean for the campaign:
+
+- 4xx (421, 450, 451, 452, 454, ...): try this message again later, with backoff; a
+  recipient still refused when the retries run out stays ``pending`` for the next run.
+- 5xx to one recipient (RCPT or DATA): that recipient ``failed``; 550/551/553 with no
+  policy status (5.7.x) mean the address does not exist, so it is also ``bounced``.
+  The campaign goes on.
+- the server refusing our login or our sender address: every message would fail, so
+  the campaign stops (``ProviderError``), keeping what was sent.
+- the server unreachable when the retries run out: the campaign pauses
+  (``ProviderUnavailable``); sending again resumes it.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import smtplib
+import socket
+import ssl
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from newsletter.config import Config, env_secret
+from newsletter.errors import ConfigError, ProviderError, ProviderUnavailable
+from newsletter.providers import BaseProvider, Batch, Content, Delivery, Recipient, local_message
+from newsletter.providers.retry import Backoff
+from newsletter.ratelimit import RateLimiter
+
+NO_SUCH_USER_CODES = frozenset({550, 551, 553})
+_ENHANCED_STATUS = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def is_no_such_user(code: int, text: str) -> bool:
+    """A permanent "this address does not exist" (not a policy or content refusal)."""
+    if code not in NO_SUCH_USER_CODES:
+        return False
+    status = _ENHANCED_STATUS.match(text)
+    return status is None or status.group(2) == "1"  # 5.1.x: addressing problems
+
+
+def _reply(code: int, message: bytes | str) -> str:
+    text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
+    return f"{code} {text}".strip()
+
+
+class SmtpProvider(BaseProvider):
+    name = "smtp"
+
+    def __init__(
+        self, config: Config, limiter: RateLimiter, *, reuse_connections: bool = True
+    ) -> None:
+        super().__init__(config, limiter)
+        self.settings = config.smtp
+        self.batch_size = config.sending.batch_size
+        self.backoff = Backoff.from_settings(config.sending)
+        # False opens one connection per message: only the benchmark's baseline wants it.
+        self.reuse_connections = reuse_connections
+        self.password = env_secret(self.settings.password_env)
+        if self.settings.username and not self.password:
+            raise ConfigError(
+                f"smtp.username is set but {self.settings.password_env} is not; "
+                f"export {self.settings.password_env} with the SMTP password"
+            )
+        self._idle: queue.SimpleQueue[smtplib.SMTP] = queue.SimpleQueue()
+        self._open: list[smtplib.SMTP] = []
+        self._open_lock = threading.Lock()
+        self._workers = ThreadPoolExecutor(self.settings.connections, thread_name_prefix="smtp")
+        self._stop: ProviderError | ProviderUnavailable | None = None
+
+    @property
+    def server(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
+
+    def send_batch(self, batch: Batch) -> list[Delivery]:
+        self._stop = None
+        deliveries = list(
+            self._workers.map(lambda r: self._deliver(batch.content, r), batch.recipients)
+        )
+        if self._stop is not None:
+            self._stop.deliveries = deliveries
+            raise self._stop
+        return deliveries
+
+    def close(self) -> None:
+        self._workers.shutdown(wait=True)
+        with self._open_lock:
+            connections, self._open = self._open, []
+        for connection in connections:
+            self._quit(connection)
+
+    # One message, on a worker thread.
+
+    def _deliver(self, content: Content, recipient: Recipient) -> Delivery:
+        if self._stop is not None:
+            return Delivery("deferred", error=f"not attempted: {self._stop}")
+        message_id, message = local_message(content, recipient)
+        # SMTP wants CRLF (servers refuse bare LF since "SMTP smuggling"); smtplib only
+        # adds the dot-stuffing.
+        data = message.replace(b"\n", b"\r\n")
+        last_error = ""
+        for retry in range(self.backoff.retries + 1):
+            if retry:
+                self.backoff.wait(retry - 1)
+            self.limiter.acquire()
+            try:
+                self._send(content.sender_email, recipient.email, data)
+                return Delivery("sent", message_id=message_id)
+            except smtplib.SMTPRecipientsRefused as error:
+                code, text = next(iter(error.recipients.values()))
+                last_error = _reply(code, text)
+                if code >= 500:
+                    bounced = is_no_such_user(code, last_error)
+                    return Delivery("failed", error=last_error, bounced=bounced)
+            except smtplib.SMTPDataError as error:
+                last_error = _reply(error.smtp_code, error.smtp_error)
+                if error.smtp_code >= 500:
+                    return Delivery("failed", error=last_error)
+            except smtplib.SMTPSenderRefused as error:
+                last_error = _reply(error.smtp_code, error.smtp_error)
+                if error.smtp_code >= 500:
+                    return self._halt(
+                        ProviderError(
+                            f"the SMTP server {self.server} refused the sender address "
+                            f"{content.sender_email}: {last_error}; check 'from' in "
+                            "newsletter.yaml and what the server lets you send as"
+                        )
+                    )
+            except smtplib.SMTPAuthenticationError as error:
+                return self._halt(
+                    ProviderError(
+                        f"the SMTP server {self.server} refused the login of "
+                        f"{self.settings.username!r} "
+                        f"({_reply(error.smtp_code, error.smtp_error)}); check smtp.username "
+                        f"and {self.settings.password_env}"
+                    )
+                )
+            except smtplib.SMTPNotSupportedError as error:
+                return self._halt(
+                    ProviderError(
+                        f"the SMTP server {self.server} cannot do smtp.security = "
+                        f"{self.settings.security!r} ({error}); set smtp.security to what "
+                        "the server offers"
+                    )
+                )
+            except _LostAfterData as error:
+                # The message was on the wire: trying again risks a second copy, and not
+                # trying risks none at all. Say so instead of guessing.
+                return Delivery("unknown", error=str(error))
+            except smtplib.SMTPResponseException as error:
+                # The greeting, HELO or a 421 "closing channel": the server, not the message.
+                last_error = _reply(error.smtp_code, error.smtp_error)
+            except (smtplib.SMTPException, OSError) as error:
+                last_error = f"{type(error).__name__}: {error}"
+        if last_error[:1] == "4" and not last_error.startswith("421"):
+            return Delivery("deferred", error=last_error)
+        return self._halt(
+            ProviderUnavailable(
+                f"the SMTP server {self.server} did not take messages after "
+                f"{self.backoff.retries + 1} attempts (last: {last_error}); the campaign "
+                "is paused: send again to resume",
+                maybe_delivered=False,
+            )
+        )
+
+    def _halt(self, error: ProviderError | ProviderUnavailable) -> Delivery:
+        """Stop the batch: this and every message not yet started stay ``pending``."""
+        if self._stop is None:
+            self._stop = error
+        return Delivery("deferred", error=str(error))
+
+    def _send(self, sender: str, to: str, data: bytes) -> None:
+        """One SMTP transaction on a pooled connection.
+
+        Written out (rather than ``sendmail``) to know which step failed: a connection
+        lost during DATA may have delivered the message, one lost before it has not.
+        """
+        connection = self._take()
+        try:
+            connection.ehlo_or_helo_if_needed()
+            options = ["SMTPUTF8"] if not to.isascii() else []
+            code, reply = connection.mail(sender, options)
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, reply, sender)
+            code, reply = connection.rcpt(to)
+            if code not in (250, 251):
+                raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
+            try:
+                code, reply = connection.data(data)
+            except (smtplib.SMTPServerDisconnected, OSError) as error:
+                self._discard(connection)
+                raise _LostAfterData(
+                    f"connection lost after the message was sent ({error}); "
+                    "the server may have accepted it"
+                ) from error
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
+        except smtplib.SMTPRecipientsRefused:
+            self._reset(connection)
+            raise
+        except smtplib.SMTPResponseException as error:
+            if error.smtp_code == 421:  # the server is closing this connection
+                self._discard(connection)
+            else:
+                self._reset(connection)
+            raise
+        except (smtplib.SMTPException, OSError):
+            self._discard(connection)
+            raise
+        self._give_back(connection)
+
+    def _reset(self, connection: smtplib.SMTP) -> None:
+        try:
+            connection.rset()
+        except (smtplib.SMTPException, OSError):
+            self._discard(connection)
+        else:
+            self._give_back(connection)
+
+    # The connection pool.
+
+    def _take(self) -> smtplib.SMTP:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            return self._connect()
+
+    def _give_back(self, connection: smtplib.SMTP) -> None:
+        if self.reuse_connections:
+            self._idle.put(connection)
+        else:
+            self._discard(connection)
+
+    def _discard(self, connection: smtplib.SMTP) -> None:
+        with self._open_lock:
+            if connection in self._open:
+                self._open.remove(connection)
+        self._quit(connection)
+
+    def _connect(self) -> smtplib.SMTP:
+        settings = self.settings
+        # The local host name, not getfqdn(): that asks DNS, which may hang for seconds.
+        local_name = socket.gethostname()
+        if settings.security == "ssl":
+            connection: smtplib.SMTP = smtplib.SMTP_SSL(
+                settings.host,
+                settings.port,
+                local_hostname=local_name,
+                timeout=settings.timeout,
+                context=ssl.create_default_context(),
+            )
+        else:
+            connection = smtplib.SMTP(
+                settings.host, settings.port, local_hostname=local_name, timeout=settings.timeout
+            )
+        try:
+            if settings.security == "starttls":
+                connection.starttls(context=ssl.create_default_context())
+            if settings.username:
+                connection.login(settings.username, self.password or "")
+        except BaseException:
+            self._quit(connection)
+            raise
+        with self._open_lock:
+            self._open.append(connection)
+        return connection
+
+    @staticmethod
+    def _quit(connection: smtplib.SMTP) -> None:
+        try:
+            connection.quit()
+        except (smtplib.SMTPException, OSError):
+            connection.close()
+
+
+class _LostAfterData(Exception):
+    """The connection broke during DATA: the server may have the message."""

@@ -1,0 +1,309 @@
+"""Sending: an issue to its subscribers (a campaign), to test addresses, or one
+transactional message.
+
+A campaign is planned first (:func:`plan_send`: the issue compiled once and checked,
+the audience counted, an earlier run of the same issue found), then run
+(:func:`send_campaign`): recipients snapshotted into the ledger, then batch after
+batch claimed, personalised, handed to the provider and recorded. Sending the same
+issue again resumes its campaign; see :mod:`newsletter.ledger` for why nobody is
+mailed twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from newsletter import ledger
+from newsletter.campaign import (
+    CampaignRun,
+    ProgressCallback,
+    RecipientBuilder,
+    SendSummary,
+    campaign_content,
+    dry_run_campaign,
+)
+from newsletter.checks import Finding, check_compiled, has_errors
+from newsletter.config import Config
+from newsletter.errors import SendError
+from newsletter.issues import ISSUE_NAME, read_issue
+from newsletter.lease import Lease
+from newsletter.mail import list_unsubscribe, safe_header
+from newsletter.models import CompiledIssue, Personalization
+from newsletter.providers import Batch, Content, Delivery, Recipient, get_provider
+from newsletter.ratelimit import DAY, RateLimiter
+from newsletter.render import compile_issue
+from newsletter.store import Store, open_store
+from newsletter.tokens import (
+    DEVELOPMENT_SECRET,
+    Links,
+    Signer,
+    require_secret,
+    sample_personalization,
+    secret_or_development,
+)
+
+
+def send_transactional(config: Config, *, to: str, subject: str, html: str, text: str) -> Delivery:
+    """One message to one address through the configured provider, recorded in no campaign.
+
+    For mail a reader asked for (double opt-in confirmations, "email me my link"): no
+    list headers, no unsubscribe group. Returns the :class:`Delivery` (``sent`` with the
+    provider's message id, or ``failed``/``deferred`` with the reason); raises
+    :class:`~newsletter.errors.SendError` when the provider cannot be reached or refuses
+    the request as a whole (bad credentials, bad request).
+    """
+    content = Content.from_config(config, subject=subject, html=html, text=text, transactional=True)
+    recipient = Recipient(Personalization(email=safe_header("To", to)))
+    with get_provider(config) as provider:
+        [delivery] = provider.send_batch(Batch(content, [recipient]))
+    return delivery
+
+
+# -- planning ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    """What ``newsletter send`` would do, shown before it asks to go ahead."""
+
+    compiled: CompiledIssue
+    findings: list[Finding]
+    provider: str
+    topics: tuple[str, ...]  # () = every active subscriber
+    audience: ledger.Audience
+    campaign: ledger.Campaign | None  # an earlier run of this issue, resumed
+    counts: dict[str, int] | None  # its ledger, if there is one
+    development_key: bool  # links signed with the development key (outbox only)
+
+    @property
+    def slug(self) -> str:
+        return self.compiled.issue.slug
+
+    @property
+    def subject(self) -> str:
+        return self.compiled.subject
+
+    @property
+    def has_errors(self) -> bool:
+        return has_errors(self.findings)
+
+    def to_send(self, *, retry_unknown: bool = False) -> int:
+        """Recipients a run would hand to the provider."""
+        if self.counts is None:
+            return self.audience.recipients
+        waiting = self.counts["pending"]
+        if retry_unknown:  # in_flight rows of a dead run become unknown first
+            waiting += self.counts["unknown"] + self.counts["in_flight"]
+        return waiting
+
+
+def plan_send(
+    config: Config,
+    issue_path: Path,
+    *,
+    provider: str | None = None,
+    topics: Sequence[str] | None = None,
+    test: bool = False,
+) -> SendPlan:
+    """Read, compile and check the issue; count its audience; find an earlier run.
+
+    Unless the plan is for ``--test`` sends, a provider that needs the link-signing key
+    and does not have it is refused here, before anything is shown or asked.
+    """
+    issue = read_issue(issue_path, topics=config.topic_ids)
+    compiled = compile_issue(issue, config)
+    findings = list(check_compiled(compiled, config))
+    provider_name = provider or config.provider
+    development_key = not test and _secret(provider_name) == DEVELOPMENT_SECRET
+    store = open_store(config)
+    try:
+        campaign = ledger.find_campaign(store, issue.slug)
+        wanted = store.check_topics(topics) if topics else None
+        if campaign is not None:
+            if wanted is not None and set(wanted) != set(campaign.topics):
+                raise SendError(
+                    f"{issue_path}: this issue's campaign started for topics "
+                    f"{_topic_list(campaign.topics)}; a campaign keeps its recipients, so "
+                    "send it again without --topic to resume it"
+                )
+            chosen = campaign.topics
+            counts: dict[str, int] | None = ledger.state_counts(store, campaign.id)
+        else:
+            chosen = wanted if wanted is not None else issue.topics
+            counts = None
+        audience = ledger.audience(store, chosen)
+    finally:
+        store.close()
+    return SendPlan(
+        compiled=compiled,
+        findings=findings,
+        provider=provider_name,
+        topics=tuple(chosen),
+        audience=audience,
+        campaign=campaign,
+        counts=counts,
+        development_key=development_key,
+    )
+
+
+def _topic_list(topics: Sequence[str]) -> str:
+    return ", ".join(topics) if topics else "(all subscribers)"
+
+
+def _secret(provider: str) -> str:
+    """The link-signing key. The outbox may use the development key (so the demo runs on
+    a fresh machine: its links cannot work anywhere anyway); real mail never does."""
+    return secret_or_development() if provider == "outbox" else require_secret()
+
+
+def refuse_on_errors(plan: SendPlan) -> None:
+    if plan.has_errors:
+        errors = sum(finding.level == "error" for finding in plan.findings)
+        raise SendError(
+            f"{plan.compiled.issue.path}: the pre-send checks found {errors} error(s); "
+            "fix them (see 'newsletter check') and send again"
+        )
+
+
+# -- running ---------------------------------------------------------------------------
+
+
+def send_campaign(
+    config: Config,
+    plan: SendPlan,
+    *,
+    rate: float | None = None,
+    retry_unknown: bool = False,
+    dry_run: bool = False,
+    progress: ProgressCallback | None = None,
+) -> SendSummary:
+    """Send (or resume) the issue's campaign; the summary says what this run did.
+
+    A provider refusing or staying unavailable stops the run early, with the reason in
+    ``summary.stopped``; everything sent before it is recorded and the next run
+    resumes after it.
+    """
+    refuse_on_errors(plan)
+    links = Links(config, Signer(_secret(plan.provider)))
+    content = campaign_content(config, plan.compiled)
+    store = open_store(config)
+    try:
+        limiter = _limiter(config, store, rate)
+        with get_provider(config, plan.provider, limiter=limiter) as provider:
+            size = min(provider.batch_size, limiter.largest_grant or provider.batch_size)
+            if dry_run:
+                campaign_id = plan.campaign.id if plan.campaign else None
+                return dry_run_campaign(
+                    store,
+                    slug=plan.slug,
+                    provider=plan.provider,
+                    campaign_id=campaign_id,
+                    topics=plan.topics,
+                    content=content,
+                    recipient=RecipientBuilder(config, links, campaign_id),
+                    size=size,
+                    total=plan.to_send(),
+                    progress=progress,
+                )
+            started = plan.campaign or ledger.start_campaign(
+                store,
+                slug=plan.slug,
+                issue_path=str(plan.compiled.issue.path),
+                subject=plan.subject,
+                topics=plan.topics,
+                provider=plan.provider,
+            )
+            run = CampaignRun(
+                store,
+                started,
+                content,
+                RecipientBuilder(config, links, started.id),
+                provider,
+                progress,
+            )
+            with Lease(store, started) as lease:
+                return run.run(lease, size=size, retry_unknown=retry_unknown)
+    finally:
+        store.close()
+
+
+def _limiter(config: Config, store: Store, rate: float | None) -> RateLimiter:
+    sending = config.sending
+    limiter = RateLimiter(rate or sending.rate, per_hour=sending.per_hour, per_day=sending.per_day)
+    if sending.per_hour or sending.per_day:
+        now = ledger.now()
+        limiter.preload(
+            ((now - at).total_seconds(), count)
+            for at, count in ledger.sent_since(store, now - dt.timedelta(seconds=DAY))
+        )
+    return limiter
+
+
+def send_tests(config: Config, plan: SendPlan, addresses: Sequence[str]) -> list[Delivery]:
+    """The issue to ``addresses`` with a sample recipient's links, subject prefixed
+    ``[TEST]``; recorded in no campaign (and needing no signing key)."""
+    refuse_on_errors(plan)
+    sample = sample_personalization(config, plan.slug)
+    content = campaign_content(config, plan.compiled, test=True)
+    recipients = [
+        Recipient(
+            Personalization(
+                email=safe_header("To", address),
+                name=sample.name,
+                unsubscribe_url=sample.unsubscribe_url,
+                preferences_url=sample.preferences_url,
+                view_url=sample.view_url,
+            ),
+            headers={"List-Unsubscribe": list_unsubscribe(config, sample.unsubscribe_url)},
+        )
+        for address in addresses
+    ]
+    with get_provider(config, plan.provider) as provider:
+        return provider.send_batch(Batch(content, recipients))
+
+
+# -- status --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CampaignStatus:
+    campaign: ledger.Campaign
+    counts: dict[str, int]
+    first_errors: list[tuple[str, str]]  # (address, error)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            **asdict(self.campaign),
+            "counts": self.counts,
+            "first_errors": [{"to": who, "error": error} for who, error in self.first_errors],
+        }
+
+
+def campaign_status(config: Config, issue: str | None = None) -> list[CampaignStatus]:
+    """Every campaign, or the one of ``issue`` (an issue file or its slug)."""
+    store = open_store(config)
+    try:
+        campaigns = ledger.list_campaigns(store)
+        if issue is not None:
+            slug = _slug_of(issue)
+            campaigns = [campaign for campaign in campaigns if campaign.slug == slug]
+        return [
+            CampaignStatus(
+                campaign,
+                ledger.state_counts(store, campaign.id),
+                ledger.first_errors(store, campaign.id),
+            )
+            for campaign in campaigns
+        ]
+    finally:
+        store.close()
+
+
+def _slug_of(issue: str) -> str:
+    """The campaign key of an issue file name (date prefix dropped) or of a bare slug."""
+    name = ISSUE_NAME.fullmatch(Path(issue).stem)
+    return name["slug"] if name else Path(issue).stem

@@ -1,0 +1,160 @@
+"""``create_app(config)``: the subscriber web app, and the production server that runs it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+import waitress
+from flask import Flask, Response, request
+from waitress.server import BaseWSGIServer, MultiSocketServer
+from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from newsletter.config import Config, env_secret
+from newsletter.ledger import apply_delivery_event
+from newsletter.sending import send_transactional
+from newsletter.store import open_store
+from newsletter.tokens import Links, Signer, require_secret
+from newsletter.web import links, public, signup, webhooks
+from newsletter.web.archive import Archive
+from newsletter.web.context import EXTENSION, Services
+from newsletter.web.events import EventProcessor
+from newsletter.web.limits import RateLimiter
+from newsletter.web.one_click import OneClickWriter
+from newsletter.web.pages import TEMPLATES_DIR, init_pages, page
+from newsletter.web.postman import Letter, Postman
+from newsletter.web.security import init_security
+from newsletter.web.signature import load_public_key
+
+log = logging.getLogger(__name__)
+
+# Forms are a few hundred bytes; SendGrid posts event batches of up to a few MB.
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
+
+ERROR_MESSAGES = {
+    400: ("Something is wrong with this request", "Please go back and try again."),
+    403: ("Not allowed", "This request is not allowed."),
+    404: ("Not found", "This page does not exist, or the link you followed is not valid."),
+    405: ("Not allowed", "This page cannot be used that way."),
+    413: ("Too large", "This request is too large."),
+    429: ("Too many requests", "Please wait a while and try again."),
+    500: ("Something went wrong", "Something went wrong on our side. Please try again later."),
+}
+CSRF_MESSAGE = (
+    "This form has expired",
+    "Your browser did not send the form's security check. Please reload the page and try "
+    "again; cookies must be allowed for this site.",
+)
+
+
+def create_app(config: Config, test_config: Mapping[str, Any] | None = None) -> Flask:
+    """The app for ``config``. Refuses to start without ``NEWSLETTER_SECRET_KEY``."""
+    secret = require_secret()
+    app = Flask(__name__, static_folder=None, template_folder=None)
+    app.config.update(
+        SECRET_KEY=secret,
+        SESSION_COOKIE_NAME="newsletter_session",
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.site_url.startswith("https://"),
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+    )
+    app.config.update(test_config or {})
+
+    # Templates: the project's templates/web/ first, then the bundled ones.
+    app.jinja_loader = jinja2.ChoiceLoader(  # type: ignore[assignment]
+        [
+            jinja2.FileSystemLoader(config.templates_dir / "web"),
+            jinja2.FileSystemLoader(TEMPLATES_DIR),
+        ]
+    )
+    app.extensions[EXTENSION] = build_services(config, secret)
+    init_security(app)
+    init_pages(app)
+    for module in (links, signup, public, webhooks):
+        app.register_blueprint(module.blueprint)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    if config.web.proxy_hops:
+        hops = config.web.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+    return app
+
+
+def shutdown(app: Flask) -> None:
+    """Finish the app's queued work (mail, one-click unsubscribes) and close its database."""
+    app.extensions[EXTENSION].close()
+
+
+def build_services(config: Config, secret: str) -> Services:
+    key_variable = config.sendgrid.webhook_public_key_env
+    key_text = env_secret(key_variable)
+    webhook_key = load_public_key(key_text, variable=key_variable) if key_text else None
+    signer = Signer(secret)
+    store = open_store(config)
+
+    def send(letter: Letter) -> None:
+        delivery = send_transactional(
+            config, to=letter.to, subject=letter.subject, html=letter.html, text=letter.text
+        )
+        if delivery.status != "sent":
+            log.warning("%r was not sent (%s): %s", letter.subject, delivery.status, delivery.error)
+
+    links_ = Links(config, signer)
+    return Services(
+        config=config,
+        signer=signer,
+        links=links_,
+        store=store,
+        limiter=RateLimiter(store.engine),
+        postman=Postman(send),
+        archive=Archive(config, links_),
+        events=EventProcessor(
+            store, apply_delivery_event, count_engagement=config.sendgrid.tracking
+        ),
+        one_click=OneClickWriter(store),
+        webhook_key=webhook_key,
+    )
+
+
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    if request.blueprint == "webhooks":
+        return Response(f"{status} {error.name}\n", status=status, mimetype="text/plain")
+    if status == 400 and error.description == "csrf":
+        title, message = CSRF_MESSAGE
+    else:
+        title, message = ERROR_MESSAGES.get(status, (error.name, ""))
+    response = page("message.html", status=status, title=title, message=message)
+    for name, value in error.get_headers():
+        if name in ("Allow", "Retry-After"):
+            response.headers[name] = value
+    return response
+
+
+def _unexpected_error(error: Exception) -> Response:
+    # Logged in full for the operator; the visitor sees a plain page, never a traceback.
+    log.exception("unexpected error on %s %s", request.method, request.path)
+    return _http_error(InternalServerError())
+
+
+def create_server(
+    app: Flask, *, host: str, port: int, threads: int
+) -> BaseWSGIServer | MultiSocketServer:
+    """A waitress server for ``app``; ``port`` 0 picks a free one (see :func:`listening_on`)."""
+    # ident="": no Server header telling scanners which software and version answer.
+    return waitress.create_server(app, host=host, port=port, threads=threads, ident="")
+
+
+def listening_on(server: BaseWSGIServer | MultiSocketServer) -> list[str]:
+    """The URLs the server answers on (``localhost`` may mean IPv4 and IPv6)."""
+    if isinstance(server, MultiSocketServer):
+        addresses = list(server.effective_listen or [])
+    else:
+        addresses = [(server.effective_host, server.effective_port)]
+    return [
+        f"http://[{host}]:{port}/" if ":" in str(host) else f"http://{host}:{port}/"
+        for host, port in addresses
+    ]

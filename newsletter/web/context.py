@@ -1,0 +1,51 @@
+"""What every view needs, built once per app: the parts of the library it talks to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
+from flask import current_app
+
+from newsletter.config import Config
+from newsletter.store import Store
+from newsletter.tokens import Links, Signer
+from newsletter.web.archive import Archive
+from newsletter.web.events import EventProcessor
+from newsletter.web.limits import RateLimiter
+from newsletter.web.one_click import OneClickWriter
+from newsletter.web.postman import Postman
+
+EXTENSION = "newsletter"
+
+
+@dataclass
+class Services:
+    config: Config
+    signer: Signer
+    links: Links
+    store: Store
+    limiter: RateLimiter
+    postman: Postman
+    archive: Archive
+    events: EventProcessor
+    one_click: OneClickWriter
+    webhook_key: EllipticCurvePublicKey | None  # None: the webhook refuses everything
+    # The site's CSS, rendered once when the app is made, and the CSP source allowing it.
+    stylesheet: str = ""
+    style_source: str = "'none'"
+    one_click_page: str | None = None  # see links._one_click_answer
+
+    @property
+    def link_max_age(self) -> int:
+        return self.config.web.link_max_age_days * 86400
+
+    def close(self) -> None:
+        """Finish what is queued (mail, unsubscribes), then let go of the database."""
+        self.postman.close()
+        self.one_click.close()
+        self.store.close()
+
+
+def services() -> Services:
+    return current_app.extensions[EXTENSION]

@@ -1,0 +1,91 @@
+"""Pages about no one in particular: the issue archive, the logo, and ``/healthz``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, abort, jsonify, send_file, send_from_directory
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from newsletter.errors import NewsletterError
+from newsletter.ledger import find_campaign
+from newsletter.web.context import services
+from newsletter.web.security import use_archive_policy
+
+log = logging.getLogger(__name__)
+
+blueprint = Blueprint("public", __name__)
+
+ARCHIVE_MAX_AGE = 300  # seconds: the same for every reader, so caches may keep it
+IMAGE_MAX_AGE = 86400
+# What mail and the archive link to; never the config, the database or the outbox.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
+
+
+@blueprint.get("/archive/<slug>")
+def archive(slug: str) -> Response:
+    site = services()
+    path = site.archive.find(slug)
+    # Only issues that have gone out: a draft in issues/ is not public yet.
+    if path is None or find_campaign(site.store, slug) is None:
+        abort(404)
+    try:
+        html = site.archive.html(path)
+    except NewsletterError as error:
+        # The editor's file does not render (a broken template, a missing image).
+        log.error("cannot show the archive page for %s: %s", path.name, error)
+        abort(500)
+    assets = urlsplit(site.config.assets_base_url)
+    use_archive_policy(f"{assets.scheme}://{assets.netloc}")
+    response = Response(html, mimetype="text/html")
+    response.headers["Cache-Control"] = f"public, max-age={ARCHIVE_MAX_AGE}"
+    return response
+
+
+@blueprint.get("/assets/<path:path>")
+def asset(path: str) -> Response:
+    """An image of the project, where ``assets_url`` points by default (``site_url/assets``),
+    so the images in mail and in the archive work without uploading them elsewhere."""
+    if Path(path).suffix.lower() not in IMAGE_SUFFIXES or "/." in f"/{path}":
+        abort(404)
+    response = send_from_directory(services().config.root, path, max_age=IMAGE_MAX_AGE)
+    response.headers["Cache-Control"] = f"public, max-age={IMAGE_MAX_AGE}"
+    return response
+
+
+@blueprint.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for it on every site: the logo if there is one, else nothing."""
+    if services().config.brand.logo:
+        return logo()
+    return Response(status=204)
+
+
+@blueprint.get("/brand/logo")
+def logo() -> Response:
+    config = services().config
+    if not config.brand.logo:
+        abort(404)
+    path = (config.root / config.brand.logo).resolve()
+    if not path.is_file():
+        abort(404)
+    response = send_file(path, max_age=IMAGE_MAX_AGE)
+    response.headers["Cache-Control"] = f"public, max-age={IMAGE_MAX_AGE}"
+    return response
+
+
+@blueprint.get("/healthz")
+def healthz() -> Response:
+    """200 while the app can reach its database; load balancers poll this."""
+    try:
+        with services().store.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError:
+        log.exception("health check: the database is unreachable")
+        response = jsonify(status="database unavailable")
+        response.status_code = 503
+        return response
+    return jsonify(status="ok")

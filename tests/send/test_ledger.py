@@ -1,0 +1,270 @@
+"""The ledger and the lease, on SQLite and (when configured) PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import update
+
+from newsletter import ledger
+from newsletter.cli import cli
+from newsletter.errors import SendError
+from newsletter.lease import Lease
+from newsletter.store import Store, open_store_url
+from newsletter.store.schema import campaigns
+from tests.send.conftest import SEED
+from tests.store.databases import postgres_schema
+
+TOPICS = ("research", "stories", "events")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+        return
+    with postgres_schema(request.getfixturevalue("postgres_url")) as url:
+        yield url
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Store]:
+    opened = open_store_url(database_url, TOPICS)
+    yield opened
+    opened.close()
+
+
+def add_readers(store: Store, count: int, topics: tuple[str, ...] = ("research",)) -> list[int]:
+    return [
+        store.add(f"reader{n}@example.org", name=f"Reader {n}", topics=topics).id
+        for n in range(count)
+    ]
+
+
+def start(store: Store, topics: tuple[str, ...] = ("research",)) -> ledger.Campaign:
+    return ledger.start_campaign(
+        store, slug="issue", issue_path="issues/issue.md", subject="S", topics=topics,
+        provider="outbox",
+    )  # fmt: skip
+
+
+def test_the_snapshot_holds_the_active_subscribers_of_the_topics(db: Store) -> None:
+    add_readers(db, 5)
+    db.add("events@example.org", topics=["events"])
+    db.add("pending@example.org", topics=["research"], status="pending")
+    db.unsubscribe(db.find("reader4@example.org").id, source="cli")
+
+    campaign = start(db)
+
+    assert campaign.recipients == db.count_recipients(["research"]) == 4
+    assert ledger.state_counts(db, campaign.id)["pending"] == 4
+    assert start(db).id == campaign.id  # starting it again finds the same campaign
+
+
+def hand_over(book: ledger.Ledger, *, after: int, size: int) -> ledger.Claim | None:
+    claim = book.next_batch(after=after, size=size)
+    if claim is not None:
+        book.hand_over(claim)
+    return claim
+
+
+def test_a_batch_goes_pending_in_flight_then_sent_or_failed(db: Store) -> None:
+    ids = add_readers(db, 5)
+    campaign = start(db)
+    book = ledger.Ledger(db, campaign.id)
+
+    claim = book.next_batch(after=0, size=3)
+    assert claim is not None
+    assert [r.subscriber_id for r in claim.recipients] == ids[:3]
+    assert ledger.state_counts(db, campaign.id)["pending"] == 5  # prepared, not yet out
+    book.hand_over(claim)
+    assert ledger.state_counts(db, campaign.id)["in_flight"] == 3
+    book.record(claim, [("sent", "m1", None), ("failed", None, "550 no"), ("pending", None, "451")])
+
+    claim = hand_over(book, after=claim.last_id, size=3)
+    assert claim is not None
+    book.record(claim, [("sent", "m2", None)] * 2)
+
+    counts = ledger.state_counts(db, campaign.id)
+    assert (counts["sent"], counts["failed"], counts["pending"]) == (3, 1, 1)
+    assert book.next_batch(after=ids[-1], size=3) is None
+    assert ledger.first_errors(db, campaign.id) == [
+        ("reader1@example.org", "550 no"),
+        ("reader2@example.org", "451"),
+    ]
+
+
+def test_a_recipient_gone_since_the_start_is_skipped_not_sent(db: Store) -> None:
+    ids = add_readers(db, 3)
+    campaign = start(db)
+    db.unsubscribe(ids[0], source="web")
+    db.forget("reader1@example.org")  # erased: the subscriber row is gone
+
+    claim = ledger.Ledger(db, campaign.id).next_batch(after=0, size=10)
+
+    assert claim is not None
+    assert [r.subscriber_id for r in claim.recipients] == [ids[2]]
+    assert claim.skipped == 2
+    assert ledger.state_counts(db, campaign.id)["skipped"] == 2
+
+
+def test_a_batch_in_flight_when_the_sender_died_becomes_unknown(db: Store) -> None:
+    add_readers(db, 4)
+    campaign = start(db)
+    book = ledger.Ledger(db, campaign.id)
+    hand_over(book, after=0, size=2)  # ... and the process is killed here
+    book.next_batch(after=2, size=2)  # the next batch, prepared but not handed over
+
+    assert book.recover() == 2
+    assert ledger.state_counts(db, campaign.id)["unknown"] == 2
+    assert book.requeue_unknown() == 2  # --retry-unknown
+    assert ledger.state_counts(db, campaign.id)["pending"] == 4
+
+
+def test_delivery_events_settle_unknown_recipients(db: Store) -> None:
+    ids = add_readers(db, 4)
+    campaign = start(db)
+    book = ledger.Ledger(db, campaign.id)
+    hand_over(book, after=0, size=4)
+    book.recover()
+
+    def event(subscriber_id: int, name: str) -> bool:
+        return ledger.apply_delivery_event(
+            db, campaign_id=campaign.id, subscriber_id=subscriber_id, event=name,
+            message_id="sg-1.filter",
+        )  # fmt: skip
+
+    assert event(ids[0], "delivered") is True
+    assert event(ids[1], "bounce") is True
+    assert event(ids[2], "open") is False
+    assert event(ids[0], "processed") is False  # already sent: nothing changes
+    counts = ledger.state_counts(db, campaign.id)
+    assert (counts["sent"], counts["failed"], counts["unknown"]) == (1, 1, 2)
+
+
+def test_an_event_for_a_requeued_recipient_settles_it_before_it_is_sent_again(db: Store) -> None:
+    ids = add_readers(db, 1)
+    campaign = start(db)
+    book = ledger.Ledger(db, campaign.id)
+    hand_over(book, after=0, size=1)
+    book.recover()
+    book.requeue_unknown()
+
+    assert ledger.apply_delivery_event(
+        db, campaign_id=campaign.id, subscriber_id=ids[0], event="delivered", message_id=None
+    )
+    assert book.next_batch(after=0, size=1) is None  # nothing left to send
+
+
+def test_only_one_lease_holder_at_a_time(db: Store) -> None:
+    add_readers(db, 1)
+    campaign = start(db)
+
+    with Lease(db, campaign), pytest.raises(SendError, match="is being sent by process"):
+        Lease(db, campaign).acquire()
+    with Lease(db, campaign):  # released: the next run may go
+        pass
+
+
+def test_of_many_senders_starting_at_once_exactly_one_gets_the_lease(db: Store) -> None:
+    add_readers(db, 1)
+    campaign = start(db)
+    leases = [Lease(db, campaign) for _ in range(6)]
+    barrier = threading.Barrier(len(leases))
+    winners: list[Lease] = []
+
+    def race(lease: Lease) -> None:
+        barrier.wait()
+        try:
+            lease.acquire()
+            winners.append(lease)
+        except SendError:
+            pass
+
+    threads = [threading.Thread(target=race, args=(lease,)) for lease in leases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(winners) == 1
+    winners[0].release()
+
+
+def test_the_lease_of_a_dead_process_is_taken_over_at_once(db: Store) -> None:
+    add_readers(db, 1)
+    campaign = start(db)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    lease = Lease(db, campaign)
+    host = lease.owner.split(":")[0]
+    set_lease(db, campaign.id, f"{host}:{dead.stdout.strip()}:abcd", seconds=600)
+
+    lease.acquire()
+    lease.release()
+
+
+def test_a_lease_from_another_host_holds_until_it_expires(db: Store) -> None:
+    add_readers(db, 1)
+    campaign = start(db)
+
+    set_lease(db, campaign.id, "elsewhere:1234:abcd", seconds=600)
+    with pytest.raises(SendError, match="is being sent by process 1234 on elsewhere"):
+        Lease(db, campaign).acquire()
+
+    set_lease(db, campaign.id, "elsewhere:1234:abcd", seconds=-1)
+    with Lease(db, campaign):
+        pass
+
+
+def set_lease(store: Store, campaign_id: int, owner: str, *, seconds: float) -> None:
+    with store.engine.begin() as connection:
+        connection.execute(
+            update(campaigns)
+            .where(campaigns.c.id == campaign_id)
+            .values(
+                lease_owner=owner,
+                lease_expires_at=ledger.now() + dt.timedelta(seconds=seconds),
+            )
+        )
+
+
+def test_a_whole_send_on_this_database(
+    database_url: str, runner: CliRunner, project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
+    store = open_store_url(database_url, TOPICS)
+    add_readers(store, 7)
+    store.close()
+    (project / "newsletter.yaml").write_text(
+        (project / "newsletter.yaml").read_text() + "sending:\n  batch_size: 3\n"
+    )
+
+    result = runner.invoke(cli, ["send", SEED, "--yes"])
+    again = runner.invoke(cli, ["send", SEED, "--yes"])
+
+    assert result.exit_code == 0, result.output
+    assert "Sent 7, failed 0" in result.output
+    assert again.exit_code == 0 and "Nothing to send" in again.output
+    assert len(list((project / "outbox" / "new").iterdir())) == 7
+
+
+def test_sent_messages_count_against_the_caps_of_later_runs(db: Store) -> None:
+    add_readers(db, 3)
+    campaign = start(db)
+    book = ledger.Ledger(db, campaign.id)
+    claim = hand_over(book, after=0, size=3)
+    assert claim is not None
+    book.record(claim, [("sent", "m", None)] * 3)
+
+    [(at, count)] = ledger.sent_since(db, ledger.now() - dt.timedelta(hours=1))
+
+    assert count == 3
+    assert ledger.now() - at < dt.timedelta(minutes=1)

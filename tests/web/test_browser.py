@@ -1,0 +1,115 @@
+"""A reader's walk through the real app in headless Chromium: sign up, confirm from the
+mail in the outbox, change topics, unsubscribe."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from newsletter.store import open_store_url
+from tests.web.conftest import SECRET
+from tests.web.live import LiveServer, serve
+
+pytestmark = [pytest.mark.chromium, pytest.mark.slow]
+
+CONSENT = "I agree to receive this newsletter by email. I can unsubscribe at any time."
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    with serve(tmp_path, env={"NEWSLETTER_SECRET_KEY": SECRET}) as running:
+        yield running
+
+
+def confirmation_link(server: LiveServer) -> str:
+    deadline = time.monotonic() + 10
+    while not server.outbox():
+        assert time.monotonic() < deadline, "no confirmation mail arrived in the outbox"
+        time.sleep(0.1)
+    [path] = server.outbox()
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    match = re.search(r"http://\S+/confirm/\S+", text)
+    assert match, text
+    return match.group(0)
+
+
+def note_failure(problems: list[str], response: Any) -> None:
+    if response.status >= 400:
+        problems.append(f"{response.status} {response.url}")
+
+
+def test_sign_up_confirm_change_topics_unsubscribe(browser: Any, server: LiveServer) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "response",
+        lambda response: (
+            response.status >= 400 and problems.append(f"{response.status} {response.url}")
+        ),
+    )
+
+    page.goto(f"{server.url}/subscribe")
+    page.get_by_label("Email address").fill("reader@example.org")
+    page.get_by_label("Name").fill("Rosa Reader")
+    page.get_by_label("Events").uncheck()
+    page.get_by_label(CONSENT).check()
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+
+    # The confirmation page submits itself: no click needed.
+    page.goto(confirmation_link(server))
+    page.get_by_role("heading", name="You are subscribed").wait_for()
+
+    page.get_by_role("link", name="Manage your preferences").click()
+    page.get_by_role("heading", name="Your preferences").wait_for()
+    assert page.get_by_label("Research").is_checked()
+    assert not page.get_by_label("Events").is_checked()
+    page.get_by_label("Photo stories").uncheck()
+    page.get_by_role("button", name="Save preferences").click()
+    page.get_by_text("Your preferences are saved.").wait_for()
+    assert not page.get_by_label("Photo stories").is_checked()
+
+    page.get_by_role("button", name="Unsubscribe from everything").click()
+    page.get_by_role("heading", name="Your preferences").wait_for()
+    page.get_by_text("You are unsubscribed.").first.wait_for()
+    context.close()
+
+    store = open_store_url(server.database_url, ("research", "stories", "events"))
+    try:
+        record = store.describe("reader@example.org")
+    finally:
+        store.close()
+    assert (record["name"], record["topics"], record["status"]) == (
+        "Rosa Reader",
+        ["research"],
+        "unsubscribed",
+    )
+    assert record["confirmed_ip"] == "127.0.0.1"
+    assert record["unsubscribe_source"] == "preference-center"
+    assert problems == []  # no script error, no Content-Security-Policy violation
+
+
+def test_keyboard_focus_starts_at_the_skip_link(browser: Any, server: LiveServer) -> None:
+    page = browser.new_page()
+    page.goto(f"{server.url}/manage")
+
+    page.keyboard.press("Tab")
+    first = page.evaluate("document.activeElement.textContent")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    after_skip = page.evaluate("document.activeElement.id")
+    page.close()
+
+    assert first == "Skip to the content"
+    assert after_skip == "email"

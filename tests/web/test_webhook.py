@@ -1,0 +1,277 @@
+"""``POST /webhooks/sendgrid``: the Signed Event Webhook, applied once per event."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from flask import Flask
+from sendgrid.helpers.eventwebhook import EventWebhook
+
+from newsletter.ledger import Ledger, start_campaign, state_counts
+from newsletter.models import Subscriber
+from newsletter.web.context import EXTENSION, Services
+from newsletter.web.events import engagement_counts
+from newsletter.web.signature import verify_signature
+from tests.web.conftest import Webhook, events_of, public_key_text
+
+
+def event(kind: str, subscriber: Subscriber, number: int = 1, **extra: Any) -> dict[str, Any]:
+    return {
+        "email": subscriber.email,
+        "timestamp": int(time.time()),
+        "event": kind,
+        "sg_event_id": f"event-{kind}-{number}",
+        "sg_message_id": f"message-{number}.filter0001",
+        "subscriber_id": str(subscriber.id),
+        **extra,
+    }
+
+
+def status_of(site: Services, subscriber: Subscriber) -> str:
+    current = site.store.get(subscriber.id)
+    assert current is not None
+    return current.status
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra", "status"),
+    [
+        ("bounce", {"type": "bounce", "reason": "550 5.1.1 no such user"}, "bounced"),
+        ("dropped", {"reason": "Bounced Address"}, "bounced"),
+        ("spamreport", {}, "complained"),
+        ("dropped", {"reason": "Spam Reporting Address"}, "complained"),
+        ("unsubscribe", {}, "unsubscribed"),
+        ("group_unsubscribe", {"asm_group_id": 42}, "unsubscribed"),
+        ("bounce", {"type": "blocked", "reason": "IP on a blocklist"}, "active"),
+        ("dropped", {"reason": "Invalid SMTPAPI header"}, "active"),
+        ("delivered", {}, "active"),
+        ("group_resubscribe", {"asm_group_id": 42}, "active"),
+    ],
+)
+def test_events_change_the_subscriber(
+    webhook: Webhook,
+    site: Services,
+    subscriber: Subscriber,
+    kind: str,
+    extra: dict[str, Any],
+    status: str,
+) -> None:
+    response = webhook([event(kind, subscriber, **extra)])
+
+    assert response.status_code == 200
+    assert status_of(site, subscriber) == status
+
+
+def test_an_unsubscribe_event_records_sendgrid_and_the_campaign(
+    webhook: Webhook, site: Services, subscriber: Subscriber
+) -> None:
+    webhook([event("unsubscribe", subscriber, campaign_id="12")])
+
+    record = site.store.describe(subscriber.email)
+    assert (record["unsubscribe_source"], record["unsubscribe_campaign_id"]) == ("sendgrid", 12)
+
+
+def test_a_retried_event_is_applied_once(
+    webhook: Webhook, site: Services, subscriber: Subscriber
+) -> None:
+    unsubscribe = event("unsubscribe", subscriber)
+    first = webhook([unsubscribe])
+    assert status_of(site, subscriber) == "unsubscribed"
+    # The reader changes their mind; then SendGrid retries the old batch.
+    site.store.resubscribe(subscriber.id, source="preference-center")
+    retried = webhook([unsubscribe, unsubscribe])
+
+    assert first.status_code == retried.status_code == 200
+    assert status_of(site, subscriber) == "active"
+    history = [e["event"] for e in events_of(site, subscriber.id)]
+    assert history == ["unsubscribed", "resubscribed"]
+
+
+def test_an_unknown_subscriber_is_skipped_and_the_batch_accepted(
+    webhook: Webhook, site: Services, subscriber: Subscriber
+) -> None:
+    stranger = Subscriber(id=999, email="stranger@example.org", name="", status="active")
+
+    response = webhook([event("bounce", stranger, 1), event("spamreport", subscriber, 2)])
+
+    assert response.status_code == 200
+    assert site.store.find("stranger@example.org") is None
+    assert status_of(site, subscriber) == "complained"
+
+
+def test_an_echoed_id_of_someone_else_falls_back_to_the_address(
+    webhook: Webhook, site: Services, subscriber: Subscriber
+) -> None:
+    other = site.store.add("bob@example.org", source="test")
+
+    webhook([event("spamreport", subscriber, subscriber_id=str(other.id))])
+
+    assert status_of(site, subscriber) == "complained"
+    assert status_of(site, other) == "active"
+
+
+def test_delivery_events_resolve_the_campaign_ledger(
+    webhook: Webhook, site: Services, subscriber: Subscriber
+) -> None:
+    bob = site.store.add("bob@example.org", source="test")
+    campaign = start_campaign(
+        site.store,
+        slug="issue-1",
+        issue_path="issues/x.md",
+        subject="S",
+        topics=(),
+        provider="sendgrid",
+    )
+    ledger = Ledger(site.store, campaign.id)
+    batch = ledger.next_batch(after=0, size=10)
+    assert batch is not None
+    ledger.hand_over(batch)
+    ledger.recover()  # the sender died with the batch out: both rows are unknown
+    assert state_counts(site.store, campaign.id)["unknown"] == 2
+
+    response = webhook(
+        [
+            event("delivered", subscriber, 1, campaign_id=str(campaign.id)),
+            event("bounce", bob, 2, campaign_id=str(campaign.id), type="bounce"),
+        ]
+    )
+
+    assert response.status_code == 200
+    counts = state_counts(site.store, campaign.id)
+    assert (counts["sent"], counts["failed"], counts["unknown"]) == (1, 1, 0)
+    assert status_of(site, bob) == "bounced"
+
+
+def test_a_bad_signature_is_refused(
+    webhook: Webhook, site: Services, subscriber: Subscriber
+) -> None:
+    stranger_key = ec.generate_private_key(ec.SECP256R1())
+
+    response = webhook([event("spamreport", subscriber)], key=stranger_key)
+
+    assert response.status_code == 403
+    assert status_of(site, subscriber) == "active"
+
+
+@pytest.mark.parametrize(
+    "signature", ["", "not base64!", base64.b64encode(b"\x30\x02\x01\x01").decode()]
+)
+def test_a_missing_or_malformed_signature_is_refused(
+    webhook: Webhook, site: Services, subscriber: Subscriber, signature: str
+) -> None:
+    response = webhook([event("spamreport", subscriber)], signature=signature)
+
+    assert response.status_code == 403
+    assert status_of(site, subscriber) == "active"
+
+
+def test_a_body_changed_after_signing_is_refused(
+    app: Flask,
+    webhook_private_key: ec.EllipticCurvePrivateKey,
+    site: Services,
+    subscriber: Subscriber,
+) -> None:
+    stamp = str(int(time.time()))
+    signed_body = json.dumps([event("delivered", subscriber)]).encode()
+    signature = webhook_private_key.sign(stamp.encode() + signed_body, ec.ECDSA(hashes.SHA256()))
+    sent_body = json.dumps([event("spamreport", subscriber)]).encode()
+
+    response = app.test_client().post(
+        "/webhooks/sendgrid",
+        data=sent_body,
+        content_type="application/json",
+        headers={
+            "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+            "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+        },
+    )
+
+    assert response.status_code == 403
+    assert status_of(site, subscriber) == "active"
+
+
+def test_a_stale_timestamp_is_refused_even_when_signed(
+    webhook: Webhook, site: Services, subscriber: Subscriber
+) -> None:
+    an_hour_ago = int(time.time()) - 3600
+
+    response = webhook([event("spamreport", subscriber)], timestamp=an_hour_ago)
+
+    assert response.status_code == 403
+    assert status_of(site, subscriber) == "active"
+
+
+def test_without_a_configured_key_every_request_is_refused(
+    app: Flask, webhook: Webhook, subscriber: Subscriber, site: Services
+) -> None:
+    site.webhook_key = None
+
+    assert webhook([event("spamreport", subscriber)]).status_code == 403
+    assert status_of(site, subscriber) == "active"
+
+
+def test_a_signed_body_that_is_not_an_event_list_is_a_400(webhook: Webhook) -> None:
+    assert webhook(b"{not json").status_code == 400
+    assert webhook(b'{"event": "bounce"}').status_code == 400
+
+
+def test_verification_agrees_with_the_sendgrid_library(
+    app: Flask, webhook_private_key: ec.EllipticCurvePrivateKey
+) -> None:
+    public_key = app.extensions[EXTENSION].webhook_key
+    library = EventWebhook(public_key_text(webhook_private_key))
+    body = '[{"email":"ada@example.org","event":"delivered"}]\r\n'
+    stamp = "1600112502"
+    good = base64.b64encode(
+        webhook_private_key.sign((stamp + body).encode(), ec.ECDSA(hashes.SHA256()))
+    ).decode()
+    bad = base64.b64encode(
+        ec.generate_private_key(ec.SECP256R1()).sign(
+            (stamp + body).encode(), ec.ECDSA(hashes.SHA256())
+        )
+    ).decode()
+
+    for signature, expected in ((good, True), (bad, False)):
+        assert library.verify_signature(body, signature, stamp) is expected
+        ours = verify_signature(
+            public_key, body=body.encode(), signature=signature, timestamp=stamp
+        )
+        assert ours is expected
+
+
+def test_opens_and_clicks_are_not_counted_without_tracking(
+    webhook: Webhook, site: Services, subscriber: Subscriber
+) -> None:
+    response = webhook(
+        [
+            event("open", subscriber, 1, campaign_id="5"),
+            event("click", subscriber, 2, campaign_id="5"),
+        ]
+    )
+
+    assert response.status_code == 200
+    assert engagement_counts(site.store.engine, 5) == {"open": 0, "click": 0}
+
+
+def test_opens_and_clicks_are_counted_when_tracking_is_on(
+    webhook: Webhook, site: Services, subscriber: Subscriber
+) -> None:
+    site.events.count_engagement = True  # as with sendgrid.tracking: true
+
+    webhook(
+        [
+            event("open", subscriber, 1, campaign_id="5"),
+            event("open", subscriber, 2, campaign_id="5"),
+            event("click", subscriber, 3, campaign_id="5", url="https://example.org"),
+            event("open", subscriber, 4, campaign_id="6"),
+        ]
+    )
+
+    assert engagement_counts(site.store.engine, 5) == {"open": 2, "click": 1}
+    assert status_of(site, subscriber) == "active"
