@@ -36,6 +36,8 @@ from newsletter.models import SUBSCRIBER_STATUSES, SUPPRESSED_STATUSES, Subscrib
 from newsletter.store.addresses import address_hash, address_key, normalize_address
 from newsletter.store.bulk import BulkOutcome, Candidate, merge_chunk
 from newsletter.store.schema import (
+    campaigns,
+    ledger,
     subscriber_events,
     subscriber_topics,
     subscribers,
@@ -542,6 +544,13 @@ class Store:
                 .order_by(subscriber_events.c.id)
             ).all()
             row_topics = _topics_of(connection, [row.id]).get(row.id, ())
+            # Which issues were mailed to them: part of what is stored about a person.
+            mailings = connection.execute(
+                select(campaigns.c.slug, campaigns.c.subject, ledger.c.state, ledger.c.sent_at)
+                .join(campaigns, campaigns.c.id == ledger.c.campaign_id)
+                .where(ledger.c.subscriber_id == row.id)
+                .order_by(campaigns.c.id)
+            ).all()
         record = _record(row, self._ordered(row_topics))
         record["events"] = [
             {
@@ -552,6 +561,15 @@ class Store:
                 "detail": event.detail,
             }
             for event in events
+        ]
+        record["mailings"] = [
+            {
+                "issue": mailing.slug,
+                "subject": mailing.subject,
+                "state": mailing.state,
+                "sent_at": _iso(mailing.sent_at),
+            }
+            for mailing in mailings
         ]
         return {"id": row.id, **record, "erased": False}
 

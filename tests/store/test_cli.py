@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
+from newsletter.ledger import start_campaign
 from newsletter.store import Store
 from newsletter.store.migrations import MIGRATIONS
 
@@ -258,10 +259,33 @@ def test_show_is_everything_stored_as_json(runner: CliRunner, project_store: Sto
         "192.0.2.5",
     )
     assert [event["event"] for event in shown["events"]] == ["confirmed"]
+    assert shown["mailings"] == []
     assert run(runner, "subscribers", "show", "bob@example.org") == (
         1,
         "Error: no subscriber with address bob@example.org\n",
     )
+
+
+def test_show_lists_the_issues_mailed_to_the_person(
+    runner: CliRunner, project_store: Store
+) -> None:
+    ann = project_store.add("ann@example.org", topics=["research"])
+    campaign = start_campaign(
+        project_store,
+        slug="stem-cells",
+        issue_path="issues/x.md",
+        subject="Stem cells",
+        topics=["research"],
+        provider="outbox",
+    )
+    assert campaign.recipients == 1
+
+    shown = json.loads(run(runner, "subscribers", "show", "ann@example.org")[1])
+
+    assert shown["id"] == ann.id
+    assert shown["mailings"] == [
+        {"issue": "stem-cells", "subject": "Stem cells", "state": "pending", "sent_at": None}
+    ]
 
 
 def test_list_in_three_formats(runner: CliRunner, project_store: Store) -> None:
