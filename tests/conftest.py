@@ -5,6 +5,8 @@
 - ``runner``: a click CliRunner whose working directory is the project.
 - ``browser``: a real headless Chromium (Debian's), driven by Playwright.
 - ``postgres_url``: the PostgreSQL database for tests, from NEWSLETTER_TEST_POSTGRES_URL.
+- ``database_url``: parametrised: a fresh SQLite file, and a fresh PostgreSQL schema
+  where PostgreSQL is available; every test that takes it runs on both.
 
 Tests that need Chromium or PostgreSQL skip with a reason where they are missing; CI
 sets NEWSLETTER_REQUIRE_ALL_TESTS=1 so that such a skip fails the run instead.
@@ -22,6 +24,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.config import Config, load_config
+from tests.store.databases import postgres_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_ISSUE = "issues/2026-11-26-stem-cells-in-breast-milk.md"
@@ -107,3 +110,12 @@ def postgres_url() -> str:
     if not url:
         skip_or_fail("NEWSLETTER_TEST_POSTGRES_URL is not set; no PostgreSQL to test against")
     return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'newsletter.db'}"
+        return
+    with postgres_schema(request.getfixturevalue("postgres_url")) as url:
+        yield url

@@ -20,18 +20,8 @@ from newsletter.lease import Lease
 from newsletter.store import Store, open_store_url
 from newsletter.store.schema import campaigns
 from tests.send.conftest import SEED
-from tests.store.databases import postgres_schema
 
 TOPICS = ("research", "stories", "events")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-        return
-    with postgres_schema(request.getfixturevalue("postgres_url")) as url:
-        yield url
 
 
 @pytest.fixture

@@ -4,24 +4,13 @@ NEWSLETTER_TEST_POSTGRES_URL is set (each test in a fresh schema of its own)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from newsletter.config import Config
 from newsletter.store import Store, open_store_url
-from tests.store.databases import postgres_schema
 
 TOPICS = ("research", "stories", "events")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'newsletter.db'}"
-        return
-    with postgres_schema(request.getfixturevalue("postgres_url")) as url:
-        yield url
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,19 +37,9 @@ from newsletter.models import Subscriber
 from newsletter.web import create_app, shutdown
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from tests.store.databases import postgres_schema
 
 SECRET = "test-secret-key-for-the-web-suite-0123456789"
 KEY_ENV = "SENDGRID_WEBHOOK_PUBLIC_KEY"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'newsletter.db'}"
-        return
-    with postgres_schema(request.getfixturevalue("postgres_url")) as url:
-        yield url
 
 
 @pytest.fixture(scope="session")
