@@ -20,6 +20,7 @@ import urllib.error
 from html import escape
 from typing import Any
 
+import orjson
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
@@ -31,6 +32,9 @@ from newsletter.ratelimit import RateLimiter
 from newsletter.render import marker
 
 MAX_RATE_LIMIT_WAIT = 900.0  # never sleep longer than this on one 429, whatever it says
+# Any Content-Type but the bare "application/json" makes the library send a body we
+# encoded ourselves instead of running json.dumps on it (see SendGridProvider._post).
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
 
 class SendGridProvider(BaseProvider):
@@ -50,11 +54,14 @@ class SendGridProvider(BaseProvider):
         self.client = SendGridAPIClient(api_key=api_key, host=self.settings.api_host)
         # The library waits forever by default; a stuck connection must not stall a campaign.
         self.client.client.timeout = self.settings.timeout
+        self.client.client.request_headers["Content-Type"] = JSON_CONTENT_TYPE
 
     def send_batch(self, batch: Batch) -> list[Delivery]:
-        payload = self.payload(batch)
+        # orjson: a 1,000-recipient body in a tenth of json.dumps' time (UTF-8, not
+        # \u-escaped, hence the charset in the Content-Type).
+        body = orjson.dumps(self.payload(batch)).decode()
         self.limiter.acquire(len(batch.recipients))
-        message_id = self._post(payload)
+        message_id = self._post(body)
         return [Delivery("sent", message_id=message_id)] * len(batch.recipients)
 
     # The request body: plain dicts (the library's helper objects cost five times more).
@@ -112,7 +119,7 @@ class SendGridProvider(BaseProvider):
 
     # The hand-off, with retries.
 
-    def _post(self, payload: dict[str, Any]) -> str | None:
+    def _post(self, body: str) -> str | None:
         maybe_delivered = False
         last_error = ""
         server_wait = 0.0  # what a 429 asked for
@@ -121,7 +128,8 @@ class SendGridProvider(BaseProvider):
                 self.backoff.wait(attempt - 1, at_least=server_wait)
             server_wait = 0.0
             try:
-                response = self.client.send(payload)
+                # What client.send(dict) does, minus its json.dumps: body is encoded JSON.
+                response = self.client.client.mail.send.post(request_body=body)
                 return response.headers.get("X-Message-Id")
             except HTTPError as error:
                 last_error = f"{error.status_code} {_error_text(error.body)}"
