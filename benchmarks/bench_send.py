@@ -283,25 +283,26 @@ def main() -> None:
                     f"{listed['peak_mb']:.0f} (recipients in a list)",
                     f"{listed['peak_mb'] / streamed['peak_mb']:.1f}x less", "< 200",
                 ))  # fmt: skip
-        with server("tests.fakes.smtp") as port:
-            reused = [smtp_run(work, args.smtp, int(port), "smtp", 2) for _ in range(args.runs)]
-            fresh = [
-                smtp_run(work, args.smtp, int(port), "smtp-per-message", 2)
-                for _ in range(args.runs)
-            ]
-            ceiling = statistics.median(
-                smtp_ceiling(int(port), args.smtp, 2) for _ in range(args.runs)
-            )
-            rows.append((
-                "aiosmtpd sink alone: bare smtplib, one prepared message (msg/s)",
-                f"{ceiling:,.0f}", "", "", "(the sink's limit)",
-            ))  # fmt: skip
-            rows.append((
-                f"SMTP to aiosmtpd, {args.smtp:,} messages, 2 connections (msg/s)",
-                f"{statistics.median(reused):,.0f}",
-                f"{statistics.median(fresh):,.0f} (1 connection per message)",
-                f"{statistics.median(reused) / statistics.median(fresh):.1f}x", ">= 300",
-            ))  # fmt: skip
+        if args.smtp:
+            with server("tests.fakes.smtp") as port:
+                reused = [smtp_run(work, args.smtp, int(port), "smtp", 2) for _ in range(args.runs)]
+                fresh = [
+                    smtp_run(work, args.smtp, int(port), "smtp-per-message", 2)
+                    for _ in range(args.runs)
+                ]
+                ceiling = statistics.median(
+                    smtp_ceiling(int(port), args.smtp, 2) for _ in range(args.runs)
+                )
+                rows.append((
+                    "aiosmtpd sink alone: bare smtplib, one prepared message (msg/s)",
+                    f"{ceiling:,.0f}", "", "", "(the sink's limit)",
+                ))  # fmt: skip
+                rows.append((
+                    f"SMTP to aiosmtpd, {args.smtp:,} messages, 2 connections (msg/s)",
+                    f"{statistics.median(reused):,.0f}",
+                    f"{statistics.median(fresh):,.0f} (1 connection per message)",
+                    f"{statistics.median(reused) / statistics.median(fresh):.1f}x", ">= 300",
+                ))  # fmt: skip
 
     load = os.getloadavg()[0]
     print(f"Median of {args.runs} runs; {os.cpu_count()} cores, load average {load:.1f}.\n")

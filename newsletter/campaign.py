@@ -7,9 +7,12 @@ batch is recorded: so a crash never leaves more than the one batch ``in_flight``
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -147,8 +150,8 @@ class CampaignRun:
         self.report(progress)
         stopped: str | None = None
         try:
-            with ThreadPoolExecutor(1, thread_name_prefix="hand-off") as hand_off:
-                stopped = self._batches(lease, hand_off, size, progress)
+            with _rare_collections(), ThreadPoolExecutor(1, thread_name_prefix="hand-off") as pool:
+                stopped = self._batches(lease, pool, size, progress)
         finally:
             self.ledger.finish(error=stopped)
         return SendSummary(
@@ -219,8 +222,28 @@ class CampaignRun:
         for row, delivery in zip(claim.recipients, deliveries, strict=True):
             if delivery.bounced:
                 self.store.mark(row.subscriber_id, "bounced", reason=delivery.error or "")
-            progress.add(delivery.status)
+        # Counted per status, not per recipient: a thousand calls per batch add up.
+        for status, count in Counter(delivery.status for delivery in deliveries).items():
+            progress.add(status, count)
         return stopped
+
+
+@contextmanager
+def _rare_collections(threshold: int = 50_000) -> Iterator[None]:
+    """Run the cyclic garbage collector less often while batches go out.
+
+    A batch makes some ten thousand short-lived containers (recipients, their dicts,
+    the request body), none of them in reference cycles, so reference counting frees
+    them all; with the default threshold (700 allocations) the collector still runs
+    a dozen times per batch and now and then walks the whole heap: a fifth of the
+    sending time. The threshold is put back afterwards.
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(threshold, *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 def _undelivered(error: ProviderError | ProviderUnavailable, count: int) -> list[Delivery]:

@@ -291,6 +291,25 @@ def test_transactional_mail_has_no_list_headers_and_no_unsubscribe_group(
     assert parts(parsed) == ("Please confirm\n", "<p>Please confirm</p>\n")
 
 
+def test_non_ascii_text_arrives_intact_in_the_utf8_request_body(
+    configure: Callable[..., Config], sendgrid: FakeSendGrid
+) -> None:
+    config = sendgrid_config(configure, sendgrid)
+
+    send_transactional(
+        config,
+        to="zoe@example.org",
+        subject="Bienvenue, Zoë: ça commence 🎉",
+        html="<p>Grüße aus Köln</p>",
+        text="Grüße aus Köln",
+    )
+
+    [message] = sendgrid.messages()
+    parsed = message.message()
+    assert parsed["Subject"] == "Bienvenue, Zoë: ça commence 🎉"
+    assert parts(parsed) == ("Grüße aus Köln\n", "<p>Grüße aus Köln</p>\n")
+
+
 def test_json_summary(
     runner: CliRunner,
     configure: Callable[..., Config],
