@@ -92,7 +92,7 @@ PERSONAL_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Personalization:
     """What differs between two recipients of the same issue."""
 

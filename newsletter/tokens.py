@@ -11,7 +11,7 @@ HMAC-SHA1 over a purpose-specific salt, so an unsubscribe token is no confirm to
 
 from __future__ import annotations
 
-import binascii
+from binascii import b2a_base64
 from dataclasses import dataclass
 
 from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
@@ -70,16 +70,19 @@ class _FastDumps:
 
     def dumps(self, value: object, json_text: str) -> str:
         raw = json_text.encode()
-        if len(raw) > self.ALWAYS_PLAIN_LENGTH and (
-            len(raw) > self.MAX_PLAIN_LENGTH or _has_repeated_trigram(raw)
+        size = len(raw)
+        if size > self.ALWAYS_PLAIN_LENGTH and (
+            size > self.MAX_PLAIN_LENGTH or _has_repeated_trigram(raw)
         ):
             return str(self.serializer.dumps(value))
-        payload = _base64(raw)
+        # _base64 inlined twice: two calls per token are a tenth of its cost.
+        payload = b2a_base64(raw, newline=False).translate(_URL_SAFE).rstrip(b"=")
         inner = self.inner.copy()
         inner.update(payload)
         outer = self.outer.copy()
         outer.update(inner.digest())
-        return (payload + self.separator + _base64(outer.digest())).decode()
+        signature = b2a_base64(outer.digest(), newline=False).translate(_URL_SAFE).rstrip(b"=")
+        return (payload + self.separator + signature).decode()
 
 
 _URL_SAFE = bytes.maketrans(b"+/", b"-_")
@@ -87,7 +90,7 @@ _URL_SAFE = bytes.maketrans(b"+/", b"-_")
 
 def _base64(data: bytes) -> bytes:
     """itsdangerous' ``base64_encode``: URL-safe alphabet, no padding."""
-    return binascii.b2a_base64(data, newline=False).translate(_URL_SAFE).rstrip(b"=")
+    return b2a_base64(data, newline=False).translate(_URL_SAFE).rstrip(b"=")
 
 
 def _has_repeated_trigram(data: bytes) -> bool:

@@ -111,7 +111,7 @@ class Content:
         return fill(self._html_parts, html_values), fill(self._text_parts, dict(values))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Recipient:
     """One addressee of a batch: their values for the markers and their own headers.
 
