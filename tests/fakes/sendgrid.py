@@ -32,8 +32,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
+
+from tests.fakes import LocalServer
 
 API_KEY = "SG.fake-key-for-tests"
 MAX_PERSONALIZATIONS = 1000
@@ -279,7 +280,7 @@ def error_body(found: list[tuple[str | None, str]]) -> bytes:
     ).encode()
 
 
-class FakeSendGrid:
+class FakeSendGrid(LocalServer):
     def __init__(self, *, api_key: str = API_KEY, keep_requests: bool = True) -> None:
         self.api_key = api_key
         self.keep_requests = keep_requests  # False: only count (the benchmark's millions)
@@ -370,17 +371,6 @@ class FakeSendGrid:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-    def __enter__(self) -> FakeSendGrid:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _accept(self, body: dict[str, Any]) -> str:
         message_id = secrets.token_urlsafe(16)

@@ -18,11 +18,12 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from tests.fakes import LocalServer
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class _Controller(Controller):
         super()._trigger_server()
 
 
-class FakeSmtp:
+class FakeSmtp(LocalServer):
     def __init__(
         self,
         *,
@@ -149,17 +150,6 @@ class FakeSmtp:
 
     def stop(self) -> None:
         self._controller.stop()
-
-    def __enter__(self) -> FakeSmtp:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def main() -> None:
