@@ -32,7 +32,6 @@ from sqlalchemy import (
     Engine,
     and_,
     bindparam,
-    exists,
     func,
     insert,
     literal,
@@ -46,11 +45,12 @@ from newsletter.models import SUPPRESSED_STATUSES
 from newsletter.store import Store
 from newsletter.store.schema import (
     LEDGER_STATES,
+    campaign_engagement,
     campaigns,
     ledger,
-    subscriber_topics,
     subscribers,
 )
+from newsletter.store.subscribers import subscriber_condition
 
 LOST_IN_FLIGHT = (
     "the sending process stopped while this message was with the provider; "
@@ -118,18 +118,11 @@ def list_campaigns(store: Store | Engine) -> list[Campaign]:
 
 
 def recipient_condition(topics: Sequence[str]) -> Any:
-    """Who a campaign goes to: active subscribers, of any of ``topics`` if there are any.
-
-    The same rule as :meth:`Store.recipients`, written as SQL so the snapshot is one
-    ``INSERT ... SELECT`` (a million rows never pass through Python).
+    """Who a campaign goes to: active subscribers, of any of ``topics`` if there are any
+    (a campaign's empty topic list means everyone). The store's own rule, as SQL, so the
+    snapshot is one ``INSERT ... SELECT`` (a million rows never pass through Python).
     """
-    condition = subscribers.c.status == "active"
-    if topics:
-        condition = condition & exists().where(
-            subscriber_topics.c.subscriber_id == subscribers.c.id,
-            subscriber_topics.c.topic.in_(list(topics)),
-        )
-    return condition
+    return subscriber_condition(status="active", topics=topics or None)
 
 
 @dataclass(frozen=True)
@@ -142,7 +135,6 @@ class Audience:
 
 
 def audience(store: Store | Engine, topics: Sequence[str]) -> Audience:
-    in_topics = recipient_condition(topics) if topics else None
     with engine_of(store).connect() as connection:
         recipients = connection.scalar(
             select(func.count()).select_from(subscribers).where(recipient_condition(topics))
@@ -154,14 +146,13 @@ def audience(store: Store | Engine, topics: Sequence[str]) -> Audience:
             or 0
             for topic in topics
         }
-        suppressed_condition = subscribers.c.status.in_(sorted(SUPPRESSED_STATUSES))
-        if in_topics is not None:
-            suppressed_condition = suppressed_condition & exists().where(
-                subscriber_topics.c.subscriber_id == subscribers.c.id,
-                subscriber_topics.c.topic.in_(list(topics)),
-            )
         suppressed = connection.scalar(
-            select(func.count()).select_from(subscribers).where(suppressed_condition)
+            select(func.count())
+            .select_from(subscribers)
+            .where(
+                subscribers.c.status.in_(sorted(SUPPRESSED_STATUSES)),
+                subscriber_condition(topics=topics or None),
+            )
         )
     return Audience(recipients or 0, by_topic, suppressed or 0)
 
@@ -280,6 +271,29 @@ def first_errors(store: Store | Engine, campaign_id: int, limit: int = 3) -> lis
             .limit(limit)
         ).all()
     return [(email or f"#{subscriber_id}", error) for subscriber_id, email, error in rows]
+
+
+def reactions(store: Store | Engine, campaign_id: int) -> dict[str, int]:
+    """What readers did after the campaign: ``unsubscribed`` through it (its links or the
+    provider's; erased subscribers no longer count), and the ``open``/``click`` totals
+    SendGrid's Event Webhook reported (zero unless ``sendgrid.tracking`` is on)."""
+    with engine_of(store).connect() as connection:
+        unsubscribed = connection.scalar(
+            select(func.count())
+            .select_from(subscribers)
+            .where(
+                subscribers.c.unsubscribe_campaign_id == campaign_id,
+                subscribers.c.status == "unsubscribed",
+            )
+        )
+        tracked = connection.execute(
+            select(campaign_engagement.c.event, campaign_engagement.c.count).where(
+                campaign_engagement.c.campaign_id == campaign_id
+            )
+        ).all()
+    found = dict(tracked)
+    return {"unsubscribed": unsubscribed or 0, "open": found.get("open", 0),
+            "click": found.get("click", 0)}  # fmt: skip
 
 
 def sent_since(store: Store | Engine, since: dt.datetime) -> list[tuple[dt.datetime, int]]:

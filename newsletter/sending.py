@@ -274,12 +274,14 @@ class CampaignStatus:
     campaign: ledger.Campaign
     counts: dict[str, int]
     first_errors: list[tuple[str, str]]  # (address, error)
+    reactions: dict[str, int]  # see ledger.reactions
 
     def as_dict(self) -> dict[str, Any]:
         return {
             **asdict(self.campaign),
             "counts": self.counts,
             "first_errors": [{"to": who, "error": error} for who, error in self.first_errors],
+            "reactions": self.reactions,
         }
 
 
@@ -296,6 +298,7 @@ def campaign_status(config: Config, issue: str | None = None) -> list[CampaignSt
                 campaign,
                 ledger.state_counts(store, campaign.id),
                 ledger.first_errors(store, campaign.id),
+                ledger.reactions(store, campaign.id),
             )
             for campaign in campaigns
         ]

@@ -202,6 +202,17 @@ def _counts_line(counts: dict[str, int]) -> str:
     return ", ".join(f"{count} {state.replace('_', ' ')}" for state, count in counts.items())
 
 
+def _reactions_line(reactions: dict[str, int], config: Config) -> str:
+    # Opens and clicks only where they can be counted: "0 opens" would mislead otherwise.
+    tracked = config.sendgrid.tracking or reactions["open"] or reactions["click"]
+    shown = reactions if tracked else {"unsubscribed": reactions["unsubscribed"]}
+    return ", ".join(_counted(count, kind) for kind, count in shown.items())
+
+
+def _counted(count: int, kind: str) -> str:
+    return f"{count} {kind}" if kind == "unsubscribed" or count == 1 else f"{count} {kind}s"
+
+
 def _progress_line(progress: Progress | None) -> str:
     if progress is None:
         return ""
@@ -256,6 +267,9 @@ def _show_summary(summary: SendSummary, say: Say) -> None:
 def status(state: State, issue: str | None, as_json: bool) -> None:
     """Show each campaign (or ISSUE's): recipients, sent, failed, unknown, pending, errors.
 
+    Also what readers did after it: how many unsubscribed through it, and the opens and
+    clicks SendGrid reported when its tracking is on (sendgrid.tracking).
+
     ISSUE is an issue file or its slug.
 
     \b
@@ -283,6 +297,7 @@ def status(state: State, issue: str | None, as_json: bool) -> None:
         )
         click.echo(f"  started {campaign.created_at:%Y-%m-%d %H:%M} UTC, {finished}")
         click.echo(f"  {campaign.recipients} recipient(s): {_counts_line(item.counts)}")
+        click.echo(f"  after it: {_reactions_line(item.reactions, state.config)}")
         for who, error in item.first_errors:
             click.echo(f"  error: {who}: {error}")
         if campaign.last_error:

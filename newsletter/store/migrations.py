@@ -58,9 +58,7 @@ def _campaigns(connection: Connection) -> None:
 
 
 def _web_state(connection: Connection) -> None:
-    create_tables(
-        connection, schema.webhook_events, schema.rate_limits, schema.campaign_engagement
-    )
+    create_tables(connection, schema.webhook_events, schema.rate_limits, schema.campaign_engagement)
 
 
 MIGRATIONS: list[Migration] = [

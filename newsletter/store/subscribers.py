@@ -57,6 +57,25 @@ _SUBSCRIBER_COLUMNS = (
 )
 
 
+def subscriber_condition(
+    *, status: str | None = None, topics: Sequence[str] | None = None
+) -> ColumnElement[bool]:
+    """Subscribers of ``status`` (any, if None) with any of ``topics`` (any, if None), as
+    SQL: the one definition of "who is a recipient" (``status="active"``), shared by
+    :meth:`Store.recipients` and the campaign snapshot in :mod:`newsletter.ledger`.
+    ``topics`` are taken as given (:meth:`Store.check_topics` validates them); an empty
+    list matches nobody."""
+    condition: ColumnElement[bool] = true()
+    if status is not None:
+        condition = subscribers.c.status == status
+    if topics is not None:
+        condition = condition & exists().where(
+            subscriber_topics.c.subscriber_id == subscribers.c.id,
+            subscriber_topics.c.topic.in_(list(topics)),
+        )
+    return condition
+
+
 @dataclass(frozen=True)
 class Added:
     subscriber: Subscriber
@@ -625,20 +644,13 @@ class Store:
         return self._filter("active", topics)
 
     def _filter(self, status: str | None, topics: Sequence[str] | None) -> ColumnElement[bool]:
-        condition: ColumnElement[bool] = true()
-        if status is not None:
-            if status not in SUBSCRIBER_STATUSES:
-                raise StoreError(
-                    f"unknown status {status!r}; use one of {', '.join(SUBSCRIBER_STATUSES)}"
-                )
-            condition = subscribers.c.status == status
-        if topics is not None:
-            wanted = self.check_topics(topics)
-            condition = condition & exists().where(
-                subscriber_topics.c.subscriber_id == subscribers.c.id,
-                subscriber_topics.c.topic.in_(wanted),
+        if status is not None and status not in SUBSCRIBER_STATUSES:
+            raise StoreError(
+                f"unknown status {status!r}; use one of {', '.join(SUBSCRIBER_STATUSES)}"
             )
-        return condition
+        return subscriber_condition(
+            status=status, topics=None if topics is None else self.check_topics(topics)
+        )
 
     def _pages(
         self, condition: ColumnElement[bool], columns: Iterable[ColumnElement[Any]]

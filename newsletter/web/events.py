@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import delete
 
 from newsletter.models import Subscriber
 from newsletter.store.schema import campaign_engagement, webhook_events
@@ -179,18 +179,6 @@ class EventProcessor:
     def _forget_before(self, cutoff: dt.datetime) -> None:
         with writing(self.engine) as connection:
             connection.execute(delete(webhook_events).where(webhook_events.c.received_at < cutoff))
-
-
-def engagement_counts(engine: Engine, campaign_id: int) -> dict[str, int]:
-    """Opens and clicks SendGrid reported for a campaign (zero unless tracking is on)."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(campaign_engagement.c.event, campaign_engagement.c.count).where(
-                campaign_engagement.c.campaign_id == campaign_id
-            )
-        ).all()
-    found = dict(rows)
-    return {kind: found.get(kind, 0) for kind in ("open", "click")}
 
 
 def _status_after(event: Mapping[str, Any]) -> str | None:

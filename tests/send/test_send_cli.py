@@ -17,6 +17,7 @@ from newsletter.config import Config
 from newsletter.lease import Lease
 from newsletter.store import Store
 from newsletter.tokens import DEVELOPMENT_SECRET, Signer
+from newsletter.web.events import EventProcessor
 from tests.send.arrivals import check_copies
 from tests.send.conftest import SEED
 
@@ -241,7 +242,32 @@ def test_status_shows_each_campaign(
         lines[2]
         == "  2 recipient(s): 0 pending, 0 in flight, 2 sent, 0 failed, 0 unknown, 0 skipped"
     )
+    assert lines[3] == "  after it: 0 unsubscribed"  # no opens: tracking is off
 
     data = json.loads(runner.invoke(cli, ["status", "--json"]).output)
     assert data[0]["counts"]["sent"] == 2
     assert data[0]["slug"] == "stem-cells-in-breast-milk"
+
+
+def test_status_shows_what_readers_did_after_the_campaign(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    subscribers: Callable[..., list[int]],
+    store: Store,
+) -> None:
+    configure(sendgrid={"tracking": True})
+    first, second, _ = subscribers(3)
+    runner.invoke(cli, ["send", SEED, "--yes"])
+    store.unsubscribe(first, source="one-click", campaign_id=1)
+    store.unsubscribe(second, source="cli")  # not through this issue: not counted
+    events = EventProcessor(store, ledger.apply_delivery_event, count_engagement=True)
+    events.process(
+        {"event": kind, "email": "reader2@example.org", "campaign_id": "1"}
+        for kind in ("open", "open", "click")
+    )
+
+    result = runner.invoke(cli, ["status"])
+
+    assert "  after it: 1 unsubscribed, 2 opens, 1 click\n" in result.output
+    data = json.loads(runner.invoke(cli, ["status", "--json"]).output)
+    assert data[0]["reactions"] == {"unsubscribed": 1, "open": 2, "click": 1}

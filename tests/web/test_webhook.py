@@ -13,10 +13,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from sendgrid.helpers.eventwebhook import EventWebhook
 
-from newsletter.ledger import Ledger, start_campaign, state_counts
+from newsletter.ledger import Ledger, reactions, start_campaign, state_counts
 from newsletter.models import Subscriber
 from newsletter.web.context import EXTENSION, Services
-from newsletter.web.events import engagement_counts
 from newsletter.web.signature import verify_signature
 from tests.web.conftest import Webhook, events_of, public_key_text
 
@@ -256,7 +255,7 @@ def test_opens_and_clicks_are_not_counted_without_tracking(
     )
 
     assert response.status_code == 200
-    assert engagement_counts(site.store.engine, 5) == {"open": 0, "click": 0}
+    assert reactions(site.store, 5) == {"unsubscribed": 0, "open": 0, "click": 0}
 
 
 def test_opens_and_clicks_are_counted_when_tracking_is_on(
@@ -273,5 +272,5 @@ def test_opens_and_clicks_are_counted_when_tracking_is_on(
         ]
     )
 
-    assert engagement_counts(site.store.engine, 5) == {"open": 2, "click": 1}
+    assert reactions(site.store, 5) == {"unsubscribed": 0, "open": 2, "click": 1}
     assert status_of(site, subscriber) == "active"
