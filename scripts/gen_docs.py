@@ -110,8 +110,7 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
             validator = getattr(getattr(meta, "func", None), "__name__", "")
             type_name = _VALIDATOR_NAMES.get(validator, type_name)
         rows.append(
-            f"| `{key}` | {type_name} | {default} | "
-            f"{(field.description or '').replace('|', '/')} |"
+            f"| `{key}` | {type_name} | {default} | {(field.description or '').replace('|', '/')} |"
         )
         if nested is not None:
             rows.extend(_rows(nested, f"{key}[]."))

@@ -39,8 +39,11 @@ def main(html_path: Path, out_dir: Path, *, dark: bool = False) -> None:
             page.set_content(html, wait_until="load")
             suffix = "-dark" if dark else ""
             # The top of the issue: header, title, hero and the first section.
-            page.screenshot(path=str(out_dir / f"seed-{name}{suffix}.png"), full_page=True,
-                            clip={"x": 0, "y": 0, "width": width, "height": 1500})
+            page.screenshot(
+                path=str(out_dir / f"seed-{name}{suffix}.png"),
+                full_page=True,
+                clip={"x": 0, "y": 0, "width": width, "height": 1500},
+            )
             page.close()
         browser.close()
 
