@@ -59,7 +59,7 @@ class SendGridProvider(BaseProvider):
     def send_batch(self, batch: Batch) -> list[Delivery]:
         # orjson: a 1,000-recipient body in a tenth of json.dumps' time (UTF-8, not
         # \u-escaped, hence the charset in the Content-Type).
-        body = orjson.dumps(self.payload(batch)).decode()
+        body = _EncodedBody(orjson.dumps(self.payload(batch)))
         self.limiter.acquire(len(batch.recipients))
         message_id = self._post(body)
         return [Delivery("sent", message_id=message_id)] * len(batch.recipients)
@@ -119,7 +119,7 @@ class SendGridProvider(BaseProvider):
 
     # The hand-off, with retries.
 
-    def _post(self, body: str) -> str | None:
+    def _post(self, body: _EncodedBody) -> str | None:
         maybe_delivered = False
         last_error = ""
         server_wait = 0.0  # what a 429 asked for
@@ -163,6 +163,34 @@ class SendGridProvider(BaseProvider):
                 "sendgrid.batch_size in newsletter.yaml"
             )
         return ProviderError(f"SendGrid refused the request ({status}): {text}")
+
+
+class _Bytes(bytes):
+    """Bytes that print as their size. The library formats every request body into a
+    debug message, logging on or not: a thousand recipients' addresses and links that
+    have no place in a log, and a 700 KB ``repr`` per request (a tenth of the sending
+    time)."""
+
+    def __str__(self) -> str:
+        return f"<request body, {len(self):,} bytes>"
+
+    __repr__ = __str__
+
+
+class _EncodedBody(str):
+    """A request body already encoded as UTF-8 JSON, for the library's ``post``: it
+    calls ``request_body.encode("utf-8")`` (with our Content-Type), which here hands
+    back the encoded bytes instead of encoding a 700 KB string again."""
+
+    def __new__(cls, data: bytes) -> _EncodedBody:
+        body = super().__new__(cls)
+        body.data = _Bytes(data)
+        return body
+
+    data: _Bytes
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return self.data
 
 
 def _address(email: str, name: str = "") -> dict[str, str]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 
+import pytest
 from click.testing import CliRunner
 
 from newsletter import ledger
@@ -327,3 +329,28 @@ def test_json_summary(
     assert summary["sent"] == 3
     assert summary["totals"]["sent"] == 3
     assert summary["provider"] == "sendgrid"
+
+
+def test_debug_logging_shows_no_recipient_address(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    sendgrid: FakeSendGrid,
+    subscribers: Callable[..., list[int]],
+    secret: Signer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The sendgrid library logs every request body at DEBUG: addresses and personal
+    # links must not end up in an application's logs when someone turns debugging on.
+    sendgrid_config(configure, sendgrid)
+    subscribers(3)
+
+    with caplog.at_level(logging.DEBUG, logger="python_http_client"):
+        result = runner.invoke(cli, ["send", SEED, "--yes"])
+
+    assert result.exit_code == 0, result.output
+    assert sendgrid.received_by() == {f"reader{n}@example.org": 1 for n in range(3)}
+    payload_lines = [
+        record.getMessage() for record in caplog.records if "PAYLOAD" in record.getMessage()
+    ]
+    assert payload_lines and all("bytes>" in line for line in payload_lines)
+    assert "reader0@example.org" not in caplog.text
