@@ -199,7 +199,8 @@ def forget(state: State, email: str, yes: bool) -> None:
     """Erase EMAIL (a GDPR erasure request): delete every record of the person.
 
     Only a SHA-256 hash of the address is kept, on the suppression list, so that
-    it is never mailed or added again. This cannot be undone.
+    it is never mailed, added or imported again; only the person can come back, by
+    signing up on the web form and confirming. This cannot be undone.
 
     \b
     Example:

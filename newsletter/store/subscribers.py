@@ -111,11 +111,15 @@ class Store:
         source: str = "cli",
         ip: str | None = None,
         attributes: Mapping[str, str] | None = None,
+        own_request: bool = False,
     ) -> Subscriber:
         """Add a subscriber, or merge into the pending/active one with that address.
 
         Suppressed and erased addresses raise :class:`StoreError`: consent withdrawn
-        is never given back by an add.
+        is never given back by an add. The one exception is ``own_request`` (the
+        person typed the address into the signup form): an erased address may start
+        over as ``pending``, and only its confirmation (:meth:`confirm`) lifts the
+        erasure, so the person's new consent is proven by the link mailed to them.
         """
         return self.add_or_merge(
             email,
@@ -125,6 +129,7 @@ class Store:
             source=source,
             ip=ip,
             attributes=attributes,
+            own_request=own_request,
         ).subscriber
 
     def add_or_merge(
@@ -137,17 +142,28 @@ class Store:
         source: str = "cli",
         ip: str | None = None,
         attributes: Mapping[str, str] | None = None,
+        own_request: bool = False,
     ) -> Added:
         """Like :meth:`add`, also saying whether it added, updated or left it unchanged."""
         if status not in ("active", "pending"):
             raise StoreError(f"a new subscriber is 'active' or 'pending', not {status!r}")
+        if own_request and status != "pending":
+            raise StoreError("a signup of one's own is 'pending' until it is confirmed")
         normalized = normalize_address(email)
         wanted_topics = self.check_topics(topics)
         name = name.strip()
         attributes = dict(attributes or {})
         return self._write_retrying(
             lambda connection: self._add_or_merge(
-                connection, normalized, name, wanted_topics, status, source, ip, attributes
+                connection,
+                normalized,
+                name,
+                wanted_topics,
+                status,
+                source,
+                ip,
+                attributes,
+                own_request,
             )
         )
 
@@ -161,9 +177,10 @@ class Store:
         source: str,
         ip: str | None,
         attributes: dict[str, str],
+        own_request: bool,
     ) -> Added:
         key = address_key(email)
-        if _hash_suppressed(connection, address_hash(email)):
+        if not own_request and _hash_suppressed(connection, address_hash(email)):
             raise StoreError(
                 f"{email} was erased at the person's request and stays suppressed; "
                 "it cannot be added again"
@@ -249,7 +266,11 @@ class Store:
     # -- status changes -----------------------------------------------------------
 
     def confirm(self, subscriber_id: int, *, ip: str | None) -> bool:
-        """Double opt-in: pending becomes active; False if it was not pending."""
+        """Double opt-in: pending becomes active; False if it was not pending.
+
+        A confirmed address is no longer erased: the person has given their consent
+        again, so its hash leaves the suppression list.
+        """
         when = now()
         with self._writing() as connection:
             changed = _transition(
@@ -263,6 +284,14 @@ class Store:
             )
             if changed:
                 _log(connection, subscriber_id, "confirmed", source="web", ip=ip, at=when)
+                email = connection.scalar(
+                    select(subscribers.c.email).where(subscribers.c.id == subscriber_id)
+                )
+                connection.execute(
+                    delete(suppressions).where(
+                        suppressions.c.email_hash == address_hash(str(email))
+                    )
+                )
         return changed
 
     def unsubscribe(
@@ -457,8 +486,9 @@ class Store:
         """Erase a person (GDPR art. 17): delete everything, keep only a hash.
 
         The SHA-256 of the normalised address goes on the suppression list, so the
-        address is never mailed or added again. True if a subscriber was deleted;
-        the hash is recorded either way.
+        address is never mailed, added or imported again, unless the person signs up
+        again through the form and confirms (see :meth:`add`). True if a subscriber
+        was deleted; the hash is recorded either way.
         """
         digest = address_hash(email)
         key = _lookup_key(email)

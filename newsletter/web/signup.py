@@ -102,8 +102,9 @@ def _sign_up(site: Services, form: FormResult) -> None:
                 source=SIGNUP_SOURCE,
                 ip=request.remote_addr,
                 attributes={"consent": site.config.web.consent_text},
+                own_request=True,  # an erased person may come back, once they confirm
             )
-        except StoreError as error:  # a suppressed (erased) address, say
+        except StoreError as error:
             log.info("signup not recorded: %s", error)
             return
         _post_confirmation(site, subscriber)

@@ -161,6 +161,25 @@ def test_forget_erases_everything_and_keeps_the_address_suppressed(store: Store)
     assert store.forget("ann@example.org") is False
 
 
+def test_an_erased_person_may_sign_up_again_and_only_confirming_lifts_the_erasure(
+    store: Store,
+) -> None:
+    store.add("ann@example.org")
+    store.forget("ann@example.org")
+    with pytest.raises(StoreError, match="was erased at the person's request"):
+        store.add("ann@example.org", status="pending")  # the editor cannot bring her back
+    with pytest.raises(StoreError, match="'pending' until it is confirmed"):
+        store.add("ann@example.org", own_request=True)
+
+    again = store.add("ann@example.org", status="pending", own_request=True)
+
+    assert store.is_suppressed("ann@example.org")  # not mailable before she confirms
+    assert store.confirm(again.id, ip="192.0.2.1")
+    assert not store.is_suppressed("ann@example.org")
+    assert store.find("ann@example.org").status == "active"
+    assert [s.email for s in store.recipients(None)] == ["ann@example.org"]
+
+
 def test_recipients_are_the_active_subscribers_of_any_topic_in_id_order(store: Store) -> None:
     ann = store.add("ann@example.org", topics=["research"])
     bob = store.add("bob@example.org", topics=["stories", "events"])

@@ -111,6 +111,21 @@ def test_confirming_activates_and_records_time_and_ip_once(
     assert [event["event"] for event in record["events"]].count("confirmed") == 1
 
 
+def test_an_erased_person_who_signs_up_again_is_back_once_they_confirm(
+    client: FlaskClient, site: Services, outbox: Outbox
+) -> None:
+    site.store.add("grace@example.org", topics=["research"])
+    site.store.forget("grace@example.org")
+
+    sign_up(client)
+    link = link_in(outbox.messages()[0], "/confirm/")
+    assert site.store.describe("grace@example.org")["status"] == "pending"
+    client.post(link, data={"csrf_token": csrf_of(client.get(link))})
+
+    assert site.store.describe("grace@example.org")["status"] == "active"
+    assert not site.store.is_suppressed("grace@example.org")
+
+
 def test_an_expired_confirmation_link_confirms_nothing(
     client: FlaskClient, site: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
