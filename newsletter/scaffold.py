@@ -10,6 +10,9 @@ from pathlib import Path
 from newsletter.errors import NewsletterError
 
 STARTER = Path(__file__).parent / "starter"
+# Starter files are shipped as "dot-NAME" and created as ".NAME": wheels leave out
+# package files whose names start with a dot.
+DOT_PREFIX = "dot-"
 
 
 def slugify(title: str) -> str:
@@ -28,6 +31,8 @@ def init_project(folder: Path, *, today: dt.date | None = None) -> list[Path]:
         if source.is_dir() or source.name == "issue.md":
             continue
         target = folder / source.relative_to(STARTER)
+        if target.name.startswith(DOT_PREFIX):
+            target = target.with_name("." + target.name.removeprefix(DOT_PREFIX))
         if target.exists():
             raise NewsletterError(f"{target} already exists; choose an empty folder")
         target.parent.mkdir(parents=True, exist_ok=True)

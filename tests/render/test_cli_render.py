@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -261,6 +263,45 @@ def test_init_creates_a_folder_that_checks_and_builds(
     again = runner.invoke(cli, ["init", "."])
     assert again.exit_code == 1
     assert "already exists; choose an empty folder" in again.output
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_init_keeps_what_newsletter_makes_out_of_version_control(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NEWSLETTER_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init", "letters"]).exit_code == 0
+    monkeypatch.chdir(tmp_path / "letters")
+    subprocess.run(["git", "init", "-q"], check=True)
+    [issue] = [str(path) for path in Path("issues").glob("*.md")]
+    for command in (
+        ["build", issue],
+        ["subscribers", "import", "subscribers.csv"],
+        ["send", issue, "--yes"],
+    ):
+        result = runner.invoke(cli, command)
+        assert result.exit_code == 0, result.output
+
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+
+    assert sorted(line[3:] for line in status.splitlines()) == sorted(
+        [".gitignore", "issues/images/.keep", "newsletter.yaml", "subscribers.csv",
+         "templates/README.md", issue]
+    )  # fmt: skip
+    assert Path("outbox").is_dir() and Path("build").is_dir() and Path("newsletter.db").exists()
+
+
+def test_the_starter_ships_no_file_a_wheel_would_leave_out() -> None:
+    # Wheels drop package files whose names start with a dot: "newsletter init" from
+    # an installed package would then quietly make less than from a checkout.
+    starter = Path(__file__).parents[2] / "newsletter" / "starter"
+    hidden = [path for path in starter.rglob(".*") if path.name != "__pycache__"]
+    assert hidden == []
 
 
 def test_new_creates_a_dated_issue_that_builds(runner: CliRunner, project: Path) -> None:
