@@ -112,13 +112,18 @@ def plan_send(
     """Read, compile and check the issue; count its audience; find an earlier run.
 
     Unless the plan is for ``--test`` sends, a provider that needs the link-signing key
-    and does not have it is refused here, before anything is shown or asked.
+    and does not have it is refused here, before anything is shown or asked; so is a
+    provider missing its own credentials.
     """
     issue = read_issue(issue_path, topics=config.topic_ids)
     compiled = compile_issue(issue, config)
     findings = list(check_compiled(compiled, config))
     provider_name = provider or config.provider
     development_key = not test and _secret(provider_name) == DEVELOPMENT_SECRET
+    # A provider that cannot start (an API key or password not exported) is refused
+    # now, not after the plan was shown and the campaign started. Building one
+    # connects to nothing.
+    get_provider(config, provider_name).close()
     store = open_store(config)
     try:
         campaign = ledger.find_campaign(store, issue.slug)

@@ -354,3 +354,27 @@ def test_debug_logging_shows_no_recipient_address(
     ]
     assert payload_lines and all("bytes>" in line for line in payload_lines)
     assert "reader0@example.org" not in caplog.text
+
+
+def test_a_missing_api_key_is_refused_before_the_plan_and_starts_nothing(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    sendgrid: FakeSendGrid,
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    secret: Signer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sendgrid_config(configure, sendgrid)
+    subscribers(2)
+    monkeypatch.delenv("SENDGRID_API_KEY")
+
+    for command in (["send", SEED, "--yes"], ["send", SEED, "--test", "me@example.org"]):
+        result = runner.invoke(cli, command)
+        assert result.exit_code == 1
+        assert result.output == (
+            "Error: SENDGRID_API_KEY is not set: export it with a SendGrid API key that has "
+            "the Mail Send permission (sendgrid.api_key_env names the variable)\n"
+        )
+    assert ledger.find_campaign(store, "stem-cells-in-breast-milk") is None
+    assert sendgrid.requests == 0
