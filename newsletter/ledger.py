@@ -292,8 +292,11 @@ def reactions(store: Store | Engine, campaign_id: int) -> dict[str, int]:
             )
         ).all()
     found = dict(tracked)
-    return {"unsubscribed": unsubscribed or 0, "open": found.get("open", 0),
-            "click": found.get("click", 0)}  # fmt: skip
+    return {
+        "unsubscribed": unsubscribed or 0,
+        "open": found.get("open", 0),
+        "click": found.get("click", 0),
+    }
 
 
 def sent_since(store: Store | Engine, since: dt.datetime) -> list[tuple[dt.datetime, int]]:
