@@ -2,6 +2,7 @@
 
     python benchmarks/bench_send.py [--subscribers 100000] [--runs 3]
                                     [--memory 1000000] [--smtp 2000]
+                                    [--postgres postgresql+psycopg://postgres@127.0.0.1/test]
 
 Everything runs end to end through the library (plan, snapshot, claims, ledger
 writes, personalisation, hand-off) against local servers in *other processes*, so
@@ -149,10 +150,16 @@ def send(config: Config, provider: str | None = None) -> tuple[int, float]:
 # -- the measurements -------------------------------------------------------------
 
 
-def sendgrid_run(work: Path, count: int, batch_size: int, url: str) -> dict[str, float]:
+def sendgrid_run(
+    work: Path, count: int, batch_size: int, url: str, database_url: str | None = None
+) -> dict[str, float]:
     folder = Path(tempfile.mkdtemp(dir=work))
+    database = {"database_url": database_url} if database_url else {}
     config = make_project(
-        folder, provider="sendgrid", sendgrid={"api_host": url, "batch_size": batch_size}
+        folder,
+        provider="sendgrid",
+        sendgrid={"api_host": url, "batch_size": batch_size},
+        **database,
     )
     populate(config, count)
     before = fake_stats(url)
@@ -246,6 +253,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--memory", type=int, default=1_000_000)
     parser.add_argument("--smtp", type=int, default=2_000)
+    parser.add_argument("--postgres", help="Also send from this PostgreSQL database.")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("NEWSLETTER_SECRET_KEY", "benchmark-secret")
@@ -268,6 +276,22 @@ def main() -> None:
                 f"{rate:,.0f}", f"{single_rate:,.0f} (1 per request)",
                 f"{rate / single_rate:.0f}x", ">= 20,000",
             ))  # fmt: skip
+            if args.postgres:
+                sys.path.insert(0, str(ROOT))  # the test suite's throwaway schemas
+                from tests.store.databases import postgres_schema
+
+                on_postgres = []
+                for _ in range(args.runs):
+                    with postgres_schema(args.postgres) as database_url:
+                        on_postgres.append(
+                            sendgrid_run(work, args.subscribers, 1000, url, database_url)
+                        )
+                pg_rate = statistics.median(run["rate"] for run in on_postgres)
+                rows.append((
+                    f"SendGrid, {args.subscribers:,} subscribers in PostgreSQL (recipients/s)",
+                    f"{pg_rate:,.0f}", f"{rate:,.0f} (SQLite, above)",
+                    f"{pg_rate / rate:.2f}x", ">= 20,000",
+                ))  # fmt: skip
             requests = max(run["requests"] for run in batched)
             rows.append((
                 f"SendGrid HTTP requests for {args.subscribers:,}",

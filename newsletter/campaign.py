@@ -144,6 +144,7 @@ class CampaignRun:
 
     def run(self, lease: Lease, *, size: int, retry_unknown: bool) -> SendSummary:
         started = time.monotonic()
+        self.ledger.refresh_statistics()
         recovered = self.ledger.recover()
         requeued = self.ledger.requeue_unknown() if retry_unknown else 0
         progress = Progress(total=ledger.state_counts(self.store, self.campaign.id)["pending"])

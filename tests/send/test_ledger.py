@@ -105,6 +105,29 @@ def test_a_recipient_gone_since_the_start_is_skipped_not_sent(db: Store) -> None
     assert ledger.state_counts(db, campaign.id)["skipped"] == 2
 
 
+def test_batches_take_size_recipients_in_id_order_across_gaps_and_erasures(db: Store) -> None:
+    # Recipients interleaved with people of another topic, who are not in the campaign;
+    # one recipient erased after the start, at a batch boundary.
+    wanted = []
+    for n in range(10):
+        wanted.append(db.add(f"r{n}@example.org", topics=["research"]).id)
+        db.add(f"e{n}@example.org", topics=["events"])
+    campaign = start(db)
+    db.forget("r3@example.org")
+    book = ledger.Ledger(db, campaign.id)
+    book.refresh_statistics()
+
+    batches, skipped, after = [], 0, 0
+    while (claim := hand_over(book, after=after, size=3)) is not None:
+        batches.append([r.subscriber_id for r in claim.recipients])
+        skipped += claim.skipped
+        after = claim.last_id
+
+    left = [i for i in wanted if i != wanted[3]]
+    assert batches == [wanted[0:3], left[3:5], left[5:8], left[8:9]]
+    assert skipped == 1
+
+
 def test_a_batch_in_flight_when_the_sender_died_becomes_unknown(db: Store) -> None:
     add_readers(db, 4)
     campaign = start(db)
