@@ -1,8 +1,10 @@
 """Web app benchmark: RFC 8058 one-click unsubscribe POSTs against the production server.
 
     python benchmarks/bench_web.py [--runs 3] [--seconds 5] [--connections 8]
+                                   [--postgres postgresql+psycopg://postgres@127.0.0.1/test]
 
-Starts ``newsletter serve`` (waitress) on 127.0.0.1 over a fresh SQLite database of
+Starts ``newsletter serve`` (waitress) on 127.0.0.1 over a fresh SQLite database (or a
+fresh schema of the ``--postgres`` database) of
 ``--subscribers`` active subscribers, then drives it from a load client in a separate
 process: ``--connections`` keep-alive HTTP/1.1 connections, each sending its next
 request as soon as the last one is answered, for ``--seconds``. Every one-click POST
@@ -139,7 +141,9 @@ def cpu_seconds(pid: int) -> float:
 # -- the server --------------------------------------------------------------------------
 
 
-def prepare(folder: Path, subscribers: int) -> tuple[Path, str, list[int]]:
+def prepare(
+    folder: Path, subscribers: int, database_url: str | None
+) -> tuple[Path, str, list[int]]:
     """The example project with ``subscribers`` active subscribers; (config, db url, ids)."""
     from newsletter.store import open_store_url
     from newsletter.store.csv_import import import_csv
@@ -148,7 +152,7 @@ def prepare(folder: Path, subscribers: int) -> tuple[Path, str, list[int]]:
     project.mkdir()
     shutil.copy2(ROOT / "newsletter.yaml", project)
     shutil.copytree(ROOT / "issues", project / "issues")
-    database_url = f"sqlite:///{folder / 'newsletter.db'}"
+    database_url = database_url or f"sqlite:///{folder / 'newsletter.db'}"
     csv_path = folder / "subscribers.csv"
     with csv_path.open("w", encoding="utf-8") as handle:
         handle.write("email,name,topics\n")
@@ -215,13 +219,24 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=8, help="waitress threads")
     parser.add_argument("--subscribers", type=int, default=30_000)
+    parser.add_argument("--postgres", help="Serve from this PostgreSQL database, not SQLite.")
     options = parser.parse_args()
+    if options.postgres:
+        sys.path.insert(0, str(ROOT))  # the test suite's throwaway schemas
+        from tests.store.databases import postgres_schema
 
+        with postgres_schema(options.postgres) as database_url:
+            benchmark(options, database_url)
+    else:
+        benchmark(options, None)
+
+
+def benchmark(options: argparse.Namespace, database_url: str | None) -> None:
     from newsletter.tokens import Signer
 
     folder = Path(tempfile.mkdtemp(prefix="bench-web-"))
     try:
-        config, database_url, ids = prepare(folder, options.subscribers)
+        config, database_url, ids = prepare(folder, options.subscribers, database_url)
         signer = Signer(SECRET)
         unsubscribe_paths = [f"/u/{signer.unsubscribe_token(id_, 1)}" for id_ in ids]
         port = free_port()
@@ -287,7 +302,8 @@ def report(
         ("POST /u/<token> one-click", "one-click"),
     ]
     print(
-        f"\nnewsletter serve (waitress, {options.threads} threads), SQLite, "
+        f"\nnewsletter serve (waitress, {options.threads} threads), "
+        f"{'PostgreSQL' if options.postgres else 'SQLite'}, "
         f"{options.connections} keep-alive connections from a separate process, "
         f"median of {options.runs} runs of {options.seconds:g} s, {os.cpu_count()} cores\n"
     )
