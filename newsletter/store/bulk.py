@@ -15,12 +15,26 @@ speed of the database rather than of round trips:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import JSON, Connection, Table, bindparam, insert, select, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Connection,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 
 from newsletter.models import SUPPRESSED_STATUSES
 from newsletter.store.addresses import address_key
@@ -33,24 +47,45 @@ from newsletter.store.schema import (
 
 BulkOutcome = Literal["added", "updated", "unchanged", "suppressed"]
 
-# The chunk's look-ups. The lists go in as one expanding parameter each: building
-# `column.in_(values)` anew would make a thousand literal objects per chunk.
-_ERASED = select(suppressions.c.email_hash).where(
-    suppressions.c.email_hash.in_(bindparam("hashes", expanding=True))
-)
-_EXISTING = select(
-    subscribers.c.id,
-    subscribers.c.email_key,
-    subscribers.c.name,
-    subscribers.c.status,
-    subscribers.c.attributes,
-).where(subscribers.c.email_key.in_(bindparam("keys", expanding=True)))
-_TOPICS_OF = select(subscriber_topics.c.subscriber_id, subscriber_topics.c.topic).where(
-    subscriber_topics.c.subscriber_id.in_(bindparam("ids", expanding=True))
-)
-_IDS = select(subscribers.c.email_key, subscribers.c.id).where(
-    subscribers.c.email_key.in_(bindparam("keys", expanding=True))
-)
+
+class _Lookups(NamedTuple):
+    erased: Select[Any]
+    existing: Select[Any]
+    topics_of: Select[Any]
+    ids: Select[Any]
+
+
+@functools.cache
+def _lookups(postgres: bool) -> _Lookups:
+    """The chunk's look-ups. Each list of keys is one parameter: on PostgreSQL an array
+    (``= ANY(...)``), elsewhere an expanding ``IN``. (An ``IN`` of a thousand
+    parameters costs SQLAlchemy and psycopg a third of a PostgreSQL import's time to
+    render and parse; building ``column.in_(values)`` anew per chunk would cost more.)
+    """
+
+    def member_of(column: Any, name: str, item_type: Any) -> Any:
+        if postgres:
+            return column == any_(bindparam(name, type_=postgresql.ARRAY(item_type)))
+        return column.in_(bindparam(name, expanding=True))
+
+    return _Lookups(
+        erased=select(suppressions.c.email_hash).where(
+            member_of(suppressions.c.email_hash, "hashes", String())
+        ),
+        existing=select(
+            subscribers.c.id,
+            subscribers.c.email_key,
+            subscribers.c.name,
+            subscribers.c.status,
+            subscribers.c.attributes,
+        ).where(member_of(subscribers.c.email_key, "keys", String())),
+        topics_of=select(subscriber_topics.c.subscriber_id, subscriber_topics.c.topic).where(
+            member_of(subscriber_topics.c.subscriber_id, "ids", BigInteger())
+        ),
+        ids=select(subscribers.c.email_key, subscribers.c.id).where(
+            member_of(subscribers.c.email_key, "keys", String())
+        ),
+    )
 
 
 class Candidate(NamedTuple):
@@ -73,14 +108,15 @@ def merge_chunk(
     connection: Connection, candidates: Sequence[Candidate], when: dt.datetime
 ) -> list[BulkOutcome]:
     """Apply one chunk (addresses unique within it); the outcome of each, in order."""
+    lookups = _lookups(connection.dialect.name == "postgresql")
     keys = [address_key(candidate.email) for candidate in candidates]
     hashes = {key: hashlib.sha256(key.encode("utf-8")).hexdigest() for key in keys}
-    erased = set(connection.scalars(_ERASED, {"hashes": list(hashes.values())}))
-    existing = {row.email_key: row for row in connection.execute(_EXISTING, {"keys": keys})}
+    erased = set(connection.scalars(lookups.erased, {"hashes": list(hashes.values())}))
+    existing = {row.email_key: row for row in connection.execute(lookups.existing, {"keys": keys})}
     existing_topics: dict[int, set[str]] = {}
     if existing:
         ids = [row.id for row in existing.values()]
-        for subscriber_id, topic in connection.execute(_TOPICS_OF, {"ids": ids}):
+        for subscriber_id, topic in connection.execute(lookups.topics_of, {"ids": ids}):
             existing_topics.setdefault(subscriber_id, set()).add(topic)
 
     outcomes: list[BulkOutcome] = []
@@ -143,7 +179,7 @@ def merge_chunk(
         new_keys = [row["email_key"] for row in new_rows]
         id_of: dict[str, int] = {
             key: subscriber_id
-            for key, subscriber_id in connection.execute(_IDS, {"keys": new_keys})
+            for key, subscriber_id in connection.execute(lookups.ids, {"keys": new_keys})
         }
         topic_rows = [
             {"subscriber_id": id_of[key], "topic": topic}
@@ -223,7 +259,7 @@ def _insert_same_columns(
     empty_json = {
         name: driver_value(name, {}) for name in order if isinstance(table.c[name].type, JSON)
     }
-    parameters: list[Any] = []
+    value_rows: list[list[Any]] = []
     for row in rows:
         values = template.copy()
         for index, name in per_row:
@@ -232,10 +268,27 @@ def _insert_same_columns(
                 values[index] = empty_json[name]
             else:
                 values[index] = driver_value(name, value)
-        parameters.append(values if compiled.positional else dict(zip(order, values, strict=True)))
+        value_rows.append(values)
     cursor = connection.connection.cursor()
     try:
-        cursor.executemany(str(compiled), parameters)
+        if dialect.name == "postgresql":
+            # COPY: a third of executemany's time, which psycopg spends in Python per row.
+            from psycopg import sql as psycopg_sql  # only installed for PostgreSQL
+
+            statement = psycopg_sql.SQL("COPY {} ({}) FROM STDIN").format(
+                psycopg_sql.Identifier(table.name),
+                psycopg_sql.SQL(", ").join(map(psycopg_sql.Identifier, order)),
+            )
+            with cursor.copy(statement) as copy:
+                for values in value_rows:
+                    copy.write_row(values)
+        else:
+            cursor.executemany(
+                str(compiled),
+                value_rows
+                if compiled.positional
+                else [dict(zip(order, values, strict=True)) for values in value_rows],
+            )
     finally:
         cursor.close()
 
