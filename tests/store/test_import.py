@@ -94,6 +94,29 @@ def test_an_import_merges_names_and_topics_but_never_raises_a_status(
     assert (bob["status"], bob["unsubscribe_source"]) == ("unsubscribed", "import:list.csv")
 
 
+def test_attributes_and_the_original_signup_time_are_imported_and_merged(
+    store: Store, tmp_path: Path
+) -> None:
+    first = write(
+        tmp_path / "first.csv",
+        "email,name,subscribed_at,attributes\n"
+        'ann@example.org,Ann,2025-03-04T05:06:07Z,"{""city"": ""Lyon"", ""note"": ""é""}"\n'
+        "bob@example.org,Bob,,\n",
+    )
+    again = write(
+        tmp_path / "again.csv",
+        'email,attributes\nann@example.org,"{""plan"": ""yearly""}"\n',
+    )
+
+    assert counts(import_csv(store, first)) == (2, 0, 0, 0, 0)
+    assert counts(import_csv(store, again)) == (0, 1, 0, 0, 0)
+
+    ann = store.describe("ann@example.org")
+    assert ann["attributes"] == {"city": "Lyon", "note": "é", "plan": "yearly"}
+    assert ann["subscribed_at"].startswith("2025-03-04T05:06:07")
+    assert store.describe("bob@example.org")["attributes"] == {}
+
+
 def test_bom_semicolons_and_header_aliases(store: Store, tmp_path: Path) -> None:
     path = write(
         tmp_path / "crm.csv",
