@@ -36,7 +36,6 @@ from sqlalchemy import (
     insert,
     literal,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -44,6 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from newsletter.errors import SendError
 from newsletter.models import SUPPRESSED_STATUSES
 from newsletter.store import Store
+from newsletter.store.database import analyze
 from newsletter.store.schema import (
     LEDGER_STATES,
     campaign_engagement,
@@ -351,16 +351,9 @@ class Ledger:
         return self._move("in_flight", "unknown", error=LOST_IN_FLIGHT)
 
     def refresh_statistics(self) -> None:
-        """Let PostgreSQL's planner see the ledger's rows (a run calls this first).
-
-        A snapshot has just added up to a million rows that autovacuum has not analysed
-        yet; the planner would take the table for empty and, for each batch, sort every
-        remaining row instead of walking the primary key. SQLite's planner needs no
-        statistics for these queries.
-        """
-        if self.engine.dialect.name == "postgresql":
-            with self.engine.begin() as connection:
-                connection.execute(text("ANALYZE ledger"))
+        """Let PostgreSQL's planner see the rows a snapshot just added (a run calls this
+        first); see :func:`newsletter.store.database.analyze`."""
+        analyze(self.engine, ledger)
 
     def requeue_unknown(self) -> int:
         """``unknown`` -> ``pending``, for ``--retry-unknown``. Returns how many."""

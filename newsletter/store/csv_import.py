@@ -41,6 +41,8 @@ from newsletter.store.csv_reader import (
     records,
     sniff_delimiter,
 )
+from newsletter.store.database import analyze
+from newsletter.store.schema import subscriber_topics, subscribers
 from newsletter.store.subscribers import Store, unknown_topic_message
 
 CHUNK_SIZE = 1000
@@ -183,6 +185,8 @@ def import_csv(
         flush()
         if progress is not None:
             progress(total, total)
+    if not dry_run:
+        analyze(store.engine, subscribers, subscriber_topics)
     summary.rejects_path = rejects.path if rejects.written else None
     return summary
 

@@ -6,10 +6,12 @@ import csv
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from newsletter.errors import ImportFileError
-from newsletter.store import Store
+from newsletter.store import Store, open_store_url
 from newsletter.store.csv_import import ImportSummary, import_csv, rejects_path_for
+from tests.store.databases import postgres_schema
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "subscribers.example.csv"
 
@@ -333,3 +335,35 @@ def test_a_wrong_encoding_fails_before_anything_is_imported(store: Store, tmp_pa
         "with its encoding (for Excel on Windows: --encoding cp1252)"
     )
     assert store.find("ann@example.org") is None
+
+
+@pytest.mark.postgres
+def test_postgresql_knows_the_imported_rows_at_once(postgres_url: str, tmp_path: Path) -> None:
+    # Until the planner has statistics, PostgreSQL reads every remaining subscriber
+    # for each page of a stream or a campaign: a 100,000-row list took 8x as long.
+    # (SQLite's planner needs none for these queries.)
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "email,topics\n" + "".join(f"r{n}@example.org,research\n" for n in range(300)),
+        encoding="utf-8",
+    )
+    with postgres_schema(postgres_url) as url:
+        store = open_store_url(url, ("research",))
+        import_csv(store, path)
+        estimates = _row_estimates(store)
+        store.close()
+    assert estimates == {"subscribers": 300, "subscriber_topics": 300}
+
+
+def _row_estimates(store: Store) -> dict[str, float]:
+    with store.engine.connect() as connection:
+        estimates = dict(
+            connection.execute(
+                text(
+                    "SELECT relname, reltuples FROM pg_class "
+                    "WHERE relname IN ('subscribers', 'subscriber_topics') "
+                    "AND relnamespace = current_schema()::regnamespace"
+                )
+            ).all()
+        )
+    return estimates
