@@ -1,4 +1,5 @@
-"""Pages about no one in particular: the issue archive, the logo, and ``/healthz``."""
+"""Pages about no one in particular: the home page with the past issues, the issue
+archive, the logo, and ``/healthz``."""
 
 from __future__ import annotations
 
@@ -6,13 +7,23 @@ import logging
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, abort, jsonify, send_file, send_from_directory
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    jsonify,
+    redirect,
+    send_file,
+    send_from_directory,
+    url_for,
+)
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.errors import NewsletterError
-from newsletter.ledger import find_campaign
+from newsletter.ledger import find_campaign, list_campaigns
 from newsletter.web.context import services
+from newsletter.web.pages import page
 from newsletter.web.security import use_archive_policy
 
 log = logging.getLogger(__name__)
@@ -23,6 +34,22 @@ ARCHIVE_MAX_AGE = 300  # seconds: the same for every reader, so caches may keep 
 IMAGE_MAX_AGE = 86400
 # What mail and the archive link to; never the config, the database or the outbox.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
+
+
+@blueprint.get("/")
+def home() -> Response:
+    """Where the site name in every page's header leads: what the newsletter is, a way
+    to subscribe, and the issues that have gone out (drafts stay private)."""
+    site = services()
+    sent = [campaign.slug for campaign in list_campaigns(site.store)]
+    response = page("home.html", issues=site.archive.past_issues(sent))
+    response.headers["Cache-Control"] = f"public, max-age={ARCHIVE_MAX_AGE}"
+    return response
+
+
+@blueprint.get("/archive")
+def archive_index() -> Response:
+    return redirect(url_for("public.home"), code=301)
 
 
 @blueprint.get("/archive/<slug>")

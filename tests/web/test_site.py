@@ -180,6 +180,52 @@ def test_the_archive_does_not_show_an_issue_before_it_is_sent(
     assert client.get(f"/archive/{SEED_SLUG}").status_code == 200
 
 
+def test_the_home_page_lists_the_issues_that_went_out_newest_first(
+    client: FlaskClient, site: Services
+) -> None:
+    issues = site.config.issues_dir
+    (issues / "2026-12-10-milk-banks.md").write_text(
+        '---\ntitle: "Milk <banks> & you"\npreheader: How donated milk reaches babies.\n---\n\n'
+        "Text.\n",
+        encoding="utf-8",
+    )
+    (issues / "2026-12-24-draft.md").write_text("---\ntitle: Not sent yet\n---\n\nText.\n")
+    start_seed_campaign(site)
+    start_campaign(
+        site.store, slug="milk-banks", issue_path="issues/2026-12-10-milk-banks.md",
+        subject="Milk banks", topics=[], provider="outbox",
+    )  # fmt: skip
+
+    response = client.get("/")
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "public, max-age=300"
+    items = re.findall(r'<a href="(/archive/[^"]+)">([^<]*)</a>', page)
+    assert items == [
+        ("/archive/milk-banks", "Milk &lt;banks&gt; &amp; you"),
+        (f"/archive/{SEED_SLUG}", "Stem Cells: The Medicine in Breast Milk?"),
+    ]
+    assert '<time datetime="2026-12-10">10 December 2026</time>' in page
+    assert "<p>How donated milk reaches babies.</p>" in page
+    assert "Not sent yet" not in page
+    assert '<a class="button" href="/subscribe">Subscribe</a>' in page
+    assert page.count(site.config.description) == 1  # not again in the footer
+    assert all(client.get(link).status_code == 200 for link, _ in items)
+
+
+def test_the_home_page_before_the_first_issue_and_the_archive_address(
+    client: FlaskClient, site: Services
+) -> None:
+    assert "No issue has gone out yet." in client.get("/").get_data(as_text=True)
+    # Where the site name in every page's header points.
+    assert f'<a class="site-name" href="{site.config.site_url}">' in client.get(
+        "/subscribe"
+    ).get_data(as_text=True)
+    moved = client.get("/archive")
+    assert (moved.status_code, moved.headers["Location"]) == (301, "/")
+
+
 def test_healthz(client: FlaskClient) -> None:
     response = client.get("/healthz")
 
