@@ -1,5 +1,5 @@
-"""A reader's walk through the real app in headless Chromium: sign up, confirm from the
-mail in the outbox, change topics, unsubscribe."""
+"""A reader's walk through the real app in headless Chromium: from the home page, sign
+up, confirm from the mail in the outbox, change topics, unsubscribe."""
 
 from __future__ import annotations
 
@@ -59,7 +59,9 @@ def test_sign_up_confirm_change_topics_unsubscribe(browser: Any, server: LiveSer
         ),
     )
 
-    page.goto(f"{server.url}/subscribe")
+    page.goto(f"{server.url}/")  # the home page, where the site name leads
+    page.get_by_text("No issue has gone out yet.").wait_for()
+    page.get_by_role("link", name="Subscribe").click()
     page.get_by_label("Email address").fill("reader@example.org")
     page.get_by_label("Name").fill("Rosa Reader")
     page.get_by_label("Events").uncheck()
