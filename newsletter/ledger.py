@@ -168,27 +168,25 @@ def upcoming(
     after = 0
     while True:
         if campaign_id is None:
-            query = select(subscribers.c.id, subscribers.c.email, subscribers.c.name).where(
-                recipient_condition(topics), subscribers.c.id > after
-            )
-            order = subscribers.c.id
-        else:
             query = (
-                select(ledger.c.subscriber_id, subscribers.c.email, subscribers.c.name)
-                .join(subscribers, subscribers.c.id == ledger.c.subscriber_id)
-                .where(
-                    ledger.c.campaign_id == campaign_id,
-                    ledger.c.state == "pending",
-                    subscribers.c.status == "active",
-                    ledger.c.subscriber_id > after,
+                select(
+                    subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.status
                 )
+                .where(recipient_condition(topics), subscribers.c.id > after)
+                .order_by(subscribers.c.id)
+                .limit(size)
             )
-            order = ledger.c.subscriber_id
+        else:
+            query = pending_batch(campaign_id, after=after, size=size)
         with engine.connect() as connection:
-            rows = connection.execute(query.order_by(order).limit(size)).all()
+            rows = connection.execute(query).all()
         if not rows:
             return
-        yield [LedgerRecipient(*row) for row in rows]
+        yield [
+            LedgerRecipient(subscriber_id, email, name)
+            for subscriber_id, email, name, status in rows
+            if status == "active"  # as the run would skip the others
+        ]
         after = rows[-1][0]
 
 
@@ -313,6 +311,45 @@ def sent_since(store: Store | Engine, since: dt.datetime) -> list[tuple[dt.datet
     return [(at, count) for at, count in rows]
 
 
+def pending_batch(campaign_id: int, *, after: int, size: int) -> Any:
+    """``(subscriber_id, email, name, status)`` of the next ``size`` pending rows of the
+    campaign above ``after``, in id order; an erased subscriber's columns are NULL.
+
+    The batch is a range of the ledger's primary key, and the join is bounded by that
+    range on both tables, so a batch costs the same at the start and at the end of a
+    million-recipient campaign. (Joined and then limited, PostgreSQL may read every
+    remaining row of either table for each batch.)
+    """
+    pending = and_(ledger.c.campaign_id == campaign_id, ledger.c.state == "pending")
+    last = (
+        select(ledger.c.subscriber_id)
+        .where(pending, ledger.c.subscriber_id > after)
+        .order_by(ledger.c.subscriber_id)
+        .offset(size - 1)
+        .limit(1)
+        .scalar_subquery()
+    )
+    upper = func.coalesce(last, MAX_ID)  # fewer than size left: all of them
+    return (
+        select(
+            ledger.c.subscriber_id,
+            subscribers.c.email,
+            subscribers.c.name,
+            subscribers.c.status,
+        )
+        .outerjoin(
+            subscribers,
+            and_(
+                subscribers.c.id == ledger.c.subscriber_id,
+                subscribers.c.id > after,
+                subscribers.c.id <= upper,
+            ),
+        )
+        .where(pending, ledger.c.subscriber_id > after, ledger.c.subscriber_id <= upper)
+        .order_by(ledger.c.subscriber_id)
+    )
+
+
 class LedgerRecipient(NamedTuple):
     # A tuple, not a dataclass: a million of them are made per million recipients.
     subscriber_id: int
@@ -377,38 +414,7 @@ class Ledger:
         Recipients no longer active (unsubscribed, bounced, erased since the start) are
         marked ``skipped`` here and left out.
         """
-        # The batch is a range of the ledger's primary key, and the join is bounded by
-        # that range on both tables, so a batch costs the same at the start and at the
-        # end of a million-recipient campaign. (Joined and then limited, PostgreSQL may
-        # read every remaining row of either table for each batch.)
-        pending = and_(self._mine, ledger.c.state == "pending")
-        last = (
-            select(ledger.c.subscriber_id)
-            .where(pending, ledger.c.subscriber_id > after)
-            .order_by(ledger.c.subscriber_id)
-            .offset(size - 1)
-            .limit(1)
-            .scalar_subquery()
-        )
-        upper = func.coalesce(last, MAX_ID)  # fewer than size left: all of them
-        query = (
-            select(
-                ledger.c.subscriber_id,
-                subscribers.c.email,
-                subscribers.c.name,
-                subscribers.c.status,
-            )
-            .outerjoin(
-                subscribers,
-                and_(
-                    subscribers.c.id == ledger.c.subscriber_id,
-                    subscribers.c.id > after,
-                    subscribers.c.id <= upper,
-                ),
-            )
-            .where(pending, ledger.c.subscriber_id > after, ledger.c.subscriber_id <= upper)
-            .order_by(ledger.c.subscriber_id)
-        )
+        query = pending_batch(self.campaign_id, after=after, size=size)
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
         if not rows:

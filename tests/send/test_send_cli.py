@@ -106,6 +106,24 @@ def test_dry_run_builds_every_message_and_records_nothing(
     assert ledger.list_campaigns(store) == []
 
 
+def test_dry_run_of_a_started_campaign_counts_who_is_left_and_changes_nothing(
+    runner: CliRunner, project: Path, subscribers: Callable[..., list[int]], store: Store
+) -> None:
+    ids = subscribers(4)
+    campaign = ledger.start_campaign(
+        store, slug="stem-cells-in-breast-milk", issue_path=SEED, subject="S",
+        topics=["research"], provider="outbox",
+    )  # fmt: skip
+    store.unsubscribe(ids[1], source="web")
+
+    result = runner.invoke(cli, ["send", SEED, "--dry-run"])
+
+    assert result.exit_code == 0, result.output
+    assert "Would send 3, failed 0" in result.output
+    assert ledger.state_counts(store, campaign.id)["pending"] == 4  # nothing marked
+    assert not (project / "outbox").exists()
+
+
 def test_test_sends_go_to_any_address_with_a_test_subject_and_are_not_recorded(
     runner: CliRunner, project: Path, subscribers: Callable[..., list[int]], store: Store
 ) -> None:
