@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
@@ -25,6 +26,7 @@ from newsletter.tokens import Links
 
 # Stands where the recipient's address goes: "... because you subscribed to ...".
 NEUTRAL_EMAIL = "you"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,9 @@ class Archive:
     def __init__(self, config: Config, links: Links) -> None:
         self.config = config
         self.links = links
-        self._cache: dict[Path, tuple[int, str]] = {}
-        self._entries: dict[Path, tuple[int, PastIssue]] = {}
+        # path -> (modification time, value): kept until the file changes.
+        self._pages: dict[Path, tuple[int, str]] = {}
+        self._entries: dict[Path, tuple[int, PastIssue | None]] = {}
         self._lock = threading.Lock()
 
     def find(self, slug: str) -> Path | None:
@@ -61,37 +64,32 @@ class Archive:
             slug = issue_slug(path)
             if slug in wanted:
                 wanted.discard(slug)  # the newest file of a slug, as find() picks
-                entry = self._entry(path)
+                entry = self._cached(self._entries, path, self._entry)
                 if entry is not None:
                     entries.append(entry)
         return sorted(entries, key=lambda entry: entry.date, reverse=True)
 
     def _entry(self, path: Path) -> PastIssue | None:
-        modified = path.stat().st_mtime_ns
-        with self._lock:
-            cached = self._entries.get(path)
-        if cached and cached[0] == modified:
-            return cached[1]
         try:
             issue = read_issue(path, topics=self.config.topic_ids)
         except NewsletterError:
             return None
-        entry = PastIssue(issue.slug, issue.title, issue.preheader, issue.date)
-        with self._lock:
-            self._entries[path] = (modified, entry)
-        return entry
+        return PastIssue(issue.slug, issue.title, issue.preheader, issue.date)
 
     def html(self, path: Path) -> str:
         """The issue's page; compiled once and kept until the file changes."""
+        return self._cached(self._pages, path, self._render)
+
+    def _cached(self, cache: dict[Path, tuple[int, T]], path: Path, make: Callable[[Path], T]) -> T:
         modified = path.stat().st_mtime_ns
         with self._lock:
-            cached = self._cache.get(path)
+            cached = cache.get(path)
         if cached and cached[0] == modified:
             return cached[1]
-        html = self._render(path)
+        value = make(path)
         with self._lock:
-            self._cache[path] = (modified, html)
-        return html
+            cache[path] = (modified, value)
+        return value
 
     def _render(self, path: Path) -> str:
         issue = read_issue(path, topics=self.config.topic_ids)
