@@ -211,6 +211,7 @@ def test_the_home_page_lists_the_issues_that_went_out_newest_first(
     assert "Not sent yet" not in page
     assert '<a class="button" href="/subscribe">Subscribe</a>' in page
     assert page.count(site.config.description) == 1  # not again in the footer
+    assert '<meta name="robots" content="index, follow">' in page  # a public page
     assert all(client.get(link).status_code == 200 for link, _ in items)
 
 
@@ -222,6 +223,10 @@ def test_the_home_page_before_the_first_issue_and_the_archive_address(
     assert f'<a class="site-name" href="{site.config.site_url}">' in client.get(
         "/subscribe"
     ).get_data(as_text=True)
+    for private in ("/manage", f"/p/{site.signer.manage_token(1)}"):
+        assert '<meta name="robots" content="noindex, nofollow">' in client.get(private).get_data(
+            as_text=True
+        )
     moved = client.get("/archive")
     assert (moved.status_code, moved.headers["Location"]) == (301, "/")
 
