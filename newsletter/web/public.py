@@ -13,6 +13,7 @@ from flask import (
     abort,
     jsonify,
     redirect,
+    render_template,
     send_file,
     send_from_directory,
     url_for,
@@ -32,6 +33,7 @@ blueprint = Blueprint("public", __name__)
 
 ARCHIVE_MAX_AGE = 300  # seconds: the same for every reader, so caches may keep it
 IMAGE_MAX_AGE = 86400
+FEED_EPOCH = "2000-01-01"  # a feed's <updated> before any issue has gone out
 # What mail and the archive link to; never the config, the database or the outbox.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 
@@ -43,6 +45,27 @@ def home() -> Response:
     site = services()
     sent = [campaign.slug for campaign in list_campaigns(site.store)]
     response = page("home.html", issues=site.archive.past_issues(sent))
+    response.headers["Cache-Control"] = f"public, max-age={ARCHIVE_MAX_AGE}"
+    return response
+
+
+@blueprint.get("/feed.xml")
+def feed() -> Response:
+    """The past issues as an Atom feed, for feed readers (linked from the home page)."""
+    site = services()
+    sent = [campaign.slug for campaign in list_campaigns(site.store)]
+    issues = site.archive.past_issues(sent)
+    updated = max((issue.date for issue in issues), default=None)
+    response = Response(
+        render_template(
+            "feed.xml",
+            entries=[(issue, site.links.view(issue.slug)) for issue in issues],
+            updated=updated.isoformat() if updated else FEED_EPOCH,
+            home_url=f"{site.config.site_url}/",
+            feed_url=f"{site.config.site_url}/feed.xml",
+        ),
+        mimetype="application/atom+xml",
+    )
     response.headers["Cache-Control"] = f"public, max-age={ARCHIVE_MAX_AGE}"
     return response
 

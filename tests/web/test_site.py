@@ -9,6 +9,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from click.testing import CliRunner
@@ -26,6 +27,7 @@ from newsletter.web.limits import client_key
 from newsletter.web.pages import readable_on
 
 SEED_SLUG = "stem-cells-in-breast-milk"
+ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 def test_pages_send_the_security_headers(client: FlaskClient) -> None:
@@ -180,9 +182,8 @@ def test_the_archive_does_not_show_an_issue_before_it_is_sent(
     assert client.get(f"/archive/{SEED_SLUG}").status_code == 200
 
 
-def test_the_home_page_lists_the_issues_that_went_out_newest_first(
-    client: FlaskClient, site: Services
-) -> None:
+def publish_two_issues_and_a_draft(site: Services) -> None:
+    """The seed issue and a newer one sent (titled with markup to escape); a draft not."""
     issues = site.config.issues_dir
     (issues / "2026-12-10-milk-banks.md").write_text(
         '---\ntitle: "Milk <banks> & you"\npreheader: How donated milk reaches babies.\n---\n\n'
@@ -195,6 +196,12 @@ def test_the_home_page_lists_the_issues_that_went_out_newest_first(
         site.store, slug="milk-banks", issue_path="issues/2026-12-10-milk-banks.md",
         subject="Milk banks", topics=[], provider="outbox",
     )  # fmt: skip
+
+
+def test_the_home_page_lists_the_issues_that_went_out_newest_first(
+    client: FlaskClient, site: Services
+) -> None:
+    publish_two_issues_and_a_draft(site)
 
     response = client.get("/")
 
@@ -213,6 +220,31 @@ def test_the_home_page_lists_the_issues_that_went_out_newest_first(
     assert page.count(site.config.description) == 1  # not again in the footer
     assert '<meta name="robots" content="index, follow">' in page  # a public page
     assert all(client.get(link).status_code == 200 for link, _ in items)
+
+
+def test_the_feed_lists_the_same_issues_for_feed_readers(
+    client: FlaskClient, site: Services
+) -> None:
+    publish_two_issues_and_a_draft(site)
+
+    response = client.get("/feed.xml")
+
+    assert response.mimetype == "application/atom+xml"
+    feed = ElementTree.fromstring(response.data)
+    assert feed.findtext(f"{ATOM}title") == "Breastfeeding World"
+    assert feed.findtext(f"{ATOM}updated") == "2026-12-10T00:00:00Z"
+    entries = [
+        (entry.findtext(f"{ATOM}title"), entry.findtext(f"{ATOM}id"))
+        for entry in feed.iter(f"{ATOM}entry")
+    ]
+    site_url = site.config.site_url
+    assert entries == [
+        ("Milk <banks> & you", f"{site_url}/archive/milk-banks"),
+        ("Stem Cells: The Medicine in Breast Milk?", f"{site_url}/archive/{SEED_SLUG}"),
+    ]
+    home = client.get("/").get_data(as_text=True)
+    link = '<link rel="alternate" type="application/atom+xml" title="Breastfeeding World"'
+    assert f'{link} href="/feed.xml">' in home
 
 
 def test_the_home_page_before_the_first_issue_and_the_archive_address(
