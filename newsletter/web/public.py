@@ -23,7 +23,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.errors import NewsletterError
 from newsletter.ledger import find_campaign, list_campaigns
-from newsletter.web.context import services
+from newsletter.web.archive import PastIssue
+from newsletter.web.context import Services, services
 from newsletter.web.pages import page
 from newsletter.web.security import use_archive_policy
 
@@ -42,9 +43,7 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 def home() -> Response:
     """Where the site name in every page's header leads: what the newsletter is, a way
     to subscribe, and the issues that have gone out (drafts stay private)."""
-    site = services()
-    sent = [campaign.slug for campaign in list_campaigns(site.store)]
-    response = page("home.html", issues=site.archive.past_issues(sent))
+    response = page("home.html", issues=_past_issues(services()))
     response.headers["Cache-Control"] = f"public, max-age={ARCHIVE_MAX_AGE}"
     return response
 
@@ -53,8 +52,7 @@ def home() -> Response:
 def feed() -> Response:
     """The past issues as an Atom feed, for feed readers (linked from the home page)."""
     site = services()
-    sent = [campaign.slug for campaign in list_campaigns(site.store)]
-    issues = site.archive.past_issues(sent)
+    issues = _past_issues(site)
     updated = max((issue.date for issue in issues), default=None)
     response = Response(
         render_template(
@@ -68,6 +66,11 @@ def feed() -> Response:
     )
     response.headers["Cache-Control"] = f"public, max-age={ARCHIVE_MAX_AGE}"
     return response
+
+
+def _past_issues(site: Services) -> list[PastIssue]:
+    """The issues that went out (have a campaign), newest first; drafts never."""
+    return site.archive.past_issues(campaign.slug for campaign in list_campaigns(site.store))
 
 
 @blueprint.get("/archive")
