@@ -24,10 +24,12 @@ demo: $(BIN)/.installed
 # The whole test suite, lint included. CI runs exactly this (see .ci/run).
 test: $(BIN)/.installed
 	$(BIN)/ruff check newsletter tests benchmarks scripts
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check newsletter tests benchmarks scripts
+	$(BIN)/mypy
 	$(BIN)/ruff format --check newsletter tests benchmarks scripts
 
 # Refresh the golden files after an intended change to the rendered seed issue.

@@ -17,7 +17,7 @@ from newsletter import mjml_schema
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
 from newsletter.issues import read_issue
-from newsletter.models import CompiledIssue, Issue
+from newsletter.models import CompiledIssue, ImageBlock, Issue
 from newsletter.personalize import Personalizer
 from newsletter.render import compile_issue
 from newsletter.tokens import sample_personalization
@@ -102,7 +102,7 @@ def check_compiled(compiled: CompiledIssue, config: Config) -> Iterator[Finding]
                 label,
             )
     for block in issue.blocks:
-        if getattr(block, "image", None) is not None and not block.image.alt.strip():
+        if isinstance(block, ImageBlock) and not block.image.alt.strip():
             yield Finding(
                 "error",
                 f"image {block.image.src} has no alt text; write ![what it shows](...)",

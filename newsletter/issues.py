@@ -254,7 +254,7 @@ class _PlainText:
                 text = self.inline(tokens[index + 1])
                 indent = "".join(prefixes)
                 starts_item = first_line_prefix is not None
-                first = first_line_prefix if starts_item else indent
+                first = indent if first_line_prefix is None else first_line_prefix
                 first_line_prefix = None
                 wrapped = _wrap(text, first, indent)
                 # Items of a tight list (markdown-it hides their paragraphs) stay together.

@@ -252,7 +252,7 @@ def state_counts(store: Store | Engine, campaign_id: int) -> dict[str, int]:
             .where(ledger.c.campaign_id == campaign_id)
             .group_by(ledger.c.state)
         ).all()
-    found = dict(rows)
+    found: dict[str, int] = {state: count for state, count in rows}
     return {state: found.get(state, 0) for state in LEDGER_STATES}
 
 
@@ -291,7 +291,7 @@ def reactions(store: Store | Engine, campaign_id: int) -> dict[str, int]:
                 campaign_engagement.c.campaign_id == campaign_id
             )
         ).all()
-    found = dict(tracked)
+    found: dict[str, int] = {event: count for event, count in tracked}
     return {
         "unsubscribed": unsubscribed or 0,
         "open": found.get("open", 0),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from binascii import b2a_base64
 from dataclasses import dataclass
+from typing import Any
 
 from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from itsdangerous.encoding import want_bytes
@@ -158,9 +159,16 @@ class Signer:
             return self.read_manage_token(token, max_age_seconds=max_age_seconds)
 
     @staticmethod
-    def _load(serializer: URLSafeSerializer, token: str, **kwargs: int) -> object:
+    def _load(
+        serializer: URLSafeSerializer | URLSafeTimedSerializer,
+        token: str,
+        *,
+        max_age: int | None = None,
+    ) -> Any:
         try:
-            return serializer.loads(token, **kwargs)
+            if isinstance(serializer, URLSafeTimedSerializer):
+                return serializer.loads(token, max_age=max_age)
+            return serializer.loads(token)
         except SignatureExpired:
             raise ExpiredTokenError("this link has expired; ask for a new one") from None
         except (BadData, ValueError, TypeError):

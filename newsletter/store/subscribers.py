@@ -764,14 +764,10 @@ def _lookup_key(email: str) -> str:
 
 
 def _hash_suppressed(connection: Connection, digest: str) -> bool:
-    return (
-        connection.scalar(
-            select(func.count())
-            .select_from(suppressions)
-            .where(suppressions.c.email_hash == digest)
-        )
-        > 0
+    found = connection.scalar(
+        select(func.count()).select_from(suppressions).where(suppressions.c.email_hash == digest)
     )
+    return bool(found)
 
 
 def _transition(

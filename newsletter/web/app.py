@@ -64,7 +64,7 @@ def create_app(config: Config, test_config: Mapping[str, Any] | None = None) -> 
     app.config.update(test_config or {})
 
     # Templates: the project's templates/web/ first, then the bundled ones.
-    app.jinja_loader = jinja2.ChoiceLoader(  # type: ignore[assignment]
+    app.jinja_loader = jinja2.ChoiceLoader(
         [
             jinja2.FileSystemLoader(config.templates_dir / "web"),
             jinja2.FileSystemLoader(TEMPLATES_DIR),

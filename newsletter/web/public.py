@@ -18,6 +18,7 @@ from flask import (
     send_from_directory,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -74,7 +75,7 @@ def _past_issues(site: Services) -> list[PastIssue]:
 
 
 @blueprint.get("/archive")
-def archive_index() -> Response:
+def archive_index() -> ResponseReturnValue:
     return redirect(url_for("public.home"), code=301)
 
 
