@@ -29,6 +29,14 @@ def outbox_messages(project: Path) -> list[EmailMessage]:
     return [message_from_bytes(data, policy=policy.default) for data in raw]  # type: ignore[misc]
 
 
+def start_seed_campaign(store: Store) -> ledger.Campaign:
+    """The seed issue's campaign, started (snapshot taken) but not yet sent."""
+    return ledger.start_campaign(
+        store, slug="stem-cells-in-breast-milk", issue_path=SEED, subject="Stem Cells",
+        topics=["research"], provider="outbox",
+    )  # fmt: skip
+
+
 def test_send_shows_the_plan_sends_and_summarises(
     runner: CliRunner,
     project: Path,
@@ -110,10 +118,7 @@ def test_dry_run_of_a_started_campaign_counts_who_is_left_and_changes_nothing(
     runner: CliRunner, project: Path, subscribers: Callable[..., list[int]], store: Store
 ) -> None:
     ids = subscribers(4)
-    campaign = ledger.start_campaign(
-        store, slug="stem-cells-in-breast-milk", issue_path=SEED, subject="S",
-        topics=["research"], provider="outbox",
-    )  # fmt: skip
+    campaign = start_seed_campaign(store)
     store.unsubscribe(ids[1], source="web")
 
     result = runner.invoke(cli, ["send", SEED, "--dry-run"])
@@ -153,14 +158,7 @@ def test_someone_who_unsubscribes_after_the_start_is_skipped(
 ) -> None:
     configure(sending={"batch_size": 2})
     ids = subscribers(4)
-    campaign = ledger.start_campaign(
-        store,
-        slug="stem-cells-in-breast-milk",
-        issue_path=SEED,
-        subject="Stem Cells",
-        topics=["research"],
-        provider="outbox",
-    )
+    campaign = start_seed_campaign(store)
     store.unsubscribe(ids[3], source="web", campaign_id=campaign.id)
 
     result = runner.invoke(cli, ["send", SEED, "--yes"])
@@ -226,14 +224,7 @@ def test_a_second_sender_on_the_same_campaign_is_refused(
     runner: CliRunner, project: Path, subscribers: Callable[..., list[int]], store: Store
 ) -> None:
     subscribers(2)
-    campaign = ledger.start_campaign(
-        store,
-        slug="stem-cells-in-breast-milk",
-        issue_path=SEED,
-        subject="Stem Cells",
-        topics=["research"],
-        provider="outbox",
-    )
+    campaign = start_seed_campaign(store)
     with Lease(store, campaign):  # another sender, alive, holds the campaign
         result = runner.invoke(cli, ["send", SEED, "--yes"])
 
