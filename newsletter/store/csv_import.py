@@ -38,6 +38,7 @@ from newsletter.store.csv_reader import (
     Lines,
     Record,
     check_encoding,
+    looks_like_a_row,
     records,
     sniff_delimiter,
 )
@@ -76,6 +77,8 @@ STATUS_ALIASES = {
     "cleaned": "bounced",
     "spam": "complained",
 }
+# Fields that never hold a line break: one that does was opened by a stray quote.
+KEY_FIELDS = ("email", "name", "first_name", "last_name", "topics", "status")
 _TOPIC_SEPARATORS = re.compile(r"[\s,;|]+")
 
 Progress = Callable[[int, int], None]  # (bytes read so far, file size)
@@ -85,6 +88,7 @@ Progress = Callable[[int, int], None]  # (bytes read so far, file size)
 class Rejected:
     line: int
     reason: str
+    read_again: tuple[tuple[int, str], ...] = ()  # lines a broken quote swallowed
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}"
@@ -177,6 +181,7 @@ def import_csv(
         for record in records(lines, delimiter):
             result = rows.read(record)
             if isinstance(result, Rejected):
+                lines.read_again(list(result.read_again))
                 chunk_rejects.append((result, record.values))
             else:
                 chunk.append((record, result))
@@ -236,14 +241,38 @@ class _RowReader:
         self.default_status = default_status
         self.source = source
         self.summary = summary
+        self.delimiter = summary.delimiter
 
     def read(self, record: Record) -> Candidate | Rejected:
+        if record.spans_lines and self._swallowed_rows(record):
+            # Only the first line is rejected; the rest are read again on their own, so
+            # every line of the file is imported or rejected with its own number.
+            self.summary.invalid += 1
+            return Rejected(
+                record.line,
+                "a quoted value runs over several lines; check this row for an unbalanced "
+                '" (the lines after it are read again on their own)',
+                read_again=record.lines[1:],
+            )
         try:
             candidate = self._candidate(record)
         except _RowError as error:
             self.summary.invalid += 1
             return Rejected(record.line, str(error))
         return candidate
+
+    def _swallowed_rows(self, record: Record) -> bool:
+        fields = {
+            name: record.values[position]
+            for name, position in self.layout.positions.items()
+            if position < len(record.values)
+        }
+        if any("\n" in fields.get(name, "") or "\r" in fields.get(name, "") for name in KEY_FIELDS):
+            return True
+        email_position = self.layout.positions["email"]
+        return any(
+            looks_like_a_row(line, self.delimiter, email_position) for _, line in record.lines[1:]
+        )
 
     def _candidate(self, record: Record) -> Candidate:
         if record.error:
@@ -260,14 +289,6 @@ class _RowReader:
             for name, position in self.layout.positions.items()
             if position < len(values)
         }
-        if record.spans_lines and any(
-            "\n" in fields.get(name, "") or "\r" in fields.get(name, "")
-            for name in ("email", "name", "first_name", "last_name", "topics", "status")
-        ):
-            raise _RowError(
-                "a quoted value runs over several lines; check this row for an unbalanced "
-                '" (the lines after it are read again on their own)'
-            )
         get = fields.get
         full_name = " ".join(filter(None, (get("first_name"), get("last_name"))))
         return Candidate(
