@@ -20,12 +20,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from newsletter.store.csv_export import FORMULA_STARTS
+
 # C0 and C1 controls, zero-width and bidirectional overrides: never stored or printed.
 _CONTROLS = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]"
 )
 _LINE_BREAKS = re.compile("[\t\n\r]+")
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class RowError(Exception):
