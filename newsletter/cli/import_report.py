@@ -10,13 +10,30 @@ from newsletter.store.importers.topics import suggested_topics
 
 OUTCOMES = ("added", "updated", "unchanged", "suppressed", "rejected")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+# What a format's field is called in the report, where its name is not plain English.
+FIELD_LABELS = {
+    "optin_time": "opt-in time",
+    "optin_ip": "opt-in IP",
+    "confirm_time": "confirmation time",
+    "confirm_ip": "confirmation IP",
+    "unsub_time": "unsubscribe time",
+    "unsub_reason": "unsubscribe reason",
+    "unsub_reason_other": "other reason",
+    "unsub_campaign": "unsubscribe campaign",
+    "clean_time": "cleaned time",
+    "clean_campaign": "cleaned campaign",
+    "leid": "Mailchimp LEID",
+    "euid": "Mailchimp EUID",
+    "subscribed_ip": "subscribed IP",
+    "confirmed_ip": "confirmed IP",
+    "email_disabled": "opted out",
+    "subscribed": "opted in",
+}
 
 
 def print_summary(summary: ImportSummary) -> None:
     delimiter = DELIMITER_NAMES.get(summary.delimiter, repr(summary.delimiter))
-    columns = ", ".join(
-        f"{field.replace('_', ' ')} from {name!r}" for field, name in summary.columns.items()
-    )
+    columns = ", ".join(f"{_label(field)} from {name!r}" for field, name in summary.columns.items())
     if summary.format_name == "csv":
         click.echo(f"Read {summary.path.name} ({delimiter}-delimited): {columns}")
     else:
@@ -92,3 +109,9 @@ def _print_by_status(summary: ImportSummary) -> None:
 
 def _row_count(summary: ImportSummary, status: str) -> int:
     return sum(summary.by_status[status, outcome] for outcome in OUTCOMES)
+
+
+def _label(field: str) -> str:
+    if field.startswith("group:"):
+        return "groups"
+    return FIELD_LABELS.get(field, field.replace("_", " "))

@@ -141,6 +141,8 @@ def parse_flag(value: str, column: str, *, empty: bool | None = None) -> bool:
 
 def mapped_status(value: str, statuses: Mapping[str, str], column: str) -> str:
     """The source's status word in ours; an unknown one rejects the row (never active)."""
+    if not value.strip():
+        raise RowError(f"no {column}; the row is not imported rather than guessed active")
     status = statuses.get(value.strip().lower())
     if status is None:
         known = ", ".join(sorted(statuses))
