@@ -281,19 +281,23 @@ def _insert_same_columns(
         return value if convert is None or value is None else convert(value)
 
     template = [driver_value(name, shared[name]) if name in shared else None for name in order]
-    per_row = [(index, name) for index, name in enumerate(order) if name not in shared]
+    per_row = [
+        (index, name, processor[name]) for index, name in enumerate(order) if name not in shared
+    ]
     empty_json = {
         name: driver_value(name, {}) for name in order if isinstance(table.c[name].type, JSON)
     }
     value_rows: list[list[Any]] = []
     for row in rows:
         values = template.copy()
-        for index, name in per_row:
+        for index, name, convert in per_row:
             value = row[name]
-            if value == {} and name in empty_json:  # most rows have no attributes
+            if value is None or convert is None:  # most consent columns are empty
+                values[index] = value
+            elif value == {} and name in empty_json:  # most rows have no attributes
                 values[index] = empty_json[name]
             else:
-                values[index] = driver_value(name, value)
+                values[index] = convert(value)
         value_rows.append(values)
     cursor = connection.connection.cursor()
     try:

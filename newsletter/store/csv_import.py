@@ -310,6 +310,7 @@ class _RowReader:
         self.summary = summary
         self.delimiter = summary.delimiter
         self.status = ""  # the current row's status, once known (for the counts)
+        self._known_ids: dict[str, tuple[str, ...]] = {}
 
     def read(self, record: Record) -> Candidate | Rejected:
         self.status = ""
@@ -358,10 +359,12 @@ class _RowReader:
                 "put values that contain the delimiter in double quotes"
             )
         fields = {
-            name: unneutralize(values[position].strip())
+            name: values[position].strip()
             for name, position in self.layout.positions.items()
             if position < len(values)
         }
+        if "'" in "".join(values):  # rare: one join is cheaper than a check per value
+            fields = {name: unneutralize(value) for name, value in fields.items()}
         row = self.read_row(fields, self.layout.kind)
         status = self.status = row.status or self.default_status
         email = self._email(row.email)
@@ -406,14 +409,28 @@ class _RowReader:
         """Topics from a topics column (unknown ones reject the row) and from tags (unknown
         ones are counted and left out). A suppressed row keeps whatever is known: its
         opt-out must never be lost to a topic."""
+        topics = self._known_ids.get(ids)
+        if topics is None:
+            topics, complete = self._topic_ids(ids, suppressed)
+            if complete:  # a list has few distinct topic cells: read each once
+                self._known_ids[ids] = topics
+        if tags:
+            found, missing = self.mapper.topics(tags)
+            topics += tuple(topic for topic in found if topic not in topics)
+            if missing and not suppressed:
+                self.summary.unmapped_tags = True
+                self.summary.unknown_topics.update(dict.fromkeys(missing, 1))
+        return topics
+
+    def _topic_ids(self, ids: str, suppressed: bool) -> tuple[tuple[str, ...], bool]:
         topics = list(self.extra_topics)
+        complete = True
         for piece in _TOPIC_SEPARATORS.split(ids):
             piece = clean_text(piece).strip()
             if not piece:
                 continue
             topic = self.mapper.topic_for(piece)
-            words = piece.split()
-            if topic is None and len(words) > 1:
+            if topic is None and len(words := piece.split()) > 1:
                 # "research stories": ids separated by spaces, if every one is an id
                 found, missing = self.mapper.topics(words)
                 if not missing:
@@ -421,18 +438,13 @@ class _RowReader:
                     continue
             if topic is None:
                 if suppressed:
+                    complete = False
                     continue
                 self.summary.unknown_topics[piece] += 1
                 raise RowError(unknown_topic_message(piece, self.mapper.ordered))
             if topic and topic not in topics:
                 topics.append(topic)
-        if tags:
-            found, missing = self.mapper.topics(tags)
-            topics.extend(topic for topic in found if topic not in topics)
-            if missing and not suppressed:
-                self.summary.unmapped_tags = True
-                self.summary.unknown_topics.update(dict.fromkeys(missing, 1))
-        return tuple(topics)
+        return tuple(topics), complete
 
 
 # -- the header -----------------------------------------------------------------

@@ -33,7 +33,7 @@ class RowError(Exception):
     """Why one row is rejected; becomes its line in the report and the rejects file."""
 
 
-@dataclass
+@dataclass(slots=True)
 class SourceRow:
     """One row of an export, in this project's terms (not validated yet)."""
 

@@ -9,6 +9,7 @@ a fresh store unchanged.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -90,14 +91,18 @@ class PlainCsv(SourceFormat):
             status=status,
             name=get("name") or full_name,
             topics=get("topics", ""),
-            subscribed_at=parse_time(get("subscribed_at", ""), "subscribed_at"),
+            subscribed_at=_time(get("subscribed_at"), "subscribed_at"),
             subscribed_ip=get("subscribed_ip") or None,
-            confirmed_at=parse_time(get("confirmed_at", ""), "confirmed_at"),
+            confirmed_at=_time(get("confirmed_at"), "confirmed_at"),
             confirmed_ip=get("confirmed_ip") or None,
-            status_at=parse_time(get("unsubscribed_at", ""), "unsubscribed_at"),
+            status_at=_time(get("unsubscribed_at"), "unsubscribed_at"),
             # Present but empty is kept empty: an export's own record, read back.
             reason=get("unsubscribe_reason"),
             status_source=get("unsubscribe_source") or None,
             source=get("source", ""),
             attributes=json_attributes(get("attributes", ""), "attributes"),
         )
+
+
+def _time(value: str | None, column: str) -> dt.datetime | None:
+    return parse_time(value, column) if value else None
