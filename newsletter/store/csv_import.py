@@ -370,8 +370,15 @@ class _RowReader:
         email = self._email(row.email)
         suppressed = status in SUPPRESSED_STATUSES
         topics = self._topics(row.topics, row.tags, suppressed)
-        attributes = {clean_text(k): clean_text(v) for k, v in row.attributes.items() if v}
-        for name, position in self.layout.attributes:
+        # The formats' own keys are plain; values, and keys from a JSON cell, may not be.
+        attributes = {
+            key if key.isprintable() else clean_text(key): value
+            if value.isprintable()
+            else clean_text(value)
+            for key, value in row.attributes.items()
+            if value
+        }
+        for name, position in self.layout.attributes:  # header names: cleaned already
             if position < len(values) and (value := values[position].strip()):
                 attributes[name] = clean_text(unneutralize(value))
         return Candidate(

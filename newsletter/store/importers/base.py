@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -153,6 +154,7 @@ def mapped_status(value: str, statuses: Mapping[str, str], column: str) -> str:
     return status
 
 
+@functools.lru_cache(maxsize=4096)  # a list has few distinct tag and group cells
 def split_list(value: str) -> tuple[str, ...]:
     """A cell holding several values: a JSON array, or comma-separated with quotes.
 

@@ -88,6 +88,7 @@ class Mailchimp(SourceFormat):
             "notes": ("notes",),
         }
         self.group_keys = frozenset(GROUP_COLUMNS) | {column_key(name) for name in group_columns}
+        self.group_fields = tuple(f"group:{key}" for key in sorted(self.group_keys))
 
     def field_for(self, key: str) -> str | None:
         if key in self.group_keys:
@@ -132,9 +133,10 @@ class Mailchimp(SourceFormat):
             reason = "cleaned by Mailchimp (the address bounced)"
             if get("clean_campaign"):
                 reason += f" after campaign {get('clean_campaign')!r}"
-        tags = split_list(get("tags", "")) + tuple(
-            group for value in _groups(fields) for group in split_list(value)
-        )
+        tags = split_list(get("tags", ""))
+        for group_field in self.group_fields:
+            if value := get(group_field):
+                tags += split_list(value)
         attributes = {label: get(field, "") for field, label in _ATTRIBUTES.items() if get(field)}
         return SourceRow(
             email=get("email", ""),
@@ -160,7 +162,3 @@ _ATTRIBUTES = {
     "euid": "mailchimp_euid",
     "notes": "notes",
 }
-
-
-def _groups(fields: Mapping[str, str]) -> list[str]:
-    return [value for name, value in fields.items() if name.startswith("group:") and value]
