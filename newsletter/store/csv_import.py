@@ -165,6 +165,8 @@ def _zip_members(path: Path, folder: Path) -> list[Path]:
             if info.is_dir() or not name.lower().endswith(".csv") or name.startswith("."):
                 continue
             target = folder / name
+            if target.exists():  # the same name in two folders of the archive
+                target = folder / f"{len(extracted)}-{name}"
             with archive.open(info) as source, target.open("wb") as out:
                 while block := source.read(1 << 20):
                     out.write(block)

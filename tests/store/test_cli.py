@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from newsletter.cli import cli
@@ -524,3 +526,29 @@ def test_an_exported_unsubscribe_with_a_formula_guard_imports_back_suppressed(
     assert back["unsubscribe_source"] == "web"
     assert store.find("'-joe@example.org") is None
     store.close()
+
+
+def test_a_group_column_with_ampersands_suggests_valid_yaml(
+    runner: CliRunner, project: Path, project_store: Store
+) -> None:
+    (project / "crm.csv").write_text(
+        'email,Interests\nann@example.org,"Food & Drink, Research"\nbob@example.org,Research\n',
+        encoding="utf-8",
+    )
+
+    code, output = run(runner, "subscribers", "import", "crm.csv")
+
+    assert code == 0
+    assert "line 2: unknown topic 'Food & Drink'" in output
+    suggestion = output.split("and import again:\n")[1].split("added ")[0]
+    assert yaml.safe_load(textwrap.dedent(suggestion)) == [
+        {"id": "food-drink", "name": "Food & Drink"}
+    ]
+    code, output = run(
+        runner, "subscribers", "import", "crm.csv", "--map-topic", "food & drink=stories"
+    )
+    assert code == 0
+    assert output.splitlines()[-1] == (
+        "added 1, updated 0, unchanged 1, suppressed 0 (left alone), invalid 0"
+    )
+    assert project_store.find("ann@example.org").topics == ("research", "stories")  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import zipfile
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import yaml
 from newsletter.store import Store, open_store_url
 from newsletter.store.csv_import import ImportOptions, ImportSummary, import_csv, import_file
 from newsletter.store.importers.topics import suggested_topics
+from tests.store.databases import postgres_schema
 
 EXPORTS = Path(__file__).parent / "exports"
 MAILCHIMP = [
@@ -336,7 +338,7 @@ def test_suggested_topics_are_valid_yaml_with_slug_ids() -> None:
 
 
 def test_an_export_imports_back_into_a_fresh_store_unchanged(
-    store: Store, tmp_path: Path, database_url: str
+    store: Store, tmp_path: Path, database_url: str, request: pytest.FixtureRequest
 ) -> None:
     from newsletter.store.csv_export import write_csv
 
@@ -348,16 +350,20 @@ def test_an_export_imports_back_into_a_fresh_store_unchanged(
     with export.open("w", encoding="utf-8", newline="") as out:
         write_csv(store.records(), out)
 
-    fresh_url = database_url.replace("newsletter.db", "fresh.db")
-    if fresh_url == database_url:
-        pytest.skip("a second database is only made for SQLite here")
-    fresh = open_store_url(fresh_url, store.topics)
-    try:
+    with ExitStack() as stack:
+        if database_url.startswith("sqlite"):
+            fresh_url = database_url.replace("newsletter.db", "fresh.db")
+        else:
+            fresh_url = stack.enter_context(
+                postgres_schema(request.getfixturevalue("postgres_url"))
+            )
+        fresh = open_store_url(fresh_url, store.topics)
+        stack.callback(fresh.close)
+
         summary = import_csv(fresh, export)
+
         assert summary.invalid == 0
         assert _comparable(fresh) == _comparable(store)
-    finally:
-        fresh.close()
 
 
 def _comparable(store: Store) -> list[dict[str, Any]]:
