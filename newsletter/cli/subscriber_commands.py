@@ -15,9 +15,10 @@ from newsletter.cli.import_report import print_summary, print_total
 from newsletter.models import SUBSCRIBER_STATUSES
 from newsletter.store import Store, open_store, upgrade_database
 from newsletter.store.csv_export import EXPORT_COLUMNS, write_csv
-from newsletter.store.csv_import import ImportOptions, import_file
+from newsletter.store.csv_import import ImportOptions
 from newsletter.store.importers import FORMAT_NAMES
 from newsletter.store.importers.topics import parse_mapping
+from newsletter.store.imports import import_file
 
 TOPIC = click.option(
     "--topic", "topics", multiple=True, metavar="TOPIC", help="A topic id (repeatable)."

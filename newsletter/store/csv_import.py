@@ -21,8 +21,6 @@ import csv
 import hashlib
 import re
 import sqlite3
-import tempfile
-import zipfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,9 +53,6 @@ SHOWN_REJECTS = 20  # rejects kept in the summary for display; all go to the rej
 # Fields that never hold a line break: one that does was opened by a stray quote.
 KEY_FIELDS = ("email", "name", "first_name", "last_name", "topics", "status")
 _TOPIC_SEPARATORS = re.compile(r"[,;|]+")
-# The order a Mailchimp ZIP's files are imported in: opt-outs first, so that an
-# address listed twice stays suppressed.
-_ZIP_ORDER = ("unsubscribed", "cleaned", "subscribed", "nonsubscribed")
 
 Progress = Callable[[int, int], None]  # (bytes read so far, file size)
 
@@ -126,60 +121,6 @@ class ImportOptions:
 
 def rejects_path_for(path: Path) -> Path:
     return path.with_name(f"{path.stem}.rejects.csv")
-
-
-def import_file(
-    store: Store,
-    path: Path,
-    options: ImportOptions,
-    *,
-    dry_run: bool = False,
-    progress: Progress | None = None,
-) -> list[ImportSummary]:
-    """Import a CSV export, or every CSV in a ZIP export (Mailchimp's audience export)."""
-    if path.suffix.lower() != ".zip" or not zipfile.is_zipfile(path):
-        return [import_csv(store, path, options, dry_run=dry_run, progress=progress)]
-    summaries: list[ImportSummary] = []
-    with tempfile.TemporaryDirectory(prefix="newsletter-import-") as folder:
-        for member in _zip_members(path, Path(folder)):
-            summaries.append(
-                import_csv(
-                    store,
-                    member,
-                    options,
-                    dry_run=dry_run,
-                    progress=progress,
-                    rejects_path=path.with_name(f"{path.stem}.{member.stem}.rejects.csv"),
-                    source=f"import:{path.name}/{member.name}",
-                )
-            )
-    return summaries
-
-
-def _zip_members(path: Path, folder: Path) -> list[Path]:
-    """The ZIP's CSV files, extracted (by name only, never by their stored paths)."""
-    extracted: list[Path] = []
-    with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
-            name = Path(info.filename).name
-            if info.is_dir() or not name.lower().endswith(".csv") or name.startswith("."):
-                continue
-            target = folder / name
-            if target.exists():  # the same name in two folders of the archive
-                target = folder / f"{len(extracted)}-{name}"
-            with archive.open(info) as source, target.open("wb") as out:
-                while block := source.read(1 << 20):
-                    out.write(block)
-            extracted.append(target)
-    if not extracted:
-        raise ImportFileError(f"{path} holds no CSV file; give the export's CSV or its ZIP")
-
-    def order(member: Path) -> tuple[int, str]:
-        lowered = member.name.lower()
-        rank = next((n for n, word in enumerate(_ZIP_ORDER) if lowered.startswith(word)), 9)
-        return rank, lowered
-
-    return sorted(extracted, key=order)
 
 
 def import_csv(

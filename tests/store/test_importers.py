@@ -17,8 +17,9 @@ import pytest
 import yaml
 
 from newsletter.store import Store, open_store_url
-from newsletter.store.csv_import import ImportOptions, ImportSummary, import_csv, import_file
+from newsletter.store.csv_import import ImportOptions, ImportSummary, import_csv
 from newsletter.store.importers.topics import suggested_topics
+from newsletter.store.imports import import_file
 from tests.store.databases import postgres_schema
 
 EXPORTS = Path(__file__).parent / "exports"
