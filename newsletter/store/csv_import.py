@@ -301,10 +301,10 @@ class _RowReader:
                 f"{len(values)} values but the header has {len(header)} columns; "
                 "put values that contain the delimiter in double quotes"
             )
+        if len(values) < len(header):  # a short row: its missing cells are empty
+            values = values + [""] * (len(header) - len(values))
         fields = {
-            name: values[position].strip()
-            for name, position in self.layout.positions.items()
-            if position < len(values)
+            name: values[position].strip() for name, position in self.layout.positions.items()
         }
         if "'" in "".join(values):  # rare: one join is cheaper than a check per value
             fields = {name: unneutralize(value) for name, value in fields.items()}
@@ -322,7 +322,7 @@ class _RowReader:
             if value
         }
         for name, position in self.layout.attributes:  # header names: cleaned already
-            if position < len(values) and (value := values[position].strip()):
+            if value := values[position].strip():
                 attributes[name] = clean_text(unneutralize(value))
         return Candidate(
             email=email,

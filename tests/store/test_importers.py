@@ -373,3 +373,26 @@ def _comparable(store: Store) -> list[dict[str, Any]]:
         {key: value for key, value in row.items() if key not in skip}
         for row in sorted(store.records(), key=lambda row: row["email"])
     ]
+
+
+def test_a_short_row_without_its_status_is_rejected_not_made_active(
+    store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "kit.csv"
+    path.write_text(
+        "first_name,email,state,created_at,canceled_at\n"
+        "Ann,ann@example.org\n"
+        "Bob,bob@example.org,,2023-01-01,\n"
+        "Cat,cat@example.org,cancelled\n",
+        encoding="utf-8",
+    )
+
+    summary = import_csv(store, path)
+
+    assert [str(r) for r in summary.rejected] == [
+        "line 2: no state; the row is not imported rather than guessed active",
+        "line 3: no state; the row is not imported rather than guessed active",
+    ]
+    assert [(s.email, s.status) for s in store.subscribers()] == [
+        ("cat@example.org", "unsubscribed")
+    ]

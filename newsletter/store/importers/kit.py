@@ -58,8 +58,10 @@ class Kit(SourceFormat):
 
     def read(self, fields: Mapping[str, str], kind: str) -> SourceRow:
         get = fields.get
-        state = get("state", "").lower() or "active"
-        status = mapped_status(state, STATUSES, "state")
+        # Without a state column the import's --status applies; an empty cell in one
+        # is not understood, and rejected like any other unknown state.
+        state = get("state", "").lower()
+        status = mapped_status(state, STATUSES, "state") if "state" in fields else ""
         attributes = {"kit_id": get("id", "")} if get("id") else {}
         return SourceRow(
             email=get("email", ""),
@@ -68,6 +70,8 @@ class Kit(SourceFormat):
             tags=split_list(get("tags", "")),
             subscribed_at=parse_time(get("created_at", ""), "created_at"),
             status_at=parse_time(get("canceled_at", ""), "canceled_at"),
-            reason=None if status in ("active", "pending") else f"{state} in Kit",
+            reason=f"{state} in Kit"
+            if status in ("unsubscribed", "bounced", "complained")
+            else None,
             attributes=attributes,
         )

@@ -41,7 +41,7 @@ class Substack(SourceFormat):
 
     def read(self, fields: Mapping[str, str], kind: str) -> SourceRow:
         get = fields.get
-        disabled = parse_flag(get("email_disabled", ""), "email_disabled", empty=False)
+        disabled = parse_flag(get("email_disabled", ""), "email_disabled")
         attributes = {
             f"substack_{field}": get(field, "")
             for field in ("plan", "subscription_type", "expiry", "first_payment_at")
