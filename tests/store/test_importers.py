@@ -15,11 +15,15 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import select
 
+from newsletter import ledger
 from newsletter.store import Store, open_store_url
 from newsletter.store.csv_import import ImportOptions, ImportSummary, import_csv
 from newsletter.store.importers.topics import suggested_topics
 from newsletter.store.imports import import_file
+from newsletter.store.schema import ledger as ledger_table
+from newsletter.store.schema import subscribers
 from tests.store.databases import postgres_schema
 
 EXPORTS = Path(__file__).parent / "exports"
@@ -277,8 +281,22 @@ def test_every_opted_out_row_of_every_format_is_suppressed_and_never_a_recipient
     opted_out = set().union(*OPTED_OUT.values())
 
     recipients = {subscriber.email for subscriber in store.recipients(None)}
+    # The campaign snapshot a send to everyone takes (one INSERT ... SELECT).
+    campaign = ledger.start_campaign(
+        store, slug="first-issue", issue_path="issues/first.md", subject="First",
+        topics=[], provider="outbox",
+    )  # fmt: skip
+    with store.engine.connect() as connection:
+        snapshot = set(
+            connection.scalars(
+                select(subscribers.c.email)
+                .join(ledger_table, ledger_table.c.subscriber_id == subscribers.c.id)
+                .where(ledger_table.c.campaign_id == campaign.id)
+            )
+        )
 
     assert recipients and not recipients & opted_out
+    assert snapshot == recipients
     for email in sorted(opted_out):
         assert record(store, email)["status"] in ("unsubscribed", "bounced", "complained")
     # ... and a later import of the same people as active changes nothing for them.
