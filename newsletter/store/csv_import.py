@@ -287,8 +287,10 @@ class _RowReader:
         if any("\n" in fields.get(name, "") or "\r" in fields.get(name, "") for name in KEY_FIELDS):
             return True
         email_position = self.layout.positions["email"]
+        columns = len(self.layout.header)
         return any(
-            looks_like_a_row(line, self.delimiter, email_position) for _, line in record.lines[1:]
+            looks_like_a_row(line, self.delimiter, email_position, columns)
+            for _, line in record.lines[1:]
         )
 
     def _candidate(self, record: Record) -> Candidate:

@@ -147,21 +147,24 @@ def records(lines: Lines, delimiter: str) -> Iterator[Record]:
             )
 
 
-def looks_like_a_row(line: str, delimiter: str, email_position: int) -> bool:
+def looks_like_a_row(line: str, delimiter: str, email_position: int, columns: int) -> bool:
     """Whether a line inside a multi-line value reads as a subscriber row of its own.
 
-    A quoted value may legitimately run over lines (a note); one whose lines carry an
-    address where the email column is was opened by a stray quote and swallowed rows.
+    A quoted value may legitimately run over lines (a note); one whose lines carry
+    something like an address where the email column is, or exactly as many cells as
+    the header has columns, was opened by a stray quote and swallowed rows. (Such a
+    row with a mistyped address must be rejected on its own line, not vanish.)
     """
     try:
         values = next(csv.reader([line], delimiter=delimiter), [])
     except csv.Error:
         return False
+    if columns > 2 and len(values) == columns:
+        return True
     if email_position >= len(values):
         return False
     value = values[email_position].strip()
-    local, at, domain = value.rpartition("@")
-    return bool(at and local and "." in domain and not any(c.isspace() for c in value))
+    return "@" in value and not any(character.isspace() for character in value)
 
 
 def sniff_delimiter(header_line: str) -> str:

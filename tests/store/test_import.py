@@ -417,3 +417,21 @@ def test_rows_swallowed_into_an_ignored_column_are_read_again(store: Store, tmp_
     ]
     assert [rejected.line for rejected in summary.rejected] == [2]
     assert summary.rows == 5
+
+
+def test_a_swallowed_row_with_a_mistyped_address_is_rejected_on_its_own_line(
+    store: Store, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path / "list.csv",
+        "email,name,notes\n"
+        'ann@example.org,Ann,"a stray quote\n'
+        "bob@example,Bob,\n"
+        'cat@example.org,Cat,closes"\n',
+    )
+
+    summary = import_csv(store, path)
+
+    assert [s.email for s in store.subscribers()] == ["cat@example.org"]
+    assert [rejected.line for rejected in summary.rejected] == [2, 3]
+    assert summary.rows == 3
