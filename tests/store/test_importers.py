@@ -414,3 +414,31 @@ def test_a_short_row_without_its_status_is_rejected_not_made_active(
     assert [(s.email, s.status) for s in store.subscribers()] == [
         ("cat@example.org", "unsubscribed")
     ]
+
+
+def test_mailchimp_non_subscribed_contacts_are_never_imported(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "nonsubscribed_members_export_5f2a.csv"
+    path.write_text(
+        "Email Address,First Name,MEMBER_RATING,OPTIN_TIME\nbuyer@example.org,Bea,2,\n",
+        encoding="utf-8",
+    )
+
+    summary = import_csv(store, path)
+
+    assert summary.kind == "non-subscribed contacts"
+    assert [str(r) for r in summary.rejected] == [
+        "line 2: a non-subscribed Mailchimp contact never opted in to marketing email; "
+        "it is not imported"
+    ]
+    assert store.find("buyer@example.org") is None
+
+
+def test_a_format_chosen_by_name_rejects_rows_it_cannot_read_rather_than_guess(
+    store: Store, tmp_path: Path
+) -> None:
+    summary = imported(store, "members.2026-11-29.csv", tmp_path, source_format="listmonk")
+
+    assert (summary.format_name, summary.added, summary.invalid) == ("listmonk", 0, 3)
+    assert summary.rejected[0].reason == (
+        "no status; the row is not imported rather than guessed active"
+    )
