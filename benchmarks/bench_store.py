@@ -20,6 +20,7 @@ email-validator on every row.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import random
 import resource
@@ -64,6 +65,55 @@ def generate_csv(path: Path, rows: int, seed: int = 4) -> None:
             )
 
 
+MAILCHIMP_HEADER = (
+    "Email Address,First Name,Last Name,Phone Number,Interests,MEMBER_RATING,OPTIN_TIME,"
+    "OPTIN_IP,CONFIRM_TIME,CONFIRM_IP,LATITUDE,LONGITUDE,GMTOFF,DSTOFF,TIMEZONE,CC,REGION,"
+    "LAST_CHANGED,LEID,EUID,NOTES,TAGS"
+)
+GROUP_CELLS = ["Research", "Food & Drink", "Research, Events", "Stories, Food & Drink", ""]
+TAG_CELLS = ['"VIP"', '"Food & Drink","Stories"', '"Milk banks, Europe","Research"', ""]
+MAILCHIMP_MAP = {"Food & Drink": "stories", "VIP": "", "Milk banks, Europe": "research"}
+
+
+def generate_mailchimp_csv(path: Path, rows: int, seed: int = 5) -> None:
+    """A Mailchimp subscribed-members export: merge fields, interest groups and tags."""
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8-sig", newline="") as file:
+        writer = csv.writer(file, lineterminator="\r\n")
+        file.write(MAILCHIMP_HEADER + "\r\n")
+        for number in range(rows):
+            domain = (
+                rng.choice(BIG_DOMAINS) if rng.random() < 0.7 else f"d{number % 5000}.example.net"
+            )
+            when = f"2024-{1 + number % 12:02d}-{1 + number % 28:02d} {number % 24:02d}:00:00"
+            writer.writerow(
+                [
+                    f"member.{number}@{domain}",
+                    rng.choice(FIRST),
+                    rng.choice(LAST),
+                    f"+1 555 {number % 10000:04d}",
+                    rng.choice(GROUP_CELLS),
+                    rng.randint(1, 5),
+                    when,
+                    f"203.0.113.{number % 250}",
+                    when,
+                    f"203.0.113.{number % 250}",
+                    "48.85",
+                    "2.35",
+                    "1",
+                    "2",
+                    "Europe/Paris",
+                    "FR",
+                    "IDF",
+                    when,
+                    100000 + number,
+                    f"e{number:x}",
+                    "",
+                    rng.choice(TAG_CELLS),
+                ]
+            )
+
+
 # -- jobs, each run in its own process ----------------------------------------------
 
 
@@ -81,6 +131,23 @@ def job_import(database: str, csv_path: str, times: str = "1") -> dict[str, Any]
             "cpu": time.process_time() - cpu,
             "counts": [summary.added, summary.unchanged, summary.suppressed, summary.invalid],
         }
+    store.close()
+    return result
+
+
+def job_import_mailchimp(database: str, csv_path: str) -> dict[str, Any]:
+    from newsletter.store import open_store_url
+    from newsletter.store.csv_import import ImportOptions, import_csv
+
+    store = open_store_url(database, TOPICS)
+    started, cpu = time.perf_counter(), time.process_time()
+    summary = import_csv(store, Path(csv_path), ImportOptions(topic_map=MAILCHIMP_MAP))
+    result = {
+        "seconds": time.perf_counter() - started,
+        "cpu": time.process_time() - cpu,
+        "counts": [summary.added, summary.unchanged, summary.suppressed, summary.invalid],
+    }
+    assert summary.format_name == "mailchimp" and summary.invalid == 0, summary
     store.close()
     return result
 
@@ -170,6 +237,7 @@ def job_reference() -> dict[str, Any]:
 
 JOBS: dict[str, Callable[..., dict[str, Any]]] = {
     "import": job_import,
+    "import-mailchimp": job_import_mailchimp,
     "add": job_add_one_by_one,
     "validate": job_validate_every_row,
     "cached-validation": job_cached_validation,
@@ -217,6 +285,11 @@ def main() -> None:
     parser.add_argument("--baseline-rows", type=int, default=2_000)
     parser.add_argument("--postgres", help="Also import into this PostgreSQL database.")
     parser.add_argument("--quick", action="store_true", help="10,000 / 100,000 rows.")
+    parser.add_argument(
+        "--imports-only",
+        action="store_true",
+        help="Only the plain and the Mailchimp import of --rows rows (a minute or two).",
+    )
     parser.add_argument("--job", help=argparse.SUPPRESS)
     options, rest = parser.parse_known_args()
     if options.job:
@@ -229,7 +302,6 @@ def main() -> None:
         tmp = Path(folder)
         small_csv, big_csv = tmp / "small.csv", tmp / "big.csv"
         generate_csv(small_csv, options.rows)
-        generate_csv(big_csv, options.big_rows)
 
         def fresh_sqlite(label: str) -> str:
             path = tmp / f"{label}-{time.monotonic_ns()}.db"
@@ -255,6 +327,23 @@ def main() -> None:
             options.rows,
             f"CPU {imported['cpu']:.2f} s; target ≤ 10 s",
         )
+        mailchimp_csv = tmp / "subscribed_members_export.csv"
+        generate_mailchimp_csv(mailchimp_csv, options.rows)
+        mailchimp = median_of(
+            options.runs,
+            lambda _: run("import-mailchimp", fresh_sqlite("mailchimp"), str(mailchimp_csv)),
+        )
+        row(
+            f"import a {options.rows:,}-row Mailchimp export, tags and groups to topics",
+            mailchimp,
+            options.rows,
+            f"CPU {mailchimp['cpu']:.2f} s; target ≤ 15 s",
+        )
+        if options.imports_only:
+            reference = f"{before['seconds']:.2f}"
+            table.insert(1, ("reference: 10 million additions (CPU s)", reference, "", "", ""))
+            _print_table(options, table)
+            return
         again = median_of(
             options.runs, lambda _: run("import", fresh_sqlite("again"), str(small_csv), "2")
         )
@@ -289,6 +378,7 @@ def main() -> None:
                 on_postgres = median_of(1, lambda _: run("import", url, str(small_csv)))
             row(f"import {options.rows:,} rows (PostgreSQL)", on_postgres, options.rows)
 
+        generate_csv(big_csv, options.big_rows)
         big_db = fresh_sqlite("big")
         big = median_of(
             options.big_runs,
@@ -323,6 +413,10 @@ def main() -> None:
             ),
         )
 
+    _print_table(options, table)
+
+
+def _print_table(options: argparse.Namespace, table: list[tuple[str, ...]]) -> None:
     print(
         f"\nSubscriber store, median of {options.runs} runs "
         f"(the {options.big_rows:,}-row import: {options.big_runs})\n"

@@ -202,6 +202,19 @@ class WebSettings(Schema):
     )
 
 
+class ImportSettings(Schema):
+    topic_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tags, labels and groups of another service's export (the value as "
+        "written there) mapped to topic ids; mapping to '' drops the value on purpose.",
+    )
+    group_columns: list[str] = Field(
+        default_factory=list,
+        description="Columns of a Mailchimp export that hold interest groups, besides "
+        "Interests, Groups, Topics and Lists.",
+    )
+
+
 class Config(Schema):
     name: OneLine = Field(description="The newsletter's name, in the header and footer.")
     description: str = Field("", description="Who we are, for the footer of every issue.")
@@ -244,6 +257,10 @@ class Config(Schema):
         default_factory=SendingSettings, description="Batches and rate limits."
     )
     web: WebSettings = Field(default_factory=WebSettings, description="The subscriber web app.")
+    imports: ImportSettings = Field(
+        default_factory=ImportSettings,
+        description="`subscribers import` of other services' exports.",
+    )
 
     # Where the config file lives; every relative path is resolved against it.
     root: Path = Field(default=Path("."), exclude=True)

@@ -134,6 +134,7 @@ class Audience:
     recipients: int
     by_topic: dict[str, int]  # active subscribers of each topic (one person may count twice)
     suppressed: int  # unsubscribed, bounced or complained: left out
+    without_topics: int = 0  # active, but with none of the topics: left out too
 
 
 def audience(store: Store | Engine, topics: Sequence[str]) -> Audience:
@@ -156,7 +157,13 @@ def audience(store: Store | Engine, topics: Sequence[str]) -> Audience:
                 subscriber_condition(topics=topics or None),
             )
         )
-    return Audience(recipients or 0, by_topic, suppressed or 0)
+        without_topics = 0
+        if topics:  # so that nobody disappears from a topic send silently
+            active = connection.scalar(
+                select(func.count()).select_from(subscribers).where(recipient_condition([]))
+            )
+            without_topics = (active or 0) - (recipients or 0)
+    return Audience(recipients or 0, by_topic, suppressed or 0, without_topics)
 
 
 def upcoming(

@@ -182,6 +182,11 @@ def _show_plan(
             + (f" ({topics})" if topics else " (all topics)")
             + f"; {audience.suppressed} unsubscribed, bounced or complained left out"
         )
+        if audience.without_topics:
+            say(
+                f"Left out:   {audience.without_topics} active subscriber(s) with none of "
+                f"the topics {', '.join(audience.by_topic)}"
+            )
         if plan.campaign is not None and plan.counts is not None:
             started = f"{plan.campaign.created_at:%Y-%m-%d %H:%M} UTC"
             counts = _counts_line(plan.counts)

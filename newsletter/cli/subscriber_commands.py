@@ -11,10 +11,14 @@ from pathlib import Path
 import click
 
 from newsletter.cli import State, cli, pass_state
+from newsletter.cli.import_report import print_summary, print_total
 from newsletter.models import SUBSCRIBER_STATUSES
 from newsletter.store import Store, open_store, upgrade_database
 from newsletter.store.csv_export import EXPORT_COLUMNS, write_csv
-from newsletter.store.csv_import import ImportSummary, import_csv
+from newsletter.store.csv_import import ImportOptions
+from newsletter.store.importers import FORMAT_NAMES
+from newsletter.store.importers.topics import parse_mapping
+from newsletter.store.imports import import_file
 
 TOPIC = click.option(
     "--topic", "topics", multiple=True, metavar="TOPIC", help="A topic id (repeatable)."
@@ -41,13 +45,30 @@ def subscribers() -> None:
 
 @subscribers.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--from",
+    "source_format",
+    type=click.Choice(["auto", *FORMAT_NAMES]),
+    default="auto",
+    show_default=True,
+    help="The service FILE was exported from; auto recognises it by its header.",
+)
 @TOPIC
 @click.option(
+    "--map-topic",
+    "map_topics",
+    multiple=True,
+    metavar='"VALUE=TOPIC"',
+    help="Import the export's tag, label or group VALUE as topic TOPIC (repeatable; "
+    "an empty TOPIC drops VALUE). Adds to imports.topic_map in newsletter.yaml.",
+)
+@click.option(
     "--status",
-    type=click.Choice(["active", "pending"]),
+    type=click.Choice(SUBSCRIBER_STATUSES),
     default="active",
     show_default=True,
-    help="Status of rows without a status column value.",
+    help="Status of rows without one of their own (e.g. unsubscribed for a list of "
+    "opt-outs, bounced for a list of bounces).",
 )
 @click.option("--dry-run", is_flag=True, help="Read and check everything, save nothing.")
 @click.option(
@@ -62,28 +83,46 @@ def subscribers() -> None:
 def import_command(
     state: State,
     file: Path,
+    source_format: str,
     topics: tuple[str, ...],
+    map_topics: tuple[str, ...],
     status: str,
     dry_run: bool,
     encoding: str,
     delimiter: str | None,
 ) -> None:
-    """Import subscribers from a CSV FILE; re-running the same import changes nothing.
+    """Import subscribers from a CSV FILE or another service's export (CSV or ZIP).
 
-    Columns: email (required), name or first name + last name, topics, status,
-    subscribed_at, source. Rejected rows are listed with their line numbers and
-    written to FILE.rejects.csv. Unsubscribed, bounced, complained and erased
-    addresses are never reactivated.
+    Recognises Mailchimp (the subscribed, unsubscribed and cleaned members CSVs or
+    the audience ZIP), Substack, Buttondown, Ghost, Kit and listmonk exports, and
+    plain CSVs with the columns email (required), name or first name + last name,
+    topics, status, subscribed_at, source. Every opt-out, bounce and complaint
+    arrives suppressed; a row whose status is not understood is rejected, never
+    imported as active. Rejected rows are listed with their line numbers and written
+    to FILE.rejects.csv. Unsubscribed, bounced, complained and erased addresses are
+    never reactivated; re-running the same import changes nothing.
 
     \b
     Examples:
       newsletter subscribers import subscribers.csv --dry-run
       newsletter subscribers import signups.csv --topic events --status pending
+      newsletter subscribers import audience.zip --map-topic "Food & Drink=recipes"
+      newsletter subscribers import opt-outs.csv --status unsubscribed
     """
     if delimiter is not None:
         delimiter = "\t" if delimiter.lower() in ("tab", "\\t") else delimiter
         if len(delimiter) != 1:
             raise click.BadParameter("must be one character, or 'tab'", param_hint="--delimiter")
+    settings = state.config.imports
+    options = ImportOptions(
+        source_format=source_format,
+        topics=topics,
+        status=status,
+        topic_map={**settings.topic_map, **parse_mapping(map_topics)},
+        group_columns=settings.group_columns,
+        encoding=encoding,
+        delimiter=delimiter,
+    )
     with (
         _store(state) as store,
         click.progressbar(
@@ -93,50 +132,17 @@ def import_command(
             hidden=not sys.stderr.isatty(),
         ) as bar,
     ):
-        summary = import_csv(
+        summaries = import_file(
             store,
             file,
-            topics=topics,
-            status=status,
+            options,
             dry_run=dry_run,
-            encoding=encoding,
-            delimiter=delimiter,
-            progress=lambda done, _total: bar.update(done - bar.pos),
+            progress=lambda done, _total: bar.update(max(0, done - bar.pos)),
         )
-    _print_summary(summary)
-
-
-def _print_summary(summary: ImportSummary) -> None:
-    delimiter = {",": "comma", ";": "semicolon", "\t": "tab"}.get(
-        summary.delimiter, repr(summary.delimiter)
-    )
-    columns = ", ".join(
-        f"{field.replace('_', ' ')} from {name!r}" for field, name in summary.columns.items()
-    )
-    click.echo(f"Read {summary.path.name} ({delimiter}-delimited): {columns}")
-    if summary.ignored_columns:
-        ignored = ", ".join(repr(name) for name in summary.ignored_columns)
-        click.echo(f"Ignored columns: {ignored}")
-    for rejected in summary.rejected:
-        click.echo(str(rejected))
-    more = summary.invalid - len(summary.rejected)
-    if more > 0:
-        where = f"; all are in {summary.rejects_path}" if summary.rejects_path else ""
-        click.echo(f"... and {more} more rejected rows{where}")
-    if summary.unknown_topics:
-        counts = ", ".join(f"{topic} ({n})" for topic, n in summary.unknown_topics.most_common())
-        click.echo(f"Topics newsletter.yaml does not define: {counts}.")
-        click.echo("To create one, add it under 'topics:' in newsletter.yaml and import again:")
-        for topic in summary.unknown_topics:
-            click.echo(f"  - id: {topic}\n    name: {topic.replace('-', ' ').title()}")
-    prefix = "Dry run, nothing saved: would have " if summary.dry_run else ""
-    click.echo(
-        f"{prefix}added {summary.added}, updated {summary.updated}, "
-        f"unchanged {summary.unchanged}, suppressed {summary.suppressed} (left alone), "
-        f"invalid {summary.invalid}"
-    )
-    if summary.rejects_path:
-        click.echo(f"Rejected rows written to {summary.rejects_path}; fix them and import it.")
+    for summary in summaries:
+        print_summary(summary)
+    if len(summaries) > 1:
+        print_total(summaries)
 
 
 @subscribers.command()

@@ -102,6 +102,13 @@ class Candidate(NamedTuple):
     source: str = "import"
     subscribed_at: dt.datetime | None = None
     attributes: Mapping[str, str] = MappingProxyType({})
+    # The consent record another platform kept, where the file has it.
+    subscribed_ip: str | None = None
+    confirmed_at: dt.datetime | None = None
+    confirmed_ip: str | None = None
+    status_at: dt.datetime | None = None  # when they unsubscribed, bounced or complained
+    reason: str | None = None  # why, in the source's words (None: not given)
+    status_source: str | None = None  # who recorded the opt-out, if not this import
 
 
 def merge_chunk(
@@ -126,6 +133,7 @@ def merge_chunk(
     opt_outs: list[dict[str, Any]] = []
     added_topics: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    new_opt_outs: list[Candidate] = []
 
     for candidate, key in zip(candidates, keys, strict=True):
         row = existing.get(key)
@@ -135,6 +143,8 @@ def merge_chunk(
         if row is None:
             new_rows.append(_new_row(candidate, key, when))
             new_topics.append(candidate.topics)
+            if candidate.status in SUPPRESSED_STATUSES:
+                new_opt_outs.append(candidate)
             outcomes.append("added")
             continue
 
@@ -169,7 +179,12 @@ def merge_chunk(
             )
         if opting_out:
             opt_outs.append(_opt_out(row.id, candidate, when))
-            events.append(_event(row.id, candidate.status, candidate.source, when, {}))
+            detail = {"reason": candidate.reason} if candidate.reason else {}
+            events.append(
+                _event(
+                    row.id, candidate.status, candidate.source, candidate.status_at or when, detail
+                )
+            )
         outcomes.append("updated")
 
     if new_rows:
@@ -187,6 +202,17 @@ def merge_chunk(
             for topic in topics
         ]
         insert_many(connection, subscriber_topics, topic_rows)
+        # An opt-out brought over keeps the source's time and reason in the history.
+        events.extend(
+            _event(
+                id_of[address_key(candidate.email)],
+                candidate.status,
+                candidate.source,
+                candidate.status_at or when,
+                {"reason": candidate.reason} if candidate.reason else {},
+            )
+            for candidate in new_opt_outs
+        )
     if changed_rows:
         connection.execute(
             update(subscribers)
@@ -255,19 +281,23 @@ def _insert_same_columns(
         return value if convert is None or value is None else convert(value)
 
     template = [driver_value(name, shared[name]) if name in shared else None for name in order]
-    per_row = [(index, name) for index, name in enumerate(order) if name not in shared]
+    per_row = [
+        (index, name, processor[name]) for index, name in enumerate(order) if name not in shared
+    ]
     empty_json = {
         name: driver_value(name, {}) for name in order if isinstance(table.c[name].type, JSON)
     }
     value_rows: list[list[Any]] = []
     for row in rows:
         values = template.copy()
-        for index, name in per_row:
+        for index, name, convert in per_row:
             value = row[name]
-            if value == {} and name in empty_json:  # most rows have no attributes
+            if value is None or convert is None:  # most consent columns are empty
+                values[index] = value
+            elif value == {} and name in empty_json:  # most rows have no attributes
                 values[index] = empty_json[name]
             else:
-                values[index] = driver_value(name, value)
+                values[index] = convert(value)
         value_rows.append(values)
     cursor = connection.connection.cursor()
     try:
@@ -294,7 +324,8 @@ def _insert_same_columns(
 
 
 def _new_row(candidate: Candidate, key: str, when: dt.datetime) -> dict[str, Any]:
-    row = {
+    # Every row names the same columns, so that a chunk is one executemany.
+    return {
         "email": candidate.email,
         "email_key": key,
         "name": candidate.name,
@@ -303,25 +334,31 @@ def _new_row(candidate: Candidate, key: str, when: dt.datetime) -> dict[str, Any
         "source": candidate.source,
         # The original opt-in time, when the file knows it, is the consent on record.
         "opt_in_at": candidate.subscribed_at or when,
+        "opt_in_ip": candidate.subscribed_ip,
+        "confirmed_at": candidate.confirmed_at,
+        "confirmed_ip": candidate.confirmed_ip,
+        **_unsubscribe_record(candidate, when),
     }
-    if candidate.status == "unsubscribed":
-        row |= {
-            "unsubscribed_at": when,
-            "unsubscribe_source": candidate.source,
-            "unsubscribe_reason": "imported as unsubscribed",
-        }
-    return row
 
 
 def _opt_out(subscriber_id: int, candidate: Candidate, when: dt.datetime) -> dict[str, Any]:
-    opted_out = candidate.status == "unsubscribed"
     return {
         "b_id": subscriber_id,
         "status": candidate.status,
-        "unsubscribed_at": when if opted_out else None,
-        "unsubscribe_source": candidate.source if opted_out else None,
-        "unsubscribe_reason": "imported as unsubscribed" if opted_out else None,
+        **_unsubscribe_record(candidate, when),
         "updated_at": when,
+    }
+
+
+def _unsubscribe_record(candidate: Candidate, when: dt.datetime) -> dict[str, Any]:
+    if candidate.status != "unsubscribed":
+        return {"unsubscribed_at": None, "unsubscribe_source": None, "unsubscribe_reason": None}
+    return {
+        "unsubscribed_at": candidate.status_at or when,
+        "unsubscribe_source": candidate.status_source or candidate.source,
+        "unsubscribe_reason": (
+            "imported as unsubscribed" if candidate.reason is None else candidate.reason
+        ),
     }
 
 

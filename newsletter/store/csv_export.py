@@ -3,7 +3,9 @@
 A cell starting with ``=``, ``+``, ``-`` or ``@`` (or a tab or carriage return)
 would run as a formula in Excel, LibreOffice or Google Sheets; such values, which
 anyone can type into a signup form's name field, are written with a leading
-apostrophe so that the spreadsheet shows them as text (the OWASP advice).
+apostrophe so that the spreadsheet shows them as text (the OWASP advice). A value
+that already starts with an apostrophe followed by one of those gets another one,
+so that the import, which removes one, reads back exactly what was stored.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, TextIO
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-# Readable back by `subscribers import`: the first six are the columns it understands.
+# Readable back by `subscribers import`, into a fresh store, unchanged.
 EXPORT_COLUMNS = (
     "email",
     "name",
@@ -26,12 +28,20 @@ EXPORT_COLUMNS = (
     "confirmed_at",
     "unsubscribed_at",
     "attributes",
+    "subscribed_ip",
+    "confirmed_ip",
+    "unsubscribe_source",
+    "unsubscribe_reason",
 )
 
 
 def neutralize(value: str) -> str:
     """The value, prefixed with an apostrophe if a spreadsheet would run it."""
-    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+    if value.startswith(FORMULA_STARTS) or (
+        value.startswith("'") and value[1:].startswith((*FORMULA_STARTS, "'"))
+    ):
+        return f"'{value}"
+    return value
 
 
 def export_cell(value: Any) -> str:

@@ -8,28 +8,27 @@ number and reason, and written to ``<file>.rejects.csv`` beside the input, so th
 can be fixed and imported on their own; they never hold up the valid rows.
 
 What the reader accepts: UTF-8 with or without a byte order mark (other encodings
-with ``encoding=``); comma, semicolon or tab delimiters, sniffed from the header;
-header names in any case, with common aliases (``E-mail``, ``Email Address``,
-``First Name`` + ``Last Name``, ...). Topics are ids from ``newsletter.yaml``,
-separated by spaces, commas, semicolons or ``|``.
+with ``encoding=``); comma, semicolon or tab delimiters, sniffed from the header.
+What the columns mean is up to the export's format (:mod:`newsletter.store.importers`):
+a plain CSV, or Mailchimp's, Substack's, Buttondown's, Ghost's, Kit's or listmonk's
+export, recognised by its header. A row whose status is not understood is rejected,
+never imported as active.
 """
 
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import hashlib
-import json
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from newsletter.errors import ImportFileError, StoreError
-from newsletter.models import SUBSCRIBER_STATUSES
+from newsletter.models import SUBSCRIBER_STATUSES, SUPPRESSED_STATUSES
 from newsletter.store.addresses import InvalidAddress, address_key, normalize_address
 from newsletter.store.bulk import Candidate
 from newsletter.store.csv_export import neutralize
@@ -38,45 +37,22 @@ from newsletter.store.csv_reader import (
     Lines,
     Record,
     check_encoding,
+    looks_like_a_row,
     records,
     sniff_delimiter,
 )
 from newsletter.store.database import analyze
+from newsletter.store.importers import SourceFormat, choose_format
+from newsletter.store.importers.base import RowError, clean_text, column_key, unneutralize
+from newsletter.store.importers.topics import TopicMapper
 from newsletter.store.schema import subscriber_topics, subscribers
 from newsletter.store.subscribers import Store, unknown_topic_message
 
 CHUNK_SIZE = 1000
 SHOWN_REJECTS = 20  # rejects kept in the summary for display; all go to the rejects file
-
-# Header names, compared without case, spaces or punctuation ("E-mail" is "email").
-COLUMN_ALIASES = {
-    "email": ("email", "emailaddress", "mail", "emailadresse", "correo"),
-    "name": ("name", "fullname", "displayname"),
-    "first_name": ("firstname", "givenname", "fname", "forename"),
-    "last_name": ("lastname", "surname", "familyname", "lname"),
-    "topics": ("topics", "topic", "interests", "lists"),
-    "status": ("status", "state"),
-    "subscribed_at": (
-        "subscribedat",
-        "subscribed",
-        "optintime",
-        "signupdate",
-        "dateadded",
-        "createdat",
-    ),
-    "source": ("source",),
-    "attributes": ("attributes",),
-}
-_FIELD_OF_ALIAS = {alias: name for name, aliases in COLUMN_ALIASES.items() for alias in aliases}
-# Status words other platforms export, mapped to ours (Mailchimp "cleaned" = bounced).
-STATUS_ALIASES = {
-    "subscribed": "active",
-    "confirmed": "active",
-    "unconfirmed": "pending",
-    "cleaned": "bounced",
-    "spam": "complained",
-}
-_TOPIC_SEPARATORS = re.compile(r"[\s,;|]+")
+# Fields that never hold a line break: one that does was opened by a stray quote.
+KEY_FIELDS = ("email", "name", "first_name", "last_name", "topics", "status")
+_TOPIC_SEPARATORS = re.compile(r"[,;|]+")
 
 Progress = Callable[[int, int], None]  # (bytes read so far, file size)
 
@@ -85,6 +61,7 @@ Progress = Callable[[int, int], None]  # (bytes read so far, file size)
 class Rejected:
     line: int
     reason: str
+    read_again: tuple[tuple[int, str], ...] = ()  # lines a broken quote swallowed
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}"
@@ -97,6 +74,10 @@ class ImportSummary:
     delimiter: str
     columns: dict[str, str]  # our field -> the header name it was read from
     ignored_columns: list[str]
+    format_name: str = "csv"
+    format_title: str = "CSV file"
+    kind: str = ""  # "unsubscribed members", ...
+    attribute_columns: list[str] = field(default_factory=list)
     added: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -105,6 +86,9 @@ class ImportSummary:
     rejects_path: Path | None = None
     rejected: list[Rejected] = field(default_factory=list)  # the first SHOWN_REJECTS
     unknown_topics: Counter[str] = field(default_factory=Counter)
+    unmapped_tags: bool = False  # some unknown values came from tags or groups
+    # (status in the file, outcome) -> rows; outcome is added, updated, ... or rejected
+    by_status: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     @property
     def rows(self) -> int:
@@ -113,10 +97,26 @@ class ImportSummary:
 
 @dataclass(frozen=True)
 class _Layout:
-    """Where each field is in a row of this file."""
+    """Where each field is in a row of this file, and what the file is."""
 
     header: list[str]
     positions: dict[str, int]
+    attributes: tuple[tuple[str, int], ...]  # (attribute name, position)
+    source_format: SourceFormat
+    kind: str
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """How to read an export; the same for every file of a ZIP."""
+
+    source_format: str = "auto"
+    topics: Sequence[str] = ()
+    status: str = "active"
+    topic_map: Mapping[str, str] = field(default_factory=dict)
+    group_columns: Sequence[str] = ()
+    encoding: str = "utf-8"
+    delimiter: str | None = None
 
 
 def rejects_path_for(path: Path) -> Path:
@@ -126,26 +126,31 @@ def rejects_path_for(path: Path) -> Path:
 def import_csv(
     store: Store,
     path: Path,
+    options: ImportOptions | None = None,
     *,
-    topics: Sequence[str] = (),
-    status: str = "active",
     dry_run: bool = False,
-    encoding: str = "utf-8",
-    delimiter: str | None = None,
     progress: Progress | None = None,
+    rejects_path: Path | None = None,
+    source: str | None = None,
+    **option_values: Any,
 ) -> ImportSummary:
-    """Import ``path`` into ``store``; ``topics`` are added to every row.
+    """Import ``path`` into ``store``; ``options.topics`` are added to every row.
 
-    ``status`` applies to rows without one of their own. With ``dry_run`` every
-    chunk is rolled back and no rejects file is written: the summary says what
-    would happen.
+    ``options.status`` applies to rows without a status of their own. With
+    ``dry_run`` every chunk is rolled back and no rejects file is written: the
+    summary says what would happen. Keyword options (``topics=``, ``status=``, ...)
+    may be given instead of ``options``.
     """
-    extra_topics = store.check_topics(topics)
-    if status not in ("active", "pending"):
-        raise StoreError(f"imported subscribers are 'active' or 'pending', not {status!r}")
-    encoding = check_encoding(path, encoding)
+    options = options or ImportOptions(**option_values)
+    extra_topics = store.check_topics(options.topics)
+    if options.status not in SUBSCRIBER_STATUSES:
+        raise StoreError(
+            f"unknown status {options.status!r}; use one of {', '.join(SUBSCRIBER_STATUSES)}"
+        )
+    mapper = TopicMapper(store.topics, options.topic_map)
+    encoding = check_encoding(path, options.encoding)
     total = path.stat().st_size
-    rejects = _RejectsFile(rejects_path_for(path), enabled=not dry_run)
+    rejects = _RejectsFile(rejects_path or rejects_path_for(path), enabled=not dry_run)
     with path.open(encoding=encoding, newline="") as file, rejects, _SeenAddresses() as seen:
         lines = Lines(file)
         header_line = lines.first_nonblank()
@@ -154,11 +159,16 @@ def import_csv(
                 f"{path} is empty; a subscribers CSV starts with a header line "
                 "such as: email,name,topics"
             )
-        delimiter = delimiter or sniff_delimiter(header_line)
-        layout, summary = _read_header(path, header_line, delimiter, dry_run)
+        delimiter = options.delimiter or sniff_delimiter(header_line)
+        layout, summary = _read_header(path, header_line, delimiter, dry_run, options)
         rejects.header = layout.header
         rows = _RowReader(
-            store, layout, extra_topics, status, source=f"import:{path.name}", summary=summary
+            layout,
+            mapper,
+            extra_topics,
+            options.status,
+            source=source or f"import:{path.name}",
+            summary=summary,
         )
         chunk: list[tuple[Record, Candidate]] = []
         chunk_rejects: list[tuple[Rejected, list[str]]] = []
@@ -177,6 +187,7 @@ def import_csv(
         for record in records(lines, delimiter):
             result = rows.read(record)
             if isinstance(result, Rejected):
+                lines.read_again(list(result.read_again))
                 chunk_rejects.append((result, record.values))
             else:
                 chunk.append((record, result))
@@ -209,12 +220,15 @@ def _apply_chunk(
             reason = f"duplicate of line {earlier} ({candidate.email}); only the first is imported"
             rejects.append((Rejected(record.line, reason), record.values))
             summary.invalid += 1
+            summary.by_status[candidate.status, "rejected"] += 1
             continue
         first_lines[key] = record.line
         unique.append(candidate)
     seen.add(first_lines.items())
-    for outcome in store.merge_many(unique, dry_run=dry_run):
+    outcomes = store.merge_many(unique, dry_run=dry_run)
+    for candidate, outcome in zip(unique, outcomes, strict=True):
         setattr(summary, outcome, getattr(summary, outcome) + 1)
+        summary.by_status[candidate.status, outcome] += 1
 
 
 class _RowReader:
@@ -222,148 +236,194 @@ class _RowReader:
 
     def __init__(
         self,
-        store: Store,
         layout: _Layout,
+        mapper: TopicMapper,
         extra_topics: tuple[str, ...],
         default_status: str,
         *,
         source: str,
         summary: ImportSummary,
     ) -> None:
-        self.known_topics = store.topics
+        self.mapper = mapper
         self.layout = layout
+        self.read_row = layout.source_format.read
         self.extra_topics = extra_topics
         self.default_status = default_status
         self.source = source
         self.summary = summary
+        self.delimiter = summary.delimiter
+        self.status = ""  # the current row's status, once known (for the counts)
+        self._known_ids: dict[str, tuple[str, ...]] = {}
 
     def read(self, record: Record) -> Candidate | Rejected:
+        self.status = ""
+        if record.spans_lines and self._swallowed_rows(record):
+            # Only the first line is rejected; the rest are read again on their own, so
+            # every line of the file is imported or rejected with its own number.
+            return self._rejected(
+                Rejected(
+                    record.line,
+                    "a quoted value runs over several lines; check this row for an unbalanced "
+                    '" (the lines after it are read again on their own)',
+                    read_again=record.lines[1:],
+                )
+            )
         try:
-            candidate = self._candidate(record)
-        except _RowError as error:
-            self.summary.invalid += 1
-            return Rejected(record.line, str(error))
-        return candidate
+            return self._candidate(record)
+        except RowError as error:
+            return self._rejected(Rejected(record.line, str(error)))
+
+    def _rejected(self, rejected: Rejected) -> Rejected:
+        self.summary.invalid += 1
+        self.summary.by_status[self.status or "unreadable", "rejected"] += 1
+        return rejected
+
+    def _swallowed_rows(self, record: Record) -> bool:
+        fields = {
+            name: record.values[position]
+            for name, position in self.layout.positions.items()
+            if position < len(record.values)
+        }
+        if any("\n" in fields.get(name, "") or "\r" in fields.get(name, "") for name in KEY_FIELDS):
+            return True
+        email_position = self.layout.positions["email"]
+        columns = len(self.layout.header)
+        return any(
+            looks_like_a_row(line, self.delimiter, email_position, columns)
+            for _, line in record.lines[1:]
+        )
 
     def _candidate(self, record: Record) -> Candidate:
         if record.error:
-            raise _RowError(record.error)
+            raise RowError(record.error)
         values = record.values
         header = self.layout.header
         if len(values) > len(header) and any(value.strip() for value in values[len(header) :]):
-            raise _RowError(
+            raise RowError(
                 f"{len(values)} values but the header has {len(header)} columns; "
                 "put values that contain the delimiter in double quotes"
             )
+        if len(values) < len(header):  # a short row: its missing cells are empty
+            values = values + [""] * (len(header) - len(values))
         fields = {
-            name: values[position].strip()
-            for name, position in self.layout.positions.items()
-            if position < len(values)
+            name: values[position].strip() for name, position in self.layout.positions.items()
         }
-        if record.spans_lines and any(
-            "\n" in fields.get(name, "") or "\r" in fields.get(name, "")
-            for name in ("email", "name", "first_name", "last_name", "topics", "status")
-        ):
-            raise _RowError(
-                "a quoted value runs over several lines; check this row for an unbalanced "
-                '" (the lines after it are read again on their own)'
-            )
-        get = fields.get
-        full_name = " ".join(filter(None, (get("first_name"), get("last_name"))))
+        if "'" in "".join(values):  # rare: one join is cheaper than a check per value
+            fields = {name: unneutralize(value) for name, value in fields.items()}
+        row = self.read_row(fields, self.layout.kind)
+        status = self.status = row.status or self.default_status
+        email = self._email(row.email)
+        suppressed = status in SUPPRESSED_STATUSES
+        topics = self._topics(row.topics, row.tags, suppressed)
+        # The formats' own keys are plain; values, and keys from a JSON cell, may not be.
+        attributes = {
+            key if key.isprintable() else clean_text(key): value
+            if value.isprintable()
+            else clean_text(value)
+            for key, value in row.attributes.items()
+            if value
+        }
+        for name, position in self.layout.attributes:  # header names: cleaned already
+            if value := values[position].strip():
+                attributes[name] = clean_text(unneutralize(value))
         return Candidate(
-            email=self._email(get("email", "")),
-            name=get("name") or full_name,
-            topics=self._topics(get("topics", "")),
-            status=self._status(get("status", "")),
-            source=get("source") or self.source,
-            subscribed_at=_timestamp(get("subscribed_at", "")),
-            attributes=_attributes(get("attributes", "")),
+            email=email,
+            name=clean_text(row.name),
+            topics=topics,
+            status=status,
+            source=clean_text(row.source) or self.source,
+            subscribed_at=row.subscribed_at,
+            attributes=attributes,
+            subscribed_ip=row.subscribed_ip,
+            confirmed_at=row.confirmed_at,
+            confirmed_ip=row.confirmed_ip,
+            status_at=row.status_at,
+            reason=None if row.reason is None else clean_text(row.reason),
+            status_source=row.status_source and clean_text(row.status_source),
         )
 
     def _email(self, value: str) -> str:
         if not value:
-            raise _RowError("no email address")
+            raise RowError("no email address")
         try:
             return normalize_address(value)
         except InvalidAddress as error:
             others = [d for d in (*DELIMITERS, "|") if d in value]
             if others:
                 shown = DELIMITERS.get(others[0], repr(others[0]))
-                raise _RowError(
-                    f"{value!r} holds several values separated by {shown}, but the header "
-                    "uses another delimiter; use one delimiter throughout the file"
+                raise RowError(
+                    f"{clean_text(value)!r} holds several values separated by {shown}, but the "
+                    "header uses another delimiter; use one delimiter throughout the file"
                 ) from None
-            raise _RowError(str(error)) from None
+            raise RowError(clean_text(str(error))) from None
 
-    def _topics(self, value: str) -> tuple[str, ...]:
+    def _topics(self, ids: str, tags: Sequence[str], suppressed: bool) -> tuple[str, ...]:
+        """Topics from a topics column (unknown ones reject the row) and from tags (unknown
+        ones are counted and left out). A suppressed row keeps whatever is known: its
+        opt-out must never be lost to a topic."""
+        topics = self._known_ids.get(ids)
+        if topics is None:
+            topics, complete = self._topic_ids(ids, suppressed)
+            if complete:  # a list has few distinct topic cells: read each once
+                self._known_ids[ids] = topics
+        if tags:
+            found, missing = self.mapper.topics(tags)
+            topics += tuple(topic for topic in found if topic not in topics)
+            if missing and not suppressed:
+                self.summary.unmapped_tags = True
+                self.summary.unknown_topics.update(dict.fromkeys(missing, 1))
+        return topics
+
+    def _topic_ids(self, ids: str, suppressed: bool) -> tuple[tuple[str, ...], bool]:
         topics = list(self.extra_topics)
-        for topic in _TOPIC_SEPARATORS.split(value.lower()):
-            if not topic or topic in topics:
+        complete = True
+        for piece in _TOPIC_SEPARATORS.split(ids):
+            piece = clean_text(piece).strip()
+            if not piece:
                 continue
-            if topic not in self.known_topics:
-                self.summary.unknown_topics[topic] += 1
-                raise _RowError(unknown_topic_message(topic, self.known_topics))
-            topics.append(topic)
-        return tuple(topics)
-
-    def _status(self, value: str) -> str:
-        if not value:
-            return self.default_status
-        status = STATUS_ALIASES.get(value.lower(), value.lower())
-        if status not in SUBSCRIBER_STATUSES:
-            raise _RowError(
-                f"unknown status {value!r}; use one of {', '.join(SUBSCRIBER_STATUSES)}"
-            )
-        return status
-
-
-class _RowError(Exception):
-    """Why one row is rejected (internal; becomes a :class:`Rejected`)."""
-
-
-def _timestamp(value: str) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise _RowError(
-            f"subscribed_at {value!r} is not a date; write it in ISO 8601, "
-            "like 2024-03-01 or 2024-03-01T10:00:00Z"
-        ) from None
-    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
-
-
-def _attributes(value: str) -> dict[str, str]:
-    if not value:
-        return {}
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError:
-        parsed = None
-    if not isinstance(parsed, dict):
-        raise _RowError('attributes must be a JSON object, like {"city": "Lyon"}')
-    return {str(key): str(item) for key, item in parsed.items()}
+            topic = self.mapper.topic_for(piece)
+            if topic is None and len(words := piece.split()) > 1:
+                # "research stories": ids separated by spaces, if every one is an id
+                found, missing = self.mapper.topics(words)
+                if not missing:
+                    topics.extend(t for t in found if t not in topics)
+                    continue
+            if topic is None:
+                if suppressed:
+                    complete = False
+                    continue
+                self.summary.unknown_topics[piece] += 1
+                raise RowError(unknown_topic_message(piece, self.mapper.ordered))
+            if topic and topic not in topics:
+                topics.append(topic)
+        return tuple(topics), complete
 
 
 # -- the header -----------------------------------------------------------------
 
 
 def _read_header(
-    path: Path, header_line: str, delimiter: str, dry_run: bool
+    path: Path, header_line: str, delimiter: str, dry_run: bool, options: ImportOptions
 ) -> tuple[_Layout, ImportSummary]:
     try:
         header = next(csv.reader([header_line], delimiter=delimiter, strict=True))
     except csv.Error as error:
         raise ImportFileError(f"{path}: the header line cannot be read as CSV ({error})") from None
-    header = [name.strip() for name in header]
+    header = [clean_text(name).strip() for name in header]
+    source_format, kind = choose_format(options.source_format, header, path, options.group_columns)
     positions: dict[str, int] = {}
     columns: dict[str, str] = {}
     ignored: list[str] = []
+    attributes: list[tuple[str, int]] = []
     for position, name in enumerate(header):
-        field_name = _FIELD_OF_ALIAS.get(re.sub(r"[^a-z0-9]", "", name.casefold()))
+        key = column_key(name)
+        field_name = source_format.field_for(key)
         if field_name is None:
-            if name:
+            if not name:
+                continue
+            if source_format.other_columns_as_attributes and key not in source_format.dropped:
+                attributes.append((name, position))
+            else:
                 ignored.append(name)
             continue
         if field_name in positions:
@@ -387,9 +447,18 @@ def _read_header(
             )
         raise ImportFileError(message)
     summary = ImportSummary(
-        path=path, dry_run=dry_run, delimiter=delimiter, columns=columns, ignored_columns=ignored
+        path=path,
+        dry_run=dry_run,
+        delimiter=delimiter,
+        columns=columns,
+        ignored_columns=ignored,
+        format_name=source_format.name,
+        format_title=source_format.title,
+        kind=kind,
+        attribute_columns=[name for name, _ in attributes],
     )
-    return _Layout(header, positions), summary
+    layout = _Layout(header, positions, tuple(attributes), source_format, kind)
+    return layout, summary
 
 
 # -- keeping track ----------------------------------------------------------------

@@ -103,12 +103,17 @@ class Lines:
 
 
 class Record(NamedTuple):
-    """One CSV record: its first line's number, its values, or why it cannot be read."""
+    """One CSV record: its first line's number, its values, or why it cannot be read.
+
+    ``lines`` holds the physical lines of a record that spans several, so that a
+    caller who finds it swallowed rows can have them read again on their own.
+    """
 
     line: int
     values: list[str]
     spans_lines: bool = False
     error: str = ""
+    lines: tuple[tuple[int, str], ...] = ()
 
 
 def records(lines: Lines, delimiter: str) -> Iterator[Record]:
@@ -125,7 +130,10 @@ def records(lines: Lines, delimiter: str) -> Iterator[Record]:
                 record_lines = lines.take_record()
                 if not "".join(values).strip():
                     continue  # a blank line, or only delimiters
-                yield Record(record_lines[0][0], values, spans_lines=len(record_lines) > 1)
+                if len(record_lines) > 1:
+                    yield Record(record_lines[0][0], values, True, lines=tuple(record_lines))
+                else:
+                    yield Record(record_lines[0][0], values)
             return
         except csv.Error as error:
             record_lines = lines.take_record()
@@ -137,6 +145,26 @@ def records(lines: Lines, delimiter: str) -> Iterator[Record]:
                 error=f"the row cannot be read as CSV ({error}); check it for an unbalanced "
                 '" or a stray quote inside a value',
             )
+
+
+def looks_like_a_row(line: str, delimiter: str, email_position: int, columns: int) -> bool:
+    """Whether a line inside a multi-line value reads as a subscriber row of its own.
+
+    A quoted value may legitimately run over lines (a note); one whose lines carry
+    something like an address where the email column is, or exactly as many cells as
+    the header has columns, was opened by a stray quote and swallowed rows. (Such a
+    row with a mistyped address must be rejected on its own line, not vanish.)
+    """
+    try:
+        values = next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:
+        return False
+    if columns > 2 and len(values) == columns:
+        return True
+    if email_position >= len(values):
+        return False
+    value = values[email_position].strip()
+    return "@" in value and not any(character.isspace() for character in value)
 
 
 def sniff_delimiter(header_line: str) -> str:

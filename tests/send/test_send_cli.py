@@ -52,12 +52,13 @@ def test_send_shows_the_plan_sends_and_summarises(
 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[:6] == [
+    assert lines[:7] == [
         f"Issue:      Stem Cells: The Medicine in Breast Milk? ({SEED})",
         "Subject:    Stem Cells: The Medicine in Breast Milk?",
         "Provider:   outbox",
         "Audience:   3 active subscriber(s) (research: 3); 1 unsubscribed, bounced or "
         "complained left out",
+        "Left out:   1 active subscriber(s) with none of the topics research",
         "To send:    3",
         "Checks:     ok",
     ]
@@ -104,10 +105,12 @@ def test_dry_run_builds_every_message_and_records_nothing(
     runner: CliRunner, project: Path, subscribers: Callable[..., list[int]], store: Store
 ) -> None:
     subscribers(4)
+    store.add("imported@example.org")  # no topics: not in a research issue's audience
 
     result = runner.invoke(cli, ["send", SEED, "--dry-run"])
 
     assert result.exit_code == 0, result.output
+    assert "Left out:   1 active subscriber(s) with none of the topics research" in result.output
     assert "Would send 4, failed 0" in result.output
     assert "Dry run: nothing was handed over and nothing was recorded." in result.output
     assert not (project / "outbox").exists()

@@ -5,14 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.ledger import start_campaign
-from newsletter.store import Store
+from newsletter.store import Store, open_store_url
 from newsletter.store.migrations import MIGRATIONS
 
 pytestmark = pytest.mark.usefixtures("project_store")
@@ -417,3 +419,136 @@ def test_a_database_that_cannot_be_opened(
         f"Error: cannot open the database {url}: unable to open database file; check "
         "database_url in newsletter.yaml or NEWSLETTER_DATABASE_URL\n",
     )
+
+
+EXPORTS = Path(__file__).parent / "exports"
+
+
+def test_import_recognises_an_export_and_dry_runs_it_by_status(
+    runner: CliRunner, project: Path, project_store: Store
+) -> None:
+    (project / "unsubscribed.csv").write_bytes(
+        (EXPORTS / "unsubscribed_members_export_5f2a.csv").read_bytes()
+    )
+
+    code, output = run(runner, "subscribers", "import", "unsubscribed.csv", "--dry-run")
+
+    assert code == 0
+    assert output.splitlines()[0] == (
+        "Read a Mailchimp export (unsubscribed members): unsubscribed.csv (comma-delimited)"
+    )
+    assert output.splitlines()[1].startswith(
+        "Columns: email from 'Email Address', first name from 'First Name', "
+        "last name from 'Last Name', groups from 'Interests', "
+    )
+    assert output.splitlines()[-4:] == [
+        "By status in the file:",
+        "  status             added    updated  unchanged suppressed   rejected",
+        "  unsubscribed           2          0          0          0          0",
+        "Dry run, nothing saved: would have added 2, updated 0, unchanged 0, "
+        "suppressed 0 (left alone), invalid 0",
+    ]
+    assert project_store.counts()["status"]["unsubscribed"] == 0
+
+
+def test_import_maps_groups_to_topics_and_suggests_the_others_as_yaml(
+    runner: CliRunner, project: Path, project_store: Store
+) -> None:
+    (project / "members.csv").write_bytes((EXPORTS / "members.2026-11-29.csv").read_bytes())
+
+    code, output = run(runner, "subscribers", "import", "members.csv")
+
+    assert code == 0
+    assert (
+        output.splitlines()[0]
+        == "Read a Ghost members export (members): members.csv (comma-delimited)"
+    )
+    assert (
+        "Topics newsletter.yaml does not define: Food & Drink (1).\n"
+        "Those rows were imported without them. To keep them as topics, add them under "
+        "'topics:' in newsletter.yaml, or map them to a topic with --map-topic "
+        '"VALUE=topic" (or imports.topic_map), and import again:\n'
+        "  - id: food-drink\n"
+        "    name: Food & Drink\n"
+    ) in output
+
+    code, output = run(
+        runner, "subscribers", "import", "members.csv", "--map-topic", "Food & Drink=stories"
+    )
+
+    assert output.splitlines()[-1] == (
+        "added 0, updated 1, unchanged 0, suppressed 2 (left alone), invalid 0"
+    )
+    assert project_store.find("anna@example.org").topics == ("research", "stories")  # type: ignore[union-attr]
+
+
+def test_import_a_list_of_opt_outs_with_status(
+    runner: CliRunner, project: Path, project_store: Store
+) -> None:
+    (project / "bounces.csv").write_text("email\nann@example.org\n", encoding="utf-8")
+
+    code, output = run(runner, "subscribers", "import", "bounces.csv", "--status", "bounced")
+
+    assert (code, output.splitlines()[-1]) == (
+        0,
+        "added 1, updated 0, unchanged 0, suppressed 0 (left alone), invalid 0",
+    )
+    assert project_store.find("ann@example.org").status == "bounced"  # type: ignore[union-attr]
+
+
+def test_an_exported_unsubscribe_with_a_formula_guard_imports_back_suppressed(
+    runner: CliRunner,
+    project: Path,
+    project_store: Store,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    joe = project_store.add("-joe@example.org", name="@joe")
+    project_store.unsubscribe(joe.id, source="web")
+    run(runner, "subscribers", "export", "backup.csv")
+    assert "'-joe@example.org" in (project / "backup.csv").read_text(encoding="utf-8")
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", fresh)
+
+    code, output = run(runner, "subscribers", "import", "backup.csv")
+
+    assert (code, output.splitlines()[-1]) == (
+        0,
+        "added 1, updated 0, unchanged 0, suppressed 0 (left alone), invalid 0",
+    )
+    store = open_store_url(fresh, project_store.topics)
+    back = store.describe("-joe@example.org")
+    assert (back["email"], back["name"], back["status"]) == (
+        "-joe@example.org",
+        "@joe",
+        "unsubscribed",
+    )
+    assert back["unsubscribe_source"] == "web"
+    assert store.find("'-joe@example.org") is None
+    store.close()
+
+
+def test_a_group_column_with_ampersands_suggests_valid_yaml(
+    runner: CliRunner, project: Path, project_store: Store
+) -> None:
+    (project / "crm.csv").write_text(
+        'email,Interests\nann@example.org,"Food & Drink, Research"\nbob@example.org,Research\n',
+        encoding="utf-8",
+    )
+
+    code, output = run(runner, "subscribers", "import", "crm.csv")
+
+    assert code == 0
+    assert "line 2: unknown topic 'Food & Drink'" in output
+    suggestion = output.split("and import again:\n")[1].split("added ")[0]
+    assert yaml.safe_load(textwrap.dedent(suggestion)) == [
+        {"id": "food-drink", "name": "Food & Drink"}
+    ]
+    code, output = run(
+        runner, "subscribers", "import", "crm.csv", "--map-topic", "food & drink=stories"
+    )
+    assert code == 0
+    assert output.splitlines()[-1] == (
+        "added 1, updated 0, unchanged 1, suppressed 0 (left alone), invalid 0"
+    )
+    assert project_store.find("ann@example.org").topics == ("research", "stories")  # type: ignore[union-attr]

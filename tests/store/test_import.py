@@ -367,3 +367,71 @@ def _row_estimates(store: Store) -> dict[str, float]:
             ).all()
         )
     return estimates
+
+
+def test_rows_swallowed_by_a_multi_line_quoted_value_are_read_again(
+    store: Store, tmp_path: Path
+) -> None:
+    # An unbalanced quote in a name runs the value over the next lines until a later
+    # quote closes it; the rows in between must be imported, not lost.
+    path = write(
+        tmp_path / "list.csv",
+        "email,name,notes\n"
+        'ann@example.org,"Ann,\n'
+        "bob@example.org,Bob,\n"
+        'cat@example.org,Cat,closes it"\n'
+        "dan@example.org,Dan,\n",
+    )
+
+    summary = import_csv(store, path)
+
+    # cat's line holds the stray closing quote, inside its notes: it reads on its own
+    assert [s.email for s in store.subscribers()] == [
+        "bob@example.org",
+        "cat@example.org",
+        "dan@example.org",
+    ]
+    assert [rejected.line for rejected in summary.rejected] == [2]
+    assert "unbalanced" in summary.rejected[0].reason
+    assert summary.rows == 4  # every line after the header is accounted for
+
+
+def test_rows_swallowed_into_an_ignored_column_are_read_again(store: Store, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "list.csv",
+        "email,notes\n"
+        'ann@example.org,"a stray quote\n'
+        "bob@example.org,\n"
+        "cat@example.org,\n"
+        'dan@example.org,closes"\n'
+        'eve@example.org,"a real note\nover two lines"\n',
+    )
+
+    summary = import_csv(store, path)
+
+    assert [s.email for s in store.subscribers()] == [
+        "bob@example.org",
+        "cat@example.org",
+        "dan@example.org",
+        "eve@example.org",
+    ]
+    assert [rejected.line for rejected in summary.rejected] == [2]
+    assert summary.rows == 5
+
+
+def test_a_swallowed_row_with_a_mistyped_address_is_rejected_on_its_own_line(
+    store: Store, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path / "list.csv",
+        "email,name,notes\n"
+        'ann@example.org,Ann,"a stray quote\n'
+        "bob@example,Bob,\n"
+        'cat@example.org,Cat,closes"\n',
+    )
+
+    summary = import_csv(store, path)
+
+    assert [s.email for s in store.subscribers()] == ["cat@example.org"]
+    assert [rejected.line for rejected in summary.rejected] == [2, 3]
+    assert summary.rows == 3
