@@ -14,7 +14,6 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from newsletter.config import Config, env_secret
-from newsletter.ledger import apply_delivery_event
 from newsletter.sending import send_transactional
 from newsletter.store import open_store
 from newsletter.tokens import Links, Signer, require_secret
@@ -111,9 +110,7 @@ def build_services(config: Config, secret: str) -> Services:
         limiter=RateLimiter(store.engine),
         postman=Postman(send),
         archive=Archive(config, links_),
-        events=EventProcessor(
-            store, apply_delivery_event, count_engagement=config.sendgrid.tracking
-        ),
+        events=EventProcessor(store, count_engagement=config.sendgrid.tracking),
         one_click=OneClickWriter(store),
         webhook_key=webhook_key,
     )
