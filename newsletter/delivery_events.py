@@ -1,19 +1,19 @@
 """Provider events (SendGrid's Event Webhook) applied to campaign ledgers, many at once.
 
 The set-based twin of :func:`newsletter.ledger.apply_delivery_event`: a webhook batch
-holds thousands of events, and one statement per event kind (executemany, which
-psycopg pipelines and SQLite runs in process) keeps a batch of SendGrid's maximum
-size well within a worker's timeout. It works on a connection the caller holds, so
+holds thousands of events, and one UPDATE per campaign and 500 ids (plus one
+executemany for message ids not known yet) keeps a batch of SendGrid's maximum size
+well within a worker's timeout. It works on a connection the caller holds, so
 the events' effects commit in the same transaction as the record that they were seen.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Iterator, Sequence
+from typing import NamedTuple
 
-from sqlalchemy import Connection, and_, bindparam, exists, or_, update
+from sqlalchemy import Connection, and_, bindparam, exists, select, update
 
 from newsletter.ledger import ACCEPTED_EVENTS, REFUSED_EVENTS
 from newsletter.store.schema import campaigns, ledger
@@ -39,53 +39,73 @@ def apply_delivery_events(
         ledger.c.subscriber_id == bindparam("subscriber"),
     )
     handed_over = (ledger.c.state == "pending") & (ledger.c.attempts > 0)
-    # One update per row: a message's processed and delivered events settle it alike.
-    accepted = _keys(event for event in events if event.event in ACCEPTED_EVENTS)
-    refused = [
-        {"campaign": e.campaign_id, "subscriber": e.subscriber_id, "reason": _refusal(e.event)}
-        for e in events
-        if e.event in REFUSED_EVENTS
-    ]
-    if accepted:
-        connection.execute(
-            update(ledger)
-            .where(row, _state_is("unknown", "in_flight") | handed_over)
-            .values(state="sent", sent_at=when, error=None, updated_at=when),
-            accepted,
-        )
-    if refused:
-        connection.execute(
-            update(ledger)
-            .where(row, _state_is("unknown", "in_flight", "sent") | handed_over)
-            .values(state="failed", error=bindparam("reason"), updated_at=when),
-            refused,
-        )
+    # Set-based: per campaign (a batch rarely spans more than one), per id list.
+    accepted = _by_campaign(e for e in events if e.event in ACCEPTED_EVENTS)
+    for campaign_id, ids in accepted.items():
+        for chunk in _chunks(ids):
+            connection.execute(
+                update(ledger)
+                .where(
+                    ledger.c.campaign_id == campaign_id,
+                    ledger.c.subscriber_id.in_(chunk),
+                    ledger.c.state.in_(("unknown", "in_flight")) | handed_over,
+                )
+                .values(state="sent", sent_at=when, error=None, updated_at=when)
+            )
+    for kind in sorted(REFUSED_EVENTS):
+        refused = _by_campaign(e for e in events if e.event == kind)
+        for campaign_id, ids in refused.items():
+            for chunk in _chunks(ids):
+                connection.execute(
+                    update(ledger)
+                    .where(
+                        ledger.c.campaign_id == campaign_id,
+                        ledger.c.subscriber_id.in_(chunk),
+                        ledger.c.state.in_(("unknown", "in_flight", "sent")) | handed_over,
+                    )
+                    .values(state="failed", error=_refusal(kind), updated_at=when)
+                )
     first_ids: dict[tuple[int, int], str] = {}
     for e in events:
         if e.message_id and e.event in ACCEPTED_EVENTS | REFUSED_EVENTS:
             first_ids.setdefault((e.campaign_id, e.subscriber_id), e.message_id)
-    message_ids = [
-        {"campaign": campaign, "subscriber": subscriber, "found": found}
-        for (campaign, subscriber), found in first_ids.items()
-    ]
-    if message_ids:
+    # Only rows without one (their send's answer was lost): most have it from the send.
+    missing: list[dict[str, object]] = []
+    for campaign_id, ids in _by_campaign(
+        DeliveryEvent(campaign, subscriber, "", None) for campaign, subscriber in first_ids
+    ).items():
+        for chunk in _chunks(ids):
+            missing.extend(
+                {"campaign": campaign_id, "subscriber": id_, "found": first_ids[(campaign_id, id_)]}
+                for id_ in connection.scalars(
+                    select(ledger.c.subscriber_id).where(
+                        ledger.c.campaign_id == campaign_id,
+                        ledger.c.subscriber_id.in_(chunk),
+                        ledger.c.message_id.is_(None),
+                    )
+                )
+            )
+    if missing:
         connection.execute(
             update(ledger)
             .where(row, ledger.c.message_id.is_(None))
             .values(message_id=bindparam("found")),
-            message_ids,
+            missing,
         )
     _finish_settled(connection, {event.campaign_id for event in events}, when)
 
 
-def _state_is(*states: str) -> Any:
-    # OR of equalities, not IN: an expanding IN cannot be used with executemany.
-    return or_(*(ledger.c.state == state for state in states))
+def _by_campaign(events: Iterable[DeliveryEvent]) -> dict[int, list[int]]:
+    """Subscriber ids per campaign, each once, sorted."""
+    found: dict[int, set[int]] = {}
+    for event in events:
+        found.setdefault(event.campaign_id, set()).add(event.subscriber_id)
+    return {campaign_id: sorted(ids) for campaign_id, ids in found.items()}
 
 
-def _keys(events: Iterable[DeliveryEvent]) -> list[dict[str, int]]:
-    rows = dict.fromkeys((e.campaign_id, e.subscriber_id) for e in events)
-    return [{"campaign": campaign, "subscriber": subscriber} for campaign, subscriber in rows]
+def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 def _refusal(event: str) -> str:

@@ -89,7 +89,9 @@ def test_a_batch_of_sendgrids_maximum_size_is_applied_well_within_a_worker_timeo
     seconds = time.monotonic() - started
 
     assert response.status_code == 200
-    assert seconds < 10, f"{len(events)} events took {seconds:.1f} s"
+    # About 5 s on SQLite and PostgreSQL on an idle two-core machine; gunicorn kills a
+    # worker after 30 s.
+    assert seconds < 20, f"{len(events)} events took {seconds:.1f} s"
     counts = state_counts(site.store, campaign.id)
     assert (counts["sent"], counts["unknown"]) == (10_000, 0)
     unsubscribed = sum(1 for e in events if e["event"] == "unsubscribe")
