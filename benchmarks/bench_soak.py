@@ -148,12 +148,17 @@ def one_run(
         worker = threading.Thread(target=unsubscriber, args=(store, ids, stop, unsubscribed_at))
         for kill in range(kills):
             process = sender(project, env, rate)
-            time.sleep(rng.uniform(1.5, 3.0))  # about a second to start, then sending
+            started = handed_over(store)
+            # Kill while it sends: once it has handed over more, at a random moment.
+            deadline = time.monotonic() + 60
+            while handed_over(store) <= started and time.monotonic() < deadline:
+                time.sleep(0.02)
             if kill == 0:
                 worker.start()  # after the snapshot: these readers must be skipped
+            time.sleep(rng.uniform(0.0, 1.0))
             process.send_signal(signal.SIGKILL)
             process.wait()
-        if not worker.is_alive() and not kills:
+        if not kills:
             worker.start()
         for _ in range(5):  # a 503 streak may pause a run: send again, as a user would
             final = sender(project, env, rate * 4)
@@ -189,6 +194,16 @@ def one_run(
         "unsubscribed_meanwhile": len(unsubscribed_at),
         "exit": final.returncode,
     }
+
+
+def handed_over(store: Store) -> int:
+    """Ledger rows no longer pending (handed over, settled or skipped)."""
+    with store.engine.connect() as connection:
+        return len(
+            connection.execute(
+                select(ledger.c.subscriber_id).where(ledger.c.state != "pending")
+            ).all()
+        )
 
 
 def pending_rows(store: Store) -> int:
