@@ -33,6 +33,7 @@ from newsletter.providers import (
     Recipient,
     local_message,
 )
+from newsletter.return_tokens import ReturnTokens
 from newsletter.store import Store
 from newsletter.tokens import DEVELOPMENT_SECRET, Links, Signer
 
@@ -105,13 +106,23 @@ def campaign_content(config: Config, compiled: CompiledIssue, *, test: bool = Fa
 class RecipientBuilder:
     """Each recipient's links, List-Unsubscribe header and tags: the per-recipient hot path."""
 
-    def __init__(self, config: Config, links: Links, campaign_id: int | None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        links: Links,
+        campaign_id: int | None,
+        returns: ReturnTokens | None = None,
+    ) -> None:
         self.links = links
         self.campaign_id = campaign_id
         self.campaign_tag = str(campaign_id)
         # Everything after the recipient's own URL, checked once (no line breaks).
         sample = links.unsubscribe(0, campaign_id)
         self.after_url = list_unsubscribe(config, sample).removeprefix(f"<{sample}>")
+        # With the return-path tokens: a signed mailto subject and VERP sender per copy.
+        self.returns = returns
+        self.mailto = config.unsubscribe_mailto if returns else None
+        self.bounce_address = config.bounces.address if returns else None
 
     def __call__(self, row: ledger.LedgerRecipient) -> Recipient:
         subscriber_id = row.subscriber_id
@@ -123,10 +134,21 @@ class RecipientBuilder:
             unsubscribe_url=unsubscribe_url,
             preferences_url=self.links.preferences(subscriber_id),
         )
+        after_url = self.after_url
+        envelope_sender = None
+        if self.returns is not None:
+            if self.mailto:
+                subject = self.returns.mailto_subject(subscriber_id, self.campaign_id)
+                after_url = f", <mailto:{self.mailto}?subject={subject.replace(' ', '%20')}>"
+            if self.bounce_address:
+                envelope_sender = self.returns.envelope_sender(
+                    self.bounce_address, subscriber_id, self.campaign_id
+                )
         return Recipient(
             personalization,
-            headers={"List-Unsubscribe": f"<{unsubscribe_url}>{self.after_url}"},
+            headers={"List-Unsubscribe": f"<{unsubscribe_url}>{after_url}"},
             tags={"campaign_id": self.campaign_tag, "subscriber_id": str(subscriber_id)},
+            envelope_sender=envelope_sender,
         )
 
 

@@ -36,6 +36,7 @@ from newsletter.models import CompiledIssue, Personalization
 from newsletter.providers import Batch, Content, Delivery, Recipient, get_provider
 from newsletter.ratelimit import DAY, RateLimiter
 from newsletter.render import compile_issue
+from newsletter.return_tokens import ReturnTokens
 from newsletter.store import Store, open_store
 from newsletter.tokens import (
     DEVELOPMENT_SECRET,
@@ -208,7 +209,9 @@ def send_campaign(
     resumes after it. ``notice`` hears what the provider waits for (retries, back-off).
     """
     refuse_on_errors(plan)
-    links = Links(config, Signer(_secret(plan.provider)))
+    secret = _secret(plan.provider)
+    links = Links(config, Signer(secret))
+    returns = ReturnTokens(secret)
     content = campaign_content(config, plan.compiled)
     store = open_store(config)
     try:
@@ -226,7 +229,7 @@ def send_campaign(
                     campaign_id=campaign_id,
                     topics=plan.topics,
                     content=content,
-                    recipient=RecipientBuilder(config, links, campaign_id),
+                    recipient=RecipientBuilder(config, links, campaign_id, returns),
                     size=size,
                     total=plan.to_send(),
                     progress=progress,
@@ -243,7 +246,7 @@ def send_campaign(
                 store,
                 started,
                 content,
-                RecipientBuilder(config, links, started.id),
+                RecipientBuilder(config, links, started.id, returns),
                 provider,
                 progress,
             )
