@@ -35,6 +35,7 @@ from newsletter.providers import (
 )
 from newsletter.return_tokens import ReturnTokens
 from newsletter.store import Store
+from newsletter.store.returns import add_handovers
 from newsletter.tokens import DEVELOPMENT_SECRET, Links, Signer
 
 TEST_PREFIX = "[TEST] "
@@ -83,6 +84,7 @@ class SendSummary:
     seconds: float
     totals: dict[str, int]  # the whole campaign's ledger, after this run
     stopped: str | None  # why the run stopped early, if it did
+    requeued_failed: int = 0  # put back by --retry-failed
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -172,11 +174,14 @@ class CampaignRun:
         self.report = progress or (lambda _: None)
         self.ledger = ledger.Ledger(store, campaign.id)
 
-    def run(self, lease: Lease, *, size: int, retry_unknown: bool) -> SendSummary:
+    def run(
+        self, lease: Lease, *, size: int, retry_unknown: bool, retry_failed: bool = False
+    ) -> SendSummary:
         started = time.monotonic()
         self.ledger.refresh_statistics()
         recovered = self.ledger.recover()
         requeued = self.ledger.requeue_unknown() if retry_unknown else 0
+        requeued_failed = self.ledger.requeue_failed() if retry_failed else 0
         progress = Progress(total=ledger.state_counts(self.store, self.campaign.id)["pending"])
         self.report(progress)
         stopped: str | None = None
@@ -197,6 +202,7 @@ class CampaignRun:
             unknown=progress.unknown,
             recovered_unknown=recovered,
             requeued_unknown=requeued,
+            requeued_failed=requeued_failed,
             seconds=time.monotonic() - started,
             totals=ledger.state_counts(self.store, self.campaign.id),
             stopped=stopped,
@@ -279,6 +285,8 @@ class CampaignRun:
             log.flush()  # the rows it reported are no longer in flight: record skips them
         outcomes = [(LEDGER_STATE[d.status], d.message_id, d.error) for d in deliveries]
         self.ledger.record(claim, outcomes)
+        handed = sum(d.status in ("sent", "failed", "unknown") for d in deliveries)
+        add_handovers(self.store, self.campaign.id, self.provider.name, handed)
         for row, delivery in zip(claim.recipients, deliveries, strict=True):
             if delivery.bounced:
                 self.store.mark(row.subscriber_id, "bounced", reason=delivery.error or "")

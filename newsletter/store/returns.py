@@ -239,3 +239,13 @@ def handovers(store: Store, campaign_id: int) -> dict[str, int]:
             .order_by(campaign_handovers.c.provider)
         )
         return {provider: count for provider, count in rows}
+
+
+def set_campaign_provider(store: Store, campaign_id: int, provider: str) -> None:
+    """The campaign goes on through ``provider`` (``newsletter send --switch-provider``)."""
+    with store.engine.connect() as connection:
+        connection.execution_options(write=True)
+        with connection.begin():
+            connection.execute(
+                update(campaigns).where(campaigns.c.id == campaign_id).values(provider=provider)
+            )
