@@ -35,6 +35,7 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    or_,
     select,
     true,
     update,
@@ -286,7 +287,8 @@ def _fail_ledger_rows(connection: Connection, items: dict[int, Return], when: dt
         .where(
             ledger.c.campaign_id == bindparam("campaign"),
             ledger.c.subscriber_id == bindparam("row_id"),
-            ledger.c.state.in_(("sent", "unknown", "in_flight")),
+            # Not IN (...): an expanding parameter cannot go into an executemany.
+            or_(*(ledger.c.state == state for state in ("sent", "unknown", "in_flight"))),
         )
         .values(state="failed", error=bindparam("error"), updated_at=when),
         rows,
