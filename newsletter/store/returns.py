@@ -1,8 +1,7 @@
 """What came back from a mailbox, recorded: bounces, complaints, mailto unsubscribes.
 
-Migration 7's tables live here (on the shared metadata, so their foreign keys resolve)
-rather than in :mod:`newsletter.store.schema`, together with the one function that
-writes them: :func:`record_returns` applies a chunk of classified messages in one
+Migration 7's tables (defined in :mod:`newsletter.store.schema`) and the functions that
+write them: :func:`record_returns` applies a chunk of classified messages in one
 transaction, because a mailbox of ten thousand bounces must not cost ten thousand
 commits.
 
@@ -25,13 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import (
-    Column,
     ColumnElement,
     Connection,
-    ForeignKey,
-    Integer,
-    String,
-    Table,
     bindparam,
     func,
     insert,
@@ -42,50 +36,15 @@ from sqlalchemy import (
 )
 
 from newsletter.store.schema import (
-    Id,
-    UtcDateTime,
+    campaign_handovers,
     campaigns,
     ledger,
-    metadata,
+    mailbox_messages,
+    soft_bounces,
     subscriber_events,
     subscribers,
 )
 from newsletter.store.subscribers import Store, insert_ignoring_duplicates, now
-
-mailbox_messages = Table(
-    "mailbox_messages",
-    metadata,
-    Column("message_key", String(64), primary_key=True),
-    Column("kind", String(16), nullable=False),
-    Column("processed_at", UtcDateTime, nullable=False),
-)
-
-soft_bounces = Table(
-    "soft_bounces",
-    metadata,
-    Column(
-        "subscriber_id",
-        Id,
-        ForeignKey("subscribers.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("campaign_id", Id, primary_key=True, autoincrement=False),  # 0: no campaign
-    Column("at", UtcDateTime, nullable=False),
-)
-
-campaign_handovers = Table(
-    "campaign_handovers",
-    metadata,
-    Column(
-        "campaign_id",
-        Id,
-        ForeignKey(campaigns.c.id, ondelete="CASCADE"),
-        primary_key=True,
-        autoincrement=False,
-    ),
-    Column("provider", String(32), primary_key=True),
-    Column("count", Integer, nullable=False),
-)
 
 
 @dataclass(frozen=True)
