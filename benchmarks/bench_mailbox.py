@@ -74,7 +74,8 @@ def build(folder: Path, count: int) -> Path:
         (maildir / part).mkdir(parents=True)
     for n in range(count):
         message = fill(MIX[n % len(MIX)], n + 1, campaign.id, tokens=tokens, unique=n)
-        (maildir / "new" / f"1796000000.{n}.bench").write_bytes(message)
+        # LF line ends, as an MTA writes a Maildir file.
+        (maildir / "new" / f"1796000000.{n}.bench").write_bytes(message.replace(b"\r\n", b"\n"))
     return project
 
 

@@ -55,7 +55,9 @@ _RETURNED_ORIGINAL = re.compile(
 
 def _without_returned_original(raw: bytes) -> bytes:
     """A multipart/report without its returned original: parsing it was half the time."""
-    head_end = raw.find(b"\n\r\n")
+    # The end of the headers: a Maildir file has LF line ends, IMAP and POP3 give CRLF.
+    ends = [end for end in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if end >= 0]
+    head_end = min(ends, default=-1)
     if head_end < 0 or b"multipart/report" not in raw[:head_end].lower():
         return raw
     found = _RETURNED_ORIGINAL.search(raw, head_end)

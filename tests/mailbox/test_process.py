@@ -142,7 +142,7 @@ def test_soft_bounces_from_enough_campaigns_mark_the_subscriber_bounced(
 def test_without_a_mailbox_configured_the_error_says_which_key_to_set(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "x")
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "a-long-enough-secret-key-for-this-test-0123")
 
     result = runner.invoke(cli, ["mailbox", "process"])
 
