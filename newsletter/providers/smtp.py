@@ -171,8 +171,9 @@ class SmtpProvider(BaseProvider):
                     return self._halt(
                         ProviderError(
                             f"the SMTP server {self.server} refused the sender address "
-                            f"{content.sender_email}: {last_error}; check 'from' in "
-                            "newsletter.yaml and what the server lets you send as"
+                            f"{sender}: {last_error}; check "
+                            f"{'bounces.address' if recipient.envelope_sender else 'from'} "
+                            "in newsletter.yaml and what the server lets you send as"
                         )
                     )
             except smtplib.SMTPAuthenticationError as error:
