@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter import __version__
 from newsletter.config import Config, find_config, load_config
 from newsletter.errors import NewsletterError
+from newsletter.store.db_errors import database_error
 
 
 @dataclass
@@ -45,6 +47,13 @@ class NewsletterGroup(click.Group):
             if state is not None and state.debug:
                 raise
             raise click.ClickException(str(error)) from None
+        except SQLAlchemyError as error:
+            # Disk full, a read-only file, a lost connection: one line, not a traceback.
+            state = ctx.find_object(State)
+            if state is not None and state.debug:
+                raise
+            url = state.config.database if state is not None and state._config else ""
+            raise click.ClickException(str(database_error(error, url))) from None
 
 
 @click.group(cls=NewsletterGroup, context_settings={"help_option_names": ["-h", "--help"]})
