@@ -432,6 +432,11 @@ class Ledger:
         """``unknown`` -> ``pending``, for ``--retry-unknown``. Returns how many."""
         return self._move("unknown", "pending")
 
+    def requeue_failed(self) -> int:
+        """``failed`` -> ``pending``, for ``--retry-failed`` (after the cause was fixed).
+        Who has bounced or left since is skipped when their batch is read."""
+        return self._move("failed", "pending")
+
     def _move(self, old: str, new: str, *, error: str | None = None) -> int:
         values: dict[str, Any] = {"state": new, "updated_at": now()}
         if error is not None:

@@ -131,6 +131,9 @@ class Recipient:
     personalization: Personalization
     headers: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    # The SMTP envelope sender (MAIL FROM, where bounces go): the signed VERP address
+    # when bounces.address is set; None means the From address.
+    envelope_sender: str | None = None
 
     @property
     def email(self) -> str:

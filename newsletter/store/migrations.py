@@ -63,12 +63,18 @@ def _web_state(connection: Connection) -> None:
 
 
 def _reserved(connection: Connection) -> None:
-    """Number 4 belongs to another branch of this release; when merging, replace this
-    entry with that branch's migration 4 (this one does nothing)."""
+    """A number (4, 6) that belongs to another branch of this release; when merging,
+    replace the entry with that branch's migration (this one does nothing)."""
 
 
 def _mail_queue(connection: Connection) -> None:
     create_tables(connection, mail_queue)
+
+
+def _mail_returns(connection: Connection) -> None:
+    create_tables(
+        connection, schema.mailbox_messages, schema.soft_bounces, schema.campaign_handovers
+    )
 
 
 MIGRATIONS: list[Migration] = [
@@ -77,6 +83,14 @@ MIGRATIONS: list[Migration] = [
     Migration(3, "web app: webhook events seen, form rate limits, opens and clicks", _web_state),
     Migration(4, "(reserved for another branch: replace at merge)", _reserved),
     Migration(5, "durable queue of confirmation and manage-link mail", _mail_queue),
+    # MERGE: 6 belongs to a branch developed in parallel; this placeholder only keeps the
+    # numbering contiguous here and is replaced by that branch's migration at merge.
+    Migration(6, "(reserved for another branch: replace at merge)", _reserved),
+    Migration(
+        7,
+        "mail coming back: messages processed, soft bounces, hand-overs per provider",
+        _mail_returns,
+    ),
 ]
 
 # Any constant works; it only has to be the same in every process of this application.
