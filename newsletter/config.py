@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -36,6 +35,9 @@ _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _valid_address(value: str) -> str:
+    # Imported here: email-validator's import costs more than the rest of a build.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as error:
@@ -82,7 +84,9 @@ OneLine = Annotated[str, AfterValidator(_one_line)]
 class Schema(BaseModel):
     """Base of every config section: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # defer_build: each model's validator is built when first used, not at import, so a
+    # command pays only for the models it validates (the whole config: one schema build).
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class Sender(Schema):

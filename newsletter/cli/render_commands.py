@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 
-from newsletter.build import build_issue
-from newsletter.checks import check_issue, has_errors
 from newsletter.cli import State, cli, pass_state
-from newsletter.scaffold import init_project, new_issue
+
+# The library is imported inside each command: each loads only the stages it uses.
 
 ISSUE = click.Path(dir_okay=False, path_type=Path)
 
@@ -23,6 +22,8 @@ def init(folder: Path) -> None:
     Example:
       newsletter init my-newsletter
     """
+    from newsletter.scaffold import init_project
+
     for path in init_project(folder):
         click.echo(f"created {path}")
     click.echo(f"Next: cd {folder} && newsletter check issues/*.md")
@@ -38,6 +39,8 @@ def new(state: State, title: str) -> None:
     Example:
       newsletter new "Stem cells in breast milk"
     """
+    from newsletter.scaffold import new_issue
+
     path = new_issue(state.config.issues_dir, title)
     click.echo(f"created {path}")
 
@@ -60,6 +63,8 @@ def build(state: State, issue: Path, out_dir: Path) -> None:
     Example:
       newsletter build issues/2026-11-26-stem-cells-in-breast-milk.md
     """
+    from newsletter.build import build_issue
+
     result = build_issue(issue, state.config, out_dir)
     for path, size in result.files.items():
         click.echo(f"{path}  {size / 1024:.1f} KB")
@@ -81,6 +86,8 @@ def check(state: State, issues: tuple[Path, ...]) -> None:
     Example:
       newsletter check issues/2026-11-26-stem-cells-in-breast-milk.md
     """
+    from newsletter.checks import check_issue, has_errors
+
     failed = False
     for path in issues:
         findings, _ = check_issue(path, state.config)

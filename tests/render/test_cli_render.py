@@ -27,6 +27,7 @@ def test_every_command_has_help_with_an_example(runner: CliRunner) -> None:
             if hasattr(command, "commands"):
                 yield from commands(command, (*prefix, name))
 
+    cli.load_all()
     for path, command in commands(cli):
         result = runner.invoke(cli, [*path, "--help"])
         assert result.exit_code == 0, path
