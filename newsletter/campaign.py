@@ -20,15 +20,23 @@ from newsletter import ledger
 from newsletter.config import Config
 from newsletter.errors import ProviderError, ProviderUnavailable
 from newsletter.lease import Lease
+from newsletter.ledger_log import LEDGER_STATE, LedgerLog
 from newsletter.mail import list_unsubscribe, shared_list_headers
 from newsletter.models import CompiledIssue, Personalization
-from newsletter.providers import Batch, Content, Delivery, Provider, Recipient, local_message
+from newsletter.providers import (
+    NO_LOG,
+    Batch,
+    Content,
+    Delivery,
+    DeliveryLog,
+    Provider,
+    Recipient,
+    local_message,
+)
 from newsletter.store import Store
 from newsletter.tokens import DEVELOPMENT_SECRET, Links, Signer
 
 TEST_PREFIX = "[TEST] "
-# Delivery status -> ledger state: "deferred" goes back to pending for the next run.
-LEDGER_STATE = {"sent": "sent", "failed": "failed", "deferred": "pending", "unknown": "unknown"}
 
 
 @dataclass
@@ -180,16 +188,36 @@ class CampaignRun:
         while upcoming is not None:
             claim, batch = upcoming
             lease.check()
-            self.ledger.hand_over(claim)
-            out = hand_off.submit(self.provider.send_batch, batch)
+            claim, handed, log = self._hand_over(claim, batch, progress)
+            out = hand_off.submit(self.provider.send_batch, handed, log) if handed else None
             try:
                 upcoming = self._prepare(claim.last_id, size, progress)  # meanwhile
             finally:
-                stopped = self._record(claim, out, progress)
+                stopped = self._record(claim, out, log, progress) if out else None
             self.report(progress)
             if stopped:
                 return stopped
         return None
+
+    def _hand_over(
+        self, claim: ledger.Claim, batch: Batch, progress: Progress
+    ) -> tuple[ledger.Claim, Batch | None, DeliveryLog]:
+        """Commit the batch as handed over, leaving out who unsubscribed meanwhile: as a
+        whole, or message by message through a :class:`LedgerLog` for providers that
+        report each one. None for the batch when no one is left in it."""
+        if self.provider.per_message:
+            return claim, batch, LedgerLog(self.ledger, claim)
+        handed = self.ledger.hand_over(claim)
+        if handed is claim:
+            return claim, batch, NO_LOG
+        progress.add("skipped", handed.skipped - claim.skipped)
+        kept = {row.subscriber_id for row in handed.recipients}
+        recipients = [
+            recipient
+            for recipient, row in zip(batch.recipients, claim.recipients, strict=True)
+            if row.subscriber_id in kept
+        ]
+        return handed, Batch(batch.content, recipients) if recipients else None, NO_LOG
 
     def _prepare(
         self, after: int, size: int, progress: Progress
@@ -204,7 +232,11 @@ class CampaignRun:
         return None
 
     def _record(
-        self, claim: ledger.Claim, out: Future[list[Delivery]], progress: Progress
+        self,
+        claim: ledger.Claim,
+        out: Future[list[Delivery]],
+        log: DeliveryLog,
+        progress: Progress,
     ) -> str | None:
         """Wait for the hand-off and record what became of each recipient."""
         stopped = None
@@ -214,10 +246,15 @@ class CampaignRun:
             stopped = str(error)
             deliveries = error.deliveries or _undelivered(error, len(claim.recipients))
         except BaseException as error:
-            # A bug, Ctrl-C, a full disk: what reached the provider is not known.
+            # A bug, Ctrl-C, a full disk: what reached the provider is not known, except
+            # what a per-message provider reported (the rest of its batch stays pending).
+            if isinstance(log, LedgerLog):
+                log.flush()
             reason = f"interrupted ({type(error).__name__}) while the batch was out"
             self.ledger.record(claim, [("unknown", None, reason)] * len(claim.recipients))
             raise
+        if isinstance(log, LedgerLog):
+            log.flush()  # the rows it reported are no longer in flight: record skips them
         outcomes = [(LEDGER_STATE[d.status], d.message_id, d.error) for d in deliveries]
         self.ledger.record(claim, outcomes)
         for row, delivery in zip(claim.recipients, deliveries, strict=True):

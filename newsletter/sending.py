@@ -63,6 +63,20 @@ def send_transactional(config: Config, *, to: str, subject: str, html: str, text
     return delivery
 
 
+def unknown_hint(provider: str) -> str:
+    """How a campaign's ``unknown`` recipients get settled with this provider."""
+    if provider == "sendgrid":
+        return (
+            "SendGrid's Event Webhook settles them as its events arrive; --retry-unknown "
+            "resends the rest (at the risk of a duplicate each)"
+        )
+    where = "the outbox folder" if provider == "outbox" else "the SMTP server's log"
+    return (
+        f"{provider} reports no events: look them up in {where} (at most one per "
+        "connection), then --retry-unknown resends them (at the risk of a duplicate each)"
+    )
+
+
 # -- planning ------------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from newsletter.sending import (
     refuse_on_errors,
     send_campaign,
     send_tests,
+    unknown_hint,
 )
 
 
@@ -253,8 +254,8 @@ def _show_summary(summary: SendSummary, say: Say) -> None:
     if summary.recovered_unknown:
         say(
             f"{summary.recovered_unknown} recipient(s) were in flight when an earlier run "
-            "stopped: they are 'unknown' and were not sent again. --retry-unknown resends "
-            "them (at most one duplicate each); provider events settle them otherwise."
+            f"stopped: they are 'unknown' and were not sent again. "
+            f"{unknown_hint(summary.provider)}."
         )
     if summary.deferred:
         say(f"{summary.deferred} recipient(s) were deferred: send again later to retry them.")

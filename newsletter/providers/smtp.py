@@ -27,7 +27,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 from newsletter.config import Config, env_secret
 from newsletter.errors import ConfigError, ProviderError, ProviderUnavailable
-from newsletter.providers import BaseProvider, Batch, Content, Delivery, Recipient, local_message
+from newsletter.providers import (
+    NO_LOG,
+    BaseProvider,
+    Batch,
+    Content,
+    Delivery,
+    DeliveryLog,
+    Recipient,
+    local_message,
+)
 from newsletter.providers.retry import Backoff
 from newsletter.ratelimit import RateLimiter
 
@@ -50,6 +59,7 @@ def _reply(code: int, message: bytes | str) -> str:
 
 class SmtpProvider(BaseProvider):
     name = "smtp"
+    per_message = True
 
     def __init__(
         self, config: Config, limiter: RateLimiter, *, reuse_connections: bool = True
@@ -76,10 +86,13 @@ class SmtpProvider(BaseProvider):
     def server(self) -> str:
         return f"{self.settings.host}:{self.settings.port}"
 
-    def send_batch(self, batch: Batch) -> list[Delivery]:
+    def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
         self._stop = None
         deliveries = list(
-            self._workers.map(lambda r: self._deliver(batch.content, r), batch.recipients)
+            self._workers.map(
+                lambda index: self._deliver(batch.content, batch.recipients[index], index, log),
+                range(len(batch.recipients)),
+            )
         )
         if self._stop is not None:
             self._stop.deliveries = deliveries
@@ -95,9 +108,20 @@ class SmtpProvider(BaseProvider):
 
     # One message, on a worker thread.
 
-    def _deliver(self, content: Content, recipient: Recipient) -> Delivery:
+    def _deliver(
+        self, content: Content, recipient: Recipient, index: int, log: DeliveryLog
+    ) -> Delivery:
+        """One message, reported to ``log`` before and after: a worker (one connection)
+        puts its next message on the wire only once this one's outcome is recorded."""
         if self._stop is not None:
             return Delivery("deferred", error=f"not attempted: {self._stop}")
+        if not log.starting(index):
+            return Delivery("skipped", error="not sent: no longer subscribed")
+        delivery = self._attempt(content, recipient)
+        log.finished(index, delivery)
+        return delivery
+
+    def _attempt(self, content: Content, recipient: Recipient) -> Delivery:
         message_id, message = local_message(content, recipient)
         # SMTP wants CRLF (servers refuse bare LF since "SMTP smuggling"); smtplib only
         # adds the dot-stuffing.
