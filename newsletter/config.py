@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     ValidationError,
     model_validator,
 )
@@ -79,6 +81,28 @@ BaseUrl = Annotated[str, AfterValidator(_base_url)]  # no trailing slash: paths 
 Color = Annotated[str, AfterValidator(_color)]
 Slug = Annotated[str, AfterValidator(_slug)]
 OneLine = Annotated[str, AfterValidator(_one_line)]
+
+
+def _greeting(value: object) -> str | Literal[False]:
+    if value is False:
+        return False
+    if not isinstance(value, str):
+        raise ValueError("write a greeting line such as 'Hi {first_name},', or false for none")
+    _one_line(value)
+    try:
+        fields = {field for _, field, _, _ in string.Formatter().parse(value) if field is not None}
+    except ValueError:
+        fields = {"?"}
+    if not fields <= {"first_name"}:
+        raise ValueError(
+            "the only placeholder a greeting may hold is {first_name}, as in "
+            "'Dear {first_name},'; write false for no greeting"
+        )
+    return value
+
+
+# A greeting line such as "Hi {first_name},", or false for none.
+Greeting = Annotated[str | Literal[False], PlainValidator(_greeting)]
 
 
 class Schema(BaseModel):
@@ -228,6 +252,12 @@ class Config(Schema):
         None, description="Address for the mailto: List-Unsubscribe alternative."
     )
     hashtag: str = Field("", description="The community hashtag, shown in the footer.")
+    greeting: Greeting = Field(
+        "Hi {first_name},",
+        description="The line each issue opens with; {first_name} is the reader's first name "
+        "(titles such as Dr skipped; 'there' when unknown). false: no greeting. An issue's "
+        "front matter can set its own.",
+    )
     topics: list[Topic] = Field(
         default_factory=list, description="What subscribers can choose to receive."
     )

@@ -15,10 +15,12 @@ import datetime as dt
 import functools
 import textwrap
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote, urlsplit
 
 import css_inline
 import jinja2
+import markupsafe
 import mjml
 
 from newsletter.config import Config
@@ -144,13 +146,16 @@ def compile_issue(
         "asset_url": assets,
         "logo_url": logo_url,
     }
+    greeting = config.greeting if issue.greeting is None else issue.greeting
     mjml_source = _render_template(
-        template_environment(config), HTML_TEMPLATE, {**context, "recipient": _Markers("html")}
+        template_environment(config),
+        HTML_TEMPLATE,
+        {**context, "recipient": _Markers("html"), "greeting": greeting_line(greeting, "html")},
     )
     text = _render_template(
         template_environment(config, text=True),
         TEXT_TEMPLATE,
-        {**context, "recipient": _Markers("text")},
+        {**context, "recipient": _Markers("text"), "greeting": greeting_line(greeting, "text")},
     )
     html = _INLINER.inline(mjml_to_html(mjml_source))
     return CompiledIssue(
@@ -162,6 +167,15 @@ def compile_issue(
         text=text,
         assets=tuple(assets.files),
     )
+
+
+def greeting_line(greeting: str | Literal[False], part: str) -> str:
+    """The greeting with the first-name marker in place; escaped for HTML ("" for none)."""
+    if not greeting:
+        return ""
+    if part == "html":
+        greeting = str(markupsafe.escape(greeting))
+    return greeting.replace("{first_name}", marker(part, "greeting_name"))
 
 
 def mjml_to_html(source: str) -> str:
