@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from newsletter import mjml_schema
+from newsletter.checks_source import source_problems
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
 from newsletter.issues import read_issue
@@ -81,6 +82,8 @@ def check_compiled(compiled: CompiledIssue, config: Config) -> Iterator[Finding]
             label,
         )
 
+    for problem in source_problems(issue):
+        yield Finding(problem.level, problem.message, label, problem.line)
     yield from _check_subject_and_preheader(issue, label)
     yield from _check_headings(issue, label)
 
