@@ -76,9 +76,9 @@ def check_links(
 
 def _request(url: str, timeout: float) -> LinkStatus:
     status = _one_request(url, "HEAD", timeout)
-    if not status.ok and status.reason.split(" ")[0].isdigit():
-        if int(status.reason.split(" ")[0]) in _RETRY_WITH_GET:
-            status = _one_request(url, "GET", timeout)
+    code = status.reason.split(" ")[0]
+    if not status.ok and code.isdigit() and int(code) in _RETRY_WITH_GET:
+        status = _one_request(url, "GET", timeout)
     return status
 
 
