@@ -127,10 +127,17 @@ class Topic(Schema):
 class Brand(Schema):
     logo: str | None = Field(None, description="Logo image, a path relative to the project.")
     logo_alt: str = Field(
-        "", description="Alt text of the logo; empty marks it decorative (the name is beside it)."
+        "",
+        description="Alt text of the logo. The logo links to site_url, so a link needs a "
+        "name: empty means the newsletter's name.",
     )
     logo_width: int = Field(120, ge=16, le=600, description="Logo width in pixels.")
     primary_color: Color = "#9d3a63"
+    dark_primary_color: Color | None = Field(
+        None,
+        description="Links and accents in dark mode; default: primary_color, lightened "
+        "until it reads on the dark background (4.5:1).",
+    )
     text_color: Color = "#222222"
     muted_color: Color = "#5f5f5f"
     background_color: Color = "#f4efe9"

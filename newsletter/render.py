@@ -23,6 +23,7 @@ import jinja2
 import markupsafe
 import mjml
 
+from newsletter.colors import dark_accent
 from newsletter.config import Config
 from newsletter.errors import IssueFileError, RenderError, TemplateError
 from newsletter.models import PERSONAL_FIELDS, CompiledIssue, Issue
@@ -78,6 +79,7 @@ def _environment(templates_dir: Path, text: bool) -> jinja2.Environment:
     )
     environment.filters["longdate"] = _long_date
     environment.filters["wrap"] = _wrap_filter
+    environment.filters["dark_accent"] = dark_accent
     return environment
 
 
