@@ -612,12 +612,13 @@ class Ledger:
             )
 
     def finish(self, *, error: str | None) -> None:
-        """Note how this run ended: finished when nothing is pending, else why it stopped."""
+        """Note how this run ended: finished when nothing is pending, in flight or
+        unknown (someone may still have to settle those), else why it stopped."""
         with write_connection(self.engine) as connection, connection.begin():
             left = connection.scalar(
                 select(func.count())
                 .select_from(ledger)
-                .where(self._mine, ledger.c.state.in_(("pending", "in_flight")))
+                .where(self._mine, ledger.c.state.in_(("pending", "in_flight", "unknown")))
             )
             connection.execute(
                 update(campaigns)

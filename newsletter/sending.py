@@ -12,7 +12,7 @@ mailed twice.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -199,12 +199,13 @@ def send_campaign(
     retry_unknown: bool = False,
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> SendSummary:
     """Send (or resume) the issue's campaign; the summary says what this run did.
 
     A provider refusing or staying unavailable stops the run early, with the reason in
     ``summary.stopped``; everything sent before it is recorded and the next run
-    resumes after it.
+    resumes after it. ``notice`` hears what the provider waits for (retries, back-off).
     """
     refuse_on_errors(plan)
     links = Links(config, Signer(_secret(plan.provider)))
@@ -213,6 +214,8 @@ def send_campaign(
     try:
         limiter = _limiter(config, store, rate)
         with get_provider(config, plan.provider, limiter=limiter) as provider:
+            if notice is not None:
+                provider.notify = notice
             size = min(provider.batch_size, limiter.largest_grant or provider.batch_size)
             if dry_run:
                 campaign_id = plan.campaign.id if plan.campaign else None

@@ -66,6 +66,10 @@ COMMANDS = {
         "Keep the subscriber list: import, add, remove, forget, show, list, export, count.",
     ),
     "db": LazyCommand(_SUBSCRIBERS, "Manage the database schema."),
+    "flush-mail": LazyCommand(
+        "newsletter.cli.mail_commands",
+        "Send the mail the web app queued (signup confirmations, manage links) that is due.",
+    ),
     "serve": LazyCommand(
         "newsletter.cli.web_commands",
         "Serve the subscriber web app: unsubscribe and preference pages, signup with double "

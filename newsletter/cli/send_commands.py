@@ -121,6 +121,10 @@ def send(
         def on_progress(progress: Progress) -> None:
             bar.update(progress.done - bar.pos, progress)
 
+        def on_notice(message: str) -> None:
+            # On its own line, to stderr: a retry's wait is news, not a result.
+            click.echo(f"\n{message}", err=True)
+
         summary = send_campaign(
             config,
             plan,
@@ -128,6 +132,7 @@ def send(
             retry_unknown=retry_unknown,
             dry_run=dry_run,
             progress=on_progress,
+            notice=on_notice,
         )
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
@@ -257,6 +262,11 @@ def _show_summary(summary: SendSummary, say: Say) -> None:
             f"stopped: they are 'unknown' and were not sent again. "
             f"{unknown_hint(summary.provider)}."
         )
+    if summary.unknown:
+        say(
+            f"{summary.unknown} recipient(s) are unknown: the provider may have their "
+            f"message, so it was not sent again. {unknown_hint(summary.provider)}."
+        )
     if summary.deferred:
         say(f"{summary.deferred} recipient(s) were deferred: send again later to retry them.")
 
@@ -292,6 +302,8 @@ def status(state: State, issue: str | None, as_json: bool) -> None:
             if campaign.finished_at
             else "not finished"
         )
+        if item.counts["unknown"]:
+            finished = f"not finished: {item.counts['unknown']} unknown"
         click.echo(
             f"{campaign.slug}: campaign {campaign.id} via {campaign.provider}, topics "
             f"{', '.join(campaign.topics) or '(all)'}"
@@ -303,3 +315,5 @@ def status(state: State, issue: str | None, as_json: bool) -> None:
             click.echo(f"  error: {who}: {error}")
         if campaign.last_error:
             click.echo(f"  stopped: {campaign.last_error}")
+        if item.counts["unknown"]:
+            click.echo(f"  unknown: {unknown_hint(campaign.provider)}")

@@ -29,7 +29,7 @@ import dataclasses
 import datetime as dt
 import functools
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from html import escape
@@ -226,6 +226,8 @@ class Provider(Protocol):
     batch_size: int
     # True: send_batch reports every message to its DeliveryLog (see the module doc).
     per_message: bool
+    # Told what the provider waits for (a retry after a 5xx, a 429's reset), as it starts.
+    notify: Callable[[str], None]
 
     def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]: ...
 
@@ -251,6 +253,12 @@ class BaseProvider:
     def __init__(self, config: Config, limiter: RateLimiter) -> None:
         self.config = config
         self.limiter = limiter
+        # Set by the caller to hear what a provider waits for (retries, back-off).
+        self.notify: Callable[[str], None] = lambda message: None
+
+    def notice(self, message: str) -> None:
+        """Pass a notice on to whoever set :attr:`notify` (late-bound: set after init)."""
+        self.notify(f"{self.name}: {message}")
 
     def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
         raise NotImplementedError

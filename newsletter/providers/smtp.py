@@ -67,7 +67,7 @@ class SmtpProvider(BaseProvider):
         super().__init__(config, limiter)
         self.settings = config.smtp
         self.batch_size = config.sending.batch_size
-        self.backoff = Backoff.from_settings(config.sending)
+        self.backoff = Backoff.from_settings(config.sending, notify=self.notice)
         # False opens one connection per message: only the benchmark's baseline wants it.
         self.reuse_connections = reuse_connections
         self.password = env_secret(self.settings.password_env)
@@ -129,7 +129,7 @@ class SmtpProvider(BaseProvider):
         last_error = ""
         for retry in range(self.backoff.retries + 1):
             if retry:
-                self.backoff.wait(retry - 1)
+                self.backoff.wait(retry - 1, reason=last_error)
             self.limiter.acquire()
             try:
                 self._send(content.sender_email, recipient.email, data)

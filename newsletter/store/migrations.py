@@ -28,6 +28,7 @@ from sqlalchemy.exc import OperationalError
 
 from newsletter.errors import StoreError
 from newsletter.store import schema
+from newsletter.store.mail_queue_table import mail_queue
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,21 @@ def _web_state(connection: Connection) -> None:
     create_tables(connection, schema.webhook_events, schema.rate_limits, schema.campaign_engagement)
 
 
+def _reserved(connection: Connection) -> None:
+    """Number 4 belongs to another branch of this release; when merging, replace this
+    entry with that branch's migration 4 (this one does nothing)."""
+
+
+def _mail_queue(connection: Connection) -> None:
+    create_tables(connection, mail_queue)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "subscribers, topics, consent events and suppressions", _subscribers),
     Migration(2, "campaigns and the send ledger", _campaigns),
     Migration(3, "web app: webhook events seen, form rate limits, opens and clicks", _web_state),
+    Migration(4, "(reserved for another branch: replace at merge)", _reserved),
+    Migration(5, "durable queue of confirmation and manage-link mail", _mail_queue),
 ]
 
 # Any constant works; it only has to be the same in every process of this application.
