@@ -225,7 +225,9 @@ def smtp_ceiling(port: int, count: int, connections: int) -> float:
     issue = read_issue(config.root / SEED, topics=config.topic_ids)
     content = campaign_content(config, compile_issue(issue, config))
     recipient = RecipientBuilder(config, Links(config, Signer("benchmark")), 1)
-    _, message = local_message(content, recipient(LedgerRecipient(1, "a@example.org", "A")))
+    _, message = local_message(
+        content, recipient(LedgerRecipient(1, "a@example.org", "A", "benchmark"))
+    )
     data = message.replace(b"\n", b"\r\n")
     shutil.rmtree(config.root)
 

@@ -24,7 +24,7 @@ from newsletter.mail import list_unsubscribe, shared_list_headers
 from newsletter.models import CompiledIssue, Personalization
 from newsletter.providers import Batch, Content, Delivery, Provider, Recipient, local_message
 from newsletter.store import Store
-from newsletter.tokens import DEVELOPMENT_SECRET, Links, Signer
+from newsletter.tokens import DEVELOPMENT_SECRET, SAMPLE_LINK_KEY, Links, Signer
 
 TEST_PREFIX = "[TEST] "
 # Delivery status -> ledger state: "deferred" goes back to pending for the next run.
@@ -102,18 +102,18 @@ class RecipientBuilder:
         self.campaign_id = campaign_id
         self.campaign_tag = str(campaign_id)
         # Everything after the recipient's own URL, checked once (no line breaks).
-        sample = links.unsubscribe(0, campaign_id)
+        sample = links.unsubscribe(0, SAMPLE_LINK_KEY, campaign_id)
         self.after_url = list_unsubscribe(config, sample).removeprefix(f"<{sample}>")
 
     def __call__(self, row: ledger.LedgerRecipient) -> Recipient:
         subscriber_id = row.subscriber_id
-        unsubscribe_url = self.links.unsubscribe(subscriber_id, self.campaign_id)
+        unsubscribe_url = self.links.unsubscribe(subscriber_id, row.link_key, self.campaign_id)
         personalization = Personalization(
             email=row.email,
             # A name from a signup form must not be able to break the To header.
             name=" ".join(row.name.split()),
             unsubscribe_url=unsubscribe_url,
-            preferences_url=self.links.preferences(subscriber_id),
+            preferences_url=self.links.preferences(subscriber_id, row.link_key),
         )
         return Recipient(
             personalization,

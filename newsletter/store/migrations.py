@@ -20,14 +20,16 @@ PostgreSQL advisory lock, or SQLite's write lock (``BEGIN IMMEDIATE``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, Table, func, inspect, select, text
 from sqlalchemy.exc import OperationalError
 
 from newsletter.errors import StoreError
-from newsletter.store import schema
+from newsletter.store import link_keys, schema
+from newsletter.store.link_keys import subscribers_before_4 as _subscribers_before_4
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,10 @@ class Migration:
     version: int
     description: str
     apply: Callable[[Connection], None]
+    # SQLite's way to rebuild a table that others refer to: foreign keys off for the
+    # migration's transaction (dropping the old table would otherwise cascade), and
+    # ``PRAGMA foreign_key_check`` before it commits.
+    sqlite_foreign_keys_off: bool = False
 
 
 def create_tables(connection: Connection, *tables: Table) -> None:
@@ -46,7 +52,7 @@ def create_tables(connection: Connection, *tables: Table) -> None:
 def _subscribers(connection: Connection) -> None:
     create_tables(
         connection,
-        schema.subscribers,
+        _subscribers_before_4,
         schema.subscriber_topics,
         schema.subscriber_events,
         schema.suppressions,
@@ -65,6 +71,12 @@ MIGRATIONS: list[Migration] = [
     Migration(1, "subscribers, topics, consent events and suppressions", _subscribers),
     Migration(2, "campaigns and the send ledger", _campaigns),
     Migration(3, "web app: webhook events seen, form rate limits, opens and clicks", _web_state),
+    Migration(
+        4,
+        "subscribers: ids never reused, a link key per subscriber, consent proven once",
+        link_keys.migrate,
+        sqlite_foreign_keys_off=True,
+    ),
 ]
 
 # Any constant works; it only has to be the same in every process of this application.
@@ -108,7 +120,7 @@ def upgrade(engine: Engine, migrations: list[Migration] | None = None) -> list[M
     for migration in migrations:
         if migration.version <= known:
             continue
-        with engine.connect() as connection:
+        with engine.connect() as connection, _foreign_keys_off(connection, migration):
             # Tells the SQLite begin hook (see newsletter.store.database) to take the
             # write lock at BEGIN, so two processes cannot both decide to migrate.
             connection.execution_options(write=True)
@@ -118,6 +130,8 @@ def upgrade(engine: Engine, migrations: list[Migration] | None = None) -> list[M
                 if migration.version <= known:
                     continue  # another process applied it while we waited for the lock
                 migration.apply(connection)
+                if migration.sqlite_foreign_keys_off and connection.dialect.name == "sqlite":
+                    _check_foreign_keys(connection, migration)
                 connection.execute(
                     schema.schema_version.insert().values(
                         version=migration.version,
@@ -128,6 +142,31 @@ def upgrade(engine: Engine, migrations: list[Migration] | None = None) -> list[M
                 known = migration.version
                 applied.append(migration)
     return applied
+
+
+@contextmanager
+def _foreign_keys_off(connection: Connection, migration: Migration) -> Iterator[None]:
+    """SQLite ignores ``PRAGMA foreign_keys`` inside a transaction: set it before BEGIN,
+    on the DB-API connection (the SQLAlchemy one would begin first)."""
+    driver = connection.connection.driver_connection
+    if not (migration.sqlite_foreign_keys_off and connection.dialect.name == "sqlite"):
+        yield
+        return
+    assert driver is not None
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys=ON")
+
+
+def _check_foreign_keys(connection: Connection, migration: Migration) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise StoreError(
+            f"migration {migration.version} would leave {len(broken)} rows pointing at "
+            f"nothing (first: {tuple(broken[0])}); nothing was changed"
+        )
 
 
 def _check_order(migrations: list[Migration]) -> None:

@@ -86,8 +86,18 @@ def confirm(token: str) -> Response:
     return page(
         "confirmed.html",
         subscriber=subscriber,
-        preferences_url=site.links.preferences(subscriber.id),
+        preferences_url=site.links.preferences(subscriber.id, subscriber.link_key),
     )
+
+
+def restart_signup(site: Services, subscriber: Subscriber, *, source: str) -> bool:
+    """ "Subscribe again" from someone who never confirmed: pending again, and a fresh
+    confirmation link (within the per-address mail limit). False if not their case."""
+    if not site.store.restart_signup(subscriber.id, source=source, ip=request.remote_addr):
+        return False
+    if _address_may_receive_mail(site, subscriber.email):
+        _post_confirmation(site, subscriber)
+    return True
 
 
 def _sign_up(site: Services, form: FormResult) -> None:
@@ -122,7 +132,7 @@ def _post_confirmation(site: Services, subscriber: Subscriber) -> None:
         "confirm",
         subscriber,
         subject=f"Confirm your subscription to {site.config.name}",
-        url=site.links.confirm(subscriber.id),
+        url=site.links.confirm(subscriber.id, subscriber.link_key),
     )
 
 
@@ -132,7 +142,7 @@ def _post_manage_link(site: Services, subscriber: Subscriber) -> None:
         "manage",
         subscriber,
         subject=f"Your link to manage {site.config.name}",
-        url=site.links.manage(subscriber.id),
+        url=site.links.manage(subscriber.id, subscriber.link_key),
     )
 
 
@@ -158,7 +168,7 @@ def _confirmable(site: Services, token: str) -> Subscriber:
     try:
         if len(token) > TOKEN_MAX:
             raise TokenError("too long")
-        subscriber_id = site.signer.read_confirm_token(token, max_age_seconds=site.link_max_age)
+        claim = site.signer.read_confirm_token(token, max_age_seconds=site.link_max_age)
     except ExpiredTokenError:
         raise Answer(
             page(
@@ -171,7 +181,7 @@ def _confirmable(site: Services, token: str) -> Subscriber:
         ) from None
     except TokenError:
         abort(404)
-    subscriber = site.store.get(subscriber_id)
+    subscriber = site.store.holder(claim.subscriber_id, claim.link_key)
     if subscriber is None or subscriber.status not in ("pending", "active"):
         abort(404)
     return subscriber
@@ -182,7 +192,7 @@ def _already_confirmed(site: Services, subscriber: Subscriber) -> Response:
         "confirmed.html",
         subscriber=subscriber,
         already=True,
-        preferences_url=site.links.preferences(subscriber.id),
+        preferences_url=site.links.preferences(subscriber.id, subscriber.link_key),
     )
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import random
 
-from itsdangerous import URLSafeSerializer
+import pytest
+from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 
-from newsletter.tokens import Signer
+from newsletter.errors import TokenError
+from newsletter.store.schema import new_link_key
+from newsletter.tokens import LinkClaim, Signer, UnsubscribeClaim
 
 
 def test_fast_tokens_are_byte_for_byte_itsdangerous_tokens() -> None:
@@ -19,9 +22,25 @@ def test_fast_tokens_are_byte_for_byte_itsdangerous_tokens() -> None:
 
     for subscriber_id in ids:
         campaign_id = rng.choice([None, rng.randint(0, 10 ** rng.randint(1, 12))])
-        assert signer.unsubscribe_token(subscriber_id, campaign_id) == unsubscribe.dumps(
-            [subscriber_id, campaign_id]
+        key = new_link_key()
+        assert signer.unsubscribe_token(subscriber_id, campaign_id, key) == unsubscribe.dumps(
+            [subscriber_id, campaign_id, key]
         )
-        assert signer.preferences_token(subscriber_id) == preferences.dumps(subscriber_id)
-        claim = signer.read_unsubscribe_token(signer.unsubscribe_token(subscriber_id, 3))
-        assert (claim.subscriber_id, claim.campaign_id) == (subscriber_id, 3)
+        assert signer.preferences_token(subscriber_id, key) == preferences.dumps(
+            [subscriber_id, key]
+        )
+        claim = signer.read_unsubscribe_token(signer.unsubscribe_token(subscriber_id, 3, key))
+        assert (claim.subscriber_id, claim.campaign_id, claim.link_key) == (subscriber_id, 3, key)
+
+
+def test_links_signed_before_link_keys_still_read() -> None:
+    signer = Signer("a-secret")
+    unsubscribe = URLSafeSerializer("a-secret", salt="newsletter.unsubscribe")
+    preferences = URLSafeSerializer("a-secret", salt="newsletter.preferences")
+    confirm = URLSafeTimedSerializer("a-secret", salt="newsletter.confirm")
+
+    assert signer.read_unsubscribe_token(unsubscribe.dumps([12, 3])) == UnsubscribeClaim(12, 3)
+    assert signer.read_preferences_token(preferences.dumps(12)) == LinkClaim(12, None)
+    assert signer.read_confirm_token(confirm.dumps(12), max_age_seconds=60) == LinkClaim(12, None)
+    with pytest.raises(TokenError):
+        signer.read_preferences_token(preferences.dumps([12, "no key!"]))

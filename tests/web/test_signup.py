@@ -133,7 +133,7 @@ def test_an_expired_confirmation_link_confirms_nothing(
     eight_days_ago = time.time() - 8 * 86400
     with monkeypatch.context() as past:
         past.setattr(time, "time", lambda: eight_days_ago)
-        link = f"/confirm/{site.signer.confirm_token(pending.id)}"
+        link = f"/confirm/{site.signer.confirm_token(pending.id, pending.link_key)}"
     token = csrf_of(client.get("/subscribe"))
 
     shown = client.get(link)
@@ -146,7 +146,7 @@ def test_an_expired_confirmation_link_confirms_nothing(
 
 def test_a_tampered_confirmation_link_is_a_plain_404(client: FlaskClient, site: Services) -> None:
     pending = site.store.add("eve@example.org", status="pending", source="test")
-    link = f"/confirm/{site.signer.confirm_token(pending.id)}"
+    link = f"/confirm/{site.signer.confirm_token(pending.id, pending.link_key)}"
 
     response = client.get(link[:-3] + "xyz")
 

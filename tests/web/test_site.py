@@ -55,7 +55,7 @@ def test_the_inline_stylesheet_is_allowed_by_its_hash(client: FlaskClient) -> No
 
 def test_a_script_gets_a_fresh_nonce_in_each_response(client: FlaskClient, site: Services) -> None:
     pending = site.store.add("new@example.org", status="pending", source="test")
-    link = f"/confirm/{site.signer.confirm_token(pending.id)}"
+    link = f"/confirm/{site.signer.confirm_token(pending.id, pending.link_key)}"
 
     nonces = [
         re.search(
@@ -72,8 +72,8 @@ def test_personal_pages_are_never_cached(
     client: FlaskClient, site: Services, subscriber: Subscriber
 ) -> None:
     for path in (
-        f"/u/{site.signer.unsubscribe_token(subscriber.id, None)}",
-        f"/p/{site.signer.preferences_token(subscriber.id)}",
+        f"/u/{site.signer.unsubscribe_token(subscriber.id, None, subscriber.link_key)}",
+        f"/p/{site.signer.preferences_token(subscriber.id, subscriber.link_key)}",
     ):
         assert client.get(path).headers["Cache-Control"] == "no-store"
 
@@ -92,9 +92,9 @@ def test_an_unexpected_error_shows_a_plain_page_and_no_traceback(
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("secret internals: password=hunter2")
 
-    monkeypatch.setattr(site.store, "get", broken)
+    monkeypatch.setattr(site.store, "holder", broken)
 
-    response = client.get(f"/p/{site.signer.preferences_token(subscriber.id)}")
+    response = client.get(f"/p/{site.signer.preferences_token(subscriber.id, subscriber.link_key)}")
 
     page = response.get_data(as_text=True)
     assert response.status_code == 500
@@ -255,7 +255,7 @@ def test_the_home_page_before_the_first_issue_and_the_archive_address(
     assert f'<a class="site-name" href="{site.config.site_url}">' in client.get(
         "/subscribe"
     ).get_data(as_text=True)
-    for private in ("/manage", f"/p/{site.signer.manage_token(1)}"):
+    for private in ("/manage", f"/p/{site.signer.manage_token(1, 'somebody')}"):
         assert '<meta name="robots" content="noindex, nofollow">' in client.get(private).get_data(
             as_text=True
         )
