@@ -258,7 +258,7 @@ def main() -> None:
     parser.add_argument("--postgres", help="Also send from this PostgreSQL database.")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    os.environ.setdefault("NEWSLETTER_SECRET_KEY", "benchmark-secret")
+    os.environ.setdefault("NEWSLETTER_SECRET_KEY", "benchmark-secret-key-0123456789abcdef")
     os.environ["SENDGRID_API_KEY"] = API_KEY
     os.environ.pop("NEWSLETTER_DATABASE_URL", None)
     if args.child:

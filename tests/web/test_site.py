@@ -21,6 +21,7 @@ from newsletter.config import Config
 from newsletter.errors import TokenError
 from newsletter.ledger import start_campaign
 from newsletter.models import Subscriber
+from newsletter.tokens import DEVELOPMENT_SECRET
 from newsletter.web import create_app, shutdown
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.limits import client_key
@@ -412,3 +413,23 @@ def test_the_wsgi_module_builds_the_app_from_the_environment(
         del sys.modules["newsletter.web.wsgi"]
 
     assert response.json == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        (DEVELOPMENT_SECRET, "is the public development key"),
+        ("k", "is too short (1 characters, at least 32 are needed)"),
+    ],
+)
+def test_serve_refuses_a_weak_secret_key_in_one_line(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, key: str, reason: str
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", key)
+
+    result = runner.invoke(cli, ["serve", "--port", "0"])
+
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: NEWSLETTER_SECRET_KEY {reason}")
+    assert "secrets.token_urlsafe(32)" in result.output
+    assert len(result.output.splitlines()) == 1
