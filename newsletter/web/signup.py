@@ -5,8 +5,10 @@ learn who subscribes; the mail itself goes out in the background (see
 :mod:`newsletter.web.postman`). Both are rate-limited per client and per address, so
 neither can flood a stranger's inbox.
 
-A confirmation link only shows a page: its small script (or, without script, its
-button) POSTs the confirmation. Mail scanners that fetch the link confirm nothing.
+A confirmation link only shows a page with a button, which POSTs the confirmation:
+mail scanners that open the link, even in a browser that runs script, confirm
+nothing; the person needs one click. (See docs/web.md, "Double opt-in and link
+scanners", for why no script presses the button.)
 """
 
 from __future__ import annotations

@@ -54,13 +54,21 @@ def test_the_inline_stylesheet_is_allowed_by_its_hash(client: FlaskClient) -> No
     assert f"style-src 'sha256-{digest}'" in response.headers["Content-Security-Policy"]
 
 
-def test_a_script_gets_a_fresh_nonce_in_each_response(client: FlaskClient, site: Services) -> None:
-    pending = site.store.add("new@example.org", status="pending", source="test")
-    link = f"/confirm/{site.signer.confirm_token(pending.id, pending.link_key)}"
+def test_a_script_in_a_project_template_gets_a_fresh_nonce_in_each_response(
+    project: Path, web_config: Config, make_app: Callable[..., Flask]
+) -> None:
+    override = project / "templates" / "web" / "manage.html"
+    override.parent.mkdir(parents=True, exist_ok=True)
+    override.write_text(
+        '{% extends "base.html" %}{% block main %}'
+        '<script nonce="{{ csp_nonce() }}">document.title = "x";</script>{% endblock %}',
+        encoding="utf-8",
+    )
+    client = make_app(web_config).test_client()
 
     nonces = [
         re.search(
-            r"script-src 'nonce-([^']+)'", client.get(link).headers["Content-Security-Policy"]
+            r"script-src 'nonce-([^']+)'", client.get("/manage").headers["Content-Security-Policy"]
         )
         for _ in range(2)
     ]
