@@ -148,3 +148,25 @@ def test_picking_a_recipient_personalises_every_view(page: Any, server: PreviewS
     page.frame_locator("#frame-light-phone").get_by_text("Hi Jane,").wait_for()
     assert "jane@example.org: sample data" in page.locator("#as-source").inner_text()
     assert page.get_by_label("Preview as").input_value() == "Jane Doe <jane@example.org>"
+
+
+def test_an_svg_in_the_project_cannot_run_script_in_the_preview(
+    browser: Any, server: PreviewServer
+) -> None:
+    # Opened as a page, a script in it would share the preview's origin and could
+    # read the pages (subscribers, real tokens) with fetch().
+    (server.workspace.root / "trap.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg"><script>'
+        "fetch('/').then(r => r.text()).then(t => { document.title = 'read ' + t.length; });"
+        "document.title = 'ran';</script></svg>",
+        encoding="utf-8",
+    )
+    page = browser.new_page()
+    try:
+        page.goto(f"{server.url}/assets/trap.svg")
+        page.wait_for_timeout(300)
+        title = page.title()
+    finally:
+        page.close()
+
+    assert title == ""
