@@ -14,6 +14,7 @@ scanners", for why no script presses the button.)
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from flask import Blueprint, Response, abort, render_template, request
 from werkzeug.exceptions import TooManyRequests
@@ -150,7 +151,9 @@ def _post_manage_link(site: Services, subscriber: Subscriber) -> None:
 
 def _post(site: Services, kind: str, subscriber: Subscriber, *, subject: str, url: str) -> None:
     context = {
-        "subscriber": subscriber,
+        # Nothing typed into a form goes into mail from the newsletter's own domain: a
+        # stranger could sign up someone else's address with a "name" full of links.
+        "subscriber": replace(subscriber, name="", attributes={}),
         "url": url,
         "days": site.config.web.link_max_age_days,
         "subject": subject,

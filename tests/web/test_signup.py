@@ -222,3 +222,21 @@ def test_one_client_is_limited_to_a_few_signups_an_hour(strict_app: Flask, site:
     other = strict_app.test_client()
     other_answer = sign_up(other, email="elsewhere@example.org", remote_addr="198.51.100.4")
     assert other_answer.status_code == 200
+
+
+def test_mail_from_the_forms_carries_no_text_typed_into_them(
+    client: FlaskClient, site: Services, outbox: Outbox
+) -> None:
+    pitch = "Claim your prize at https://evil.example/win now"
+    sign_up(client, email="victim@example.org", name=pitch)
+    site.store.add("member@example.org", name=pitch, source="signup-form")
+    sign_up(client, email="member@example.org", name="Anything")
+
+    confirmation, manage_link = outbox.messages()
+    for message in (confirmation, manage_link):
+        text = text_of(message)
+        html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+        assert "evil.example" not in text + html and "prize" not in text + html
+        assert "Anything" not in text + html
+        assert text.startswith("Hello,")
+        assert "evil" not in str(message["To"])
