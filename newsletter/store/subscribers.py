@@ -566,6 +566,26 @@ class Store:
                 return True
             return _hash_suppressed(connection, address_hash(email))
 
+    def is_erased(self, email: str) -> bool:
+        """True if the person asked to be forgotten (their address's hash is kept)."""
+        with self.engine.connect() as connection:
+            return _hash_suppressed(connection, address_hash(email))
+
+    def expire_pending(self, *, source: str, older_than: dt.datetime) -> int:
+        """Delete pending subscribers from ``source`` who signed up before ``older_than``
+        and never confirmed, with their topics and events; how many were deleted.
+
+        Their address is not put on the suppression list: they never consented, so
+        nothing of them is kept (an erased address's hash stays as it was)."""
+        with self._writing() as connection:
+            return connection.execute(
+                delete(subscribers).where(
+                    subscribers.c.status == "pending",
+                    subscribers.c.source == source,
+                    subscribers.c.opt_in_at < older_than,
+                )
+            ).rowcount
+
     # -- reading many -------------------------------------------------------------
 
     def recipients(self, topics: Sequence[str] | None) -> Iterator[Subscriber]:

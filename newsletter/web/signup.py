@@ -13,7 +13,9 @@ scanners", for why no script presses the button.)
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import time
 from dataclasses import replace
 
 from flask import Blueprint, Response, abort, render_template, request
@@ -23,7 +25,7 @@ from newsletter.errors import ExpiredTokenError, StoreError, TokenError
 from newsletter.models import Subscriber
 from newsletter.web.context import Services, services
 from newsletter.web.forms import FormResult, is_bot, manage_form, signup_form
-from newsletter.web.limits import HOUR, client_key
+from newsletter.web.limits import DAY, HOUR, address_key, client_key
 from newsletter.web.links import TOKEN_MAX
 from newsletter.web.pages import Answer, page
 from newsletter.web.postman import Letter
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("signup", __name__)
 
 SIGNUP_SOURCE = "signup-form"
+PENDING_SWEEP_SECONDS = 600
 
 
 @blueprint.route("/subscribe", methods=["GET", "POST"])
@@ -47,6 +50,7 @@ def subscribe() -> Response:
     form = signup_form(request.form, site.config)
     if not form.ok:
         return page("subscribe.html", status=400, form=form)
+    _expire_pending_signups(site)
     if _address_may_receive_mail(site, form.email):
         _sign_up(site, form)
     return page("check_inbox.html", email=form.email)
@@ -205,7 +209,7 @@ def _limit_client(site: Services) -> None:
     allowed = site.limiter.allow(
         "form-client",
         client_key(request.remote_addr),
-        per_hour=site.config.web.forms_per_client_per_hour,
+        limit=site.config.web.forms_per_client_per_hour,
     )
     if not allowed:
         raise TooManyRequests(retry_after=HOUR)
@@ -213,9 +217,31 @@ def _limit_client(site: Services) -> None:
 
 def _address_may_receive_mail(site: Services, email: str) -> bool:
     # Counted before any lookup, so known and unknown addresses behave the same.
+    mailbox = address_key(email)
     allowed = site.limiter.allow(
-        "mail-address", email.lower(), per_hour=site.config.web.mails_per_address_per_hour
+        "mail-address", mailbox, limit=site.config.web.mails_per_address_per_hour
     )
     if not allowed:
         log.info("form mail not sent: the address reached its hourly limit")
+    elif site.store.is_erased(email):
+        # The person asked to be forgotten: whoever types the address in, it gets at
+        # most one confirmation a day (its own new signup still works).
+        allowed = site.limiter.allow("mail-erased-address", mailbox, limit=1, window=DAY)
+        if not allowed:
+            log.info("form mail not sent: an erased address gets one confirmation a day")
     return allowed
+
+
+def _expire_pending_signups(site: Services) -> None:
+    """Delete signups never confirmed within ``web.pending_signup_days``, at most once
+    every few minutes per process (a signup is a fine moment: it adds one)."""
+    now = time.monotonic()
+    if now < site.next_pending_sweep:
+        return
+    site.next_pending_sweep = now + PENDING_SWEEP_SECONDS
+    days = site.config.web.pending_signup_days
+    expired = site.store.expire_pending(
+        source=SIGNUP_SOURCE, older_than=dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+    )
+    if expired:
+        log.info("deleted %d signups not confirmed within %d days", expired, days)

@@ -370,6 +370,9 @@ def test_nothing_but_project_images_is_served_as_an_asset(client: FlaskClient, p
         ("203.0.113.9", "203.0.113.9"),
         ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
         ("2001:db8:1:2:bbbb::7", "2001:db8:1:2::/64"),
+        # IPv4 clients reaching an IPv6 socket: each its own, not one shared ::/64.
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("::ffff:198.51.100.4", "198.51.100.4"),
         (None, "unknown"),
     ],
 )
