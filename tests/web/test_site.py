@@ -343,11 +343,37 @@ def test_app_factory_takes_test_config(web_config: Config, make_app: Callable[..
 
 
 def test_issue_images_are_served_where_assets_url_points_by_default(
-    client: FlaskClient, project: Path
+    client: FlaskClient, site: Services, project: Path
 ) -> None:
-    with client.get("/assets/issues/images/stem-cells-hero.jpg") as response:
+    hero = "/assets/issues/images/stem-cells-hero.jpg"
+    assert client.get(hero).status_code == 404  # a draft's image is not public
+    start_seed_campaign(site)
+
+    with client.get(hero) as response:
         assert response.status_code == 200
         assert response.data == (project / "issues/images/stem-cells-hero.jpg").read_bytes()
+
+
+def test_only_images_of_published_issues_and_the_brand_are_served(
+    client: FlaskClient, site: Services, project: Path
+) -> None:
+    start_seed_campaign(site)
+    (project / "docs").mkdir()
+    (project / "docs" / "screenshot.png").write_bytes(
+        (project / "issues/images/logo.png").read_bytes()
+    )
+    draft = project / "issues" / "2026-12-24-draft.md"
+    draft.write_text(
+        "---\ntitle: Not sent yet\nsubject: Soon\n---\n\n![A secret](images/unsent.png)\n",
+        encoding="utf-8",
+    )
+    (project / "issues" / "images" / "unsent.png").write_bytes(b"\x89PNG not yet")
+
+    assert client.get("/assets/docs/screenshot.png").status_code == 404
+    assert client.get("/assets/issues/images/unsent.png").status_code == 404
+    assert site.config.brand.logo == "issues/images/logo.png"
+    with client.get("/assets/issues/images/logo.png") as logo:
+        assert logo.status_code == 200
 
 
 @pytest.mark.parametrize(
