@@ -23,6 +23,7 @@ from newsletter.lease import Lease
 from newsletter.mail import list_unsubscribe, shared_list_headers
 from newsletter.models import CompiledIssue, Personalization
 from newsletter.providers import Batch, Content, Delivery, Provider, Recipient, local_message
+from newsletter.safe_text import without_controls
 from newsletter.store import Store
 from newsletter.tokens import DEVELOPMENT_SECRET, SAMPLE_LINK_KEY, Links, Signer
 
@@ -111,7 +112,7 @@ class RecipientBuilder:
         personalization = Personalization(
             email=row.email,
             # A name from a signup form must not be able to break the To header.
-            name=" ".join(row.name.split()),
+            name=without_controls(row.name),
             unsubscribe_url=unsubscribe_url,
             preferences_url=self.links.preferences(subscriber_id, row.link_key),
         )

@@ -12,6 +12,7 @@ import click
 
 from newsletter.cli import State, cli, pass_state
 from newsletter.models import SUBSCRIBER_STATUSES
+from newsletter.safe_text import visible
 from newsletter.store import Store, open_store, upgrade_database
 from newsletter.store.csv_export import EXPORT_COLUMNS, write_csv
 from newsletter.store.csv_import import ImportSummary, import_csv
@@ -262,9 +263,10 @@ def list_command(
             click.echo(f"{'EMAIL':<40} {'STATUS':<12} {'TOPICS':<26} NAME")
             for record in records:
                 topic_list = ",".join(record["topics"])
+                # Names came from forms and files: printed, never obeyed by the terminal.
                 click.echo(
-                    f"{record['email']:<40} {record['status']:<12} {topic_list:<26} "
-                    f"{record['name']}".rstrip()
+                    f"{visible(record['email']):<40} {record['status']:<12} {topic_list:<26} "
+                    f"{visible(record['name'])}".rstrip()
                 )
 
 

@@ -30,6 +30,7 @@ from typing import Any, TextIO
 
 from newsletter.errors import ImportFileError, StoreError
 from newsletter.models import SUBSCRIBER_STATUSES
+from newsletter.safe_text import without_controls
 from newsletter.store.addresses import InvalidAddress, address_key, normalize_address
 from newsletter.store.bulk import Candidate
 from newsletter.store.csv_export import neutralize
@@ -272,7 +273,7 @@ class _RowReader:
         full_name = " ".join(filter(None, (get("first_name"), get("last_name"))))
         return Candidate(
             email=self._email(get("email", "")),
-            name=get("name") or full_name,
+            name=without_controls(get("name") or full_name),
             topics=self._topics(get("topics", "")),
             status=self._status(get("status", "")),
             source=get("source") or self.source,

@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from newsletter.errors import StoreError
 from newsletter.models import SUBSCRIBER_STATUSES, SUPPRESSED_STATUSES, Subscriber
+from newsletter.safe_text import without_controls
 from newsletter.store.addresses import address_hash, address_key, normalize_address
 from newsletter.store.bulk import BulkOutcome, Candidate, merge_chunk
 from newsletter.store.schema import (
@@ -153,7 +154,7 @@ class Store:
             raise StoreError("a signup of one's own is 'pending' until it is confirmed")
         normalized = normalize_address(email)
         wanted_topics = self.check_topics(topics)
-        name = name.strip()
+        name = without_controls(name)
         attributes = dict(attributes or {})
         return self._write_retrying(
             lambda connection: self._add_or_merge(
@@ -504,11 +505,12 @@ class Store:
                 raise StoreError(f"no subscriber with id {subscriber_id}")
             current = _topics_of(connection, [subscriber_id]).get(subscriber_id, ())
             detail: dict[str, Any] = {}
-            if name is not None and name.strip() != row.name:
+            name = None if name is None else without_controls(name)
+            if name is not None and name != row.name:
                 connection.execute(
                     update(subscribers)
                     .where(subscribers.c.id == subscriber_id)
-                    .values(name=name.strip(), updated_at=now())
+                    .values(name=name, updated_at=now())
                 )
                 detail["name_changed"] = True
             if wanted_topics is not None and set(wanted_topics) != set(current):

@@ -417,3 +417,26 @@ def test_a_database_that_cannot_be_opened(
         f"Error: cannot open the database {url}: unable to open database file; check "
         "database_url in newsletter.yaml or NEWSLETTER_DATABASE_URL\n",
     )
+
+
+def test_names_never_reach_the_terminal_with_control_characters(
+    runner: CliRunner, project_store: Store
+) -> None:
+    added = project_store.add("eve@example.org", name="Eve\x1b]0;pwned\x07 \x1b[2JSmith")
+    # A name stored before names were cleaned: printed, never obeyed.
+    with project_store.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE subscribers SET name = ? WHERE id = ?"
+            if connection.dialect.name == "sqlite"
+            else "UPDATE subscribers SET name = %s WHERE id = %s",
+            ("Old\x1b[31mName", added.id),
+        )
+    project_store.add("ann@example.org", name="Ann\x00 \x9bLee")
+
+    code, output = run(runner, "subscribers", "list")
+
+    assert code == 0
+    assert "\x1b" not in output and "\x00" not in output and "\x9b" not in output
+    assert "Old\\x1b[31mName" in output
+    assert "Ann Lee" in output
+    assert added.name == "Eve ]0;pwned [2JSmith"
