@@ -89,11 +89,12 @@ def migrate(connection: Connection) -> None:
         )
         # The sequence never gives an id twice, but a restore or a hand-made row may
         # have left it behind the table: move it past every id, never back.
+        # (On a fresh database, with no id given yet, the next one stays 1.)
         connection.exec_driver_sql(
-            "SELECT setval(pg_get_serial_sequence('subscribers', 'id'), GREATEST("
-            "(SELECT coalesce(max(id), 0) FROM subscribers), "
-            "coalesce(pg_sequence_last_value(pg_get_serial_sequence('subscribers', 'id')), 0), "
-            "1))"
+            "WITH seq AS (SELECT pg_get_serial_sequence('subscribers', 'id') AS name), "
+            "top AS (SELECT GREATEST((SELECT coalesce(max(id), 0) FROM subscribers), "
+            "coalesce(pg_sequence_last_value((SELECT name FROM seq)), 0)) AS id) "
+            "SELECT setval((SELECT name FROM seq), GREATEST(top.id, 1), top.id > 0) FROM top"
         )
     _assign_link_keys(connection)
     if connection.dialect.name == "postgresql":
