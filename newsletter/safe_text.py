@@ -25,6 +25,8 @@ def first_control(text: str) -> str | None:
 def without_controls(text: str) -> str:
     """``text`` on one line: control characters become spaces, runs of whitespace one
     space, no space at either end (for names typed into forms and files)."""
+    if text.isprintable():  # the common case, without the regular expression
+        return " ".join(text.split())
     return " ".join(_CONTROL.sub(" ", text).split())
 
 
