@@ -14,6 +14,7 @@ import re
 
 # C0 controls except tab, DEL, and the C1 controls.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_NOT_ESCAPED_BY_JSON = re.compile(r"[\x7f-\x9f]")
 
 
 def first_control(text: str) -> str | None:
@@ -28,6 +29,12 @@ def without_controls(text: str) -> str:
     if text.isprintable():  # the common case, without the regular expression
         return " ".join(text.split())
     return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def json_visible(json_text: str) -> str:
+    """JSON text with DEL and the C1 controls written as ``\\u`` escapes too (JSON
+    itself escapes only C0): the same data, safe to print."""
+    return _NOT_ESCAPED_BY_JSON.sub(lambda found: f"\\u{ord(found.group()):04x}", json_text)
 
 
 def visible(text: str) -> str:

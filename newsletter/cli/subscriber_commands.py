@@ -12,7 +12,7 @@ import click
 
 from newsletter.cli import State, cli, pass_state
 from newsletter.models import SUBSCRIBER_STATUSES
-from newsletter.safe_text import visible
+from newsletter.safe_text import json_visible, visible
 from newsletter.store import Store, open_store, upgrade_database
 from newsletter.store.csv_export import EXPORT_COLUMNS, write_csv
 from newsletter.store.csv_import import ImportSummary, import_csv
@@ -229,7 +229,7 @@ def show(state: State, email: str) -> None:
     """
     with _store(state) as store:
         record = store.describe(email)
-    click.echo(json.dumps(record, indent=2, ensure_ascii=False))
+    click.echo(json_visible(json.dumps(record, indent=2, ensure_ascii=False)))
 
 
 @subscribers.command("list")
@@ -274,7 +274,9 @@ def _echo_json_array(records: Iterator[dict[str, object]]) -> None:
     """A JSON array written item by item, so a long list is never held in memory."""
     separator = "[\n"
     for record in records:
-        click.echo(separator + "  " + json.dumps(record, ensure_ascii=False), nl=False)
+        click.echo(
+            separator + "  " + json_visible(json.dumps(record, ensure_ascii=False)), nl=False
+        )
         separator = ",\n"
     click.echo("[]" if separator == "[\n" else "\n]")
 

@@ -429,11 +429,17 @@ def test_names_never_reach_the_terminal_with_control_characters(
             "UPDATE subscribers SET name = ? WHERE id = ?"
             if connection.dialect.name == "sqlite"
             else "UPDATE subscribers SET name = %s WHERE id = %s",
-            ("Old\x1b[31mName", added.id),
+            ("Old\x1b[31mName\x9b", added.id),
         )
     project_store.add("ann@example.org", name="Ann\x00 \x9bLee")
 
     code, output = run(runner, "subscribers", "list")
+    for json_output in (
+        run(runner, "subscribers", "list", "--format", "json")[1],
+        run(runner, "subscribers", "show", "eve@example.org")[1],
+    ):
+        assert "\x1b" not in json_output and "\x9b" not in json_output
+        json.loads(json_output)
 
     assert code == 0
     assert "\x1b" not in output and "\x00" not in output and "\x9b" not in output
