@@ -225,7 +225,9 @@ def smtp_ceiling(port: int, count: int, connections: int) -> float:
     issue = read_issue(config.root / SEED, topics=config.topic_ids)
     content = campaign_content(config, compile_issue(issue, config))
     recipient = RecipientBuilder(config, Links(config, Signer("benchmark")), 1)
-    _, message = local_message(content, recipient(LedgerRecipient(1, "a@example.org", "A")))
+    _, message = local_message(
+        content, recipient(LedgerRecipient(1, "a@example.org", "A", "benchmark"))
+    )
     data = message.replace(b"\n", b"\r\n")
     shutil.rmtree(config.root)
 
@@ -256,7 +258,7 @@ def main() -> None:
     parser.add_argument("--postgres", help="Also send from this PostgreSQL database.")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    os.environ.setdefault("NEWSLETTER_SECRET_KEY", "benchmark-secret")
+    os.environ.setdefault("NEWSLETTER_SECRET_KEY", "benchmark-secret-key-0123456789abcdef")
     os.environ["SENDGRID_API_KEY"] = API_KEY
     os.environ.pop("NEWSLETTER_DATABASE_URL", None)
     if args.child:

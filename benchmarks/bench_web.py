@@ -143,8 +143,9 @@ def cpu_seconds(pid: int) -> float:
 
 def prepare(
     folder: Path, subscribers: int, database_url: str | None
-) -> tuple[Path, str, list[int]]:
-    """The example project with ``subscribers`` active subscribers; (config, db url, ids)."""
+) -> tuple[Path, str, list[tuple[int, str]]]:
+    """The example project with ``subscribers`` active subscribers; (config, db url,
+    (id, link key) of each)."""
     from newsletter.store import open_store_url
     from newsletter.store.csv_import import import_csv
 
@@ -161,7 +162,10 @@ def prepare(
     store = open_store_url(database_url, ("research", "stories", "events"))
     try:
         import_csv(store, csv_path)
-        ids = [subscriber.id for subscriber in store.subscribers(status="active")]
+        ids = [
+            (subscriber.id, subscriber.link_key)
+            for subscriber in store.subscribers(status="active")
+        ]
     finally:
         store.close()
     return project / "newsletter.yaml", database_url, ids
@@ -238,7 +242,7 @@ def benchmark(options: argparse.Namespace, database_url: str | None) -> None:
     try:
         config, database_url, ids = prepare(folder, options.subscribers, database_url)
         signer = Signer(SECRET)
-        unsubscribe_paths = [f"/u/{signer.unsubscribe_token(id_, 1)}" for id_ in ids]
+        unsubscribe_paths = [f"/u/{signer.unsubscribe_token(id_, 1, key)}" for id_, key in ids]
         port = free_port()
         server = start_server(config, database_url, port, options.threads)
         load_before = os.getloadavg()[0]

@@ -34,9 +34,10 @@ from newsletter.providers import (
     local_message,
 )
 from newsletter.return_tokens import ReturnTokens
+from newsletter.safe_text import without_controls
 from newsletter.store import Store
 from newsletter.store.returns import add_handovers
-from newsletter.tokens import DEVELOPMENT_SECRET, Links, Signer
+from newsletter.tokens import DEVELOPMENT_SECRET, SAMPLE_LINK_KEY, Links, Signer
 
 TEST_PREFIX = "[TEST] "
 
@@ -119,7 +120,7 @@ class RecipientBuilder:
         self.campaign_id = campaign_id
         self.campaign_tag = str(campaign_id)
         # Everything after the recipient's own URL, checked once (no line breaks).
-        sample = links.unsubscribe(0, campaign_id)
+        sample = links.unsubscribe(0, SAMPLE_LINK_KEY, campaign_id)
         self.after_url = list_unsubscribe(config, sample).removeprefix(f"<{sample}>")
         # With the return-path tokens: a signed mailto subject and VERP sender per copy.
         self.returns = returns
@@ -128,13 +129,13 @@ class RecipientBuilder:
 
     def __call__(self, row: ledger.LedgerRecipient) -> Recipient:
         subscriber_id = row.subscriber_id
-        unsubscribe_url = self.links.unsubscribe(subscriber_id, self.campaign_id)
+        unsubscribe_url = self.links.unsubscribe(subscriber_id, row.link_key, self.campaign_id)
         personalization = Personalization(
             email=row.email,
             # A name from a signup form must not be able to break the To header.
-            name=" ".join(row.name.split()),
+            name=without_controls(row.name),
             unsubscribe_url=unsubscribe_url,
-            preferences_url=self.links.preferences(subscriber_id),
+            preferences_url=self.links.preferences(subscriber_id, row.link_key),
         )
         after_url = self.after_url
         envelope_sender = None

@@ -270,6 +270,12 @@ class WebSettings(Schema):
     forms_per_client_per_hour: int = Field(
         30, ge=1, description="Signup and manage-link requests one client IP may make per hour."
     )
+    pending_signup_days: int = Field(
+        30,
+        ge=1,
+        description="Signups from the form not confirmed within this many days are deleted "
+        "with everything recorded about them.",
+    )
     proxy_hops: int = Field(
         0,
         ge=0,

@@ -12,11 +12,12 @@ import re
 import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Annotated
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.attrs import attrs_plugin
-from pydantic import Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError
 
 from newsletter.config import (
     ConfigError,
@@ -39,6 +40,7 @@ from newsletter.models import (
     Issue,
     TextBlock,
 )
+from newsletter.safe_text import first_control
 
 ISSUE_NAME = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>[a-z0-9][a-z0-9-]*)")
 TEXT_WIDTH = 72
@@ -62,10 +64,24 @@ class CallToActionMatter(Schema):
     url: HttpUrl
 
 
+def _no_control_characters(value: str) -> str:
+    control = first_control(value)
+    if control is not None:
+        raise ValueError(
+            f"contains the control character U+{ord(control):04X}, which would reach mail "
+            "headers and terminals; remove it"
+        )
+    return value
+
+
+# The subject goes into the Subject header, the title and preheader into the CLI's output.
+HeaderLine = Annotated[OneLine, AfterValidator(_no_control_characters)]
+
+
 class FrontMatter(Schema):
-    title: OneLine = Field(min_length=1)
-    subject: OneLine | None = None
-    preheader: OneLine = ""
+    title: HeaderLine = Field(min_length=1)
+    subject: HeaderLine | None = None
+    preheader: HeaderLine = ""
     date: dt.date | None = None
     author: AuthorMatter | None = None
     topics: list[str] = Field(default_factory=list)

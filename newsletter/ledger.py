@@ -177,7 +177,11 @@ def upcoming(
         if campaign_id is None:
             query = (
                 select(
-                    subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.status
+                    subscribers.c.id,
+                    subscribers.c.email,
+                    subscribers.c.name,
+                    subscribers.c.link_key,
+                    subscribers.c.status,
                 )
                 .where(recipient_condition(topics), subscribers.c.id > after)
                 .order_by(subscribers.c.id)
@@ -190,8 +194,8 @@ def upcoming(
         if not rows:
             return
         yield [
-            LedgerRecipient(subscriber_id, email, name)
-            for subscriber_id, email, name, status in rows
+            LedgerRecipient(subscriber_id, email, name, link_key)
+            for subscriber_id, email, name, link_key, status in rows
             if status == "active"  # as the run would skip the others
         ]
         after = rows[-1][0]
@@ -319,7 +323,7 @@ def sent_since(store: Store | Engine, since: dt.datetime) -> list[tuple[dt.datet
 
 
 def pending_batch(campaign_id: int, *, after: int, size: int) -> Any:
-    """``(subscriber_id, email, name, status)`` of the next ``size`` pending rows of the
+    """``(subscriber_id, email, name, link_key, status)`` of the next ``size`` pending rows of the
     campaign above ``after``, in id order; an erased subscriber's columns are NULL.
 
     The batch is a range of the ledger's primary key, and the join is bounded by that
@@ -342,6 +346,7 @@ def pending_batch(campaign_id: int, *, after: int, size: int) -> Any:
             ledger.c.subscriber_id,
             subscribers.c.email,
             subscribers.c.name,
+            subscribers.c.link_key,
             subscribers.c.status,
         )
         .outerjoin(
@@ -391,6 +396,7 @@ class LedgerRecipient(NamedTuple):
     subscriber_id: int
     email: str
     name: str
+    link_key: str  # signed into the recipient's links (newsletter.tokens)
 
 
 @dataclass(frozen=True)
@@ -479,8 +485,8 @@ class Ledger:
                     ],
                 )
         recipients = [
-            LedgerRecipient(subscriber_id, email, name)
-            for subscriber_id, email, name, status in rows
+            LedgerRecipient(subscriber_id, email, name, link_key)
+            for subscriber_id, email, name, link_key, status in rows
             if status == "active"
         ]
         return Claim(recipients, skipped=len(gone), last_id=rows[-1][0])

@@ -24,22 +24,38 @@ from email.utils import format_datetime, make_msgid
 
 from newsletter.config import Config
 from newsletter.errors import SendError
+from newsletter.safe_text import first_control, visible
 
 # The default policy folds headers at 78 columns and, to do so, RFC 2047-encodes any
 # word longer than that: a List-Unsubscribe URL would become "=?utf-8?q?=3Chttps..."
 # and mailbox providers would show no unsubscribe button. RFC 5322's hard limit is 998.
 MAX_LINE = 998
 POLICY = policy.default.clone(max_line_length=MAX_LINE)
+# Headers people read (Subject, names in From/To) are folded like any mail program
+# does. RFC 2047 allows an encoded word 75 characters at most: with lines of 76, an
+# encoded word after the folding space is at most 75 (at 998, one non-ASCII subject
+# became a single encoded word of 116 characters, which strict parsers reject).
+FOLDED_LINE = 76
+FOLDING_POLICY = policy.default.clone(max_line_length=FOLDED_LINE)
+# Their values are URLs and ids that must stay on one line, unencoded (see above).
+UNFOLDED_HEADERS = frozenset({"List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "Message-ID"})
 
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
 
 def safe_header(name: str, value: str) -> str:
-    """``value`` if it cannot inject headers; a :class:`SendError` otherwise."""
+    """``value`` if it cannot inject headers nor carry control characters to the
+    reader's mail client; a :class:`SendError` otherwise."""
     if "\r" in value or "\n" in value:
         raise SendError(
             f"the {name} header would contain a line break ({value!r}); "
             "headers must be a single line: remove the line break at its source"
+        )
+    control = first_control(value)
+    if control is not None:
+        raise SendError(
+            f"the {name} header would contain the control character "
+            f"U+{ord(control):04X} ({visible(value)}); remove it at its source"
         )
     return value
 
@@ -164,7 +180,9 @@ def _quoted_printable(body: str) -> bytes:
 def _header_line(name: str, value: str) -> str:
     safe_header(name, value)
     line = f"{name}: {value}"
-    if value.isascii() and len(line) <= MAX_LINE:
+    if value.isascii() and (len(line) <= 78 or name in UNFOLDED_HEADERS) and len(line) <= MAX_LINE:
         return line
-    # Non-ASCII (RFC 2047 encoded words) or too long: the stdlib folds it properly.
-    return POLICY.header_factory(name, value).fold(policy=POLICY).rstrip("\n")
+    # Non-ASCII (RFC 2047 encoded words) or long: the stdlib folds it, with encoded words
+    # of at most 75 characters.
+    fold_policy = POLICY if value.isascii() and name in UNFOLDED_HEADERS else FOLDING_POLICY
+    return fold_policy.header_factory(name, value).fold(policy=fold_policy).rstrip("\n")

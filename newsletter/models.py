@@ -245,3 +245,6 @@ class Subscriber:
     status: str
     topics: tuple[str, ...] = ()
     attributes: dict[str, str] = field(default_factory=dict)
+    # Signed into every link issued to this person (newsletter.tokens): a link acts on
+    # the row it was issued to and on no other, even one with the same id.
+    link_key: str = field(default="", repr=False, compare=False)

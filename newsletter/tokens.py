@@ -11,6 +11,7 @@ HMAC-SHA1 over a purpose-specific salt, so an unsubscribe token is no confirm to
 
 from __future__ import annotations
 
+import re
 from binascii import b2a_base64
 from dataclasses import dataclass
 from typing import Any
@@ -22,18 +23,36 @@ from newsletter.config import SECRET_KEY_ENV, Config, env_secret
 from newsletter.errors import ExpiredTokenError, TokenError
 from newsletter.models import Personalization
 
-# A fixed key for local builds and previews only; sending for real and serving the
-# web app refuse to run with it (see require_secret).
+# A fixed key for local builds, previews, the outbox and --test sends only; sending
+# for real and serving the web app refuse to run with it (see require_secret).
 DEVELOPMENT_SECRET = "development-only-not-secret"
 
 
+MIN_SECRET_LENGTH = 32
+_MAKE_ONE = (
+    f'make one with: python -c "import secrets; print(secrets.token_urlsafe({MIN_SECRET_LENGTH}))"'
+    " and keep it the same across runs"
+)
+
+
 def require_secret() -> str:
+    """The link-signing key for real mail and the web app: set, not the public
+    development key, and long enough that it cannot be guessed."""
     secret = env_secret(SECRET_KEY_ENV)
     if not secret:
         raise TokenError(
             f"{SECRET_KEY_ENV} is not set: links in mail must be signed with a secret key; "
-            f'set it to a long random string (python -c "import secrets; '
-            f'print(secrets.token_urlsafe(32))") and keep it the same across runs'
+            + _MAKE_ONE
+        )
+    if secret == DEVELOPMENT_SECRET:
+        raise TokenError(
+            f"{SECRET_KEY_ENV} is the public development key, with which anyone can sign "
+            "links to unsubscribe or read your subscribers; " + _MAKE_ONE
+        )
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise TokenError(
+            f"{SECRET_KEY_ENV} is too short ({len(secret)} characters, at least "
+            f"{MIN_SECRET_LENGTH} are needed); " + _MAKE_ONE
         )
     return secret
 
@@ -43,20 +62,21 @@ def secret_or_development() -> str:
 
 
 class _FastDumps:
-    """``URLSafeSerializer.dumps`` of a short JSON text, byte for byte, ten times faster.
+    """``URLSafeSerializer.dumps`` of a short JSON text, ten times faster.
 
     Every message carries two never-expiring tokens, so at 20,000 recipients a second
     itsdangerous' per-call overhead (a fresh JSON encoder, a key derivation and a zlib
     attempt per token) would be most of the sending time. Here HMAC-SHA1's inner and
     outer hash states are keyed once and copied per token (RFC 2104, what ``hmac``
-    does). itsdangerous only zlib-compresses a payload when that makes it shorter,
-    which never happens up to 12 bytes, nor up to 24 without a repeated 3-byte run
-    (LZ77's shortest match); anything else is handed to itsdangerous itself, and a
-    test compares both on thousands of ids.
+    does). The payload is never compressed: itsdangerous compresses one only when that
+    makes it shorter, which up to 36 bytes takes a long repeated run (an id such as
+    1111111111) and saves a few bytes; its ``loads`` reads both forms, so such a token
+    is as valid, just not byte-identical (a test checks both on thousands of ids).
+    Checking for repeats per token would cost more than signing it. Longer payloads
+    are handed to itsdangerous itself.
     """
 
-    ALWAYS_PLAIN_LENGTH = 12
-    MAX_PLAIN_LENGTH = 24
+    MAX_PLAIN_LENGTH = 36
 
     def __init__(self, serializer: URLSafeSerializer) -> None:
         self.serializer = serializer
@@ -71,10 +91,7 @@ class _FastDumps:
 
     def dumps(self, value: object, json_text: str) -> str:
         raw = json_text.encode()
-        size = len(raw)
-        if size > self.ALWAYS_PLAIN_LENGTH and (
-            size > self.MAX_PLAIN_LENGTH or _has_repeated_trigram(raw)
-        ):
+        if len(raw) > self.MAX_PLAIN_LENGTH:
             return str(self.serializer.dumps(value))
         # itsdangerous' base64_encode (URL-safe alphabet, no padding), written out here
         # twice: two function calls per token were a tenth of its cost.
@@ -90,18 +107,51 @@ class _FastDumps:
 _URL_SAFE = bytes.maketrans(b"+/", b"-_")
 
 
-def _has_repeated_trigram(data: bytes) -> bool:
-    trigrams = {data[i : i + 3] for i in range(len(data) - 2)}
-    return len(trigrams) < len(data) - 2
+@dataclass(frozen=True)
+class LinkClaim:
+    """Who a link was issued to: the subscriber's id and link key (None: a link issued
+    before link keys, which only the rows that existed then accept)."""
+
+    subscriber_id: int
+    link_key: str | None
 
 
 @dataclass(frozen=True)
 class UnsubscribeClaim:
     subscriber_id: int
     campaign_id: int | None
+    link_key: str | None = None
+
+
+# Link keys are made by newsletter.store.schema.new_link_key (URL-safe base64); the
+# check keeps the hand-written JSON of the fast path valid whatever the database holds.
+_LINK_KEY = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+def _checked_key(link_key: str) -> str:
+    if not _LINK_KEY.fullmatch(link_key):
+        raise TokenError(f"a subscriber's link key must be URL-safe text, not {link_key!r}")
+    return link_key
+
+
+def _signable_key(link_key: str) -> str:
+    """The sending hot path's check: cheaper than the pattern, and enough to keep the
+    hand-written JSON valid (the store only ever makes URL-safe keys)."""
+    if not (link_key.isascii() and link_key.isprintable()) or '"' in link_key or "\\" in link_key:
+        raise TokenError(f"a subscriber's link key must be URL-safe text, not {link_key!r}")
+    return link_key
 
 
 class Signer:
+    """Signs and reads the four kinds of token.
+
+    Every token names the subscriber by id *and* link key (a random value per
+    subscriber, deleted when the person is erased): a link can only act on the person
+    it was issued to. Tokens signed before link keys carry only the id; the readers
+    accept them with ``link_key=None``, and the store honours those only for the rows
+    that existed then (see :mod:`newsletter.store.link_keys`).
+    """
+
     def __init__(self, secret: str) -> None:
         self._forever = {
             purpose: URLSafeSerializer(secret, salt=f"newsletter.{purpose}")
@@ -117,40 +167,54 @@ class Signer:
 
     # Never-expiring tokens, carried in every message.
 
-    def unsubscribe_token(self, subscriber_id: int, campaign_id: int | None) -> str:
+    def unsubscribe_token(self, subscriber_id: int, campaign_id: int | None, link_key: str) -> str:
         subscriber_id = int(subscriber_id)
         campaign_id = None if campaign_id is None else int(campaign_id)
-        json_text = f"[{subscriber_id},{'null' if campaign_id is None else campaign_id}]"
-        return self._fast["unsubscribe"].dumps([subscriber_id, campaign_id], json_text)
+        link_key = _signable_key(link_key)
+        campaign = "null" if campaign_id is None else campaign_id
+        json_text = f'[{subscriber_id},{campaign},"{link_key}"]'
+        return self._fast["unsubscribe"].dumps([subscriber_id, campaign_id, link_key], json_text)
 
     def read_unsubscribe_token(self, token: str) -> UnsubscribeClaim:
-        subscriber_id, campaign_id = self._load(self._forever["unsubscribe"], token)
-        return UnsubscribeClaim(
-            int(subscriber_id), None if campaign_id is None else int(campaign_id)
+        payload = self._load(self._forever["unsubscribe"], token)
+        try:
+            if len(payload) == 2:  # before link keys
+                subscriber_id, campaign_id = payload
+                link_key = None
+            else:
+                subscriber_id, campaign_id, link_key = payload
+                link_key = _checked_key(link_key)
+            return UnsubscribeClaim(
+                int(subscriber_id), None if campaign_id is None else int(campaign_id), link_key
+            )
+        except (ValueError, TypeError):
+            raise TokenError("this link is not valid") from None
+
+    def preferences_token(self, subscriber_id: int, link_key: str) -> str:
+        subscriber_id = int(subscriber_id)
+        link_key = _signable_key(link_key)
+        return self._fast["preferences"].dumps(
+            [subscriber_id, link_key], f'[{subscriber_id},"{link_key}"]'
         )
 
-    def preferences_token(self, subscriber_id: int) -> str:
-        subscriber_id = int(subscriber_id)
-        return self._fast["preferences"].dumps(subscriber_id, str(subscriber_id))
-
-    def read_preferences_token(self, token: str) -> int:
-        return int(self._load(self._forever["preferences"], token))
+    def read_preferences_token(self, token: str) -> LinkClaim:
+        return _link_claim(self._load(self._forever["preferences"], token))
 
     # Expiring tokens, sent on request (double opt-in, "email me my link").
 
-    def confirm_token(self, subscriber_id: int) -> str:
-        return self._timed["confirm"].dumps(subscriber_id)
+    def confirm_token(self, subscriber_id: int, link_key: str) -> str:
+        return str(self._timed["confirm"].dumps([int(subscriber_id), _checked_key(link_key)]))
 
-    def read_confirm_token(self, token: str, *, max_age_seconds: int) -> int:
-        return int(self._load(self._timed["confirm"], token, max_age=max_age_seconds))
+    def read_confirm_token(self, token: str, *, max_age_seconds: int) -> LinkClaim:
+        return _link_claim(self._load(self._timed["confirm"], token, max_age=max_age_seconds))
 
-    def manage_token(self, subscriber_id: int) -> str:
-        return self._timed["manage"].dumps(subscriber_id)
+    def manage_token(self, subscriber_id: int, link_key: str) -> str:
+        return str(self._timed["manage"].dumps([int(subscriber_id), _checked_key(link_key)]))
 
-    def read_manage_token(self, token: str, *, max_age_seconds: int) -> int:
-        return int(self._load(self._timed["manage"], token, max_age=max_age_seconds))
+    def read_manage_token(self, token: str, *, max_age_seconds: int) -> LinkClaim:
+        return _link_claim(self._load(self._timed["manage"], token, max_age=max_age_seconds))
 
-    def read_preferences_or_manage_token(self, token: str, *, max_age_seconds: int) -> int:
+    def read_preferences_or_manage_token(self, token: str, *, max_age_seconds: int) -> LinkClaim:
         """The subscriber behind a ``/p/`` link, which carries either kind of token: the
         never-expiring one from mail footers or the expiring one mailed on request."""
         try:
@@ -175,6 +239,19 @@ class Signer:
             raise TokenError("this link is not valid") from None
 
 
+def _link_claim(payload: Any) -> LinkClaim:
+    """``[id, link_key]``, or a bare id from before link keys."""
+    try:
+        if isinstance(payload, list):
+            subscriber_id, link_key = payload
+            return LinkClaim(int(subscriber_id), _checked_key(link_key))
+        if isinstance(payload, bool) or not isinstance(payload, int):
+            raise TypeError(payload)
+        return LinkClaim(payload, None)
+    except (ValueError, TypeError):
+        raise TokenError("this link is not valid") from None
+
+
 class Links:
     """The URLs in a message, built the one way the web app's routes expect."""
 
@@ -182,18 +259,19 @@ class Links:
         self.site_url = config.site_url
         self.signer = signer
 
-    def unsubscribe(self, subscriber_id: int, campaign_id: int | None) -> str:
-        return f"{self.site_url}/u/{self.signer.unsubscribe_token(subscriber_id, campaign_id)}"
+    def unsubscribe(self, subscriber_id: int, link_key: str, campaign_id: int | None) -> str:
+        token = self.signer.unsubscribe_token(subscriber_id, campaign_id, link_key)
+        return f"{self.site_url}/u/{token}"
 
-    def preferences(self, subscriber_id: int) -> str:
-        return f"{self.site_url}/p/{self.signer.preferences_token(subscriber_id)}"
+    def preferences(self, subscriber_id: int, link_key: str) -> str:
+        return f"{self.site_url}/p/{self.signer.preferences_token(subscriber_id, link_key)}"
 
-    def confirm(self, subscriber_id: int) -> str:
-        return f"{self.site_url}/confirm/{self.signer.confirm_token(subscriber_id)}"
+    def confirm(self, subscriber_id: int, link_key: str) -> str:
+        return f"{self.site_url}/confirm/{self.signer.confirm_token(subscriber_id, link_key)}"
 
-    def manage(self, subscriber_id: int) -> str:
+    def manage(self, subscriber_id: int, link_key: str) -> str:
         # Same route as preferences: the web app accepts either kind of token there.
-        return f"{self.site_url}/p/{self.signer.manage_token(subscriber_id)}"
+        return f"{self.site_url}/p/{self.signer.manage_token(subscriber_id, link_key)}"
 
     def view(self, slug: str) -> str:
         return f"{self.site_url}/archive/{slug}"
@@ -201,6 +279,7 @@ class Links:
 
 SAMPLE_EMAIL = "reader@example.org"
 SAMPLE_NAME = "Sam Reader"
+SAMPLE_LINK_KEY = "sample"
 
 
 def sample_personalization(config: Config, slug: str) -> Personalization:
@@ -209,7 +288,7 @@ def sample_personalization(config: Config, slug: str) -> Personalization:
     return Personalization(
         email=SAMPLE_EMAIL,
         name=SAMPLE_NAME,
-        unsubscribe_url=links.unsubscribe(0, None),
-        preferences_url=links.preferences(0),
+        unsubscribe_url=links.unsubscribe(0, SAMPLE_LINK_KEY, None),
+        preferences_url=links.preferences(0, SAMPLE_LINK_KEY),
         view_url=links.view(slug),
     )

@@ -30,6 +30,14 @@ from newsletter.preview import DEFAULT_PORT, PreviewServer, Workspace
     help="Address to listen on. Keep the default unless you know why.",
 )
 @click.option(
+    "--allow-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Also answer requests for this host name (repeatable); the --host address and "
+    "loopback names always work. Other names are refused (DNS rebinding).",
+)
+@click.option(
     "--as",
     "address",
     metavar="EMAIL",
@@ -48,6 +56,7 @@ def preview(
     issue: Path | None,
     port: int,
     host: str,
+    allowed_hosts: tuple[str, ...],
     address: str | None,
     open_browser: bool,
 ) -> None:
@@ -67,7 +76,9 @@ def preview(
     if issue is not None and not issue.is_file():
         raise IssueFileError(f"{issue}: no such issue file")
     workspace = Workspace(state.config_path or find_config(), issue=issue, default_address=address)
-    server = PreviewServer(workspace, host=host, port=port, on_change=_report_change)
+    server = PreviewServer(
+        workspace, host=host, port=port, on_change=_report_change, allowed_hosts=allowed_hosts
+    )
     url = server.page_url(issue)
     click.echo(f"Previewing at {url}")
     click.echo(f"Watching {workspace.root} for changes. Press Ctrl-C to stop.")

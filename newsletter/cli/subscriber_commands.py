@@ -13,6 +13,7 @@ import click
 from newsletter.cli import State, cli, pass_state
 from newsletter.cli.import_report import print_summary, print_total
 from newsletter.models import SUBSCRIBER_STATUSES
+from newsletter.safe_text import json_visible, visible
 from newsletter.store import Store, open_store, upgrade_database
 from newsletter.store.csv_export import EXPORT_COLUMNS, write_csv
 from newsletter.store.csv_import import ImportOptions
@@ -234,7 +235,7 @@ def show(state: State, email: str) -> None:
     """
     with _store(state) as store:
         record = store.describe(email)
-    click.echo(json.dumps(record, indent=2, ensure_ascii=False))
+    click.echo(json_visible(json.dumps(record, indent=2, ensure_ascii=False)))
 
 
 @subscribers.command("list")
@@ -268,9 +269,10 @@ def list_command(
             click.echo(f"{'EMAIL':<40} {'STATUS':<12} {'TOPICS':<26} NAME")
             for record in records:
                 topic_list = ",".join(record["topics"])
+                # Names came from forms and files: printed, never obeyed by the terminal.
                 click.echo(
-                    f"{record['email']:<40} {record['status']:<12} {topic_list:<26} "
-                    f"{record['name']}".rstrip()
+                    f"{visible(record['email']):<40} {record['status']:<12} {topic_list:<26} "
+                    f"{visible(record['name'])}".rstrip()
                 )
 
 
@@ -278,7 +280,9 @@ def _echo_json_array(records: Iterator[dict[str, object]]) -> None:
     """A JSON array written item by item, so a long list is never held in memory."""
     separator = "[\n"
     for record in records:
-        click.echo(separator + "  " + json.dumps(record, ensure_ascii=False), nl=False)
+        click.echo(
+            separator + "  " + json_visible(json.dumps(record, ensure_ascii=False)), nl=False
+        )
         separator = ",\n"
     click.echo("[]" if separator == "[\n" else "\n]")
 

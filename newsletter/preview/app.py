@@ -47,6 +47,15 @@ EMAIL_POLICY = (
     "font-src 'self' data:; base-uri 'none'; "
     "sandbox allow-same-origin allow-popups allow-popups-to-escape-sandbox"
 )
+# An image is shown, never run: an SVG in the project opened as a page (or any file
+# a browser might sniff as HTML) gets no script, no plugins and an origin of its own,
+# so it cannot read the preview's pages (subscribers' addresses, real tokens).
+ASSET_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; img-src 'self' data:; "
+    "style-src 'unsafe-inline'; sandbox",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
 NO_STORE = {"Cache-Control": "no-store"}
 STATIC_FILES = {"preview.css": "text/css", "preview.js": "text/javascript"}
 
@@ -68,12 +77,13 @@ def hostname(host_header: str) -> str:
 
 
 class PreviewApp:
-    """WSGI application. ``check_host`` refuses requests whose Host is not loopback,
-    so that a web page cannot reach the preview through a rebound DNS name."""
+    """WSGI application. Requests whose Host is not loopback nor one of ``allowed_hosts``
+    are refused, so that a web page cannot reach the preview through a rebound DNS name
+    (also when the preview listens on another address: see ``--allow-host``)."""
 
-    def __init__(self, workspace: Workspace, *, check_host: bool = True) -> None:
+    def __init__(self, workspace: Workspace, *, allowed_hosts: Iterable[str] = ()) -> None:
         self.workspace = workspace
-        self.check_host = check_host
+        self.allowed_hosts = frozenset(host.lower() for host in allowed_hosts)
         self.url_map = Map(
             [
                 Rule("/", endpoint="index"),
@@ -114,8 +124,14 @@ class PreviewApp:
         return response(environ, start_response)
 
     def dispatch(self, request: Request) -> Response:
-        if self.check_host and not is_loopback(hostname(request.host)):
-            return Response("This preview only answers at 127.0.0.1 or localhost.\n", 421)
+        host = hostname(request.host).lower()
+        if not (is_loopback(host) or host in self.allowed_hosts):
+            names = ", ".join(["127.0.0.1", "localhost", *sorted(self.allowed_hosts)])
+            return Response(
+                f"This preview only answers at {names}; "
+                "start it with --allow-host NAME for another.\n",
+                421,
+            )
         if request.method not in ("GET", "HEAD"):
             return Response("The preview only reads.\n", 405, {"Allow": "GET, HEAD"})
         endpoint, arguments = self.url_map.bind_to_environ(request.environ).match()
@@ -203,7 +219,9 @@ class PreviewApp:
         # pipeline); other project images from where they are.
         processed = self.workspace.root / PROCESSED_ASSETS
         folder = processed if (processed / path).is_file() else self.workspace.root
-        return send_from_directory(folder, path, request.environ, max_age=0)
+        response = send_from_directory(folder, path, request.environ, max_age=0)
+        response.headers.update(ASSET_HEADERS)
+        return response
 
     def view_static(self, request: Request, name: str) -> Response:
         mimetype = STATIC_FILES.get(name)

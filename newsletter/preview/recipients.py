@@ -98,7 +98,7 @@ class Recipients:
         return Personalization(
             email=subscriber.email,
             name=subscriber.name,
-            unsubscribe_url=links.unsubscribe(subscriber.id, None),
-            preferences_url=links.preferences(subscriber.id),
+            unsubscribe_url=links.unsubscribe(subscriber.id, subscriber.link_key, None),
+            preferences_url=links.preferences(subscriber.id, subscriber.link_key),
             view_url=links.view(slug),
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -46,9 +46,12 @@ class PreviewServer:
         host: str = "127.0.0.1",
         port: int = DEFAULT_PORT,
         on_change: Callable[[list[Path]], None] | None = None,
+        allowed_hosts: Iterable[str] = (),
     ) -> None:
         self.workspace = workspace
-        self.app = PreviewApp(workspace, check_host=is_loopback(host))
+        # The address it listens on is a name the editor may use; a wildcard is not.
+        bound = [] if host in ("0.0.0.0", "::", "") or is_loopback(host) else [host]
+        self.app = PreviewApp(workspace, allowed_hosts=[*bound, *allowed_hosts])
         self._httpd = _bind(host, port)
         self._httpd.set_app(self.app)
         self.watcher = Watcher(workspace, on_change)

@@ -39,6 +39,7 @@ from sqlalchemy.dialects import postgresql
 from newsletter.models import SUPPRESSED_STATUSES
 from newsletter.store.addresses import address_key
 from newsletter.store.schema import (
+    new_link_key,
     subscriber_events,
     subscriber_topics,
     subscribers,
@@ -338,6 +339,11 @@ def _new_row(candidate: Candidate, key: str, when: dt.datetime) -> dict[str, Any
         "confirmed_at": candidate.confirmed_at,
         "confirmed_ip": candidate.confirmed_ip,
         **_unsubscribe_record(candidate, when),
+        "link_key": new_link_key(),
+        "legacy_links": False,
+        # The editor vouches for an imported subscriber (unsubscribed ones included:
+        # they were subscribers where the list came from); a pending one must confirm.
+        "was_active": candidate.status != "pending",
     }
 
 

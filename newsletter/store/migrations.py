@@ -20,14 +20,16 @@ PostgreSQL advisory lock, or SQLite's write lock (``BEGIN IMMEDIATE``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, Table, func, inspect, select, text
 from sqlalchemy.exc import OperationalError
 
 from newsletter.errors import StoreError
-from newsletter.store import schema
+from newsletter.store import link_keys, schema
+from newsletter.store.link_keys import subscribers_before_4 as _subscribers_before_4
 from newsletter.store.mail_queue_table import mail_queue
 
 
@@ -36,6 +38,10 @@ class Migration:
     version: int
     description: str
     apply: Callable[[Connection], None]
+    # SQLite's way to rebuild a table that others refer to: foreign keys off for the
+    # migration's transaction (dropping the old table would otherwise cascade), and
+    # ``PRAGMA foreign_key_check`` before it commits.
+    sqlite_foreign_keys_off: bool = False
 
 
 def create_tables(connection: Connection, *tables: Table) -> None:
@@ -47,7 +53,7 @@ def create_tables(connection: Connection, *tables: Table) -> None:
 def _subscribers(connection: Connection) -> None:
     create_tables(
         connection,
-        schema.subscribers,
+        _subscribers_before_4,
         schema.subscriber_topics,
         schema.subscriber_events,
         schema.suppressions,
@@ -60,11 +66,6 @@ def _campaigns(connection: Connection) -> None:
 
 def _web_state(connection: Connection) -> None:
     create_tables(connection, schema.webhook_events, schema.rate_limits, schema.campaign_engagement)
-
-
-def _reserved(connection: Connection) -> None:
-    """A number (4, 6) that belongs to another branch of this release; when merging,
-    replace the entry with that branch's migration (this one does nothing)."""
 
 
 def _mail_queue(connection: Connection) -> None:
@@ -81,13 +82,15 @@ MIGRATIONS: list[Migration] = [
     Migration(1, "subscribers, topics, consent events and suppressions", _subscribers),
     Migration(2, "campaigns and the send ledger", _campaigns),
     Migration(3, "web app: webhook events seen, form rate limits, opens and clicks", _web_state),
-    Migration(4, "(reserved for another branch: replace at merge)", _reserved),
-    Migration(5, "durable queue of confirmation and manage-link mail", _mail_queue),
-    # MERGE: 6 belongs to a branch developed in parallel; this placeholder only keeps the
-    # numbering contiguous here and is replaced by that branch's migration at merge.
-    Migration(6, "(reserved for another branch: replace at merge)", _reserved),
     Migration(
-        7,
+        4,
+        "subscribers: ids never reused, a link key per subscriber, consent proven once",
+        link_keys.migrate,
+        sqlite_foreign_keys_off=True,
+    ),
+    Migration(5, "durable queue of confirmation and manage-link mail", _mail_queue),
+    Migration(
+        6,
         "mail coming back: messages processed, soft bounces, hand-overs per provider",
         _mail_returns,
     ),
@@ -134,7 +137,7 @@ def upgrade(engine: Engine, migrations: list[Migration] | None = None) -> list[M
     for migration in migrations:
         if migration.version <= known:
             continue
-        with engine.connect() as connection:
+        with engine.connect() as connection, _foreign_keys_off(connection, migration):
             # Tells the SQLite begin hook (see newsletter.store.database) to take the
             # write lock at BEGIN, so two processes cannot both decide to migrate.
             connection.execution_options(write=True)
@@ -144,6 +147,8 @@ def upgrade(engine: Engine, migrations: list[Migration] | None = None) -> list[M
                 if migration.version <= known:
                     continue  # another process applied it while we waited for the lock
                 migration.apply(connection)
+                if migration.sqlite_foreign_keys_off and connection.dialect.name == "sqlite":
+                    _check_foreign_keys(connection, migration)
                 connection.execute(
                     schema.schema_version.insert().values(
                         version=migration.version,
@@ -154,6 +159,31 @@ def upgrade(engine: Engine, migrations: list[Migration] | None = None) -> list[M
                 known = migration.version
                 applied.append(migration)
     return applied
+
+
+@contextmanager
+def _foreign_keys_off(connection: Connection, migration: Migration) -> Iterator[None]:
+    """SQLite ignores ``PRAGMA foreign_keys`` inside a transaction: set it before BEGIN,
+    on the DB-API connection (the SQLAlchemy one would begin first)."""
+    driver = connection.connection.driver_connection
+    if not (migration.sqlite_foreign_keys_off and connection.dialect.name == "sqlite"):
+        yield
+        return
+    assert driver is not None
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        driver.execute("PRAGMA foreign_keys=ON")
+
+
+def _check_foreign_keys(connection: Connection, migration: Migration) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+    if broken:
+        raise StoreError(
+            f"migration {migration.version} would leave {len(broken)} rows pointing at "
+            f"nothing (first: {tuple(broken[0])}); nothing was changed"
+        )
 
 
 def _check_order(migrations: list[Migration]) -> None:

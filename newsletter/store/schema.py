@@ -9,11 +9,13 @@ step to :mod:`newsletter.store.migrations` that makes the same change.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -25,6 +27,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 
@@ -40,6 +43,12 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+
+def new_link_key() -> str:
+    """A subscriber's link key: 64 random bits, URL-safe (11 characters)."""
+    return secrets.token_urlsafe(8)
+
 
 # SQLite only gives a rowid alias (and so autoincrement) to INTEGER PRIMARY KEY.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -99,10 +108,22 @@ subscribers = Table(
     Column("unsubscribe_reason", Text),
     # No foreign key: campaigns arrive in a later migration and may be pruned.
     Column("unsubscribe_campaign_id", BigInteger),
+    # Migration 4. A random value signed into every link issued to this person, so a
+    # link can only ever act on the row it was issued to; erasure deletes it with the
+    # row. `legacy_links`: the row existed before links carried it, and its older
+    # links (which carry only the id) keep working. See newsletter.tokens.
+    Column("link_key", String(16), nullable=False, default=new_link_key),
+    Column("legacy_links", Boolean, nullable=False, default=False, server_default=false()),
+    # Migration 4. The person's consent was proven once (confirmed, or added or
+    # imported as a subscriber): only then does "subscribe again" skip confirmation.
+    Column("was_active", Boolean, nullable=False, default=False, server_default=false()),
     CheckConstraint(
         "status IN (" + ", ".join(f"'{status}'" for status in SUBSCRIBER_STATUSES) + ")",
         name="status",
     ),
+    # Migration 4: ids are never reused on SQLite either (PostgreSQL's sequence never
+    # reuses them), so no row ever inherits an erased person's id.
+    sqlite_autoincrement=True,
 )
 # Recipients are read in id order filtered by status: keep that an index range scan.
 Index("ix_subscribers_status_id", subscribers.c.status, subscribers.c.id)

@@ -33,11 +33,13 @@ from sqlalchemy.exc import IntegrityError
 
 from newsletter.errors import StoreError
 from newsletter.models import SUBSCRIBER_STATUSES, SUPPRESSED_STATUSES, Subscriber
+from newsletter.safe_text import without_controls
 from newsletter.store.addresses import address_hash, address_key, normalize_address
 from newsletter.store.bulk import BulkOutcome, Candidate, merge_chunk
 from newsletter.store.schema import (
     campaigns,
     ledger,
+    new_link_key,
     subscriber_events,
     subscriber_topics,
     subscribers,
@@ -54,6 +56,7 @@ _SUBSCRIBER_COLUMNS = (
     subscribers.c.name,
     subscribers.c.status,
     subscribers.c.attributes,
+    subscribers.c.link_key,
 )
 
 
@@ -151,7 +154,7 @@ class Store:
             raise StoreError("a signup of one's own is 'pending' until it is confirmed")
         normalized = normalize_address(email)
         wanted_topics = self.check_topics(topics)
-        name = name.strip()
+        name = without_controls(name)
         attributes = dict(attributes or {})
         return self._write_retrying(
             lambda connection: self._add_or_merge(
@@ -190,6 +193,7 @@ class Store:
         ).one_or_none()
         if row is None:
             when = now()
+            link_key = new_link_key()
             subscriber_id = connection.scalar(
                 insert(subscribers)
                 .values(
@@ -203,12 +207,16 @@ class Store:
                     source=source,
                     opt_in_at=when,
                     opt_in_ip=ip,
+                    link_key=link_key,
+                    was_active=status == "active",
                 )
                 .returning(subscribers.c.id)
             )
             assert subscriber_id is not None
             _insert_topics(connection, subscriber_id, topics)
-            subscriber = Subscriber(subscriber_id, email, name, status, topics, attributes)
+            subscriber = Subscriber(
+                subscriber_id, email, name, status, topics, attributes, link_key
+            )
             return Added(subscriber, "added")
 
         if row.status in SUPPRESSED_STATUSES:
@@ -252,6 +260,18 @@ class Store:
                 return None
             return self._subscriber(row, _topics_of(connection, [row.id]).get(row.id, ()))
 
+    def holder(self, subscriber_id: int, link_key: str | None) -> Subscriber | None:
+        """The subscriber a signed link was issued to, or None: erased, or a link issued
+        to someone else. ``link_key`` None is a link from before link keys, which only
+        the rows that existed then accept (see :mod:`newsletter.store.link_keys`)."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(subscribers).where(subscribers.c.id == subscriber_id, link_matches(link_key))
+            ).one_or_none()
+            if row is None:
+                return None
+            return self._subscriber(row, _topics_of(connection, [row.id]).get(row.id, ()))
+
     def find(self, email: str) -> Subscriber | None:
         """The subscriber with this address, whatever its case; None if there is none."""
         key = _lookup_key(email)
@@ -281,6 +301,7 @@ class Store:
                 confirmed_at=when,
                 confirmed_ip=ip,
                 updated_at=when,
+                was_active=True,
             )
             if changed:
                 _log(connection, subscriber_id, "confirmed", source="web", ip=ip, at=when)
@@ -328,29 +349,36 @@ class Store:
         return changed
 
     def unsubscribe_many(
-        self, requests: Sequence[tuple[int, int | None]], *, source: str
+        self, requests: Sequence[tuple[int, int | None, str | None]], *, source: str
     ) -> set[int]:
-        """:meth:`unsubscribe` for several ``(subscriber_id, campaign_id)`` at once, in one
-        transaction and a few statements; returns the ids that changed.
+        """:meth:`unsubscribe` for several ``(subscriber_id, campaign_id, link_key)`` at
+        once, in one transaction and a few statements; returns the ids that changed.
+        Each acts only if its link key is the subscriber's (see :meth:`holder`).
 
         The web app's one-click endpoint gathers concurrent requests into one call
         (group commit): one write transaction for many is what lets SQLite keep up.
         """
         wanted: dict[int, int | None] = {}
-        for subscriber_id, campaign_id in requests:
+        keys: dict[int, str | None] = {}
+        for subscriber_id, campaign_id, link_key in requests:
             wanted.setdefault(subscriber_id, campaign_id)  # a double click: the first counts
+            keys.setdefault(subscriber_id, link_key)
         if not wanted:
             return set()
         when = now()
         with self._writing() as connection:
-            changing = set(
-                connection.scalars(
-                    select(subscribers.c.id).where(
+            changing = {
+                id_
+                for id_, link_key, legacy_links in connection.execute(
+                    select(
+                        subscribers.c.id, subscribers.c.link_key, subscribers.c.legacy_links
+                    ).where(
                         subscribers.c.id.in_(list(wanted)),
                         subscribers.c.status.in_(("pending", "active")),
                     )
                 )
-            )
+                if (legacy_links if keys[id_] is None else keys[id_] == link_key)
+            }
             if changing:
                 rows = [{"row_id": id_, "campaign": wanted[id_]} for id_ in sorted(changing)]
                 connection.execute(
@@ -386,14 +414,17 @@ class Store:
         """An unsubscribed person opts in again, by their own explicit action.
 
         Only the web app calls this, on a POST from the person's own signed link;
-        it counts as a fresh, confirmed opt-in. Bounced and complained addresses stay.
+        it counts as a fresh, confirmed opt-in. Bounced and complained addresses stay,
+        and so does anyone whose consent was never proven (a signup that was never
+        confirmed): only confirming makes a pending signup a subscriber, so the web
+        app starts the signup again for them (:meth:`restart_signup`).
         """
         when = now()
         with self._writing() as connection:
             changed = _transition(
                 connection,
                 subscriber_id,
-                subscribers.c.status == "unsubscribed",
+                (subscribers.c.status == "unsubscribed") & subscribers.c.was_active,
                 status="active",
                 opt_in_at=when,
                 opt_in_ip=ip,
@@ -407,6 +438,28 @@ class Store:
             )
             if changed:
                 _log(connection, subscriber_id, "resubscribed", source=source, ip=ip, at=when)
+        return changed
+
+    def restart_signup(self, subscriber_id: int, *, source: str, ip: str | None = None) -> bool:
+        """Unsubscribed, never confirmed, now asking to subscribe: pending again, waiting
+        for a confirmation like any signup. False if that is not the subscriber's case."""
+        when = now()
+        with self._writing() as connection:
+            changed = _transition(
+                connection,
+                subscriber_id,
+                (subscribers.c.status == "unsubscribed") & ~subscribers.c.was_active,
+                status="pending",
+                opt_in_at=when,
+                opt_in_ip=ip,
+                unsubscribed_at=None,
+                unsubscribe_source=None,
+                unsubscribe_reason=None,
+                unsubscribe_campaign_id=None,
+                updated_at=when,
+            )
+            if changed:
+                _log(connection, subscriber_id, "signup-restarted", source=source, ip=ip, at=when)
         return changed
 
     def mark(self, subscriber_id: int, status: str, *, reason: str = "") -> bool:
@@ -452,11 +505,12 @@ class Store:
                 raise StoreError(f"no subscriber with id {subscriber_id}")
             current = _topics_of(connection, [subscriber_id]).get(subscriber_id, ())
             detail: dict[str, Any] = {}
-            if name is not None and name.strip() != row.name:
+            name = None if name is None else without_controls(name)
+            if name is not None and name != row.name:
                 connection.execute(
                     update(subscribers)
                     .where(subscribers.c.id == subscriber_id)
-                    .values(name=name.strip(), updated_at=now())
+                    .values(name=name, updated_at=now())
                 )
                 detail["name_changed"] = True
             if wanted_topics is not None and set(wanted_topics) != set(current):
@@ -513,6 +567,26 @@ class Store:
             if status in SUPPRESSED_STATUSES:
                 return True
             return _hash_suppressed(connection, address_hash(email))
+
+    def is_erased(self, email: str) -> bool:
+        """True if the person asked to be forgotten (their address's hash is kept)."""
+        with self.engine.connect() as connection:
+            return _hash_suppressed(connection, address_hash(email))
+
+    def expire_pending(self, *, source: str, older_than: dt.datetime) -> int:
+        """Delete pending subscribers from ``source`` who signed up before ``older_than``
+        and never confirmed, with their topics and events; how many were deleted.
+
+        Their address is not put on the suppression list: they never consented, so
+        nothing of them is kept (an erased address's hash stays as it was)."""
+        with self._writing() as connection:
+            return connection.execute(
+                delete(subscribers).where(
+                    subscribers.c.status == "pending",
+                    subscribers.c.source == source,
+                    subscribers.c.opt_in_at < older_than,
+                )
+            ).rowcount
 
     # -- reading many -------------------------------------------------------------
 
@@ -668,6 +742,7 @@ class Store:
             status=row.status,
             topics=self._ordered(topics),
             attributes=dict(row.attributes),
+            link_key=row.link_key,
         )
 
     def _recipient_filter(self, topics: Sequence[str] | None) -> ColumnElement[bool]:
@@ -753,6 +828,13 @@ def insert_ignoring_duplicates(
         return
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     connection.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+
+
+def link_matches(link_key: str | None) -> ColumnElement[bool]:
+    """The rows a link carrying ``link_key`` may act on (None: a link without one)."""
+    if link_key is None:
+        return subscribers.c.legacy_links.is_(true())
+    return subscribers.c.link_key == link_key
 
 
 def _lookup_key(email: str) -> str:

@@ -46,6 +46,7 @@ class Archive:
         # path -> (modification time, value): kept until the file changes.
         self._pages: dict[Path, tuple[int, str]] = {}
         self._entries: dict[Path, tuple[int, PastIssue | None]] = {}
+        self._images: dict[Path, tuple[int, frozenset[Path]]] = {}
         self._lock = threading.Lock()
 
     def find(self, slug: str) -> Path | None:
@@ -58,16 +59,41 @@ class Archive:
     def past_issues(self, sent: Iterable[str]) -> list[PastIssue]:
         """The issues among ``sent`` (slugs of campaigns) whose files are still there,
         newest first. An issue whose front matter no longer reads is left out."""
-        wanted = set(sent)
         entries = []
+        for path in self._published(sent):
+            entry = self._cached(self._entries, path, self._entry)
+            if entry is not None:
+                entries.append(entry)
+        return sorted(entries, key=lambda entry: entry.date, reverse=True)
+
+    def public_images(self, sent: Iterable[str]) -> frozenset[Path]:
+        """The local image files that may be served: those the issues among ``sent``
+        show (as compiled, brand logo included) and the brand's logo. Drafts, notes and
+        anything else in the project folder stay private."""
+        images: set[Path] = set()
+        for path in self._published(sent):
+            shown: frozenset[Path] = self._cached(self._images, path, self._images_of)
+            images.update(shown)
+        if self.config.brand.logo:
+            images.add((self.config.root / self.config.brand.logo).resolve())
+        return frozenset(images)
+
+    def _published(self, sent: Iterable[str]) -> list[Path]:
+        wanted = set(sent)
+        found = []
         for path in list_issues(self.config.issues_dir):
             slug = issue_slug(path)
             if slug in wanted:
                 wanted.discard(slug)  # the newest file of a slug, as find() picks
-                entry = self._cached(self._entries, path, self._entry)
-                if entry is not None:
-                    entries.append(entry)
-        return sorted(entries, key=lambda entry: entry.date, reverse=True)
+                found.append(path)
+        return found
+
+    def _images_of(self, path: Path) -> frozenset[Path]:
+        try:
+            issue = read_issue(path, topics=self.config.topic_ids)
+            return frozenset(compile_issue(issue, self.config).assets)
+        except NewsletterError:
+            return frozenset()
 
     def _entry(self, path: Path) -> PastIssue | None:
         try:

@@ -35,6 +35,7 @@ class Services:
     stylesheet: str = ""
     style_source: str = "'none'"
     one_click_page: str | None = None  # see links._one_click_answer
+    next_pending_sweep: float = 0.0  # see signup._expire_pending_signups (monotonic time)
 
     @property
     def link_max_age(self) -> int:

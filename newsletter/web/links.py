@@ -18,7 +18,7 @@ from flask import Blueprint, Response, render_template, request
 
 from newsletter.errors import ExpiredTokenError, TokenError
 from newsletter.models import Subscriber
-from newsletter.tokens import UnsubscribeClaim
+from newsletter.tokens import LinkClaim, UnsubscribeClaim
 from newsletter.web.context import Services, services
 from newsletter.web.forms import preferences_form
 from newsletter.web.pages import Answer, page
@@ -38,11 +38,11 @@ TOKEN_MAX = 300  # real tokens are under 100 characters
 def unsubscribe_page(token: str) -> Response:
     site = services()
     claim = _unsubscribe_claim(site, token)
-    subscriber = _subscriber(site, claim.subscriber_id)
+    subscriber = _subscriber(site, LinkClaim(claim.subscriber_id, claim.link_key))
     return page(
         "unsubscribe.html",
         subscriber=subscriber,
-        preferences_url=site.links.preferences(subscriber.id),
+        preferences_url=site.links.preferences(subscriber.id, subscriber.link_key),
     )
 
 
@@ -54,16 +54,19 @@ def unsubscribe(token: str) -> Response:
     if request.form.get("List-Unsubscribe") == "One-Click":
         # A mailbox provider's server sends this and nobody reads the answer: one write
         # (grouped with concurrent ones) and a short, impersonal page.
-        site.one_click.unsubscribe(claim.subscriber_id, claim.campaign_id)
+        site.one_click.unsubscribe(claim.subscriber_id, claim.campaign_id, claim.link_key)
         return _one_click_answer(site)
     require_csrf()
-    subscriber = _subscriber(site, claim.subscriber_id)
+    subscriber = _subscriber(site, LinkClaim(claim.subscriber_id, claim.link_key))
     if request.form.get("action") == "resubscribe":
-        site.store.resubscribe(subscriber.id, source=UNSUBSCRIBE_PAGE, ip=request.remote_addr)
+        if not site.store.resubscribe(
+            subscriber.id, source=UNSUBSCRIBE_PAGE, ip=request.remote_addr
+        ) and restart_signup(site, subscriber, source=UNSUBSCRIBE_PAGE):
+            return page("check_inbox.html", email=subscriber.email)
         return page(
             "resubscribed.html",
             subscriber=site.store.get(subscriber.id) or subscriber,
-            preferences_url=site.links.preferences(subscriber.id),
+            preferences_url=site.links.preferences(subscriber.id, subscriber.link_key),
         )
     if site.store.unsubscribe(
         subscriber.id, source=UNSUBSCRIBE_PAGE, campaign_id=claim.campaign_id
@@ -75,7 +78,7 @@ def unsubscribe(token: str) -> Response:
 @blueprint.route("/p/<token>", methods=["GET", "POST"])
 def preferences(token: str) -> Response:
     site = services()
-    subscriber = _subscriber(site, _preferences_subscriber_id(site, token))
+    subscriber = _subscriber(site, _preferences_claim(site, token))
     form = None
     notice = ""
     if request.method == "POST":
@@ -91,8 +94,16 @@ def preferences(token: str) -> Response:
             site.store.unsubscribe(subscriber.id, source=PREFERENCE_CENTER)
             notice = "You are unsubscribed. You will not receive the newsletter any more."
         elif action == "resubscribe":
-            site.store.resubscribe(subscriber.id, source=PREFERENCE_CENTER, ip=request.remote_addr)
-            notice = "Welcome back: you are subscribed again."
+            if site.store.resubscribe(
+                subscriber.id, source=PREFERENCE_CENTER, ip=request.remote_addr
+            ):
+                notice = "Welcome back: you are subscribed again."
+            elif restart_signup(site, subscriber, source=PREFERENCE_CENTER):
+                # Never confirmed: only the confirmation link makes them a subscriber.
+                notice = (
+                    "Please confirm: we sent a link to your address. You will be subscribed "
+                    "once you open it."
+                )
         else:
             return page("message.html", status=400, title="Unknown action", message="")
         subscriber = site.store.get(subscriber.id) or subscriber
@@ -105,6 +116,13 @@ def preferences(token: str) -> Response:
         selected=set(form.topics if form else subscriber.topics),
         name=form.name if form else subscriber.name,
     )
+
+
+def restart_signup(site: Services, subscriber: Subscriber, *, source: str) -> bool:
+    # Imported here: the signup module builds on this one (TOKEN_MAX).
+    from newsletter.web.signup import restart_signup as restart
+
+    return restart(site, subscriber, source=source)
 
 
 def _one_click_answer(site: Services) -> Response:
@@ -123,7 +141,7 @@ def _unsubscribe_claim(site: Services, token: str) -> UnsubscribeClaim:
         raise Answer(_invalid_link()) from None
 
 
-def _preferences_subscriber_id(site: Services, token: str) -> int:
+def _preferences_claim(site: Services, token: str) -> LinkClaim:
     if len(token) > TOKEN_MAX:
         raise Answer(_invalid_link())
     try:
@@ -144,10 +162,11 @@ def _preferences_subscriber_id(site: Services, token: str) -> int:
         raise Answer(_invalid_link()) from None
 
 
-def _subscriber(site: Services, subscriber_id: int) -> Subscriber:
-    subscriber = site.store.get(subscriber_id)
+def _subscriber(site: Services, claim: LinkClaim) -> Subscriber:
+    subscriber = site.store.holder(claim.subscriber_id, claim.link_key)
     if subscriber is None:
-        # A genuine link whose subscriber was erased: nothing to show, nothing to mail.
+        # A genuine link whose subscriber was erased (a row with the same id would be
+        # someone else, whose link key differs): nothing to show, nothing to mail.
         raise Answer(
             page(
                 "message.html",

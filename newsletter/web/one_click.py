@@ -23,7 +23,7 @@ SOURCE = "one-click"  # recorded with each unsubscribe
 MAX_BATCH = 200
 WAIT_SECONDS = 30.0  # SQLite's own busy timeout; past it the request fails (500)
 
-_Request = tuple[int, "int | None", "Future[bool]"]
+_Request = tuple[int, "int | None", "str | None", "Future[bool]"]
 _STOP: Any = object()
 
 
@@ -34,11 +34,14 @@ class OneClickWriter:
         self._thread = threading.Thread(target=self._run, name="newsletter-one-click", daemon=True)
         self._thread.start()
 
-    def unsubscribe(self, subscriber_id: int, campaign_id: int | None) -> bool:
+    def unsubscribe(
+        self, subscriber_id: int, campaign_id: int | None, link_key: str | None
+    ) -> bool:
         """Unsubscribe and wait until it is committed; True if this batch changed the
-        subscriber's status (False: already unsubscribed, suppressed or unknown)."""
+        subscriber's status (False: already unsubscribed, suppressed, unknown, or a
+        link issued to someone else)."""
         done: Future[bool] = Future()
-        self._queue.put((subscriber_id, campaign_id, done))
+        self._queue.put((subscriber_id, campaign_id, link_key, done))
         return done.result(timeout=WAIT_SECONDS)
 
     def close(self) -> None:
@@ -65,12 +68,12 @@ class OneClickWriter:
     def _apply(self, batch: list[_Request]) -> None:
         try:
             changed = self.store.unsubscribe_many(
-                [(subscriber_id, campaign_id) for subscriber_id, campaign_id, _ in batch],
+                [(subscriber_id, campaign, key) for subscriber_id, campaign, key, _ in batch],
                 source=SOURCE,
             )
         except Exception as error:  # every waiting request fails with it, and is logged there
-            for _, _, done in batch:
+            for *_, done in batch:
                 done.set_exception(error)
             return
-        for subscriber_id, _, done in batch:
+        for subscriber_id, *_, done in batch:
             done.set_result(subscriber_id in changed)

@@ -107,14 +107,18 @@ def archive(slug: str) -> Response:
 
 @blueprint.get("/assets/<path:path>")
 def asset(path: str) -> Response:
-    """An image of the project, where ``assets_url`` points by default (``site_url/assets``),
-    so the images in mail and in the archive work without uploading them elsewhere."""
+    """An image of a published issue or the brand, where ``assets_url`` points by default
+    (``site_url/assets``), so the images in mail and in the archive work without
+    uploading them elsewhere."""
     if Path(path).suffix.lower() not in IMAGE_SUFFIXES or "/." in f"/{path}":
         abort(404)
-    root = services().config.root
+    site = services()
+    sent = (campaign.slug for campaign in list_campaigns(site.store))
+    if (site.config.root / path).resolve() not in site.archive.public_images(sent):
+        abort(404)  # a draft's image, a document's: not published
     # Images in mail are resized under hashed names in build/assets/ (newsletter.images).
-    processed = root / "build" / "assets"
-    folder = processed if (processed / path).is_file() else root
+    processed = site.config.root / "build" / "assets"
+    folder = processed if (processed / path).is_file() else site.config.root
     response = send_from_directory(folder, path, max_age=IMAGE_MAX_AGE)
     response.headers["Cache-Control"] = f"public, max-age={IMAGE_MAX_AGE}"
     return response

@@ -1,7 +1,8 @@
 """Response headers, the Content-Security-Policy, and CSRF protection.
 
 Every page is served with a strict policy: the one stylesheet is allowed by its hash,
-a script runs only where a page carries this response's nonce (the confirmation page),
+a script runs only where a page carries this response's nonce (no bundled page has
+one; a project's template may),
 nothing may frame the page, and no Referer leaves it (the tokens are in the URLs).
 Pages are personal unless a view says otherwise, so the default is
 ``Cache-Control: no-store``.

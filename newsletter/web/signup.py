@@ -5,13 +5,18 @@ learn who subscribes; the mail itself goes out in the background (see
 :mod:`newsletter.web.postman`). Both are rate-limited per client and per address, so
 neither can flood a stranger's inbox.
 
-A confirmation link only shows a page: its small script (or, without script, its
-button) POSTs the confirmation. Mail scanners that fetch the link confirm nothing.
+A confirmation link only shows a page with a button, which POSTs the confirmation:
+mail scanners that open the link, even in a browser that runs script, confirm
+nothing; the person needs one click. (See docs/web.md, "Double opt-in and link
+scanners", for why no script presses the button.)
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import time
+from dataclasses import replace
 
 from flask import Blueprint, Response, abort, render_template, request
 from werkzeug.exceptions import TooManyRequests
@@ -20,7 +25,7 @@ from newsletter.errors import ExpiredTokenError, StoreError, TokenError
 from newsletter.models import Subscriber
 from newsletter.web.context import Services, services
 from newsletter.web.forms import FormResult, is_bot, manage_form, signup_form
-from newsletter.web.limits import HOUR, client_key
+from newsletter.web.limits import DAY, HOUR, address_key, client_key
 from newsletter.web.links import TOKEN_MAX
 from newsletter.web.pages import Answer, page
 from newsletter.web.postman import Letter
@@ -30,6 +35,7 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("signup", __name__)
 
 SIGNUP_SOURCE = "signup-form"
+PENDING_SWEEP_SECONDS = 600
 
 
 @blueprint.route("/subscribe", methods=["GET", "POST"])
@@ -44,6 +50,7 @@ def subscribe() -> Response:
     form = signup_form(request.form, site.config)
     if not form.ok:
         return page("subscribe.html", status=400, form=form)
+    _expire_pending_signups(site)
     if _address_may_receive_mail(site, form.email):
         _sign_up(site, form)
     return page("check_inbox.html", email=form.email)
@@ -86,8 +93,18 @@ def confirm(token: str) -> Response:
     return page(
         "confirmed.html",
         subscriber=subscriber,
-        preferences_url=site.links.preferences(subscriber.id),
+        preferences_url=site.links.preferences(subscriber.id, subscriber.link_key),
     )
+
+
+def restart_signup(site: Services, subscriber: Subscriber, *, source: str) -> bool:
+    """ "Subscribe again" from someone who never confirmed: pending again, and a fresh
+    confirmation link (within the per-address mail limit). False if not their case."""
+    if not site.store.restart_signup(subscriber.id, source=source, ip=request.remote_addr):
+        return False
+    if _address_may_receive_mail(site, subscriber.email):
+        _post_confirmation(site, subscriber)
+    return True
 
 
 def _sign_up(site: Services, form: FormResult) -> None:
@@ -122,7 +139,7 @@ def _post_confirmation(site: Services, subscriber: Subscriber) -> None:
         "confirm",
         subscriber,
         subject=f"Confirm your subscription to {site.config.name}",
-        url=site.links.confirm(subscriber.id),
+        url=site.links.confirm(subscriber.id, subscriber.link_key),
     )
 
 
@@ -132,13 +149,15 @@ def _post_manage_link(site: Services, subscriber: Subscriber) -> None:
         "manage",
         subscriber,
         subject=f"Your link to manage {site.config.name}",
-        url=site.links.manage(subscriber.id),
+        url=site.links.manage(subscriber.id, subscriber.link_key),
     )
 
 
 def _post(site: Services, kind: str, subscriber: Subscriber, *, subject: str, url: str) -> None:
     context = {
-        "subscriber": subscriber,
+        # Nothing typed into a form goes into mail from the newsletter's own domain: a
+        # stranger could sign up someone else's address with a "name" full of links.
+        "subscriber": replace(subscriber, name="", attributes={}),
         "url": url,
         "days": site.config.web.link_max_age_days,
         "subject": subject,
@@ -158,7 +177,7 @@ def _confirmable(site: Services, token: str) -> Subscriber:
     try:
         if len(token) > TOKEN_MAX:
             raise TokenError("too long")
-        subscriber_id = site.signer.read_confirm_token(token, max_age_seconds=site.link_max_age)
+        claim = site.signer.read_confirm_token(token, max_age_seconds=site.link_max_age)
     except ExpiredTokenError:
         raise Answer(
             page(
@@ -171,7 +190,7 @@ def _confirmable(site: Services, token: str) -> Subscriber:
         ) from None
     except TokenError:
         abort(404)
-    subscriber = site.store.get(subscriber_id)
+    subscriber = site.store.holder(claim.subscriber_id, claim.link_key)
     if subscriber is None or subscriber.status not in ("pending", "active"):
         abort(404)
     return subscriber
@@ -182,7 +201,7 @@ def _already_confirmed(site: Services, subscriber: Subscriber) -> Response:
         "confirmed.html",
         subscriber=subscriber,
         already=True,
-        preferences_url=site.links.preferences(subscriber.id),
+        preferences_url=site.links.preferences(subscriber.id, subscriber.link_key),
     )
 
 
@@ -190,7 +209,7 @@ def _limit_client(site: Services) -> None:
     allowed = site.limiter.allow(
         "form-client",
         client_key(request.remote_addr),
-        per_hour=site.config.web.forms_per_client_per_hour,
+        limit=site.config.web.forms_per_client_per_hour,
     )
     if not allowed:
         raise TooManyRequests(retry_after=HOUR)
@@ -198,9 +217,31 @@ def _limit_client(site: Services) -> None:
 
 def _address_may_receive_mail(site: Services, email: str) -> bool:
     # Counted before any lookup, so known and unknown addresses behave the same.
+    mailbox = address_key(email)
     allowed = site.limiter.allow(
-        "mail-address", email.lower(), per_hour=site.config.web.mails_per_address_per_hour
+        "mail-address", mailbox, limit=site.config.web.mails_per_address_per_hour
     )
     if not allowed:
         log.info("form mail not sent: the address reached its hourly limit")
+    elif site.store.is_erased(email):
+        # The person asked to be forgotten: whoever types the address in, it gets at
+        # most one confirmation a day (its own new signup still works).
+        allowed = site.limiter.allow("mail-erased-address", mailbox, limit=1, window=DAY)
+        if not allowed:
+            log.info("form mail not sent: an erased address gets one confirmation a day")
     return allowed
+
+
+def _expire_pending_signups(site: Services) -> None:
+    """Delete signups never confirmed within ``web.pending_signup_days``, at most once
+    every few minutes per process (a signup is a fine moment: it adds one)."""
+    now = time.monotonic()
+    if now < site.next_pending_sweep:
+        return
+    site.next_pending_sweep = now + PENDING_SWEEP_SECONDS
+    days = site.config.web.pending_signup_days
+    expired = site.store.expire_pending(
+        source=SIGNUP_SOURCE, older_than=dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+    )
+    if expired:
+        log.info("deleted %d signups not confirmed within %d days", expired, days)

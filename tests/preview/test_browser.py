@@ -165,3 +165,25 @@ def test_the_preview_page_fits_a_phone(browser: Any, server: PreviewServer) -> N
         assert widths["phone"] >= 340  # the email still shown at (nearly) phone width
     finally:
         context.close()
+
+
+def test_an_svg_in_the_project_cannot_run_script_in_the_preview(
+    browser: Any, server: PreviewServer
+) -> None:
+    # Opened as a page, a script in it would share the preview's origin and could
+    # read the pages (subscribers, real tokens) with fetch().
+    (server.workspace.root / "trap.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg"><script>'
+        "fetch('/').then(r => r.text()).then(t => { document.title = 'read ' + t.length; });"
+        "document.title = 'ran';</script></svg>",
+        encoding="utf-8",
+    )
+    page = browser.new_page()
+    try:
+        page.goto(f"{server.url}/assets/trap.svg")
+        page.wait_for_timeout(300)
+        title = page.title()
+    finally:
+        page.close()
+
+    assert title == ""

@@ -312,3 +312,28 @@ def test_nothing_on_the_page_loads_from_the_internet(client: Client) -> None:
     assert [ref for ref in references if re.match(r"(https?:)?//", ref)] == []
     policy = client.get(PAGE).headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "http" not in policy
+
+
+def test_images_are_served_so_that_no_browser_runs_them(client: Client, project: Path) -> None:
+    (project / "logo.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', encoding="utf-8"
+    )
+
+    with client.get("/assets/logo.svg") as response:
+        assert response.status_code == 200
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "sandbox" in policy and "script" not in policy
+
+
+def test_a_preview_on_another_address_answers_only_to_names_it_was_given(
+    workspace: Workspace,
+) -> None:
+    client = Client(PreviewApp(workspace, allowed_hosts=["192.0.2.5", "Box.Local"]))
+
+    assert client.get(PAGE, headers={"Host": "192.0.2.5:8000"}).status_code == 200
+    assert client.get(PAGE, headers={"Host": "box.local:8000"}).status_code == 200
+    assert client.get(PAGE, headers={"Host": "localhost:8000"}).status_code == 200
+    refused = client.get(PAGE, headers={"Host": "rebound.attacker.example"})
+    assert refused.status_code == 421
+    assert "--allow-host NAME" in refused.get_data(as_text=True)

@@ -344,3 +344,18 @@ def test_check_reports_an_unreadable_issue_as_an_error_line(
         f"{issue}:3: error: mapping values are not allowed in this context; fix the YAML "
         f"syntax on that line\n{SEED_ISSUE}: ok\n"
     )
+
+
+def test_a_subject_with_a_control_character_is_one_error_naming_the_line(
+    runner: CliRunner, project: Path
+) -> None:
+    issue = write_issue(project, 'title: T\nsubject: "Hi \\e[2J there"\n', "Text.\n")
+
+    result = runner.invoke(cli, ["check", issue])
+
+    assert result.exit_code == 1
+    assert "\x1b" not in result.output
+    assert result.output == (
+        f"{issue}: error: front matter: subject: contains the control character U+001B, "
+        "which would reach mail headers and terminals; remove it\n"
+    )

@@ -22,7 +22,7 @@ from newsletter.tokens import Signer
 from tests.fakes.sendgrid import API_KEY, FakeSendGrid
 from tests.fakes.smtp import FakeSmtp
 
-SECRET = "test-secret-key-for-sending"
+SECRET = "test-secret-key-for-sending-0123456789"
 SEED = "issues/2026-11-26-stem-cells-in-breast-milk.md"
 # Retries that take milliseconds, not minutes.
 FAST_RETRIES = {"retries": 3, "retry_delay": 0.01, "retry_max_delay": 0.05}

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 
 import pytest
 
+from newsletter.campaign import RecipientBuilder
 from newsletter.config import Config
 from newsletter.errors import SendError
-from newsletter.mail import compose, list_headers, message_bytes, message_headers
+from newsletter.ledger import LedgerRecipient
+from newsletter.mail import (
+    compose,
+    format_address,
+    list_headers,
+    message_bytes,
+    message_headers,
+)
+from newsletter.tokens import Links, Signer
 
 LONG_URL = "https://news.breastfeedingworld.example/u/" + "A" * 150
 
@@ -84,3 +94,41 @@ def test_compose_reads_back_what_message_bytes_writes(config: Config) -> None:
     assert message["To"].addresses[0].display_name == "Zoë Ünal"
     assert message.get_body(("plain",)).get_content() == text.replace("\r\n", "\n")
     assert message.get_body(("html",)).get_content() == "<p>a=b</p>\n"
+
+
+def test_a_long_non_ascii_subject_is_folded_into_short_encoded_words(config: Config) -> None:
+    subject = "Muttermilch — Stammzellen, Grüße und Überraschungen aus Berlin, Köln und Zürich"
+    headers = message_headers(
+        config, to="Zoë Ünal-Çelik de la Fuente <zoe@example.org>", subject=subject
+    )
+
+    data = message_bytes(headers, html="<p>Hi</p>", text="Hi")
+
+    head = data.split(b"\n\n")[0].decode()
+    encoded_words = re.findall(r"=\?[^?]+\?[qQbB]\?[^?]*\?=", head)
+    assert encoded_words and max(len(word) for word in encoded_words) <= 75
+    # Every line people read is folded (a Message-ID is one unbreakable token).
+    assert max(len(line) for line in head.splitlines() if "Message-ID" not in line) <= 78
+    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    assert parsed["Subject"] == subject
+    assert parsed["To"].addresses[0].display_name == "Zoë Ünal-Çelik de la Fuente"
+
+
+@pytest.mark.parametrize("control", ["\x1b", "\x00", "\x7f", "\x9b"])
+def test_a_subject_with_a_control_character_is_refused(config: Config, control: str) -> None:
+    with pytest.raises(SendError, match=f"control character U\\+{ord(control):04X}"):
+        message_headers(config, to="ann@example.org", subject=f"Hello{control}[2J")
+
+
+def test_a_stored_name_with_control_characters_reaches_no_header(config: Config) -> None:
+    build = RecipientBuilder(config, Links(config, Signer("k" * 32)), 7)
+
+    recipient = build(LedgerRecipient(1, "eve@example.org", "Eve\x1b[2J\x00 Smith", "key"))
+    headers = message_headers(
+        config,
+        to=format_address("eve@example.org", recipient.personalization.name),
+        subject="Hello",
+    )
+
+    assert recipient.personalization.name == "Eve [2J Smith"
+    assert "\x1b" not in headers["To"] and "\x00" not in headers["To"]

@@ -552,3 +552,32 @@ def test_a_group_column_with_ampersands_suggests_valid_yaml(
         "added 1, updated 0, unchanged 1, suppressed 0 (left alone), invalid 0"
     )
     assert project_store.find("ann@example.org").topics == ("research", "stories")  # type: ignore[union-attr]
+
+
+def test_names_never_reach_the_terminal_with_control_characters(
+    runner: CliRunner, project_store: Store
+) -> None:
+    added = project_store.add("eve@example.org", name="Eve\x1b]0;pwned\x07 \x1b[2JSmith")
+    # A name stored before names were cleaned: printed, never obeyed.
+    with project_store.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE subscribers SET name = ? WHERE id = ?"
+            if connection.dialect.name == "sqlite"
+            else "UPDATE subscribers SET name = %s WHERE id = %s",
+            ("Old\x1b[31mName\x9b", added.id),
+        )
+    project_store.add("ann@example.org", name="Ann\x00 \x9bLee")
+
+    code, output = run(runner, "subscribers", "list")
+    for json_output in (
+        run(runner, "subscribers", "list", "--format", "json")[1],
+        run(runner, "subscribers", "show", "eve@example.org")[1],
+    ):
+        assert "\x1b" not in json_output and "\x9b" not in json_output
+        json.loads(json_output)
+
+    assert code == 0
+    assert "\x1b" not in output and "\x00" not in output and "\x9b" not in output
+    assert "Old\\x1b[31mName" in output
+    assert "Ann Lee" in output
+    assert added.name == "Eve ]0;pwned [2JSmith"

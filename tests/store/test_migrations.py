@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Connection, Engine, inspect, select, text
+from itsdangerous import URLSafeSerializer
+from sqlalchemy import Connection, Engine, func, insert, inspect, select, text
 
 from newsletter.errors import StoreError
 from newsletter.store import open_store_url
 from newsletter.store.database import make_engine
+from newsletter.store.link_keys import subscribers_before_4
 from newsletter.store.migrations import MIGRATIONS, Migration, current_version, upgrade
-from newsletter.store.schema import schema_version
+from newsletter.store.schema import schema_version, subscriber_events, subscriber_topics
+from newsletter.tokens import Signer
 
 
 @pytest.fixture
@@ -113,3 +117,64 @@ def test_a_database_newer_than_the_program_is_refused(engine: Engine) -> None:
 def test_migrations_must_be_numbered_in_order(engine: Engine) -> None:
     with pytest.raises(StoreError, match=r"numbered 1, 2, 3, \.\.\. in order; got \[1, 3\]"):
         upgrade(engine, [MIGRATIONS[0], Migration(3, "gap", _add_notes_table)])
+
+
+def test_migration_4_keeps_every_row_and_old_links_work_only_for_their_owners(
+    database_url: str, engine: Engine
+) -> None:
+    upgrade(engine, MIGRATIONS[:3])
+    when = dt.datetime.now(dt.UTC)
+    with engine.begin() as connection:
+        for id_, email, status, source in [
+            (1, "first@example.org", "active", "cli"),
+            (2, "pending@example.org", "pending", "signup-form"),
+            (3, "newest@example.org", "active", "import:list.csv"),
+        ]:
+            connection.execute(
+                insert(subscribers_before_4).values(
+                    id=id_,
+                    email=email,
+                    email_key=email,
+                    name=email.split("@")[0].title(),
+                    status=status,
+                    attributes={},
+                    created_at=when,
+                    updated_at=when,
+                    source=source,
+                    opt_in_at=when,
+                )
+            )
+        connection.execute(insert(subscriber_topics), [{"subscriber_id": 3, "topic": "research"}])
+        connection.execute(
+            insert(subscriber_events),
+            [{"subscriber_id": 3, "at": when, "event": "updated", "source": "", "detail": {}}],
+        )
+    legacy = URLSafeSerializer("a-secret", salt="newsletter.preferences")
+    signer = Signer("a-secret")
+
+    store = open_store_url(database_url, ["research"])  # applies migration 4
+
+    assert current_version(engine) == 4
+    newest = store.get(3)
+    assert newest is not None
+    assert (newest.email, newest.name, newest.topics) == (
+        "newest@example.org",
+        "Newest",
+        ("research",),
+    )
+    assert len(store.describe("newest@example.org")["events"]) == 1
+    assert store.describe("pending@example.org")["status"] == "pending"
+    old_link = signer.read_preferences_token(legacy.dumps(3))
+    assert store.holder(old_link.subscriber_id, old_link.link_key) == newest
+    new_link = signer.read_preferences_token(signer.preferences_token(3, newest.link_key))
+    assert store.holder(new_link.subscriber_id, new_link.link_key) == newest
+    assert store.holder(3, "someone-else") is None
+    # Erasure still cascades to topics and events, and the id is never given again.
+    store.forget("newest@example.org")
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(subscriber_events)).scalar() == 0
+        assert connection.execute(select(func.count()).select_from(subscriber_topics)).scalar() == 0
+    newcomer = store.add("newcomer@example.org", source="test")
+    assert newcomer.id > 3
+    assert store.holder(newcomer.id, None) is None  # old-style links never reach a newcomer
+    store.close()

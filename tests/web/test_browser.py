@@ -69,8 +69,9 @@ def test_sign_up_confirm_change_topics_unsubscribe(browser: Any, server: LiveSer
     page.get_by_role("button", name="Subscribe").click()
     page.get_by_role("heading", name="Check your inbox").wait_for()
 
-    # The confirmation page submits itself: no click needed.
+    # One click on the confirmation page (nothing presses it for a link scanner).
     page.goto(confirmation_link(server))
+    page.get_by_role("button", name="Confirm my subscription").click()
     page.get_by_role("heading", name="You are subscribed").wait_for()
 
     page.get_by_role("link", name="Manage your preferences").click()
@@ -100,6 +101,56 @@ def test_sign_up_confirm_change_topics_unsubscribe(browser: Any, server: LiveSer
     assert record["confirmed_ip"] == "127.0.0.1"
     assert record["unsubscribe_source"] == "preference-center"
     assert problems == []  # no script error, no Content-Security-Policy violation
+
+
+def every_link_in(message: email.message.EmailMessage) -> list[str]:
+    html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    return sorted(set(re.findall(r'href="(http[^"]+)"', html) + re.findall(r"http://\S+", text)))
+
+
+def test_a_link_scanner_running_script_confirms_no_one(browser: Any, server: LiveServer) -> None:
+    cookie_jar = browser.new_context()
+    page = cookie_jar.new_page()
+    page.goto(f"{server.url}/subscribe")
+    page.get_by_label("Email address").fill("scanned@example.org")
+    page.get_by_label(CONSENT).check()
+    page.get_by_role("button", name="Subscribe").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    cookie_jar.close()
+    confirmation_link(server)  # the mail is there
+    [path] = server.outbox()
+    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    links = every_link_in(message)  # type: ignore[arg-type]
+    assert any("/confirm/" in link for link in links)
+
+    # A mail gateway: a fresh browser, every link, script running, time to settle.
+    scanner = browser.new_context()
+    for link in links:
+        scan = scanner.new_page()
+        scan.goto(link)
+        scan.wait_for_load_state("networkidle")
+        scan.wait_for_timeout(300)
+        scan.close()
+    scanner.close()
+    assert status_of(server, "scanned@example.org") == "pending"
+
+    # The person: the same link, one click.
+    person = browser.new_context()
+    page = person.new_page()
+    page.goto(confirmation_link(server))
+    page.get_by_role("button", name="Confirm my subscription").click()
+    page.get_by_role("heading", name="You are subscribed").wait_for()
+    person.close()
+    assert status_of(server, "scanned@example.org") == "active"
+
+
+def status_of(server: LiveServer, address: str) -> str:
+    store = open_store_url(server.database_url, ("research", "stories", "events"))
+    try:
+        return str(store.describe(address)["status"])
+    finally:
+        store.close()
 
 
 def test_keyboard_focus_starts_at_the_skip_link(browser: Any, server: LiveServer) -> None:

@@ -22,12 +22,12 @@ def test_unsubscribe_many_changes_only_pending_and_active_subscribers(site: Serv
 
     changed = store.unsubscribe_many(
         [
-            (active.id, 4),
-            (pending.id, None),
-            (gone.id, 4),
-            (bounced.id, 4),
-            (999, 4),
-            (active.id, 5),
+            (active.id, 4, active.link_key),
+            (pending.id, None, pending.link_key),
+            (gone.id, 4, gone.link_key),
+            (bounced.id, 4, bounced.link_key),
+            (999, 4, "x"),
+            (active.id, 5, active.link_key),
         ],
         source="one-click",
     )
@@ -47,8 +47,8 @@ def test_the_writer_answers_each_request_after_its_commit(site: Services) -> Non
     reader = site.store.add("reader@example.org", source="test")
     writer = OneClickWriter(site.store)
     try:
-        first = writer.unsubscribe(reader.id, 9)
-        again = writer.unsubscribe(reader.id, 9)
+        first = writer.unsubscribe(reader.id, 9, reader.link_key)
+        again = writer.unsubscribe(reader.id, 9, reader.link_key)
     finally:
         writer.close()
 
@@ -60,7 +60,7 @@ def test_a_failed_write_fails_the_request_and_not_the_writer(
     scanner: FlaskClient, site: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     reader = site.store.add("reader@example.org", source="test")
-    path = f"/u/{site.signer.unsubscribe_token(reader.id, None)}"
+    path = f"/u/{site.signer.unsubscribe_token(reader.id, None, reader.link_key)}"
     real = site.store.unsubscribe_many
 
     def broken(*_: object, **__: object) -> set[int]:

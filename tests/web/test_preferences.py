@@ -23,7 +23,7 @@ def current(site: Services, subscriber: Subscriber) -> Subscriber:
 def test_the_footer_link_shows_name_and_topics(
     client: FlaskClient, site: Services, subscriber: Subscriber
 ) -> None:
-    response = client.get(f"/p/{site.signer.preferences_token(subscriber.id)}")
+    response = client.get(f"/p/{site.signer.preferences_token(subscriber.id, subscriber.link_key)}")
 
     page = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -36,7 +36,7 @@ def test_the_footer_link_shows_name_and_topics(
 def test_saving_changes_name_and_topics(
     client: FlaskClient, site: Services, subscriber: Subscriber
 ) -> None:
-    path = f"/p/{site.signer.preferences_token(subscriber.id)}"
+    path = f"/p/{site.signer.preferences_token(subscriber.id, subscriber.link_key)}"
     token = csrf_of(client.get(path))
 
     response = client.post(
@@ -53,7 +53,7 @@ def test_saving_changes_name_and_topics(
 def test_leaving_every_topic_asks_to_unsubscribe_instead(
     client: FlaskClient, site: Services, subscriber: Subscriber
 ) -> None:
-    path = f"/p/{site.signer.preferences_token(subscriber.id)}"
+    path = f"/p/{site.signer.preferences_token(subscriber.id, subscriber.link_key)}"
     token = csrf_of(client.get(path))
 
     response = client.post(path, data={"csrf_token": token, "action": "save", "name": "Ada"})
@@ -68,7 +68,7 @@ def test_leaving_every_topic_asks_to_unsubscribe_instead(
 def test_unsubscribing_from_everything_then_coming_back(
     client: FlaskClient, site: Services, subscriber: Subscriber
 ) -> None:
-    path = f"/p/{site.signer.preferences_token(subscriber.id)}"
+    path = f"/p/{site.signer.preferences_token(subscriber.id, subscriber.link_key)}"
 
     left = client.post(
         path, data={"csrf_token": csrf_of(client.get(path)), "action": "unsubscribe"}
@@ -84,11 +84,11 @@ def test_unsubscribing_from_everything_then_coming_back(
 def test_a_mailed_manage_link_works_until_it_expires(
     client: FlaskClient, site: Services, subscriber: Subscriber, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fresh = site.signer.manage_token(subscriber.id)
+    fresh = site.signer.manage_token(subscriber.id, subscriber.link_key)
     eight_days_ago = time.time() - EIGHT_DAYS
     with monkeypatch.context() as past:
         past.setattr(time, "time", lambda: eight_days_ago)
-        stale = site.signer.manage_token(subscriber.id)
+        stale = site.signer.manage_token(subscriber.id, subscriber.link_key)
 
     assert client.get(f"/p/{fresh}").status_code == 200
     expired = client.get(f"/p/{stale}")
@@ -102,7 +102,7 @@ def test_a_mailed_manage_link_works_until_it_expires(
 def test_a_confirm_token_does_not_open_the_preferences(
     client: FlaskClient, site: Services, subscriber: Subscriber
 ) -> None:
-    response = client.get(f"/p/{site.signer.confirm_token(subscriber.id)}")
+    response = client.get(f"/p/{site.signer.confirm_token(subscriber.id, subscriber.link_key)}")
 
     assert response.status_code == 404
     assert "ada@example.org" not in response.get_data(as_text=True)
@@ -113,7 +113,9 @@ def test_a_name_with_markup_is_shown_as_text(client: FlaskClient, site: Services
         "mallory@example.org", name='<script>alert("x")</script>', topics=("research",)
     )
 
-    page = client.get(f"/p/{site.signer.preferences_token(mallory.id)}").get_data(as_text=True)
+    page = client.get(f"/p/{site.signer.preferences_token(mallory.id, mallory.link_key)}").get_data(
+        as_text=True
+    )
 
     assert "<script>alert" not in page
     assert 'value="&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"' in page
@@ -122,7 +124,7 @@ def test_a_name_with_markup_is_shown_as_text(client: FlaskClient, site: Services
 def test_a_post_without_csrf_token_saves_nothing(
     scanner: FlaskClient, site: Services, subscriber: Subscriber
 ) -> None:
-    path = f"/p/{site.signer.preferences_token(subscriber.id)}"
+    path = f"/p/{site.signer.preferences_token(subscriber.id, subscriber.link_key)}"
 
     response = scanner.post(path, data={"action": "unsubscribe"})
 

@@ -50,7 +50,7 @@ def reader(store: Store) -> Subscriber:
 
 
 def unsubscribe_path(reader: Subscriber) -> str:
-    return f"/u/{Signer(SECRET).unsubscribe_token(reader.id, 3)}"
+    return f"/u/{Signer(SECRET).unsubscribe_token(reader.id, 3, reader.link_key)}"
 
 
 def status_of(store: Store, reader: Subscriber) -> str:

@@ -21,6 +21,7 @@ from newsletter.config import Config
 from newsletter.errors import TokenError
 from newsletter.ledger import start_campaign
 from newsletter.models import Subscriber
+from newsletter.tokens import DEVELOPMENT_SECRET
 from newsletter.web import create_app, shutdown
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.limits import client_key
@@ -53,13 +54,21 @@ def test_the_inline_stylesheet_is_allowed_by_its_hash(client: FlaskClient) -> No
     assert f"style-src 'sha256-{digest}'" in response.headers["Content-Security-Policy"]
 
 
-def test_a_script_gets_a_fresh_nonce_in_each_response(client: FlaskClient, site: Services) -> None:
-    pending = site.store.add("new@example.org", status="pending", source="test")
-    link = f"/confirm/{site.signer.confirm_token(pending.id)}"
+def test_a_script_in_a_project_template_gets_a_fresh_nonce_in_each_response(
+    project: Path, web_config: Config, make_app: Callable[..., Flask]
+) -> None:
+    override = project / "templates" / "web" / "manage.html"
+    override.parent.mkdir(parents=True, exist_ok=True)
+    override.write_text(
+        '{% extends "base.html" %}{% block main %}'
+        '<script nonce="{{ csp_nonce() }}">document.title = "x";</script>{% endblock %}',
+        encoding="utf-8",
+    )
+    client = make_app(web_config).test_client()
 
     nonces = [
         re.search(
-            r"script-src 'nonce-([^']+)'", client.get(link).headers["Content-Security-Policy"]
+            r"script-src 'nonce-([^']+)'", client.get("/manage").headers["Content-Security-Policy"]
         )
         for _ in range(2)
     ]
@@ -72,8 +81,8 @@ def test_personal_pages_are_never_cached(
     client: FlaskClient, site: Services, subscriber: Subscriber
 ) -> None:
     for path in (
-        f"/u/{site.signer.unsubscribe_token(subscriber.id, None)}",
-        f"/p/{site.signer.preferences_token(subscriber.id)}",
+        f"/u/{site.signer.unsubscribe_token(subscriber.id, None, subscriber.link_key)}",
+        f"/p/{site.signer.preferences_token(subscriber.id, subscriber.link_key)}",
     ):
         assert client.get(path).headers["Cache-Control"] == "no-store"
 
@@ -92,9 +101,9 @@ def test_an_unexpected_error_shows_a_plain_page_and_no_traceback(
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("secret internals: password=hunter2")
 
-    monkeypatch.setattr(site.store, "get", broken)
+    monkeypatch.setattr(site.store, "holder", broken)
 
-    response = client.get(f"/p/{site.signer.preferences_token(subscriber.id)}")
+    response = client.get(f"/p/{site.signer.preferences_token(subscriber.id, subscriber.link_key)}")
 
     page = response.get_data(as_text=True)
     assert response.status_code == 500
@@ -255,7 +264,7 @@ def test_the_home_page_before_the_first_issue_and_the_archive_address(
     assert f'<a class="site-name" href="{site.config.site_url}">' in client.get(
         "/subscribe"
     ).get_data(as_text=True)
-    for private in ("/manage", f"/p/{site.signer.manage_token(1)}"):
+    for private in ("/manage", f"/p/{site.signer.manage_token(1, 'somebody')}"):
         assert '<meta name="robots" content="noindex, nofollow">' in client.get(private).get_data(
             as_text=True
         )
@@ -334,11 +343,37 @@ def test_app_factory_takes_test_config(web_config: Config, make_app: Callable[..
 
 
 def test_issue_images_are_served_where_assets_url_points_by_default(
-    client: FlaskClient, project: Path
+    client: FlaskClient, site: Services, project: Path
 ) -> None:
-    with client.get("/assets/issues/images/stem-cells-hero.jpg") as response:
+    hero = "/assets/issues/images/stem-cells-hero.jpg"
+    assert client.get(hero).status_code == 404  # a draft's image is not public
+    start_seed_campaign(site)
+
+    with client.get(hero) as response:
         assert response.status_code == 200
         assert response.data == (project / "issues/images/stem-cells-hero.jpg").read_bytes()
+
+
+def test_only_images_of_published_issues_and_the_brand_are_served(
+    client: FlaskClient, site: Services, project: Path
+) -> None:
+    start_seed_campaign(site)
+    (project / "docs").mkdir()
+    (project / "docs" / "screenshot.png").write_bytes(
+        (project / "issues/images/logo.png").read_bytes()
+    )
+    draft = project / "issues" / "2026-12-24-draft.md"
+    draft.write_text(
+        "---\ntitle: Not sent yet\nsubject: Soon\n---\n\n![A secret](images/unsent.png)\n",
+        encoding="utf-8",
+    )
+    (project / "issues" / "images" / "unsent.png").write_bytes(b"\x89PNG not yet")
+
+    assert client.get("/assets/docs/screenshot.png").status_code == 404
+    assert client.get("/assets/issues/images/unsent.png").status_code == 404
+    assert site.config.brand.logo == "issues/images/logo.png"
+    with client.get("/assets/issues/images/logo.png") as logo:
+        assert logo.status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -361,6 +396,9 @@ def test_nothing_but_project_images_is_served_as_an_asset(client: FlaskClient, p
         ("203.0.113.9", "203.0.113.9"),
         ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
         ("2001:db8:1:2:bbbb::7", "2001:db8:1:2::/64"),
+        # IPv4 clients reaching an IPv6 socket: each its own, not one shared ::/64.
+        ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("::ffff:198.51.100.4", "198.51.100.4"),
         (None, "unknown"),
     ],
 )
@@ -412,3 +450,23 @@ def test_the_wsgi_module_builds_the_app_from_the_environment(
         del sys.modules["newsletter.web.wsgi"]
 
     assert response.json == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        (DEVELOPMENT_SECRET, "is the public development key"),
+        ("k", "is too short (1 characters, at least 32 are needed)"),
+    ],
+)
+def test_serve_refuses_a_weak_secret_key_in_one_line(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch, key: str, reason: str
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", key)
+
+    result = runner.invoke(cli, ["serve", "--port", "0"])
+
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: NEWSLETTER_SECRET_KEY {reason}")
+    assert "secrets.token_urlsafe(32)" in result.output
+    assert len(result.output.splitlines()) == 1

@@ -17,7 +17,7 @@ ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
 
 def unsubscribe_path(site: Services, subscriber: Subscriber, campaign_id: int | None = 7) -> str:
-    return f"/u/{site.signer.unsubscribe_token(subscriber.id, campaign_id)}"
+    return f"/u/{site.signer.unsubscribe_token(subscriber.id, campaign_id, subscriber.link_key)}"
 
 
 def status_of(site: Services, subscriber: Subscriber) -> str:
@@ -36,7 +36,7 @@ def test_the_page_says_who_unsubscribes_from_what_and_changes_nothing(
     assert "ada@example.org" in page
     assert "Unsubscribe from Breastfeeding World?" in page
     assert '<form method="post">' in page
-    assert f'href="{site.links.preferences(subscriber.id)}"' in page
+    assert f'href="{site.links.preferences(subscriber.id, subscriber.link_key)}"' in page
     assert status_of(site, subscriber) == "active"
     assert [event["event"] for event in events_of(site, subscriber.id)] == []
 
@@ -141,28 +141,41 @@ def test_a_bounced_address_is_not_resubscribed_from_its_link(
 
 
 def tampered(token: str) -> str:
-    last = "A" if token[-1] != "A" else "B"
-    return token[:-1] + last
+    # Not the last character: its low bits are base64 padding, which decoding ignores.
+    changed = "A" if token[-5] != "A" else "B"
+    return token[:-5] + changed + token[-4:]
 
 
 @pytest.mark.parametrize(
     "make_token",
     [
         pytest.param(
-            lambda signer, id_: tampered(signer.unsubscribe_token(id_, None)), id="tampered"
+            lambda signer, reader: tampered(
+                signer.unsubscribe_token(reader.id, None, reader.link_key)
+            ),
+            id="tampered",
         ),
-        pytest.param(lambda signer, id_: signer.unsubscribe_token(id_, None)[:-6], id="truncated"),
         pytest.param(
-            lambda signer, id_: Signer("another-key").unsubscribe_token(id_, None), id="forged"
+            lambda signer, reader: signer.unsubscribe_token(reader.id, None, reader.link_key)[:-6],
+            id="truncated",
         ),
-        pytest.param(lambda signer, id_: signer.preferences_token(id_), id="foreign"),
-        pytest.param(lambda signer, id_: "x" * 2000, id="oversized"),
+        pytest.param(
+            lambda signer, reader: Signer("another-key").unsubscribe_token(
+                reader.id, None, reader.link_key
+            ),
+            id="forged",
+        ),
+        pytest.param(
+            lambda signer, reader: signer.preferences_token(reader.id, reader.link_key),
+            id="foreign",
+        ),
+        pytest.param(lambda signer, reader: "x" * 2000, id="oversized"),
     ],
 )
 def test_a_bad_token_is_a_plain_404_that_leaks_nothing(
     scanner: FlaskClient, site: Services, subscriber: Subscriber, make_token: object
 ) -> None:
-    token = make_token(site.signer, subscriber.id)  # type: ignore[operator]
+    token = make_token(site.signer, subscriber)  # type: ignore[operator]
 
     for response in (scanner.get(f"/u/{token}"), scanner.post(f"/u/{token}", data=ONE_CLICK)):
         page = response.get_data(as_text=True)
