@@ -152,9 +152,9 @@ def test_migration_4_keeps_every_row_and_old_links_work_only_for_their_owners(
     legacy = URLSafeSerializer("a-secret", salt="newsletter.preferences")
     signer = Signer("a-secret")
 
-    store = open_store_url(database_url, ["research"])  # applies migration 4
+    store = open_store_url(database_url, ["research"])  # applies migration 4 and later
 
-    assert current_version(engine) == 4
+    assert current_version(engine) == len(MIGRATIONS)
     newest = store.get(3)
     assert newest is not None
     assert (newest.email, newest.name, newest.topics) == (

@@ -58,7 +58,7 @@ def test_an_error_log_never_holds_the_token_of_the_path(
     subscriber: Subscriber,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    token = Signer(SECRET).unsubscribe_token(subscriber.id, None)
+    token = Signer(SECRET).unsubscribe_token(subscriber.id, None, subscriber.link_key)
     if database_url.startswith("sqlite"):
         path = database_url.removeprefix("sqlite:///")
         unwritable = f"sqlite:///file:{path}?mode=ro&uri=true"
