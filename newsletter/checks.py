@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from newsletter import mjml_schema
+from newsletter.checks_source import source_problems
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
 from newsletter.issues import read_issue
@@ -51,6 +52,17 @@ def check_issue(path: Path, config: Config) -> tuple[list[Finding], CompiledIssu
     return list(check_compiled(compiled, config)), compiled
 
 
+def link_findings(compiled: CompiledIssue, config: Config, *, timeout: float) -> list[Finding]:
+    """``check --links``: one error per link that does not answer, on its line."""
+    from newsletter.links_check import broken_links  # urllib and threads: only when asked
+
+    label = _display(compiled.issue.path)
+    return [
+        Finding("error", f"broken link {status.url} ({status.reason})", label, line)
+        for line, status in broken_links(compiled, config, timeout=timeout)
+    ]
+
+
 def _finding_from_problem(problem: str, path: Path, label: str) -> Finding:
     """``"issues/x.md:3: message"`` -> a finding on line 3 of the issue."""
     match = re.match(rf"{re.escape(str(path))}(?::(\d+))?: (.*)", problem, re.DOTALL)
@@ -81,6 +93,8 @@ def check_compiled(compiled: CompiledIssue, config: Config) -> Iterator[Finding]
             label,
         )
 
+    for problem in source_problems(issue):
+        yield Finding(problem.level, problem.message, label, problem.line)
     yield from _check_subject_and_preheader(issue, label)
     yield from _check_headings(issue, label)
 

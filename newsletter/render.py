@@ -15,12 +15,15 @@ import datetime as dt
 import functools
 import textwrap
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote, urlsplit
 
 import css_inline
 import jinja2
+import markupsafe
 import mjml
 
+from newsletter.colors import dark_accent
 from newsletter.config import Config
 from newsletter.errors import IssueFileError, RenderError, TemplateError
 from newsletter.models import PERSONAL_FIELDS, CompiledIssue, Issue
@@ -48,6 +51,9 @@ class _Markers:
             setattr(self, name, marker(part, name))
 
 
+_BYTECODE_CACHE = jinja2.FileSystemBytecodeCache()
+
+
 def template_environment(config: Config, *, text: bool = False) -> jinja2.Environment:
     return _environment(config.templates_dir, text)
 
@@ -61,6 +67,10 @@ def _environment(templates_dir: Path, text: bool) -> jinja2.Environment:
     )
     environment = jinja2.Environment(
         loader=loader,
+        # Compiled templates are kept on disk (Jinja's own cache, in a private folder
+        # under the temp dir, keyed by source checksum): a `newsletter build` process
+        # then skips the template compile, the largest part of its start-up.
+        bytecode_cache=_BYTECODE_CACHE,
         undefined=jinja2.StrictUndefined,
         autoescape=not text,
         trim_blocks=True,
@@ -69,6 +79,7 @@ def _environment(templates_dir: Path, text: bool) -> jinja2.Environment:
     )
     environment.filters["longdate"] = _long_date
     environment.filters["wrap"] = _wrap_filter
+    environment.filters["dark_accent"] = dark_accent
     return environment
 
 
@@ -137,13 +148,16 @@ def compile_issue(
         "asset_url": assets,
         "logo_url": logo_url,
     }
+    greeting = config.greeting if issue.greeting is None else issue.greeting
     mjml_source = _render_template(
-        template_environment(config), HTML_TEMPLATE, {**context, "recipient": _Markers("html")}
+        template_environment(config),
+        HTML_TEMPLATE,
+        {**context, "recipient": _Markers("html"), "greeting": greeting_line(greeting, "html")},
     )
     text = _render_template(
         template_environment(config, text=True),
         TEXT_TEMPLATE,
-        {**context, "recipient": _Markers("text")},
+        {**context, "recipient": _Markers("text"), "greeting": greeting_line(greeting, "text")},
     )
     html = _INLINER.inline(mjml_to_html(mjml_source))
     return CompiledIssue(
@@ -155,6 +169,15 @@ def compile_issue(
         text=text,
         assets=tuple(assets.files),
     )
+
+
+def greeting_line(greeting: str | Literal[False], part: str) -> str:
+    """The greeting with the first-name marker in place; escaped for HTML ("" for none)."""
+    if not greeting:
+        return ""
+    if part == "html":
+        greeting = str(markupsafe.escape(greeting))
+    return greeting.replace("{first_name}", marker(part, "greeting_name"))
 
 
 def mjml_to_html(source: str) -> str:

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 
-from newsletter.build import build_issue
-from newsletter.checks import check_issue, has_errors
 from newsletter.cli import State, cli, pass_state
-from newsletter.scaffold import init_project, new_issue
+
+# The library is imported inside each command: each loads only the stages it uses.
 
 ISSUE = click.Path(dir_okay=False, path_type=Path)
 
@@ -23,6 +22,8 @@ def init(folder: Path) -> None:
     Example:
       newsletter init my-newsletter
     """
+    from newsletter.scaffold import init_project
+
     for path in init_project(folder):
         click.echo(f"created {path}")
     click.echo(f"Next: cd {folder} && newsletter check issues/*.md")
@@ -38,6 +39,8 @@ def new(state: State, title: str) -> None:
     Example:
       newsletter new "Stem cells in breast milk"
     """
+    from newsletter.scaffold import new_issue
+
     path = new_issue(state.config.issues_dir, title)
     click.echo(f"created {path}")
 
@@ -60,6 +63,8 @@ def build(state: State, issue: Path, out_dir: Path) -> None:
     Example:
       newsletter build issues/2026-11-26-stem-cells-in-breast-milk.md
     """
+    from newsletter.build import build_issue
+
     result = build_issue(issue, state.config, out_dir)
     for path, size in result.files.items():
         click.echo(f"{path}  {size / 1024:.1f} KB")
@@ -69,21 +74,41 @@ def build(state: State, issue: Path, out_dir: Path) -> None:
 
 @cli.command()
 @click.argument("issues", nargs=-1, required=True, type=ISSUE)
+@click.option(
+    "--links",
+    "request_links",
+    is_flag=True,
+    help="Also request every link and image URL (concurrently; working ones are "
+    "remembered for a day in build/.cache/) and report the broken ones.",
+)
+@click.option(
+    "--timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to wait for each link with --links.",
+)
 @pass_state
-def check(state: State, issues: tuple[Path, ...]) -> None:
+def check(state: State, issues: tuple[Path, ...], request_links: bool, timeout: float) -> None:
     """Check ISSUES for problems before sending; exit 1 on any error.
 
     Checks the HTML size against Gmail's clipping limit, alt text, link and image URLs,
     the unsubscribe link and postal address in both parts, subject and preheader length,
-    template variables, heading order and the generated MJML.
+    template variables, heading order, the generated MJML, starter text left in,
+    Markdown that did not parse and unknown {.class} attributes.
 
     \b
-    Example:
+    Examples:
       newsletter check issues/2026-11-26-stem-cells-in-breast-milk.md
+      newsletter check --links issues/*.md
     """
+    from newsletter.checks import check_issue, has_errors, link_findings
+
     failed = False
     for path in issues:
-        findings, _ = check_issue(path, state.config)
+        findings, compiled = check_issue(path, state.config)
+        if request_links and compiled is not None:
+            findings += link_findings(compiled, state.config, timeout=timeout)
         for finding in findings:
             click.echo(str(finding))
         failed = failed or has_errors(findings)

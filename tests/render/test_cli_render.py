@@ -27,6 +27,7 @@ def test_every_command_has_help_with_an_example(runner: CliRunner) -> None:
             if hasattr(command, "commands"):
                 yield from commands(command, (*prefix, name))
 
+    cli.load_all()
     for path, command in commands(cli):
         result = runner.invoke(cli, [*path, "--help"])
         assert result.exit_code == 0, path
@@ -258,7 +259,18 @@ def test_init_creates_a_folder_that_checks_and_builds(
     monkeypatch.chdir(tmp_path / "letters")
     issues = sorted(str(p) for p in Path("issues").glob("*.md"))
     assert len(issues) == 1
-    assert runner.invoke(cli, ["check", *issues]).exit_code == 0
+    # It builds; check refuses only the starter text an editor must replace.
+    checked = runner.invoke(cli, ["check", *issues])
+    assert checked.exit_code == 1
+    assert [line.split(": ", 2)[1:] for line in checked.output.splitlines()] == [
+        ["error", "the preheader is the starter template's; write one sentence about this issue"],
+        ["warning", "the title is the starter's ('Welcome to our newsletter')"],
+        [
+            "error",
+            "starter template text left in the issue: 'Write your issue here in Markdown: "
+            "paragraphs, **bold**, *it'; replace or delete it",
+        ],
+    ]
     assert runner.invoke(cli, ["build", *issues]).exit_code == 0
     again = runner.invoke(cli, ["init", "."])
     assert again.exit_code == 1
@@ -276,6 +288,10 @@ def test_init_keeps_what_newsletter_makes_out_of_version_control(
     monkeypatch.chdir(tmp_path / "letters")
     subprocess.run(["git", "init", "-q"], check=True)
     [issue] = [str(path) for path in Path("issues").glob("*.md")]
+    # The editor writes the issue (check refuses the starter's text).
+    Path(issue).write_text(
+        "---\ntitle: Our first issue\npreheader: What we did this month.\n---\nHello.\n"
+    )
     for command in (
         ["build", issue],
         ["subscribers", "import", "subscribers.csv"],
