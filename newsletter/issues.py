@@ -105,6 +105,12 @@ def read_issue(path: Path, *, topics: Sequence[str] = ()) -> Issue:
         raise IssueFileError(f"{path}: no such issue file") from None
     except UnicodeDecodeError:
         raise IssueFileError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+    return parse_issue(path, source, topics=topics)
+
+
+def parse_issue(path: Path, source: str, *, topics: Sequence[str] = ()) -> Issue:
+    """Read an issue from its text, as if it were the file at ``path`` (the public site
+    reads the text stored when its campaign started, not the file as it is now)."""
     matter_text, body, body_line = split_front_matter(path, source)
     try:
         data = load_yaml_mapping(path, "\n" + matter_text, what="the front matter")
