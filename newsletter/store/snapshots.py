@@ -196,4 +196,3 @@ def _snapshot(row: Any) -> Snapshot:
 
 def _engine(store: Store | Engine) -> Engine:
     return store.engine if isinstance(store, Store) else store
-
