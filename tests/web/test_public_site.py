@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 from xml.etree import ElementTree
 
 import feedparser
 import pytest
 from flask.testing import FlaskClient
 
+from newsletter.site.export import build_site
 from newsletter.web.context import Services
 from tests.site.publishing import SEED_SLUG, publish, write_issue
 
@@ -269,3 +271,19 @@ def test_the_subscribe_form_fills_in_the_address_on_the_signup_page(client: Flas
     page = client.get("/subscribe?email=reader%40example.org").get_data(as_text=True)
 
     assert 'value="reader@example.org"' in page
+
+
+def test_serve_answers_with_exactly_the_files_site_build_writes(
+    client: FlaskClient, site: Services, tmp_path: Path
+) -> None:
+    publish_three(site)
+
+    build_site(site.config, tmp_path / "out")
+
+    built = [path for path in (tmp_path / "out").rglob("*") if path.is_file()]
+    assert len(built) > 10
+    for path in built:
+        relative = path.relative_to(tmp_path / "out").as_posix()
+        url = "/" + relative.removesuffix("index.html")
+        with client.get(url) as response:
+            assert response.data == path.read_bytes(), relative
