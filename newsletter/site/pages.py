@@ -27,6 +27,10 @@ from newsletter.site.published import PublishedIssue, image_path
 
 WEB_TEMPLATE = "web.html.j2"
 HOME_TEMPLATE = "site/home.html.j2"
+YEAR_TEMPLATE = "site/year.html.j2"
+# The home page lists whole years of issues, newest first, until this many are shown;
+# earlier years get a page each (keeps every page well under 100 KB).
+HOME_ISSUES = 100
 STYLE_TEMPLATE = "site/style.css.j2"
 ARTICLE_TEMPLATE = "site/article.html.j2"
 
@@ -60,6 +64,7 @@ class Site:
         """Every page and feed of the site (images: :meth:`images`)."""
         paths = ["index.html", "feed.xml", "rss.xml", "sitemap.xml", "robots.txt"]
         paths += [f"archive/{published.slug}/index.html" for published in self.issues]
+        paths += [f"years/{year}/index.html" for year, _ in self._years()]
         for topic in self.config.topics:
             paths += [f"topics/{topic.id}/feed.xml", f"topics/{topic.id}/rss.xml"]
         return paths
@@ -105,6 +110,10 @@ class Site:
             topic = parts[1] if len(parts) == 3 and parts[0] == "topics" else None
             if topic in self.config.topic_ids and parts[2] == name:
                 return SiteFile(self.feed(kind, topic=parts[1]), MEDIA_TYPES[kind])
+        if len(parts) == 3 and parts[0] == "years" and parts[2] == "index.html":
+            entries = dict(self._years()).get(int(parts[1]) if parts[1].isdigit() else -1)
+            if entries:
+                return SiteFile(self.year_page(int(parts[1]), entries).encode(), HTML)
         issue = len(parts) == 3 and parts[0] == "archive" and parts[2] == "index.html"
         if issue and parts[1] in self._index:
             return SiteFile(self.issue_page(parts[1]).encode(), HTML)
@@ -116,18 +125,37 @@ class Site:
         """The canonical address of an issue's web version (where mail links lead)."""
         return f"{self.site_url}/archive/{slug}/"
 
-    def home(self) -> str:
-        years = [
+    def _years(self) -> list[tuple[int, list[PublishedIssue]]]:
+        return [
             (year, list(entries))
             for year, entries in itertools.groupby(self.issues, key=lambda p: p.issue.date.year)
         ]
+
+    def home(self) -> str:
+        years, earlier, shown = [], [], 0
+        for year, entries in self._years():
+            if years and shown + len(entries) > HOME_ISSUES:
+                earlier.append((year, len(entries)))
+            else:
+                years.append((year, entries))
+                shown += len(entries)
         used = {topic for published in self.issues for topic in published.issue.topics}
         return self._render(
             HOME_TEMPLATE,
             root="",
             canonical_url=f"{self.site_url}/",
             years=years,
+            earlier_years=earlier,
             topic_feeds=[topic for topic in self.config.topics if topic.id in used],
+        )
+
+    def year_page(self, year: int, entries: list[PublishedIssue]) -> str:
+        return self._render(
+            YEAR_TEMPLATE,
+            root="../../",
+            canonical_url=f"{self.site_url}/years/{year}/",
+            year=year,
+            entries=entries,
         )
 
     def issue_page(self, slug: str) -> str:
@@ -179,6 +207,8 @@ class Site:
             '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">',
             f"  <url><loc>{escape(self.site_url)}/</loc></url>",
         ]
+        for year, _entries in self._years():
+            lines.append(f"  <url><loc>{escape(self.site_url)}/years/{year}/</loc></url>")
         for published in self.issues:
             lines.append(
                 f"  <url><loc>{escape(self.issue_url(published.slug))}</loc>"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,17 +50,21 @@ def published_issues(config: Config, store: Store) -> list[PublishedIssue]:
         if snapshot is None:
             continue
         try:
-            issue = parse_issue(
-                Path(snapshot.issue_path),
-                snapshot.source,
-                topics=(*config.topic_ids, *snapshot.topics),
-            )
+            topics = (*config.topic_ids, *snapshot.topics)
+            issue = _parse(snapshot.issue_path, snapshot.source, topics)
         except NewsletterError as error:
             log.error("issue %r left out of the site: %s", snapshot.slug, error)
             continue
         published.append(PublishedIssue(snapshot, issue))
     published.sort(key=lambda item: (item.issue.date, item.sent_at), reverse=True)
     return published
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse(path: str, source: str, topics: tuple[str, ...]) -> Issue:
+    # Snapshots never change: ``serve`` makes its site again when a campaign starts and
+    # need not read every earlier issue again (three quarters of a build's time).
+    return parse_issue(Path(path), source, topics=topics)
 
 
 def _from_file(campaign: Campaign, config: Config) -> Snapshot | None:

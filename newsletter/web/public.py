@@ -36,12 +36,19 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 # The public site (newsletter.site): the same files `newsletter site build` writes.
 @blueprint.get("/", defaults={"path": "index.html"}, endpoint="home")
 @blueprint.get("/archive/<slug>/", endpoint="archive")
+@blueprint.get("/years/<int:year>/", endpoint="year")
 @blueprint.get("/<any('feed.xml', 'rss.xml', 'sitemap.xml', 'robots.txt'):path>")
 @blueprint.get("/topics/<topic>/<any('feed.xml', 'rss.xml'):name>", endpoint="topic_feed")
 def site_file(
-    path: str = "", slug: str | None = None, topic: str | None = None, name: str = ""
+    path: str = "",
+    slug: str | None = None,
+    topic: str | None = None,
+    name: str = "",
+    year: int | None = None,
 ) -> Response:
-    if slug is not None:
+    if year is not None:
+        path = f"years/{year}/index.html"
+    elif slug is not None:
         path = f"archive/{slug}/index.html"
     elif topic is not None:
         path = f"topics/{topic}/{name}"

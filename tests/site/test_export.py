@@ -77,6 +77,7 @@ def test_site_build_writes_every_page_feed_and_image(
         [
             "index.html", "feed.xml", "rss.xml", "sitemap.xml", "robots.txt",
             f"archive/{SEED_SLUG}/index.html", "archive/milk-banks/index.html",
+            "years/2026/index.html", "years/2027/index.html",
             *(f"topics/{topic}/{feed}" for topic in published.topic_ids
               for feed in ("feed.xml", "rss.xml")),
             "assets/issues/images/logo.png", "assets/issues/images/stem-cells-hero.jpg",

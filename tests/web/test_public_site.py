@@ -262,7 +262,8 @@ def test_sitemap_and_robots(client: FlaskClient, site: Services) -> None:
     locations = [loc.text for loc in sitemap.iter(f"{SITEMAP}loc")]
     assert locations[0] == f"{site.config.site_url}/"
     assert f"{site.config.site_url}/archive/{SEED_SLUG}/" in locations
-    assert len(locations) == 4
+    assert f"{site.config.site_url}/years/2027/" in locations
+    assert len(locations) == 6  # home, 2 years, 3 issues
     assert f"Sitemap: {site.config.site_url}/sitemap.xml" in robots
     assert "Disallow: /u/" in robots and "Disallow: /p/" in robots
 
@@ -287,3 +288,19 @@ def test_serve_answers_with_exactly_the_files_site_build_writes(
         url = "/" + relative.removesuffix("index.html")
         with client.get(url) as response:
             assert response.data == path.read_bytes(), relative
+
+
+def test_earlier_years_get_a_page_of_their_own_when_the_list_grows_long(
+    client: FlaskClient, site: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("newsletter.site.pages.HOME_ISSUES", 2)
+    publish_three(site)
+
+    home = client.get("/").get_data(as_text=True)
+    year = client.get("/years/2026/").get_data(as_text=True)
+
+    assert re.findall(r"<h3>([^<]+)</h3>", home) == ["2027", "Earlier years"]
+    assert '<a href="years/2026/">2026</a> (1 issues)' in home
+    assert "<h1>Issues of 2026</h1>" in year
+    assert f'<a href="../../archive/{SEED_SLUG}/">' in year
+    assert client.get("/years/1999/").status_code == 404
