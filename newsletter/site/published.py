@@ -64,7 +64,7 @@ def published_issues(config: Config, store: Store) -> list[PublishedIssue]:
 def _parse(path: str, source: str, topics: tuple[str, ...]) -> Issue:
     # Snapshots never change: ``serve`` makes its site again when a campaign starts and
     # need not read every earlier issue again (three quarters of a build's time).
-    return parse_issue(Path(path), source, topics=topics)
+    return parse_issue(Path(path), source, topics=topics, plain_text=False)
 
 
 def _from_file(campaign: Campaign, config: Config) -> Snapshot | None:
