@@ -66,6 +66,10 @@ COMMANDS = {
         "Keep the subscriber list: import, add, remove, forget, show, list, export, count.",
     ),
     "db": LazyCommand(_SUBSCRIBERS, "Manage the database schema."),
+    "flush-mail": LazyCommand(
+        "newsletter.cli.mail_commands",
+        "Send the mail the web app queued (signup confirmations, manage links) that is due.",
+    ),
     "mailbox": LazyCommand(
         "newsletter.cli.mailbox_commands",
         "Read back the mail that returns: bounces, complaints, mailto unsubscribes.",

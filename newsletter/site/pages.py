@@ -132,7 +132,9 @@ class Site:
         ]
 
     def home(self) -> str:
-        years, earlier, shown = [], [], 0
+        years: list[tuple[int, list[PublishedIssue]]] = []
+        earlier: list[tuple[int, int]] = []
+        shown = 0
         for year, entries in self._years():
             if years and shown + len(entries) > HOME_ISSUES:
                 earlier.append((year, len(entries)))

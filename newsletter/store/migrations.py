@@ -28,6 +28,7 @@ from sqlalchemy.exc import OperationalError
 
 from newsletter.errors import StoreError
 from newsletter.store import schema
+from newsletter.store.mail_queue_table import mail_queue
 
 
 @dataclass(frozen=True)
@@ -61,12 +62,18 @@ def _web_state(connection: Connection) -> None:
     create_tables(connection, schema.webhook_events, schema.rate_limits, schema.campaign_engagement)
 
 
-def _mail_returns(connection: Connection) -> None:
-    # Imported here: the module adds its tables to the shared metadata on import.
-    from newsletter.store import returns
+def _reserved(connection: Connection) -> None:
+    """A number (4, 6) that belongs to another branch of this release; when merging,
+    replace the entry with that branch's migration (this one does nothing)."""
 
+
+def _mail_queue(connection: Connection) -> None:
+    create_tables(connection, mail_queue)
+
+
+def _mail_returns(connection: Connection) -> None:
     create_tables(
-        connection, returns.mailbox_messages, returns.soft_bounces, returns.campaign_handovers
+        connection, schema.mailbox_messages, schema.soft_bounces, schema.campaign_handovers
     )
 
 
@@ -80,15 +87,18 @@ MIGRATIONS: list[Migration] = [
     Migration(1, "subscribers, topics, consent events and suppressions", _subscribers),
     Migration(2, "campaigns and the send ledger", _campaigns),
     Migration(3, "web app: webhook events seen, form rate limits, opens and clicks", _web_state),
-    # MERGE: 4-6 belong to branches developed in parallel; these placeholders only keep
-    # the numbering contiguous on this branch and are replaced by the real ones at merge.
-    *(Migration(n, "reserved for a parallel branch", lambda _connection: None) for n in (4, 5, 6)),
+    Migration(4, "(reserved for another branch: replace at merge)", _reserved),
+    Migration(5, "durable queue of confirmation and manage-link mail", _mail_queue),
+    # MERGE: 6 belongs to a branch developed in parallel; this placeholder only keeps the
+    # numbering contiguous here and is replaced by that branch's migration at merge.
+    Migration(6, "(reserved for another branch: replace at merge)", _reserved),
     Migration(
         7,
         "mail coming back: messages processed, soft bounces, hand-overs per provider",
         _mail_returns,
     ),
-    *(Migration(n, "reserved for a parallel branch", lambda _connection: None) for n in (8, 9)),
+    Migration(8, "(reserved for another branch: replace at merge)", _reserved),
+    Migration(9, "(reserved for another branch: replace at merge)", _reserved),
     Migration(10, "what each campaign sent: the public site's snapshots", _issue_snapshots),
 ]
 

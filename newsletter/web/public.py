@@ -3,7 +3,9 @@ sent issues, feeds, sitemap), the images, the logo, and ``/healthz``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import secrets
 from pathlib import Path
 
 from flask import (
@@ -17,9 +19,10 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from sqlalchemy import text
+from sqlalchemy import insert
 from sqlalchemy.exc import SQLAlchemyError
 
+from newsletter.store.schema import webhook_events
 from newsletter.web.context import services
 from newsletter.web.security import use_site_policy
 
@@ -101,12 +104,26 @@ def logo() -> Response:
 
 @blueprint.get("/healthz")
 def healthz() -> Response:
-    """200 while the app can reach its database; load balancers poll this."""
+    """200 while the app can write to its database; load balancers poll this.
+
+    A read-only database (a full or read-only file, a PostgreSQL standby) still answers
+    SELECTs, while every unsubscribe would fail: so the probe writes a row and rolls
+    it back (on SQLite it takes the write lock, waiting like any writer).
+    """
     try:
         with services().store.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except SQLAlchemyError:
-        log.exception("health check: the database is unreachable")
+            connection.execution_options(write=True)
+            with connection.begin() as transaction:
+                connection.execute(
+                    insert(webhook_events).values(
+                        event_id=f"healthz-{secrets.token_hex(8)}",
+                        received_at=dt.datetime.now(dt.UTC),
+                    )
+                )
+                transaction.rollback()
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        log.error("health check: the database cannot be written: %s", reason)
         response = jsonify(status="database unavailable")
         response.status_code = 503
         return response
