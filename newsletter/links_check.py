@@ -88,6 +88,7 @@ def _one_request(url: str, method: str, timeout: float) -> LinkStatus:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return LinkStatus(url, True, str(response.status))
     except urllib.error.HTTPError as error:
+        error.close()  # it holds the connection
         return LinkStatus(url, False, f"{error.code} {error.reason}")
     except urllib.error.URLError as error:
         reason = error.reason

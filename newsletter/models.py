@@ -189,6 +189,19 @@ class Personalization:
 
 
 @dataclass(frozen=True)
+class ProcessedImage:
+    """A local image as the mail shows it: resized, recompressed, content-hashed name."""
+
+    source: Path
+    name: str  # the file name under assets_url (and in build/assets/)
+    path: Path  # the processed file
+    width: int  # pixels; 0 where unknown (an SVG)
+    height: int
+    source_bytes: int
+    output_bytes: int
+
+
+@dataclass(frozen=True)
 class CompiledIssue:
     """An issue rendered once, with markers where each recipient's values go.
 
@@ -203,6 +216,7 @@ class CompiledIssue:
     html: str
     text: str
     assets: tuple[Path, ...] = field(default=())  # local files the HTML refers to
+    images: tuple[ProcessedImage, ...] = field(default=())  # the same, with their sizes
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ import mjml
 from newsletter.colors import dark_accent
 from newsletter.config import Config
 from newsletter.errors import IssueFileError, RenderError, TemplateError
-from newsletter.models import PERSONAL_FIELDS, CompiledIssue, Issue
+from newsletter.images import ImagePipeline
+from newsletter.models import PERSONAL_FIELDS, CompiledIssue, Issue, ProcessedImage
 
 THEME_DIR = Path(__file__).parent / "theme"
 HTML_TEMPLATE = "email.mjml.j2"
@@ -94,16 +95,33 @@ def _wrap_filter(value: str, width: int = 72) -> str:
     )
 
 
+CONTENT_WIDTH = 600  # CSS pixels: the body width of the theme
+
+
+@functools.lru_cache(maxsize=8)
+def _pipeline(root: Path) -> ImagePipeline:
+    # One per project and process: its index is read once, not once per compile.
+    return ImagePipeline(root)
+
+
 class AssetResolver:
-    """Turns image sources into absolute URLs, checking that local files exist."""
+    """Turns image sources into absolute URLs: local files, which must exist, through the
+    image pipeline (resized for ``width`` CSS pixels, hashed names); remote ones as they are."""
 
     def __init__(self, config: Config, issue: Issue, base_url: str) -> None:
         self.config = config
         self.issue = issue
         self.base_url = base_url.rstrip("/")
-        self.files: list[Path] = []
+        self.images: list[ProcessedImage] = []
+        self.pipeline = _pipeline(config.root.resolve())
 
-    def __call__(self, src: str, *, relative_to: Path | None = None) -> str:
+    @property
+    def files(self) -> list[Path]:
+        return [image.path for image in self.images]
+
+    def __call__(
+        self, src: str, *, relative_to: Path | None = None, width: int = CONTENT_WIDTH
+    ) -> str:
         if urlsplit(src).scheme in ("http", "https"):
             return src
         if urlsplit(src).scheme or src.startswith("//"):
@@ -118,15 +136,16 @@ class AssetResolver:
                 "fix the path or add the file"
             )
         try:
-            relative = path.relative_to(self.config.root)
+            path.relative_to(self.config.root.resolve())
         except ValueError:
             raise IssueFileError(
                 f"{self.issue.path}: image {src!r} is outside the newsletter folder; move it "
                 "into issues/images/"
             ) from None
-        if path not in self.files:
-            self.files.append(path)
-        return f"{self.base_url}/{quote(relative.as_posix())}"
+        image = self.pipeline.process(path, int(width))
+        if image not in self.images:
+            self.images.append(image)
+        return f"{self.base_url}/{quote(image.name)}"
 
 
 def compile_issue(
@@ -138,7 +157,9 @@ def compile_issue(
 
     def logo_url() -> str | None:
         logo = config.brand.logo
-        return assets(logo, relative_to=config.root) if logo else None
+        return (
+            assets(logo, relative_to=config.root, width=config.brand.logo_width) if logo else None
+        )
 
     context = {
         "config": config,
@@ -160,6 +181,7 @@ def compile_issue(
         {**context, "recipient": _Markers("text"), "greeting": greeting_line(greeting, "text")},
     )
     html = _INLINER.inline(mjml_to_html(mjml_source))
+    assets.pipeline.save()
     return CompiledIssue(
         issue=issue,
         subject=issue.subject,
@@ -168,6 +190,7 @@ def compile_issue(
         html=html,
         text=text,
         assets=tuple(assets.files),
+        images=tuple(assets.images),
     )
 
 

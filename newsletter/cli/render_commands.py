@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import click
@@ -30,19 +31,82 @@ def init(folder: Path) -> None:
 
 
 @cli.command()
-@click.argument("title")
+@click.argument("title", required=False)
+@click.option(
+    "--from",
+    "from_source",
+    metavar="URL|FILE.html",
+    help="Make the issue from a web article: its text, headings, links and images.",
+)
+@click.option(
+    "--from-feed",
+    "feed",
+    metavar="URL|FILE",
+    help="Make a digest issue from an RSS or Atom feed's items.",
+)
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="With --from-feed: only items published on or after this day.",
+)
+@click.option(
+    "--limit",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="With --from-feed: at most this many items, newest first.",
+)
 @pass_state
-def new(state: State, title: str) -> None:
+def new(
+    state: State,
+    title: str | None,
+    from_source: str | None,
+    feed: str | None,
+    since: dt.datetime | None,
+    limit: int,
+) -> None:
     """Start a new issue, dated today, from the starter template.
 
-    \b
-    Example:
-      newsletter new "Stem cells in breast milk"
-    """
-    from newsletter.scaffold import new_issue
+    With --from, the issue is made from a web article (or a saved page): title, author,
+    the text as Markdown without the page's share buttons, tags and comments, its images
+    downloaded into issues/images/ and a link to where it was first published. Images
+    without a real description get an 'alt:' that 'newsletter check' reports until you
+    write one. With --from-feed, a digest of a feed's latest posts.
 
-    path = new_issue(state.config.issues_dir, title)
+    \b
+    Examples:
+      newsletter new "Stem cells in breast milk"
+      newsletter new --from https://example.org/blog/stem-cells/
+      newsletter new --from-feed https://example.org/feed/ --since 2026-11-01 --limit 5
+    """
+    chosen = [name for name, value in (("TITLE", title), ("--from", from_source),
+                                       ("--from-feed", feed)) if value]  # fmt: skip
+    if len(chosen) != 1:
+        raise click.UsageError("give a TITLE, --from URL or --from-feed URL (one of them)")
+    if (since is not None or limit != 10) and feed is None:
+        raise click.UsageError("--since and --limit go with --from-feed")
+    issues_dir = state.config.issues_dir
+    if from_source:
+        from newsletter.article_import import import_article
+
+        imported = import_article(from_source, issues_dir)
+        for image in imported.images:
+            click.echo(f"downloaded {image}")
+        for note in imported.notes:
+            click.echo(f"note: {note}")
+        path = imported.path
+    elif feed:
+        from newsletter.feed_import import import_feed
+
+        path = import_feed(feed, issues_dir, since=since.date() if since else None, limit=limit)
+    else:
+        from newsletter.scaffold import new_issue
+
+        path = new_issue(issues_dir, str(title))
     click.echo(f"created {path}")
+    if from_source or feed:
+        click.echo(f"Next: read it through, then newsletter check {path}")
 
 
 @cli.command()

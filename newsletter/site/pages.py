@@ -76,8 +76,6 @@ class Site:
         if self.config.brand.logo:
             images[f"assets/{self._logo_path()}"] = root / self.config.brand.logo
         for published in self.issues:
-            for asset in published.snapshot.assets:
-                images.setdefault(f"assets/{asset.path}", root / asset.path)
             for src in _image_sources(published.issue):
                 relative = image_path(self.config, published.issue.path.parent, src)
                 if relative and "://" not in relative:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -46,10 +47,13 @@ def test_build_writes_html_text_and_mjml_and_copies_images(
     assert "3 image(s) copied to out/assets" in result.output
     html = (folder / "email.html").read_text()
     assert "<h1" in html and "Stem Cells: The Medicine in Breast Milk?" in html
-    assert (
-        "https://news.breastfeedingworld.example/assets/issues/images/stem-cells-hero.jpg" in html
+    # Images under content-hashed names, resized for the width they are shown at.
+    hero = re.search(
+        r"https://news\.breastfeedingworld\.example/assets/(stem-cells-hero-[0-9a-f]{12}\.jpg)",
+        html,
     )
-    assert (project / "out/assets/issues/images/stem-cells-hero.jpg").is_file()
+    assert hero is not None
+    assert (project / "out" / "assets" / hero[1]).is_file()
     assert (folder / "email.txt").read_text().startswith("BREASTFEEDING WORLD\n")
     assert (folder / "email.mjml").read_text().lstrip().startswith("<mjml")
 
