@@ -38,6 +38,9 @@ HTML = "text/html; charset=utf-8"
 XML = "application/xml"
 MEDIA_TYPES = {"atom": "application/atom+xml", "rss": "application/rss+xml"}
 FEED_FILES: dict[FeedKind, str] = {"atom": "feed.xml", "rss": "rss.xml"}
+# Where the image pipeline writes the resized copies that mail links to (see
+# newsletter.images); /assets serves that folder first, then the project's own files.
+PROCESSED_IMAGES = "build/assets"
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class Site:
         self._files: dict[str, SiteFile] = {}
         self._lock = threading.Lock()
         self._stylesheet: Markup | None = None
+        self._public_files: frozenset[Path] | None = None
         self._environment.filters.setdefault("css_value", css_value)
 
     # -- what the site holds -------------------------------------------------------
@@ -76,11 +80,23 @@ class Site:
         if self.config.brand.logo:
             images[f"assets/{self._logo_path()}"] = root / self.config.brand.logo
         for published in self.issues:
+            # The images as mailed (resized copies in build/assets/, which /assets serves
+            # first): mail points at assets_url, so a site hosted at site_url keeps them.
+            for asset in published.snapshot.assets:
+                served = asset.path.removeprefix(f"{PROCESSED_IMAGES}/")
+                images.setdefault(f"assets/{served}", root / asset.path)
             for src in _image_sources(published.issue):
                 relative = image_path(self.config, published.issue.path.parent, src)
                 if relative and "://" not in relative:
                     images.setdefault(f"assets/{relative}", published.issue.path.parent / src)
         return {path: file.resolve() for path, file in images.items()}
+
+    def public_files(self) -> frozenset[Path]:
+        """The image files ``/assets`` may serve: those of the sent issues (as mailed and
+        as the pages show them) and the logo. Drafts' images and other files stay private."""
+        if self._public_files is None:
+            self._public_files = frozenset(self.images().values())
+        return self._public_files
 
     def file(self, path: str) -> SiteFile | None:
         """The page or feed at ``path``, or None if the site has no such file."""

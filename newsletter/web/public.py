@@ -72,14 +72,18 @@ def archive_index() -> ResponseReturnValue:
 
 @blueprint.get("/assets/<path:path>")
 def asset(path: str) -> Response:
-    """An image of the project, where ``assets_url`` points by default (``site_url/assets``),
-    so the images in mail and in the archive work without uploading them elsewhere."""
+    """An image of a sent issue (as mailed or as its web page shows it) or the brand's
+    logo, where ``assets_url`` points by default (``site_url/assets``), so the images in
+    mail and on the site work without uploading them elsewhere."""
     if Path(path).suffix.lower() not in IMAGE_SUFFIXES or "/." in f"/{path}":
         abort(404)
-    root = services().config.root
+    site = services()
+    root = site.config.root
     # Images in mail are resized under hashed names in build/assets/ (newsletter.images).
     processed = root / "build" / "assets"
     folder = processed if (processed / path).is_file() else root
+    if (folder / path).resolve() not in site.site.current().public_files():
+        abort(404)  # a draft's image, a document's: not published
     response = send_from_directory(folder, path, max_age=IMAGE_MAX_AGE)
     response.headers["Cache-Control"] = f"public, max-age={IMAGE_MAX_AGE}"
     return response

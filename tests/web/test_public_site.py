@@ -13,6 +13,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from newsletter.site.export import build_site
+from newsletter.store.snapshots import find_snapshot
 from newsletter.web.context import Services
 from tests.site.publishing import SEED_SLUG, publish, write_issue
 
@@ -304,3 +305,18 @@ def test_earlier_years_get_a_page_of_their_own_when_the_list_grows_long(
     assert "<h1>Issues of 2026</h1>" in year
     assert f'<a href="../../archive/{SEED_SLUG}/">' in year
     assert client.get("/years/1999/").status_code == 404
+
+
+def test_assets_serves_the_images_of_sent_issues_only(client: FlaskClient, site: Services) -> None:
+    campaign = publish(site.config, site.store, site.config.issues_dir / SEED_FILE)
+    snapshot = find_snapshot(site.store, campaign.id)
+    assert snapshot is not None and snapshot.assets
+    images = site.config.issues_dir / "images"
+    (images / "draft-only.png").write_bytes((images / "logo.png").read_bytes())
+    write_issue(site.config, "2027-03-01-draft.md", "Draft", "![Secret](images/draft-only.png)")
+
+    mailed = snapshot.assets[0].path.removeprefix("build/assets/")
+    for path in (mailed, "issues/images/stem-cells-hero.jpg", "issues/images/logo.png"):
+        with client.get(f"/assets/{path}") as response:
+            assert response.status_code == 200, path
+    assert client.get("/assets/issues/images/draft-only.png").status_code == 404

@@ -23,6 +23,7 @@ from newsletter.web import create_app, shutdown
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.limits import client_key
 from newsletter.web.pages import readable_on
+from tests.site.publishing import publish
 
 SEED_SLUG = "stem-cells-in-breast-milk"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -208,8 +209,9 @@ def test_app_factory_takes_test_config(web_config: Config, make_app: Callable[..
 
 
 def test_issue_images_are_served_where_assets_url_points_by_default(
-    client: FlaskClient, project: Path
+    client: FlaskClient, project: Path, site: Services
 ) -> None:
+    publish(site.config, site.store, project / "issues/2026-11-26-stem-cells-in-breast-milk.md")
     with client.get("/assets/issues/images/stem-cells-hero.jpg") as response:
         assert response.status_code == 200
         assert response.data == (project / "issues/images/stem-cells-hero.jpg").read_bytes()
