@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 SEED := issues/2026-11-26-stem-cells-in-breast-milk.md
 
-.PHONY: demo test lint format bench bench-store bench-send bench-web golden clean
+.PHONY: demo test lint format bench bench-store bench-send bench-web bench-site golden clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ bench-send: $(BIN)/.installed
 
 bench-web: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_web.py
+
+bench-site: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_site.py
 
 clean:
 	rm -rf $(VENV) build outbox newsletter.db .pytest_cache

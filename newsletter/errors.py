@@ -87,3 +87,7 @@ class ProviderUnavailable(SendError):
 
 class MailboxError(NewsletterError):
     """The mailbox of bounces and complaints cannot be read (connection, TLS, login)."""
+
+
+class SiteError(NewsletterError):
+    """The public site cannot be built (``newsletter site build``)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from newsletter.providers import Batch, Content, Delivery, Recipient, get_provid
 from newsletter.ratelimit import DAY, RateLimiter
 from newsletter.render import compile_issue
 from newsletter.return_tokens import ReturnTokens
-from newsletter.store import Store, open_store
+from newsletter.store import Store, open_store, snapshots
 from newsletter.store.returns import handovers, set_campaign_provider
 from newsletter.tokens import (
     DEVELOPMENT_SECRET,
@@ -96,6 +96,13 @@ class SendPlan:
     development_key: bool  # links signed with the development key (outbox only)
     # The provider the campaign used so far, when this run switches to another one.
     switched_from: str | None = None
+    # What to keep when the campaign starts (see newsletter.store.snapshots).
+    snapshot_row: dict[str, Any] = field(default_factory=dict)
+    # What the resumed campaign sent when it started: the rest get the same.
+    snapshot: snapshots.Snapshot | None = None
+    # Reasons to think twice (the file changed since the campaign started; the same
+    # issue went out under another name): shown, and asked about, before sending.
+    warnings: tuple[str, ...] = ()
 
     @property
     def slug(self) -> str:
@@ -138,6 +145,8 @@ def plan_send(
     """
     issue = read_issue(issue_path, topics=config.topic_ids)
     compiled = compile_issue(issue, config)
+    source = issue_path.read_text(encoding="utf-8")
+    snapshot_row = snapshots.snapshot_row(compiled, source, config.root)
     findings = list(check_compiled(compiled, config))
     provider_name = provider or config.provider
     development_key = not test and _secret(provider_name) == DEVELOPMENT_SECRET
@@ -166,6 +175,8 @@ def plan_send(
             counts = None
             switched_from = None
         audience = ledger.audience(store, chosen)
+        snapshot = snapshots.find_snapshot(store, campaign.id) if campaign else None
+        warnings = _snapshot_warnings(store, issue_path, campaign, snapshot, snapshot_row)
     finally:
         store.close()
     return SendPlan(
@@ -178,6 +189,34 @@ def plan_send(
         counts=counts,
         development_key=development_key,
         switched_from=switched_from,
+        snapshot_row=snapshot_row,
+        snapshot=snapshot,
+        warnings=warnings,
+    )
+
+
+def _snapshot_warnings(
+    store: Store,
+    issue_path: Path,
+    campaign: ledger.Campaign | None,
+    snapshot: snapshots.Snapshot | None,
+    row: dict[str, Any],
+) -> tuple[str, ...]:
+    if campaign is not None:
+        if snapshot is None or snapshot.source_hash == row["source_hash"]:
+            return ()
+        return (
+            f"{issue_path} changed after its campaign {campaign.id} started "
+            f"({campaign.created_at:%Y-%m-%d %H:%M} UTC): the rest of its recipients get "
+            "the issue as it was then, which the archive keeps showing; to mail the new "
+            "text as a new issue, give the file a new name",
+        )
+    return tuple(
+        f"{issue_path} has the same title and text as '{slug}', already sent (campaign "
+        f"{campaign_id}): if the file was renamed, sending it mails everyone again"
+        for slug, campaign_id in snapshots.same_content(
+            store, row["content_hash"], other_than=row["slug"]
+        )
     )
 
 
@@ -241,7 +280,7 @@ def send_campaign(
     secret = _secret(plan.provider)
     links = Links(config, Signer(secret))
     returns = ReturnTokens(secret)
-    content = campaign_content(config, plan.compiled)
+    content = campaign_content(config, _as_sent(plan))
     store = open_store(config)
     try:
         limiter = _limiter(config, store, rate)
@@ -271,6 +310,9 @@ def send_campaign(
                 topics=plan.topics,
                 provider=plan.provider,
             )
+            if plan.snapshot is None:
+                # Also a campaign started before snapshots were kept: from its next run on.
+                snapshots.save_snapshot(store, started.id, plan.snapshot_row)
             if plan.switched_from is not None:
                 set_campaign_provider(store, started.id, plan.provider)
             run = CampaignRun(
@@ -287,6 +329,15 @@ def send_campaign(
                 )
     finally:
         store.close()
+
+
+def _as_sent(plan: SendPlan) -> CompiledIssue:
+    """The compiled issue a resumed campaign started with, so that every recipient of a
+    campaign gets the same issue (and the archive shows what they got)."""
+    snapshot = plan.snapshot
+    if snapshot is None:
+        return plan.compiled
+    return replace(plan.compiled, subject=snapshot.subject, html=snapshot.html, text=snapshot.text)
 
 
 def _limiter(config: Config, store: Store, rate: float | None) -> RateLimiter:

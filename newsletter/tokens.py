@@ -274,7 +274,8 @@ class Links:
         return f"{self.site_url}/p/{self.signer.manage_token(subscriber_id, link_key)}"
 
     def view(self, slug: str) -> str:
-        return f"{self.site_url}/archive/{slug}"
+        # The folder of the web version, as a static host serves it too.
+        return f"{self.site_url}/archive/{slug}/"
 
 
 SAMPLE_EMAIL = "reader@example.org"

@@ -75,6 +75,10 @@ COMMANDS = {
         "newsletter.cli.mailbox_commands",
         "Read back the mail that returns: bounces, complaints, mailto unsubscribes.",
     ),
+    "site": LazyCommand(
+        "newsletter.cli.site_commands",
+        "Build the public site (web versions of the sent issues, archive, feeds) as files.",
+    ),
     "serve": LazyCommand(
         "newsletter.cli.web_commands",
         "Serve the subscriber web app: unsubscribe and preference pages, signup with double "

@@ -128,11 +128,12 @@ def send(
         _nothing_to_send(plan, say, as_json)
         return
     if not dry_run and not yes and waiting:
-        click.confirm(
-            f"Send to {waiting} recipient(s) through {plan.provider}?",
-            abort=True,
-            err=as_json,
-        )
+        if plan.warnings:
+            # Each warning is a reason to stop; going on is not the default then.
+            question = f"{len(plan.warnings)} warning(s) above. Send to {waiting} anyway?"
+        else:
+            question = f"Send to {waiting} recipient(s) through {plan.provider}?"
+        click.confirm(question, abort=True, err=as_json)
 
     with click.progressbar(
         length=waiting,
@@ -232,6 +233,8 @@ def _show_plan(
         if retry_failed and plan.counts is not None:
             say(f"Re-queue:   {plan.counts['failed']} failed recipient(s) (--retry-failed)")
         say(f"To send:    {plan.to_send(retry_unknown=retry_unknown, retry_failed=retry_failed)}")
+    for warning in plan.warnings:
+        say(f"Warning:    {warning}")
     for finding in plan.findings:
         say(f"Check:      {finding}")
     if not plan.findings:

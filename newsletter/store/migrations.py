@@ -78,6 +78,12 @@ def _mail_returns(connection: Connection) -> None:
     )
 
 
+def _issue_snapshots(connection: Connection) -> None:
+    from newsletter.store import snapshots
+
+    create_tables(connection, snapshots.issue_snapshots)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "subscribers, topics, consent events and suppressions", _subscribers),
     Migration(2, "campaigns and the send ledger", _campaigns),
@@ -94,6 +100,7 @@ MIGRATIONS: list[Migration] = [
         "mail coming back: messages processed, soft bounces, hand-overs per provider",
         _mail_returns,
     ),
+    Migration(7, "what each campaign sent: the public site's snapshots", _issue_snapshots),
 ]
 
 # Any constant works; it only has to be the same in every process of this application.

@@ -1,6 +1,6 @@
 """What came back from a mailbox, recorded: bounces, complaints, mailto unsubscribes.
 
-Migration 7's tables (defined in :mod:`newsletter.store.schema`) and the functions that
+Migration 6's tables (defined in :mod:`newsletter.store.schema`) and the functions that
 write them: :func:`record_returns` applies a chunk of classified messages in one
 transaction, because a mailbox of ten thousand bounces must not cost ten thousand
 commits.

@@ -16,10 +16,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from newsletter.config import Config, env_secret
 from newsletter.providers import Delivery
 from newsletter.sending import send_transactional
+from newsletter.site.export import LiveSite
 from newsletter.store import open_store
 from newsletter.tokens import Links, Signer, require_secret
 from newsletter.web import links, public, signup, webhooks
-from newsletter.web.archive import Archive
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.events import EventProcessor
 from newsletter.web.limits import RateLimiter
@@ -108,7 +108,7 @@ def build_services(config: Config, secret: str) -> Services:
         store=store,
         limiter=RateLimiter(store.engine),
         postman=Postman(store.engine, send),
-        archive=Archive(config, links_),
+        site=LiveSite(config, store),
         events=EventProcessor(store, count_engagement=config.sendgrid.tracking),
         one_click=OneClickWriter(store),
         webhook_key=webhook_key,

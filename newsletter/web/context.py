@@ -8,9 +8,9 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from flask import current_app
 
 from newsletter.config import Config
+from newsletter.site.export import LiveSite
 from newsletter.store import Store
 from newsletter.tokens import Links, Signer
-from newsletter.web.archive import Archive
 from newsletter.web.events import EventProcessor
 from newsletter.web.limits import RateLimiter
 from newsletter.web.one_click import OneClickWriter
@@ -27,7 +27,7 @@ class Services:
     store: Store
     limiter: RateLimiter
     postman: Postman
-    archive: Archive
+    site: LiveSite
     events: EventProcessor
     one_click: OneClickWriter
     webhook_key: EllipticCurvePublicKey | None  # None: the webhook refuses everything

@@ -1,5 +1,5 @@
-"""Pages about no one in particular: the home page with the past issues, the issue
-archive, the logo, and ``/healthz``."""
+"""Pages about no one in particular: the public site (home page, web versions of the
+sent issues, feeds, sitemap), the images, the logo, and ``/healthz``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -18,7 +17,6 @@ from flask import (
     abort,
     jsonify,
     redirect,
-    render_template,
     send_file,
     send_from_directory,
     url_for,
@@ -27,13 +25,9 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import Engine, insert, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from newsletter.errors import NewsletterError
-from newsletter.ledger import find_campaign, list_campaigns
 from newsletter.store.schema import webhook_events
-from newsletter.web.archive import PastIssue
-from newsletter.web.context import Services, services
-from newsletter.web.pages import page
-from newsletter.web.security import use_archive_policy
+from newsletter.web.context import services
+from newsletter.web.security import use_site_policy
 
 log = logging.getLogger(__name__)
 
@@ -41,43 +35,37 @@ blueprint = Blueprint("public", __name__)
 
 ARCHIVE_MAX_AGE = 300  # seconds: the same for every reader, so caches may keep it
 IMAGE_MAX_AGE = 86400
-FEED_EPOCH = "2000-01-01"  # a feed's <updated> before any issue has gone out
 # What mail and the archive link to; never the config, the database or the outbox.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 
 
-@blueprint.get("/")
-def home() -> Response:
-    """Where the site name in every page's header leads: what the newsletter is, a way
-    to subscribe, and the issues that have gone out (drafts stay private)."""
-    response = page("home.html", issues=_past_issues(services()))
+# The public site (newsletter.site): the same files `newsletter site build` writes.
+@blueprint.get("/", defaults={"path": "index.html"}, endpoint="home")
+@blueprint.get("/archive/<slug>/", endpoint="archive")
+@blueprint.get("/years/<int:year>/", endpoint="year")
+@blueprint.get("/<any('feed.xml', 'rss.xml', 'sitemap.xml', 'robots.txt'):path>")
+@blueprint.get("/topics/<topic>/<any('feed.xml', 'rss.xml'):name>", endpoint="topic_feed")
+def site_file(
+    path: str = "",
+    slug: str | None = None,
+    topic: str | None = None,
+    name: str = "",
+    year: int | None = None,
+) -> Response:
+    if year is not None:
+        path = f"years/{year}/index.html"
+    elif slug is not None:
+        path = f"archive/{slug}/index.html"
+    elif topic is not None:
+        path = f"topics/{topic}/{name}"
+    made = services().site.current().file(path)
+    if made is None:
+        abort(404)
+    response = Response(made.content, content_type=made.media_type)
     response.headers["Cache-Control"] = f"public, max-age={ARCHIVE_MAX_AGE}"
+    if made.media_type.startswith("text/html"):
+        use_site_policy(services().config.site_url)
     return response
-
-
-@blueprint.get("/feed.xml")
-def feed() -> Response:
-    """The past issues as an Atom feed, for feed readers (linked from the home page)."""
-    site = services()
-    issues = _past_issues(site)
-    updated = max((issue.date for issue in issues), default=None)
-    response = Response(
-        render_template(
-            "feed.xml",
-            entries=[(issue, site.links.view(issue.slug)) for issue in issues],
-            updated=updated.isoformat() if updated else FEED_EPOCH,
-            home_url=f"{site.config.site_url}/",
-            feed_url=f"{site.config.site_url}/feed.xml",
-        ),
-        mimetype="application/atom+xml",
-    )
-    response.headers["Cache-Control"] = f"public, max-age={ARCHIVE_MAX_AGE}"
-    return response
-
-
-def _past_issues(site: Services) -> list[PastIssue]:
-    """The issues that went out (have a campaign), newest first; drafts never."""
-    return site.archive.past_issues(campaign.slug for campaign in list_campaigns(site.store))
 
 
 @blueprint.get("/archive")
@@ -85,40 +73,20 @@ def archive_index() -> ResponseReturnValue:
     return redirect(url_for("public.home"), code=301)
 
 
-@blueprint.get("/archive/<slug>")
-def archive(slug: str) -> Response:
-    site = services()
-    path = site.archive.find(slug)
-    # Only issues that have gone out: a draft in issues/ is not public yet.
-    if path is None or find_campaign(site.store, slug) is None:
-        abort(404)
-    try:
-        html = site.archive.html(path)
-    except NewsletterError as error:
-        # The editor's file does not render (a broken template, a missing image).
-        log.error("cannot show the archive page for %s: %s", path.name, error)
-        abort(500)
-    assets = urlsplit(site.config.assets_base_url)
-    use_archive_policy(f"{assets.scheme}://{assets.netloc}")
-    response = Response(html, mimetype="text/html")
-    response.headers["Cache-Control"] = f"public, max-age={ARCHIVE_MAX_AGE}"
-    return response
-
-
 @blueprint.get("/assets/<path:path>")
 def asset(path: str) -> Response:
-    """An image of a published issue or the brand, where ``assets_url`` points by default
-    (``site_url/assets``), so the images in mail and in the archive work without
-    uploading them elsewhere."""
+    """An image of a sent issue (as mailed or as its web page shows it) or the brand's
+    logo, where ``assets_url`` points by default (``site_url/assets``), so the images in
+    mail and on the site work without uploading them elsewhere."""
     if Path(path).suffix.lower() not in IMAGE_SUFFIXES or "/." in f"/{path}":
         abort(404)
     site = services()
-    sent = (campaign.slug for campaign in list_campaigns(site.store))
-    if (site.config.root / path).resolve() not in site.archive.public_images(sent):
-        abort(404)  # a draft's image, a document's: not published
+    root = site.config.root
     # Images in mail are resized under hashed names in build/assets/ (newsletter.images).
-    processed = site.config.root / "build" / "assets"
-    folder = processed if (processed / path).is_file() else site.config.root
+    processed = root / "build" / "assets"
+    folder = processed if (processed / path).is_file() else root
+    if (folder / path).resolve() not in site.site.current().public_files():
+        abort(404)  # a draft's image, a document's: not published
     response = send_from_directory(folder, path, max_age=IMAGE_MAX_AGE)
     response.headers["Cache-Control"] = f"public, max-age={IMAGE_MAX_AGE}"
     return response

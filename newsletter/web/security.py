@@ -21,6 +21,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, g, request, session
 
@@ -33,11 +34,11 @@ PAGE_POLICY = (
     "default-src 'none'; script-src {script}; style-src {style}; "
     "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-# The archive shows a newsletter issue as mailed: inline styles, images from anywhere
-# the editor linked them, and still no script at all.
-ARCHIVE_POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:{extra_images}; "
-    "form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+# The public site's pages: their own inline stylesheet, images from anywhere the editor
+# linked them, no script, and the one form (Subscribe) goes to the site's signup page.
+SITE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' https: data:; "
+    "form-action 'self' {site}; frame-ancestors 'none'; base-uri 'none'"
 )
 
 View = TypeVar("View", bound=Callable[..., object])
@@ -50,10 +51,9 @@ def csp_nonce() -> str:
     return g.csp_nonce
 
 
-def use_archive_policy(extra_image_source: str = "") -> None:
-    g.content_security_policy = ARCHIVE_POLICY.format(
-        extra_images=f" {extra_image_source}" if extra_image_source else ""
-    )
+def use_site_policy(site_url: str) -> None:
+    parts = urlsplit(site_url)
+    g.content_security_policy = SITE_POLICY.format(site=f"{parts.scheme}://{parts.netloc}")
 
 
 def csrf_token() -> str:

@@ -42,7 +42,10 @@ PENDING_SWEEP_SECONDS = 600
 def subscribe() -> Response:
     site = services()
     if request.method == "GET":
-        return page("subscribe.html", form=FormResult(topics=tuple(site.config.topic_ids)))
+        # The Subscribe form of the public site (a static page) sends the address here.
+        email = request.args.get("email", "")[:320]
+        topics = tuple(site.config.topic_ids)
+        return page("subscribe.html", form=FormResult(email=email, topics=topics))
     if is_bot(request.form):
         log.info("signup form: honeypot filled in; nothing done")
         return page("check_inbox.html", email=request.form.get("email", ""))

@@ -83,8 +83,9 @@ def test_a_published_crafted_issue_cannot_take_the_web_app_down(tmp_path: Path) 
                        subject="Crafted", topics=(), provider="outbox")  # fmt: skip
         store.close()
 
-        status, _, _ = server.get("/archive/crafted")
+        status, _, _ = server.get("/archive/crafted/")
 
-        assert status in (404, 500)
+        # The web version reads the Markdown without MJML: it may well render.
+        assert status in (200, 404, 500)
         assert server.process.poll() is None, "the server died"
         assert server.get("/healthz")[0] == 200
