@@ -80,8 +80,8 @@ def test_personal_pages_are_never_cached(
     client: FlaskClient, site: Services, subscriber: Subscriber
 ) -> None:
     for path in (
-        f"/u/{site.signer.unsubscribe_token(subscriber.id, None)}",
-        f"/p/{site.signer.preferences_token(subscriber.id)}",
+        f"/u/{site.signer.unsubscribe_token(subscriber.id, None, subscriber.link_key)}",
+        f"/p/{site.signer.preferences_token(subscriber.id, subscriber.link_key)}",
     ):
         assert client.get(path).headers["Cache-Control"] == "no-store"
 
@@ -100,9 +100,9 @@ def test_an_unexpected_error_shows_a_plain_page_and_no_traceback(
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("secret internals: password=hunter2")
 
-    monkeypatch.setattr(site.store, "get", broken)
+    monkeypatch.setattr(site.store, "holder", broken)
 
-    response = client.get(f"/p/{site.signer.preferences_token(subscriber.id)}")
+    response = client.get(f"/p/{site.signer.preferences_token(subscriber.id, subscriber.link_key)}")
 
     page = response.get_data(as_text=True)
     assert response.status_code == 500
@@ -339,4 +339,3 @@ def test_serve_refuses_a_weak_secret_key_in_one_line(
     assert result.output.startswith(f"Error: NEWSLETTER_SECRET_KEY {reason}")
     assert "secrets.token_urlsafe(32)" in result.output
     assert len(result.output.splitlines()) == 1
-
