@@ -36,9 +36,12 @@ MAC_LENGTH = 16  # base32 characters: 80 bits
 _TOKEN = r"(\d{1,18})-(\d{1,18})-([a-z2-7]{16})"
 _BOUNCE_TOKEN = re.compile(r"\+" + _TOKEN + "@", re.IGNORECASE)
 _MAILTO_TOKEN = re.compile(r"\bunsubscribe\s+" + _TOKEN + r"\b", re.IGNORECASE)
-# Any token in a message's bytes, wherever it is and however it is framed (a superset of
-# the two above, also inside a quoted-printable encoded subject): whose keys to look up.
-_ANY_TOKEN = re.compile(rb"(?<![0-9])([0-9]{1,18})-[0-9]{1,18}-[a-z2-7]{16}", re.IGNORECASE)
+# A token in a message's raw bytes: after the "+" of a VERP address, the space of
+# "unsubscribe <token>", or the "_" of that subject quoted-printable encoded. Only to
+# know whose link keys to fetch at once; a token framed otherwise (a base64-encoded
+# subject) costs one query more. Starting with one of a few characters, not a digit,
+# makes it seven times faster on a bounce.
+_ANY_TOKEN = re.compile(rb"[+_\s]([0-9]{1,18})-[0-9]{1,18}-[a-zA-Z2-7]{16}")
 
 LinkKeyOf = Callable[[int], "str | None"]
 """A subscriber's current ``link_key`` by id; None when there is no such subscriber."""

@@ -3,6 +3,7 @@ unsubscribes change the store and the ledger once, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy import update
 
 from newsletter import ledger
 from newsletter.cli import cli
+from newsletter.return_tokens import ReturnTokens
 from newsletter.store import Store, open_store_url
 from newsletter.store.schema import ledger as ledger_table
 from newsletter.store.schema import subscribers
@@ -173,6 +175,21 @@ def test_returns_for_an_erased_subscriber_never_reach_whoever_has_their_id_now(
     assert db.describe("newcomer@example.net")["status"] == "active"
     assert db.describe("other@example.net")["status"] == "active"
     assert ledger.state_counts(db, campaign.id)["sent"] == 2
+
+
+def test_a_mailto_subject_a_mail_client_encoded_in_base64_still_unsubscribes(
+    db: Store, maildir: Path, runner: CliRunner, returned: Returned, tokens: ReturnTokens
+) -> None:
+    reader = db.add("reader0@example.net", topics=["research"])
+    subject = tokens.mailto_subject(reader.id, reader.link_key, None)
+    encoded = f"=?utf-8?b?{base64.b64encode(subject.encode()).decode()}?="
+    message = returned("mailto-unsubscribe", reader).replace(subject.encode(), encoded.encode())
+    deliver(maildir, "a", message)
+
+    result = runner.invoke(cli, ["mailbox", "process", "--json"])
+
+    assert json.loads(result.output)["subscribers"]["unsubscribed"] == 1
+    assert db.describe("reader0@example.net")["status"] == "unsubscribed"
 
 
 def test_without_a_mailbox_configured_the_error_says_which_key_to_set(
