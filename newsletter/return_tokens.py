@@ -49,7 +49,8 @@ LinkKeyOf = Callable[[int], "str | None"]
 
 @dataclass(frozen=True)
 class ReturnClaim:
-    """Who a returned message is about: checked against its signature, nothing else."""
+    """Who a returned message is about: checked against its signature (and so against
+    the subscriber's current link key), nothing else."""
 
     subscriber_id: int
     campaign_id: int | None
@@ -71,7 +72,7 @@ class ReturnTokens:
         return f"{payload}-{self._mac(purpose, payload, link_key)}"
 
     def _mac(self, purpose: str, payload: str, link_key: str) -> str:
-        signed = f"{payload}\0{link_key}".encode()  # NUL: no key can shift into the payload
+        signed = f"{payload}\0{link_key}".encode()  # NUL: the payload ends where the key begins
         mac = hmac.new(self._keys[purpose], signed, hashlib.sha256).digest()
         return b32encode(mac[:10]).decode().lower()
 
