@@ -32,6 +32,7 @@ from newsletter.mailbox import process_mailbox  # noqa: E402
 from newsletter.return_tokens import ReturnTokens  # noqa: E402
 from newsletter.store import open_store  # noqa: E402
 from newsletter.store.bulk import Candidate  # noqa: E402
+from newsletter.store.returns import link_keys  # noqa: E402
 from tests.mailbox.conftest import fill  # noqa: E402
 
 SECRET = "benchmark-secret-key-0123456789abcdef"
@@ -66,6 +67,7 @@ def build(folder: Path, count: int) -> Path:
             store, slug="bench", issue_path="issues/bench.md", subject="Bench",
             topics=[], provider="smtp",
         )  # fmt: skip
+        keys = link_keys(store, range(1, count + 1))
     finally:
         store.close()
     tokens = ReturnTokens(SECRET)
@@ -73,7 +75,9 @@ def build(folder: Path, count: int) -> Path:
     for part in ("new", "cur", "tmp"):
         (maildir / part).mkdir(parents=True)
     for n in range(count):
-        message = fill(MIX[n % len(MIX)], n + 1, campaign.id, tokens=tokens, unique=n)
+        message = fill(
+            MIX[n % len(MIX)], n + 1, campaign.id, tokens=tokens, link_key=keys[n + 1], unique=n
+        )
         # LF line ends, as an MTA writes a Maildir file.
         (maildir / "new" / f"1796000000.{n}.bench").write_bytes(message.replace(b"\r\n", b"\n"))
     return project

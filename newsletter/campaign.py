@@ -141,11 +141,11 @@ class RecipientBuilder:
         envelope_sender = None
         if self.returns is not None:
             if self.mailto:
-                subject = self.returns.mailto_subject(subscriber_id, self.campaign_id)
+                subject = self.returns.mailto_subject(subscriber_id, row.link_key, self.campaign_id)
                 after_url = f", <mailto:{self.mailto}?subject={subject.replace(' ', '%20')}>"
             if self.bounce_address:
                 envelope_sender = self.returns.envelope_sender(
-                    self.bounce_address, subscriber_id, self.campaign_id
+                    self.bounce_address, subscriber_id, row.link_key, self.campaign_id
                 )
         return Recipient(
             personalization,

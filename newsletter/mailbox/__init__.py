@@ -2,7 +2,8 @@
 
 ``process_mailbox(config)`` reads the mailbox named by ``mailbox.url``
 (:mod:`~newsletter.mailbox.sources`), classifies each message
-(:mod:`~newsletter.mailbox.classify`: who it is about comes only from a signed token),
+(:mod:`~newsletter.mailbox.classify`: who it is about comes only from a signed token,
+checked against the subscriber's current link key, looked up once per chunk),
 applies what it means to the store in one transaction per chunk
 (:func:`newsletter.store.returns.record_returns`), and then flags or moves the
 messages at the source. A message is remembered in the database before it is flagged,
@@ -21,9 +22,9 @@ from newsletter.config import Config
 from newsletter.mailbox.classify import ACTED_ON, Classified
 from newsletter.mailbox.classify import classify as classify_message
 from newsletter.mailbox.sources import Source, open_source
-from newsletter.return_tokens import ReturnTokens
+from newsletter.return_tokens import LinkKeyOf, ReturnTokens, named_subscribers
 from newsletter.store import Store, open_store
-from newsletter.store.returns import Recorded, Return, record_returns
+from newsletter.store.returns import Recorded, Return, link_keys, record_returns
 from newsletter.tokens import require_secret
 
 KINDS = (
@@ -90,7 +91,8 @@ def _process_chunk(
     chunk: list[tuple[str, bytes]],
     summary: MailboxSummary,
 ) -> None:
-    classified = [classify_message(raw, tokens) for _, raw in chunk]
+    link_key_of = _chunk_link_keys(store, [raw for _, raw in chunk])
+    classified = [classify_message(raw, tokens, link_key_of) for _, raw in chunk]
     recorded = record_returns(
         store,
         [_as_return(item) for item in classified],
@@ -106,6 +108,24 @@ def _process_chunk(
         handle for (handle, _), item in zip(chunk, classified, strict=True) if item.kind in ACTED_ON
     ]
     source.finish([handle for handle, _ in chunk], acted_on)
+
+
+def _chunk_link_keys(store: Store, messages: list[bytes]) -> LinkKeyOf:
+    """The current link key of everyone the chunk's tokens may name, in one query.
+
+    A token the raw bytes do not show (in a base64-encoded subject) costs one query
+    more. Between this and :func:`record_returns` a subscriber may be erased, which
+    changes nothing there either; ids are never reused.
+    """
+    known: dict[int, str | None] = dict.fromkeys(named_subscribers(messages))
+    known.update(link_keys(store, known))
+
+    def link_key_of(subscriber_id: int) -> str | None:
+        if subscriber_id not in known:
+            known[subscriber_id] = link_keys(store, [subscriber_id]).get(subscriber_id)
+        return known[subscriber_id]
+
+    return link_key_of
 
 
 def _as_return(item: Classified) -> Return:

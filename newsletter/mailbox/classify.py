@@ -2,7 +2,8 @@
 
 Who: only a signed token says that (:mod:`newsletter.return_tokens`): the VERP address a
 bounce was sent to (or that the complained-about original carried as its Return-Path),
-or the ``unsubscribe <token>`` subject of a ``List-Unsubscribe`` mailto. What: the
+or the ``unsubscribe <token>`` subject of a ``List-Unsubscribe`` mailto, checked against
+the link key its subscriber holds now (``link_key_of``). What: the
 message's structure. An RFC 3464 delivery status notification (and the many
 non-standard bounces) is read by ``flufl.bounce``, GNU Mailman's bounce detectors; an
 RFC 5965 abuse report by its ``report-type``; an auto-reply by its RFC 3834 headers.
@@ -21,7 +22,7 @@ from typing import Literal
 
 from flufl.bounce import all_failures
 
-from newsletter.return_tokens import ReturnClaim, ReturnTokens
+from newsletter.return_tokens import LinkKeyOf, ReturnClaim, ReturnTokens
 
 Kind = Literal[
     "hard_bounce",  # the address does not exist: subscriber bounced, ledger row failed
@@ -81,23 +82,23 @@ def message_key(message: Message, raw: bytes) -> str:
     return hashlib.sha256(basis).hexdigest()
 
 
-def classify(raw: bytes, tokens: ReturnTokens) -> Classified:
+def classify(raw: bytes, tokens: ReturnTokens, link_key_of: LinkKeyOf) -> Classified:
     # compat32: the fast parser, and the Message type flufl.bounce's detectors expect.
     message = email.message_from_bytes(_without_returned_original(raw), policy=_POLICY)
     key = message_key(message, raw)
     content_type = message.get_content_type()
     report_type = str(message.get_param("report-type", "", header="content-type")).lower()
     if content_type == "multipart/report" and report_type == "feedback-report":
-        return _complaint(key, message, raw, tokens)
+        return _complaint(key, message, raw, tokens, link_key_of)
     if content_type == "multipart/report" and report_type == "delivery-status":
-        return _bounce(key, message, raw, tokens, standard=True)
+        return _bounce(key, message, raw, tokens, link_key_of, standard=True)
     if _is_auto_reply(message) and not _from_a_mail_system(message):
         return Classified(key, "auto_reply")
-    to_verp = tokens.read_bounce(_recipient_headers(message))
+    to_verp = tokens.read_bounce(_recipient_headers(message), link_key_of)
     if to_verp is not None:
-        return _bounce(key, message, raw, tokens, standard=False, claim=to_verp)
+        return _bounce(key, message, raw, tokens, link_key_of, standard=False, claim=to_verp)
     subject = _header_text(message, "subject")
-    claim = tokens.read_mailto(subject)
+    claim = tokens.read_mailto(subject, link_key_of)
     if claim is not None:
         return Classified(key, "unsubscribe", claim, "mailto")
     if subject.strip().lower().startswith("unsubscribe"):
@@ -110,6 +111,7 @@ def _bounce(
     message: Message,
     raw: bytes,
     tokens: ReturnTokens,
+    link_key_of: LinkKeyOf,
     *,
     standard: bool,
     claim: ReturnClaim | None = None,
@@ -120,7 +122,11 @@ def _bounce(
         # A "delivered"/"relayed" notice, or an out-of-office sent to the return path.
         auto_reply = not standard and _is_auto_reply(message)
         return Classified(key, "auto_reply" if auto_reply else "other", claim)
-    claim = claim or tokens.read_bounce(_recipient_headers(message)) or _anywhere(raw, tokens)
+    claim = (
+        claim
+        or tokens.read_bounce(_recipient_headers(message), link_key_of)
+        or _anywhere(raw, tokens, link_key_of)
+    )
     reason = " ".join(part for part in (status, diagnostic) if part) or "bounced"
     if claim is None:
         return Classified(key, "unverified", reason=f"bounce without a valid token ({reason})")
@@ -128,13 +134,15 @@ def _bounce(
     return Classified(key, "soft_bounce" if soft else "hard_bounce", claim, reason)
 
 
-def _complaint(key: str, message: Message, raw: bytes, tokens: ReturnTokens) -> Classified:
+def _complaint(
+    key: str, message: Message, raw: bytes, tokens: ReturnTokens, link_key_of: LinkKeyOf
+) -> Classified:
     feedback_type = ""
     for part in message.walk():
         if part.get_content_type() == "message/feedback-report":
             feedback_type = _feedback_type(part)
     # The token is in the original's Return-Path (our VERP sender) or List-Unsubscribe.
-    claim = _anywhere(raw, tokens)
+    claim = _anywhere(raw, tokens, link_key_of)
     reason = f"feedback report: {feedback_type or 'abuse'}"
     if claim is None:
         return Classified(key, "unverified", reason=f"{reason} without a valid token")
@@ -181,13 +189,13 @@ def _recipient_headers(message: Message) -> str:
     return " ".join(values)
 
 
-def _anywhere(raw: bytes, tokens: ReturnTokens) -> ReturnClaim | None:
+def _anywhere(raw: bytes, tokens: ReturnTokens, link_key_of: LinkKeyOf) -> ReturnClaim | None:
     """A signed VERP address anywhere in the message (the original's headers, usually).
 
     Safe because only a valid signature counts: a token always names the one person
     it was issued to, wherever it is found.
     """
-    return tokens.read_bounce(raw.decode("latin-1"))
+    return tokens.read_bounce(raw.decode("latin-1"), link_key_of)
 
 
 def _from_a_mail_system(message: Message) -> bool:

@@ -20,7 +20,7 @@ commits.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from sqlalchemy import (
@@ -45,6 +45,8 @@ from newsletter.store.schema import (
     subscribers,
 )
 from newsletter.store.subscribers import Store, insert_ignoring_duplicates, now
+
+_LOOKUP_SLICE = 1000
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,23 @@ def record_returns(store: Store, returns: Sequence[Return], *, soft_bounce_limit
                 connection, by_kind.get("unsubscribe", {}), when
             )
     return recorded
+
+
+def link_keys(store: Store, ids: Iterable[int]) -> dict[int, str]:
+    """``id -> link_key`` of those of ``ids`` that are subscribers (erased ones are not)."""
+    wanted = sorted(set(ids))
+    found: dict[int, str] = {}
+    with store.engine.connect() as connection:
+        # In slices: a message may be full of token-shaped text, and a statement has
+        # a limit on its parameters.
+        for start in range(0, len(wanted), _LOOKUP_SLICE):
+            rows = connection.execute(
+                select(subscribers.c.id, subscribers.c.link_key).where(
+                    subscribers.c.id.in_(wanted[start : start + _LOOKUP_SLICE])
+                )
+            )
+            found.update((subscriber_id, key) for subscriber_id, key in rows)
+    return found
 
 
 def _existing(

@@ -6,7 +6,7 @@ import pytest
 
 from newsletter.mailbox.classify import classify
 from newsletter.return_tokens import ReturnClaim, ReturnTokens
-from tests.mailbox.conftest import BOUNCE_ADDRESS, Returned, fill
+from tests.mailbox.conftest import BOUNCE_ADDRESS, LINK_KEY, Returned, fill, link_keys
 
 
 @pytest.mark.parametrize(
@@ -25,9 +25,9 @@ from tests.mailbox.conftest import BOUNCE_ADDRESS, Returned, fill
 def test_returned_mail_is_recognised_and_mapped_to_its_subscriber_and_campaign(
     returned: Returned, tokens: ReturnTokens, name: str, kind: str, reason: str
 ) -> None:
-    result = classify(returned(name, 42, 7), tokens)
+    result = classify(returned(name, 42, 7), tokens, link_keys)
     # As a Maildir file holds it: LF line ends.
-    from_maildir = classify(returned(name, 42, 7).replace(b"\r\n", b"\n"), tokens)
+    from_maildir = classify(returned(name, 42, 7).replace(b"\r\n", b"\n"), tokens, link_keys)
 
     assert (result.kind, result.claim) == (kind, ReturnClaim(42, 7))
     assert result.reason.startswith(reason)
@@ -43,7 +43,7 @@ def test_auto_replies_and_other_mail_are_left_alone(
     returned: Returned, tokens: ReturnTokens, name: str
 ) -> None:
     expected = "auto_reply" if name == "out-of-office" else "other"
-    assert classify(returned(name, 42, 7), tokens).kind == expected
+    assert classify(returned(name, 42, 7), tokens, link_keys).kind == expected
 
 
 @pytest.mark.parametrize(
@@ -54,7 +54,7 @@ def test_a_bounce_or_complaint_signed_with_another_key_names_nobody(
 ) -> None:
     forged = fill(name, 42, 7, tokens=ReturnTokens("someone else's key"))
 
-    result = classify(forged, tokens)
+    result = classify(forged, tokens, link_keys)
 
     assert (result.kind, result.claim) == ("unverified", None)
 
@@ -64,28 +64,47 @@ def test_a_forged_mailto_unsubscribe_changes_nobody(tokens: ReturnTokens) -> Non
     # The real token of subscriber 42, its campaign changed: the signature no longer fits.
     tampered = fill("mailto-unsubscribe", 42, 7, tokens=tokens).replace(b" 42-7-", b" 42-8-")
 
-    assert classify(forged, tokens).kind == "unverified"
-    assert classify(tampered, tokens).kind == "unverified"
+    assert classify(forged, tokens, link_keys).kind == "unverified"
+    assert classify(tampered, tokens, link_keys).kind == "unverified"
 
 
 def test_tokens_survive_a_mail_system_that_changes_the_case_of_the_address(
     tokens: ReturnTokens,
 ) -> None:
-    sender = tokens.envelope_sender(BOUNCE_ADDRESS, 42, 7)
+    # The longest id and link key the store makes: the key is signed, not carried.
+    sender = tokens.envelope_sender(BOUNCE_ADDRESS, 10**18 - 1, "x" * 16, 10**18 - 1)
     local, _, domain = sender.partition("@")
 
     assert len(local) <= 64  # RFC 5321's limit for a local part
-    assert tokens.read_bounce(f"<{sender.upper()}>") == ReturnClaim(42, 7)
-    assert tokens.read_bounce(f"<{local}x@{domain}>") is None
-    assert tokens.read_mailto(tokens.mailto_subject(42, None).upper()) == ReturnClaim(42, None)
+    sender = tokens.envelope_sender(BOUNCE_ADDRESS, 42, LINK_KEY, 7)
+    local, _, domain = sender.partition("@")
+    assert tokens.read_bounce(f"<{sender.upper()}>", link_keys) == ReturnClaim(42, 7)
+    assert tokens.read_bounce(f"<{local}x@{domain}>", link_keys) is None
+    subject = tokens.mailto_subject(42, LINK_KEY, None).upper()
+    assert tokens.read_mailto(subject, link_keys) == ReturnClaim(42, None)
 
 
 def test_an_encoded_subject_from_a_mail_client_still_unsubscribes(
     returned: Returned, tokens: ReturnTokens
 ) -> None:
-    subject = tokens.mailto_subject(42, 7)
+    subject = tokens.mailto_subject(42, LINK_KEY, 7)
     message = returned("mailto-unsubscribe", 42, 7).replace(
         subject.encode(), f"=?utf-8?q?{subject.replace(' ', '_')}?=".encode()
     )
 
-    assert classify(message, tokens).claim == ReturnClaim(42, 7)
+    assert classify(message, tokens, link_keys).claim == ReturnClaim(42, 7)
+
+
+@pytest.mark.parametrize(
+    "name", ["postfix-user-unknown", "microsoft-jmrp-complaint", "mailto-unsubscribe"]
+)
+def test_a_token_fits_only_the_subscriber_who_holds_its_link_key_now(
+    returned: Returned, tokens: ReturnTokens, name: str
+) -> None:
+    message = returned(name, 42, 7)
+
+    erased = classify(message, tokens, {}.get)  # no row with id 42 any more
+    reused = classify(message, tokens, {42: "someone-else"}.get)  # 42 is someone new
+
+    assert (erased.kind, erased.claim) == ("unverified", None)
+    assert (reused.kind, reused.claim) == ("unverified", None)

@@ -69,9 +69,10 @@ def test_imap_messages_are_processed_once_and_flagged(
 ) -> None:
     port = dovecot.imaps_port if scheme == "imaps" else dovecot.imap_port
     store = use_mailbox(project, f"{scheme}://{USER}@127.0.0.1:{port}/INBOX", dovecot.cert)
-    reader = store.add("reader0@example.net", topics=["research"]).id
-    dovecot.deliver("a", returned("gmail-no-such-user", reader, None))
-    dovecot.deliver("b", returned("question", reader, None))
+    subscriber = store.add("reader0@example.net", topics=["research"])
+    reader = subscriber.id
+    dovecot.deliver("a", returned("gmail-no-such-user", subscriber, None))
+    dovecot.deliver("b", returned("question", subscriber, None))
 
     result = runner.invoke(cli, ["mailbox", "process", "--json"])
 
@@ -94,9 +95,10 @@ def test_pop3_deletes_what_it_acted_on_and_keeps_the_rest(
     dovecot: Dovecot, project: Path, runner: CliRunner, returned: Returned
 ) -> None:
     store = use_mailbox(project, f"pop3s://{USER}@127.0.0.1:{dovecot.pop3s_port}", dovecot.cert)
-    reader = store.add("reader0@example.net", topics=["research"]).id
-    dovecot.deliver("a", returned("microsoft-jmrp-complaint", reader, None))
-    dovecot.deliver("b", returned("out-of-office", reader, None))
+    subscriber = store.add("reader0@example.net", topics=["research"])
+    reader = subscriber.id
+    dovecot.deliver("a", returned("microsoft-jmrp-complaint", subscriber, None))
+    dovecot.deliver("b", returned("out-of-office", subscriber, None))
 
     first = json.loads(runner.invoke(cli, ["mailbox", "process", "--json"]).output)
     second = json.loads(runner.invoke(cli, ["mailbox", "process", "--json"]).output)

@@ -3,6 +3,7 @@ unsubscribes change the store and the ledger once, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +15,10 @@ from sqlalchemy import update
 
 from newsletter import ledger
 from newsletter.cli import cli
+from newsletter.return_tokens import ReturnTokens
 from newsletter.store import Store, open_store_url
 from newsletter.store.schema import ledger as ledger_table
+from newsletter.store.schema import subscribers
 from tests.mailbox.conftest import Returned
 
 TOPICS = ["research", "stories", "events"]
@@ -63,9 +66,10 @@ def sent_campaign(store: Store, slug: str) -> ledger.Campaign:
 def test_bounces_complaints_and_mailto_unsubscribes_are_applied_once(
     db: Store, maildir: Path, runner: CliRunner, returned: Returned
 ) -> None:
-    ids = [db.add(f"reader{n}@example.net", topics=["research"]).id for n in range(7)]
+    readers = [db.add(f"reader{n}@example.net", topics=["research"]) for n in range(7)]
+    ids = [reader.id for reader in readers]
     campaign = sent_campaign(db, "stem-cells")
-    gone, full, angry, leaving, away, asking, moved = ids
+    gone, full, angry, leaving, away, asking, moved = readers
     deliver(maildir, "a", returned("postfix-user-unknown", gone, campaign.id))
     deliver(maildir, "b", returned("postfix-delayed", full, campaign.id))
     deliver(maildir, "c", returned("microsoft-jmrp-complaint", angry, campaign.id))
@@ -122,21 +126,70 @@ def test_bounces_complaints_and_mailto_unsubscribes_are_applied_once(
 def test_soft_bounces_from_enough_campaigns_mark_the_subscriber_bounced(
     db: Store, maildir: Path, runner: CliRunner, returned: Returned
 ) -> None:
-    reader = db.add("reader0@example.net", topics=["research"]).id
+    subscriber = db.add("reader0@example.net", topics=["research"])
+    reader = subscriber.id
     first, second = sent_campaign(db, "first"), sent_campaign(db, "second")
     # An MTA repeats its "still trying" notice: one campaign still counts once.
-    deliver(maildir, "a", returned("postfix-delayed", reader, first.id))
-    deliver(maildir, "b", returned("postfix-delayed", reader, first.id))
+    deliver(maildir, "a", returned("postfix-delayed", subscriber, first.id))
+    deliver(maildir, "b", returned("postfix-delayed", subscriber, first.id))
     assert runner.invoke(cli, ["mailbox", "process"]).exit_code == 0
     assert db.get(reader).status == "active"
 
-    deliver(maildir, "c", returned("gmail-over-quota", reader, second.id))
+    deliver(maildir, "c", returned("gmail-over-quota", subscriber, second.id))
     result = runner.invoke(cli, ["mailbox", "process", "--json"])
 
     assert json.loads(result.output)["subscribers"]["bounced"] == 1
     assert db.get(reader).status == "bounced"
     # A soft bounce is no proof the copy was lost: the ledger keeps it as sent.
     assert ledger.state_counts(db, second.id)["sent"] == 1
+
+
+def test_returns_for_an_erased_subscriber_never_reach_whoever_has_their_id_now(
+    db: Store, maildir: Path, runner: CliRunner, returned: Returned
+) -> None:
+    erased = db.add("erased@example.net", topics=["research"])
+    db.forget("erased@example.net")
+    newcomer = db.add("newcomer@example.net")  # no topics yet: rows that would pin its id
+    # What an id reused by the database would look like (tests/web/test_link_binding.py).
+    with db.engine.begin() as connection:
+        connection.execute(
+            update(subscribers).where(subscribers.c.id == newcomer.id).values(id=erased.id)
+        )
+    other = db.add("other@example.net", topics=["research"])
+    campaign = sent_campaign(db, "stem-cells")  # the newcomer's copy, under the old id
+    deliver(maildir, "a", returned("postfix-user-unknown", erased, campaign.id))
+    deliver(maildir, "b", returned("microsoft-jmrp-complaint", erased, campaign.id))
+    deliver(maildir, "c", returned("mailto-unsubscribe", erased, campaign.id))
+    # The newcomer's id in a token that someone else was given: the MAC no longer fits.
+    altered = returned("mailto-unsubscribe", other, campaign.id).replace(
+        f" {other.id}-".encode(), f" {erased.id}-".encode()
+    )
+    deliver(maildir, "d", altered)
+
+    result = runner.invoke(cli, ["mailbox", "process", "--json"])
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["messages"]["unverified"] == 4
+    assert summary["subscribers"] == {"bounced": 0, "complained": 0, "unsubscribed": 0}
+    assert db.describe("newcomer@example.net")["status"] == "active"
+    assert db.describe("other@example.net")["status"] == "active"
+    assert ledger.state_counts(db, campaign.id)["sent"] == 2
+
+
+def test_a_mailto_subject_a_mail_client_encoded_in_base64_still_unsubscribes(
+    db: Store, maildir: Path, runner: CliRunner, returned: Returned, tokens: ReturnTokens
+) -> None:
+    reader = db.add("reader0@example.net", topics=["research"])
+    subject = tokens.mailto_subject(reader.id, reader.link_key, None)
+    encoded = f"=?utf-8?b?{base64.b64encode(subject.encode()).decode()}?="
+    message = returned("mailto-unsubscribe", reader).replace(subject.encode(), encoded.encode())
+    deliver(maildir, "a", message)
+
+    result = runner.invoke(cli, ["mailbox", "process", "--json"])
+
+    assert json.loads(result.output)["subscribers"]["unsubscribed"] == 1
+    assert db.describe("reader0@example.net")["status"] == "unsubscribed"
 
 
 def test_without_a_mailbox_configured_the_error_says_which_key_to_set(

@@ -44,6 +44,7 @@ def test_each_copy_has_a_signed_return_path_and_its_bounce_finds_the_subscriber(
     assert runner.invoke(cli, ["send", SEED, "--yes"]).exit_code == 0
 
     tokens = ReturnTokens(SECRET)
+    link_keys = {s.id: s.link_key for s in map(store.get, ids) if s is not None}
     senders = {}
     for arrival in smtp_server.arrivals:
         subscriber_id = ids[int(arrival.recipients[0].removeprefix("reader")[0])]
@@ -51,10 +52,10 @@ def test_each_copy_has_a_signed_return_path_and_its_bounce_finds_the_subscriber(
         assert arrival.sender.startswith("bounces+") and arrival.sender.endswith(
             "@breastfeedingworld.example"
         )
-        assert tokens.read_bounce(arrival.sender + " ") == claim
+        assert tokens.read_bounce(arrival.sender + " ", link_keys.get) == claim
         subject = MAILTO.search(str(arrival.message()["List-Unsubscribe"]))
         assert subject is not None
-        assert tokens.read_mailto(unquote(subject[1])) == claim
+        assert tokens.read_mailto(unquote(subject[1]), link_keys.get) == claim
         assert (
             arrival.message()["From"].addresses[0].addr_spec == "letters@breastfeedingworld.example"
         )
