@@ -52,7 +52,13 @@ class _Markers:
             setattr(self, name, marker(part, name))
 
 
-_BYTECODE_CACHE = jinja2.FileSystemBytecodeCache()
+# One cache per kind of environment: Jinja keys compiled templates by file name and
+# source only, and autoescaping is compiled in, so a template compiled for the text
+# part must never be picked up by the HTML environment (its output would go unescaped).
+_BYTECODE_CACHES = {
+    text: jinja2.FileSystemBytecodeCache(pattern=f"__newsletter_{kind}_%s.cache")
+    for text, kind in ((False, "html"), (True, "text"))
+}
 
 
 def template_environment(config: Config, *, text: bool = False) -> jinja2.Environment:
@@ -71,7 +77,7 @@ def _environment(templates_dir: Path, text: bool) -> jinja2.Environment:
         # Compiled templates are kept on disk (Jinja's own cache, in a private folder
         # under the temp dir, keyed by source checksum): a `newsletter build` process
         # then skips the template compile, the largest part of its start-up.
-        bytecode_cache=_BYTECODE_CACHE,
+        bytecode_cache=_BYTECODE_CACHES[text],
         undefined=jinja2.StrictUndefined,
         autoescape=not text,
         trim_blocks=True,

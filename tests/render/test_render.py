@@ -12,7 +12,7 @@ from newsletter.errors import IssueFileError
 from newsletter.issues import read_issue
 from newsletter.models import ButtonBlock, ImageBlock, Personalization, TextBlock
 from newsletter.personalize import Personalizer
-from newsletter.render import compile_issue
+from newsletter.render import compile_issue, template_environment
 from tests.conftest import SEED_ISSUE
 
 
@@ -169,3 +169,17 @@ def test_personalisation_reuses_one_compile(project: Path, config: Config) -> No
     second, _ = personalizer.render(Personalization(email="b@example.org", name="Bo"))
     assert "Hi Ann," in first and "Hi Bo," in second
     assert first.replace("Ann", "Bo").replace("a@example", "b@example") == second
+
+
+def test_a_template_compiled_for_the_text_part_is_still_escaped_in_html(
+    config: Config,
+) -> None:
+    # Compiled templates are cached on disk across processes; the text part's
+    # environment does not escape, so its compiled code must never serve the HTML one.
+    (config.templates_dir / "shared.j2").write_text("{{ value }}", encoding="utf-8")
+
+    as_text = template_environment(config, text=True).get_template("shared.j2")
+    as_html = template_environment(config).get_template("shared.j2")
+
+    assert as_text.render(value="<b>") == "<b>"
+    assert as_html.render(value="<b>") == "&lt;b&gt;"
