@@ -20,15 +20,25 @@ from newsletter import ledger
 from newsletter.config import Config
 from newsletter.errors import ProviderError, ProviderUnavailable
 from newsletter.lease import Lease
+from newsletter.ledger_log import LEDGER_STATE, LedgerLog
 from newsletter.mail import list_unsubscribe, shared_list_headers
 from newsletter.models import CompiledIssue, Personalization
-from newsletter.providers import Batch, Content, Delivery, Provider, Recipient, local_message
+from newsletter.providers import (
+    NO_LOG,
+    Batch,
+    Content,
+    Delivery,
+    DeliveryLog,
+    Provider,
+    Recipient,
+    local_message,
+)
+from newsletter.return_tokens import ReturnTokens
 from newsletter.store import Store
+from newsletter.store.returns import add_handovers
 from newsletter.tokens import DEVELOPMENT_SECRET, Links, Signer
 
 TEST_PREFIX = "[TEST] "
-# Delivery status -> ledger state: "deferred" goes back to pending for the next run.
-LEDGER_STATE = {"sent": "sent", "failed": "failed", "deferred": "pending", "unknown": "unknown"}
 
 
 @dataclass
@@ -74,6 +84,7 @@ class SendSummary:
     seconds: float
     totals: dict[str, int]  # the whole campaign's ledger, after this run
     stopped: str | None  # why the run stopped early, if it did
+    requeued_failed: int = 0  # put back by --retry-failed
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,13 +108,23 @@ def campaign_content(config: Config, compiled: CompiledIssue, *, test: bool = Fa
 class RecipientBuilder:
     """Each recipient's links, List-Unsubscribe header and tags: the per-recipient hot path."""
 
-    def __init__(self, config: Config, links: Links, campaign_id: int | None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        links: Links,
+        campaign_id: int | None,
+        returns: ReturnTokens | None = None,
+    ) -> None:
         self.links = links
         self.campaign_id = campaign_id
         self.campaign_tag = str(campaign_id)
         # Everything after the recipient's own URL, checked once (no line breaks).
         sample = links.unsubscribe(0, campaign_id)
         self.after_url = list_unsubscribe(config, sample).removeprefix(f"<{sample}>")
+        # With the return-path tokens: a signed mailto subject and VERP sender per copy.
+        self.returns = returns
+        self.mailto = config.unsubscribe_mailto if returns else None
+        self.bounce_address = config.bounces.address if returns else None
 
     def __call__(self, row: ledger.LedgerRecipient) -> Recipient:
         subscriber_id = row.subscriber_id
@@ -115,10 +136,21 @@ class RecipientBuilder:
             unsubscribe_url=unsubscribe_url,
             preferences_url=self.links.preferences(subscriber_id),
         )
+        after_url = self.after_url
+        envelope_sender = None
+        if self.returns is not None:
+            if self.mailto:
+                subject = self.returns.mailto_subject(subscriber_id, self.campaign_id)
+                after_url = f", <mailto:{self.mailto}?subject={subject.replace(' ', '%20')}>"
+            if self.bounce_address:
+                envelope_sender = self.returns.envelope_sender(
+                    self.bounce_address, subscriber_id, self.campaign_id
+                )
         return Recipient(
             personalization,
-            headers={"List-Unsubscribe": f"<{unsubscribe_url}>{self.after_url}"},
+            headers={"List-Unsubscribe": f"<{unsubscribe_url}>{after_url}"},
             tags={"campaign_id": self.campaign_tag, "subscriber_id": str(subscriber_id)},
+            envelope_sender=envelope_sender,
         )
 
 
@@ -142,11 +174,14 @@ class CampaignRun:
         self.report = progress or (lambda _: None)
         self.ledger = ledger.Ledger(store, campaign.id)
 
-    def run(self, lease: Lease, *, size: int, retry_unknown: bool) -> SendSummary:
+    def run(
+        self, lease: Lease, *, size: int, retry_unknown: bool, retry_failed: bool = False
+    ) -> SendSummary:
         started = time.monotonic()
         self.ledger.refresh_statistics()
         recovered = self.ledger.recover()
         requeued = self.ledger.requeue_unknown() if retry_unknown else 0
+        requeued_failed = self.ledger.requeue_failed() if retry_failed else 0
         progress = Progress(total=ledger.state_counts(self.store, self.campaign.id)["pending"])
         self.report(progress)
         stopped: str | None = None
@@ -167,6 +202,7 @@ class CampaignRun:
             unknown=progress.unknown,
             recovered_unknown=recovered,
             requeued_unknown=requeued,
+            requeued_failed=requeued_failed,
             seconds=time.monotonic() - started,
             totals=ledger.state_counts(self.store, self.campaign.id),
             stopped=stopped,
@@ -180,16 +216,36 @@ class CampaignRun:
         while upcoming is not None:
             claim, batch = upcoming
             lease.check()
-            self.ledger.hand_over(claim)
-            out = hand_off.submit(self.provider.send_batch, batch)
+            claim, handed, log = self._hand_over(claim, batch, progress)
+            out = hand_off.submit(self.provider.send_batch, handed, log) if handed else None
             try:
                 upcoming = self._prepare(claim.last_id, size, progress)  # meanwhile
             finally:
-                stopped = self._record(claim, out, progress)
+                stopped = self._record(claim, out, log, progress) if out else None
             self.report(progress)
             if stopped:
                 return stopped
         return None
+
+    def _hand_over(
+        self, claim: ledger.Claim, batch: Batch, progress: Progress
+    ) -> tuple[ledger.Claim, Batch | None, DeliveryLog]:
+        """Commit the batch as handed over, leaving out who unsubscribed meanwhile: as a
+        whole, or message by message through a :class:`LedgerLog` for providers that
+        report each one. None for the batch when no one is left in it."""
+        if self.provider.per_message:
+            return claim, batch, LedgerLog(self.ledger, claim)
+        handed = self.ledger.hand_over(claim)
+        if handed is claim:
+            return claim, batch, NO_LOG
+        progress.add("skipped", handed.skipped - claim.skipped)
+        kept = {row.subscriber_id for row in handed.recipients}
+        recipients = [
+            recipient
+            for recipient, row in zip(batch.recipients, claim.recipients, strict=True)
+            if row.subscriber_id in kept
+        ]
+        return handed, Batch(batch.content, recipients) if recipients else None, NO_LOG
 
     def _prepare(
         self, after: int, size: int, progress: Progress
@@ -204,7 +260,11 @@ class CampaignRun:
         return None
 
     def _record(
-        self, claim: ledger.Claim, out: Future[list[Delivery]], progress: Progress
+        self,
+        claim: ledger.Claim,
+        out: Future[list[Delivery]],
+        log: DeliveryLog,
+        progress: Progress,
     ) -> str | None:
         """Wait for the hand-off and record what became of each recipient."""
         stopped = None
@@ -214,12 +274,19 @@ class CampaignRun:
             stopped = str(error)
             deliveries = error.deliveries or _undelivered(error, len(claim.recipients))
         except BaseException as error:
-            # A bug, Ctrl-C, a full disk: what reached the provider is not known.
+            # A bug, Ctrl-C, a full disk: what reached the provider is not known, except
+            # what a per-message provider reported (the rest of its batch stays pending).
+            if isinstance(log, LedgerLog):
+                log.flush()
             reason = f"interrupted ({type(error).__name__}) while the batch was out"
             self.ledger.record(claim, [("unknown", None, reason)] * len(claim.recipients))
             raise
+        if isinstance(log, LedgerLog):
+            log.flush()  # the rows it reported are no longer in flight: record skips them
         outcomes = [(LEDGER_STATE[d.status], d.message_id, d.error) for d in deliveries]
         self.ledger.record(claim, outcomes)
+        handed = sum(d.status in ("sent", "failed", "unknown") for d in deliveries)
+        add_handovers(self.store, self.campaign.id, self.provider.name, handed)
         for row, delivery in zip(claim.recipients, deliveries, strict=True):
             if delivery.bounced:
                 self.store.mark(row.subscriber_id, "bounced", reason=delivery.error or "")

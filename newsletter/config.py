@@ -162,6 +162,48 @@ class SmtpSettings(Schema):
     password_env: str = Field("SMTP_PASSWORD", description="Variable holding the password.")
     connections: int = Field(2, ge=1, le=32, description="Parallel SMTP connections.")
     timeout: float = Field(30.0, gt=0, description="Seconds per SMTP command.")
+    ca_file: str | None = Field(
+        None,
+        description="PEM file of the CA that signed the server's certificate (a private CA); "
+        "relative to the project. Default: the system's CAs.",
+    )
+    local_hostname: str | None = Field(
+        None,
+        description="The name given in EHLO; default this machine's fully qualified name, "
+        "else the From domain. Receivers score a bare host name as spam.",
+    )
+
+
+class BouncesSettings(Schema):
+    address: EmailAddress | None = Field(
+        None,
+        description="Envelope sender (Return-Path) for bounces, e.g. bounces@example.org; "
+        "each message goes out as bounces+<signed token>@example.org (VERP), so SMTP "
+        "sending needs the relay to accept it and deliver it to the mailbox.",
+    )
+    soft_bounce_limit: int = Field(
+        3,
+        ge=1,
+        description="Campaigns in a row that may soft-bounce (mailbox full, ...) before "
+        "the subscriber is marked bounced.",
+    )
+
+
+class MailboxSettings(Schema):
+    url: str | None = Field(
+        None,
+        description="Where bounces, complaints and mailto unsubscribes arrive: "
+        "imaps://user@host/INBOX, imap://user@host/INBOX (STARTTLS), pop3s://user@host "
+        "or maildir:PATH.",
+    )
+    password_env: str = Field(
+        "MAILBOX_PASSWORD", description="Variable holding the mailbox password."
+    )
+    ca_file: str | None = Field(
+        None,
+        description="PEM file of a private CA for the mailbox server; relative to the project.",
+    )
+    timeout: float = Field(30.0, gt=0, description="Seconds per mailbox command.")
 
 
 class SendingSettings(Schema):
@@ -244,6 +286,12 @@ class Config(Schema):
         default_factory=SendingSettings, description="Batches and rate limits."
     )
     web: WebSettings = Field(default_factory=WebSettings, description="The subscriber web app.")
+    bounces: BouncesSettings = Field(
+        default_factory=BouncesSettings, description="The return path for bounces (VERP)."
+    )
+    mailbox: MailboxSettings = Field(
+        default_factory=MailboxSettings, description="The mailbox 'newsletter mailbox' reads."
+    )
 
     # Where the config file lives; every relative path is resolved against it.
     root: Path = Field(default=Path("."), exclude=True)

@@ -83,3 +83,7 @@ class ProviderUnavailable(SendError):
         super().__init__(message)
         self.maybe_delivered = maybe_delivered
         self.deliveries = deliveries
+
+
+class MailboxError(NewsletterError):
+    """The mailbox of bounces and complaints cannot be read (connection, TLS, login)."""

@@ -350,6 +350,35 @@ def pending_batch(campaign_id: int, *, after: int, size: int) -> Any:
     )
 
 
+class Outcome(NamedTuple):
+    """What became of one handed-over recipient: a ledger state (``sent``, ``failed``,
+    ``pending``, ``unknown``, ``skipped``), the provider's message id, the error."""
+
+    subscriber_id: int
+    state: str
+    message_id: str | None
+    error: str | None
+
+
+def _still_active() -> Any:
+    """The ledger row's subscriber is still there and active (checked at hand-over)."""
+    return (
+        select(subscribers.c.id)
+        .where(subscribers.c.id == ledger.c.subscriber_id, subscribers.c.status == "active")
+        .exists()
+    )
+
+
+def _skip_reason() -> Any:
+    """``not sent: <status>`` of the ledger row's subscriber (``erased`` if gone), as SQL."""
+    status = (
+        select(subscribers.c.status)
+        .where(subscribers.c.id == ledger.c.subscriber_id)
+        .scalar_subquery()
+    )
+    return literal("not sent: ").concat(func.coalesce(status, "erased"))
+
+
 class LedgerRecipient(NamedTuple):
     # A tuple, not a dataclass: a million of them are made per million recipients.
     subscriber_id: int
@@ -395,6 +424,11 @@ class Ledger:
     def requeue_unknown(self) -> int:
         """``unknown`` -> ``pending``, for ``--retry-unknown``. Returns how many."""
         return self._move("unknown", "pending")
+
+    def requeue_failed(self) -> int:
+        """``failed`` -> ``pending``, for ``--retry-failed`` (after the cause was fixed).
+        Who has bounced or left since is skipped when their batch is read."""
+        return self._move("failed", "pending")
 
     def _move(self, old: str, new: str, *, error: str | None = None) -> int:
         values: dict[str, Any] = {"state": new, "updated_at": now()}
@@ -444,24 +478,100 @@ class Ledger:
         ]
         return Claim(recipients, skipped=len(gone), last_id=rows[-1][0])
 
-    def hand_over(self, claim: Claim) -> None:
-        """``pending`` -> ``in_flight`` for the batch, committed before the provider sees it."""
+    def hand_over(self, claim: Claim) -> Claim:
+        """``pending`` -> ``in_flight`` for the batch, committed before the provider sees it.
+
+        The subscribers are checked again in the same statement: the batch was read while
+        the previous one was with the provider, and anyone who unsubscribed (bounced,
+        complained, was erased) since is ``skipped`` instead. Returns the claim of who
+        is handed over.
+        """
+        in_range = and_(
+            self._mine,
+            ledger.c.state == "pending",
+            ledger.c.subscriber_id.between(claim.first_id, claim.last_recipient_id),
+        )
         with write_connection(self.engine) as connection, connection.begin():
             moved = connection.execute(
                 update(ledger)
-                .where(
-                    self._mine,
-                    ledger.c.state == "pending",
-                    ledger.c.subscriber_id.between(claim.first_id, claim.last_recipient_id),
-                )
+                .where(in_range, _still_active())
                 .values(state="in_flight", attempts=ledger.c.attempts + 1, updated_at=now())
             ).rowcount
-            if moved != len(claim.recipients):
+            if moved == len(claim.recipients):
+                return claim
+            # Rare: someone left while the batch waited. The rest of the range goes.
+            gone = set(
+                connection.execute(
+                    update(ledger)
+                    .where(in_range)
+                    .values(state="skipped", error=_skip_reason(), updated_at=now())
+                    .returning(ledger.c.subscriber_id)
+                ).scalars()
+            )
+            kept = [row for row in claim.recipients if row.subscriber_id not in gone]
+            if moved != len(kept):
                 # Only the lease holder moves pending rows, so this is a bug, not a race.
                 raise SendError(
                     f"campaign {self.campaign_id}: {moved} of {len(claim.recipients)} "
                     "recipients of the batch were still pending; nothing was sent, send again"
                 )
+        return Claim(kept, skipped=claim.skipped + len(gone), last_id=claim.last_id)
+
+    def start_one(self, subscriber_id: int, settled: Sequence[Outcome]) -> bool:
+        """For providers that send message by message: write the ``settled`` outcomes
+        and move one recipient ``pending`` -> ``in_flight``, in one transaction. False
+        (and the row ``skipped``) when they are no longer active."""
+        one = and_(self._mine, ledger.c.state == "pending", ledger.c.subscriber_id == subscriber_id)
+        with write_connection(self.engine) as connection, connection.begin():
+            self._settle(connection, settled)
+            moved = connection.execute(
+                update(ledger)
+                .where(one, _still_active())
+                .values(state="in_flight", attempts=ledger.c.attempts + 1, updated_at=now())
+            ).rowcount
+            if not moved:
+                connection.execute(
+                    update(ledger)
+                    .where(one)
+                    .values(state="skipped", error=_skip_reason(), updated_at=now())
+                )
+        return bool(moved)
+
+    def settle(self, outcomes: Sequence[Outcome]) -> None:
+        """Write outcomes of single ``in_flight`` rows (``per_message`` providers)."""
+        if outcomes:
+            with write_connection(self.engine) as connection, connection.begin():
+                self._settle(connection, outcomes)
+
+    def _settle(self, connection: Connection, outcomes: Sequence[Outcome]) -> None:
+        if not outcomes:
+            return
+        when = now()
+        connection.execute(
+            update(ledger)
+            .where(
+                self._mine,
+                ledger.c.state == "in_flight",
+                ledger.c.subscriber_id == bindparam("id"),
+            )
+            .values(
+                state=bindparam("new_state"),
+                message_id=bindparam("new_message_id"),
+                error=bindparam("new_error"),
+                sent_at=bindparam("new_sent_at"),
+                updated_at=when,
+            ),
+            [
+                {
+                    "id": subscriber_id,
+                    "new_state": state,
+                    "new_message_id": message_id,
+                    "new_error": error,
+                    "new_sent_at": when if state == "sent" else None,
+                }
+                for subscriber_id, state, message_id, error in outcomes
+            ],
+        )
 
     def record(self, claim: Claim, outcomes: Sequence[tuple[str, str | None, str | None]]) -> None:
         """Write what became of a claimed batch: one ``(state, message_id, error)`` per
@@ -507,12 +617,13 @@ class Ledger:
             )
 
     def finish(self, *, error: str | None) -> None:
-        """Note how this run ended: finished when nothing is pending, else why it stopped."""
+        """Note how this run ended: finished when nothing is pending, in flight or
+        unknown (someone may still have to settle those), else why it stopped."""
         with write_connection(self.engine) as connection, connection.begin():
             left = connection.scalar(
                 select(func.count())
                 .select_from(ledger)
-                .where(self._mine, ledger.c.state.in_(("pending", "in_flight")))
+                .where(self._mine, ledger.c.state.in_(("pending", "in_flight", "unknown")))
             )
             connection.execute(
                 update(campaigns)

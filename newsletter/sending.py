@@ -12,8 +12,8 @@ mailed twice.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,9 @@ from newsletter.models import CompiledIssue, Personalization
 from newsletter.providers import Batch, Content, Delivery, Recipient, get_provider
 from newsletter.ratelimit import DAY, RateLimiter
 from newsletter.render import compile_issue
+from newsletter.return_tokens import ReturnTokens
 from newsletter.store import Store, open_store
+from newsletter.store.returns import handovers, set_campaign_provider
 from newsletter.tokens import (
     DEVELOPMENT_SECRET,
     Links,
@@ -63,6 +65,20 @@ def send_transactional(config: Config, *, to: str, subject: str, html: str, text
     return delivery
 
 
+def unknown_hint(provider: str) -> str:
+    """How a campaign's ``unknown`` recipients get settled with this provider."""
+    if provider == "sendgrid":
+        return (
+            "SendGrid's Event Webhook settles them as its events arrive; --retry-unknown "
+            "resends the rest (at the risk of a duplicate each)"
+        )
+    where = "the outbox folder" if provider == "outbox" else "the SMTP server's log"
+    return (
+        f"{provider} reports no events: look them up in {where} (at most one per "
+        "connection), then --retry-unknown resends them (at the risk of a duplicate each)"
+    )
+
+
 # -- planning ------------------------------------------------------------------------
 
 
@@ -78,6 +94,8 @@ class SendPlan:
     campaign: ledger.Campaign | None  # an earlier run of this issue, resumed
     counts: dict[str, int] | None  # its ledger, if there is one
     development_key: bool  # links signed with the development key (outbox only)
+    # The provider the campaign used so far, when this run switches to another one.
+    switched_from: str | None = None
 
     @property
     def slug(self) -> str:
@@ -91,11 +109,13 @@ class SendPlan:
     def has_errors(self) -> bool:
         return has_errors(self.findings)
 
-    def to_send(self, *, retry_unknown: bool = False) -> int:
+    def to_send(self, *, retry_unknown: bool = False, retry_failed: bool = False) -> int:
         """Recipients a run would hand to the provider."""
         if self.counts is None:
             return self.audience.recipients
         waiting = self.counts["pending"]
+        if retry_failed:
+            waiting += self.counts["failed"]
         if retry_unknown:  # in_flight rows of a dead run become unknown first
             waiting += self.counts["unknown"] + self.counts["in_flight"]
         return waiting
@@ -108,6 +128,7 @@ def plan_send(
     provider: str | None = None,
     topics: Sequence[str] | None = None,
     test: bool = False,
+    switch_provider: bool = False,
 ) -> SendPlan:
     """Read, compile and check the issue; count its audience; find an earlier run.
 
@@ -137,9 +158,13 @@ def plan_send(
                 )
             chosen = campaign.topics
             counts: dict[str, int] | None = ledger.state_counts(store, campaign.id)
+            switched_from = _check_same_provider(
+                issue_path, campaign, provider_name, test=test, switch=switch_provider
+            )
         else:
             chosen = wanted if wanted is not None else issue.topics
             counts = None
+            switched_from = None
         audience = ledger.audience(store, chosen)
     finally:
         store.close()
@@ -152,7 +177,25 @@ def plan_send(
         campaign=campaign,
         counts=counts,
         development_key=development_key,
+        switched_from=switched_from,
     )
+
+
+def _check_same_provider(
+    issue_path: Path, campaign: ledger.Campaign, provider: str, *, test: bool, switch: bool
+) -> str | None:
+    """One provider per campaign: resuming with another is refused unless asked for,
+    so no editor believes readers got mail that went to the outbox. The old provider's
+    name when switching, else None."""
+    if test or campaign.provider == provider:
+        return None
+    if not switch:
+        raise SendError(
+            f"{issue_path}: this issue's campaign {campaign.id} was sent through "
+            f"{campaign.provider}, not {provider}; resume it with --provider "
+            f"{campaign.provider}, or add --switch-provider to send the rest through {provider}"
+        )
+    return campaign.provider
 
 
 def _topic_list(topics: Sequence[str]) -> str:
@@ -183,22 +226,28 @@ def send_campaign(
     *,
     rate: float | None = None,
     retry_unknown: bool = False,
+    retry_failed: bool = False,
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> SendSummary:
     """Send (or resume) the issue's campaign; the summary says what this run did.
 
     A provider refusing or staying unavailable stops the run early, with the reason in
     ``summary.stopped``; everything sent before it is recorded and the next run
-    resumes after it.
+    resumes after it. ``notice`` hears what the provider waits for (retries, back-off).
     """
     refuse_on_errors(plan)
-    links = Links(config, Signer(_secret(plan.provider)))
+    secret = _secret(plan.provider)
+    links = Links(config, Signer(secret))
+    returns = ReturnTokens(secret)
     content = campaign_content(config, plan.compiled)
     store = open_store(config)
     try:
         limiter = _limiter(config, store, rate)
         with get_provider(config, plan.provider, limiter=limiter) as provider:
+            if notice is not None:
+                provider.notify = notice
             size = min(provider.batch_size, limiter.largest_grant or provider.batch_size)
             if dry_run:
                 campaign_id = plan.campaign.id if plan.campaign else None
@@ -209,7 +258,7 @@ def send_campaign(
                     campaign_id=campaign_id,
                     topics=plan.topics,
                     content=content,
-                    recipient=RecipientBuilder(config, links, campaign_id),
+                    recipient=RecipientBuilder(config, links, campaign_id, returns),
                     size=size,
                     total=plan.to_send(),
                     progress=progress,
@@ -222,16 +271,20 @@ def send_campaign(
                 topics=plan.topics,
                 provider=plan.provider,
             )
+            if plan.switched_from is not None:
+                set_campaign_provider(store, started.id, plan.provider)
             run = CampaignRun(
                 store,
                 started,
                 content,
-                RecipientBuilder(config, links, started.id),
+                RecipientBuilder(config, links, started.id, returns),
                 provider,
                 progress,
             )
             with Lease(store, started) as lease:
-                return run.run(lease, size=size, retry_unknown=retry_unknown)
+                return run.run(
+                    lease, size=size, retry_unknown=retry_unknown, retry_failed=retry_failed
+                )
     finally:
         store.close()
 
@@ -280,6 +333,7 @@ class CampaignStatus:
     counts: dict[str, int]
     first_errors: list[tuple[str, str]]  # (address, error)
     reactions: dict[str, int]  # see ledger.reactions
+    handovers: dict[str, int] = field(default_factory=dict)  # provider -> handed over
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -287,6 +341,7 @@ class CampaignStatus:
             "counts": self.counts,
             "first_errors": [{"to": who, "error": error} for who, error in self.first_errors],
             "reactions": self.reactions,
+            "handed_over": self.handovers,
         }
 
 
@@ -304,6 +359,7 @@ def campaign_status(config: Config, issue: str | None = None) -> list[CampaignSt
                 ledger.state_counts(store, campaign.id),
                 ledger.first_errors(store, campaign.id),
                 ledger.reactions(store, campaign.id),
+                handovers(store, campaign.id),
             )
             for campaign in campaigns
         ]

@@ -55,6 +55,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "SENDGRID_API_KEY",
         "SMTP_PASSWORD",
         "SENDGRID_WEBHOOK_PUBLIC_KEY",
+        "MAILBOX_PASSWORD",
     ):
         monkeypatch.delenv(name, raising=False)
 

@@ -77,6 +77,7 @@ def main() -> None:
 
 # The command modules register themselves on `cli`; imported last, as they import it.
 from newsletter.cli import (  # noqa: E402
+    mailbox_commands,  # noqa: F401
     preview_commands,  # noqa: F401
     render_commands,  # noqa: F401
     send_commands,  # noqa: F401

@@ -21,6 +21,7 @@ from newsletter.sending import (
     refuse_on_errors,
     send_campaign,
     send_tests,
+    unknown_hint,
 )
 
 
@@ -59,6 +60,17 @@ from newsletter.sending import (
     help="Also resend recipients whose batch was in flight when an earlier run died "
     "(each may get the issue twice).",
 )
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Also resend recipients the provider refused for good in earlier runs (after "
+    "fixing the cause); who has bounced or left since is still left out.",
+)
+@click.option(
+    "--switch-provider",
+    is_flag=True,
+    help="Resume a campaign through another provider than the one it started with.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @pass_state
@@ -71,6 +83,8 @@ def send(
     dry_run: bool,
     rate: float | None,
     retry_unknown: bool,
+    retry_failed: bool,
+    switch_provider: bool,
     as_json: bool,
     yes: bool,
 ) -> None:
@@ -90,15 +104,26 @@ def send(
     # With --json, stdout holds only the JSON: everything for people goes to stderr.
     say = _printer(err=as_json)
     plan = plan_send(
-        config, issue, provider=provider, topics=topics or None, test=bool(test_addresses)
+        config,
+        issue,
+        provider=provider,
+        topics=topics or None,
+        test=bool(test_addresses),
+        switch_provider=switch_provider,
     )
-    _show_plan(plan, say, test_addresses=test_addresses, retry_unknown=retry_unknown)
+    _show_plan(
+        plan,
+        say,
+        test_addresses=test_addresses,
+        retry_unknown=retry_unknown,
+        retry_failed=retry_failed,
+    )
     refuse_on_errors(plan)  # before asking anything
     if test_addresses:
         _send_tests(config, plan, test_addresses, say, as_json)
         return
 
-    waiting = plan.to_send(retry_unknown=retry_unknown)
+    waiting = plan.to_send(retry_unknown=retry_unknown, retry_failed=retry_failed)
     if waiting == 0 and not (plan.counts and plan.counts["in_flight"]):
         _nothing_to_send(plan, say, as_json)
         return
@@ -120,13 +145,19 @@ def send(
         def on_progress(progress: Progress) -> None:
             bar.update(progress.done - bar.pos, progress)
 
+        def on_notice(message: str) -> None:
+            # On its own line, to stderr: a retry's wait is news, not a result.
+            click.echo(f"\n{message}", err=True)
+
         summary = send_campaign(
             config,
             plan,
             rate=rate,
             retry_unknown=retry_unknown,
+            retry_failed=retry_failed,
             dry_run=dry_run,
             progress=on_progress,
+            notice=on_notice,
         )
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
@@ -166,12 +197,19 @@ def _because(error: str | None) -> str:
 
 
 def _show_plan(
-    plan: SendPlan, say: Say, *, test_addresses: tuple[str, ...], retry_unknown: bool
+    plan: SendPlan,
+    say: Say,
+    *,
+    test_addresses: tuple[str, ...],
+    retry_unknown: bool,
+    retry_failed: bool = False,
 ) -> None:
     issue = plan.compiled.issue
     say(f"Issue:      {issue.title} ({issue.path})")
     say(f"Subject:    {plan.subject}")
     say(f"Provider:   {plan.provider}")
+    if plan.switched_from:
+        say(f"Switching:  from {plan.switched_from}, which this campaign used so far")
     if test_addresses:
         say(f"Test to:    {', '.join(test_addresses)} (subject prefixed [TEST], not recorded)")
     else:
@@ -186,7 +224,9 @@ def _show_plan(
             started = f"{plan.campaign.created_at:%Y-%m-%d %H:%M} UTC"
             counts = _counts_line(plan.counts)
             say(f"Resuming:   campaign {plan.campaign.id} of {started}: {counts}")
-        say(f"To send:    {plan.to_send(retry_unknown=retry_unknown)}")
+        if retry_failed and plan.counts is not None:
+            say(f"Re-queue:   {plan.counts['failed']} failed recipient(s) (--retry-failed)")
+        say(f"To send:    {plan.to_send(retry_unknown=retry_unknown, retry_failed=retry_failed)}")
     for finding in plan.findings:
         say(f"Check:      {finding}")
     if not plan.findings:
@@ -233,6 +273,11 @@ def _nothing_to_send(plan: SendPlan, say: Say, as_json: bool) -> None:
                 f" {counts['unknown']} recipient(s) are unknown (in flight when a run died); "
                 "--retry-unknown sends them again, at the risk of a duplicate each."
             )
+        if counts.get("failed"):
+            message += (
+                f" {counts['failed']} recipient(s) failed; once the cause is fixed, "
+                "--retry-failed sends them again."
+            )
     if as_json:
         click.echo(json.dumps({"nothing_to_send": True, "totals": counts}, indent=2))
     say(message)
@@ -253,8 +298,13 @@ def _show_summary(summary: SendSummary, say: Say) -> None:
     if summary.recovered_unknown:
         say(
             f"{summary.recovered_unknown} recipient(s) were in flight when an earlier run "
-            "stopped: they are 'unknown' and were not sent again. --retry-unknown resends "
-            "them (at most one duplicate each); provider events settle them otherwise."
+            f"stopped: they are 'unknown' and were not sent again. "
+            f"{unknown_hint(summary.provider)}."
+        )
+    if summary.unknown:
+        say(
+            f"{summary.unknown} recipient(s) are unknown: the provider may have their "
+            f"message, so it was not sent again. {unknown_hint(summary.provider)}."
         )
     if summary.deferred:
         say(f"{summary.deferred} recipient(s) were deferred: send again later to retry them.")
@@ -291,6 +341,8 @@ def status(state: State, issue: str | None, as_json: bool) -> None:
             if campaign.finished_at
             else "not finished"
         )
+        if item.counts["unknown"]:
+            finished = f"not finished: {item.counts['unknown']} unknown"
         click.echo(
             f"{campaign.slug}: campaign {campaign.id} via {campaign.provider}, topics "
             f"{', '.join(campaign.topics) or '(all)'}"
@@ -298,7 +350,12 @@ def status(state: State, issue: str | None, as_json: bool) -> None:
         click.echo(f"  started {campaign.created_at:%Y-%m-%d %H:%M} UTC, {finished}")
         click.echo(f"  {campaign.recipients} recipient(s): {_counts_line(item.counts)}")
         click.echo(f"  after it: {_reactions_line(item.reactions, state.config)}")
+        if item.handovers:
+            handed = ", ".join(f"{name} {count}" for name, count in item.handovers.items())
+            click.echo(f"  handed over: {handed}")
         for who, error in item.first_errors:
             click.echo(f"  error: {who}: {error}")
         if campaign.last_error:
             click.echo(f"  stopped: {campaign.last_error}")
+        if item.counts["unknown"]:
+            click.echo(f"  unknown: {unknown_hint(campaign.provider)}")

@@ -8,6 +8,15 @@ request and lets its substitutions fill them. Each provider is one module, regis
 here by name and imported only when used (so ``sendgrid`` is imported only by
 ``providers/sendgrid.py``, and only when someone sends through it).
 
+Providers that hand over one message at a time (outbox, SMTP: ``per_message = True``)
+report each message to a :class:`DeliveryLog` as it happens: :meth:`DeliveryLog.starting`
+just before the message leaves (the log may say "leave this one out": the reader
+unsubscribed meanwhile), :meth:`DeliveryLog.finished` with its outcome right after. The
+campaign writes both to the ledger, so a crash leaves at most the one message on the
+wire of each connection ``unknown``; everything before it is ``sent`` (or ``failed``)
+and everything after it still ``pending``. A provider that sends a batch in one request
+(SendGrid) never calls the log: its batch is handed over and recorded as a whole.
+
 A provider raises :class:`~newsletter.errors.ProviderError` when it refuses the whole
 batch for good (bad request, bad credentials) and
 :class:`~newsletter.errors.ProviderUnavailable` when its retries ran out; a refusal for
@@ -20,7 +29,7 @@ import dataclasses
 import datetime as dt
 import functools
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from html import escape
@@ -122,6 +131,9 @@ class Recipient:
     personalization: Personalization
     headers: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    # The SMTP envelope sender (MAIL FROM, where bounces go): the signed VERP address
+    # when bounces.address is set; None means the From address.
+    envelope_sender: str | None = None
 
     @property
     def email(self) -> str:
@@ -159,7 +171,7 @@ def local_message(content: Content, recipient: Recipient) -> tuple[str, bytes]:
     return message_id, message_bytes(headers, html=html, text=text)
 
 
-DeliveryStatus = Literal["sent", "failed", "deferred", "unknown"]
+DeliveryStatus = Literal["sent", "failed", "deferred", "unknown", "skipped"]
 
 
 @dataclass(frozen=True)
@@ -170,7 +182,8 @@ class Delivery:
     for good (``bounced`` when the address does not exist). ``deferred``: it said "try
     later" until the retries ran out, or was never asked; the recipient stays ``pending``
     for the next run. ``unknown``: the connection broke after the message was handed
-    over, so it may have been accepted.
+    over, so it may have been accepted. ``skipped``: never handed over because the
+    :class:`DeliveryLog` said so (the reader unsubscribed after the batch was read).
     """
 
     status: DeliveryStatus
@@ -179,12 +192,47 @@ class Delivery:
     bounced: bool = False
 
 
+class DeliveryLog(Protocol):
+    """Where a ``per_message`` provider reports each recipient of a batch as it goes.
+
+    Called from the provider's worker threads (one per connection), possibly at once;
+    each call returns only when what it reports is safe (committed), so the provider
+    must not put the next message of that connection on the wire before.
+    """
+
+    def starting(self, index: int) -> bool:
+        """Recipient ``index`` of the batch is about to be handed over. False: leave them
+        out (report them as a ``skipped`` delivery, and do not call :meth:`finished`)."""
+        ...
+
+    def finished(self, index: int, delivery: Delivery) -> None:
+        """What became of recipient ``index`` (after a True :meth:`starting`)."""
+        ...
+
+
+class NoLog:
+    """The log of a send outside any campaign (test sends, transactional mail)."""
+
+    def starting(self, index: int) -> bool:
+        return True
+
+    def finished(self, index: int, delivery: Delivery) -> None:
+        pass
+
+
+NO_LOG = NoLog()
+
+
 class Provider(Protocol):
     name: str
     # The most recipients one send_batch call takes (SendGrid: personalizations/request).
     batch_size: int
+    # True: send_batch reports every message to its DeliveryLog (see the module doc).
+    per_message: bool
+    # Told what the provider waits for (a retry after a 5xx, a 429's reset), as it starts.
+    notify: Callable[[str], None]
 
-    def send_batch(self, batch: Batch) -> list[Delivery]: ...
+    def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]: ...
 
     def close(self) -> None: ...
 
@@ -203,12 +251,19 @@ class BaseProvider:
 
     name = "base"
     batch_size = 1000
+    per_message = False
 
     def __init__(self, config: Config, limiter: RateLimiter) -> None:
         self.config = config
         self.limiter = limiter
+        # Set by the caller to hear what a provider waits for (retries, back-off).
+        self.notify: Callable[[str], None] = lambda message: None
 
-    def send_batch(self, batch: Batch) -> list[Delivery]:
+    def notice(self, message: str) -> None:
+        """Pass a notice on to whoever set :attr:`notify` (late-bound: set after init)."""
+        self.notify(f"{self.name}: {message}")
+
+    def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
         raise NotImplementedError
 
     def close(self) -> None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import mailbox
 
 from newsletter.config import Config
-from newsletter.errors import SendError
-from newsletter.providers import BaseProvider, Batch, Delivery, local_message
+from newsletter.errors import ProviderUnavailable, SendError
+from newsletter.providers import NO_LOG, BaseProvider, Batch, Delivery, DeliveryLog, local_message
 from newsletter.ratelimit import RateLimiter
 
 
 class OutboxProvider(BaseProvider):
     name = "outbox"
+    per_message = True
 
     def __init__(self, config: Config, limiter: RateLimiter) -> None:
         super().__init__(config, limiter)
@@ -35,18 +36,35 @@ class OutboxProvider(BaseProvider):
                 ) from None
         return self._maildir
 
-    def send_batch(self, batch: Batch) -> list[Delivery]:
+    def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
         maildir = self._open()
-        deliveries = []
-        for recipient in batch.recipients:
+        deliveries: list[Delivery] = []
+        for index, recipient in enumerate(batch.recipients):
+            if not log.starting(index):
+                deliveries.append(Delivery("skipped", error="not sent: no longer subscribed"))
+                continue
             self.limiter.acquire()
             message_id, message = local_message(batch.content, recipient)
             try:
                 maildir.add(message)
             except OSError as error:
-                raise SendError(
+                # Maildir.add removes its half-written tmp/ file: this message is not in
+                # the outbox, nor is any after it, so they all stay pending.
+                reason = (
                     f"{self.path}: cannot write to the outbox ({error.strerror}); "
                     "free some space or fix the folder's permissions, then send again"
+                )
+                unsent = Delivery("deferred", error=reason)
+                log.finished(index, unsent)
+                deliveries.append(unsent)
+                deliveries.extend(
+                    [Delivery("deferred", error=f"not attempted: {reason}")]
+                    * (len(batch.recipients) - index - 1)
+                )
+                raise ProviderUnavailable(
+                    reason, maybe_delivered=False, deliveries=deliveries
                 ) from None
-            deliveries.append(Delivery("sent", message_id=message_id))
+            delivery = Delivery("sent", message_id=message_id)
+            log.finished(index, delivery)
+            deliveries.append(delivery)
         return deliveries

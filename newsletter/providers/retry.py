@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from newsletter.config import SendingSettings
 
@@ -16,10 +17,16 @@ class Backoff:
     initial: float  # seconds before the first retry
     maximum: float  # the cap
     sleep: Callable[[float], None] = time.sleep
+    # Told what each wait is for, before it starts (the CLI prints it: a run that
+    # sits silent for a minute looks hung).
+    notify: Callable[[str], None] = field(default=lambda message: None)
 
     @classmethod
-    def from_settings(cls, sending: SendingSettings) -> Backoff:
-        return cls(sending.retries, sending.retry_delay, sending.retry_max_delay)
+    def from_settings(
+        cls, sending: SendingSettings, *, notify: Callable[[str], None] | None = None
+    ) -> Backoff:
+        backoff = cls(sending.retries, sending.retry_delay, sending.retry_max_delay)
+        return backoff if notify is None else dataclasses.replace(backoff, notify=notify)
 
     def delay(self, retry: int) -> float:
         """Seconds before retry number ``retry`` (0-based): the capped doubling, half of it
@@ -27,6 +34,10 @@ class Backoff:
         ceiling = min(self.maximum, self.initial * 2**retry)
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
-    def wait(self, retry: int, *, at_least: float = 0.0) -> None:
-        """Sleep before retry ``retry``; ``at_least`` is what the server asked for."""
-        self.sleep(max(self.delay(retry), at_least))
+    def wait(self, retry: int, *, at_least: float = 0.0, reason: str = "") -> None:
+        """Sleep before retry ``retry``; ``at_least`` is what the server asked for;
+        ``reason`` (the last answer) is passed on to ``notify``."""
+        seconds = max(self.delay(retry), at_least)
+        because = f" after {reason}" if reason else ""
+        self.notify(f"retry {retry + 1} of {self.retries} in {seconds:.1f} s{because}")
+        self.sleep(seconds)

@@ -6,9 +6,14 @@ personalization per recipient with its substitutions, its ``List-Unsubscribe``
 header and ``custom_args`` (campaign and subscriber id, echoed by the Event Webhook).
 
 Answers: 2xx accepted (``X-Message-Id`` recorded for every recipient); 429 waits as
-long as ``X-RateLimit-Reset``/``Retry-After`` say; 5xx, timeouts and broken
-connections are retried with capped exponential backoff and jitter; 400 stops the
-campaign with SendGrid's own message; 401/403 name the API key variable.
+long as ``X-RateLimit-Reset``/``Retry-After`` say; 5xx and failures to connect or to
+send the request are retried with capped exponential backoff and jitter; 400 stops
+the campaign with SendGrid's own message; 401/403 name the API key variable.
+
+A request that reached SendGrid whole but whose answer was lost (a timeout while
+waiting, a connection reset or closed before the status line) may have been accepted:
+it is never sent again automatically. Its recipients are ``unknown`` deliveries; the
+Event Webhook (``processed``/``delivered``) or ``send --retry-unknown`` settles them.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from sendgrid import SendGridAPIClient
 
 from newsletter.config import Config, env_secret
 from newsletter.errors import ConfigError, ProviderError, ProviderUnavailable
-from newsletter.providers import BaseProvider, Batch, Delivery, Recipient
+from newsletter.providers import NO_LOG, BaseProvider, Batch, Delivery, DeliveryLog, Recipient
 from newsletter.providers.retry import Backoff
 from newsletter.ratelimit import RateLimiter
 from newsletter.render import marker
@@ -44,7 +49,7 @@ class SendGridProvider(BaseProvider):
         super().__init__(config, limiter)
         self.settings = config.sendgrid
         self.batch_size = self.settings.batch_size
-        self.backoff = Backoff.from_settings(config.sending)
+        self.backoff = Backoff.from_settings(config.sending, notify=self.notice)
         api_key = env_secret(self.settings.api_key_env)
         if not api_key:
             raise ConfigError(
@@ -56,12 +61,17 @@ class SendGridProvider(BaseProvider):
         self.client.client.timeout = self.settings.timeout
         self.client.client.request_headers["Content-Type"] = JSON_CONTENT_TYPE
 
-    def send_batch(self, batch: Batch) -> list[Delivery]:
+    def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
+        # One request for the whole batch: handed over and recorded as a whole, not
+        # through ``log``.
         # orjson: a 1,000-recipient body in a tenth of json.dumps' time (UTF-8, not
         # \u-escaped, hence the charset in the Content-Type).
         body = _EncodedBody(orjson.dumps(self.payload(batch)))
         self.limiter.acquire(len(batch.recipients))
-        message_id = self._post(body)
+        try:
+            message_id = self._post(body)
+        except _AnswerLost as lost:
+            return [Delivery("unknown", error=str(lost))] * len(batch.recipients)
         return [Delivery("sent", message_id=message_id)] * len(batch.recipients)
 
     # The request body: plain dicts (the library's helper objects cost five times more).
@@ -120,12 +130,11 @@ class SendGridProvider(BaseProvider):
     # The hand-off, with retries.
 
     def _post(self, body: _EncodedBody) -> str | None:
-        maybe_delivered = False
         last_error = ""
         server_wait = 0.0  # what a 429 asked for
         for attempt in range(self.backoff.retries + 1):
             if attempt:
-                self.backoff.wait(attempt - 1, at_least=server_wait)
+                self.backoff.wait(attempt - 1, at_least=server_wait, reason=last_error)
             server_wait = 0.0
             try:
                 # What client.send(dict) does, minus its json.dumps: body is encoded JSON.
@@ -141,13 +150,18 @@ class SendGridProvider(BaseProvider):
                 # Raised before the request was complete: SendGrid cannot have acted on it.
                 last_error = f"cannot connect to {self.settings.api_host} ({error.reason})"
             except (OSError, http.client.HTTPException) as error:
-                # Raised while waiting for the answer: the request may have been accepted.
-                maybe_delivered = True
-                last_error = f"no answer from {self.settings.api_host} ({_describe(error)})"
+                # Raised while waiting for the answer: the whole request was sent, and
+                # SendGrid may have accepted it. Sending it again could mail everyone
+                # twice, so it is not retried.
+                raise _AnswerLost(
+                    f"no answer from {self.settings.api_host} ({_describe(error)}) after "
+                    "the batch was sent: SendGrid may have accepted it, so it was not sent "
+                    "again; its events or --retry-unknown settle it"
+                ) from None
         raise ProviderUnavailable(
             f"SendGrid did not accept the batch after {self.backoff.retries + 1} attempts "
             f"(last: {last_error}); the campaign is paused: send again to resume",
-            maybe_delivered=maybe_delivered,
+            maybe_delivered=False,
         )
 
     def _refusal(self, status: int, body: bytes | str | None) -> ProviderError:
@@ -163,6 +177,10 @@ class SendGridProvider(BaseProvider):
                 "sendgrid.batch_size in newsletter.yaml"
             )
         return ProviderError(f"SendGrid refused the request ({status}): {text}")
+
+
+class _AnswerLost(Exception):
+    """The request went out whole and its answer never came: it may have been accepted."""
 
 
 class _Bytes(bytes):

@@ -6,11 +6,13 @@ sorted by what they mean for the campaign:
 
 - 4xx (421, 450, 451, 452, 454, ...): try this message again later, with backoff; a
   recipient still refused when the retries run out stays ``pending`` for the next run.
-- 5xx to one recipient (RCPT or DATA): that recipient ``failed``; 550/551/553 with no
-  policy status (5.7.x) mean the address does not exist, so it is also ``bounced``.
-  The campaign goes on.
-- the server refusing our login or our sender address: every message would fail, so
-  the campaign stops (``ProviderError``), keeping what was sent.
+- 5xx about one recipient (RCPT or DATA; see :mod:`.smtp_replies`): that recipient
+  ``failed``; 550/551/553 with an addressing status (5.1.x) or none mean the address
+  does not exist, so it is also ``bounced``. The campaign goes on.
+- 5xx about us: the server refusing our login, our EHLO name, our sender address, to
+  relay for us, or the message itself; or a certificate that cannot be verified:
+  every message would fail, so the campaign stops at once (``ProviderError``), keeping
+  what was sent; everyone else stays ``pending`` for a run after the fix.
 - the server unreachable when the retries run out: the campaign pauses
   (``ProviderUnavailable``); sending again resumes it.
 """
@@ -18,29 +20,31 @@ sorted by what they mean for the campaign:
 from __future__ import annotations
 
 import queue
-import re
 import smtplib
-import socket
 import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from newsletter.config import Config, env_secret
 from newsletter.errors import ConfigError, ProviderError, ProviderUnavailable
-from newsletter.providers import BaseProvider, Batch, Content, Delivery, Recipient, local_message
+from newsletter.providers import (
+    NO_LOG,
+    BaseProvider,
+    Batch,
+    Content,
+    Delivery,
+    DeliveryLog,
+    Recipient,
+    local_message,
+)
 from newsletter.providers.retry import Backoff
+from newsletter.providers.smtp_connect import default_local_hostname, tls_context
+from newsletter.providers.smtp_replies import (
+    data_refusal_scope,
+    is_no_such_user,
+    rcpt_refusal_scope,
+)
 from newsletter.ratelimit import RateLimiter
-
-NO_SUCH_USER_CODES = frozenset({550, 551, 553})
-_ENHANCED_STATUS = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
-
-
-def is_no_such_user(code: int, text: str) -> bool:
-    """A permanent "this address does not exist" (not a policy or content refusal)."""
-    if code not in NO_SUCH_USER_CODES:
-        return False
-    status = _ENHANCED_STATUS.match(text)
-    return status is None or status.group(2) == "1"  # 5.1.x: addressing problems
 
 
 def _reply(code: int, message: bytes | str) -> str:
@@ -50,6 +54,7 @@ def _reply(code: int, message: bytes | str) -> str:
 
 class SmtpProvider(BaseProvider):
     name = "smtp"
+    per_message = True
 
     def __init__(
         self, config: Config, limiter: RateLimiter, *, reuse_connections: bool = True
@@ -57,7 +62,7 @@ class SmtpProvider(BaseProvider):
         super().__init__(config, limiter)
         self.settings = config.smtp
         self.batch_size = config.sending.batch_size
-        self.backoff = Backoff.from_settings(config.sending)
+        self.backoff = Backoff.from_settings(config.sending, notify=self.notice)
         # False opens one connection per message: only the benchmark's baseline wants it.
         self.reuse_connections = reuse_connections
         self.password = env_secret(self.settings.password_env)
@@ -66,6 +71,13 @@ class SmtpProvider(BaseProvider):
                 f"smtp.username is set but {self.settings.password_env} is not; "
                 f"export {self.settings.password_env} with the SMTP password"
             )
+        self.local_hostname = self.settings.local_hostname or default_local_hostname(
+            config.sender.email
+        )
+        ca_file = config.root / self.settings.ca_file if self.settings.ca_file else None
+        if ca_file is not None and not ca_file.is_file():
+            raise ConfigError(f"smtp.ca_file: {ca_file} does not exist; give the CA's PEM file")
+        self.tls = tls_context(ca_file)
         self._idle: queue.SimpleQueue[smtplib.SMTP] = queue.SimpleQueue()
         self._open: list[smtplib.SMTP] = []
         self._open_lock = threading.Lock()
@@ -76,10 +88,13 @@ class SmtpProvider(BaseProvider):
     def server(self) -> str:
         return f"{self.settings.host}:{self.settings.port}"
 
-    def send_batch(self, batch: Batch) -> list[Delivery]:
+    def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
         self._stop = None
         deliveries = list(
-            self._workers.map(lambda r: self._deliver(batch.content, r), batch.recipients)
+            self._workers.map(
+                lambda index: self._deliver(batch.content, batch.recipients[index], index, log),
+                range(len(batch.recipients)),
+            )
         )
         if self._stop is not None:
             self._stop.deliveries = deliveries
@@ -95,9 +110,20 @@ class SmtpProvider(BaseProvider):
 
     # One message, on a worker thread.
 
-    def _deliver(self, content: Content, recipient: Recipient) -> Delivery:
+    def _deliver(
+        self, content: Content, recipient: Recipient, index: int, log: DeliveryLog
+    ) -> Delivery:
+        """One message, reported to ``log`` before and after: a worker (one connection)
+        puts its next message on the wire only once this one's outcome is recorded."""
         if self._stop is not None:
             return Delivery("deferred", error=f"not attempted: {self._stop}")
+        if not log.starting(index):
+            return Delivery("skipped", error="not sent: no longer subscribed")
+        delivery = self._attempt(content, recipient)
+        log.finished(index, delivery)
+        return delivery
+
+    def _attempt(self, content: Content, recipient: Recipient) -> Delivery:
         message_id, message = local_message(content, recipient)
         # SMTP wants CRLF (servers refuse bare LF since "SMTP smuggling"); smtplib only
         # adds the dot-stuffing.
@@ -105,21 +131,39 @@ class SmtpProvider(BaseProvider):
         last_error = ""
         for retry in range(self.backoff.retries + 1):
             if retry:
-                self.backoff.wait(retry - 1)
+                self.backoff.wait(retry - 1, reason=last_error)
             self.limiter.acquire()
             try:
-                self._send(content.sender_email, recipient.email, data)
+                sender = recipient.envelope_sender or content.sender_email
+                self._send(sender, recipient.email, data)
                 return Delivery("sent", message_id=message_id)
             except smtplib.SMTPRecipientsRefused as error:
                 code, text = next(iter(error.recipients.values()))
                 last_error = _reply(code, text)
+                if code >= 500 and rcpt_refusal_scope(code, _text(text)) == "relay":
+                    return self._halt(self._refused_for_everyone(last_error, "recipient"))
                 if code >= 500:
-                    bounced = is_no_such_user(code, last_error)
+                    bounced = is_no_such_user(code, _text(text))
                     return Delivery("failed", error=last_error, bounced=bounced)
             except smtplib.SMTPDataError as error:
                 last_error = _reply(error.smtp_code, error.smtp_error)
+                scope = data_refusal_scope(error.smtp_code, _text(error.smtp_error))
+                if error.smtp_code >= 500 and scope == "relay":
+                    return self._halt(self._refused_for_everyone(last_error, "message"))
                 if error.smtp_code >= 500:
                     return Delivery("failed", error=last_error)
+            except smtplib.SMTPHeloError as error:
+                last_error = _reply(error.smtp_code, error.smtp_error)
+                if error.smtp_code >= 500:
+                    return self._halt(self._refused_for_everyone(last_error, "EHLO"))
+            except ssl.SSLCertVerificationError as error:
+                return self._halt(
+                    ProviderError(
+                        f"the SMTP server {self.server}'s certificate cannot be verified "
+                        f"({error.verify_message or error.reason}); fix the server's "
+                        "certificate, or set smtp.ca_file to the CA that signed it"
+                    )
+                )
             except smtplib.SMTPSenderRefused as error:
                 last_error = _reply(error.smtp_code, error.smtp_error)
                 if error.smtp_code >= 500:
@@ -165,6 +209,34 @@ class SmtpProvider(BaseProvider):
                 "is paused: send again to resume",
                 maybe_delivered=False,
             )
+        )
+
+    def _refused_for_everyone(self, reply: str, step: str) -> ProviderError:
+        """The campaign-stopping error of a refusal that every message would get."""
+        hint = {
+            "EHLO": f"our EHLO name is {self.local_hostname!r}: set smtp.local_hostname "
+            "to a fully qualified name the server accepts",
+            "message": "the server refuses the message itself: fix the issue (size, "
+            "content) or ask the server's admin",
+        }.get(step)
+        if hint is None:
+            lowered = reply.lower()
+            if "helo" in lowered or "ehlo" in lowered or "hostname" in lowered:
+                hint = (
+                    f"our EHLO name is {self.local_hostname!r}: set smtp.local_hostname to a "
+                    "fully qualified name the server accepts"
+                )
+            elif not self.settings.username:
+                hint = (
+                    "the server may want a login: set smtp.username and "
+                    f"{self.settings.password_env}, or let this host relay"
+                )
+            else:
+                hint = "check what the server lets this client and sender do"
+        return ProviderError(
+            f"the SMTP server {self.server} refused at {step}: {reply}; this is about the "
+            f"server or this client, not the recipient, so the campaign stops and everyone "
+            f"not yet sent stays pending ({hint}; then send again)"
         )
 
     def _halt(self, error: ProviderError | ProviderUnavailable) -> Delivery:
@@ -243,15 +315,14 @@ class SmtpProvider(BaseProvider):
 
     def _connect(self) -> smtplib.SMTP:
         settings = self.settings
-        # The local host name, not getfqdn(): that asks DNS, which may hang for seconds.
-        local_name = socket.gethostname()
+        local_name = self.local_hostname
         if settings.security == "ssl":
             connection: smtplib.SMTP = smtplib.SMTP_SSL(
                 settings.host,
                 settings.port,
                 local_hostname=local_name,
                 timeout=settings.timeout,
-                context=ssl.create_default_context(),
+                context=self.tls,
             )
         else:
             connection = smtplib.SMTP(
@@ -259,7 +330,7 @@ class SmtpProvider(BaseProvider):
             )
         try:
             if settings.security == "starttls":
-                connection.starttls(context=ssl.create_default_context())
+                connection.starttls(context=self.tls)
             if settings.username:
                 connection.login(settings.username, self.password or "")
         except BaseException:
@@ -275,6 +346,10 @@ class SmtpProvider(BaseProvider):
             connection.quit()
         except (smtplib.SMTPException, OSError):
             connection.close()
+
+
+def _text(message: bytes | str) -> str:
+    return message.decode("utf-8", "replace") if isinstance(message, bytes) else message
 
 
 class _LostAfterData(Exception):

@@ -61,10 +61,27 @@ def _web_state(connection: Connection) -> None:
     create_tables(connection, schema.webhook_events, schema.rate_limits, schema.campaign_engagement)
 
 
+def _mail_returns(connection: Connection) -> None:
+    # Imported here: the module adds its tables to the shared metadata on import.
+    from newsletter.store import returns
+
+    create_tables(
+        connection, returns.mailbox_messages, returns.soft_bounces, returns.campaign_handovers
+    )
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "subscribers, topics, consent events and suppressions", _subscribers),
     Migration(2, "campaigns and the send ledger", _campaigns),
     Migration(3, "web app: webhook events seen, form rate limits, opens and clicks", _web_state),
+    # MERGE: 4-6 belong to branches developed in parallel; these placeholders only keep
+    # the numbering contiguous on this branch and are replaced by the real ones at merge.
+    *(Migration(n, "reserved for a parallel branch", lambda _connection: None) for n in (4, 5, 6)),
+    Migration(
+        7,
+        "mail coming back: messages processed, soft bounces, hand-overs per provider",
+        _mail_returns,
+    ),
 ]
 
 # Any constant works; it only has to be the same in every process of this application.

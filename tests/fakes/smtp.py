@@ -44,6 +44,7 @@ class _Script:
     refused: dict[str, str] = field(default_factory=dict)  # address -> permanent reply
     deferred: dict[str, list[str]] = field(default_factory=dict)  # address -> replies left
     data_replies: list[str] = field(default_factory=list)  # next DATA answers
+    every_rcpt: str | None = None  # a reply to every RCPT (a relay-wide refusal)
 
 
 class _Handler:
@@ -56,6 +57,7 @@ class _Handler:
         session.host_name = hostname
         with self.server.lock:
             self.server.connection_peers.add(session.peer)
+            self.server.ehlo_names.append(hostname)
         return responses
 
     async def handle_RCPT(
@@ -64,6 +66,8 @@ class _Handler:
         script = self.server.script
         with self.server.lock:
             self.server.rcpt_attempts[address] += 1
+            if script.every_rcpt is not None:
+                return script.every_rcpt
             if address in script.refused:
                 return script.refused[address]
             waiting = script.deferred.get(address)
@@ -108,6 +112,7 @@ class FakeSmtp(LocalServer):
         self.arrivals: list[Arrival] = []
         self.rcpt_attempts: Counter[str] = Counter()
         self.connection_peers: set[Any] = set()
+        self.ehlo_names: list[str] = []  # the name given in each EHLO
         self.host = "127.0.0.1"
         options: dict[str, Any] = {}
         if tls_context is not None and implicit_tls:
@@ -135,6 +140,10 @@ class FakeSmtp(LocalServer):
 
     def defer(self, address: str, *, times: int, reply: str = "451 4.3.0 Try again later") -> None:
         self.script.deferred[address] = [reply] * times
+
+    def refuse_every_recipient(self, reply: str | None) -> None:
+        """Answer every RCPT with ``reply`` (None: stop), as a misconfigured relay does."""
+        self.script.every_rcpt = reply
 
     def answer_data(self, *replies: str) -> None:
         """The next DATA commands get these replies instead of being accepted."""

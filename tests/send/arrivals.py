@@ -9,7 +9,9 @@ from email.message import EmailMessage
 from newsletter.tokens import Signer, UnsubscribeClaim
 
 UNSUBSCRIBE_HEADER = re.compile(
-    r"<(?P<url>https://[^>]+/u/(?P<token>[^>]+))>, <mailto:[^>]+\?subject=unsubscribe>"
+    r"<(?P<url>https://[^>]+/u/(?P<token>[^>]+))>, "
+    # The mailto's subject carries the copy's signed token (newsletter.return_tokens).
+    r"<mailto:[^>]+\?subject=unsubscribe(?:%20(?P<mailto>[0-9a-z-]+))?>"
 )
 
 

@@ -1,0 +1,184 @@
+"""What one message in the mailbox is, and who it is about.
+
+Who: only a signed token says that (:mod:`newsletter.return_tokens`): the VERP address a
+bounce was sent to (or that the complained-about original carried as its Return-Path),
+or the ``unsubscribe <token>`` subject of a ``List-Unsubscribe`` mailto. What: the
+message's structure. An RFC 3464 delivery status notification (and the many
+non-standard bounces) is read by ``flufl.bounce``, GNU Mailman's bounce detectors; an
+RFC 5965 abuse report by its ``report-type``; an auto-reply by its RFC 3834 headers.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+from dataclasses import dataclass
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses
+from typing import Literal
+
+from flufl.bounce import all_failures
+
+from newsletter.return_tokens import ReturnClaim, ReturnTokens
+
+Kind = Literal[
+    "hard_bounce",  # the address does not exist: subscriber bounced, ledger row failed
+    "soft_bounce",  # try-later failures (mailbox full, delays): counted toward a limit
+    "complaint",  # an abuse report (ARF): subscriber complained
+    "unsubscribe",  # mail to the List-Unsubscribe mailto: subscriber unsubscribed
+    "unverified",  # looked like one of the above, but without a valid token: ignored
+    "auto_reply",  # out of office and the like: left alone
+    "other",  # anything else: left alone for a person to read
+]
+ACTED_ON: frozenset[Kind] = frozenset({"hard_bounce", "soft_bounce", "complaint", "unsubscribe"})
+
+# Where a bounce's envelope recipient (our VERP address) shows up, added by the MTA or
+# the delivery agent; "To" is where RFC 3464 notifications put it themselves.
+_RECIPIENT_HEADERS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to")
+_AUTO_REPLY_PRECEDENCE = frozenset({"auto_reply", "bulk", "junk", "list"})
+# Full mailboxes and over-quota answers are permanent in form but pass with time.
+_SOFT_PERMANENT_STATUSES = frozenset({"5.2.2", "5.2.0"})
+
+
+@dataclass(frozen=True)
+class Classified:
+    key: str  # identifies the message across runs and sources
+    kind: Kind
+    claim: ReturnClaim | None = None
+    reason: str = ""
+
+
+def message_key(message: Message, raw: bytes) -> str:
+    """SHA-256 of the Message-ID (the same message read over IMAP or POP3), else of the bytes."""
+    message_id = str(message.get("message-id", "")).strip()
+    basis = message_id.encode("utf-8", "replace") if message_id else raw
+    return hashlib.sha256(basis).hexdigest()
+
+
+def classify(raw: bytes, tokens: ReturnTokens) -> Classified:
+    # compat32: the fast parser, and the Message type flufl.bounce's detectors expect.
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    key = message_key(message, raw)
+    content_type = message.get_content_type()
+    report_type = str(message.get_param("report-type", "", header="content-type")).lower()
+    if content_type == "multipart/report" and report_type == "feedback-report":
+        return _complaint(key, message, raw, tokens)
+    if content_type == "multipart/report" and report_type == "delivery-status":
+        return _bounce(key, message, raw, tokens, standard=True)
+    to_verp = tokens.read_bounce(_recipient_headers(message))
+    if to_verp is not None:
+        return _bounce(key, message, raw, tokens, standard=False, claim=to_verp)
+    if _is_auto_reply(message):
+        return Classified(key, "auto_reply")
+    subject = _header_text(message, "subject")
+    claim = tokens.read_mailto(subject)
+    if claim is not None:
+        return Classified(key, "unsubscribe", claim, "mailto")
+    if subject.strip().lower().startswith("unsubscribe"):
+        return Classified(key, "unverified", reason="unsubscribe request without a valid token")
+    return Classified(key, "other")
+
+
+def _bounce(
+    key: str,
+    message: Message,
+    raw: bytes,
+    tokens: ReturnTokens,
+    *,
+    standard: bool,
+    claim: ReturnClaim | None = None,
+) -> Classified:
+    temporary, permanent = all_failures(message)
+    status, diagnostic = _first_delivery_status(message)
+    if not (temporary or permanent):
+        # A "delivered"/"relayed" notice, or an out-of-office sent to the return path.
+        auto_reply = not standard and _is_auto_reply(message)
+        return Classified(key, "auto_reply" if auto_reply else "other", claim)
+    claim = claim or tokens.read_bounce(_recipient_headers(message)) or _anywhere(raw, tokens)
+    reason = " ".join(part for part in (status, diagnostic) if part) or "bounced"
+    if claim is None:
+        return Classified(key, "unverified", reason=f"bounce without a valid token ({reason})")
+    soft = not permanent or status.startswith("4") or status in _SOFT_PERMANENT_STATUSES
+    return Classified(key, "soft_bounce" if soft else "hard_bounce", claim, reason)
+
+
+def _complaint(key: str, message: Message, raw: bytes, tokens: ReturnTokens) -> Classified:
+    feedback_type = ""
+    for part in message.walk():
+        if part.get_content_type() == "message/feedback-report":
+            feedback_type = _feedback_type(part)
+    # The token is in the original's Return-Path (our VERP sender) or List-Unsubscribe.
+    claim = _anywhere(raw, tokens)
+    reason = f"feedback report: {feedback_type or 'abuse'}"
+    if claim is None:
+        return Classified(key, "unverified", reason=f"{reason} without a valid token")
+    return Classified(key, "complaint", claim, reason)
+
+
+def _feedback_type(part: Message) -> str:
+    payload = part.get_payload()
+    if isinstance(payload, list):  # the parser read the fields as a header block
+        first = payload[0] if payload else None
+        return str(first.get("feedback-type", "")).strip() if isinstance(first, Message) else ""
+    text = payload if isinstance(payload, str) else ""
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "feedback-type":
+            return value.strip()
+    return ""
+
+
+def _first_delivery_status(message: Message) -> tuple[str, str]:
+    """``Status`` and ``Diagnostic-Code`` of the first failed recipient, for the record."""
+    for part in message.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        blocks = part.get_payload()
+        if not isinstance(blocks, list):
+            continue
+        for block in blocks[1:] or blocks:
+            if not isinstance(block, Message):
+                continue
+            status = str(block.get("status", "")).strip()
+            if status:
+                diagnostic = " ".join(str(block.get("diagnostic-code", "")).split())
+                return status.split()[0], diagnostic[:300]
+    return "", ""
+
+
+def _recipient_headers(message: Message) -> str:
+    values: list[str] = []
+    for name in _RECIPIENT_HEADERS:
+        values.extend(str(value) for value in message.get_all(name, []))
+    return " ".join(address for _, address in getaddresses(values))
+
+
+def _anywhere(raw: bytes, tokens: ReturnTokens) -> ReturnClaim | None:
+    """A signed VERP address anywhere in the message (the original's headers, usually).
+
+    Safe because only a valid signature counts: a token always names the one person
+    it was issued to, wherever it is found.
+    """
+    return tokens.read_bounce(raw.decode("latin-1"))
+
+
+def _is_auto_reply(message: Message) -> bool:
+    auto_submitted = str(message.get("auto-submitted", "no")).strip().lower()
+    precedence = str(message.get("precedence", "")).strip().lower()
+    return (
+        not auto_submitted.startswith("no")
+        or precedence in _AUTO_REPLY_PRECEDENCE
+        or "x-autoreply" in message
+        or "x-autorespond" in message
+    )
+
+
+def _header_text(message: Message, name: str) -> str:
+    """A header decoded from RFC 2047 encoded words, as a mail client may have sent it."""
+    value = message.get(name, "")
+    try:
+        return str(make_header(decode_header(str(value))))
+    except (ValueError, LookupError):  # a malformed encoded word, an unknown charset
+        return str(value)

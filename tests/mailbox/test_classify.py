@@ -1,0 +1,84 @@
+"""What a returned message is, and whom it is about: only a valid signed token says who."""
+
+from __future__ import annotations
+
+import pytest
+
+from newsletter.mailbox.classify import classify
+from newsletter.return_tokens import ReturnClaim, ReturnTokens
+from tests.mailbox.conftest import BOUNCE_ADDRESS, Returned, fill
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "reason"),
+    [
+        ("postfix-user-unknown", "hard_bounce", "5.1.1 smtp; 550 5.1.1"),
+        ("exim-failed", "hard_bounce", "bounced"),
+        ("gmail-no-such-user", "hard_bounce", "5.1.1 smtp; 550-5.1.1 The email account"),
+        ("microsoft-recipient-not-found", "hard_bounce", "5.1.10 smtp;550 5.1.10 RESOLVER"),
+        ("postfix-delayed", "soft_bounce", "4.2.2 smtp; 452 4.2.2 Mailbox full"),
+        ("gmail-over-quota", "soft_bounce", "5.2.2 smtp; 552-5.2.2"),
+        ("microsoft-jmrp-complaint", "complaint", "feedback report: abuse"),
+        ("mailto-unsubscribe", "unsubscribe", "mailto"),
+    ],
+)
+def test_returned_mail_is_recognised_and_mapped_to_its_subscriber_and_campaign(
+    returned: Returned, tokens: ReturnTokens, name: str, kind: str, reason: str
+) -> None:
+    result = classify(returned(name, 42, 7), tokens)
+
+    assert (result.kind, result.claim) == (kind, ReturnClaim(42, 7))
+    assert result.reason.startswith(reason)
+
+
+@pytest.mark.parametrize("name", ["out-of-office", "question"])
+def test_auto_replies_and_other_mail_are_left_alone(
+    returned: Returned, tokens: ReturnTokens, name: str
+) -> None:
+    expected = "auto_reply" if name == "out-of-office" else "other"
+    assert classify(returned(name, 42, 7), tokens).kind == expected
+
+
+@pytest.mark.parametrize(
+    "name", ["postfix-user-unknown", "gmail-no-such-user", "microsoft-jmrp-complaint"]
+)
+def test_a_bounce_or_complaint_signed_with_another_key_names_nobody(
+    tokens: ReturnTokens, name: str
+) -> None:
+    forged = fill(name, 42, 7, tokens=ReturnTokens("someone else's key"))
+
+    result = classify(forged, tokens)
+
+    assert (result.kind, result.claim) == ("unverified", None)
+
+
+def test_a_forged_mailto_unsubscribe_changes_nobody(tokens: ReturnTokens) -> None:
+    forged = fill("mailto-unsubscribe", 42, 7, tokens=ReturnTokens("guess"))
+    # The real token of subscriber 42, its campaign changed: the signature no longer fits.
+    tampered = fill("mailto-unsubscribe", 42, 7, tokens=tokens).replace(b" 42-7-", b" 42-8-")
+
+    assert classify(forged, tokens).kind == "unverified"
+    assert classify(tampered, tokens).kind == "unverified"
+
+
+def test_tokens_survive_a_mail_system_that_changes_the_case_of_the_address(
+    tokens: ReturnTokens,
+) -> None:
+    sender = tokens.envelope_sender(BOUNCE_ADDRESS, 42, 7)
+    local, _, domain = sender.partition("@")
+
+    assert len(local) <= 64  # RFC 5321's limit for a local part
+    assert tokens.read_bounce(f"<{sender.upper()}>") == ReturnClaim(42, 7)
+    assert tokens.read_bounce(f"<{local}x@{domain}>") is None
+    assert tokens.read_mailto(tokens.mailto_subject(42, None).upper()) == ReturnClaim(42, None)
+
+
+def test_an_encoded_subject_from_a_mail_client_still_unsubscribes(
+    returned: Returned, tokens: ReturnTokens
+) -> None:
+    subject = tokens.mailto_subject(42, 7)
+    message = returned("mailto-unsubscribe", 42, 7).replace(
+        subject.encode(), f"=?utf-8?q?{subject.replace(' ', '_')}?=".encode()
+    )
+
+    assert classify(message, tokens).claim == ReturnClaim(42, 7)

@@ -1,0 +1,149 @@
+"""``newsletter mailbox process`` on a Maildir: bounces, complaints and mailto
+unsubscribes change the store and the ledger once, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from sqlalchemy import update
+
+from newsletter import ledger
+from newsletter.cli import cli
+from newsletter.store import Store, open_store_url
+from newsletter.store.schema import ledger as ledger_table
+from tests.mailbox.conftest import Returned
+
+TOPICS = ["research", "stories", "events"]
+
+
+@pytest.fixture
+def db(database_url: str, project: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
+    store = open_store_url(database_url, TOPICS)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def maildir(project: Path) -> Path:
+    folder = project / "returns"
+    for part in ("new", "cur", "tmp"):
+        (folder / part).mkdir(parents=True)
+    path = project / "newsletter.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["bounces"] = {"address": "bounces@breastfeedingworld.example", "soft_bounce_limit": 2}
+    data["mailbox"] = {"url": "maildir:returns"}
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return folder
+
+
+def deliver(maildir: Path, name: str, message: bytes) -> None:
+    (maildir / "new" / f"1796000000.{name}.mx").write_bytes(message)
+
+
+def sent_campaign(store: Store, slug: str) -> ledger.Campaign:
+    campaign = ledger.start_campaign(
+        store, slug=slug, issue_path=f"issues/{slug}.md", subject=slug, topics=[],
+        provider="smtp",
+    )  # fmt: skip
+    with store.engine.begin() as connection:
+        connection.execute(
+            update(ledger_table)
+            .where(ledger_table.c.campaign_id == campaign.id)
+            .values(state="sent", attempts=1)
+        )
+    return campaign
+
+
+def test_bounces_complaints_and_mailto_unsubscribes_are_applied_once(
+    db: Store, maildir: Path, runner: CliRunner, returned: Returned
+) -> None:
+    ids = [db.add(f"reader{n}@example.net", topics=["research"]).id for n in range(6)]
+    campaign = sent_campaign(db, "stem-cells")
+    gone, full, angry, leaving, away, asking = ids
+    deliver(maildir, "a", returned("postfix-user-unknown", gone, campaign.id))
+    deliver(maildir, "b", returned("postfix-delayed", full, campaign.id))
+    deliver(maildir, "c", returned("microsoft-jmrp-complaint", angry, campaign.id))
+    deliver(maildir, "d", returned("mailto-unsubscribe", leaving, campaign.id))
+    deliver(maildir, "e", returned("out-of-office", away, campaign.id))
+    deliver(maildir, "f", returned("question", asking, campaign.id))
+    forged = returned("mailto-unsubscribe", asking, campaign.id).replace(b"unsubscribe ", b"x")
+    deliver(
+        maildir, "g", forged.replace(b"Subject: x", b"Subject: unsubscribe 1-1-aaaaaaaaaaaaaaaa")
+    )
+
+    result = runner.invoke(cli, ["mailbox", "process"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1:] == [
+        "Hard bounces: 1 (1 ledger row(s) failed)",
+        "Soft bounces: 1 (bounces.soft_bounce_limit reached for some: see below)",
+        "Subscribers marked bounced: 1",
+        "Complaints: 1 (1 subscriber(s) marked complained)",
+        "Unsubscribes by mail: 1 (1 subscriber(s) unsubscribed)",
+        "Without a valid token, ignored: 1",
+        "Auto-replies, left alone: 1",
+        "Other messages, left alone: 1",
+        "Already processed by an earlier run: 0",
+    ]
+    statuses = [db.get(subscriber_id).status for subscriber_id in ids]
+    assert statuses == ["bounced", "active", "complained", "unsubscribed", "active", "active"]
+    assert db.describe("reader3@example.net")["unsubscribe_campaign_id"] == campaign.id
+    assert ledger.state_counts(db, campaign.id)["failed"] == 1
+    # Acted on: flagged seen; left alone: moved out of new/ but unseen, for a person.
+    assert not list((maildir / "new").iterdir())
+    moved = sorted(path.name.removeprefix("1796000000.") for path in (maildir / "cur").iterdir())
+    assert moved == [
+        "a.mx:2,S", "b.mx:2,S", "c.mx:2,S", "d.mx:2,S", "e.mx:2,", "f.mx:2,", "g.mx:2,",
+    ]  # fmt: skip
+
+    # The same messages again (a copy restored, a POP3 box that cannot flag): no change.
+    for path in (maildir / "cur").iterdir():
+        path.rename(maildir / "new" / path.name.split(":")[0])
+    again = runner.invoke(cli, ["mailbox", "process", "--json"])
+
+    assert again.exit_code == 0, again.output
+    summary = json.loads(again.output)
+    assert summary["already_processed"] == 7
+    assert summary["messages"] == dict.fromkeys(summary["messages"], 0)
+    assert summary["subscribers"] == {"bounced": 0, "complained": 0, "unsubscribed": 0}
+    assert [db.get(subscriber_id).status for subscriber_id in ids] == statuses
+
+
+def test_soft_bounces_from_enough_campaigns_mark_the_subscriber_bounced(
+    db: Store, maildir: Path, runner: CliRunner, returned: Returned
+) -> None:
+    reader = db.add("reader0@example.net", topics=["research"]).id
+    first, second = sent_campaign(db, "first"), sent_campaign(db, "second")
+    # An MTA repeats its "still trying" notice: one campaign still counts once.
+    deliver(maildir, "a", returned("postfix-delayed", reader, first.id))
+    deliver(maildir, "b", returned("postfix-delayed", reader, first.id))
+    assert runner.invoke(cli, ["mailbox", "process"]).exit_code == 0
+    assert db.get(reader).status == "active"
+
+    deliver(maildir, "c", returned("gmail-over-quota", reader, second.id))
+    result = runner.invoke(cli, ["mailbox", "process", "--json"])
+
+    assert json.loads(result.output)["subscribers"]["bounced"] == 1
+    assert db.get(reader).status == "bounced"
+    # A soft bounce is no proof the copy was lost: the ledger keeps it as sent.
+    assert ledger.state_counts(db, second.id)["sent"] == 1
+
+
+def test_without_a_mailbox_configured_the_error_says_which_key_to_set(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", "x")
+
+    result = runner.invoke(cli, ["mailbox", "process"])
+
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: mailbox.url is not set in newsletter.yaml; set it to where bounces arrive "
+        "(imaps://user@host/INBOX, pop3s://user@host or maildir:PATH)\n"
+    )

@@ -1,0 +1,111 @@
+"""Readers who leave while a campaign runs are never handed over (issue 11, item 1).
+
+The next batch is read while the previous one is with the provider; whoever
+unsubscribes (or bounces, or is erased) before their batch is handed over must end
+``skipped``, on SQLite and on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from newsletter import ledger
+from newsletter.campaign import SendSummary
+from newsletter.config import Config
+from newsletter.sending import plan_send, send_campaign
+from newsletter.store import Store, open_store
+from newsletter.store.schema import ledger as ledger_rows
+from tests.fakes.sendgrid import FakeSendGrid
+from tests.send.conftest import SEED
+
+
+@pytest.fixture
+def shared_store(
+    database_url: str, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Store]:
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
+    opened = open_store(config)
+    yield opened
+    opened.close()
+
+
+def add_readers(store: Store, count: int) -> list[int]:
+    return [
+        store.add(f"reader{n}@example.org", name=f"Reader {n}", topics=["research"]).id
+        for n in range(count)
+    ]
+
+
+def in_background(config: Config, project: Path) -> tuple[threading.Thread, list[SendSummary]]:
+    summaries: list[SendSummary] = []
+    plan = plan_send(config, project / SEED)
+    thread = threading.Thread(target=lambda: summaries.append(send_campaign(config, plan)))
+    thread.start()
+    return thread, summaries
+
+
+def skipped(store: Store) -> set[int]:
+    with store.engine.connect() as connection:
+        return set(
+            connection.execute(
+                ledger_rows.select()
+                .with_only_columns(ledger_rows.c.subscriber_id)
+                .where(ledger_rows.c.state == "skipped")
+            ).scalars()
+        )
+
+
+def test_who_leaves_while_a_batch_is_out_is_skipped_not_mailed(
+    project: Path,
+    configure: Callable[..., Config],
+    sendgrid: FakeSendGrid,
+    shared_store: Store,
+    secret: object,
+) -> None:
+    config = configure(provider="sendgrid", sendgrid={"api_host": sendgrid.url, "batch_size": 10})
+    ids = add_readers(shared_store, 40)
+    sendgrid.slow_next(0.6)  # the first batch stays out while the second is read
+    thread, summaries = in_background(config, project)
+    sendgrid.wait_for_requests(1)
+    time.sleep(0.3)
+    # Readers of the batch read meanwhile, and of later ones; each way out counts.
+    shared_store.unsubscribe(ids[11], source="web")
+    shared_store.mark(ids[12], "bounced", reason="550")
+    shared_store.forget("reader13@example.org")
+    shared_store.unsubscribe(ids[25], source="web")
+    thread.join(30)
+
+    received = sendgrid.received_by()
+    for n in (11, 12, 13, 25):
+        assert received[f"reader{n}@example.org"] == 0
+    assert sum(received.values()) == 36
+    counts = ledger.state_counts(shared_store, 1)
+    assert (counts["sent"], counts["skipped"]) == (36, 4)
+    assert {ids[11], ids[12], ids[13], ids[25]} == skipped(shared_store)
+    assert summaries[0].skipped == 4
+
+
+def test_who_leaves_during_a_per_message_batch_is_skipped(
+    project: Path,
+    configure: Callable[..., Config],
+    subscribers: Callable[..., list[int]],
+    store: Store,
+) -> None:
+    config = configure(provider="outbox", sending={"batch_size": 30, "rate": 30})
+    ids = subscribers(30)
+    thread, _ = in_background(config, project)
+    new = config.outbox_dir / "new"
+    deadline = time.monotonic() + 20
+    while not (new.is_dir() and any(new.iterdir())):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    store.unsubscribe(ids[20], source="web")  # in the batch already out
+    thread.join(30)
+
+    assert len(list(new.iterdir())) == 29
+    assert skipped(store) == {ids[20]}

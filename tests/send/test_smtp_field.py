@@ -1,0 +1,259 @@
+"""SMTP in the field (issue 13): return path, relay-wide refusals, TLS, EHLO, retrying
+failed recipients and one provider per campaign; against aiosmtpd on 127.0.0.1."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter import ledger
+from newsletter.cli import cli
+from newsletter.config import Config
+from newsletter.providers.smtp_connect import default_local_hostname
+from newsletter.return_tokens import ReturnClaim, ReturnTokens
+from newsletter.store import Store
+from newsletter.tokens import Signer
+from tests.fakes.smtp import FakeSmtp
+from tests.mailbox.conftest import MESSAGES
+from tests.send.conftest import SECRET, SEED
+from tests.send.test_smtp import self_signed_certificate, smtp_config
+
+BOUNCES = "bounces@breastfeedingworld.example"
+MAILTO = re.compile(r"<mailto:unsubscribe@breastfeedingworld\.example\?subject=([^>]+)>")
+
+
+def test_each_copy_has_a_signed_return_path_and_its_bounce_finds_the_subscriber(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    smtp_server: FakeSmtp,
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    secret: Signer,
+    project: Path,
+) -> None:
+    smtp_config(configure, smtp_server)
+    configure(bounces={"address": BOUNCES}, mailbox={"url": "maildir:returns"})
+    ids = subscribers(3)
+
+    assert runner.invoke(cli, ["send", SEED, "--yes"]).exit_code == 0
+
+    tokens = ReturnTokens(SECRET)
+    senders = {}
+    for arrival in smtp_server.arrivals:
+        subscriber_id = ids[int(arrival.recipients[0].removeprefix("reader")[0])]
+        claim = ReturnClaim(subscriber_id, 1)
+        assert arrival.sender.startswith("bounces+") and arrival.sender.endswith(
+            "@breastfeedingworld.example"
+        )
+        assert tokens.read_bounce(arrival.sender + " ") == claim
+        subject = MAILTO.search(str(arrival.message()["List-Unsubscribe"]))
+        assert subject is not None
+        assert tokens.read_mailto(unquote(subject[1])) == claim
+        assert (
+            arrival.message()["From"].addresses[0].addr_spec == "letters@breastfeedingworld.example"
+        )
+        senders[arrival.recipients[0]] = arrival.sender
+
+    # reader1's copy bounces later, as Postfix reports it to the return path.
+    bounce = (MESSAGES / "postfix-user-unknown.eml").read_text(encoding="utf-8")
+    bounce = bounce.replace("{VERP}", senders["reader1@example.org"])
+    bounce = bounce.replace("{RCPT}", "reader1@example.org").replace("{N}", "1")
+    for part in ("new", "cur", "tmp"):
+        (project / "returns" / part).mkdir(parents=True)
+    (project / "returns" / "new" / "1.bounce").write_text(bounce, encoding="utf-8")
+
+    result = runner.invoke(cli, ["mailbox", "process"])
+
+    assert result.exit_code == 0, result.output
+    assert [store.get(i).status for i in ids] == ["active", "bounced", "active"]
+    assert ledger.state_counts(store, 1)["failed"] == 1
+
+
+def test_a_relay_refusing_every_recipient_stops_the_campaign_with_everyone_pending(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    smtp_server: FakeSmtp,
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    secret: Signer,
+) -> None:
+    smtp_config(configure, smtp_server, connections=1)
+    ids = subscribers(5)
+    smtp_server.refuse_every_recipient("554 5.7.1 <reader0@example.org>: Relay access denied")
+
+    result = runner.invoke(cli, ["send", SEED, "--yes"])
+
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        f"Error: the SMTP server 127.0.0.1:{smtp_server.port} refused at recipient: 554 5.7.1 "
+        "<reader0@example.org>: Relay access denied; this is about the server or this client, "
+        "not the recipient, so the campaign stops and everyone not yet sent stays pending "
+        "(the server may want a login: set smtp.username and SMTP_PASSWORD, or let this host "
+        "relay; then send again)"
+    )
+    assert sum(smtp_server.rcpt_attempts.values()) == 1  # stopped at once
+    assert ledger.state_counts(store, 1)["pending"] == 5
+    assert {store.get(i).status for i in ids} == {"active"}
+
+    smtp_server.refuse_every_recipient(None)  # the relay fixed
+    again = runner.invoke(cli, ["send", SEED, "--yes"])
+
+    assert again.exit_code == 0, again.output
+    assert len(smtp_server.received_by()) == 5
+
+
+def test_a_refused_ehlo_name_stops_the_campaign_and_the_name_can_be_set(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    smtp_server: FakeSmtp,
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    secret: Signer,
+) -> None:
+    smtp_config(configure, smtp_server, connections=1)
+    subscribers(2)
+    smtp_server.refuse_every_recipient(
+        "504 5.5.2 <vm>: Helo command rejected: need fully-qualified hostname"
+    )
+
+    result = runner.invoke(cli, ["send", SEED, "--yes"])
+
+    assert result.exit_code == 1
+    assert "refused at recipient: 504 5.5.2 <vm>: Helo command rejected" in result.output
+    assert "set smtp.local_hostname to a fully qualified name" in result.output
+    assert ledger.state_counts(store, 1)["pending"] == 2
+
+    smtp_server.refuse_every_recipient(None)
+    smtp_config(configure, smtp_server, local_hostname="news.breastfeedingworld.example")
+    assert runner.invoke(cli, ["send", SEED, "--yes"]).exit_code == 0
+    assert smtp_server.ehlo_names[-1] == "news.breastfeedingworld.example"
+
+
+def test_the_default_ehlo_name_is_fully_qualified(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_dns(*args: object, **kwargs: object) -> list[object]:
+        raise OSError("no DNS here")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    monkeypatch.setattr(socket, "gethostname", lambda: "mail.breastfeedingworld.example")
+    assert default_local_hostname("letters@example.org") == "mail.breastfeedingworld.example"
+    # A bare host name (the issue's "vm") is no name to give: the From domain is.
+    monkeypatch.setattr(socket, "gethostname", lambda: "vm")
+    assert default_local_hostname("letters@breastfeedingworld.example") == (
+        "breastfeedingworld.example"
+    )
+
+
+def test_a_message_the_server_refuses_as_such_stops_the_campaign(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    smtp_server: FakeSmtp,
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    secret: Signer,
+) -> None:
+    smtp_config(configure, smtp_server, connections=1)
+    subscribers(3)
+    smtp_server.answer_data("554 5.6.0 Message content rejected")
+
+    result = runner.invoke(cli, ["send", SEED, "--yes"])
+
+    assert result.exit_code == 1
+    assert "refused at message: 554 5.6.0 Message content rejected" in result.output
+    assert ledger.state_counts(store, 1)["pending"] == 3
+
+
+def test_a_certificate_that_cannot_be_verified_stops_at_once_and_ca_file_trusts_it(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    secret: Signer,
+    tmp_path: Path,
+) -> None:
+    certificate, server_context = self_signed_certificate(tmp_path)
+    subscribers(2)
+    with FakeSmtp(tls_context=server_context) as server:
+        smtp_config(configure, server, security="starttls", connections=1)
+
+        result = runner.invoke(cli, ["send", SEED, "--yes"])
+
+        assert result.exit_code == 1
+        assert result.output.splitlines()[-1] == (
+            f"Error: the SMTP server 127.0.0.1:{server.port}'s certificate cannot be verified "
+            "(self-signed certificate); fix the server's certificate, or set smtp.ca_file to "
+            "the CA that signed it"
+        )
+        assert len(server.ehlo_names) == 1  # not retried as if the server were busy
+        assert ledger.state_counts(store, 1)["pending"] == 2
+
+        smtp_config(configure, server, security="starttls", ca_file=str(certificate))
+        again = runner.invoke(cli, ["send", SEED, "--yes"])
+
+    assert again.exit_code == 0, again.output
+    assert len(server.arrivals) == 2
+
+
+def test_retry_failed_says_how_many_and_resends_those_still_subscribed(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    smtp_server: FakeSmtp,
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    secret: Signer,
+) -> None:
+    smtp_config(configure, smtp_server)
+    subscribers(3)
+    smtp_server.refuse("reader1@example.org", "552 5.2.2 Mailbox full")
+    smtp_server.refuse("reader2@example.org", "550 5.1.1 No such user")  # bounced for good
+    assert "Sent 1, failed 2" in runner.invoke(cli, ["send", SEED, "--yes"]).output
+    smtp_server.script.refused.clear()
+
+    rerun = runner.invoke(cli, ["send", SEED, "--yes"])
+    assert rerun.output.splitlines()[-1] == (
+        "Nothing to send: campaign 1 has no one left to send to. 2 recipient(s) failed; "
+        "once the cause is fixed, --retry-failed sends them again."
+    )
+
+    result = runner.invoke(cli, ["send", SEED, "--yes", "--retry-failed"])
+
+    assert result.exit_code == 0, result.output
+    assert "Re-queue:   2 failed recipient(s) (--retry-failed)" in result.output
+    assert "Sent 1, failed 0, skipped 1" in result.output
+    assert smtp_server.received_by() == {"reader0@example.org": 1, "reader1@example.org": 1}
+
+
+def test_a_campaign_keeps_its_provider_unless_switched_and_status_shows_each(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    smtp_server: FakeSmtp,
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    secret: Signer,
+) -> None:
+    smtp_config(configure, smtp_server, connections=1)
+    subscribers(3)
+    smtp_server.refuse("reader1@example.org", "530 5.7.0 Authentication required")
+    assert runner.invoke(cli, ["send", SEED, "--yes"]).exit_code == 1  # 1 sent, then stopped
+    configure(provider="outbox")
+
+    refused = runner.invoke(cli, ["send", SEED, "--yes"])
+
+    assert refused.exit_code == 1
+    assert refused.output == (
+        f"Error: {SEED}: this issue's campaign 1 was sent through smtp, not outbox; resume it "
+        "with --provider smtp, or add --switch-provider to send the rest through outbox\n"
+    )
+
+    switched = runner.invoke(cli, ["send", SEED, "--yes", "--switch-provider"])
+
+    assert switched.exit_code == 0, switched.output
+    assert "Switching:  from smtp, which this campaign used so far" in switched.output
+    status = runner.invoke(cli, ["status"]).output.splitlines()
+    assert status[0].startswith("stem-cells-in-breast-milk: campaign 1 via outbox")
+    assert "  handed over: outbox 2, smtp 1" in status
