@@ -70,6 +70,9 @@ class FrontMatter(Schema):
     topics: list[str] = Field(default_factory=list)
     hero: ImageMatter | None = None
     cta: CallToActionMatter | None = None
+    # When to send: read by newsletter.schedule (a time in the config's timezone, or
+    # with an offset); YAML gives a datetime for full timestamps, a string otherwise.
+    send_at: dt.datetime | str | None = None
 
 
 def markdown_parser() -> MarkdownIt:

@@ -70,6 +70,18 @@ def _mail_returns(connection: Connection) -> None:
     )
 
 
+def _schedules_and_clicks(connection: Connection) -> None:
+    # Imported here: the module adds its tables to the shared metadata on import.
+    from newsletter.store import scheduling
+
+    create_tables(
+        connection,
+        scheduling.schedules,
+        scheduling.campaign_links,
+        scheduling.link_clicks_by_subscriber,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "subscribers, topics, consent events and suppressions", _subscribers),
     Migration(2, "campaigns and the send ledger", _campaigns),
@@ -82,6 +94,9 @@ MIGRATIONS: list[Migration] = [
         "mail coming back: messages processed, soft bounces, hand-overs per provider",
         _mail_returns,
     ),
+    # MERGE: 8 belongs to a parallel branch (placeholder, replaced at merge).
+    Migration(8, "reserved for a parallel branch", lambda _connection: None),
+    Migration(9, "schedules, links of campaigns and their clicks", _schedules_and_clicks),
 ]
 
 # Any constant works; it only has to be the same in every process of this application.
