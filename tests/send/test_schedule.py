@@ -6,6 +6,7 @@ Time is moved through the ``clock`` argument of the library, never slept through
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +18,14 @@ from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.errors import SendError
 from newsletter.lease import Lease
-from newsletter.schedule import list_schedule, parse_when, run_due, schedule_issue, time_zone
+from newsletter.schedule import (
+    DueChecker,
+    list_schedule,
+    parse_when,
+    run_due,
+    schedule_issue,
+    time_zone,
+)
 from newsletter.sending import plan_send
 from newsletter.store import Store
 from tests.send.conftest import SEED
@@ -252,3 +260,22 @@ def test_cancel_takes_an_issue_off_the_schedule(
     again = runner.invoke(cli, ["schedule", "cancel", SEED])
     assert again.exit_code == 1
     assert "nothing scheduled for it" in again.output
+
+
+def test_the_serve_background_checker_sends_what_is_due(
+    berlin: Config, project: Path, subscribers: Callable[..., list[int]]
+) -> None:
+    subscribers(2)
+    schedule_seed(berlin, project)
+    checker = DueChecker(berlin, interval=0.05, clock=clock_at(DUE))
+
+    checker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while list_schedule(berlin, include_sent=True)[0].state != "sent":
+            assert time.monotonic() < deadline, "the background check never sent the issue"
+            time.sleep(0.05)
+    finally:
+        checker.stop()
+
+    assert len(outbox_messages(project)) == 2
