@@ -80,6 +80,7 @@ from newsletter.cli import (  # noqa: E402
     mailbox_commands,  # noqa: F401
     preview_commands,  # noqa: F401
     render_commands,  # noqa: F401
+    report_commands,  # noqa: F401
     schedule_commands,  # noqa: F401
     send_commands,  # noqa: F401
     subscriber_commands,  # noqa: F401
