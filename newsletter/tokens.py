@@ -213,3 +213,43 @@ def sample_personalization(config: Config, slug: str) -> Personalization:
         preferences_url=links.preferences(0),
         view_url=links.view(slug),
     )
+
+
+# -- first-party click and open tracking (issue 15) ------------------------------------
+# Separate from Signer: own salts, so a click token is never accepted as another kind.
+
+
+@dataclass(frozen=True)
+class ClickClaim:
+    campaign_id: int
+    link: int  # the link's number in the campaign (campaign_links); -1: the open pixel
+    subscriber_id: int | None  # only with tracking.per_subscriber
+
+
+class TrackingSigner:
+    """``/c/<token>`` (a link of a campaign) and ``/o/<token>`` (its open pixel).
+
+    The token names the campaign and the link's number, never the URL: the redirect
+    target is looked up in the store, so a token cannot send anyone elsewhere.
+    """
+
+    OPEN = -1
+
+    def __init__(self, secret: str) -> None:
+        self._click = URLSafeSerializer(secret, salt="newsletter.click")
+
+    def click_token(self, campaign_id: int, link: int, subscriber_id: int | None = None) -> str:
+        payload = [int(campaign_id), int(link)]
+        if subscriber_id is not None:
+            payload.append(int(subscriber_id))
+        return str(self._click.dumps(payload))
+
+    def read_click_token(self, token: str) -> ClickClaim:
+        payload = Signer._load(self._click, token)
+        if (
+            not isinstance(payload, list)
+            or len(payload) not in (2, 3)
+            or not all(isinstance(part, int) for part in payload)
+        ):
+            raise TokenError("this link is not valid")
+        return ClickClaim(payload[0], payload[1], payload[2] if len(payload) == 3 else None)

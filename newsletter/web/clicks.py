@@ -1,0 +1,189 @@
+"""``GET /c/<token>``: count a click on a campaign's link and redirect to it (302);
+``GET /o/<token>``: count an open and answer a transparent pixel.
+
+The token is signed and names (campaign, link number) only; the target is the URL
+recorded for that link when the campaign started, so a token cannot redirect anywhere
+else, and a forged or tampered one is a 404. A mail scanner's GET is counted like a
+reader's (nothing tells them apart) but changes nothing else: no subscription, no
+ledger row.
+
+Counting must not slow the redirect down: a click adds to an in-memory counter, and a
+writer thread adds the counts to ``campaign_links`` about once a second, in one
+transaction (and on shutdown). The link targets are cached: a link never changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from collections import Counter
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort, current_app
+from sqlalchemy import select, update
+
+from newsletter.errors import TokenError
+from newsletter.ledger import now
+from newsletter.store import Store
+from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
+from newsletter.store.schema import campaign_engagement
+from newsletter.store.subscribers import insert_ignoring_duplicates
+from newsletter.tokens import ClickClaim, TrackingSigner
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "newsletter.clicks"
+FLUSH_SECONDS = 1.0
+TOKEN_MAX = 200
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+blueprint = Blueprint("clicks", __name__)
+
+
+class ClickCounter:
+    """Counts in memory, written to the store by one thread about once a second."""
+
+    def __init__(self, store: Store, *, per_subscriber: bool) -> None:
+        self.store = store
+        self.per_subscriber = per_subscriber
+        self._lock = threading.Lock()
+        self._clicks: Counter[tuple[int, int]] = Counter()
+        self._opens: Counter[int] = Counter()
+        self._who: set[tuple[int, int, int]] = set()
+        self._targets: dict[tuple[int, int], str | None] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="newsletter-clicks", daemon=True)
+        self._thread.start()
+
+    def target(self, campaign_id: int, link: int) -> str | None:
+        key = (campaign_id, link)
+        if key not in self._targets:
+            with self.store.engine.connect() as connection:
+                url = connection.scalar(
+                    select(campaign_links.c.url).where(
+                        campaign_links.c.campaign_id == campaign_id, campaign_links.c.link == link
+                    )
+                )
+            if url is None:
+                return None  # not cached: a forged-but-signed token stays cheap to refuse
+            self._targets[key] = url
+        return self._targets[key]
+
+    def click(self, claim: ClickClaim) -> None:
+        with self._lock:
+            self._clicks[(claim.campaign_id, claim.link)] += 1
+            if self.per_subscriber and claim.subscriber_id is not None:
+                self._who.add((claim.campaign_id, claim.link, claim.subscriber_id))
+
+    def open(self, campaign_id: int) -> None:
+        with self._lock:
+            self._opens[campaign_id] += 1
+
+    def flush(self) -> None:
+        with self._lock:
+            clicks, self._clicks = self._clicks, Counter()
+            opens, self._opens = self._opens, Counter()
+            who, self._who = self._who, set()
+        if not (clicks or opens or who):
+            return
+        with self.store.engine.connect() as connection:
+            connection.execution_options(write=True)
+            with connection.begin():
+                for (campaign_id, link), count in clicks.items():
+                    connection.execute(
+                        update(campaign_links)
+                        .where(
+                            campaign_links.c.campaign_id == campaign_id,
+                            campaign_links.c.link == link,
+                        )
+                        .values(clicks=campaign_links.c.clicks + count)
+                    )
+                for campaign_id, count in opens.items():
+                    _add_opens(connection, campaign_id, count)
+                when = now()
+                insert_ignoring_duplicates(
+                    connection,
+                    link_clicks_by_subscriber,
+                    [
+                        {"campaign_id": c, "link": link, "subscriber_id": s, "at": when}
+                        for c, link, s in who
+                    ],
+                )
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(FLUSH_SECONDS):
+            try:
+                self.flush()
+            except Exception:  # the next flush tries again; the counts are lost, not the app
+                log.exception("could not record clicks")
+
+
+def _add_opens(connection: Any, campaign_id: int, count: int) -> None:
+    insert_ignoring_duplicates(
+        connection,
+        campaign_engagement,
+        [{"campaign_id": campaign_id, "event": "open", "count": 0}],
+    )
+    connection.execute(
+        update(campaign_engagement)
+        .where(
+            campaign_engagement.c.campaign_id == campaign_id,
+            campaign_engagement.c.event == "open",
+        )
+        .values(count=campaign_engagement.c.count + count)
+    )
+
+
+def init_clicks(app: Flask, store: Store, secret: str, *, per_subscriber: bool) -> None:
+    app.extensions[EXTENSION] = (
+        TrackingSigner(secret),
+        ClickCounter(store, per_subscriber=per_subscriber),
+    )
+    app.register_blueprint(blueprint)
+
+
+def close_clicks(app: Flask) -> None:
+    parts = app.extensions.get(EXTENSION)
+    if parts is not None:
+        parts[1].close()
+
+
+def _claim(token: str) -> tuple[ClickClaim, ClickCounter]:
+    signer, counter = current_app.extensions[EXTENSION]
+    if len(token) > TOKEN_MAX:
+        abort(404)
+    try:
+        return signer.read_click_token(token), counter
+    except TokenError:
+        abort(404)
+
+
+@blueprint.get("/c/<token>")
+def click(token: str) -> Response:
+    claim, counter = _claim(token)
+    target = counter.target(claim.campaign_id, claim.link) if claim.link >= 0 else None
+    if target is None:
+        abort(404)
+    counter.click(claim)
+    response = Response(status=302, headers={"Location": target})
+    # Every click goes through here, and the reader's address bar never shows this page.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@blueprint.get("/o/<token>")
+def open_pixel(token: str) -> Response:
+    claim, counter = _claim(token)
+    if claim.link != TrackingSigner.OPEN:
+        abort(404)
+    counter.open(claim.campaign_id)
+    response = Response(PIXEL, mimetype="image/gif")
+    response.headers["Cache-Control"] = "no-store"
+    return response
