@@ -23,6 +23,12 @@ from newsletter.store.schema import Id, UtcDateTime, metadata
 
 SCHEDULE_STATES = ("queued", "held", "sent")
 
+# Raw SQL rather than an ``Index`` on ``schema.ledger``: attached to the table, it would
+# also be created by migration 2 on a fresh database, and then again here.
+LEDGER_STATE_INDEX = (
+    "CREATE INDEX IF NOT EXISTS ix_ledger_campaign_id_state ON ledger (campaign_id, state)"
+)
+
 schedules = Table(
     "schedules",
     metadata,
