@@ -62,11 +62,8 @@ def _web_state(connection: Connection) -> None:
 
 
 def _mail_returns(connection: Connection) -> None:
-    # Imported here: the module adds its tables to the shared metadata on import.
-    from newsletter.store import returns
-
     create_tables(
-        connection, returns.mailbox_messages, returns.soft_bounces, returns.campaign_handovers
+        connection, schema.mailbox_messages, schema.soft_bounces, schema.campaign_handovers
     )
 
 

@@ -1,8 +1,7 @@
 """What came back from a mailbox, recorded: bounces, complaints, mailto unsubscribes.
 
-Migration 7's tables live here (on the shared metadata, so their foreign keys resolve)
-rather than in :mod:`newsletter.store.schema`, together with the one function that
-writes them: :func:`record_returns` applies a chunk of classified messages in one
+Migration 7's tables (defined in :mod:`newsletter.store.schema`) and the functions that
+write them: :func:`record_returns` applies a chunk of classified messages in one
 transaction, because a mailbox of ten thousand bounces must not cost ten thousand
 commits.
 
@@ -22,53 +21,30 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from sqlalchemy import Column, Connection, ForeignKey, Integer, String, Table, func, select, update
-
-from newsletter.store.schema import Id, UtcDateTime, campaigns, ledger, metadata, subscribers
-from newsletter.store.subscribers import (
-    Store,
-    _log,
-    _transition,
-    insert_ignoring_duplicates,
-    now,
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
 )
 
-mailbox_messages = Table(
-    "mailbox_messages",
-    metadata,
-    Column("message_key", String(64), primary_key=True),
-    Column("kind", String(16), nullable=False),
-    Column("processed_at", UtcDateTime, nullable=False),
+from newsletter.store.schema import (
+    campaign_handovers,
+    campaigns,
+    ledger,
+    mailbox_messages,
+    soft_bounces,
+    subscriber_events,
+    subscribers,
 )
-
-soft_bounces = Table(
-    "soft_bounces",
-    metadata,
-    Column(
-        "subscriber_id",
-        Id,
-        ForeignKey("subscribers.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("campaign_id", Id, primary_key=True, autoincrement=False),  # 0: no campaign
-    Column("at", UtcDateTime, nullable=False),
-)
-
-campaign_handovers = Table(
-    "campaign_handovers",
-    metadata,
-    Column(
-        "campaign_id",
-        Id,
-        ForeignKey(campaigns.c.id, ondelete="CASCADE"),
-        primary_key=True,
-        autoincrement=False,
-    ),
-    Column("provider", String(32), primary_key=True),
-    Column("count", Integer, nullable=False),
-)
+from newsletter.store.subscribers import Store, insert_ignoring_duplicates, now
 
 
 @dataclass(frozen=True)
@@ -98,7 +74,12 @@ class Recorded:
 
 
 def record_returns(store: Store, returns: Sequence[Return], *, soft_bounce_limit: int) -> Recorded:
-    """Apply ``returns`` in one transaction; a message already recorded changes nothing."""
+    """Apply ``returns`` in one transaction; a message already recorded changes nothing.
+
+    Set-based: a few statements per kind for the whole chunk, not a few per message
+    (10,000 bounces in seconds). Within a chunk a complaint outranks a bounce, and a
+    bounce an unsubscribe, as :meth:`Store.mark` has it.
+    """
     recorded = Recorded()
     if not returns:
         return recorded
@@ -113,98 +94,165 @@ def record_returns(store: Store, returns: Sequence[Return], *, soft_bounce_limit
                     )
                 )
             )
-            new_rows: list[dict[str, object]] = []
+            fresh: list[Return] = []
             for position, item in enumerate(returns):
                 if item.message_key in seen:
                     recorded.duplicates.add(position)
                     continue
                 seen.add(item.message_key)
-                new_rows.append(
-                    {"message_key": item.message_key, "kind": item.kind, "processed_at": when}
-                )
+                fresh.append(item)
+            if not fresh:
+                return recorded
+            connection.execute(
+                mailbox_messages.insert(),
+                [
+                    {"message_key": r.message_key, "kind": r.kind, "processed_at": when}
+                    for r in fresh
+                ],
+            )
+            by_kind: dict[str, dict[int, Return]] = {}
+            for item in fresh:
                 if item.subscriber_id is not None:
-                    _apply(connection, item, item.subscriber_id, when, soft_bounce_limit, recorded)
-            if new_rows:
-                connection.execute(mailbox_messages.insert(), new_rows)
+                    by_kind.setdefault(item.kind, {}).setdefault(item.subscriber_id, item)
+            bounced = dict(by_kind.get("hard_bounce", {}))
+            bounced |= _past_soft_limit(
+                connection, by_kind.get("soft_bounce", {}), soft_bounce_limit, when
+            )
+            recorded.bounced = _mark_many(connection, bounced, "bounced", when)
+            recorded.ledger_failed = _fail_ledger_rows(
+                connection, by_kind.get("hard_bounce", {}), when
+            )
+            recorded.complained = _mark_many(
+                connection, by_kind.get("complaint", {}), "complained", when
+            )
+            recorded.unsubscribed = _unsubscribe_many(
+                connection, by_kind.get("unsubscribe", {}), when
+            )
     return recorded
 
 
-def _apply(
-    connection: Connection,
-    item: Return,
-    subscriber_id: int,
-    when: dt.datetime,
-    limit: int,
-    recorded: Recorded,
-) -> None:
-    if item.kind == "unsubscribe":
-        if _transition(
-            connection,
-            subscriber_id,
-            subscribers.c.status.in_(("pending", "active")),
+def _existing(
+    connection: Connection, ids: Sequence[int], condition: ColumnElement[bool]
+) -> list[int]:
+    if not ids:
+        return []
+    return sorted(
+        connection.scalars(select(subscribers.c.id).where(subscribers.c.id.in_(ids), condition))
+    )
+
+
+def _mark_many(
+    connection: Connection, items: dict[int, Return], status: str, when: dt.datetime
+) -> int:
+    """``Store.mark`` for many: a complaint is never downgraded to a bounce."""
+    keep = ("bounced", "complained") if status == "bounced" else ("complained",)
+    changing = _existing(connection, list(items), subscribers.c.status.not_in(keep))
+    if not changing:
+        return 0
+    connection.execute(
+        update(subscribers)
+        .where(subscribers.c.id.in_(changing))
+        .values(status=status, updated_at=when)
+    )
+    _log_many(connection, changing, status, items, when)
+    return len(changing)
+
+
+def _unsubscribe_many(connection: Connection, items: dict[int, Return], when: dt.datetime) -> int:
+    changing = _existing(connection, list(items), subscribers.c.status.in_(("pending", "active")))
+    if not changing:
+        return 0
+    connection.execute(
+        update(subscribers)
+        .where(subscribers.c.id == bindparam("row_id"))
+        .values(
             status="unsubscribed",
             unsubscribed_at=when,
             unsubscribe_source="mailto",
             unsubscribe_reason="",
-            unsubscribe_campaign_id=item.campaign_id,
+            unsubscribe_campaign_id=bindparam("campaign"),
             updated_at=when,
-        ):
-            recorded.unsubscribed += 1
-            detail = {"campaign_id": item.campaign_id} if item.campaign_id else {}
-            _log(connection, subscriber_id, "unsubscribed", source="mailto", at=when, detail=detail)
-        return
-    if item.kind == "complaint":
-        if _mark(connection, subscriber_id, "complained", item.reason, when):
-            recorded.complained += 1
-        return
-    if item.kind == "soft_bounce":
-        exists = connection.scalar(
-            select(subscribers.c.id).where(subscribers.c.id == subscriber_id)
-        )
-        if exists is None:  # erased since: nothing to count against
-            return
-        insert_ignoring_duplicates(
-            connection,
-            soft_bounces,
-            [{"subscriber_id": subscriber_id, "campaign_id": item.campaign_id or 0, "at": when}],
-        )
-        count = connection.scalar(
-            select(func.count())
-            .select_from(soft_bounces)
-            .where(soft_bounces.c.subscriber_id == subscriber_id)
-        )
-        if (count or 0) >= limit:
-            reason = f"{count} campaigns soft-bounced; last: {item.reason}"
-            if _mark(connection, subscriber_id, "bounced", reason, when):
-                recorded.bounced += 1
-        return
-    # A hard bounce: the address is gone, and this campaign's copy was not delivered.
-    if _mark(connection, subscriber_id, "bounced", item.reason, when):
-        recorded.bounced += 1
-    if item.campaign_id is not None:
-        recorded.ledger_failed += connection.execute(
-            update(ledger)
-            .where(
-                ledger.c.campaign_id == item.campaign_id,
-                ledger.c.subscriber_id == subscriber_id,
-                ledger.c.state.in_(("sent", "unknown", "in_flight")),
-            )
-            .values(state="failed", error=f"bounced: {item.reason}"[:1000], updated_at=when)
-        ).rowcount
-
-
-def _mark(
-    connection: Connection, subscriber_id: int, status: str, reason: str, when: dt.datetime
-) -> bool:
-    """``Store.mark`` inside the caller's transaction: a complaint is never downgraded."""
-    keep = ("bounced", "complained") if status == "bounced" else ("complained",)
-    changed = _transition(
-        connection, subscriber_id, subscribers.c.status.not_in(keep), status=status, updated_at=when
+        ),
+        [{"row_id": i, "campaign": items[i].campaign_id} for i in changing],
     )
-    if changed:
-        detail = {"reason": reason} if reason else {}
-        _log(connection, subscriber_id, status, source="mailbox", at=when, detail=detail)
-    return changed
+    _log_many(connection, changing, "unsubscribed", items, when)
+    return len(changing)
+
+
+def _log_many(
+    connection: Connection, ids: list[int], event: str, items: dict[int, Return], when: dt.datetime
+) -> None:
+    rows = []
+    for subscriber_id in ids:
+        item = items[subscriber_id]
+        detail: dict[str, object] = {"reason": item.reason} if item.reason else {}
+        if item.campaign_id:
+            detail["campaign_id"] = item.campaign_id
+        rows.append(
+            {
+                "subscriber_id": subscriber_id,
+                "at": when,
+                "event": event,
+                "source": "mailto" if event == "unsubscribed" else "mailbox",
+                "ip": None,
+                "detail": detail,
+            }
+        )
+    connection.execute(insert(subscriber_events), rows)
+
+
+def _past_soft_limit(
+    connection: Connection, items: dict[int, Return], limit: int, when: dt.datetime
+) -> dict[int, Return]:
+    """Count each soft bounce once per campaign; the subscribers now at the limit."""
+    ids = _existing(connection, list(items), true())  # erased since: nothing to count
+    if not ids:
+        return {}
+    insert_ignoring_duplicates(
+        connection,
+        soft_bounces,
+        [{"subscriber_id": i, "campaign_id": items[i].campaign_id or 0, "at": when} for i in ids],
+    )
+    counts = connection.execute(
+        select(soft_bounces.c.subscriber_id, func.count())
+        .where(soft_bounces.c.subscriber_id.in_(ids))
+        .group_by(soft_bounces.c.subscriber_id)
+    )
+    return {
+        subscriber_id: replace(
+            items[subscriber_id],
+            reason=f"{count} campaigns soft-bounced; last: {items[subscriber_id].reason}",
+        )
+        for subscriber_id, count in counts
+        if count >= limit
+    }
+
+
+def _fail_ledger_rows(connection: Connection, items: dict[int, Return], when: dt.datetime) -> int:
+    """A hard bounce means that campaign's copy was never delivered."""
+    rows = [
+        {
+            "campaign": item.campaign_id,
+            "row_id": subscriber_id,
+            "error": f"bounced: {item.reason}"[:1000],
+        }
+        for subscriber_id, item in items.items()
+        if item.campaign_id is not None
+    ]
+    if not rows:
+        return 0
+    result = connection.execute(
+        update(ledger)
+        .where(
+            ledger.c.campaign_id == bindparam("campaign"),
+            ledger.c.subscriber_id == bindparam("row_id"),
+            # Not IN (...): an expanding parameter cannot go into an executemany.
+            or_(*(ledger.c.state == state for state in ("sent", "unknown", "in_flight"))),
+        )
+        .values(state="failed", error=bindparam("error"), updated_at=when),
+        rows,
+    )
+    return max(result.rowcount, 0)
 
 
 def add_handovers(store: Store, campaign_id: int, provider: str, count: int) -> None:

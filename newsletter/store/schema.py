@@ -233,3 +233,46 @@ campaign_engagement = Table(
     Column("event", String(16), primary_key=True),
     Column("count", Integer, nullable=False),
 )
+
+
+# -- mail coming back (migration 7, newsletter.mailbox; written by store/returns.py) ------
+
+# One row per returned message already processed (SHA-256 of its Message-ID, or of its
+# bytes): reading it again (POP3 cannot flag, a crash before flagging) changes nothing.
+mailbox_messages = Table(
+    "mailbox_messages",
+    metadata,
+    Column("message_key", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("processed_at", UtcDateTime, nullable=False),
+)
+
+# One row per (subscriber, campaign) that soft-bounced: bounces.soft_bounce_limit of
+# them mark the subscriber bounced.
+soft_bounces = Table(
+    "soft_bounces",
+    metadata,
+    Column(
+        "subscriber_id",
+        Id,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("campaign_id", Id, primary_key=True, autoincrement=False),  # 0: no campaign
+    Column("at", UtcDateTime, nullable=False),
+)
+
+# Per campaign and provider, how many messages were handed over (newsletter status).
+campaign_handovers = Table(
+    "campaign_handovers",
+    metadata,
+    Column(
+        "campaign_id",
+        Id,
+        ForeignKey(campaigns.c.id, ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("provider", String(32), primary_key=True),
+    Column("count", Integer, nullable=False),
+)

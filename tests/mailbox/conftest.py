@@ -18,7 +18,7 @@ import pytest
 from newsletter.return_tokens import ReturnTokens
 
 MESSAGES = Path(__file__).parent / "messages"
-SECRET = "test-secret-key-for-mailbox"
+SECRET = "test-secret-key-for-the-mailbox-tests-0123456789"
 BOUNCE_ADDRESS = "bounces@breastfeedingworld.example"
 _unique = itertools.count(1)
 

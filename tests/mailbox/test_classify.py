@@ -26,9 +26,16 @@ def test_returned_mail_is_recognised_and_mapped_to_its_subscriber_and_campaign(
     returned: Returned, tokens: ReturnTokens, name: str, kind: str, reason: str
 ) -> None:
     result = classify(returned(name, 42, 7), tokens)
+    # As a Maildir file holds it: LF line ends.
+    from_maildir = classify(returned(name, 42, 7).replace(b"\r\n", b"\n"), tokens)
 
     assert (result.kind, result.claim) == (kind, ReturnClaim(42, 7))
     assert result.reason.startswith(reason)
+    assert (from_maildir.kind, from_maildir.claim, from_maildir.reason[:40]) == (
+        kind,
+        ReturnClaim(42, 7),
+        result.reason[:40],
+    )
 
 
 @pytest.mark.parametrize("name", ["out-of-office", "question"])
