@@ -2,18 +2,18 @@
 
 ``DIR/<slug>/email.html`` and ``email.txt`` (filled with a sample recipient, so they
 open in a browser and an editor), ``email.mjml`` (the compiled intermediate, for the
-official MJML validator), and the local images under ``DIR/assets/`` mirroring their
-place in the project, ready to upload to ``assets_url``.
+official MJML validator), and the local images under ``DIR/assets/``, resized and under
+content-hashed names (:mod:`newsletter.images`), ready to upload to ``assets_url``.
 """
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
+from newsletter.images import copy_assets
 from newsletter.issues import read_issue
 from newsletter.personalize import Personalizer
 from newsletter.render import compile_issue
@@ -40,12 +40,7 @@ def build_issue(path: Path, config: Config, out_dir: Path) -> BuildResult:
             target = folder / name
             target.write_text(content, encoding="utf-8")
             files[str(target)] = len(content.encode("utf-8"))
-        copied = []
-        for asset in compiled.assets:
-            target = out_dir / "assets" / asset.relative_to(config.root)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(asset, target)
-            copied.append(target)
+        copied = copy_assets(list(compiled.images), out_dir / "assets")
     except OSError as error:
         raise NewsletterError(
             f"{out_dir}: cannot write the build ({error.strerror}); "

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from newsletter import mjml_schema
+from newsletter.checks_source import source_problems
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
 from newsletter.issues import read_issue
@@ -26,6 +27,9 @@ CLIP_ERROR_BYTES = 100 * 1024  # Gmail clips an HTML part above about 102 KB
 CLIP_WARNING_BYTES = 85 * 1024
 SUBJECT_WARNING_LENGTH = 78
 PREHEADER_WARNING_LENGTH = 140
+IMAGE_SOURCE_WARNING_BYTES = 1024 * 1024  # a source this big is likely a camera original
+IMAGE_WARNING_BYTES = 200 * 1024  # after resizing: slow on a phone connection
+IMAGE_ERROR_BYTES = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,17 @@ def check_issue(path: Path, config: Config) -> tuple[list[Finding], CompiledIssu
     except NewsletterError as error:
         return [_finding_from_problem(problem, path, label) for problem in error.problems], None
     return list(check_compiled(compiled, config)), compiled
+
+
+def link_findings(compiled: CompiledIssue, config: Config, *, timeout: float) -> list[Finding]:
+    """``check --links``: one error per link that does not answer, on its line."""
+    from newsletter.links_check import broken_links  # urllib and threads: only when asked
+
+    label = _display(compiled.issue.path)
+    return [
+        Finding("error", f"broken link {status.url} ({status.reason})", label, line)
+        for line, status in broken_links(compiled, config, timeout=timeout)
+    ]
 
 
 def _finding_from_problem(problem: str, path: Path, label: str) -> Finding:
@@ -81,6 +96,8 @@ def check_compiled(compiled: CompiledIssue, config: Config) -> Iterator[Finding]
             label,
         )
 
+    for problem in source_problems(issue):
+        yield Finding(problem.level, problem.message, label, problem.line)
     yield from _check_subject_and_preheader(issue, label)
     yield from _check_headings(issue, label)
 
@@ -126,8 +143,45 @@ def check_compiled(compiled: CompiledIssue, config: Config) -> Iterator[Finding]
                 label,
             )
 
+    yield from _check_image_sizes(compiled, config, label)
+
     for line, message in mjml_schema.problems(compiled.mjml):
         yield Finding("error", message, "email.mjml", line)
+
+
+def _check_image_sizes(compiled: CompiledIssue, config: Config, label: str) -> Iterator[Finding]:
+    for image in compiled.images:
+        try:
+            name = str(image.source.relative_to(config.root.resolve()))
+        except ValueError:
+            name = str(image.source)
+        shown = f"{name} (as sent: {_size(image.output_bytes)}, {image.width}×{image.height})"
+        if image.output_bytes > IMAGE_ERROR_BYTES:
+            yield Finding(
+                "error",
+                f"image {shown} is too big to send even after resizing; "
+                "export it smaller or as JPEG",
+                label,
+            )
+        elif image.output_bytes > IMAGE_WARNING_BYTES:
+            yield Finding(
+                "warning",
+                f"image {shown} is over {_size(IMAGE_WARNING_BYTES)}: slow on a phone; "
+                "crop it or export it as JPEG",
+                label,
+            )
+        if image.source_bytes > IMAGE_SOURCE_WARNING_BYTES:
+            yield Finding(
+                "warning",
+                f"image {name} is {_size(image.source_bytes)} in the project; resized to "
+                f"{_size(image.output_bytes)} for sending, but keep originals this big "
+                "out of issues/images/",
+                label,
+            )
+
+
+def _size(count: int) -> str:
+    return f"{count / 1024 / 1024:.1f} MB" if count >= 1024 * 1024 else f"{count / 1024:.0f} KB"
 
 
 def _check_subject_and_preheader(issue: Issue, label: str) -> Iterator[Finding]:

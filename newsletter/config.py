@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import os
 import re
+import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     ValidationError,
     model_validator,
 )
@@ -37,6 +38,9 @@ _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _valid_address(value: str) -> str:
+    # Imported here: email-validator's import costs more than the rest of a build.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as error:
@@ -91,10 +95,34 @@ Slug = Annotated[str, AfterValidator(_slug)]
 OneLine = Annotated[str, AfterValidator(_one_line)]
 
 
+def _greeting(value: object) -> str | Literal[False]:
+    if value is False:
+        return False
+    if not isinstance(value, str):
+        raise ValueError("write a greeting line such as 'Hi {first_name},', or false for none")
+    _one_line(value)
+    try:
+        fields = {field for _, field, _, _ in string.Formatter().parse(value) if field is not None}
+    except ValueError:
+        fields = {"?"}
+    if not fields <= {"first_name"}:
+        raise ValueError(
+            "the only placeholder a greeting may hold is {first_name}, as in "
+            "'Dear {first_name},'; write false for no greeting"
+        )
+    return value
+
+
+# A greeting line such as "Hi {first_name},", or false for none.
+Greeting = Annotated[str | Literal[False], PlainValidator(_greeting)]
+
+
 class Schema(BaseModel):
     """Base of every config section: unknown keys are errors, values are immutable."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # defer_build: each model's validator is built when first used, not at import, so a
+    # command pays only for the models it validates (the whole config: one schema build).
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class Sender(Schema):
@@ -111,10 +139,17 @@ class Topic(Schema):
 class Brand(Schema):
     logo: str | None = Field(None, description="Logo image, a path relative to the project.")
     logo_alt: str = Field(
-        "", description="Alt text of the logo; empty marks it decorative (the name is beside it)."
+        "",
+        description="Alt text of the logo. The logo links to site_url, so a link needs a "
+        "name: empty means the newsletter's name.",
     )
     logo_width: int = Field(120, ge=16, le=600, description="Logo width in pixels.")
     primary_color: Color = "#9d3a63"
+    dark_primary_color: Color | None = Field(
+        None,
+        description="Links and accents in dark mode; default: primary_color, lightened "
+        "until it reads on the dark background (4.5:1).",
+    )
     text_color: Color = "#222222"
     muted_color: Color = "#5f5f5f"
     background_color: Color = "#f4efe9"
@@ -294,6 +329,12 @@ class Config(Schema):
         None, description="Address for the mailto: List-Unsubscribe alternative."
     )
     hashtag: str = Field("", description="The community hashtag, shown in the footer.")
+    greeting: Greeting = Field(
+        "Hi {first_name},",
+        description="The line each issue opens with; {first_name} is the reader's first name "
+        "(titles such as Dr skipped; 'there' when unknown). false: no greeting. An issue's "
+        "front matter can set its own.",
+    )
     topics: list[Topic] = Field(
         default_factory=list, description="What subscribers can choose to receive."
     )

@@ -20,6 +20,7 @@ from pydantic import Field, ValidationError
 
 from newsletter.config import (
     ConfigError,
+    Greeting,
     HttpUrl,
     OneLine,
     Schema,
@@ -70,6 +71,7 @@ class FrontMatter(Schema):
     topics: list[str] = Field(default_factory=list)
     hero: ImageMatter | None = None
     cta: CallToActionMatter | None = None
+    greeting: Greeting | None = None  # None: the config's greeting
     # When to send: read by newsletter.schedule (a time in the config's timezone, or
     # with an offset); YAML gives a datetime for full timestamps, a string otherwise.
     send_at: dt.datetime | str | None = None
@@ -159,6 +161,7 @@ def read_issue(path: Path, *, topics: Sequence[str] = ()) -> Issue:
         blocks=tuple(blocks),
         headings=tuple(body_reader.headings),
         links=tuple(body_reader.links),
+        greeting=None if matter.greeting is None else matter.greeting or "",
     )
 
 
@@ -249,10 +252,7 @@ class _PlainText:
         for index, token in enumerate(tokens):
             kind = token.type
             if kind == "heading_open":
-                text = self.inline(tokens[index + 1])
-                level = int(token.tag[1])
-                underline = {1: "=", 2: "=", 3: "-"}.get(level)
-                out.append(text + ("\n" + underline * len(text) if underline else ""))
+                out.append(_plain_heading(self.inline(tokens[index + 1]), int(token.tag[1])))
             elif kind == "paragraph_open":
                 text = self.inline(tokens[index + 1])
                 indent = "".join(prefixes)
@@ -298,6 +298,10 @@ class _PlainText:
             kind = child.type
             if kind in ("text", "html_inline"):
                 parts.append(child.content)
+            elif kind in ("em_open", "em_close"):
+                parts.append("*")  # *emphasis* reads as emphasis in plain text too
+            elif kind in ("strong_open", "strong_close"):
+                parts.append("**")
             elif kind == "code_inline":
                 parts.append(f"`{child.content}`")
             elif kind == "softbreak":
@@ -323,6 +327,16 @@ class _PlainText:
         if href not in self.links:
             self.links.append(href)
         return self.links.index(href) + 1
+
+
+def _plain_heading(text: str, level: int) -> str:
+    """Levels a reader can tell apart: ==== under a level 1 (the title's style), ----
+    under a level 2, and ### before the deeper ones."""
+    if level >= 3:
+        return _wrap(f"{'#' * level} {text}", "", "")
+    wrapped = _wrap(text, "", "")
+    width = max(len(line) for line in wrapped.splitlines())
+    return wrapped + "\n" + ("=" if level == 1 else "-") * width
 
 
 def _wrap(text: str, first: str, rest: str) -> str:

@@ -48,7 +48,7 @@ class Lease:
                     campaigns.c.id == self.campaign.id
                 )
             ).one()
-            if row.lease_owner and row.lease_expires_at > now() and _alive(row.lease_owner):
+            if row.lease_owner and row.lease_expires_at > now() and owner_alive(row.lease_owner):
                 raise self._held_by(row.lease_owner, row.lease_expires_at)
             owner_was = (
                 campaigns.c.lease_owner.is_(None)
@@ -129,7 +129,7 @@ class Lease:
         )
 
 
-def _alive(owner: str) -> bool:
+def owner_alive(owner: str) -> bool:
     """False only when the owner is a process on this host that no longer exists."""
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]

@@ -78,6 +78,8 @@ class Issue:
     headings: tuple[Heading, ...] = ()
     # Numbered link references of the plain-text part, in order: ``[1]`` is ``links[0]``.
     links: tuple[str, ...] = ()
+    # The greeting line from the front matter ("" for none); None: the config's default.
+    greeting: str | None = None
 
 
 # The per-recipient fields. The compiled message holds a marker for each, and
@@ -90,6 +92,79 @@ PERSONAL_FIELDS = (
     "preferences_url",
     "view_url",
 )
+
+
+# What a greeting says where the name is unknown: "Hi there,". Greetings are written to
+# read well with it ("Hi {first_name},", "Hello {first_name},").
+GREETING_FALLBACK = "there"
+# Titles that come before a name and are not one: "Dr Jane Smith" is greeted as Jane.
+HONORIFICS = frozenset(
+    [
+        "dr",
+        "doctor",
+        "prof",
+        "professor",
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "mx",
+        "sir",
+        "dame",
+        "lady",
+        "lord",
+        "rev",
+        "revd",
+        "reverend",
+        "fr",
+        "father",
+        "sr",
+        "sister",
+        "br",
+        "brother",
+        "capt",
+        "captain",
+        "col",
+        "major",
+        "mme",
+        "mlle",
+        "m",
+        "herr",
+        "frau",
+        "sra",
+        "srta",
+    ]
+)
+
+
+def first_name(name: str) -> str:
+    """The name to greet someone by, or "" where there is none to be sure of.
+
+    ``"Dr Jane Smith"`` -> ``"Jane"``; ``"Smith, Jane"`` -> ``"Jane"``; ``"Dr Smith"`` ->
+    ``"Dr Smith"`` (a title with a surname only stays formal); ``"J. Smith"``, an address
+    or an empty name -> ``""``.
+    """
+    name = " ".join(name.split())
+    if not name or "@" in name:
+        return ""
+    if name.count(",") == 1:  # "Smith, Jane": the given name comes after the comma
+        surname, given = (part.strip() for part in name.split(","))
+        if given and surname:
+            name = given
+    words = name.split(" ")
+    titles = []
+    while words and words[0].rstrip(".").lower() in HONORIFICS:
+        titles.append(words.pop(0))
+    if not words:
+        return ""
+    if titles and len(words) == 1:
+        return f"{titles[0]} {words[0]}"
+    first = words[0]
+    if len(first.rstrip(".")) <= 1:  # an initial: "J. Smith"
+        return ""
+    if first.isupper() and len(first) > 2:  # "JANE SMITH" from a form in capitals
+        first = first.capitalize()
+    return first
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +180,25 @@ class Personalization:
     def values(self) -> dict[str, str]:
         return {
             "name": self.name,
-            "greeting_name": self.name.split()[0] if self.name.strip() else "there",
+            "greeting_name": first_name(self.name) or GREETING_FALLBACK,
             "email": self.email,
             "unsubscribe_url": self.unsubscribe_url,
             "preferences_url": self.preferences_url,
             "view_url": self.view_url,
         }
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    """A local image as the mail shows it: resized, recompressed, content-hashed name."""
+
+    source: Path
+    name: str  # the file name under assets_url (and in build/assets/)
+    path: Path  # the processed file
+    width: int  # pixels; 0 where unknown (an SVG)
+    height: int
+    source_bytes: int
+    output_bytes: int
 
 
 @dataclass(frozen=True)
@@ -128,6 +216,7 @@ class CompiledIssue:
     html: str
     text: str
     assets: tuple[Path, ...] = field(default=())  # local files the HTML refers to
+    images: tuple[ProcessedImage, ...] = field(default=())  # the same, with their sizes
 
 
 @dataclass(frozen=True)

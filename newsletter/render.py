@@ -15,15 +15,19 @@ import datetime as dt
 import functools
 import textwrap
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote, urlsplit
 
 import css_inline
 import jinja2
+import markupsafe
 import mjml
 
+from newsletter.colors import dark_accent
 from newsletter.config import Config
 from newsletter.errors import IssueFileError, RenderError, TemplateError
-from newsletter.models import PERSONAL_FIELDS, CompiledIssue, Issue
+from newsletter.images import ImagePipeline
+from newsletter.models import PERSONAL_FIELDS, CompiledIssue, Issue, ProcessedImage
 
 THEME_DIR = Path(__file__).parent / "theme"
 HTML_TEMPLATE = "email.mjml.j2"
@@ -48,6 +52,9 @@ class _Markers:
             setattr(self, name, marker(part, name))
 
 
+_BYTECODE_CACHE = jinja2.FileSystemBytecodeCache()
+
+
 def template_environment(config: Config, *, text: bool = False) -> jinja2.Environment:
     return _environment(config.templates_dir, text)
 
@@ -61,6 +68,10 @@ def _environment(templates_dir: Path, text: bool) -> jinja2.Environment:
     )
     environment = jinja2.Environment(
         loader=loader,
+        # Compiled templates are kept on disk (Jinja's own cache, in a private folder
+        # under the temp dir, keyed by source checksum): a `newsletter build` process
+        # then skips the template compile, the largest part of its start-up.
+        bytecode_cache=_BYTECODE_CACHE,
         undefined=jinja2.StrictUndefined,
         autoescape=not text,
         trim_blocks=True,
@@ -69,6 +80,7 @@ def _environment(templates_dir: Path, text: bool) -> jinja2.Environment:
     )
     environment.filters["longdate"] = _long_date
     environment.filters["wrap"] = _wrap_filter
+    environment.filters["dark_accent"] = dark_accent
     return environment
 
 
@@ -83,16 +95,33 @@ def _wrap_filter(value: str, width: int = 72) -> str:
     )
 
 
+CONTENT_WIDTH = 600  # CSS pixels: the body width of the theme
+
+
+@functools.lru_cache(maxsize=8)
+def _pipeline(root: Path) -> ImagePipeline:
+    # One per project and process: its index is read once, not once per compile.
+    return ImagePipeline(root)
+
+
 class AssetResolver:
-    """Turns image sources into absolute URLs, checking that local files exist."""
+    """Turns image sources into absolute URLs: local files, which must exist, through the
+    image pipeline (resized for ``width`` CSS pixels, hashed names); remote ones as they are."""
 
     def __init__(self, config: Config, issue: Issue, base_url: str) -> None:
         self.config = config
         self.issue = issue
         self.base_url = base_url.rstrip("/")
-        self.files: list[Path] = []
+        self.images: list[ProcessedImage] = []
+        self.pipeline = _pipeline(config.root.resolve())
 
-    def __call__(self, src: str, *, relative_to: Path | None = None) -> str:
+    @property
+    def files(self) -> list[Path]:
+        return [image.path for image in self.images]
+
+    def __call__(
+        self, src: str, *, relative_to: Path | None = None, width: int = CONTENT_WIDTH
+    ) -> str:
         if urlsplit(src).scheme in ("http", "https"):
             return src
         if urlsplit(src).scheme or src.startswith("//"):
@@ -107,15 +136,16 @@ class AssetResolver:
                 "fix the path or add the file"
             )
         try:
-            relative = path.relative_to(self.config.root)
+            path.relative_to(self.config.root.resolve())
         except ValueError:
             raise IssueFileError(
                 f"{self.issue.path}: image {src!r} is outside the newsletter folder; move it "
                 "into issues/images/"
             ) from None
-        if path not in self.files:
-            self.files.append(path)
-        return f"{self.base_url}/{quote(relative.as_posix())}"
+        image = self.pipeline.process(path, int(width))
+        if image not in self.images:
+            self.images.append(image)
+        return f"{self.base_url}/{quote(image.name)}"
 
 
 def compile_issue(
@@ -127,7 +157,9 @@ def compile_issue(
 
     def logo_url() -> str | None:
         logo = config.brand.logo
-        return assets(logo, relative_to=config.root) if logo else None
+        return (
+            assets(logo, relative_to=config.root, width=config.brand.logo_width) if logo else None
+        )
 
     context = {
         "config": config,
@@ -137,15 +169,19 @@ def compile_issue(
         "asset_url": assets,
         "logo_url": logo_url,
     }
+    greeting = config.greeting if issue.greeting is None else issue.greeting
     mjml_source = _render_template(
-        template_environment(config), HTML_TEMPLATE, {**context, "recipient": _Markers("html")}
+        template_environment(config),
+        HTML_TEMPLATE,
+        {**context, "recipient": _Markers("html"), "greeting": greeting_line(greeting, "html")},
     )
     text = _render_template(
         template_environment(config, text=True),
         TEXT_TEMPLATE,
-        {**context, "recipient": _Markers("text")},
+        {**context, "recipient": _Markers("text"), "greeting": greeting_line(greeting, "text")},
     )
     html = _INLINER.inline(mjml_to_html(mjml_source))
+    assets.pipeline.save()
     return CompiledIssue(
         issue=issue,
         subject=issue.subject,
@@ -154,7 +190,17 @@ def compile_issue(
         html=html,
         text=text,
         assets=tuple(assets.files),
+        images=tuple(assets.images),
     )
+
+
+def greeting_line(greeting: str | Literal[False], part: str) -> str:
+    """The greeting with the first-name marker in place; escaped for HTML ("" for none)."""
+    if not greeting:
+        return ""
+    if part == "html":
+        greeting = str(markupsafe.escape(greeting))
+    return greeting.replace("{first_name}", marker(part, "greeting_name"))
 
 
 def mjml_to_html(source: str) -> str:

@@ -306,6 +306,13 @@ def _limiter(config: Config, store: Store, rate: float | None) -> RateLimiter:
     return limiter
 
 
+TEST_SAMPLE_HEADER = "X-Newsletter-Test"
+TEST_SAMPLE_NOTE = (
+    "proof: the greeting uses no subscriber's name; the unsubscribe and preference links "
+    "are samples that change nothing"
+)
+
+
 def send_tests(config: Config, plan: SendPlan, addresses: Sequence[str]) -> list[Delivery]:
     """The issue to ``addresses`` with a sample recipient's links, subject prefixed
     ``[TEST]``; recorded in no campaign (and needing no signing key)."""
@@ -314,14 +321,18 @@ def send_tests(config: Config, plan: SendPlan, addresses: Sequence[str]) -> list
     content = campaign_content(config, plan.compiled, test=True)
     recipients = [
         Recipient(
+            # Addressed to the proof's own address, with no made-up name: the greeting
+            # shows its fallback ("Hi there,"), and a header says what is a sample.
             Personalization(
                 email=safe_header("To", address),
-                name=sample.name,
                 unsubscribe_url=sample.unsubscribe_url,
                 preferences_url=sample.preferences_url,
                 view_url=sample.view_url,
             ),
-            headers={"List-Unsubscribe": list_unsubscribe(config, sample.unsubscribe_url)},
+            headers={
+                "List-Unsubscribe": list_unsubscribe(config, sample.unsubscribe_url),
+                TEST_SAMPLE_HEADER: TEST_SAMPLE_NOTE,
+            },
         )
         for address in addresses
     ]

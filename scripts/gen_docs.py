@@ -34,6 +34,7 @@ def cli_reference() -> str:
         "",
     ]
     runner = CliRunner()
+    cli.load_all()  # the commands are loaded lazily; the reference lists every one
 
     def walk(command: click.Command, path: list[str]) -> None:
         result = runner.invoke(

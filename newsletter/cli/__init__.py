@@ -7,15 +7,19 @@ and exit 1; ``--debug`` shows the traceback instead.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from newsletter import __version__
-from newsletter.config import Config, find_config, load_config
+from newsletter.cli.lazy import LazyCommand, LazyGroup
 from newsletter.errors import NewsletterError
+
+if TYPE_CHECKING:
+    from newsletter.config import Config
 
 
 @dataclass
@@ -27,6 +31,9 @@ class State:
     @property
     def config(self) -> Config:
         if self._config is None:
+            # Imported here: pydantic is not needed for --help or init.
+            from newsletter.config import find_config, load_config
+
             self._config = load_config(self.config_path or find_config())
         return self._config
 
@@ -34,7 +41,59 @@ class State:
 pass_state = click.make_pass_decorator(State)
 
 
-class NewsletterGroup(click.Group):
+_RENDER = "newsletter.cli.render_commands"
+_SEND = "newsletter.cli.send_commands"
+_SUBSCRIBERS = "newsletter.cli.subscriber_commands"
+_SCHEDULE = "newsletter.cli.schedule_commands"
+# name -> where it is registered, and its one-line help (a test keeps these in step).
+COMMANDS = {
+    "init": LazyCommand(_RENDER, "Create a newsletter folder that builds out of the box."),
+    "new": LazyCommand(_RENDER, "Start a new issue, dated today, from the starter template."),
+    "build": LazyCommand(_RENDER, "Render ISSUE into email.html, email.txt and email.mjml."),
+    "check": LazyCommand(_RENDER, "Check ISSUES for problems before sending; exit 1 on any error."),
+    "preview": LazyCommand(
+        "newsletter.cli.preview_commands",
+        "Preview ISSUE in the browser, updated on every save; without ISSUE, list all issues.",
+    ),
+    "send": LazyCommand(
+        _SEND, "Send ISSUE to its subscribers; sending it again resumes where it stopped."
+    ),
+    "status": LazyCommand(
+        _SEND,
+        "Show each campaign (or ISSUE's): recipients, sent, failed, unknown, pending, errors.",
+    ),
+    "subscribers": LazyCommand(
+        _SUBSCRIBERS,
+        "Keep the subscriber list: import, add, remove, forget, show, list, export, count.",
+    ),
+    "db": LazyCommand(_SUBSCRIBERS, "Manage the database schema."),
+    "flush-mail": LazyCommand(
+        "newsletter.cli.mail_commands",
+        "Send the mail the web app queued (signup confirmations, manage links) that is due.",
+    ),
+    "mailbox": LazyCommand(
+        "newsletter.cli.mailbox_commands",
+        "Read back the mail that returns: bounces, complaints, mailto unsubscribes.",
+    ),
+    "schedule": LazyCommand(
+        _SCHEDULE,
+        "List scheduled issues: when (in the editor's time zone), audience, provider.",
+    ),
+    "run-due": LazyCommand(
+        _SCHEDULE, "Send every scheduled issue whose time has come, then exit."
+    ),
+    "report": LazyCommand(
+        "newsletter.cli.report_commands", "How each issue did, and the list over time."
+    ),
+    "serve": LazyCommand(
+        "newsletter.cli.web_commands",
+        "Serve the subscriber web app: unsubscribe and preference pages, signup with double "
+        "opt-in, and the SendGrid event webhook.",
+    ),
+}
+
+
+class NewsletterGroup(LazyGroup):
     """Turns library errors into clean ``Error:`` lines unless ``--debug`` is given."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -47,7 +106,11 @@ class NewsletterGroup(click.Group):
             raise click.ClickException(str(error)) from None
 
 
-@click.group(cls=NewsletterGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=NewsletterGroup,
+    lazy_commands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--config",
     "config_path",
@@ -72,17 +135,8 @@ def cli(ctx: click.Context, config_path: Path | None, debug: bool) -> None:
 
 
 def main() -> None:
+    # pydantic looks for plugins in every installed package's metadata the first time a
+    # model validates: a tenth of a `newsletter build`. The CLI uses none; an editor who
+    # does can still set the variable to a list of the plugins to skip.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     cli(prog_name="newsletter")
-
-
-# The command modules register themselves on `cli`; imported last, as they import it.
-from newsletter.cli import (  # noqa: E402
-    mailbox_commands,  # noqa: F401
-    preview_commands,  # noqa: F401
-    render_commands,  # noqa: F401
-    report_commands,  # noqa: F401
-    schedule_commands,  # noqa: F401
-    send_commands,  # noqa: F401
-    subscriber_commands,  # noqa: F401
-    web_commands,  # noqa: F401
-)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import click
 
-from newsletter.build import build_issue
-from newsletter.checks import check_issue, has_errors
 from newsletter.cli import State, cli, pass_state
-from newsletter.scaffold import init_project, new_issue
+
+# The library is imported inside each command: each loads only the stages it uses.
 
 ISSUE = click.Path(dir_okay=False, path_type=Path)
 
@@ -23,23 +23,90 @@ def init(folder: Path) -> None:
     Example:
       newsletter init my-newsletter
     """
+    from newsletter.scaffold import init_project
+
     for path in init_project(folder):
         click.echo(f"created {path}")
     click.echo(f"Next: cd {folder} && newsletter check issues/*.md")
 
 
 @cli.command()
-@click.argument("title")
+@click.argument("title", required=False)
+@click.option(
+    "--from",
+    "from_source",
+    metavar="URL|FILE.html",
+    help="Make the issue from a web article: its text, headings, links and images.",
+)
+@click.option(
+    "--from-feed",
+    "feed",
+    metavar="URL|FILE",
+    help="Make a digest issue from an RSS or Atom feed's items.",
+)
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="With --from-feed: only items published on or after this day.",
+)
+@click.option(
+    "--limit",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="With --from-feed: at most this many items, newest first.",
+)
 @pass_state
-def new(state: State, title: str) -> None:
+def new(
+    state: State,
+    title: str | None,
+    from_source: str | None,
+    feed: str | None,
+    since: dt.datetime | None,
+    limit: int,
+) -> None:
     """Start a new issue, dated today, from the starter template.
 
+    With --from, the issue is made from a web article (or a saved page): title, author,
+    the text as Markdown without the page's share buttons, tags and comments, its images
+    downloaded into issues/images/ and a link to where it was first published. Images
+    without a real description get an 'alt:' that 'newsletter check' reports until you
+    write one. With --from-feed, a digest of a feed's latest posts.
+
     \b
-    Example:
+    Examples:
       newsletter new "Stem cells in breast milk"
+      newsletter new --from https://example.org/blog/stem-cells/
+      newsletter new --from-feed https://example.org/feed/ --since 2026-11-01 --limit 5
     """
-    path = new_issue(state.config.issues_dir, title)
+    chosen = [name for name, value in (("TITLE", title), ("--from", from_source),
+                                       ("--from-feed", feed)) if value]  # fmt: skip
+    if len(chosen) != 1:
+        raise click.UsageError("give a TITLE, --from URL or --from-feed URL (one of them)")
+    if (since is not None or limit != 10) and feed is None:
+        raise click.UsageError("--since and --limit go with --from-feed")
+    issues_dir = state.config.issues_dir
+    if from_source:
+        from newsletter.article_import import import_article
+
+        imported = import_article(from_source, issues_dir)
+        for image in imported.images:
+            click.echo(f"downloaded {image}")
+        for note in imported.notes:
+            click.echo(f"note: {note}")
+        path = imported.path
+    elif feed:
+        from newsletter.feed_import import import_feed
+
+        path = import_feed(feed, issues_dir, since=since.date() if since else None, limit=limit)
+    else:
+        from newsletter.scaffold import new_issue
+
+        path = new_issue(issues_dir, str(title))
     click.echo(f"created {path}")
+    if from_source or feed:
+        click.echo(f"Next: read it through, then newsletter check {path}")
 
 
 @cli.command()
@@ -60,6 +127,8 @@ def build(state: State, issue: Path, out_dir: Path) -> None:
     Example:
       newsletter build issues/2026-11-26-stem-cells-in-breast-milk.md
     """
+    from newsletter.build import build_issue
+
     result = build_issue(issue, state.config, out_dir)
     for path, size in result.files.items():
         click.echo(f"{path}  {size / 1024:.1f} KB")
@@ -69,21 +138,41 @@ def build(state: State, issue: Path, out_dir: Path) -> None:
 
 @cli.command()
 @click.argument("issues", nargs=-1, required=True, type=ISSUE)
+@click.option(
+    "--links",
+    "request_links",
+    is_flag=True,
+    help="Also request every link and image URL (concurrently; working ones are "
+    "remembered for a day in build/.cache/) and report the broken ones.",
+)
+@click.option(
+    "--timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to wait for each link with --links.",
+)
 @pass_state
-def check(state: State, issues: tuple[Path, ...]) -> None:
+def check(state: State, issues: tuple[Path, ...], request_links: bool, timeout: float) -> None:
     """Check ISSUES for problems before sending; exit 1 on any error.
 
     Checks the HTML size against Gmail's clipping limit, alt text, link and image URLs,
     the unsubscribe link and postal address in both parts, subject and preheader length,
-    template variables, heading order and the generated MJML.
+    template variables, heading order, the generated MJML, starter text left in,
+    Markdown that did not parse and unknown {.class} attributes.
 
     \b
-    Example:
+    Examples:
       newsletter check issues/2026-11-26-stem-cells-in-breast-milk.md
+      newsletter check --links issues/*.md
     """
+    from newsletter.checks import check_issue, has_errors, link_findings
+
     failed = False
     for path in issues:
-        findings, _ = check_issue(path, state.config)
+        findings, compiled = check_issue(path, state.config)
+        if request_links and compiled is not None:
+            findings += link_findings(compiled, state.config, timeout=timeout)
         for finding in findings:
             click.echo(str(finding))
         failed = failed or has_errors(findings)

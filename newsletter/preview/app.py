@@ -33,6 +33,7 @@ from newsletter.preview.frames import SCHEMES, frame_document
 from newsletter.preview.watch import IMAGE_SUFFIXES
 from newsletter.preview.workspace import Attempt, Problem, Workspace, relative
 
+PROCESSED_ASSETS = "build/assets"  # see newsletter.images
 HERE = Path(__file__).parent
 KEEP_ALIVE_SECONDS = 15.0  # also how soon a closed tab's event stream is noticed
 
@@ -198,7 +199,11 @@ class PreviewApp:
             part.startswith(".") for part in parts
         ):
             raise NotFound("the preview serves the project's images only")
-        return send_from_directory(self.workspace.root, path, request.environ, max_age=0)
+        # The email's images: resized under hashed names in build/assets/ (the image
+        # pipeline); other project images from where they are.
+        processed = self.workspace.root / PROCESSED_ASSETS
+        folder = processed if (processed / path).is_file() else self.workspace.root
+        return send_from_directory(folder, path, request.environ, max_age=0)
 
     def view_static(self, request: Request, name: str) -> Response:
         mimetype = STATIC_FILES.get(name)

@@ -47,6 +47,8 @@ class Watcher:
             return False
         path = Path(name)
         workspace = self.workspace
+        if path.is_relative_to(workspace.root / "build"):
+            return False  # what the build and the image pipeline write, not sources
         return (
             path == workspace.config_path
             or path == workspace.pinned_issue

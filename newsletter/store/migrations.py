@@ -28,6 +28,7 @@ from sqlalchemy.exc import OperationalError
 
 from newsletter.errors import StoreError
 from newsletter.store import schema
+from newsletter.store.mail_queue_table import mail_queue
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,15 @@ def _web_state(connection: Connection) -> None:
     create_tables(connection, schema.webhook_events, schema.rate_limits, schema.campaign_engagement)
 
 
+def _reserved(connection: Connection) -> None:
+    """Numbers 4, 6 and 8 belong to other branches of this release; when merging, replace
+    these entries with those branches' migrations (these do nothing)."""
+
+
+def _mail_queue(connection: Connection) -> None:
+    create_tables(connection, mail_queue)
+
+
 def _mail_returns(connection: Connection) -> None:
     create_tables(
         connection, schema.mailbox_messages, schema.soft_bounces, schema.campaign_handovers
@@ -86,16 +96,15 @@ MIGRATIONS: list[Migration] = [
     Migration(1, "subscribers, topics, consent events and suppressions", _subscribers),
     Migration(2, "campaigns and the send ledger", _campaigns),
     Migration(3, "web app: webhook events seen, form rate limits, opens and clicks", _web_state),
-    # MERGE: 4-6 belong to branches developed in parallel; these placeholders only keep
-    # the numbering contiguous on this branch and are replaced by the real ones at merge.
-    *(Migration(n, "reserved for a parallel branch", lambda _connection: None) for n in (4, 5, 6)),
+    Migration(4, "(reserved for another branch: replace at merge)", _reserved),
+    Migration(5, "durable queue of confirmation and manage-link mail", _mail_queue),
+    Migration(6, "(reserved for another branch: replace at merge)", _reserved),
     Migration(
         7,
         "mail coming back: messages processed, soft bounces, hand-overs per provider",
         _mail_returns,
     ),
-    # MERGE: 8 belongs to a parallel branch (placeholder, replaced at merge).
-    Migration(8, "reserved for a parallel branch", lambda _connection: None),
+    Migration(8, "(reserved for another branch: replace at merge)", _reserved),
     Migration(9, "schedules, links of campaigns and their clicks", _schedules_and_clicks),
 ]
 

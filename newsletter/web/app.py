@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from newsletter.config import Config, env_secret
-from newsletter.ledger import apply_delivery_event
+from newsletter.providers import Delivery
 from newsletter.sending import send_transactional
 from newsletter.store import open_store
 from newsletter.tokens import Links, Signer, require_secret
@@ -100,12 +100,10 @@ def build_services(config: Config, secret: str) -> Services:
     signer = Signer(secret)
     store = open_store(config)
 
-    def send(letter: Letter) -> None:
-        delivery = send_transactional(
+    def send(letter: Letter) -> Delivery:
+        return send_transactional(
             config, to=letter.to, subject=letter.subject, html=letter.html, text=letter.text
         )
-        if delivery.status != "sent":
-            log.warning("%r was not sent (%s): %s", letter.subject, delivery.status, delivery.error)
 
     links_ = Links(config, signer)
     return Services(
@@ -114,11 +112,9 @@ def build_services(config: Config, secret: str) -> Services:
         links=links_,
         store=store,
         limiter=RateLimiter(store.engine),
-        postman=Postman(send),
+        postman=Postman(store.engine, send),
         archive=Archive(config, links_),
-        events=EventProcessor(
-            store, apply_delivery_event, count_engagement=config.sendgrid.tracking
-        ),
+        events=EventProcessor(store, count_engagement=config.sendgrid.tracking),
         one_click=OneClickWriter(store),
         webhook_key=webhook_key,
     )

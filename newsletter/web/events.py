@@ -1,8 +1,12 @@
 """SendGrid's delivery events, applied to the subscriber store and the campaign ledger.
 
-Each event is applied at most once: its ``sg_event_id`` is claimed in the
-``webhook_events`` table first, and released again only if applying it failed, so
-SendGrid's retry of the batch (it retries on any non-2xx answer) tries it again.
+A webhook batch is applied in one transaction, together with the record of its
+events' ``sg_event_id`` s in ``webhook_events``: either every new event of the batch
+takes effect and is remembered, or none is (a killed worker, a timeout, a database
+error), and SendGrid's retry of the batch (it retries on any non-2xx answer) applies
+them then. An event id already remembered is a duplicate and skipped. The work is
+set-based (a few statements per batch, not a round trip per event), so a batch of
+SendGrid's maximum size is applied in seconds, within any worker timeout.
 
 What changes a subscriber, and why:
 
@@ -27,14 +31,22 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import delete
+from sqlalchemy import Connection, delete, insert, select, update
 
-from newsletter.models import Subscriber
-from newsletter.store.schema import campaign_engagement, webhook_events
+from newsletter.delivery_events import DeliveryEvent, apply_delivery_events
+from newsletter.errors import StoreError
+from newsletter.store.addresses import address_key, normalize_address
+from newsletter.store.schema import (
+    campaign_engagement,
+    subscriber_events,
+    subscribers,
+    webhook_events,
+)
 from newsletter.web.sql import insert_on_conflict, writing
 
 log = logging.getLogger(__name__)
@@ -54,8 +66,16 @@ DROP_REASONS = {
 # SendGrid retries a batch for up to 24 hours; remember event ids well beyond that.
 REMEMBER_EVENTS_FOR = dt.timedelta(days=7)
 WEBHOOK_SOURCE = "sendgrid"
+# Ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits.
+CHUNK = 500
+# What a status change may overwrite: a complaint is never downgraded.
+MAY_CHANGE = {
+    "unsubscribed": ("pending", "active"),
+    "bounced": ("pending", "active", "unsubscribed"),
+    "complained": ("pending", "active", "unsubscribed", "bounced"),
+}
 
-LedgerUpdate = Callable[..., bool]
+T = TypeVar("T")
 
 
 @dataclass
@@ -65,120 +85,255 @@ class EventTally:
     ignored: int = 0  # unknown subscriber, or an event that changes nothing here
 
 
+@dataclass(frozen=True)
+class _Event:
+    """The parts of one event this module reads, checked for type."""
+
+    event_id: str | None  # truncated to the column's 100 characters
+    kind: str
+    campaign_id: int | None
+    subscriber_id: int | None  # as echoed in custom_args
+    email_key: str | None
+    message_id: str | None
+    new_status: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class _StatusChange:
+    subscriber_id: int
+    status: str
+    reason: str
+    campaign_id: int | None
+
+
 class EventProcessor:
     def __init__(
         self,
         store: Any,
-        ledger_update: LedgerUpdate,
         *,
         count_engagement: bool = False,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.store = store
         self.engine = store.engine
-        self.ledger_update = ledger_update
         self.count_engagement = count_engagement
         self.clock = clock
 
     def process(self, events: Iterable[Mapping[str, Any]]) -> EventTally:
+        parsed = [_parse(event) for event in events]
         tally = EventTally()
         now = self.clock()
-        for event in events:
-            event_id = event.get("sg_event_id")
-            if isinstance(event_id, str) and not self._claim(event_id, now):
-                tally.duplicates += 1
-                continue
-            try:
-                applied = self._apply(event)
-            except Exception:
-                if isinstance(event_id, str):
-                    self._release(event_id)
-                raise
-            if applied:
-                tally.applied += 1
-            else:
-                tally.ignored += 1
-        self._forget_before(now - REMEMBER_EVENTS_FOR)
-        return tally
-
-    def _apply(self, event: Mapping[str, Any]) -> bool:
-        kind = event.get("event")
-        campaign_id = _as_int(event.get(CAMPAIGN_ARG))
-        if kind in ENGAGEMENT_EVENTS:
-            if not self.count_engagement or campaign_id is None:
-                return False
-            self._count(campaign_id, str(kind))
-            return True
-        subscriber = self._subscriber(event)
-        if subscriber is None:
-            return False
-        applied = False
-        if kind in LEDGER_EVENTS and campaign_id is not None:
-            message_id = event.get("sg_message_id")
-            self.ledger_update(
-                self.store,
-                campaign_id=campaign_id,
-                subscriber_id=subscriber.id,
-                event=kind,
-                message_id=message_id if isinstance(message_id, str) else None,
-            )
-            applied = True
-        new_status = _status_after(event)
-        reason = str(event.get("reason") or kind)
-        if new_status in ("bounced", "complained"):
-            self.store.mark(subscriber.id, new_status, reason=reason)
-            applied = True
-        elif new_status == "unsubscribed":
-            self.store.unsubscribe(
-                subscriber.id, source=WEBHOOK_SOURCE, reason=reason, campaign_id=campaign_id
-            )
-            applied = True
-        return applied
-
-    def _subscriber(self, event: Mapping[str, Any]) -> Subscriber | None:
-        """The subscriber the event is about: by the echoed id when its address agrees
-        (an id alone could be stale after an erasure), else by the address."""
-        email = event.get("email")
-        if not isinstance(email, str) or not email:
-            return None
-        subscriber_id = _as_int(event.get(SUBSCRIBER_ARG))
-        if subscriber_id is not None:
-            subscriber = self.store.get(subscriber_id)
-            if subscriber is not None and subscriber.email.lower() == email.lower():
-                return subscriber
-        return self.store.find(email)
-
-    def _count(self, campaign_id: int, kind: str) -> None:
         with writing(self.engine) as connection:
+            fresh = _claim(connection, parsed, now)
+            tally.duplicates = len(parsed) - len(fresh)
+            whose = _resolve(connection, fresh)
+            engagement: Counter[tuple[int, str]] = Counter()
+            deliveries: list[DeliveryEvent] = []
+            changes: list[_StatusChange] = []
+            for event, subscriber_id in zip(fresh, whose, strict=True):
+                applied = False
+                if event.kind in ENGAGEMENT_EVENTS:
+                    if self.count_engagement and event.campaign_id is not None:
+                        engagement[(event.campaign_id, event.kind)] += 1
+                        applied = True
+                elif subscriber_id is not None:
+                    if event.kind in LEDGER_EVENTS and event.campaign_id is not None:
+                        deliveries.append(
+                            DeliveryEvent(
+                                event.campaign_id, subscriber_id, event.kind, event.message_id
+                            )
+                        )
+                        applied = True
+                    if event.new_status is not None:
+                        changes.append(
+                            _StatusChange(
+                                subscriber_id, event.new_status, event.reason, event.campaign_id
+                            )
+                        )
+                        applied = True
+                if applied:
+                    tally.applied += 1
+                else:
+                    tally.ignored += 1
+            apply_delivery_events(connection, deliveries, when=now)
+            _change_statuses(connection, changes, now)
+            _count(connection, engagement)
             connection.execute(
-                insert_on_conflict(connection, campaign_engagement)
-                .values(campaign_id=campaign_id, event=kind, count=1)
-                .on_conflict_do_update(
-                    index_elements=[campaign_engagement.c.campaign_id, campaign_engagement.c.event],
-                    set_={"count": campaign_engagement.c.count + 1},
+                delete(webhook_events).where(
+                    webhook_events.c.received_at < now - REMEMBER_EVENTS_FOR
                 )
             )
+        return tally
 
-    def _claim(self, event_id: str, now: dt.datetime) -> bool:
-        with writing(self.engine) as connection:
-            claim = (
-                insert_on_conflict(connection, webhook_events)
-                .values(event_id=event_id[:100], received_at=now)
-                .on_conflict_do_nothing()
-                .returning(webhook_events.c.event_id)
-            )
-            # RETURNING, not rowcount: psycopg reports no row count for this statement.
-            return connection.execute(claim).scalar() is not None
 
-    def _release(self, event_id: str) -> None:
-        with writing(self.engine) as connection:
+def _parse(event: Mapping[str, Any]) -> _Event:
+    event_id = event.get("sg_event_id")
+    kind = event.get("event")
+    email = event.get("email")
+    message_id = event.get("sg_message_id")
+    return _Event(
+        event_id=event_id[:100] if isinstance(event_id, str) else None,
+        kind=kind if isinstance(kind, str) else "",
+        campaign_id=_as_int(event.get(CAMPAIGN_ARG)),
+        subscriber_id=_as_int(event.get(SUBSCRIBER_ARG)),
+        email_key=_lookup_key(email) if isinstance(email, str) and email else None,
+        message_id=message_id if isinstance(message_id, str) else None,
+        new_status=_status_after(event),
+        reason=str(event.get("reason") or kind)[:500],
+    )
+
+
+def _claim(connection: Connection, events: list[_Event], now: dt.datetime) -> list[_Event]:
+    """The events not seen before, their ids recorded (in the caller's transaction);
+    events without an id are always new."""
+    ids = list(dict.fromkeys(event.event_id for event in events if event.event_id))
+    claimed: set[str] = set()
+    if ids:
+        # executemany with RETURNING: SQLAlchemy batches the rows into multi-row INSERTs
+        # ("insertmanyvalues") from one compiled statement.
+        claimed.update(
             connection.execute(
-                delete(webhook_events).where(webhook_events.c.event_id == event_id[:100])
-            )
+                insert_on_conflict(connection, webhook_events)
+                .on_conflict_do_nothing()
+                .returning(webhook_events.c.event_id),
+                [{"event_id": event_id, "received_at": now} for event_id in ids],
+            ).scalars()
+        )
+    fresh = []
+    for event in events:
+        if event.event_id is None:
+            fresh.append(event)
+        elif event.event_id in claimed:
+            claimed.discard(event.event_id)  # a second copy in the same batch is a duplicate
+            fresh.append(event)
+    return fresh
 
-    def _forget_before(self, cutoff: dt.datetime) -> None:
-        with writing(self.engine) as connection:
-            connection.execute(delete(webhook_events).where(webhook_events.c.received_at < cutoff))
+
+def _resolve(connection: Connection, events: list[_Event]) -> list[int | None]:
+    """Each event's subscriber id: by the echoed id when its address agrees (an id alone
+    could be stale after an erasure), else by the address; None for no one."""
+    echoed = {e.subscriber_id for e in events if e.subscriber_id is not None and e.email_key}
+    key_of: dict[int, str] = {}
+    for chunk in _chunks(sorted(echoed)):
+        rows = connection.execute(
+            select(subscribers.c.id, subscribers.c.email_key).where(subscribers.c.id.in_(chunk))
+        )
+        key_of.update((id_, key) for id_, key in rows)
+    matched = [
+        e.subscriber_id
+        if e.subscriber_id is not None
+        and e.email_key
+        and key_of.get(e.subscriber_id) == e.email_key
+        else None
+        for e in events
+    ]
+    wanted = sorted(
+        {e.email_key for e, m in zip(events, matched, strict=True) if m is None and e.email_key}
+    )
+    id_of: dict[str, int] = {}
+    for keys in _chunks(wanted):
+        id_of.update(
+            (key, id_)
+            for id_, key in connection.execute(
+                select(subscribers.c.id, subscribers.c.email_key).where(
+                    subscribers.c.email_key.in_(keys)
+                )
+            )
+        )
+    return [
+        m if m is not None else (id_of.get(e.email_key) if e.email_key else None)
+        for e, m in zip(events, matched, strict=True)
+    ]
+
+
+def _change_statuses(
+    connection: Connection, changes: list[_StatusChange], now: dt.datetime
+) -> None:
+    """Unsubscribes, then bounces, then complaints (each may overwrite the one before),
+    as conditional UPDATEs over id lists; a consent event for each row that changed."""
+    for status in ("unsubscribed", "bounced", "complained"):
+        # An unsubscribe records its campaign and reason on the row (grouped by them:
+        # there are few); a bounce or complaint only in its consent event.
+        groups: dict[tuple[int | None, str], dict[int, str]] = defaultdict(dict)
+        for change in changes:
+            if change.status == status:
+                if status == "unsubscribed":
+                    group = (change.campaign_id, change.reason)
+                else:
+                    group = (None, "")
+                groups[group].setdefault(change.subscriber_id, change.reason)
+        for (campaign_id, reason), reasons in groups.items():
+            values: dict[str, Any] = {"status": status, "updated_at": now}
+            if status == "unsubscribed":
+                values |= {
+                    "unsubscribed_at": now,
+                    "unsubscribe_source": WEBHOOK_SOURCE,
+                    "unsubscribe_reason": reason,
+                    "unsubscribe_campaign_id": campaign_id,
+                }
+            source = WEBHOOK_SOURCE if status == "unsubscribed" else "provider"
+            for chunk in _chunks(sorted(reasons)):
+                changed = (
+                    connection.execute(
+                        update(subscribers)
+                        .where(
+                            subscribers.c.id.in_(chunk),
+                            subscribers.c.status.in_(MAY_CHANGE[status]),
+                        )
+                        .values(**values)
+                        .returning(subscribers.c.id)
+                    )
+                    .scalars()
+                    .all()
+                )
+                if changed:
+                    connection.execute(
+                        insert(subscriber_events),
+                        [
+                            {
+                                "subscriber_id": id_,
+                                "at": now,
+                                "event": status,
+                                "source": source,
+                                "ip": None,
+                                "detail": _detail(reasons[id_], campaign_id),
+                            }
+                            for id_ in changed
+                        ],
+                    )
+
+
+def _detail(reason: str, campaign_id: int | None) -> dict[str, Any]:
+    detail: dict[str, Any] = {"reason": reason} if reason else {}
+    if campaign_id is not None:
+        detail["campaign_id"] = campaign_id
+    return detail
+
+
+def _count(connection: Connection, engagement: Counter[tuple[int, str]]) -> None:
+    for (campaign_id, kind), count in sorted(engagement.items()):
+        connection.execute(
+            insert_on_conflict(connection, campaign_engagement)
+            .values(campaign_id=campaign_id, event=kind, count=count)
+            .on_conflict_do_update(
+                index_elements=[campaign_engagement.c.campaign_id, campaign_engagement.c.event],
+                set_={"count": campaign_engagement.c.count + count},
+            )
+        )
+
+
+def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def _lookup_key(email: str) -> str:
+    """The store's look-up key of an address (a malformed one simply matches nothing)."""
+    try:
+        return address_key(normalize_address(email))
+    except StoreError:
+        return email.strip().lower()
 
 
 def _status_after(event: Mapping[str, Any]) -> str | None:
@@ -195,11 +350,12 @@ def _status_after(event: Mapping[str, Any]) -> str | None:
 
 
 def _as_int(value: object) -> int | None:
-    """A custom_args value: SendGrid echoes them as strings."""
+    """A custom_args value: SendGrid echoes them as strings. Out of the 64-bit range
+    (no such id exists) counts as absent, so the database never sees it."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, str) and value.isdecimal() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, int) and 0 < value < 2**63:
         return value
-    if isinstance(value, str) and value.isdecimal():
-        return int(value)
     return None

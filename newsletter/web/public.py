@@ -105,7 +105,11 @@ def asset(path: str) -> Response:
     so the images in mail and in the archive work without uploading them elsewhere."""
     if Path(path).suffix.lower() not in IMAGE_SUFFIXES or "/." in f"/{path}":
         abort(404)
-    response = send_from_directory(services().config.root, path, max_age=IMAGE_MAX_AGE)
+    root = services().config.root
+    # Images in mail are resized under hashed names in build/assets/ (newsletter.images).
+    processed = root / "build" / "assets"
+    folder = processed if (processed / path).is_file() else root
+    response = send_from_directory(folder, path, max_age=IMAGE_MAX_AGE)
     response.headers["Cache-Control"] = f"public, max-age={IMAGE_MAX_AGE}"
     return response
 

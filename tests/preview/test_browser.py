@@ -148,3 +148,20 @@ def test_picking_a_recipient_personalises_every_view(page: Any, server: PreviewS
     page.frame_locator("#frame-light-phone").get_by_text("Hi Jane,").wait_for()
     assert "jane@example.org: sample data" in page.locator("#as-source").inner_text()
     assert page.get_by_label("Preview as").input_value() == "Jane Doe <jane@example.org>"
+
+
+def test_the_preview_page_fits_a_phone(browser: Any, server: PreviewServer) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(f"{server.url}/issue/{SEED_STEM}")
+        page.wait_for_selector("#live[data-state='live']")
+        widths = page.evaluate(
+            "() => ({page: document.documentElement.scrollWidth,"
+            " phone: document.querySelector('.phone .email-frame').getBoundingClientRect().width})"
+        )
+        assert widths["page"] <= 390  # no sideways scrolling
+        assert widths["phone"] >= 340  # the email still shown at (nearly) phone width
+    finally:
+        context.close()

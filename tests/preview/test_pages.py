@@ -73,7 +73,9 @@ def test_email_frame_is_the_personalised_email_with_local_images(client: Client)
     assert "Hi Sam," in html
     assert "[[html:" not in html
     images = re.findall(r'<img [^>]*src="([^"]+)"', html)
-    assert images and all(src.startswith("/assets/issues/images/") for src in images)
+    assert images and all(
+        re.fullmatch(r"/assets/[a-z-]+-[0-9a-f]{12}\.(png|jpg)", src) for src in images
+    )
     for src in images:
         with client.get(src) as image:
             assert image.status_code == 200

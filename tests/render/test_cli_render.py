@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -27,6 +28,7 @@ def test_every_command_has_help_with_an_example(runner: CliRunner) -> None:
             if hasattr(command, "commands"):
                 yield from commands(command, (*prefix, name))
 
+    cli.load_all()
     for path, command in commands(cli):
         result = runner.invoke(cli, [*path, "--help"])
         assert result.exit_code == 0, path
@@ -45,10 +47,13 @@ def test_build_writes_html_text_and_mjml_and_copies_images(
     assert "3 image(s) copied to out/assets" in result.output
     html = (folder / "email.html").read_text()
     assert "<h1" in html and "Stem Cells: The Medicine in Breast Milk?" in html
-    assert (
-        "https://news.breastfeedingworld.example/assets/issues/images/stem-cells-hero.jpg" in html
+    # Images under content-hashed names, resized for the width they are shown at.
+    hero = re.search(
+        r"https://news\.breastfeedingworld\.example/assets/(stem-cells-hero-[0-9a-f]{12}\.jpg)",
+        html,
     )
-    assert (project / "out/assets/issues/images/stem-cells-hero.jpg").is_file()
+    assert hero is not None
+    assert (project / "out" / "assets" / hero[1]).is_file()
     assert (folder / "email.txt").read_text().startswith("BREASTFEEDING WORLD\n")
     assert (folder / "email.mjml").read_text().lstrip().startswith("<mjml")
 
@@ -258,7 +263,18 @@ def test_init_creates_a_folder_that_checks_and_builds(
     monkeypatch.chdir(tmp_path / "letters")
     issues = sorted(str(p) for p in Path("issues").glob("*.md"))
     assert len(issues) == 1
-    assert runner.invoke(cli, ["check", *issues]).exit_code == 0
+    # It builds; check refuses only the starter text an editor must replace.
+    checked = runner.invoke(cli, ["check", *issues])
+    assert checked.exit_code == 1
+    assert [line.split(": ", 2)[1:] for line in checked.output.splitlines()] == [
+        ["error", "the preheader is the starter template's; write one sentence about this issue"],
+        ["warning", "the title is the starter's ('Welcome to our newsletter')"],
+        [
+            "error",
+            "starter template text left in the issue: 'Write your issue here in Markdown: "
+            "paragraphs, **bold**, *it'; replace or delete it",
+        ],
+    ]
     assert runner.invoke(cli, ["build", *issues]).exit_code == 0
     again = runner.invoke(cli, ["init", "."])
     assert again.exit_code == 1
@@ -276,6 +292,10 @@ def test_init_keeps_what_newsletter_makes_out_of_version_control(
     monkeypatch.chdir(tmp_path / "letters")
     subprocess.run(["git", "init", "-q"], check=True)
     [issue] = [str(path) for path in Path("issues").glob("*.md")]
+    # The editor writes the issue (check refuses the starter's text).
+    Path(issue).write_text(
+        "---\ntitle: Our first issue\npreheader: What we did this month.\n---\nHello.\n"
+    )
     for command in (
         ["build", issue],
         ["subscribers", "import", "subscribers.csv"],

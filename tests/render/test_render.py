@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,7 @@ def test_every_marker_is_filled_and_links_land_in_both_parts(project: Path, conf
     assert "Unsubscribe: https://x.example/u/T1?a=1&b=2" in text
     assert "Manage preferences: https://x.example/p/P1" in text
     assert "Hi Ann," in text
-    assert "ann@example.org subscribed to Breastfeeding World" in text
+    assert "ann@example.org subscribed to Breastfeeding World" in " ".join(text.split())
 
 
 def test_greeting_falls_back_when_there_is_no_name(project: Path, config: Config) -> None:
@@ -87,24 +88,29 @@ def test_plain_text_has_numbered_link_references(project: Path, config: Config) 
     )
     assert "Read the study [1] and this one [2], then the study [1] again." in text
     assert "Links:\n[1] https://example.org/a\n[2] https://example.org/b\n" in text
-    assert "Next\n====\n\n- one\n- two" in text
+    assert "Next\n----\n\n- one\n- two" in text
 
 
 def test_local_images_become_urls_under_assets_url(project: Path, config: Config) -> None:
     html, _ = render(project, config, "![Logo](images/logo.png)\n")
-    assert 'src="https://news.breastfeedingworld.example/assets/issues/images/logo.png"' in html
+    assert re.search(
+        r'src="https://news\.breastfeedingworld\.example/assets/logo-[0-9a-f]{12}\.png"', html
+    )
     assert 'alt="Logo"' in html
 
 
 def test_assets_base_url_can_be_overridden_for_the_preview(project: Path, config: Config) -> None:
     issue = read_issue(project / SEED_ISSUE, topics=config.topic_ids)
     compiled = compile_issue(issue, config, assets_base_url="http://127.0.0.1:8000/assets")
-    assert 'src="http://127.0.0.1:8000/assets/issues/images/stem-cells-hero.jpg"' in compiled.html
-    assert {path.name for path in compiled.assets} == {
+    assert re.search(
+        r'src="http://127\.0\.0\.1:8000/assets/stem-cells-hero-[0-9a-f]{12}\.jpg"', compiled.html
+    )
+    assert {image.source.name for image in compiled.images} == {
         "logo.png",
         "stem-cells-hero.jpg",
         "author-hazem-barmada.png",
     }
+    assert {path.parent for path in compiled.assets} == {project.resolve() / "build" / "assets"}
 
 
 def test_image_outside_the_project_is_refused(

@@ -1,0 +1,138 @@
+"""``newsletter new --from-feed URL``: a digest issue from an RSS or Atom feed (feedparser).
+
+Each item becomes a section: its title, date, a short summary in plain words and a link
+to read the whole post; newest first, from ``--since`` on, at most ``--limit`` items.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from newsletter.article_import import write_issue
+from newsletter.errors import NewsletterError
+from newsletter.fetch import fetch, is_url, read_local
+from newsletter.scaffold import slugify
+
+SUMMARY_LENGTH = 300
+DEFAULT_LIMIT = 10
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#])")
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    title: str
+    link: str
+    published: dt.date | None
+    summary: str
+
+
+def import_feed(
+    source: str,
+    issues_dir: Path,
+    *,
+    since: dt.date | None = None,
+    limit: int = DEFAULT_LIMIT,
+    today: dt.date | None = None,
+) -> Path:
+    import feedparser  # only for this command
+
+    data = fetch(source).data if is_url(source) else read_local(Path(source))
+    feed = feedparser.parse(data)
+    if feed.bozo and not feed.entries:
+        raise NewsletterError(
+            f"{source}: not an RSS or Atom feed ({feed.get('bozo_exception', 'unreadable')}); "
+            "check the address"
+        )
+    items = [_item(entry) for entry in feed.entries]
+    items = [item for item in items if item.link and item.title]
+    if since is not None:
+        items = [item for item in items if item.published and item.published >= since]
+    items.sort(key=lambda item: item.published or dt.date.min, reverse=True)
+    items = items[:limit]
+    if not items:
+        when = f" since {since.isoformat()}" if since else ""
+        raise NewsletterError(f"{source}: the feed has no items{when}; nothing to make a digest of")
+
+    feed_title = " ".join(str(feed.feed.get("title", "")).split()) or "our blog"
+    date = today or dt.date.today()
+    title = f"The latest from {feed_title}"
+    path = issues_dir / f"{date.isoformat()}-{slugify(title)}.md"
+    if path.exists():
+        raise NewsletterError(f"{path} already exists; rename or delete it first")
+    count = f"{len(items)} post{'s' if len(items) != 1 else ''}"
+    matter: dict[str, object] = {
+        "title": title,
+        "preheader": f"{count} from {feed_title}: {items[0].title}"[:140],
+        "date": date,
+        "topics": [],
+    }
+    sections = [_section(item) for item in items]
+    write_issue(path, matter, "\n\n".join(sections) + "\n")
+    return path
+
+
+def _item(entry: Any) -> FeedItem:
+    published = entry.get("published_parsed") or entry.get("updated_parsed")
+    summary_html = entry.get("summary") or ""
+    if not summary_html and entry.get("content"):
+        summary_html = entry["content"][0].get("value", "")
+    return FeedItem(
+        title=" ".join(html.unescape(str(entry.get("title", ""))).split()),
+        link=str(entry.get("link", "")),
+        published=dt.date(*published[:3]) if published else None,
+        summary=_shorten(_plain_text(summary_html), SUMMARY_LENGTH),
+    )
+
+
+def _section(item: FeedItem) -> str:
+    lines = [f"## {_escape(item.title)}", ""]
+    if item.published:
+        lines += [f"*{item.published.day} {item.published:%B %Y}*", ""]
+    if item.summary:
+        lines += [_escape(item.summary), ""]
+    lines.append(f"[Read the whole post]({item.link})")
+    return "\n".join(lines)
+
+
+def _escape(text: str) -> str:
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+
+
+def _shorten(text: str, length: int) -> str:
+    if len(text) <= length:
+        return text
+    return text[: length - 1].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self.skipping += 1
+        elif tag in ("p", "br", "li", "div"):
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self.skipping:
+            self.skipping -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def _plain_text(fragment: str) -> str:
+    parser = _Text()
+    parser.feed(fragment)
+    parser.close()
+    return " ".join("".join(parser.parts).split())

@@ -1,0 +1,99 @@
+"""The image pipeline: local images resized to the width they are shown at (×2),
+recompressed, content-hashed, cached; `check` reports images too big to send."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import newsletter.images
+import newsletter.render
+from newsletter.cli import cli
+from newsletter.config import Config
+from newsletter.issues import read_issue
+from newsletter.render import compile_issue
+from tests.render.test_cli_render import write_issue
+
+OWN = "title: Garden notes\npreheader: What grew this month.\n"
+
+
+def noise_image(path: Path, size: tuple[int, int], image_format: str, **options: object) -> int:
+    """A photo-like worst case: random pixels do not compress."""
+    image = Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3))
+    buffer = io.BytesIO()
+    image.save(buffer, image_format, **options)
+    path.write_bytes(buffer.getvalue())
+    return len(buffer.getvalue())
+
+
+@pytest.fixture
+def camera_photo(project: Path) -> Path:
+    path = project / "issues" / "images" / "allotment.jpg"
+    assert noise_image(path, (3000, 2000), "JPEG", quality=90) > 1024 * 1024
+    return path
+
+
+def test_a_big_photo_is_resized_for_the_width_it_is_shown_at(
+    runner: CliRunner, project: Path, camera_photo: Path
+) -> None:
+    issue = write_issue(project, OWN, "Hello.\n\n![Our allotment in June](images/allotment.jpg)\n")
+    result = runner.invoke(cli, ["build", issue, "--out", "out"])
+    assert result.exit_code == 0, result.output
+
+    html = (project / "out" / "test" / "email.html").read_text()
+    name = re.search(r'/assets/(allotment-[0-9a-f]{12}\.jpg)"', html)
+    assert name is not None
+    sent = project / "out" / "assets" / name[1]
+    with Image.open(sent) as image:
+        assert image.size == (1072, 715)  # 536 CSS px in the theme's column, twice
+    assert sent.stat().st_size < camera_photo.stat().st_size / 4
+
+    lines = runner.invoke(cli, ["check", issue]).output.splitlines()
+    size = camera_photo.stat().st_size / 1024 / 1024
+    assert any(
+        line.startswith(f"{issue}: warning: image issues/images/allotment.jpg is {size:.1f} MB")
+        for line in lines
+    ), lines
+
+
+def test_an_unchanged_image_is_not_encoded_again(
+    project: Path, config: Config, camera_photo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = project / write_issue(project, OWN, "Hi.\n\n![Allotment](images/allotment.jpg)\n")
+    first = compile_issue(read_issue(path), config)
+
+    def encode_again(*args: object) -> object:
+        raise AssertionError("an unchanged image was encoded again")
+
+    monkeypatch.setattr(newsletter.images, "_encode", encode_again)
+    newsletter.render._pipeline.cache_clear()  # a new process: the index is read from disk
+    again = compile_issue(read_issue(path), config)
+    assert again.html == first.html
+
+
+def test_remote_images_are_left_alone(project: Path, config: Config) -> None:
+    path = project / write_issue(project, OWN, "![A map](https://maps.example/plot.png)\n")
+    compiled = compile_issue(read_issue(path), config)
+    assert 'src="https://maps.example/plot.png"' in compiled.html
+    assert [image.source.name for image in compiled.images] == ["logo.png"]  # the theme's
+
+
+def test_an_image_too_big_even_after_resizing_is_an_error(runner: CliRunner, project: Path) -> None:
+    noise_image(project / "issues" / "images" / "chart.png", (1100, 1700), "PNG")
+    issue = write_issue(project, OWN, "Hello.\n\n![The harvest by month](images/chart.png)\n")
+    result = runner.invoke(cli, ["check", issue])
+    assert result.exit_code == 1
+    assert any(
+        re.match(
+            rf"{issue}: error: image issues/images/chart\.png \(as sent: 5\.\d MB, 1072×1657\) "
+            "is too big to send even after resizing",
+            line,
+        )
+        for line in result.output.splitlines()
+    ), result.output
