@@ -20,6 +20,7 @@ from sqlalchemy import Connection, select
 
 from newsletter.config import Config
 from newsletter.providers import Content
+from newsletter.render import marker
 from newsletter.store import Store
 from newsletter.store.scheduling import campaign_links
 from newsletter.store.subscribers import insert_ignoring_duplicates
@@ -39,10 +40,19 @@ def tracked_content(
         urls = _trackable(content, site)
         numbers = register_links(store, campaign_id, urls)
         tracked = {url: f"{site}/c/{signer.click_token(campaign_id, numbers[url])}" for url in urls}
+        html_links, text_links = tracked, tracked
+        if config.tracking.per_subscriber:
+            # Each reader's links end in their own key, filled in per recipient.
+            html_links = {
+                url: f"{link}/{marker('html', 'click_key')}" for url, link in tracked.items()
+            }
+            text_links = {
+                url: f"{link}/{marker('text', 'click_key')}" for url, link in tracked.items()
+            }
         content = dataclasses.replace(
             content,
-            html=_rewrite_html(content.html, tracked),
-            text=_rewrite_text(content.text, tracked),
+            html=_rewrite_html(content.html, html_links),
+            text=_rewrite_text(content.text, text_links),
         )
     if config.tracking.opens:
         pixel = (

@@ -275,14 +275,17 @@ def send_campaign(
             )
             if plan.switched_from is not None:
                 set_campaign_provider(store, started.id, plan.provider)
+            click_key = None
             if config.tracking.clicks or config.tracking.opens:
                 signer = TrackingSigner(secret)
                 content = tracked_content(config, store, content, signer, started.id)
+                if config.tracking.per_subscriber and config.tracking.clicks:
+                    click_key = signer.reader_key
             run = CampaignRun(
                 store,
                 started,
                 content,
-                RecipientBuilder(config, links, started.id, returns),
+                RecipientBuilder(config, links, started.id, returns, click_key),
                 provider,
                 progress,
             )

@@ -114,7 +114,12 @@ def schedule(ctx: click.Context, state: State, show_sent: bool, as_json: bool) -
 @click.argument("issue")
 @pass_state
 def cancel_command(state: State, issue: str) -> None:
-    """Take ISSUE (an issue file or its slug) off the schedule; nothing is sent."""
+    """Take ISSUE (an issue file or its slug) off the schedule; nothing is sent.
+
+    \b
+    Example:
+      newsletter schedule cancel issues/2026-12-01-winter.md
+    """
     entry: Scheduled = cancel(state.config, issue)
     click.echo(f"Cancelled: {entry.slug} (was due {_local(entry.local_time)}).")
 

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "newsletter.clicks"
 FLUSH_SECONDS = 1.0
-TOKEN_MAX = 200
+TOKEN_MAX = 300  # a link token and a reader key: under 100 characters each
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
 
@@ -189,13 +189,21 @@ class TrackingRoutes:
         start_response("302 Found", [("Location", location), ("Content-Length", "0"), *_HEADERS])
         return [b""]
 
-    def _claim(self, token: str) -> ClickClaim | None:
-        if not token or len(token) > TOKEN_MAX or "/" in token:
+    def _claim(self, rest: str) -> ClickClaim | None:
+        """The link's claim; with a reader's key (``<token>/<key>``), whose click it was."""
+        token, _, key = rest.partition("/")
+        if not token or len(rest) > TOKEN_MAX:
             return None
         try:
-            return self.signer.read_click_token(token)
+            claim = self.signer.read_click_token(token)
+            if not key:
+                return claim
+            campaign_id, subscriber_id = self.signer.read_reader_key(key)
         except TokenError:
             return None
+        if campaign_id != claim.campaign_id:
+            return None  # a key from another campaign's mail: not this reader's link
+        return ClickClaim(claim.campaign_id, claim.link, subscriber_id)
 
 
 # Every click goes through here: never cached (each one counts), and the target site

@@ -75,3 +75,42 @@ def test_without_tracking_links_go_straight_to_their_target(
     html = outbox_messages(project)[0].get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert CTA in html
     assert f"{SITE}/c/" not in html
+
+
+def test_per_subscriber_tracking_knows_which_reader_clicked(
+    configure: Callable[..., Config],
+    runner: CliRunner,
+    project: Path,
+    subscribers: Callable[..., list[int]],
+    secret: Signer,
+) -> None:
+    config = configure(tracking={"clicks": True, "per_subscriber": True})
+    subscribers(3)
+    assert runner.invoke(cli, ["send", SEED, "--yes"]).exit_code == 0
+    messages = outbox_messages(project)
+    first_links = []
+    for message in messages:
+        html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        links = re.findall(rf'href="{re.escape(SITE)}(/c/[^"/]+/[^"]+)"', html)
+        assert links, "no per-reader tracked link"
+        in_text = re.findall(rf"{re.escape(SITE)}(/c/\S+)", text)
+        assert in_text and set(in_text) <= set(links)  # the text part: the reader's links too
+        assert "[[" not in html and "[[" not in text
+        first_links.append(links[0])
+    assert len(set(first_links)) == 3  # one link, three readers, three URLs
+
+    app = create_app(config, {"TESTING": True})
+    client = app.test_client(use_cookies=False)
+    try:
+        for path in (first_links[0], first_links[0], first_links[1]):
+            assert client.get(path).status_code == 302
+        # A reader's key moved onto another campaign's link, or altered: refused.
+        token, key = first_links[0].removeprefix("/c/").split("/")
+        assert client.get(f"/c/{token}/{key[:-2]}xx").status_code == 404
+    finally:
+        shutdown(app)
+
+    [issue] = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)["issues"]
+    assert issue["clicks"] == 3
+    assert issue["unique_clicks"] == 2

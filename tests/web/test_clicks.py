@@ -66,12 +66,27 @@ def test_per_subscriber_clicks_are_kept_only_when_configured(
         provider="outbox",
     )  # fmt: skip
     register_links(site.store, campaign.id, [TARGET])
-    token = TrackingSigner(SECRET).click_token(campaign.id, 0, subscriber.id)
+    signer = TrackingSigner(SECRET)
+    token = signer.click_token(campaign.id, 0)
+    key = signer.reader_key(campaign.id, subscriber.id)
 
-    assert scanner.get(f"/c/{token}").status_code == 302
+    assert scanner.get(f"/c/{token}/{key}").status_code == 302
+    other_campaign = signer.reader_key(campaign.id + 1, subscriber.id)
+    assert scanner.get(f"/c/{token}/{other_campaign}").status_code == 404
     shutdown(app)
 
     with site.store.engine.connect() as connection:
         kept = connection.execute(select(link_clicks_by_subscriber)).all()
     assert kept == []  # tracking.per_subscriber is off by default
     assert clicks_recorded(site) == {TARGET: 1}
+
+
+def test_reader_keys_are_what_itsdangerous_would_sign() -> None:
+    from itsdangerous import URLSafeSerializer
+
+    signer = TrackingSigner(SECRET)
+    reference = URLSafeSerializer(SECRET, salt="newsletter.click-reader")
+    for campaign_id, subscriber_id in [(1, 1), (7, 123_456), (999, 10**12), (42, 4242424242)]:
+        key = signer.reader_key(campaign_id, subscriber_id)
+        assert key == reference.dumps([campaign_id, subscriber_id])
+        assert signer.read_reader_key(key) == (campaign_id, subscriber_id)
