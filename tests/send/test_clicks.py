@@ -114,3 +114,31 @@ def test_per_subscriber_tracking_knows_which_reader_clicked(
     [issue] = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)["issues"]
     assert issue["clicks"] == 3
     assert issue["unique_clicks"] == 2
+
+
+def test_the_open_pixel_is_there_only_with_tracking_opens_and_counts_per_campaign(
+    configure: Callable[..., Config],
+    runner: CliRunner,
+    project: Path,
+    subscribers: Callable[..., list[int]],
+    secret: Signer,
+) -> None:
+    config = configure(tracking={"opens": True})
+    subscribers(1)
+    assert runner.invoke(cli, ["send", SEED, "--yes"]).exit_code == 0
+    html = outbox_messages(project)[0].get_body(("html",)).get_content()  # type: ignore[union-attr]
+    [pixel] = re.findall(
+        rf'<img src="{re.escape(SITE)}(/o/[^"]+)" width="1" height="1" alt=""', html
+    )
+    assert CTA in html  # clicks are not tracked unless asked for
+
+    app = create_app(config, {"TESTING": True})
+    try:
+        answer = app.test_client().get(pixel)
+        assert (answer.status_code, answer.mimetype) == (200, "image/gif")
+        assert app.test_client().get(pixel[:-2] + "zz").status_code == 404
+    finally:
+        shutdown(app)
+
+    [issue] = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)["issues"]
+    assert issue["opens"] == 1

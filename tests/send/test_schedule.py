@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from newsletter import ledger
 from newsletter.cli import cli
 from newsletter.config import Config
-from newsletter.errors import SendError
+from newsletter.errors import ConfigError, SendError
 from newsletter.lease import Lease
 from newsletter.schedule import (
     DueChecker,
@@ -279,3 +279,16 @@ def test_the_serve_background_checker_sends_what_is_due(
         checker.stop()
 
     assert len(outbox_messages(project)) == 2
+
+
+def test_an_unknown_time_zone_is_a_config_error_naming_the_key(
+    configure: Callable[..., Config], runner: CliRunner
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        configure(timezone="Mars/Olympus_Mons")
+    assert "newsletter.yaml: timezone: unknown time zone 'Mars/Olympus_Mons'" in str(caught.value)
+    configure(timezone="UTC")
+
+    result = runner.invoke(cli, ["send", SEED, "--at", "2099-01-01 09:00", "--tz", "Nowhere/X"])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1].startswith("Error: --tz: unknown time zone 'Nowhere/X'")
