@@ -59,7 +59,12 @@ def report(
         out = out or Path("report.html")
     made = make_report(config, issue)
     if output_format == "html":
-        text = as_html(made, title=f"{config.name}: report", generated=dt.datetime.now(dt.UTC))
+        text = as_html(
+            made,
+            title=f"{config.name}: report",
+            generated=dt.datetime.now(dt.UTC),
+            language=config.language,
+        )
     else:
         text = {"table": as_table, "json": as_json, "csv": as_csv}[output_format](made)
     if out is None:

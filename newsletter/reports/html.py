@@ -21,11 +21,12 @@ _ENVIRONMENT = jinja2.Environment(
 )
 
 
-def as_html(report: Report, *, title: str, generated: dt.datetime) -> str:
+def as_html(report: Report, *, title: str, generated: dt.datetime, language: str = "en") -> str:
     issues = report.issues
     labels = [issue.slug for issue in issues]
     context = {
         "title": title,
+        "language": language,
         "generated": generated,
         "report": report,
         "funnels": [(issue, _funnel(issue)) for issue in issues[-1:] if len(issues) == 1]

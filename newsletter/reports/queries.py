@@ -8,6 +8,7 @@ rows are few (failed recipients, complaints, recent unsubscribes, clicks).
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -223,9 +224,12 @@ def _after_campaign(engine: Engine, chosen: Sequence[ledger.Campaign]) -> dict[s
         window = dt.timedelta(days=AFTER_DAYS)
         result: dict[str, dict[int, int]] = {"unsubscribed": {}, "complained": {}}
         for kind, events in (("unsubscribed", unsubscribed), ("complained", complained)):
+            ordered = sorted((at, who) for who, at in events)
+            times = [at for at, _ in ordered]
             for campaign in chosen:
                 start, end = campaign.created_at, campaign.created_at + window
-                candidates = sorted({who for who, at in events if start <= at < end})
+                window_rows = ordered[bisect_left(times, start) : bisect_left(times, end)]
+                candidates = sorted({who for _, who in window_rows})
                 total = 0
                 for chunk in _chunks(candidates):
                     total += (

@@ -134,3 +134,19 @@ def test_html_report_renders_offline_in_chromium_with_titled_charts(
     assert page.get_by_role("img", name="The list by week").is_visible()
     assert problems == []
     page.close()
+
+
+def test_open_needs_the_html_format(runner: CliRunner, sent_issue: list[int]) -> None:
+    result = runner.invoke(cli, ["report", "--open"])
+
+    assert result.exit_code == 2
+    assert result.output.splitlines()[-1] == "Error: --open needs --format html"
+
+
+def test_report_csv_to_a_file(runner: CliRunner, sent_issue: list[int], project: Path) -> None:
+    result = runner.invoke(cli, ["report", "--format", "csv", "--out", "issues.csv"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output == "Wrote issues.csv\n"
+    header = (project / "issues.csv").read_text().splitlines()[0]
+    assert header.startswith("issue,subject,campaign_id,started,provider,recipients,handed_over")
