@@ -420,7 +420,8 @@ class Config(Schema):
             return f"sqlite:///{(self.root / 'newsletter.db').resolve()}"
         if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
             relative = url.removeprefix("sqlite:///")
-            if relative and relative != ":memory:":
+            # file: URIs (sqlite:///file:path?mode=ro&uri=true) are SQLite's own, as given.
+            if relative and relative != ":memory:" and not relative.startswith("file:"):
                 return f"sqlite:///{(self.root / relative).resolve()}"
         return url
 

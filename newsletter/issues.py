@@ -83,6 +83,9 @@ def markdown_parser() -> MarkdownIt:
 
 
 _PARSER = markdown_parser()
+# Inline markup (emphasis in emphasis ...) deeper than this is refused. Block nesting
+# (quotes, lists) is already capped by markdown-it's maxNesting (20 levels).
+MAX_INLINE_NESTING = 16
 
 
 def split_front_matter(path: Path, source: str) -> tuple[str, str, int]:
@@ -172,10 +175,12 @@ class _BodyReader:
         self.path = path
         self.first_line = first_line
         self.links: list[str] = []
+        self.link_numbers: dict[str, int] = {}
         self.headings: list[Heading] = []
 
     def read(self, body: str) -> list[Block]:
         tokens = _PARSER.parse(body)
+        self._check_nesting(tokens)
         blocks: list[Block] = []
         run: list[Token] = []
         for group in _top_level_groups(tokens):
@@ -190,6 +195,22 @@ class _BodyReader:
         if run:
             blocks.append(self._text_block(run))
         return blocks
+
+    def _check_nesting(self, tokens: list[Token]) -> None:
+        """Refuse inline markup nested deeper than any issue needs: the MJML compiler
+        (MRML) recurses once per level and crashes the whole process (a segfault: no
+        message, and the web app's archive page with it) on a few thousand."""
+        for token in tokens:
+            if token.type != "inline" or not token.children:
+                continue
+            depth = max(child.level for child in token.children)
+            if depth > MAX_INLINE_NESTING:
+                line = self.first_line + (token.map[0] if token.map else 0)
+                raise IssueFileError(
+                    f"{self.path}:{line}: emphasis, links or other inline markup nested "
+                    f"{depth} levels deep; at most {MAX_INLINE_NESTING} are allowed (the mail "
+                    "cannot be rendered). Remove the extra * or _ around this text"
+                )
 
     def _special_block(self, group: list[Token]) -> Block | None:
         if len(group) != 3 or group[0].type != "paragraph_open":
@@ -217,7 +238,9 @@ class _BodyReader:
                 line = self.first_line + (token.map[0] if token.map else 0)
                 self.headings.append(Heading(int(token.tag[1]), tokens[index + 1].content, line))
         html = _PARSER.renderer.render(tokens, _PARSER.options, {})
-        return TextBlock(html=html.strip(), text=_PlainText(self.links).render(tokens))
+        return TextBlock(
+            html=html.strip(), text=_PlainText(self.links, self.link_numbers).render(tokens)
+        )
 
 
 def _is_blank(token: Token) -> bool:
@@ -240,8 +263,9 @@ def _top_level_groups(tokens: Iterable[Token]) -> Iterable[list[Token]]:
 class _PlainText:
     """Markdown tokens -> readable plain text, links as numbered references."""
 
-    def __init__(self, links: list[str]) -> None:
-        self.links = links
+    def __init__(self, links: list[str], numbers: dict[str, int]) -> None:
+        self.links = links  # in order of first use; shared by the issue's text blocks
+        self.numbers = numbers  # link -> its number (1-based), the same links
 
     def render(self, tokens: list[Token]) -> str:
         out: list[str] = []
@@ -324,9 +348,13 @@ class _PlainText:
         return "".join(parts)
 
     def reference(self, href: str) -> int:
-        if href not in self.links:
+        # A dict beside the list: a search of the list per link made an issue of 250,000
+        # links take minutes (quadratic).
+        number = self.numbers.get(href)
+        if number is None:
             self.links.append(href)
-        return self.links.index(href) + 1
+            number = self.numbers[href] = len(self.links)
+        return number
 
 
 def _plain_heading(text: str, level: int) -> str:

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter import __version__
 from newsletter.cli.lazy import LazyCommand, LazyGroup
 from newsletter.errors import NewsletterError
+from newsletter.store.db_errors import database_error
 
 if TYPE_CHECKING:
     from newsletter.config import Config
@@ -102,6 +104,13 @@ class NewsletterGroup(LazyGroup):
             if state is not None and state.debug:
                 raise
             raise click.ClickException(str(error)) from None
+        except SQLAlchemyError as error:
+            # Disk full, a read-only file, a lost connection: one line, not a traceback.
+            state = ctx.find_object(State)
+            if state is not None and state.debug:
+                raise
+            url = state.config.database if state is not None and state._config else ""
+            raise click.ClickException(str(database_error(error, url))) from None
 
 
 @click.group(

@@ -47,9 +47,9 @@ def summary_lines(summary: MailboxSummary) -> list[str]:
     return [
         f"Read {summary.source}",
         f"Hard bounces: {counts['hard_bounce']} ({summary.ledger_failed} ledger row(s) failed)",
-        f"Soft bounces: {counts['soft_bounce']} "
-        f"(bounces.soft_bounce_limit reached for some: see below)",
-        f"Subscribers marked bounced: {summary.bounced}",
+        f"Soft bounces: {counts['soft_bounce']}",
+        f"Subscribers marked bounced: {summary.bounced} (hard bounces, and soft ones at "
+        "bounces.soft_bounce_limit)",
         f"Complaints: {counts['complaint']} ({summary.complained} subscriber(s) marked complained)",
         f"Unsubscribes by mail: {counts['unsubscribe']} "
         f"({summary.unsubscribed} subscriber(s) unsubscribed)",

@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from newsletter.config import Config
-from newsletter.mailbox.classify import ACTED_ON, Classified, classify
+
+# Aliased: the name ``classify`` stays the submodule's.
+from newsletter.mailbox.classify import ACTED_ON, Classified
+from newsletter.mailbox.classify import classify as classify_message
 from newsletter.mailbox.sources import Source, open_source
 from newsletter.return_tokens import ReturnTokens
 from newsletter.store import Store, open_store
@@ -87,7 +90,7 @@ def _process_chunk(
     chunk: list[tuple[str, bytes]],
     summary: MailboxSummary,
 ) -> None:
-    classified = [classify(raw, tokens) for _, raw in chunk]
+    classified = [classify_message(raw, tokens) for _, raw in chunk]
     recorded = record_returns(
         store,
         [_as_return(item) for item in classified],

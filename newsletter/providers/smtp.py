@@ -43,6 +43,7 @@ from newsletter.providers.smtp_replies import (
     data_refusal_scope,
     is_no_such_user,
     rcpt_refusal_scope,
+    temporary_refusal_is_about_us,
 )
 from newsletter.ratelimit import RateLimiter
 
@@ -170,8 +171,9 @@ class SmtpProvider(BaseProvider):
                     return self._halt(
                         ProviderError(
                             f"the SMTP server {self.server} refused the sender address "
-                            f"{content.sender_email}: {last_error}; check 'from' in "
-                            "newsletter.yaml and what the server lets you send as"
+                            f"{sender}: {last_error}; check "
+                            f"{'bounces.address' if recipient.envelope_sender else 'from'} "
+                            "in newsletter.yaml and what the server lets you send as"
                         )
                     )
             except smtplib.SMTPAuthenticationError as error:
@@ -200,7 +202,11 @@ class SmtpProvider(BaseProvider):
                 last_error = _reply(error.smtp_code, error.smtp_error)
             except (smtplib.SMTPException, OSError) as error:
                 last_error = f"{type(error).__name__}: {error}"
-        if last_error[:1] == "4" and not last_error.startswith("421"):
+        if (
+            last_error[:1] == "4"
+            and not last_error.startswith("421")
+            and not temporary_refusal_is_about_us(last_error)
+        ):
             return Delivery("deferred", error=last_error)
         return self._halt(
             ProviderUnavailable(

@@ -70,6 +70,13 @@ def rcpt_refusal_scope(code: int, text: str) -> Scope:
     return "relay" if code in (503, 504, 530, 535) else "recipient"
 
 
+def temporary_refusal_is_about_us(text: str) -> bool:
+    """A 4xx that names the client, its login or its sender (``450 4.7.1 Client host
+    rejected: cannot find your reverse hostname``): every message would wait the same.
+    Only the words count here: a bare ``451 4.3.0 Try again later`` is one message's."""
+    return bool(_ABOUT_US.search(_ADDRESS.sub("", text)))
+
+
 def data_refusal_scope(code: int, text: str) -> Scope:
     """Whether a refused message (after DATA) is refused for that recipient only.
 

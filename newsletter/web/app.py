@@ -137,7 +137,9 @@ def _http_error(error: HTTPException) -> Response:
 
 def _unexpected_error(error: Exception) -> Response:
     # Logged in full for the operator; the visitor sees a plain page, never a traceback.
-    log.exception("unexpected error on %s %s", request.method, request.path)
+    # The route's pattern, not the path: a path holds a reader's signed link token.
+    route = request.url_rule.rule if request.url_rule else "(no route)"
+    log.exception("unexpected error on %s %s", request.method, route)
     return _http_error(InternalServerError())
 
 

@@ -168,20 +168,26 @@ class EventProcessor:
 
 
 def _parse(event: Mapping[str, Any]) -> _Event:
-    event_id = event.get("sg_event_id")
-    kind = event.get("event")
-    email = event.get("email")
-    message_id = event.get("sg_message_id")
+    event_id = _text(event.get("sg_event_id"))
+    kind = _text(event.get("event"))
+    email = _text(event.get("email"))
     return _Event(
-        event_id=event_id[:100] if isinstance(event_id, str) else None,
-        kind=kind if isinstance(kind, str) else "",
+        event_id=event_id[:100] if event_id else None,
+        kind=kind or "",
         campaign_id=_as_int(event.get(CAMPAIGN_ARG)),
         subscriber_id=_as_int(event.get(SUBSCRIBER_ARG)),
-        email_key=_lookup_key(email) if isinstance(email, str) and email else None,
-        message_id=message_id if isinstance(message_id, str) else None,
+        email_key=_lookup_key(email) if email else None,
+        message_id=_text(event.get("sg_message_id")),
         new_status=_status_after(event),
-        reason=str(event.get("reason") or kind)[:500],
+        reason=(_text(str(event.get("reason") or kind or "")) or "")[:500],
     )
+
+
+def _text(value: object) -> str | None:
+    """A string field, without NUL characters (PostgreSQL refuses them in text)."""
+    if not isinstance(value, str):
+        return None
+    return value.replace("\x00", "")
 
 
 def _claim(connection: Connection, events: list[_Event], now: dt.datetime) -> list[_Event]:

@@ -3,7 +3,12 @@ archive, the logo, and ``/healthz``."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import secrets
+import threading
+import time
+import weakref
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,11 +24,12 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from sqlalchemy import text
+from sqlalchemy import Engine, insert, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter.errors import NewsletterError
 from newsletter.ledger import find_campaign, list_campaigns
+from newsletter.store.schema import webhook_events
 from newsletter.web.archive import PastIssue
 from newsletter.web.context import Services, services
 from newsletter.web.pages import page
@@ -135,15 +141,64 @@ def logo() -> Response:
     return response
 
 
+# A write probe at most this often per process; the calls in between only SELECT 1 and
+# reuse its answer (load balancers poll often; the web benchmark uses /healthz as its
+# baseline).
+WRITE_PROBE_SECONDS = 2.0
+_write_probes: weakref.WeakKeyDictionary[Engine, tuple[float, str | None]] = (
+    weakref.WeakKeyDictionary()
+)  # engine -> (when, error)
+_probe_lock = threading.Lock()
+
+
 @blueprint.get("/healthz")
 def healthz() -> Response:
-    """200 while the app can reach its database; load balancers poll this."""
+    """200 while the app can write to its database; load balancers poll this.
+
+    A read-only database (a full or read-only file, a PostgreSQL standby) still answers
+    SELECTs, while every unsubscribe would fail: so the probe writes a row and rolls
+    it back (on SQLite it takes the write lock, waiting like any writer).
+    """
+    engine = services().store.engine
     try:
-        with services().store.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except SQLAlchemyError:
-        log.exception("health check: the database is unreachable")
+        with engine.connect() as connection:
+            connection.execute(select(literal(1)))
+        problem = _write_problem(engine)
+    except SQLAlchemyError as error:
+        problem = _first_line(error)
+    if problem is not None:
+        log.error("health check: the database cannot be written: %s", problem)
         response = jsonify(status="database unavailable")
         response.status_code = 503
         return response
     return jsonify(status="ok")
+
+
+def _write_problem(engine: Engine) -> str | None:
+    """Why the database cannot be written (None: it can), probed every few seconds."""
+    now = time.monotonic()
+    with _probe_lock:
+        probed = _write_probes.get(engine)
+        if probed is not None and now - probed[0] < WRITE_PROBE_SECONDS:
+            return probed[1]
+    problem: str | None = None
+    try:
+        with engine.connect() as connection:
+            connection.execution_options(write=True)
+            with connection.begin() as transaction:
+                connection.execute(
+                    insert(webhook_events).values(
+                        event_id=f"healthz-{secrets.token_hex(8)}",
+                        received_at=dt.datetime.now(dt.UTC),
+                    )
+                )
+                transaction.rollback()
+    except SQLAlchemyError as error:
+        problem = _first_line(error)
+    with _probe_lock:
+        _write_probes[engine] = (now, problem)
+    return problem
+
+
+def _first_line(error: SQLAlchemyError) -> str:
+    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]

@@ -2,7 +2,10 @@
 
 Nothing in the body is read before the signature over the exact raw bytes checks out
 and its timestamp is fresh (a captured request cannot be replayed later); anything
-else is a plain 403. Events are then applied by :mod:`newsletter.web.events`.
+else is a plain 403. A signed body that is not a JSON list of objects (or nests too
+deep to parse) is a 400; within a list, values of the wrong type or out of range (an
+id past 64 bits, a NUL character) make that event ignored, never a 500 that SendGrid
+would retry for a day. Events are then applied by :mod:`newsletter.web.events`.
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ def sendgrid() -> Response:
         abort(403)
     try:
         events = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # Not JSON, or nested deeper than the parser recurses: signed, but unusable.
         abort(400)
     if not isinstance(events, list) or not all(isinstance(event, dict) for event in events):
         abort(400)

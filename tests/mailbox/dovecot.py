@@ -70,7 +70,8 @@ def missing_reason() -> str | None:
             "Dovecot's IMAP or POP3 server is missing (apt-get install dovecot-imapd dovecot-pop3d)"
         )
     try:
-        pwd.getpwnam("dovenull")
+        if os.getuid() == 0:  # as root, Dovecot runs its login processes as dovenull
+            pwd.getpwnam("dovenull")
     except KeyError:
         return "the dovenull user Debian's Dovecot package creates is missing"
     return None
@@ -109,7 +110,7 @@ ssl_key = <{key}
 auth_mechanisms = plain
 mail_location = maildir:{folder / "mail"}/%u
 default_internal_user = {me.pw_name}
-default_login_user = dovenull
+default_login_user = {"dovenull" if os.getuid() == 0 else me.pw_name}
 passdb {{
   driver = passwd-file
   args = {folder / "passwd"}

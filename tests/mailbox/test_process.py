@@ -83,8 +83,8 @@ def test_bounces_complaints_and_mailto_unsubscribes_are_applied_once(
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[1:] == [
         "Hard bounces: 2 (2 ledger row(s) failed)",
-        "Soft bounces: 1 (bounces.soft_bounce_limit reached for some: see below)",
-        "Subscribers marked bounced: 2",
+        "Soft bounces: 1",
+        "Subscribers marked bounced: 2 (hard bounces, and soft ones at bounces.soft_bounce_limit)",
         "Complaints: 1 (1 subscriber(s) marked complained)",
         "Unsubscribes by mail: 1 (1 subscriber(s) unsubscribed)",
         "Without a valid token, ignored: 1",

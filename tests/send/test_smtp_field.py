@@ -108,6 +108,29 @@ def test_a_relay_refusing_every_recipient_stops_the_campaign_with_everyone_pendi
     assert len(smtp_server.received_by()) == 5
 
 
+def test_a_temporary_refusal_of_this_client_pauses_instead_of_deferring_everyone(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    smtp_server: FakeSmtp,
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    secret: Signer,
+) -> None:
+    smtp_config(configure, smtp_server, connections=1)
+    subscribers(5)
+    smtp_server.refuse_every_recipient(
+        "450 4.7.1 Client host rejected: cannot find your reverse hostname"
+    )
+
+    result = runner.invoke(cli, ["send", SEED, "--yes"])
+
+    assert result.exit_code == 1
+    assert "the campaign is paused: send again to resume" in result.output.splitlines()[-1]
+    # One recipient's retries (1 + 3), not every recipient's.
+    assert sum(smtp_server.rcpt_attempts.values()) == 4
+    assert ledger.state_counts(store, 1)["pending"] == 5
+
+
 def test_a_refused_ehlo_name_stops_the_campaign_and_the_name_can_be_set(
     runner: CliRunner,
     configure: Callable[..., Config],
