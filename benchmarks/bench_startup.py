@@ -16,11 +16,13 @@ import json
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED = "issues/2026-11-26-stem-cells-in-breast-milk.md"
+SEED = ROOT / "issues" / "2026-11-26-stem-cells-in-breast-milk.md"
+CONFIG = ROOT / "newsletter.yaml"
 NEWSLETTER = Path(sys.executable).with_name("newsletter")
 MJML_CLI = ROOT / "node_modules" / ".bin" / "mjml"
 
@@ -28,6 +30,12 @@ MJML_CLI = ROOT / "node_modules" / ".bin" / "mjml"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="Also time the code of git revision REV (exported with git archive, run by "
+        "the same interpreter): before and after in one run.",
+    )
     args = parser.parse_args()
     hyperfine = shutil.which("hyperfine")
     if hyperfine is None:
@@ -36,12 +44,29 @@ def main() -> None:
         out = Path(folder)
         # One build first: the MJML for the node CLI, and warm caches (images, templates),
         # as an editor's second build would find them.
-        subprocess.run([NEWSLETTER, "build", SEED, "--out", out], cwd=ROOT, check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run([NEWSLETTER, "--config", CONFIG, "build", SEED, "--out", out], cwd=out,
+                       check=True, capture_output=True)  # fmt: skip
         commands = {
             "newsletter --help": f"{NEWSLETTER} --help",
-            "newsletter build (seed issue)": f"{NEWSLETTER} build {SEED} --out {out}",
+            "newsletter build (seed issue)": (
+                f"{NEWSLETTER} --config {CONFIG} build {SEED} --out {out}"
+            ),
         }
+        if args.baseline:
+            base = out / "baseline"
+            base.mkdir()
+            archive = subprocess.run(["git", "archive", args.baseline, "newsletter"], cwd=ROOT,
+                                     check=True, capture_output=True).stdout  # fmt: skip
+            subprocess.run(["tar", "-x", "-C", base], input=archive, check=True)
+            # -S: without site, the editable install's finder (which would import this
+            # checkout's package) is not installed; the dependencies come from PYTHONPATH.
+            # Skipping site also spares the baseline a few milliseconds.
+            packages = sysconfig.get_paths()["purelib"]
+            old = f"env PYTHONPATH={base}:{packages} {sys.executable} -S -m newsletter"
+            commands[f"before ({args.baseline}): --help"] = f"{old} --help"
+            commands[f"before ({args.baseline}): build"] = (
+                f"{old} --config {CONFIG} build {SEED} --out {out / 'old'}"
+            )
         if MJML_CLI.exists():
             mjml = out / "stem-cells-in-breast-milk" / "email.mjml"
             commands["official mjml CLI, same MJML"] = f"{MJML_CLI} {mjml} -o {out / 'node.html'}"
@@ -50,7 +75,9 @@ def main() -> None:
             [hyperfine, "--warmup", "3", "--runs", str(args.runs), "--shell=none",
              "--export-json", str(results), "--style", "none",
              *[part for name, command in commands.items() for part in ("-n", name, command)]],
-            cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
+            # Run from the temporary folder: `python -m` puts the working folder first
+            # on sys.path, which would be this checkout's package.
+            cwd=out, check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         timings = {r["command"]: r for r in json.loads(results.read_text())["results"]}
 
@@ -70,6 +97,9 @@ def main() -> None:
     print(f"| `newsletter --help` | {cell('newsletter --help')} | ≤ 0.15 s |")
     build = "newsletter build (seed issue)"
     print(f"| `newsletter build` of the seed issue | {cell(build)} | ≤ 0.30 s |")
+    if args.baseline:
+        for name in (f"before ({args.baseline}): --help", f"before ({args.baseline}): build"):
+            print(f"| {name} | {cell(name)} | |")
     node = "official mjml CLI, same MJML"
     if node in timings:
         ratio = timings[node]["mean"] / timings[build]["mean"]

@@ -29,6 +29,10 @@ JPEG_QUALITY = 82
 _ENCODED = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".jpg"}
 
 
+class OutputNotWritable(IssueFileError):
+    """build/assets/ cannot be written (a read-only deployment of the web app)."""
+
+
 class ImagePipeline:
     def __init__(self, root: Path) -> None:
         self.output_dir = root / "build" / "assets"
@@ -101,7 +105,7 @@ class ImagePipeline:
                 temporary.write_bytes(encoded)
                 os.replace(temporary, target)
         except OSError as error:
-            raise IssueFileError(
+            raise OutputNotWritable(
                 f"{source}: cannot write the resized image to {self.output_dir} "
                 f"({error.strerror}); check that the folder is writable"
             ) from None

@@ -147,26 +147,28 @@ def first_name(name: str) -> str:
     ``"Dr Smith"`` (a title with a surname only stays formal); ``"J. Smith"``, an address
     or an empty name -> ``""``.
     """
-    name = " ".join(name.split())
-    if not name or "@" in name:
+    # Called for every recipient of a send: the common case ("Jane Smith") is a split
+    # and three cheap tests.
+    words = name.split()
+    if not words or "@" in name:
         return ""
-    if name.count(",") == 1:  # "Smith, Jane": the given name comes after the comma
+    if "," in name and name.count(",") == 1:  # "Smith, Jane": the given name comes after
         surname, given = (part.strip() for part in name.split(","))
         if given and surname:
-            name = given
-    words = name.split(" ")
-    titles = []
-    while words and words[0].rstrip(".").lower() in HONORIFICS:
-        titles.append(words.pop(0))
-    if not words:
-        return ""
-    if titles and len(words) == 1:
-        return f"{titles[0]} {words[0]}"
+            words = given.split()
+    if words[0].rstrip(".").lower() in HONORIFICS:
+        titles = []
+        while words and words[0].rstrip(".").lower() in HONORIFICS:
+            titles.append(words.pop(0))
+        if not words:
+            return ""
+        if len(words) == 1:  # "Dr Smith": a title with a surname only stays formal
+            return f"{titles[0]} {words[0]}"
     first = words[0]
     if len(first.rstrip(".")) <= 1:  # an initial: "J. Smith"
         return ""
-    if first.isupper() and len(first) > 2:  # "JANE SMITH" from a form in capitals
-        first = first.capitalize()
+    if len(first) > 2 and first.isupper():  # "JANE SMITH" from a form in capitals
+        return first.capitalize()
     return first
 
 

@@ -26,7 +26,7 @@ import mjml
 from newsletter.colors import dark_accent
 from newsletter.config import Config
 from newsletter.errors import IssueFileError, RenderError, TemplateError
-from newsletter.images import ImagePipeline
+from newsletter.images import ImagePipeline, OutputNotWritable
 from newsletter.models import PERSONAL_FIELDS, CompiledIssue, Issue, ProcessedImage
 
 THEME_DIR = Path(__file__).parent / "theme"
@@ -142,7 +142,13 @@ class AssetResolver:
                 f"{self.issue.path}: image {src!r} is outside the newsletter folder; move it "
                 "into issues/images/"
             ) from None
-        image = self.pipeline.process(path, int(width))
+        try:
+            image = self.pipeline.process(path, int(width))
+        except OutputNotWritable:
+            # A read-only copy of the project (the web app's archive, say) shows the
+            # original file, which /assets/ serves from the project too.
+            relative = path.relative_to(self.config.root.resolve())
+            return f"{self.base_url}/{quote(relative.as_posix())}"
         if image not in self.images:
             self.images.append(image)
         return f"{self.base_url}/{quote(image.name)}"

@@ -8,17 +8,16 @@ and exit 1; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from newsletter import __version__
 from newsletter.cli.lazy import LazyCommand, LazyGroup
 from newsletter.errors import NewsletterError
-from newsletter.store.db_errors import database_error
 
 if TYPE_CHECKING:
     from newsletter.config import Config
@@ -104,13 +103,27 @@ class NewsletterGroup(LazyGroup):
             if state is not None and state.debug:
                 raise
             raise click.ClickException(str(error)) from None
-        except SQLAlchemyError as error:
+        except Exception as error:
+            if not _is_database_error(error):
+                raise
             # Disk full, a read-only file, a lost connection: one line, not a traceback.
             state = ctx.find_object(State)
             if state is not None and state.debug:
                 raise
+            from sqlalchemy.exc import SQLAlchemyError  # loaded: _is_database_error said so
+
+            from newsletter.store.db_errors import database_error
+
+            assert isinstance(error, SQLAlchemyError)
             url = state.config.database if state is not None and state._config else ""
             raise click.ClickException(str(database_error(error, url))) from None
+
+
+def _is_database_error(error: Exception) -> bool:
+    # Only a command that loaded SQLAlchemy can raise its errors; the others (--help,
+    # build) must not pay for importing it just to catch them.
+    exceptions = sys.modules.get("sqlalchemy.exc")
+    return exceptions is not None and isinstance(error, exceptions.SQLAlchemyError)
 
 
 @click.group(

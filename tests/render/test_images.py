@@ -97,3 +97,16 @@ def test_an_image_too_big_even_after_resizing_is_an_error(runner: CliRunner, pro
         )
         for line in result.output.splitlines()
     ), result.output
+
+
+def test_where_build_cannot_be_written_the_original_images_are_shown(
+    project: Path, config: Config
+) -> None:
+    # A project copy where build/assets/ cannot be made (the web app's, read-only): here
+    # a file named build, which stops even root.
+    (project / "build").write_text("not a folder")
+    path = project / write_issue(project, OWN, "Hi.\n\n![Logo](images/logo.png)\n")
+    compiled = compile_issue(read_issue(path), config)
+    assert 'src="https://news.breastfeedingworld.example/assets/issues/images/logo.png"' in (
+        compiled.html
+    )
