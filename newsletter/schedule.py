@@ -178,6 +178,10 @@ def _scheduled(row: Any) -> Scheduled:
     )
 
 
+# Both ways: the time may come from --at or from the issue's own send_at.
+_SEND_NOW = "without --at, and with --now if the issue has send_at"
+
+
 def schedule_issue(
     config: Config,
     plan: SendPlan,
@@ -196,8 +200,8 @@ def schedule_issue(
     if send_at <= now:
         shown = send_at.astimezone(ZoneInfo(zone))
         raise SendError(
-            f"{issue.path}: {shown:%Y-%m-%d %H:%M %Z} is in the past; give a later time "
-            "(or send now without --at)"
+            f"{issue.path}: {shown:%Y-%m-%d %H:%M %Z} is in the past; give a later time, "
+            f"or send it now: {_SEND_NOW}"
         )
     if plan.has_errors:
         errors = sum(finding.level == "error" for finding in plan.findings)
@@ -207,8 +211,8 @@ def schedule_issue(
         )
     if plan.campaign is not None:
         raise SendError(
-            f"{issue.path}: its campaign {plan.campaign.id} already started; send it again "
-            "(without --at) to resume it"
+            f"{issue.path}: its campaign {plan.campaign.id} already started; resume it "
+            f"now: {_SEND_NOW}"
         )
     path = Path(issue.path).resolve()
     values = {

@@ -102,8 +102,8 @@ def test_a_time_in_the_past_is_refused(
 
     assert result.exit_code == 1
     assert result.output.splitlines()[-1] == (
-        f"Error: {SEED}: 2020-01-01 09:00 CET is in the past; give a later time "
-        "(or send now without --at)"
+        f"Error: {SEED}: 2020-01-01 09:00 CET is in the past; give a later time, "
+        "or send it now: without --at, and with --now if the issue has send_at"
     )
     assert runner.invoke(cli, ["schedule"]).output == "Nothing scheduled.\n"
 
@@ -292,3 +292,21 @@ def test_an_unknown_time_zone_is_a_config_error_naming_the_key(
     result = runner.invoke(cli, ["send", SEED, "--at", "2099-01-01 09:00", "--tz", "Nowhere/X"])
     assert result.exit_code == 1
     assert result.output.splitlines()[-1].startswith("Error: --tz: unknown time zone 'Nowhere/X'")
+
+
+def test_an_issue_whose_campaign_started_is_resumed_not_scheduled(
+    berlin: Config, runner: CliRunner, subscribers: Callable[..., list[int]], store: Store
+) -> None:
+    subscribers(1)
+    ledger.start_campaign(
+        store, slug="stem-cells-in-breast-milk", issue_path=SEED, subject="Stem Cells",
+        topics=["research"], provider="outbox",
+    )  # fmt: skip
+
+    result = runner.invoke(cli, ["send", SEED, "--at", "2099-12-01 09:00", "--yes"])
+
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        f"Error: {SEED}: its campaign 1 already started; resume it now: without --at, "
+        "and with --now if the issue has send_at"
+    )
