@@ -115,7 +115,7 @@ def unsubscriber(
             return
         store.unsubscribe(subscriber_id, source="soak")
         log[subscriber_id] = time.time()
-        time.sleep(0.005)
+        time.sleep(0.02)
 
 
 def one_run(
@@ -135,7 +135,7 @@ def one_run(
                 "provider": "sendgrid",
                 "sendgrid": {"api_host": fake.url, "batch_size": 100, "timeout": 1.0},
             }
-            rate = max(count // 4, 100)
+            rate = max(count // 8, 100)
         else:
             settings = {
                 "provider": "smtp",
@@ -143,15 +143,23 @@ def one_run(
                          "connections": 2},
                 "sending": {"batch_size": 100},
             }  # fmt: skip
-            rate = max(count // 4, 100)
+            rate = max(count // 8, 100)
         project = make_project(work / f"{provider}-{seed}", database_url, **settings)
         worker = threading.Thread(target=unsubscriber, args=(store, ids, stop, unsubscribed_at))
-        worker.start()
-        for _ in range(kills):
+        for kill in range(kills):
             process = sender(project, env, rate)
-            time.sleep(rng.uniform(0.5, 2.0))
+            started = handed_over(store)
+            # Kill while it sends: once it has handed over more, at a random moment.
+            deadline = time.monotonic() + 60
+            while handed_over(store) <= started and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if kill == 0:
+                worker.start()  # after the snapshot: these readers must be skipped
+            time.sleep(rng.uniform(0.0, 1.0))
             process.send_signal(signal.SIGKILL)
             process.wait()
+        if not kills:
+            worker.start()
         for _ in range(5):  # a 503 streak may pause a run: send again, as a user would
             final = sender(project, env, rate * 4)
             final.wait(timeout=600)
@@ -186,6 +194,16 @@ def one_run(
         "unsubscribed_meanwhile": len(unsubscribed_at),
         "exit": final.returncode,
     }
+
+
+def handed_over(store: Store) -> int:
+    """Ledger rows no longer pending (handed over, settled or skipped)."""
+    with store.engine.connect() as connection:
+        return len(
+            connection.execute(
+                select(ledger.c.subscriber_id).where(ledger.c.state != "pending")
+            ).all()
+        )
 
 
 def pending_rows(store: Store) -> int:

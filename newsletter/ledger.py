@@ -491,10 +491,17 @@ class Ledger:
             ledger.c.state == "pending",
             ledger.c.subscriber_id.between(claim.first_id, claim.last_recipient_id),
         )
+        # A join (UPDATE ... FROM), bounded on both tables' keys like the batch's read: on
+        # PostgreSQL half the cost of a correlated EXISTS per row.
+        active = and_(
+            subscribers.c.id == ledger.c.subscriber_id,
+            subscribers.c.id.between(claim.first_id, claim.last_recipient_id),
+            subscribers.c.status == "active",
+        )
         with write_connection(self.engine) as connection, connection.begin():
             moved = connection.execute(
                 update(ledger)
-                .where(in_range, _still_active())
+                .where(in_range, active)
                 .values(state="in_flight", attempts=ledger.c.attempts + 1, updated_at=now())
             ).rowcount
             if moved == len(claim.recipients):
