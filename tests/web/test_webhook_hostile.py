@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 from flask import Flask
+from sqlalchemy.engine import make_url
 
 from newsletter.config import Config
 from newsletter.models import Subscriber
@@ -58,12 +59,16 @@ def test_an_error_log_never_holds_the_token_of_the_path(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     token = Signer(SECRET).unsubscribe_token(subscriber.id, None)
-    if not database_url.startswith("sqlite"):
-        pytest.skip("a read-only SQLite file is enough to make the request fail")
-    path = database_url.removeprefix("sqlite:///")
-    read_only = web_config.model_copy(
-        update={"database_url": f"sqlite:///file:{path}?mode=ro&uri=true"}
-    )
+    if database_url.startswith("sqlite"):
+        path = database_url.removeprefix("sqlite:///")
+        unwritable = f"sqlite:///file:{path}?mode=ro&uri=true"
+    else:
+        url = make_url(database_url)
+        options = f"{url.query['options']} -cdefault_transaction_read_only=on"
+        unwritable = url.update_query_dict({"options": options}).render_as_string(
+            hide_password=False
+        )
+    read_only = web_config.model_copy(update={"database_url": unwritable})
     client = make_app(read_only).test_client()
 
     with caplog.at_level(logging.INFO):
