@@ -115,8 +115,11 @@ class RecipientBuilder:
         links: Links,
         campaign_id: int | None,
         returns: ReturnTokens | None = None,
+        click_key: Callable[[int, int], str] | None = None,
     ) -> None:
         self.links = links
+        # tracking.per_subscriber: the reader's part of each tracked link.
+        self.click_key = click_key
         self.campaign_id = campaign_id
         self.campaign_tag = str(campaign_id)
         # Everything after the recipient's own URL, checked once (no line breaks).
@@ -136,6 +139,11 @@ class RecipientBuilder:
             name=without_controls(row.name),
             unsubscribe_url=unsubscribe_url,
             preferences_url=self.links.preferences(subscriber_id, row.link_key),
+            click_key=(
+                self.click_key(self.campaign_id, subscriber_id)
+                if self.click_key is not None and self.campaign_id is not None
+                else ""
+            ),
         )
         after_url = self.after_url
         envelope_sender = None

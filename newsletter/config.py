@@ -14,6 +14,7 @@ import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
@@ -60,6 +61,17 @@ def _base_url(value: str) -> str:
 def _color(value: str) -> str:
     if not re.fullmatch(r"#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3}", value):
         raise ValueError("must be a hex colour like #b0416f")
+    return value
+
+
+def _time_zone(value: str) -> str:
+    # A name from the IANA database, so a time like "2026-12-01 09:00" means one instant.
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin' or 'UTC'"
+        ) from None
     return value
 
 
@@ -255,6 +267,22 @@ class SendingSettings(Schema):
     retry_max_delay: float = Field(60.0, gt=0, description="Longest wait between retries.")
 
 
+class TrackingSettings(Schema):
+    clicks: bool = Field(
+        False,
+        description="Count clicks first-party: links in mail point at site_url/c/<token>, "
+        "which counts the click and redirects to the original address.",
+    )
+    opens: bool = Field(
+        False, description="Count opens with a one-pixel image from site_url/o/<token>."
+    )
+    per_subscriber: bool = Field(
+        False,
+        description="Also keep who clicked which link (say so in your privacy notice); "
+        "otherwise only counts per link and campaign are kept.",
+    )
+
+
 class WebSettings(Schema):
     link_max_age_days: int = Field(7, ge=1, description="Lifetime of confirm and manage links.")
     consent_text: str = Field(
@@ -355,6 +383,14 @@ class Config(Schema):
     )
     mailbox: MailboxSettings = Field(
         default_factory=MailboxSettings, description="The mailbox 'newsletter mailbox' reads."
+    )
+
+    timezone: Annotated[str, AfterValidator(_time_zone)] = Field(
+        "UTC", description="The editor's time zone: for send --at, send_at and schedules."
+    )
+    tracking: TrackingSettings = Field(
+        default_factory=TrackingSettings,
+        description="First-party click (and open) counting, off by default.",
     )
 
     # Where the config file lives; every relative path is resolved against it.

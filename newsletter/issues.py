@@ -88,6 +88,9 @@ class FrontMatter(Schema):
     hero: ImageMatter | None = None
     cta: CallToActionMatter | None = None
     greeting: Greeting | None = None  # None: the config's greeting
+    # When to send: read by newsletter.schedule (a time in the config's timezone, or
+    # with an offset); YAML gives a datetime for full timestamps, a string otherwise.
+    send_at: dt.datetime | str | None = None
 
 
 def markdown_parser() -> MarkdownIt:

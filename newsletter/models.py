@@ -91,6 +91,9 @@ PERSONAL_FIELDS = (
     "unsubscribe_url",
     "preferences_url",
     "view_url",
+    # The reader's part of a tracked link (/c/<link>/<click_key>), only with
+    # tracking.per_subscriber; "" otherwise (newsletter.click_tracking).
+    "click_key",
 )
 
 
@@ -178,6 +181,7 @@ class Personalization:
     unsubscribe_url: str = ""
     preferences_url: str = ""
     view_url: str = ""
+    click_key: str = ""
 
     def values(self) -> dict[str, str]:
         return {
@@ -187,6 +191,7 @@ class Personalization:
             "unsubscribe_url": self.unsubscribe_url,
             "preferences_url": self.preferences_url,
             "view_url": self.view_url,
+            "click_key": self.click_key,
         }
 
 

@@ -27,6 +27,7 @@ from newsletter.campaign import (
     dry_run_campaign,
 )
 from newsletter.checks import Finding, check_compiled, has_errors
+from newsletter.click_tracking import tracked_content
 from newsletter.config import Config
 from newsletter.errors import SendError
 from newsletter.issues import ISSUE_NAME, read_issue
@@ -43,6 +44,7 @@ from newsletter.tokens import (
     DEVELOPMENT_SECRET,
     Links,
     Signer,
+    TrackingSigner,
     require_secret,
     sample_personalization,
     secret_or_development,
@@ -315,11 +317,17 @@ def send_campaign(
                 snapshots.save_snapshot(store, started.id, plan.snapshot_row)
             if plan.switched_from is not None:
                 set_campaign_provider(store, started.id, plan.provider)
+            click_key = None
+            if config.tracking.clicks or config.tracking.opens:
+                signer = TrackingSigner(secret)
+                content = tracked_content(config, store, content, signer, started.id)
+                if config.tracking.per_subscriber and config.tracking.clicks:
+                    click_key = signer.reader_key
             run = CampaignRun(
                 store,
                 started,
                 content,
-                RecipientBuilder(config, links, started.id, returns),
+                RecipientBuilder(config, links, started.id, returns, click_key),
                 provider,
                 progress,
             )

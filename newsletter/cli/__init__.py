@@ -45,6 +45,7 @@ pass_state = click.make_pass_decorator(State)
 _RENDER = "newsletter.cli.render_commands"
 _SEND = "newsletter.cli.send_commands"
 _SUBSCRIBERS = "newsletter.cli.subscriber_commands"
+_SCHEDULE = "newsletter.cli.schedule_commands"
 # name -> where it is registered, and its one-line help (a test keeps these in step).
 COMMANDS = {
     "init": LazyCommand(_RENDER, "Create a newsletter folder that builds out of the box."),
@@ -78,6 +79,14 @@ COMMANDS = {
     "site": LazyCommand(
         "newsletter.cli.site_commands",
         "Build the public site (web versions of the sent issues, archive, feeds) as files.",
+    ),
+    "schedule": LazyCommand(
+        _SCHEDULE,
+        "List scheduled issues: when (in the editor's time zone), audience, provider.",
+    ),
+    "run-due": LazyCommand(_SCHEDULE, "Send every scheduled issue whose time has come, then exit."),
+    "report": LazyCommand(
+        "newsletter.cli.report_commands", "How each issue did, and the list over time."
     ),
     "serve": LazyCommand(
         "newsletter.cli.web_commands",

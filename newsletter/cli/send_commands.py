@@ -71,6 +71,15 @@ from newsletter.sending import (
     is_flag=True,
     help="Resume a campaign through another provider than the one it started with.",
 )
+@click.option(
+    "--at",
+    "at",
+    metavar="WHEN",
+    help="Schedule instead of sending now: '2026-12-01 09:00' (in the configured timezone), "
+    "ISO 8601 with an offset, or 'tomorrow 9am'. The issue's send_at: does the same.",
+)
+@click.option("--tz", "zone", metavar="ZONE", help="Time zone of --at (default: timezone).")
+@click.option("--now", "send_now", is_flag=True, help="Send now even if the issue has send_at.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @pass_state
@@ -85,6 +94,9 @@ def send(
     retry_unknown: bool,
     retry_failed: bool,
     switch_provider: bool,
+    at: str | None,
+    zone: str | None,
+    send_now: bool,
     as_json: bool,
     yes: bool,
 ) -> None:
@@ -99,8 +111,17 @@ def send(
       newsletter send issues/2026-11-26-stem-cells.md --test me@example.org
       newsletter send issues/2026-11-26-stem-cells.md --dry-run
       newsletter send issues/2026-11-26-stem-cells.md --provider sendgrid --yes
+      newsletter send issues/2026-11-26-stem-cells.md --at "2026-12-01 09:00"
     """
     config = state.config
+    # Imported here: scheduling is one branch of this command (see schedule_commands).
+    from newsletter.cli.schedule_commands import requested_time, schedule_planned
+
+    if at is not None and (test_addresses or dry_run or send_now):
+        raise click.UsageError("--at cannot be combined with --test, --dry-run or --now")
+    # The issue's own send_at: counts unless this is a test, a dry run or --now.
+    use_front_matter = not (test_addresses or dry_run or send_now)
+    when = requested_time(config, issue, at=at, zone=zone, front_matter=use_front_matter)
     # With --json, stdout holds only the JSON: everything for people goes to stderr.
     say = _printer(err=as_json)
     plan = plan_send(
@@ -119,6 +140,9 @@ def send(
         retry_failed=retry_failed,
     )
     refuse_on_errors(plan)  # before asking anything
+    if when is not None:
+        schedule_planned(config, plan, when, say, yes=yes, as_json=as_json)
+        return
     if test_addresses:
         _send_tests(config, plan, test_addresses, say, as_json)
         return

@@ -29,10 +29,18 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     type=click.IntRange(1, 64),
     help="Requests handled at once.",
 )
+@click.option(
+    "--no-run-due",
+    "no_run_due",
+    is_flag=True,
+    help="Do not send scheduled issues from this process (when cron or a systemd timer "
+    "runs 'newsletter run-due' instead).",
+)
 @pass_state
-def serve(state: State, host: str, port: int, threads: int) -> None:
+def serve(state: State, host: str, port: int, threads: int, no_run_due: bool) -> None:
     """Serve the subscriber web app: unsubscribe and preference pages, signup with
-    double opt-in, and the SendGrid event webhook.
+    double opt-in, and the SendGrid event webhook. Once a minute it also sends the
+    scheduled issues that are due (as 'newsletter run-due' does), unless --no-run-due.
 
     Needs NEWSLETTER_SECRET_KEY (the key that signed the links in your mail). Put a
     TLS-terminating proxy in front of it; on Linux you can run it under gunicorn
@@ -55,10 +63,18 @@ def serve(state: State, host: str, port: int, threads: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     for url in listening_on(server):
         click.echo(f"Serving {state.config.name} on {url}")
+    due_checker = None
+    if not no_run_due:
+        from newsletter.schedule import DueChecker
+
+        due_checker = DueChecker(state.config)
+        due_checker.start()
     try:
         server.run()
     except KeyboardInterrupt:
         click.echo("Stopped.")
     finally:
+        if due_checker is not None:
+            due_checker.stop()
         server.close()
         shutdown(app)

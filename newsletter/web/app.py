@@ -20,6 +20,7 @@ from newsletter.site.export import LiveSite
 from newsletter.store import open_store
 from newsletter.tokens import Links, Signer, require_secret
 from newsletter.web import links, public, signup, webhooks
+from newsletter.web.clicks import close_clicks, init_clicks
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.events import EventProcessor
 from newsletter.web.limits import RateLimiter
@@ -75,6 +76,8 @@ def create_app(config: Config, test_config: Mapping[str, Any] | None = None) -> 
     init_pages(app)
     for module in (links, signup, public, webhooks):
         app.register_blueprint(module.blueprint)
+    services_ = app.extensions[EXTENSION]
+    init_clicks(app, services_.store, secret, per_subscriber=config.tracking.per_subscriber)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     if config.web.proxy_hops:
@@ -84,7 +87,9 @@ def create_app(config: Config, test_config: Mapping[str, Any] | None = None) -> 
 
 
 def shutdown(app: Flask) -> None:
-    """Finish the app's queued work (mail, one-click unsubscribes) and close its database."""
+    """Finish the app's queued work (mail, one-click unsubscribes, click counts) and close
+    its database."""
+    close_clicks(app)
     app.extensions[EXTENSION].close()
 
 

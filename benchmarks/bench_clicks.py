@@ -1,0 +1,248 @@
+"""Click redirect benchmark: ``GET /c/<token>`` against the production server.
+
+    python benchmarks/bench_clicks.py [--runs 3] [--seconds 5] [--connections 8]
+                                      [--postgres postgresql+psycopg://postgres@127.0.0.1/test]
+
+Starts ``newsletter serve`` (waitress) on 127.0.0.1 over a fresh database with one
+campaign of ``--links`` tracked links, then drives it from a load client in a separate
+process (keep-alive HTTP/1.1 connections, each sending its next request as soon as the
+last is answered), clicking the links in turn. Every answer must be a 302 to the link's
+URL; at the end the counts in the database must add up to the clicks answered. The
+baseline, side by side on the same server, is ``GET /healthz``. Each figure is the
+median of ``--runs`` runs; prints a Markdown table.
+
+Target (issue 15): at least 1,000 redirects per second with p99 under 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_web import SECRET, cpu_seconds, free_port, prepare, start_server
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_RATE = 1000
+TARGET_P99_MS = 50.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    requests: int
+    wrong: int  # answers other than the expected status
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    server_cpu_ms: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
+
+
+async def _connection(
+    port: int, paths: list[str], expect: bytes, deadline: float, latencies: list[float]
+) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    wrong, index = 0, 0
+    while time.perf_counter() < deadline:
+        path = paths[index % len(paths)]
+        index += 1
+        started = time.perf_counter()
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        await reader.readexactly(length)
+        latencies.append(time.perf_counter() - started)
+        if not head.startswith(expect):
+            wrong += 1
+    writer.close()
+    await writer.wait_closed()
+    return wrong
+
+
+async def _load(
+    port: int, paths: list[str], expect: bytes, connections: int, seconds: float
+) -> RunResult:
+    latencies: list[float] = []
+    started = time.perf_counter()
+    deadline = started + seconds
+    wrong = await asyncio.gather(
+        *(
+            _connection(port, paths[n:] + paths[:n], expect, deadline, latencies)
+            for n in range(connections)
+        )
+    )
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return RunResult(
+        requests=len(latencies),
+        wrong=sum(wrong),
+        seconds=elapsed,
+        p50_ms=latencies[len(latencies) // 2] * 1000,
+        p99_ms=latencies[int(len(latencies) * 0.99)] * 1000,
+    )
+
+
+def _client(
+    port: int, paths: list[str], expect: bytes, connections: int, seconds: float, out: Any
+) -> None:
+    out.put(asyncio.run(_load(port, paths, expect, connections, seconds)))
+
+
+def run_client(
+    server_pid: int, port: int, paths: list[str], expect: bytes, connections: int, seconds: float
+) -> RunResult:
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    process = context.Process(target=_client, args=(port, paths, expect, connections, seconds, out))
+    cpu_before = cpu_seconds(server_pid)
+    process.start()
+    result = out.get(timeout=seconds + 60)
+    process.join()
+    cpu_ms = (cpu_seconds(server_pid) - cpu_before) * 1000 / max(result.requests, 1)
+    return RunResult(**{**result.__dict__, "server_cpu_ms": cpu_ms})
+
+
+def tracked_links(database_url: str, links: int) -> list[str]:
+    """One campaign with ``links`` links recorded; the /c/ path of each."""
+    from newsletter import ledger
+    from newsletter.click_tracking import register_links
+    from newsletter.store import open_store_url
+    from newsletter.tokens import TrackingSigner
+
+    store = open_store_url(database_url, ("research", "stories", "events"))
+    try:
+        campaign = ledger.start_campaign(
+            store, slug="bench", issue_path="bench.md", subject="Bench", topics=[],
+            provider="outbox",
+        )  # fmt: skip
+        numbers = register_links(
+            store, campaign.id, [f"https://example.org/article/{n}" for n in range(links)]
+        )
+    finally:
+        store.close()
+    signer = TrackingSigner(SECRET)
+    return [f"/c/{signer.click_token(campaign.id, number)}" for number in numbers.values()]
+
+
+def counted_clicks(database_url: str) -> int:
+    from sqlalchemy import func, select
+
+    from newsletter.store import open_store_url
+    from newsletter.store.scheduling import campaign_links
+
+    store = open_store_url(database_url, ("research", "stories", "events"))
+    try:
+        with store.engine.connect() as connection:
+            return connection.scalar(select(func.sum(campaign_links.c.clicks))) or 0
+    finally:
+        store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads")
+    parser.add_argument("--links", type=int, default=20)
+    parser.add_argument("--postgres", help="Serve from this PostgreSQL database, not SQLite.")
+    options = parser.parse_args()
+    if options.postgres:
+        sys.path.insert(0, str(ROOT))
+        from tests.store.databases import postgres_schema
+
+        with postgres_schema(options.postgres) as database_url:
+            benchmark(options, database_url)
+    else:
+        benchmark(options, None)
+
+
+def benchmark(options: argparse.Namespace, database_url: str | None) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="bench-clicks-"))
+    try:
+        config, database_url, _ = prepare(folder, 10, database_url)
+        paths = tracked_links(database_url, options.links)
+        port = free_port()
+        server = start_server(config, database_url, port, options.threads)
+        results: dict[str, list[RunResult]] = {"baseline": [], "click": []}
+        answered = 0
+        try:
+            for run in range(options.runs + 1):  # run 0 warms up and is not counted
+                seconds = 1.0 if run == 0 else options.seconds
+                for name, scenario_paths, expect in (
+                    ("baseline", ["/healthz"], b"HTTP/1.1 200"),
+                    ("click", paths, b"HTTP/1.1 302"),
+                ):
+                    result = run_client(
+                        server.pid, port, scenario_paths, expect, options.connections, seconds
+                    )
+                    if name == "click":
+                        answered += result.requests
+                    if run:
+                        results[name].append(result)
+                    show(run, name, result)
+        finally:
+            server.terminate()  # SIGTERM: the server flushes its counts on the way out
+            server.wait(timeout=30)
+        counted = counted_clicks(database_url)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    report(results, options, answered, counted)
+
+
+def show(run: int, name: str, result: RunResult) -> None:
+    print(
+        f"run {run} {name:8}: {result.rate:6.0f} req/s  p50 {result.p50_ms:5.1f} ms  "
+        f"p99 {result.p99_ms:5.1f} ms  server CPU {result.server_cpu_ms:.2f} ms/req  "
+        f"wrong {result.wrong}",
+        file=sys.stderr,
+    )
+
+
+def report(
+    results: dict[str, list[RunResult]], options: argparse.Namespace, answered: int, counted: int
+) -> None:
+    def median(name: str, field: str) -> float:
+        return statistics.median(getattr(result, field) for result in results[name])
+
+    print(
+        f"\nnewsletter serve (waitress, {options.threads} threads), "
+        f"{'PostgreSQL' if options.postgres else 'SQLite'}, {options.connections} keep-alive "
+        f"connections from a separate process, median of {options.runs} runs of "
+        f"{options.seconds:g} s, {os.cpu_count()} cores\n"
+    )
+    print("| request | req/s | p50 ms | p99 ms | server CPU ms/req | wrong answers |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for label, name in (("GET /healthz (baseline)", "baseline"), ("GET /c/<token> (302)", "click")):
+        wrong = sum(result.wrong for result in results[name])
+        print(
+            f"| {label} | {median(name, 'rate'):.0f} | {median(name, 'p50_ms'):.1f} | "
+            f"{median(name, 'p99_ms'):.1f} | {median(name, 'server_cpu_ms'):.2f} | {wrong} |"
+        )
+    rate, p99 = median("click", "rate"), median("click", "p99_ms")
+    verdict = "met" if rate >= TARGET_RATE and p99 < TARGET_P99_MS else "NOT met"
+    print(
+        f"\nTarget (>= {TARGET_RATE} redirects/s, p99 < {TARGET_P99_MS:.0f} ms): {verdict}. "
+        f"Clicks answered {answered}, counted in the database {counted}. Load average "
+        f"(1 min) now: {os.getloadavg()[0]:.1f}."
+    )
+
+
+if __name__ == "__main__":
+    main()

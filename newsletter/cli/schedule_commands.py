@@ -1,0 +1,143 @@
+"""``newsletter schedule`` and ``newsletter run-due``, and the ``send --at`` branch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from newsletter.cli import State, cli, pass_state
+from newsletter.config import Config
+from newsletter.schedule import (
+    Scheduled,
+    cancel,
+    front_matter_send_at,
+    list_schedule,
+    parse_when,
+    run_due,
+    schedule_issue,
+    system_clock,
+    time_zone,
+)
+from newsletter.sending import SendPlan
+
+
+def requested_time(
+    config: Config, issue: Path, *, at: str | None, zone: str | None, front_matter: bool
+) -> tuple[dt.datetime, str] | None:
+    """When ``send`` should schedule the issue (UTC, zone name), or None to send now."""
+    zone_name = zone or config.timezone
+    tz = time_zone(zone_name, what="--tz" if zone else "newsletter.yaml: timezone")
+    if at is not None:
+        return parse_when(at, tz, now=system_clock(), what="--at"), zone_name
+    if not front_matter:
+        return None
+    value = front_matter_send_at(issue)
+    if value is None:
+        return None
+    return parse_when(value, tz, now=system_clock(), what=f"{issue}: send_at"), zone_name
+
+
+def schedule_planned(
+    config: Config,
+    plan: SendPlan,
+    when: tuple[dt.datetime, str],
+    say: Callable[[str], None],
+    *,
+    yes: bool,
+    as_json: bool,
+) -> None:
+    send_at, zone = when
+    local = send_at.astimezone(time_zone(zone, what="--tz"))
+    if not yes:
+        click.confirm(
+            f"Schedule for {_local(local)} ({zone}), to {plan.audience.recipients} "
+            f"recipient(s) through {plan.provider}?",
+            abort=True,
+            err=as_json,
+        )
+    entry = schedule_issue(config, plan, send_at, zone=zone)
+    if as_json:
+        click.echo(json.dumps({"scheduled": entry.as_dict()}, indent=2))
+    say(
+        f"Scheduled:  {entry.slug} for {_local(entry.local_time)} ({zone}). "
+        "'newsletter run-due' (from cron) or 'newsletter serve' sends it then; "
+        "'newsletter schedule' shows the queue."
+    )
+
+
+def _local(moment: dt.datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M %Z}"
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--all", "show_sent", is_flag=True, help="Also list issues already sent.")
+@click.option("--json", "as_json", is_flag=True, help="Print the queue as JSON.")
+@pass_state
+@click.pass_context
+def schedule(ctx: click.Context, state: State, show_sent: bool, as_json: bool) -> None:
+    """List scheduled issues: when (in the editor's time zone), audience, provider.
+
+    Issues are scheduled with 'newsletter send ISSUE --at WHEN' or 'send_at:' in
+    the issue; 'newsletter run-due' (or 'newsletter serve') sends them when due.
+
+    \b
+    Examples:
+      newsletter schedule
+      newsletter schedule cancel issues/2026-12-01-winter.md
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    entries = list_schedule(state.config, include_sent=show_sent)
+    if as_json:
+        click.echo(json.dumps([entry.as_dict() for entry in entries], indent=2))
+        return
+    if not entries:
+        click.echo("Nothing scheduled.")
+        return
+    rows = [("ISSUE", "WHEN", "AUDIENCE", "PROVIDER", "STATE")]
+    rows += [(e.slug, _local(e.local_time), str(e.audience), e.provider, e.state) for e in entries]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    for entry in entries:
+        if entry.note:
+            click.echo(f"{entry.slug}: {entry.note}")
+
+
+@schedule.command("cancel")
+@click.argument("issue")
+@pass_state
+def cancel_command(state: State, issue: str) -> None:
+    """Take ISSUE (an issue file or its slug) off the schedule; nothing is sent.
+
+    \b
+    Example:
+      newsletter schedule cancel issues/2026-12-01-winter.md
+    """
+    entry: Scheduled = cancel(state.config, issue)
+    click.echo(f"Cancelled: {entry.slug} (was due {_local(entry.local_time)}).")
+
+
+@cli.command("run-due")
+@pass_state
+def run_due_command(state: State) -> None:
+    """Send every scheduled issue whose time has come, then exit.
+
+    Safe to start every minute from cron or a systemd timer: two runs at once never
+    send an issue twice (the campaign's lease), and a run with nothing due does
+    nothing. An issue whose checks now fail is held, with the reason shown by
+    'newsletter schedule'. Exits 1 if an issue was held or stopped.
+
+    \b
+    Example crontab line:
+      * * * * *  cd /srv/newsletter && newsletter run-due >> run-due.log 2>&1
+    """
+    results = run_due(state.config, say=click.echo)
+    if any(result.outcome in ("held", "stopped") for result in results):
+        raise click.exceptions.Exit(1)

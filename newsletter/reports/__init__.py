@@ -1,0 +1,30 @@
+"""``newsletter report``: how each issue did and how the list grows.
+
+:func:`make_report` reads it from the store (:mod:`.queries`); :mod:`.formats` writes
+it as a table, JSON or CSV, and :mod:`.html` as one self-contained page with inline
+SVG charts (:mod:`.charts`).
+"""
+
+from __future__ import annotations
+
+from newsletter.config import Config
+from newsletter.errors import NewsletterError
+from newsletter.reports.queries import IssueReport, ListWeek, Report, build_report
+from newsletter.sending import _slug_of as slug_of
+from newsletter.store import open_store
+
+__all__ = ["IssueReport", "ListWeek", "Report", "make_report"]
+
+
+def make_report(config: Config, issue: str | None = None) -> Report:
+    """The report over every campaign, or over ``issue``'s (a file or its slug)."""
+    tracking = config.sendgrid.tracking or config.tracking.clicks or config.tracking.opens
+    store = open_store(config)
+    try:
+        slugs = None if issue is None else [slug_of(issue)]
+        report = build_report(store, slugs=slugs, tracking=tracking)
+    finally:
+        store.close()
+    if issue is not None and not report.issues:
+        raise NewsletterError(f"{issue}: no campaign for it yet; 'newsletter status' lists them")
+    return report

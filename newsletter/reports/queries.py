@@ -1,0 +1,374 @@
+"""What the report counts, read from the store in a few grouped queries.
+
+The ledger is the big table (a row per recipient per campaign), so it is read once,
+grouped by campaign and state; everything else is read per campaign only where the
+rows are few (failed recipients, complaints, recent unsubscribes, clicks).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Date, Engine, cast, func, select
+
+from newsletter import ledger
+from newsletter.store import Store
+from newsletter.store.returns import soft_bounces
+from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
+from newsletter.store.schema import (
+    LEDGER_STATES,
+    campaign_engagement,
+    subscriber_events,
+    subscribers,
+)
+from newsletter.store.schema import ledger as ledger_table
+
+AFTER_DAYS = 7  # unsubscribes and complaints this long after a campaign count against it
+TOP_LINKS = 5
+_CHUNK = 500  # ids per IN (...) list
+
+
+@dataclass(frozen=True)
+class LinkCount:
+    url: str
+    clicks: int
+
+
+@dataclass
+class IssueReport:
+    """One campaign, as the editor sees it."""
+
+    slug: str
+    subject: str
+    campaign_id: int
+    started: dt.datetime
+    provider: str
+    recipients: int
+    handed_over: int  # the provider accepted it
+    failed: int
+    unknown: int
+    pending: int
+    skipped: int
+    bounced_hard: int
+    bounced_soft: int
+    complained: int  # within AFTER_DAYS, by recipients of this campaign
+    unsubscribed: int  # through this campaign's links (or its mailto)
+    unsubscribed_within_7_days: int  # any way, by its recipients, within AFTER_DAYS
+    tracked: bool  # clicks/opens were counted for it
+    opens: int | None = None
+    clicks: int | None = None
+    unique_clicks: int | None = None  # only with tracking.per_subscriber
+    top_links: list[LinkCount] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["started"] = self.started.isoformat()
+        return data
+
+
+@dataclass(frozen=True)
+class ListWeek:
+    """The list at the end of a week (Monday ``week``), and who joined that week."""
+
+    week: dt.date
+    active: int
+    pending: int
+    unsubscribed: int
+    bounced: int
+    complained: int
+    joined: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "week": self.week.isoformat()}
+
+
+@dataclass
+class Report:
+    issues: list[IssueReport]
+    weeks: list[ListWeek]
+    sources: dict[str, int]  # new subscribers by source, over the whole list
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "issues": [issue.as_dict() for issue in self.issues],
+            "list_by_week": [week.as_dict() for week in self.weeks],
+            "new_subscribers_by_source": self.sources,
+        }
+
+
+def build_report(store: Store, *, slugs: Sequence[str] | None = None, tracking: bool) -> Report:
+    """The report over every campaign, or over those of ``slugs``.
+
+    ``tracking``: opens and clicks were counted (SendGrid's tracking or first-party).
+    """
+    engine = store.engine
+    chosen = ledger.list_campaigns(store)
+    if slugs is not None:
+        chosen = [campaign for campaign in chosen if campaign.slug in slugs]
+    ids = [campaign.id for campaign in chosen]
+    states = _state_counts(engine, ids)
+    hard = _hard_bounces(engine, ids)
+    soft = _grouped(engine, soft_bounces.c.campaign_id, ids)
+    through = _grouped(engine, subscribers.c.unsubscribe_campaign_id, ids, status="unsubscribed")
+    after = _after_campaign(engine, chosen)
+    engagement = _engagement(engine, ids)
+    links = _links(engine, ids)
+    unique = _unique_clicks(engine, ids)
+    issues = []
+    for campaign in chosen:
+        counts = states.get(campaign.id, Counter())
+        seen = engagement.get(campaign.id, {})
+        campaign_links_ = links.get(campaign.id, [])
+        counted = tracking or bool(seen) or bool(campaign_links_)
+        first_party_clicks = sum(link.clicks for link in campaign_links_)
+        issues.append(
+            IssueReport(
+                slug=campaign.slug,
+                subject=campaign.subject,
+                campaign_id=campaign.id,
+                started=campaign.created_at,
+                provider=campaign.provider,
+                recipients=campaign.recipients,
+                handed_over=counts["sent"],
+                failed=counts["failed"],
+                unknown=counts["unknown"] + counts["in_flight"],
+                pending=counts["pending"],
+                skipped=counts["skipped"],
+                bounced_hard=hard.get(campaign.id, 0),
+                bounced_soft=soft.get(campaign.id, 0),
+                complained=after["complained"].get(campaign.id, 0),
+                unsubscribed=through.get(campaign.id, 0),
+                unsubscribed_within_7_days=after["unsubscribed"].get(campaign.id, 0),
+                tracked=counted,
+                opens=seen.get("open", 0) if counted else None,
+                clicks=(seen.get("click", 0) + first_party_clicks) if counted else None,
+                unique_clicks=unique.get(campaign.id),
+                top_links=sorted(campaign_links_, key=lambda link: -link.clicks)[:TOP_LINKS],
+            )
+        )
+    return Report(issues=issues, weeks=list_by_week(engine), sources=_sources(engine))
+
+
+def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def _state_counts(engine: Engine, ids: Sequence[int]) -> dict[int, Counter[str]]:
+    """One pass over the ledger: rows per campaign and state."""
+    found: dict[int, Counter[str]] = defaultdict(Counter)
+    if not ids:
+        return found
+    query = select(ledger_table.c.campaign_id, ledger_table.c.state, func.count()).group_by(
+        ledger_table.c.campaign_id, ledger_table.c.state
+    )
+    with engine.connect() as connection:
+        for campaign_id, state, count in connection.execute(query):
+            if state in LEDGER_STATES:
+                found[campaign_id][state] = count
+    return found
+
+
+def _hard_bounces(engine: Engine, ids: Sequence[int]) -> dict[int, int]:
+    """Failed recipients who are bounced (or complained since) now: the address is gone."""
+    found: dict[int, int] = {}
+    with engine.connect() as connection:
+        for chunk in _chunks(ids):
+            rows = connection.execute(
+                select(ledger_table.c.campaign_id, func.count())
+                .join(subscribers, subscribers.c.id == ledger_table.c.subscriber_id)
+                .where(
+                    ledger_table.c.campaign_id.in_(chunk),
+                    ledger_table.c.state == "failed",
+                    subscribers.c.status.in_(("bounced", "complained")),
+                )
+                .group_by(ledger_table.c.campaign_id)
+            )
+            found.update({campaign_id: count for campaign_id, count in rows})
+    return found
+
+
+def _grouped(
+    engine: Engine, column: Any, ids: Sequence[int], *, status: str | None = None
+) -> dict[int, int]:
+    found: dict[int, int] = {}
+    with engine.connect() as connection:
+        for chunk in _chunks(ids):
+            query = select(column, func.count()).where(column.in_(chunk)).group_by(column)
+            if status is not None:
+                query = query.where(subscribers.c.status == status)
+            found.update({key: count for key, count in connection.execute(query)})
+    return found
+
+
+def _after_campaign(engine: Engine, chosen: Sequence[ledger.Campaign]) -> dict[str, dict[int, int]]:
+    """Recipients of each campaign who unsubscribed (any way) or complained within
+    ``AFTER_DAYS`` of its start. The events are few next to the ledger: read once, then
+    checked against each campaign's recipients by primary key."""
+    with engine.connect() as connection:
+        unsubscribed = connection.execute(
+            select(subscribers.c.id, subscribers.c.unsubscribed_at).where(
+                subscribers.c.status == "unsubscribed", subscribers.c.unsubscribed_at.is_not(None)
+            )
+        ).all()
+        complained = connection.execute(
+            select(subscriber_events.c.subscriber_id, subscriber_events.c.at).where(
+                subscriber_events.c.event == "complained"
+            )
+        ).all()
+        window = dt.timedelta(days=AFTER_DAYS)
+        result: dict[str, dict[int, int]] = {"unsubscribed": {}, "complained": {}}
+        for kind, events in (("unsubscribed", unsubscribed), ("complained", complained)):
+            ordered = sorted((at, who) for who, at in events)
+            times = [at for at, _ in ordered]
+            for campaign in chosen:
+                start, end = campaign.created_at, campaign.created_at + window
+                window_rows = ordered[bisect_left(times, start) : bisect_left(times, end)]
+                candidates = sorted({who for _, who in window_rows})
+                total = 0
+                for chunk in _chunks(candidates):
+                    total += (
+                        connection.scalar(
+                            select(func.count())
+                            .select_from(ledger_table)
+                            .where(
+                                ledger_table.c.campaign_id == campaign.id,
+                                ledger_table.c.subscriber_id.in_(chunk),
+                                ledger_table.c.state == "sent",
+                            )
+                        )
+                        or 0
+                    )
+                if total:
+                    result[kind][campaign.id] = total
+    return result
+
+
+def _engagement(engine: Engine, ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    found: dict[int, dict[str, int]] = defaultdict(dict)
+    with engine.connect() as connection:
+        for chunk in _chunks(ids):
+            rows = connection.execute(
+                select(
+                    campaign_engagement.c.campaign_id,
+                    campaign_engagement.c.event,
+                    campaign_engagement.c.count,
+                ).where(campaign_engagement.c.campaign_id.in_(chunk))
+            )
+            for campaign_id, event, count in rows:
+                found[campaign_id][event] = count
+    return found
+
+
+def _links(engine: Engine, ids: Sequence[int]) -> dict[int, list[LinkCount]]:
+    found: dict[int, list[LinkCount]] = defaultdict(list)
+    with engine.connect() as connection:
+        for chunk in _chunks(ids):
+            rows = connection.execute(
+                select(campaign_links.c.campaign_id, campaign_links.c.url, campaign_links.c.clicks)
+                .where(campaign_links.c.campaign_id.in_(chunk))
+                .order_by(campaign_links.c.campaign_id, campaign_links.c.link)
+            )
+            for campaign_id, url, clicks in rows:
+                found[campaign_id].append(LinkCount(url, clicks))
+    return found
+
+
+def _unique_clicks(engine: Engine, ids: Sequence[int]) -> dict[int, int]:
+    table = link_clicks_by_subscriber
+    found: dict[int, int] = {}
+    with engine.connect() as connection:
+        for chunk in _chunks(ids):
+            rows = connection.execute(
+                select(table.c.campaign_id, func.count(func.distinct(table.c.subscriber_id)))
+                .where(table.c.campaign_id.in_(chunk))
+                .group_by(table.c.campaign_id)
+            )
+            found.update({campaign_id: count for campaign_id, count in rows})
+    return found
+
+
+def _week(column: Any, dialect: str) -> Any:
+    """The Monday (UTC) of the week of a timestamp column, as SQL."""
+    if dialect == "postgresql":
+        return cast(func.date_trunc("week", func.timezone("UTC", column)), Date)
+    # SQLite keeps UTC text: 'weekday 0' moves to the next Sunday (or stays), -6 days
+    # gives that week's Monday.
+    return func.date(column, "weekday 0", "-6 days")
+
+
+def _as_date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
+
+
+def list_by_week(engine: Engine) -> list[ListWeek]:
+    """Active, pending, unsubscribed, bounced and complained at the end of each week.
+
+    Each subscriber is counted from the week it joined, as active from the week it
+    confirmed (imported active subscribers: from joining), and in its current
+    suppressed status from the week it got there (the opt-out time for unsubscribes,
+    the last change for bounces and complaints). Erased subscribers are not counted.
+    """
+    dialect = engine.dialect.name
+    joined = _week(subscribers.c.created_at, dialect)
+    confirmed = _week(subscribers.c.confirmed_at, dialect)
+    left_at = func.coalesce(subscribers.c.unsubscribed_at, subscribers.c.updated_at)
+    left = _week(left_at, dialect)
+    query = select(joined, confirmed, left, subscribers.c.status, func.count()).group_by(
+        joined, confirmed, left, subscribers.c.status
+    )
+    with engine.connect() as connection:
+        rows = connection.execute(query).all()
+    if not rows:
+        return []
+    # Changes per week: (+1 pending when joining, pending -> active, active -> status).
+    changes: dict[dt.date, Counter[str]] = defaultdict(Counter)
+    for join_week, confirm_week, left_week, status, count in rows:
+        join = _as_date(join_week)
+        changes[join]["joined"] += count
+        if status == "pending":
+            changes[join]["pending"] += count
+            continue
+        # Added or imported as active: no confirmation time, active from joining.
+        active_from = max(_as_date(confirm_week), join) if confirm_week is not None else join
+        changes[join]["pending"] += count
+        changes[active_from]["pending"] -= count
+        changes[active_from]["active"] += count
+        if status != "active":
+            when = max(_as_date(left_week), active_from)
+            changes[when]["active"] -= count
+            changes[when][status] += count
+    first, last = min(changes), max(changes)
+    weeks = []
+    running: Counter[str] = Counter()
+    week = first
+    while week <= last:
+        running.update(changes.get(week, Counter()))
+        weeks.append(
+            ListWeek(
+                week=week,
+                active=running["active"],
+                pending=running["pending"],
+                unsubscribed=running["unsubscribed"],
+                bounced=running["bounced"],
+                complained=running["complained"],
+                joined=changes.get(week, Counter())["joined"],
+            )
+        )
+        week += dt.timedelta(days=7)
+    return weeks
+
+
+def _sources(engine: Engine) -> dict[str, int]:
+    query = (
+        select(subscribers.c.source, func.count())
+        .group_by(subscribers.c.source)
+        .order_by(func.count().desc(), subscribers.c.source)
+    )
+    with engine.connect() as connection:
+        return {source: count for source, count in connection.execute(query)}

@@ -1,0 +1,417 @@
+"""Scheduled sending: a queue of issues with a time, and the run that sends what is due.
+
+``newsletter send ISSUE --at WHEN`` (or ``send_at:`` in the issue) plans and checks the
+issue as for sending now, then queues it (:func:`schedule_issue`). :func:`run_due`
+sends every queued issue whose time has come and returns; cron, a systemd timer or
+``newsletter serve``'s background :class:`DueChecker` call it every minute.
+
+Nothing here can send twice: :func:`run_due` goes through
+:func:`newsletter.sending.send_campaign`, so the campaign ledger and its lease decide
+who gets the issue. Two ``run-due`` at once: one holds the lease, the other finds it
+held and leaves the campaign to it. A queued row is marked ``sent`` only once its
+campaign has nobody left pending; until then each run resumes it.
+
+The version that goes out is the version that was checked: the issue is rebuilt and
+re-checked when it goes out, and if the file changed since it was scheduled the run
+says so (in its log and in ``newsletter schedule``). Errors hold the issue with the
+reason; scheduling it again (``send --at``) replaces the held entry.
+
+Time comes from a ``clock`` argument (a function returning an aware datetime), so
+tests move time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import delete, insert, select, update
+
+from newsletter import ledger
+from newsletter.config import Config, load_yaml_mapping
+from newsletter.errors import NewsletterError, SendError
+from newsletter.issues import split_front_matter
+from newsletter.sending import SendPlan, plan_send, send_campaign
+from newsletter.sending import _slug_of as slug_of  # the one rule for issue -> slug
+from newsletter.store import Store, open_store
+from newsletter.store.scheduling import schedules
+from newsletter.store.schema import campaigns
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+Say = Callable[[str], None]
+
+# "tomorrow 9am", "today 17:30", "tomorrow 09:00": the one relative form editors type.
+_RELATIVE = re.compile(
+    r"(?P<day>today|tomorrow)\s+(?P<hour>\d{1,2})(?::(?P<minute>\d{2}))?\s*(?P<half>am|pm)?",
+    re.IGNORECASE,
+)
+
+
+def system_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def time_zone(name: str, *, what: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SendError(
+            f"{what}: unknown time zone {name!r}; use an IANA name such as 'Europe/Berlin'"
+        ) from None
+
+
+def parse_when(
+    value: str | dt.datetime, zone: ZoneInfo, *, now: dt.datetime, what: str
+) -> dt.datetime:
+    """``value`` as an aware UTC time. A time without an offset is in ``zone``.
+
+    Accepted: ISO 8601 (``2026-12-01T09:00+01:00``), a plain ``2026-12-01 09:00``, and
+    ``today``/``tomorrow`` with a time (``tomorrow 9am``, ``today 17:30``).
+    """
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        text = value.strip()
+        relative = _RELATIVE.fullmatch(text)
+        if relative:
+            moment = _relative_time(relative, zone, now)
+        else:
+            try:
+                moment = dt.datetime.fromisoformat(text)
+            except ValueError:
+                raise SendError(
+                    f"{what}: cannot read {text!r} as a time; write it as "
+                    "'2026-12-01 09:00' (in the configured timezone), "
+                    "'2026-12-01T09:00+01:00' or 'tomorrow 9am'"
+                ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(dt.UTC)
+
+
+def _relative_time(match: re.Match[str], zone: ZoneInfo, now: dt.datetime) -> dt.datetime:
+    hour = int(match["hour"])
+    minute = int(match["minute"] or 0)
+    half = (match["half"] or "").lower()
+    if half:
+        if not 1 <= hour <= 12:
+            raise SendError(f"{match[0]!r}: with am/pm the hour is 1 to 12")
+        hour = hour % 12 + (12 if half == "pm" else 0)
+    if hour > 23 or minute > 59:
+        raise SendError(f"{match[0]!r}: not a time of day")
+    day = now.astimezone(zone).date()
+    if match["day"].lower() == "tomorrow":
+        day += dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone)
+
+
+def issue_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def front_matter_send_at(path: Path) -> dt.datetime | str | None:
+    """The issue's ``send_at:``, as YAML gave it (None when it has none)."""
+    front, _body, _line = split_front_matter(path, path.read_text(encoding="utf-8"))
+    value = load_yaml_mapping(path, front, what="front matter").get("send_at")
+    if value is None or isinstance(value, dt.datetime | str):
+        return value
+    if isinstance(value, dt.date):
+        raise SendError(f"{path}: send_at: give a time as well as the date, e.g. '{value} 09:00'")
+    raise SendError(f"{path}: send_at: write a time like '2026-12-01 09:00'")
+
+
+@dataclass(frozen=True)
+class Scheduled:
+    """One entry of the queue."""
+
+    slug: str
+    issue_path: str
+    send_at: dt.datetime  # UTC
+    timezone: str
+    provider: str
+    topics: tuple[str, ...]
+    issue_hash: str
+    state: str  # queued, held, sent
+    note: str | None
+    audience: int | None = None  # active recipients now (filled in by list_schedule)
+
+    @property
+    def local_time(self) -> dt.datetime:
+        return self.send_at.astimezone(ZoneInfo(self.timezone))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "issue": self.slug,
+            "path": self.issue_path,
+            "send_at": self.send_at.isoformat(),
+            "local_time": self.local_time.isoformat(),
+            "timezone": self.timezone,
+            "provider": self.provider,
+            "topics": list(self.topics),
+            "state": self.state,
+            "note": self.note,
+            "audience": self.audience,
+        }
+
+
+def _scheduled(row: Any) -> Scheduled:
+    return Scheduled(
+        slug=row.slug,
+        issue_path=row.issue_path,
+        send_at=row.send_at,
+        timezone=row.timezone,
+        provider=row.provider,
+        topics=tuple(row.topics),
+        issue_hash=row.issue_hash,
+        state=row.state,
+        note=row.note,
+    )
+
+
+# Both ways: the time may come from --at or from the issue's own send_at.
+_SEND_NOW = "without --at, and with --now if the issue has send_at"
+
+
+def schedule_issue(
+    config: Config,
+    plan: SendPlan,
+    send_at: dt.datetime,
+    *,
+    zone: str,
+    clock: Clock = system_clock,
+) -> Scheduled:
+    """Queue the planned issue for ``send_at``, replacing an earlier entry for it.
+
+    Refused: a plan with errors, a time that is not in the future, and an issue whose
+    campaign already started (sending it again resumes that one).
+    """
+    issue = plan.compiled.issue
+    now = clock()
+    if send_at <= now:
+        shown = send_at.astimezone(ZoneInfo(zone))
+        raise SendError(
+            f"{issue.path}: {shown:%Y-%m-%d %H:%M %Z} is in the past; give a later time, "
+            f"or send it now: {_SEND_NOW}"
+        )
+    if plan.has_errors:
+        errors = sum(finding.level == "error" for finding in plan.findings)
+        raise SendError(
+            f"{issue.path}: the pre-send checks found {errors} error(s); fix them (see "
+            "'newsletter check') before scheduling"
+        )
+    if plan.campaign is not None:
+        raise SendError(
+            f"{issue.path}: its campaign {plan.campaign.id} already started; resume it "
+            f"now: {_SEND_NOW}"
+        )
+    path = Path(issue.path).resolve()
+    values = {
+        "slug": plan.slug,
+        "issue_path": str(path),
+        "send_at": send_at,
+        "timezone": zone,
+        "provider": plan.provider,
+        "topics": list(plan.topics),
+        "issue_hash": issue_hash(path),
+        "state": "queued",
+        "note": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    store = open_store(config)
+    try:
+        with ledger.write_connection(store.engine) as connection, connection.begin():
+            connection.execute(delete(schedules).where(schedules.c.slug == plan.slug))
+            connection.execute(insert(schedules).values(**values))
+        return _find(store, plan.slug) or _missing(plan.slug)
+    finally:
+        store.close()
+
+
+def _missing(slug: str) -> Scheduled:
+    raise SendError(f"{slug}: the schedule entry vanished while it was written; try again")
+
+
+def _find(store: Store, slug: str) -> Scheduled | None:
+    with store.engine.connect() as connection:
+        row = connection.execute(select(schedules).where(schedules.c.slug == slug)).one_or_none()
+    return None if row is None else _scheduled(row)
+
+
+def list_schedule(config: Config, *, include_sent: bool = False) -> list[Scheduled]:
+    """What is queued or held (and sent, if asked), soonest first, with audience sizes."""
+    store = open_store(config)
+    try:
+        query = select(schedules).order_by(schedules.c.send_at, schedules.c.slug)
+        if not include_sent:
+            query = query.where(schedules.c.state != "sent")
+        with store.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        entries = []
+        for row in rows:
+            entry = _scheduled(row)
+            audience = ledger.audience(store, entry.topics).recipients
+            entries.append(replace(entry, audience=audience))
+        return entries
+    finally:
+        store.close()
+
+
+def cancel(config: Config, issue: str) -> Scheduled:
+    """Take ``issue`` (a file or its slug) off the queue; the entry as it was."""
+    slug = slug_of(issue)
+    store = open_store(config)
+    try:
+        entry = _find(store, slug)
+        if entry is None or entry.state == "sent":
+            raise SendError(
+                f"{issue}: nothing scheduled for it; 'newsletter schedule' lists what is"
+            )
+        with ledger.write_connection(store.engine) as connection, connection.begin():
+            connection.execute(
+                delete(schedules).where(schedules.c.slug == slug, schedules.c.state != "sent")
+            )
+        return entry
+    finally:
+        store.close()
+
+
+# -- running what is due ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DueResult:
+    slug: str
+    outcome: str  # sent, held, busy, stopped
+    message: str
+
+
+def run_due(
+    config: Config, *, clock: Clock = system_clock, say: Say | None = None
+) -> list[DueResult]:
+    """Send every queued issue whose time has come; what became of each."""
+    tell = say or (lambda message: log.info("%s", message))
+    now = clock()
+    store = open_store(config)
+    try:
+        with store.engine.connect() as connection:
+            rows = connection.execute(
+                select(schedules)
+                .where(schedules.c.state == "queued", schedules.c.send_at <= now)
+                .order_by(schedules.c.send_at, schedules.c.slug)
+            ).all()
+        due = [_scheduled(row) for row in rows]
+        results = [_send_due(config, store, entry, tell) for entry in due]
+    finally:
+        store.close()
+    return results
+
+
+def _send_due(config: Config, store: Store, entry: Scheduled, say: Say) -> DueResult:
+    path = Path(entry.issue_path)
+    if not path.exists():
+        return _hold(store, entry, f"the issue file {path} is gone", say)
+    changed = issue_hash(path) != entry.issue_hash
+    note = None
+    if changed:
+        note = "the issue changed after it was scheduled: rebuilt and re-checked"
+        say(f"{entry.slug}: {note}")
+    try:
+        plan = plan_send(config, path, provider=entry.provider, topics=list(entry.topics) or None)
+    except NewsletterError as error:
+        return _hold(store, entry, str(error), say)
+    if plan.has_errors:
+        errors = [finding for finding in plan.findings if finding.level == "error"]
+        reason = f"the pre-send checks found {len(errors)} error(s): {errors[0]}"
+        return _hold(store, entry, reason, say)
+    if note:
+        _update(store, entry.slug, note=f"{note} (checks ok)")
+    say(f"{entry.slug}: sending to {plan.to_send()} recipient(s) through {plan.provider}")
+    try:
+        summary = send_campaign(config, plan)
+    except SendError as error:
+        holder = _lease_holder(store, entry.slug)
+        if holder is not None:
+            message = f"{entry.slug}: another process is sending it ({holder}); left to it"
+            say(message)
+            return DueResult(entry.slug, "busy", message)
+        return _hold(store, entry, str(error), say)
+    totals = summary.totals
+    if summary.stopped or totals.get("pending") or totals.get("in_flight"):
+        reason = summary.stopped or "recipients are still pending"
+        message = f"{entry.slug}: stopped ({reason}); the next run-due resumes it"
+        _update(store, entry.slug, note=f"stopped: {reason}; the next run-due resumes it")
+        say(message)
+        return DueResult(entry.slug, "stopped", message)
+    done = f"sent {totals['sent']}, failed {totals['failed']}, unknown {totals['unknown']}"
+    _update(store, entry.slug, state="sent", note=f"{note + '; ' if note else ''}{done}")
+    message = f"{entry.slug}: campaign {summary.campaign_id}: {done}"
+    say(message)
+    return DueResult(entry.slug, "sent", message)
+
+
+def _hold(store: Store, entry: Scheduled, reason: str, say: Say) -> DueResult:
+    _update(store, entry.slug, state="held", note=reason)
+    message = f"{entry.slug}: held: {reason}"
+    say(message)
+    return DueResult(entry.slug, "held", message)
+
+
+def _update(store: Store, slug: str, **values: Any) -> None:
+    with ledger.write_connection(store.engine) as connection, connection.begin():
+        connection.execute(
+            update(schedules)
+            .where(schedules.c.slug == slug, schedules.c.state != "sent")
+            .values(**values, updated_at=ledger.now())
+        )
+
+
+def _lease_holder(store: Store, slug: str) -> str | None:
+    with store.engine.connect() as connection:
+        row = connection.execute(
+            select(campaigns.c.lease_owner, campaigns.c.lease_expires_at).where(
+                campaigns.c.slug == slug
+            )
+        ).one_or_none()
+    if row is None or row.lease_owner is None or row.lease_expires_at <= ledger.now():
+        return None
+    host, _, rest = row.lease_owner.partition(":")
+    return f"process {rest.partition(':')[0]} on {host}"
+
+
+class DueChecker:
+    """``newsletter serve``'s background thread: :func:`run_due` every ``interval`` s."""
+
+    def __init__(
+        self, config: Config, *, interval: float = 60.0, clock: Clock = system_clock
+    ) -> None:
+        self.config = config
+        self.interval = interval
+        self.clock = clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="newsletter-run-due", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.interval)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                run_due(self.config, clock=self.clock)
+            except Exception:  # a bad run must not end the web app's checks for good
+                log.exception("checking for scheduled issues failed")
+            self._stop.wait(self.interval)

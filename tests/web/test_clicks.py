@@ -1,0 +1,92 @@
+"""``/c/<token>`` and ``/o/<token>`` on SQLite and PostgreSQL: signed, no open
+redirect, counted per link (and per reader only when asked), nothing else changed."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from newsletter import ledger
+from newsletter.click_tracking import register_links
+from newsletter.models import Subscriber
+from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
+from newsletter.tokens import TrackingSigner
+from newsletter.web import shutdown
+from newsletter.web.context import Services
+from tests.web.conftest import SECRET
+
+TARGET = "https://example.net/a?b=1&c=2"
+
+
+def clicks_recorded(site: Services) -> dict[str, int]:
+    with site.store.engine.connect() as connection:
+        rows = connection.execute(select(campaign_links.c.url, campaign_links.c.clicks))
+        return {url: clicks for url, clicks in rows}
+
+
+def test_a_click_redirects_to_the_recorded_url_and_is_counted(
+    app: Flask, scanner: FlaskClient, site: Services, subscriber: Subscriber
+) -> None:
+    campaign = ledger.start_campaign(
+        site.store, slug="first", issue_path="first.md", subject="First", topics=[],
+        provider="outbox",
+    )  # fmt: skip
+    numbers = register_links(site.store, campaign.id, [TARGET, "https://example.org/"])
+    signer = TrackingSigner(SECRET)
+    path = f"/c/{signer.click_token(campaign.id, numbers[TARGET])}"
+
+    first = scanner.get(path)  # a link scanner's GET counts like a reader's
+    second = scanner.get(path)
+
+    assert (first.status_code, first.headers["Location"]) == (302, TARGET)
+    assert second.headers["Location"] == TARGET
+    assert first.headers["Cache-Control"] == "no-store"
+    # Another campaign's number, a forged signature, the pixel's number: not links.
+    assert scanner.get(f"/c/{signer.click_token(campaign.id + 1, 0)}").status_code == 404
+    assert scanner.get(path[:-2] + ("aa" if not path.endswith("aa") else "bb")).status_code == 404
+    assert (
+        scanner.get(f"/c/{TrackingSigner('another key').click_token(campaign.id, 0)}").status_code
+        == 404
+    )
+    assert (
+        scanner.get(f"/c/{signer.click_token(campaign.id, TrackingSigner.OPEN)}").status_code == 404
+    )
+
+    shutdown(app)  # flushes the counts (the fixture's second shutdown is harmless)
+    assert clicks_recorded(site) == {TARGET: 2, "https://example.org/": 0}
+    assert site.store.get(subscriber.id).status == "active"  # type: ignore[union-attr]
+
+
+def test_per_subscriber_clicks_are_kept_only_when_configured(
+    app: Flask, scanner: FlaskClient, site: Services, subscriber: Subscriber
+) -> None:
+    campaign = ledger.start_campaign(
+        site.store, slug="first", issue_path="first.md", subject="First", topics=[],
+        provider="outbox",
+    )  # fmt: skip
+    register_links(site.store, campaign.id, [TARGET])
+    signer = TrackingSigner(SECRET)
+    token = signer.click_token(campaign.id, 0)
+    key = signer.reader_key(campaign.id, subscriber.id)
+
+    assert scanner.get(f"/c/{token}/{key}").status_code == 302
+    other_campaign = signer.reader_key(campaign.id + 1, subscriber.id)
+    assert scanner.get(f"/c/{token}/{other_campaign}").status_code == 404
+    shutdown(app)
+
+    with site.store.engine.connect() as connection:
+        kept = connection.execute(select(link_clicks_by_subscriber)).all()
+    assert kept == []  # tracking.per_subscriber is off by default
+    assert clicks_recorded(site) == {TARGET: 1}
+
+
+def test_reader_keys_are_what_itsdangerous_would_sign() -> None:
+    from itsdangerous import URLSafeSerializer
+
+    signer = TrackingSigner(SECRET)
+    reference = URLSafeSerializer(SECRET, salt="newsletter.click-reader")
+    for campaign_id, subscriber_id in [(1, 1), (7, 123_456), (999, 10**12), (42, 4242424242)]:
+        key = signer.reader_key(campaign_id, subscriber_id)
+        assert key == reference.dumps([campaign_id, subscriber_id])
+        assert signer.read_reader_key(key) == (campaign_id, subscriber_id)
