@@ -120,8 +120,8 @@ def run_client(
 
 def tracked_links(database_url: str, links: int) -> list[str]:
     """One campaign with ``links`` links recorded; the /c/ path of each."""
-    from newsletter import ledger
-    from newsletter.click_tracking import register_links
+    from newsletter.send import ledger
+    from newsletter.send.click_tracking import register_links
     from newsletter.store import open_store_url
     from newsletter.tokens import TrackingSigner
 

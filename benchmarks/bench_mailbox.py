@@ -26,10 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from newsletter import ledger  # noqa: E402
 from newsletter.config import load_config  # noqa: E402
-from newsletter.mailbox import process_mailbox  # noqa: E402
-from newsletter.return_tokens import ReturnTokens  # noqa: E402
+from newsletter.send import ledger  # noqa: E402
+from newsletter.send.mailbox import process_mailbox  # noqa: E402
+from newsletter.send.return_tokens import ReturnTokens  # noqa: E402
 from newsletter.store import open_store  # noqa: E402
 from newsletter.store.bulk import Candidate  # noqa: E402
 from newsletter.store.returns import link_keys  # noqa: E402

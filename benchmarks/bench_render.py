@@ -21,10 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from newsletter.config import load_config
-from newsletter.issues import read_issue
 from newsletter.models import Personalization
-from newsletter.personalize import Personalizer
-from newsletter.render import compile_issue, mjml_to_html
+from newsletter.render.compile import compile_issue, mjml_to_html
+from newsletter.render.issues import read_issue
+from newsletter.render.personalize import Personalizer
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "issues" / "2026-11-26-stem-cells-in-breast-milk.md"

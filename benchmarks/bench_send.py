@@ -41,14 +41,14 @@ from typing import Any
 import yaml
 from sqlalchemy import insert
 
-from newsletter.campaign import RecipientBuilder, campaign_content
 from newsletter.config import Config, load_config
-from newsletter.issues import read_issue
-from newsletter.ledger import LedgerRecipient
-from newsletter.providers import PROVIDERS, local_message
-from newsletter.providers.smtp import SmtpProvider
-from newsletter.render import compile_issue
-from newsletter.sending import plan_send, send_campaign
+from newsletter.render.compile import compile_issue
+from newsletter.render.issues import read_issue
+from newsletter.send.campaign import RecipientBuilder, campaign_content
+from newsletter.send.ledger import LedgerRecipient
+from newsletter.send.providers import PROVIDERS, local_message
+from newsletter.send.providers.smtp import SmtpProvider
+from newsletter.send.sending import plan_send, send_campaign
 from newsletter.store import open_store
 from newsletter.store.schema import subscriber_topics, subscribers
 from newsletter.tokens import Links, Signer

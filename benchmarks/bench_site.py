@@ -17,10 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from newsletter import ledger
 from newsletter.config import load_config
-from newsletter.issues import read_issue
-from newsletter.render import compile_issue
+from newsletter.render.compile import compile_issue
+from newsletter.render.issues import read_issue
+from newsletter.send import ledger
 from newsletter.site.export import build_site
 from newsletter.site.published import _parse
 from newsletter.store import open_store

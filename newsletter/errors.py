@@ -61,7 +61,7 @@ class ProviderError(SendError):
 
     ``deliveries``: when the provider got partway through the batch first (SMTP sends
     one message at a time), what became of each recipient, in order (a list of
-    :class:`newsletter.providers.Delivery`); ``None`` when nothing was delivered.
+    :class:`newsletter.send.providers.Delivery`); ``None`` when nothing was delivered.
     """
 
     def __init__(self, message: str, *, deliveries: list[Any] | None = None) -> None:

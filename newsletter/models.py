@@ -92,7 +92,7 @@ PERSONAL_FIELDS = (
     "preferences_url",
     "view_url",
     # The reader's part of a tracked link (/c/<link>/<click_key>), only with
-    # tracking.per_subscriber; "" otherwise (newsletter.click_tracking).
+    # tracking.per_subscriber; "" otherwise (newsletter.send.click_tracking).
     "click_key",
 )
 
@@ -213,7 +213,7 @@ class CompiledIssue:
     """An issue rendered once, with markers where each recipient's values go.
 
     ``html`` and ``text`` contain ``[[html:FIELD]]`` and ``[[text:FIELD]]`` markers
-    for the fields in :data:`PERSONAL_FIELDS`; :mod:`newsletter.personalize` fills them.
+    for the fields in :data:`PERSONAL_FIELDS`; :mod:`newsletter.render.personalize` fills them.
     """
 
     issue: Issue

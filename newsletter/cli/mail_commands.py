@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from newsletter.cli import State, cli, pass_state
-from newsletter.mail_queue import Letter, queue_state, send_due
-from newsletter.providers import Delivery
-from newsletter.sending import send_transactional
+from newsletter.send.mail_queue import Letter, queue_state, send_due
+from newsletter.send.providers import Delivery
+from newsletter.send.sending import send_transactional
 from newsletter.store import open_store
 
 

@@ -7,7 +7,7 @@ import json
 import click
 
 from newsletter.cli import State, cli, pass_state
-from newsletter.mailbox import MailboxSummary, process_mailbox
+from newsletter.send.mailbox import MailboxSummary, process_mailbox
 
 
 @cli.group()

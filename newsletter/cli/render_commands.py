@@ -23,7 +23,7 @@ def init(folder: Path) -> None:
     Example:
       newsletter init my-newsletter
     """
-    from newsletter.scaffold import init_project
+    from newsletter.author.scaffold import init_project
 
     for path in init_project(folder):
         click.echo(f"created {path}")
@@ -88,7 +88,7 @@ def new(
         raise click.UsageError("--since and --limit go with --from-feed")
     issues_dir = state.config.issues_dir
     if from_source:
-        from newsletter.article_import import import_article
+        from newsletter.author.article_import import import_article
 
         imported = import_article(from_source, issues_dir)
         for image in imported.images:
@@ -97,11 +97,11 @@ def new(
             click.echo(f"note: {note}")
         path = imported.path
     elif feed:
-        from newsletter.feed_import import import_feed
+        from newsletter.author.feed_import import import_feed
 
         path = import_feed(feed, issues_dir, since=since.date() if since else None, limit=limit)
     else:
-        from newsletter.scaffold import new_issue
+        from newsletter.author.scaffold import new_issue
 
         path = new_issue(issues_dir, str(title))
     click.echo(f"created {path}")
@@ -127,7 +127,7 @@ def build(state: State, issue: Path, out_dir: Path) -> None:
     Example:
       newsletter build issues/2026-11-26-stem-cells-in-breast-milk.md
     """
-    from newsletter.build import build_issue
+    from newsletter.render.build import build_issue
 
     result = build_issue(issue, state.config, out_dir)
     for path, size in result.files.items():
@@ -166,7 +166,7 @@ def check(state: State, issues: tuple[Path, ...], request_links: bool, timeout: 
       newsletter check issues/2026-11-26-stem-cells-in-breast-milk.md
       newsletter check --links issues/*.md
     """
-    from newsletter.checks import check_issue, has_errors, link_findings
+    from newsletter.render.checks import check_issue, has_errors, link_findings
 
     failed = False
     for path in issues:

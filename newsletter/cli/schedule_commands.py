@@ -11,7 +11,7 @@ import click
 
 from newsletter.cli import State, cli, pass_state
 from newsletter.config import Config
-from newsletter.schedule import (
+from newsletter.send.schedule import (
     Scheduled,
     cancel,
     front_matter_send_at,
@@ -22,7 +22,7 @@ from newsletter.schedule import (
     system_clock,
     time_zone,
 )
-from newsletter.sending import SendPlan
+from newsletter.send.sending import SendPlan
 
 
 def requested_time(

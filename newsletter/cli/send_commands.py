@@ -9,12 +9,12 @@ from pathlib import Path
 
 import click
 
-from newsletter.campaign import Progress, SendSummary
 from newsletter.cli import State, cli, pass_state
 from newsletter.config import Config
 from newsletter.errors import SendError
-from newsletter.providers import PROVIDERS
-from newsletter.sending import (
+from newsletter.send.campaign import Progress, SendSummary
+from newsletter.send.providers import PROVIDERS
+from newsletter.send.sending import (
     SendPlan,
     campaign_status,
     plan_send,

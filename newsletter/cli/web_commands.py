@@ -65,7 +65,7 @@ def serve(state: State, host: str, port: int, threads: int, no_run_due: bool) ->
         click.echo(f"Serving {state.config.name} on {url}")
     due_checker = None
     if not no_run_due:
-        from newsletter.schedule import DueChecker
+        from newsletter.send.schedule import DueChecker
 
         due_checker = DueChecker(state.config)
         due_checker.start()

@@ -27,13 +27,13 @@ from werkzeug.routing import Map, Rule
 from werkzeug.utils import send_from_directory
 from werkzeug.wrappers import Request, Response
 
-from newsletter.checks import CLIP_ERROR_BYTES, CLIP_WARNING_BYTES
 from newsletter.errors import NewsletterError
 from newsletter.preview.frames import SCHEMES, frame_document
 from newsletter.preview.watch import IMAGE_SUFFIXES
 from newsletter.preview.workspace import Attempt, Problem, Workspace, relative
+from newsletter.render.checks import CLIP_ERROR_BYTES, CLIP_WARNING_BYTES
 
-PROCESSED_ASSETS = "build/assets"  # see newsletter.images
+PROCESSED_ASSETS = "build/assets"  # see newsletter.render.images
 HERE = Path(__file__).parent
 KEEP_ALIVE_SECONDS = 15.0  # also how soon a closed tab's event stream is noticed
 

@@ -1,15 +1,15 @@
 """The message headers shown in the preview's Headers view.
 
-They come from :func:`newsletter.mail.message_headers`, the builder the sender uses, so
+They come from :func:`newsletter.render.mail.message_headers`, the builder the sender uses, so
 the view shows what will be sent. ``Date`` and ``Message-ID`` are left out: each real
 message gets its own.
 """
 
 from __future__ import annotations
 
-from newsletter import mail
 from newsletter.config import Config
 from newsletter.models import Personalization
+from newsletter.render import mail
 
 _PER_MESSAGE = ("Date", "Message-ID")
 

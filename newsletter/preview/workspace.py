@@ -18,7 +18,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from newsletter.checks import Finding, check_compiled
 from newsletter.config import Config, load_config
 from newsletter.errors import (
     ConfigError,
@@ -28,12 +27,13 @@ from newsletter.errors import (
     StoreError,
     TemplateError,
 )
-from newsletter.issues import ISSUE_NAME, list_issues, read_issue
 from newsletter.models import Issue
-from newsletter.personalize import Personalizer
 from newsletter.preview.headers import message_headers
 from newsletter.preview.recipients import Recipient, Recipients
-from newsletter.render import compile_issue
+from newsletter.render.checks import Finding, check_compiled
+from newsletter.render.compile import compile_issue
+from newsletter.render.issues import ISSUE_NAME, list_issues, read_issue
+from newsletter.render.personalize import Personalizer
 
 ASSETS_PATH = "/assets"  # where the preview serves the project's local images
 _STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

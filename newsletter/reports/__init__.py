@@ -10,7 +10,7 @@ from __future__ import annotations
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
 from newsletter.reports.queries import IssueReport, ListWeek, Report, build_report
-from newsletter.sending import _slug_of as slug_of
+from newsletter.send.sending import _slug_of as slug_of
 from newsletter.store import open_store
 
 __all__ = ["IssueReport", "ListWeek", "Report", "make_report"]

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Date, Engine, cast, func, select
 
-from newsletter import ledger
+from newsletter.send import ledger
 from newsletter.store import Store
 from newsletter.store.returns import soft_bounces
 from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber

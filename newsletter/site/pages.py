@@ -18,10 +18,10 @@ from xml.sax.saxutils import escape
 
 from markupsafe import Markup
 
-from newsletter.colors import contrast
 from newsletter.config import Config
 from newsletter.models import Issue
-from newsletter.render import template_environment
+from newsletter.render.colors import contrast
+from newsletter.render.compile import template_environment
 from newsletter.site.feeds import FeedKind, render_feed
 from newsletter.site.published import PublishedIssue, image_path
 
@@ -39,7 +39,7 @@ XML = "application/xml"
 MEDIA_TYPES = {"atom": "application/atom+xml", "rss": "application/rss+xml"}
 FEED_FILES: dict[FeedKind, str] = {"atom": "feed.xml", "rss": "rss.xml"}
 # Where the image pipeline writes the resized copies that mail links to (see
-# newsletter.images); /assets serves that folder first, then the project's own files.
+# newsletter.render.images); /assets serves that folder first, then the project's own files.
 PROCESSED_IMAGES = "build/assets"
 
 

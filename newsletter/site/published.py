@@ -11,9 +11,9 @@ from urllib.parse import quote, urlsplit
 
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
-from newsletter.issues import issue_slug, list_issues, parse_issue
-from newsletter.ledger import Campaign, list_campaigns
 from newsletter.models import Issue
+from newsletter.render.issues import issue_slug, list_issues, parse_issue
+from newsletter.send.ledger import Campaign, list_campaigns
 from newsletter.store import Store
 from newsletter.store.snapshots import Snapshot, all_snapshots, content_hash, source_hash
 

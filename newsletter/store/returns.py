@@ -53,7 +53,7 @@ _LOOKUP_SLICE = 1000
 class Return:
     """One classified message; ``subscriber_id`` (from a signed token) when it is acted on.
 
-    ``kind`` is one of :data:`newsletter.mailbox.classify.Kind`; kinds without a
+    ``kind`` is one of :data:`newsletter.send.mailbox.classify.Kind`; kinds without a
     subscriber (auto-replies, unrecognised mail) are only remembered as seen.
     """
 

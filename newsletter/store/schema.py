@@ -174,7 +174,7 @@ suppressions = Table(
     sqlite_with_rowid=False,
 )
 
-# -- campaigns and the send ledger (migration 2, newsletter.ledger) ------------------
+# -- campaigns and the send ledger (migration 2, newsletter.send.ledger) ------------------
 
 LEDGER_STATES = ("pending", "in_flight", "sent", "failed", "unknown", "skipped")
 
@@ -256,7 +256,7 @@ campaign_engagement = Table(
 )
 
 
-# -- mail coming back (migration 6, newsletter.mailbox; written by store/returns.py) ------
+# -- mail coming back (migration 6, newsletter.send.mailbox; written by store/returns.py) ------
 
 # One row per returned message already processed (SHA-256 of its Message-ID, or of its
 # bytes): reading it again (POP3 cannot flag, a crash before flagging) changes nothing.

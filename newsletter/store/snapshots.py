@@ -22,8 +22,8 @@ from sqlalchemy import JSON, Column, Date, ForeignKey, String, Table, Text, sele
 from sqlalchemy.engine import Engine
 
 from newsletter.errors import IssueFileError
-from newsletter.issues import split_front_matter
 from newsletter.models import CompiledIssue
+from newsletter.render.issues import split_front_matter
 from newsletter.store.schema import Id, UtcDateTime, campaigns, metadata
 from newsletter.store.subscribers import Store, insert_ignoring_duplicates, now
 

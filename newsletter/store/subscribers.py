@@ -65,7 +65,7 @@ def subscriber_condition(
 ) -> ColumnElement[bool]:
     """Subscribers of ``status`` (any, if None) with any of ``topics`` (any, if None), as
     SQL: the one definition of "who is a recipient" (``status="active"``), shared by
-    :meth:`Store.recipients` and the campaign snapshot in :mod:`newsletter.ledger`.
+    :meth:`Store.recipients` and the campaign snapshot in :mod:`newsletter.send.ledger`.
     ``topics`` are taken as given (:meth:`Store.check_topics` validates them); an empty
     list matches nobody."""
     condition: ColumnElement[bool] = true()

@@ -14,8 +14,8 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from newsletter.config import Config, env_secret
-from newsletter.providers import Delivery
-from newsletter.sending import send_transactional
+from newsletter.send.providers import Delivery
+from newsletter.send.sending import send_transactional
 from newsletter.site.export import LiveSite
 from newsletter.store import open_store
 from newsletter.tokens import Links, Signer, require_secret

@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 from werkzeug.urls import iri_to_uri
 
 from newsletter.errors import TokenError
-from newsletter.ledger import now
+from newsletter.send.ledger import now
 from newsletter.store import Store
 from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
 from newsletter.store.schema import campaign_engagement

@@ -38,8 +38,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from newsletter.delivery_events import DeliveryEvent, apply_delivery_events
 from newsletter.errors import StoreError
+from newsletter.send.delivery_events import DeliveryEvent, apply_delivery_events
 from newsletter.store.addresses import address_key, normalize_address
 from newsletter.store.schema import (
     campaign_engagement,

@@ -4,7 +4,7 @@ request thread but never only held in memory.
 ``/manage`` and ``/subscribe`` must answer the same whether or not an address is known.
 Sending mail takes long enough (an SMTP conversation, an HTTP call) that a page which
 waited for it would tell by its timing; so :meth:`Postman.post` only commits the letter
-to the durable queue (:mod:`newsletter.mail_queue`, one small INSERT) before the page is
+to the durable queue (:mod:`newsletter.send.mail_queue`, one small INSERT) before the page is
 answered, and mail threads send it. They also drain, at start and every few seconds,
 what an earlier process left (killed after answering, or retries due). A failed send
 is logged and retried, never shown to the visitor.
@@ -18,7 +18,7 @@ import time
 
 from sqlalchemy import Engine
 
-from newsletter.mail_queue import Letter, SendLetter, due_now, enqueue, process_owner, send_due
+from newsletter.send.mail_queue import Letter, SendLetter, due_now, enqueue, process_owner, send_due
 
 __all__ = ["Letter", "Postman"]
 

@@ -82,7 +82,7 @@ def asset(path: str) -> Response:
         abort(404)
     site = services()
     root = site.config.root
-    # Images in mail are resized under hashed names in build/assets/ (newsletter.images).
+    # Images in mail are resized under hashed names in build/assets/ (newsletter.render.images).
     processed = root / "build" / "assets"
     folder = processed if (processed / path).is_file() else root
     if (folder / path).resolve() not in site.site.current().public_files():

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.models import Subscriber
-from newsletter.return_tokens import ReturnTokens
+from newsletter.send.return_tokens import ReturnTokens
 
 MESSAGES = Path(__file__).parent / "messages"
 SECRET = "test-secret-key-for-the-mailbox-tests-0123456789"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.mailbox.classify import classify
-from newsletter.return_tokens import ReturnClaim, ReturnTokens
+from newsletter.send.mailbox.classify import classify
+from newsletter.send.return_tokens import ReturnClaim, ReturnTokens
 from tests.mailbox.conftest import BOUNCE_ADDRESS, LINK_KEY, Returned, fill, link_keys
 
 

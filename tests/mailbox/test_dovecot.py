@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import load_config
-from newsletter.return_tokens import ReturnTokens
+from newsletter.send.return_tokens import ReturnTokens
 from newsletter.store import Store, open_store
 from tests.conftest import skip_or_fail
 from tests.mailbox.conftest import Returned

@@ -13,9 +13,9 @@ import yaml
 from click.testing import CliRunner
 from sqlalchemy import update
 
-from newsletter import ledger
 from newsletter.cli import cli
-from newsletter.return_tokens import ReturnTokens
+from newsletter.send import ledger
+from newsletter.send.return_tokens import ReturnTokens
 from newsletter.store import Store, open_store_url
 from newsletter.store.schema import ledger as ledger_table
 from newsletter.store.schema import subscribers

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from werkzeug.test import Client
 
-from newsletter.checks import check_issue
 from newsletter.config import load_config
 from newsletter.preview import Workspace
 from newsletter.preview.app import PreviewApp
+from newsletter.render.checks import check_issue
 from newsletter.tokens import DEVELOPMENT_SECRET, Signer
 from tests.preview.conftest import PAGE, SEED_STEM, page_text, saved, text_of
 

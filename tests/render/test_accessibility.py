@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from newsletter.colors import contrast, dark_accent
 from newsletter.config import Config, load_config
-from newsletter.issues import read_issue
-from newsletter.personalize import Personalizer
-from newsletter.render import compile_issue
+from newsletter.render.colors import contrast, dark_accent
+from newsletter.render.compile import compile_issue
+from newsletter.render.issues import read_issue
+from newsletter.render.personalize import Personalizer
 from newsletter.tokens import sample_personalization
 from tests.conftest import ROOT, SEED_ISSUE, skip_or_fail
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from newsletter.config import Config
-from newsletter.issues import read_issue
-from newsletter.personalize import Personalizer
-from newsletter.render import compile_issue
+from newsletter.render.compile import compile_issue
+from newsletter.render.issues import read_issue
+from newsletter.render.personalize import Personalizer
 from newsletter.tokens import sample_personalization
 from tests.conftest import SEED_ISSUE
 

@@ -9,10 +9,10 @@ import yaml
 
 from newsletter.config import Config, load_config
 from newsletter.errors import ConfigError, IssueFileError
-from newsletter.issues import read_issue
 from newsletter.models import Personalization, first_name
-from newsletter.personalize import Personalizer
-from newsletter.render import compile_issue
+from newsletter.render.compile import compile_issue
+from newsletter.render.issues import read_issue
+from newsletter.render.personalize import Personalizer
 from tests.render.test_render import issue_file
 
 

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.errors import IssueFileError
-from newsletter.issues import _PARSER, MAX_INLINE_NESTING, _PlainText, read_issue
-from newsletter.ledger import start_campaign
-from newsletter.render import compile_issue
+from newsletter.render.compile import compile_issue
+from newsletter.render.issues import _PARSER, MAX_INLINE_NESTING, _PlainText, read_issue
+from newsletter.send.ledger import start_campaign
 from newsletter.store import open_store_url
 from tests.web.conftest import SECRET
 from tests.web.live import serve

@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-import newsletter.images
-import newsletter.render
+import newsletter.render.compile
+import newsletter.render.images
 from newsletter.cli import cli
 from newsletter.config import Config
-from newsletter.issues import read_issue
-from newsletter.render import compile_issue
+from newsletter.render.compile import compile_issue
+from newsletter.render.issues import read_issue
 from tests.render.test_cli_render import write_issue
 
 OWN = "title: Garden notes\npreheader: What grew this month.\n"
@@ -71,7 +71,7 @@ def test_an_unchanged_image_is_not_encoded_again(
     def encode_again(*args: object) -> object:
         raise AssertionError("an unchanged image was encoded again")
 
-    monkeypatch.setattr(newsletter.images, "_encode", encode_again)
+    monkeypatch.setattr(newsletter.render.images, "_encode", encode_again)
     newsletter.render._pipeline.cache_clear()  # a new process: the index is read from disk
     again = compile_issue(read_issue(path), config)
     assert again.html == first.html

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import mjml_schema
 from newsletter.config import Config
-from newsletter.issues import read_issue
-from newsletter.render import compile_issue
+from newsletter.render import mjml_schema
+from newsletter.render.compile import compile_issue
+from newsletter.render.issues import read_issue
 from tests.conftest import ROOT, SEED_ISSUE, skip_or_fail
 
 

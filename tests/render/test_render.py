@@ -9,10 +9,10 @@ import pytest
 
 from newsletter.config import Config
 from newsletter.errors import IssueFileError
-from newsletter.issues import read_issue
 from newsletter.models import ButtonBlock, ImageBlock, Personalization, TextBlock
-from newsletter.personalize import Personalizer
-from newsletter.render import compile_issue, template_environment
+from newsletter.render.compile import compile_issue, template_environment
+from newsletter.render.issues import read_issue
+from newsletter.render.personalize import Personalizer
 from tests.conftest import SEED_ISSUE
 
 

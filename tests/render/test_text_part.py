@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from newsletter.config import Config
-from newsletter.issues import read_issue
 from newsletter.models import Personalization
-from newsletter.personalize import Personalizer
-from newsletter.render import compile_issue
+from newsletter.render.compile import compile_issue
+from newsletter.render.issues import read_issue
+from newsletter.render.personalize import Personalizer
 from tests.render.test_render import issue_file
 
 LONG = (

@@ -10,7 +10,7 @@ from newsletter.tokens import Signer, UnsubscribeClaim
 
 UNSUBSCRIBE_HEADER = re.compile(
     r"<(?P<url>https://[^>]+/u/(?P<token>[^>]+))>, "
-    # The mailto's subject carries the copy's signed token (newsletter.return_tokens).
+    # The mailto's subject carries the copy's signed token (newsletter.send.return_tokens).
     r"<mailto:[^>]+\?subject=unsubscribe(?:%20(?P<mailto>[0-9a-z-]+))?>"
 )
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import ledger
 from newsletter.config import Config
+from newsletter.send import ledger
 from newsletter.store import Store
 from newsletter.store.schema import ledger as ledger_rows
 from tests.fakes.sendgrid import FakeSendGrid

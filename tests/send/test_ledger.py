@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
 
-from newsletter import ledger
 from newsletter.cli import cli
 from newsletter.errors import SendError
-from newsletter.lease import Lease
+from newsletter.send import ledger
+from newsletter.send.lease import Lease
 from newsletter.store import Store, open_store_url
 from newsletter.store.schema import campaigns
 from tests.send.conftest import SEED

@@ -1,4 +1,4 @@
-"""Headers and message composition (newsletter.mail)."""
+"""Headers and message composition (newsletter.render.mail)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ import re
 
 import pytest
 
-from newsletter.campaign import RecipientBuilder
 from newsletter.config import Config
 from newsletter.errors import SendError
-from newsletter.ledger import LedgerRecipient
-from newsletter.mail import (
+from newsletter.render.mail import (
     compose,
     format_address,
     list_headers,
     message_bytes,
     message_headers,
 )
+from newsletter.send.campaign import RecipientBuilder
+from newsletter.send.ledger import LedgerRecipient
 from newsletter.tokens import Links, Signer
 
 LONG_URL = "https://news.breastfeedingworld.example/u/" + "A" * 150

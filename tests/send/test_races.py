@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from newsletter import ledger
-from newsletter.campaign import SendSummary
 from newsletter.config import Config
-from newsletter.sending import plan_send, send_campaign
+from newsletter.send import ledger
+from newsletter.send.campaign import SendSummary
+from newsletter.send.sending import plan_send, send_campaign
 from newsletter.store import Store, open_store
 from newsletter.store.schema import ledger as ledger_rows
 from tests.fakes.sendgrid import FakeSendGrid

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from newsletter.ratelimit import RateLimiter
+from newsletter.send.ratelimit import RateLimiter
 
 
 class FakeClock:

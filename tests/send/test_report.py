@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import update
 
-from newsletter import ledger
 from newsletter.cli import cli
+from newsletter.send import ledger
 from newsletter.store import Store
 from newsletter.store.returns import soft_bounces
 from newsletter.store.schema import ledger as ledger_table

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from newsletter import ledger
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.errors import ConfigError, SendError
-from newsletter.lease import Lease
-from newsletter.schedule import (
+from newsletter.send import ledger
+from newsletter.send.lease import Lease
+from newsletter.send.schedule import (
     DueChecker,
     list_schedule,
     parse_when,
@@ -26,7 +26,7 @@ from newsletter.schedule import (
     schedule_issue,
     time_zone,
 )
-from newsletter.sending import plan_send
+from newsletter.send.sending import plan_send
 from newsletter.store import Store
 from tests.send.conftest import SEED
 from tests.send.test_send_cli import outbox_messages

@@ -11,10 +11,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from newsletter import ledger
 from newsletter.cli import cli
 from newsletter.config import Config
-from newsletter.lease import Lease
+from newsletter.send import ledger
+from newsletter.send.lease import Lease
 from newsletter.store import Store
 from newsletter.tokens import DEVELOPMENT_SECRET, Signer
 from newsletter.web.events import EventProcessor

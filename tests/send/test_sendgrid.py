@@ -10,12 +10,12 @@ from collections.abc import Callable
 import pytest
 from click.testing import CliRunner
 
-from newsletter import ledger
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.models import Personalization
-from newsletter.providers import Batch, Content, Recipient, get_provider
-from newsletter.sending import send_transactional
+from newsletter.send import ledger
+from newsletter.send.providers import Batch, Content, Recipient, get_provider
+from newsletter.send.sending import send_transactional
 from newsletter.store import Store
 from newsletter.tokens import Signer
 from tests.fakes.sendgrid import FakeSendGrid

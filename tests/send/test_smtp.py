@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from newsletter import ledger
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.errors import ConfigError
-from newsletter.sending import send_transactional
+from newsletter.send import ledger
+from newsletter.send.sending import send_transactional
 from newsletter.store import Store
 from newsletter.tokens import Signer
 from tests.fakes.smtp import FakeSmtp

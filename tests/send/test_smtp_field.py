@@ -12,11 +12,11 @@ from urllib.parse import unquote
 import pytest
 from click.testing import CliRunner
 
-from newsletter import ledger
 from newsletter.cli import cli
 from newsletter.config import Config
-from newsletter.providers.smtp_connect import default_local_hostname
-from newsletter.return_tokens import ReturnClaim, ReturnTokens
+from newsletter.send import ledger
+from newsletter.send.providers.smtp_connect import default_local_hostname
+from newsletter.send.return_tokens import ReturnClaim, ReturnTokens
 from newsletter.store import Store
 from newsletter.tokens import Signer
 from tests.fakes.smtp import FakeSmtp

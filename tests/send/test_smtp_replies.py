@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.providers.smtp_replies import (
+from newsletter.send.providers.smtp_replies import (
     data_refusal_scope,
     is_no_such_user,
     rcpt_refusal_scope,

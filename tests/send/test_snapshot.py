@@ -10,9 +10,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from newsletter import ledger
 from newsletter.cli import cli
 from newsletter.config import Config
+from newsletter.send import ledger
 from newsletter.store import Store
 from newsletter.store.snapshots import find_snapshot, source_hash
 from tests.send.conftest import SEED

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from newsletter import ledger
 from newsletter.config import Config
-from newsletter.issues import read_issue
-from newsletter.render import compile_issue
+from newsletter.render.compile import compile_issue
+from newsletter.render.issues import read_issue
+from newsletter.send import ledger
 from newsletter.store import Store
 from newsletter.store.snapshots import save_snapshot, snapshot_row
 

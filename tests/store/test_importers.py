@@ -17,7 +17,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from newsletter import ledger
+from newsletter.send import ledger
 from newsletter.store import Store, open_store_url
 from newsletter.store.csv_import import ImportOptions, ImportSummary, import_csv
 from newsletter.store.importers.topics import suggested_topics

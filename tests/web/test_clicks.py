@@ -7,9 +7,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from newsletter import ledger
-from newsletter.click_tracking import register_links
 from newsletter.models import Subscriber
+from newsletter.send import ledger
+from newsletter.send.click_tracking import register_links
 from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
 from newsletter.tokens import TrackingSigner
 from newsletter.web import shutdown

@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import Config
-from newsletter.mail_queue import Letter, enqueue
+from newsletter.send.mail_queue import Letter, enqueue
 from newsletter.store import open_store
 from tests.fakes.sendgrid import API_KEY, FakeSendGrid
 from tests.web.conftest import SECRET

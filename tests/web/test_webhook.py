@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from sendgrid.helpers.eventwebhook import EventWebhook
 
-from newsletter.ledger import Ledger, reactions, start_campaign, state_counts
 from newsletter.models import Subscriber
+from newsletter.send.ledger import Ledger, reactions, start_campaign, state_counts
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.signature import verify_signature
 from tests.web.conftest import Webhook, events_of, public_key_text

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select, update
 
-from newsletter.ledger import start_campaign, state_counts
+from newsletter.send.ledger import start_campaign, state_counts
 from newsletter.store import Store, open_store_url
 from newsletter.store.bulk import Candidate
 from newsletter.store.schema import ledger, subscribers

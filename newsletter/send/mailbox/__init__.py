@@ -1,8 +1,8 @@
 """Mail that comes back: bounces, abuse complaints and mailto unsubscribes.
 
 ``process_mailbox(config)`` reads the mailbox named by ``mailbox.url``
-(:mod:`~newsletter.mailbox.sources`), classifies each message
-(:mod:`~newsletter.mailbox.classify`: who it is about comes only from a signed token,
+(:mod:`~newsletter.send.mailbox.sources`), classifies each message
+(:mod:`~newsletter.send.mailbox.classify`: who it is about comes only from a signed token,
 checked against the subscriber's current link key, looked up once per chunk),
 applies what it means to the store in one transaction per chunk
 (:func:`newsletter.store.returns.record_returns`), and then flags or moves the
@@ -19,10 +19,10 @@ from typing import Any
 from newsletter.config import Config
 
 # Aliased: the name ``classify`` stays the submodule's.
-from newsletter.mailbox.classify import ACTED_ON, Classified
-from newsletter.mailbox.classify import classify as classify_message
-from newsletter.mailbox.sources import Source, open_source
-from newsletter.return_tokens import LinkKeyOf, ReturnTokens, named_subscribers
+from newsletter.send.mailbox.classify import ACTED_ON, Classified
+from newsletter.send.mailbox.classify import classify as classify_message
+from newsletter.send.mailbox.sources import Source, open_source
+from newsletter.send.return_tokens import LinkKeyOf, ReturnTokens, named_subscribers
 from newsletter.store import Store, open_store
 from newsletter.store.returns import Recorded, Return, link_keys, record_returns
 from newsletter.tokens import require_secret

@@ -5,7 +5,7 @@ A campaign is planned first (:func:`plan_send`: the issue compiled once and chec
 the audience counted, an earlier run of the same issue found), then run
 (:func:`send_campaign`): recipients snapshotted into the ledger, then batch after
 batch claimed, personalised, handed to the provider and recorded. Sending the same
-issue again resumes its campaign; see :mod:`newsletter.ledger` for why nobody is
+issue again resumes its campaign; see :mod:`newsletter.send.ledger` for why nobody is
 mailed twice.
 """
 
@@ -17,8 +17,15 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from newsletter import ledger
-from newsletter.campaign import (
+from newsletter.config import Config
+from newsletter.errors import SendError
+from newsletter.models import CompiledIssue, Personalization
+from newsletter.render.checks import Finding, check_compiled, has_errors
+from newsletter.render.compile import compile_issue
+from newsletter.render.issues import ISSUE_NAME, read_issue
+from newsletter.render.mail import list_unsubscribe, safe_header
+from newsletter.send import ledger
+from newsletter.send.campaign import (
     CampaignRun,
     ProgressCallback,
     RecipientBuilder,
@@ -26,18 +33,11 @@ from newsletter.campaign import (
     campaign_content,
     dry_run_campaign,
 )
-from newsletter.checks import Finding, check_compiled, has_errors
-from newsletter.click_tracking import tracked_content
-from newsletter.config import Config
-from newsletter.errors import SendError
-from newsletter.issues import ISSUE_NAME, read_issue
-from newsletter.lease import Lease
-from newsletter.mail import list_unsubscribe, safe_header
-from newsletter.models import CompiledIssue, Personalization
-from newsletter.providers import Batch, Content, Delivery, Recipient, get_provider
-from newsletter.ratelimit import DAY, RateLimiter
-from newsletter.render import compile_issue
-from newsletter.return_tokens import ReturnTokens
+from newsletter.send.click_tracking import tracked_content
+from newsletter.send.lease import Lease
+from newsletter.send.providers import Batch, Content, Delivery, Recipient, get_provider
+from newsletter.send.ratelimit import DAY, RateLimiter
+from newsletter.send.return_tokens import ReturnTokens
 from newsletter.store import Store, open_store, snapshots
 from newsletter.store.returns import handovers, set_campaign_provider
 from newsletter.tokens import (

@@ -1,4 +1,4 @@
-"""The ledger as a :class:`~newsletter.providers.DeliveryLog`: per-message outcomes.
+"""The ledger as a :class:`~newsletter.send.providers.DeliveryLog`: per-message outcomes.
 
 Outbox and SMTP hand over one message at a time, so they can tell the campaign about
 each one as it happens. :class:`LedgerLog` turns that into ledger rows: a recipient is
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import threading
 
-from newsletter.ledger import Claim, Ledger, Outcome
-from newsletter.providers import Delivery
+from newsletter.send.ledger import Claim, Ledger, Outcome
+from newsletter.send.providers import Delivery
 
 # Delivery status -> ledger state: "deferred" goes back to pending for the next run.
 LEDGER_STATE = {

@@ -1,6 +1,6 @@
 """What one message in the mailbox is, and who it is about.
 
-Who: only a signed token says that (:mod:`newsletter.return_tokens`): the VERP address a
+Who: only a signed token says that (:mod:`newsletter.send.return_tokens`): the VERP address a
 bounce was sent to (or that the complained-about original carried as its Return-Path),
 or the ``unsubscribe <token>`` subject of a ``List-Unsubscribe`` mailto, checked against
 the link key its subscriber holds now (``link_key_of``). What: the
@@ -22,7 +22,7 @@ from typing import Literal
 
 from flufl.bounce import all_failures
 
-from newsletter.return_tokens import LinkKeyOf, ReturnClaim, ReturnTokens
+from newsletter.send.return_tokens import LinkKeyOf, ReturnClaim, ReturnTokens
 
 Kind = Literal[
     "hard_bounce",  # the address does not exist: subscriber bounced, ledger row failed

@@ -3,7 +3,7 @@
 Jinja renders the MJML template, mjml-python compiles it, css-inline inlines the
 styles (keeping ``<style>`` blocks, which hold the media queries). The plain-text
 part is rendered from the same issue with its own template. Per-recipient values
-appear as markers; :mod:`newsletter.personalize` fills them in cheaply afterwards.
+appear as markers; :mod:`newsletter.render.personalize` fills them in cheaply afterwards.
 
 Templates are looked up in the project's ``templates/`` first, then in the bundled
 theme, so an editor overrides one file without copying the rest.
@@ -23,13 +23,13 @@ import jinja2
 import markupsafe
 import mjml
 
-from newsletter.colors import dark_accent
 from newsletter.config import Config
 from newsletter.errors import IssueFileError, RenderError, TemplateError
-from newsletter.images import ImagePipeline, OutputNotWritable
 from newsletter.models import PERSONAL_FIELDS, CompiledIssue, Issue, ProcessedImage
+from newsletter.render.colors import dark_accent
+from newsletter.render.images import ImagePipeline, OutputNotWritable
 
-THEME_DIR = Path(__file__).parent / "theme"
+THEME_DIR = Path(__file__).parent.parent / "theme"
 HTML_TEMPLATE = "email.mjml.j2"
 TEXT_TEMPLATE = "email.txt.j2"
 

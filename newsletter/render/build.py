@@ -3,7 +3,7 @@
 ``DIR/<slug>/email.html`` and ``email.txt`` (filled with a sample recipient, so they
 open in a browser and an editor), ``email.mjml`` (the compiled intermediate, for the
 official MJML validator), and the local images under ``DIR/assets/``, resized and under
-content-hashed names (:mod:`newsletter.images`), ready to upload to ``assets_url``.
+content-hashed names (:mod:`newsletter.render.images`), ready to upload to ``assets_url``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
-from newsletter.images import copy_assets
-from newsletter.issues import read_issue
-from newsletter.personalize import Personalizer
-from newsletter.render import compile_issue
+from newsletter.render.compile import compile_issue
+from newsletter.render.images import copy_assets
+from newsletter.render.issues import read_issue
+from newsletter.render.personalize import Personalizer
 from newsletter.tokens import sample_personalization
 
 

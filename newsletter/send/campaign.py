@@ -16,14 +16,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from newsletter import ledger
 from newsletter.config import Config
 from newsletter.errors import ProviderError, ProviderUnavailable
-from newsletter.lease import Lease
-from newsletter.ledger_log import LEDGER_STATE, LedgerLog
-from newsletter.mail import list_unsubscribe, shared_list_headers
 from newsletter.models import CompiledIssue, Personalization
-from newsletter.providers import (
+from newsletter.render.mail import list_unsubscribe, shared_list_headers
+from newsletter.safe_text import without_controls
+from newsletter.send import ledger
+from newsletter.send.lease import Lease
+from newsletter.send.ledger_log import LEDGER_STATE, LedgerLog
+from newsletter.send.providers import (
     NO_LOG,
     Batch,
     Content,
@@ -33,8 +34,7 @@ from newsletter.providers import (
     Recipient,
     local_message,
 )
-from newsletter.return_tokens import ReturnTokens
-from newsletter.safe_text import without_controls
+from newsletter.send.return_tokens import ReturnTokens
 from newsletter.store import Store
 from newsletter.store.returns import add_handovers
 from newsletter.tokens import DEVELOPMENT_SECRET, SAMPLE_LINK_KEY, Links, Signer

@@ -13,7 +13,7 @@ provider, and to ``sent``/``failed`` in one transaction after::
 So after a crash, ``in_flight`` rows are exactly the batch that was out: the next run
 calls them ``unknown`` and never sends them again on its own. Only one process may
 work on a campaign at a time: it holds the campaign's
-lease (:class:`newsletter.lease.Lease`).
+lease (:class:`newsletter.send.lease.Lease`).
 
 Functions take the :class:`~newsletter.store.Store` (or its engine). Updates are per
 batch, never per recipient: a batch's rows are one id range (they are claimed in id

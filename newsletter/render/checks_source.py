@@ -2,7 +2,7 @@
 template, Markdown that did not parse (a link printed raw), unknown ``{.class}``
 attributes, and image alt text still to be filled in.
 
-Each problem names the line of the issue file. :mod:`newsletter.checks` runs these with
+Each problem names the line of the issue file. :mod:`newsletter.render.checks` runs these with
 the checks of the compiled issue.
 """
 
@@ -16,10 +16,10 @@ from pathlib import Path
 
 from markdown_it.token import Token
 
-from newsletter.issues import markdown_parser, split_front_matter
 from newsletter.models import Issue
+from newsletter.render.issues import markdown_parser, split_front_matter
 
-STARTER_ISSUE = Path(__file__).parent / "starter" / "issue.md"
+STARTER_ISSUE = Path(__file__).parent.parent / "starter" / "issue.md"
 STARTER_TITLE = "Welcome to our newsletter"  # the issue `newsletter init` creates
 KNOWN_CLASSES = ("button",)  # the {.class} attributes the theme gives a meaning to
 # What `newsletter new --from` writes where an image had no alt text.

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, delete, func, or_, select, update
 
-from newsletter.lease import owner_alive
-from newsletter.providers import Delivery
+from newsletter.send.lease import owner_alive
+from newsletter.send.providers import Delivery
 from newsletter.store.mail_queue_table import mail_queue
 
 MAX_ATTEMPTS = 10

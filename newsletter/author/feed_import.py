@@ -14,10 +14,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from newsletter.article_import import write_issue
+from newsletter.author.article_import import write_issue
+from newsletter.author.fetch import fetch, is_url, read_local
+from newsletter.author.scaffold import slugify
 from newsletter.errors import NewsletterError
-from newsletter.fetch import fetch, is_url, read_local
-from newsletter.scaffold import slugify
 
 SUMMARY_LENGTH = 300
 DEFAULT_LIMIT = 10

@@ -20,10 +20,10 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import yaml
 
-from newsletter.checks_source import ALT_PLACEHOLDER
+from newsletter.author.fetch import MAX_IMAGE_BYTES, fetch, is_url, read_local
+from newsletter.author.scaffold import slugify
 from newsletter.errors import NewsletterError
-from newsletter.fetch import MAX_IMAGE_BYTES, fetch, is_url, read_local
-from newsletter.scaffold import slugify
+from newsletter.render.checks_source import ALT_PLACEHOLDER
 
 PREHEADER_LENGTH = 140
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp"}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from newsletter.errors import NewsletterError
 
-STARTER = Path(__file__).parent / "starter"
+STARTER = Path(__file__).parent.parent / "starter"
 # Starter files are shipped as "dot-NAME" and created as ".NAME": wheels leave out
 # package files whose names start with a dot.
 DOT_PREFIX = "dot-"

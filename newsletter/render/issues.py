@@ -88,7 +88,7 @@ class FrontMatter(Schema):
     hero: ImageMatter | None = None
     cta: CallToActionMatter | None = None
     greeting: Greeting | None = None  # None: the config's greeting
-    # When to send: read by newsletter.schedule (a time in the config's timezone, or
+    # When to send: read by newsletter.send.schedule (a time in the config's timezone, or
     # with an offset); YAML gives a datetime for full timestamps, a string otherwise.
     send_at: dt.datetime | str | None = None
 

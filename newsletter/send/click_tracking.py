@@ -19,8 +19,8 @@ import re
 from sqlalchemy import Connection, select
 
 from newsletter.config import Config
-from newsletter.providers import Content
-from newsletter.render import marker
+from newsletter.render.compile import marker
+from newsletter.send.providers import Content
 from newsletter.store import Store
 from newsletter.store.scheduling import campaign_links
 from newsletter.store.subscribers import insert_ignoring_duplicates

@@ -31,10 +31,10 @@ from sendgrid import SendGridAPIClient
 
 from newsletter.config import Config, env_secret
 from newsletter.errors import ConfigError, ProviderError, ProviderUnavailable
-from newsletter.providers import NO_LOG, BaseProvider, Batch, Delivery, DeliveryLog, Recipient
-from newsletter.providers.retry import Backoff
-from newsletter.ratelimit import RateLimiter
-from newsletter.render import marker
+from newsletter.render.compile import marker
+from newsletter.send.providers import NO_LOG, BaseProvider, Batch, Delivery, DeliveryLog, Recipient
+from newsletter.send.providers.retry import Backoff
+from newsletter.send.ratelimit import RateLimiter
 
 MAX_RATE_LIMIT_WAIT = 900.0  # never sleep longer than this on one 429, whatever it says
 # Any Content-Type but the bare "application/json" makes the library send a body we

@@ -13,14 +13,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from newsletter import mjml_schema
-from newsletter.checks_source import source_problems
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
-from newsletter.issues import read_issue
 from newsletter.models import CompiledIssue, ImageBlock, Issue
-from newsletter.personalize import Personalizer
-from newsletter.render import compile_issue
+from newsletter.render import mjml_schema
+from newsletter.render.checks_source import source_problems
+from newsletter.render.compile import compile_issue
+from newsletter.render.issues import read_issue
+from newsletter.render.personalize import Personalizer
 from newsletter.tokens import sample_personalization
 
 CLIP_ERROR_BYTES = 100 * 1024  # Gmail clips an HTML part above about 102 KB
@@ -57,7 +57,7 @@ def check_issue(path: Path, config: Config) -> tuple[list[Finding], CompiledIssu
 
 def link_findings(compiled: CompiledIssue, config: Config, *, timeout: float) -> list[Finding]:
     """``check --links``: one error per link that does not answer, on its line."""
-    from newsletter.links_check import broken_links  # urllib and threads: only when asked
+    from newsletter.render.links_check import broken_links  # urllib and threads: only when asked
 
     label = _display(compiled.issue.path)
     return [

@@ -38,11 +38,11 @@ from typing import Literal, Protocol
 
 from newsletter.config import Config
 from newsletter.errors import ConfigError
-from newsletter.mail import format_address, message_bytes, new_message_id, safe_header
 from newsletter.models import Personalization
-from newsletter.personalize import fill, split_markers
-from newsletter.ratelimit import RateLimiter
-from newsletter.render import marker
+from newsletter.render.compile import marker
+from newsletter.render.mail import format_address, message_bytes, new_message_id, safe_header
+from newsletter.render.personalize import fill, split_markers
+from newsletter.send.ratelimit import RateLimiter
 
 
 @dataclass(frozen=True)
@@ -283,9 +283,9 @@ class BaseProvider:
 
 # name -> "module:Class"; imported on first use.
 PROVIDERS: dict[str, str] = {
-    "outbox": "newsletter.providers.outbox:OutboxProvider",
-    "smtp": "newsletter.providers.smtp:SmtpProvider",
-    "sendgrid": "newsletter.providers.sendgrid:SendGridProvider",
+    "outbox": "newsletter.send.providers.outbox:OutboxProvider",
+    "smtp": "newsletter.send.providers.smtp:SmtpProvider",
+    "sendgrid": "newsletter.send.providers.sendgrid:SendGridProvider",
 }
 
 

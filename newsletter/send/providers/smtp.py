@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from newsletter.config import Config, env_secret
 from newsletter.errors import ConfigError, ProviderError, ProviderUnavailable
-from newsletter.providers import (
+from newsletter.send.providers import (
     NO_LOG,
     BaseProvider,
     Batch,
@@ -37,15 +37,15 @@ from newsletter.providers import (
     Recipient,
     local_message,
 )
-from newsletter.providers.retry import Backoff
-from newsletter.providers.smtp_connect import default_local_hostname, tls_context
-from newsletter.providers.smtp_replies import (
+from newsletter.send.providers.retry import Backoff
+from newsletter.send.providers.smtp_connect import default_local_hostname, tls_context
+from newsletter.send.providers.smtp_replies import (
     data_refusal_scope,
     is_no_such_user,
     rcpt_refusal_scope,
     temporary_refusal_is_about_us,
 )
-from newsletter.ratelimit import RateLimiter
+from newsletter.send.ratelimit import RateLimiter
 
 
 def _reply(code: int, message: bytes | str) -> str:

@@ -11,8 +11,15 @@ import mailbox
 
 from newsletter.config import Config
 from newsletter.errors import ProviderUnavailable, SendError
-from newsletter.providers import NO_LOG, BaseProvider, Batch, Delivery, DeliveryLog, local_message
-from newsletter.ratelimit import RateLimiter
+from newsletter.send.providers import (
+    NO_LOG,
+    BaseProvider,
+    Batch,
+    Delivery,
+    DeliveryLog,
+    local_message,
+)
+from newsletter.send.ratelimit import RateLimiter
 
 
 class OutboxProvider(BaseProvider):

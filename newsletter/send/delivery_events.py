@@ -1,6 +1,6 @@
 """Provider events (SendGrid's Event Webhook) applied to campaign ledgers, many at once.
 
-The set-based twin of :func:`newsletter.ledger.apply_delivery_event`: a webhook batch
+The set-based twin of :func:`newsletter.send.ledger.apply_delivery_event`: a webhook batch
 holds thousands of events, and one UPDATE per campaign and 500 ids (plus one
 executemany for message ids not known yet) keeps a batch of SendGrid's maximum size
 well within a worker's timeout. It works on a connection the caller holds, so
@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, exists, select, update
 
-from newsletter.ledger import ACCEPTED_EVENTS, REFUSED_EVENTS
+from newsletter.send.ledger import ACCEPTED_EVENTS, REFUSED_EVENTS
 from newsletter.store.schema import campaigns, ledger
 
 

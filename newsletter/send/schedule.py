@@ -6,7 +6,7 @@ sends every queued issue whose time has come and returns; cron, a systemd timer 
 ``newsletter serve``'s background :class:`DueChecker` call it every minute.
 
 Nothing here can send twice: :func:`run_due` goes through
-:func:`newsletter.sending.send_campaign`, so the campaign ledger and its lease decide
+:func:`newsletter.send.sending.send_campaign`, so the campaign ledger and its lease decide
 who gets the issue. Two ``run-due`` at once: one holds the lease, the other finds it
 held and leaves the campaign to it. A queued row is marked ``sent`` only once its
 campaign has nobody left pending; until then each run resumes it.
@@ -35,12 +35,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import delete, insert, select, update
 
-from newsletter import ledger
 from newsletter.config import Config, load_yaml_mapping
 from newsletter.errors import NewsletterError, SendError
-from newsletter.issues import split_front_matter
-from newsletter.sending import SendPlan, plan_send, send_campaign
-from newsletter.sending import _slug_of as slug_of  # the one rule for issue -> slug
+from newsletter.render.issues import split_front_matter
+from newsletter.send import ledger
+from newsletter.send.sending import SendPlan, plan_send, send_campaign
+from newsletter.send.sending import _slug_of as slug_of  # the one rule for issue -> slug
 from newsletter.store import Store, open_store
 from newsletter.store.scheduling import schedules
 from newsletter.store.schema import campaigns
