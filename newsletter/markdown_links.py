@@ -43,9 +43,9 @@ def normalize_link(url: str) -> str:
     return url if _is_plain(url) else normalizeLink(url)
 
 
-def normalize_link_text(url: str) -> str:
+def normalize_link_text(link: str) -> str:
     """``normalizeLinkText`` (autolinks' visible text), without the work for plain URLs."""
-    return url if "%" not in url and _is_plain(url) else normalizeLinkText(url)
+    return link if "%" not in link and _is_plain(link) else normalizeLinkText(link)
 
 
 def parse_destination(string: str, pos: int, maximum: int) -> parse_link_destination._Result:
