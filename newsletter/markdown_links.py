@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from markdown_it import MarkdownIt
 from markdown_it.common.normalize_url import normalizeLink, normalizeLinkText
 from markdown_it.helpers import parse_link_destination, parse_link_label, parse_link_title
+from markdown_it.rules_inline import StateInline
 
 # What mdurl leaves alone: a lowercase http(s) scheme, a host of ASCII letters, digits and
 # hyphens in non-empty dot-separated labels of at most 63 characters (mdurl's own limit;
@@ -64,8 +65,47 @@ def parse_destination(string: str, pos: int, maximum: int) -> parse_link_destina
     return result
 
 
+# [label](destination), nothing else between the brackets and parentheses; the label is
+# checked against the parser's own terminator characters below.
+_PLAIN_LINK = re.compile(r"\[([^\[\]\n]+)\]\(([^\x00-\x20\x7f\\()&<]+)\)")
+
+
+def plain_link(state: StateInline, silent: bool) -> bool:
+    """markdown-it's link rule for the commonest link, ``[some words](https://host/path)``,
+    without scanning the label token by token and tokenizing it again.
+
+    It takes only links whose label is plain text (no character at which any inline rule
+    could start, so markdown-it's label scan and tokenizer would make it one text token)
+    and whose destination is a plain URL with nothing after it; the tokens it makes are
+    the link rule's: link_open with the href, the label as pending text, link_close.
+    Anything else is left to the link rule that runs next.
+    """
+    match = _PLAIN_LINK.match(state.src, state.pos, state.posMax)
+    if match is None:
+        return False
+    label_start, label_end = match.span(1)
+    url = match[2]
+    if (
+        state.md.inline.terminator_re.search(state.src, label_start, label_end)
+        or not _is_plain(url)
+        or not state.md.validateLink(url)
+        or state.md.options.get("store_labels", False)
+    ):
+        return False
+    if not silent:
+        token = state.push("link_open", "a", 1)
+        token.attrs = {"href": url}
+        state.linkLevel += 1
+        state.append_pending(match[1])
+        state.linkLevel -= 1
+        state.push("link_close", "a", -1)
+    state.pos = match.end()
+    return True
+
+
 def use_fast_links(md: MarkdownIt) -> MarkdownIt:
     """Install the fast paths on one parser (markdown-it looks them up on the instance)."""
+    md.inline.ruler.before("link", "plain_link", plain_link)
     md.normalizeLink = normalize_link  # type: ignore[method-assign]
     md.normalizeLinkText = normalize_link_text  # type: ignore[method-assign]
     md.helpers = SimpleNamespace(  # type: ignore[assignment]

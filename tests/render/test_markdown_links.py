@@ -7,11 +7,13 @@ from pathlib import Path
 
 import mdurl
 import pytest
+from markdown_it import MarkdownIt
 from markdown_it.common.normalize_url import normalizeLink, normalizeLinkText
 from markdown_it.helpers import parseLinkDestination
+from mdit_py_plugins.attrs import attrs_plugin
 
 from newsletter.config import Config
-from newsletter.issues import read_issue
+from newsletter.issues import markdown_parser, read_issue
 from newsletter.markdown_links import normalize_link, normalize_link_text, parse_destination
 
 TRICKY_URLS = [
@@ -138,3 +140,89 @@ def test_plain_links_skip_the_url_library(
     assert len(issue.links) == 51
     assert issue.links[-1] == "https://xn--bcher-kva.example/caf%C3%A9"
     assert parsed == [odd]  # only the URL that needs it went through mdurl
+
+
+MARKDOWN_PIECES = [
+    "[",
+    "]",
+    "(",
+    ")",
+    "[a link]",
+    "(https://example.org/page/1)",
+    "https://example.org/x",
+    "[words](https://example.org/a)",
+    "[x](https://b\u00fccher.example/)",
+    "[y](</p q>)",
+    "*",
+    "**",
+    "_",
+    "`",
+    "\\",
+    "{.button}",
+    "{#id}",
+    " ",
+    "  ",
+    "\n",
+    "\n\n",
+    "text",
+    "![alt]",
+    "<",
+    ">",
+    "&amp;",
+    "&",
+    "[ref]",
+    "[ref][]",
+    "[text][ref]",
+    '"title"',
+    " 'title'",
+    "(nested (parens))",
+    "%20",
+    "caf\u00e9",
+    "> ",
+    "- ",
+    "1. ",
+    "# ",
+    "    ",
+    "javascript:alert(1)",
+    "mailto:a@example.org",
+    "<https://example.org/auto>",
+]
+# fmt: off
+TRICKY_LINKS = [
+    "Paragraph 17 with [a link number 17](https://example.org/page/17) and text.",
+    "[*em*](https://e.org/)", "[a_b](https://e.org/)", "[a `c`](https://e.org/)",
+    "[a\\]b](https://e.org/)", "[a [b](https://e.org/1)](https://e.org/2)",
+    "[a](https://e.org/){.button}", "[a](https://e.org/ 'title')", "[a](https://e.org/(x))",
+    "[a]( https://e.org/)", "[a](https://e.org/&amp;)", "[a&amp;b](https://e.org/)",
+    "*[a](https://e.org/)*", "[a](https://e.org/)b](https://x.org/)", "[[a](https://e.org/)",
+    "[a <b>](https://e.org/)", "[a:b](https://e.org/)", "[ab](javascript:alert(1))",
+    "[a](https://e.org/%zz)", "[a](https://e.org/%41)", "[a\nb](https://e.org/)",
+    "![a](https://e.org/i.png)", "[a](https://E.org/)", "[](https://e.org/)",
+    "[a](https://e.org/#x)", "[a](http://e.org)", "[https://e.org/](https://e.org/)",
+    "[a]\n(https://e.org/)", "[ref](https://e.org/)\n\n[ref]: https://x.org/",
+] + [
+    "*" * depth + "[deep](https://e.org/)" + "*" * depth for depth in (5, 19, 20, 21, 40)
+]
+# fmt: on
+REFERENCE = "\n\n[ref]: https://example.org/reference 'Ref'\n"
+
+
+def generated_markdown(count: int) -> list[str]:
+    generator = random.Random(10)
+    return [
+        "".join(generator.choice(MARKDOWN_PIECES) for _ in range(generator.randint(1, 14)))
+        + (REFERENCE if generator.random() < 0.3 else "")
+        for _ in range(count)
+    ]
+
+
+def test_links_are_parsed_into_the_same_tokens_as_markdown_it_does() -> None:
+    stock = MarkdownIt("commonmark", {"html": False}).use(attrs_plugin)
+    fast = markdown_parser()
+    different = [
+        source
+        for source in TRICKY_LINKS + generated_markdown(4_000)
+        if [token.as_dict() for token in fast.parse(source)]
+        != [token.as_dict() for token in stock.parse(source)]
+    ]
+    assert different == []
