@@ -31,7 +31,6 @@ from newsletter.config import (
     load_yaml_mapping,
 )
 from newsletter.errors import IssueFileError
-from newsletter.markdown_links import use_fast_links
 from newsletter.models import (
     Author,
     Block,
@@ -43,6 +42,7 @@ from newsletter.models import (
     Issue,
     TextBlock,
 )
+from newsletter.render.markdown_links import use_fast_links
 from newsletter.safe_text import first_control
 
 ISSUE_NAME = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2})-(?P<slug>[a-z0-9][a-z0-9-]*)")
