@@ -34,8 +34,12 @@ SPLIT = """
 import json, sys, time
 from pathlib import Path
 from newsletter.config import load_config
-from newsletter.issues import read_issue
-from newsletter.render import compile_issue
+try:
+    from newsletter.render.issues import read_issue
+    from newsletter.render.compile import compile_issue
+except ImportError:  # the baseline: before the modules moved into render/
+    from newsletter.issues import read_issue
+    from newsletter.render import compile_issue
 config = load_config(Path(sys.argv[1]))
 samples = []
 for _ in range(int(sys.argv[3])):
