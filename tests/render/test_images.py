@@ -72,7 +72,7 @@ def test_an_unchanged_image_is_not_encoded_again(
         raise AssertionError("an unchanged image was encoded again")
 
     monkeypatch.setattr(newsletter.render.images, "_encode", encode_again)
-    newsletter.render._pipeline.cache_clear()  # a new process: the index is read from disk
+    newsletter.render.compile._pipeline.cache_clear()  # a new process: the index is read from disk
     again = compile_issue(read_issue(path), config)
     assert again.html == first.html
 

@@ -11,9 +11,9 @@ from markdown_it import MarkdownIt
 from markdown_it.common.normalize_url import normalizeLink, normalizeLinkText
 from markdown_it.helpers import parseLinkDestination
 from mdit_py_plugins.attrs import attrs_plugin
-from newsletter.render.issues import markdown_parser, read_issue
 
 from newsletter.config import Config
+from newsletter.render.issues import markdown_parser, read_issue
 from newsletter.render.markdown_links import normalize_link, normalize_link_text, parse_destination
 
 TRICKY_URLS = [
