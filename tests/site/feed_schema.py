@@ -1,10 +1,10 @@
 """Feeds checked against their specifications.
 
 Atom: the RELAX NG schema of RFC 4287 Appendix B (``schemas/atom.rng``, converted from
-the RFC's compact syntax by trang) with lxml, plus the two Schematron rules embedded in
-that schema (an author for every entry, a link or content in every entry), which RELAX NG
-alone does not check. RSS 2.0 has no official schema: its specification's required
-channel and item elements are checked by hand.
+the RFC's compact syntax by trang) with lxml; then the two Schematron rules embedded in
+that schema (an author for every entry, a link or content in every entry) and the RFC's
+one-alternate-link rule, which RELAX NG alone does not check. RSS 2.0 has no official
+schema: its specification's required channel and item elements are checked by hand.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def atom_problems(document: bytes) -> list[str]:
     tree = etree.fromstring(document)
     schema = atom_schema()
     problems = [] if schema.validate(tree) else [str(error) for error in schema.error_log]
-    return problems + _schematron_failures(tree)
+    return problems + _schematron_failures(tree) + _duplicate_alternates(tree)
 
 
 @functools.cache
@@ -54,6 +54,27 @@ def _schematron_failures(tree: etree._Element) -> list[str]:
             if not node.xpath(f"boolean({test})", namespaces=namespaces):
                 failures.append(f"{tree.getroottree().getpath(node)}: {message}")
     return failures
+
+
+def _duplicate_alternates(tree: etree._Element) -> list[str]:
+    """RFC 4287 4.1.1 and 4.1.2, a MUST that RELAX NG cannot say: a feed or entry has at
+    most one alternate link per combination of type and hreflang."""
+    problems = []
+    for owner in tree.xpath(
+        "self::atom:feed | self::atom:entry | .//atom:entry", namespaces={"atom": ATOM}
+    ):
+        seen: set[tuple[str, str]] = set()
+        for link in owner.iterfind(f"{{{ATOM}}}link"):
+            if link.get("rel", "alternate") != "alternate":
+                continue
+            key = (link.get("type", ""), link.get("hreflang", ""))
+            if key in seen:
+                path = tree.getroottree().getpath(owner)
+                problems.append(
+                    f"{path}: more than one alternate link with type and hreflang {key}"
+                )
+            seen.add(key)
+    return problems
 
 
 # RSS 2.0 (https://www.rssboard.org/rss-specification): a channel must have title, link

@@ -90,6 +90,12 @@ def _remove_authors(feed: etree._Element) -> None:
         author.getparent().remove(author)
 
 
+def _duplicate_alternate_link(feed: etree._Element) -> None:
+    entry = feed.find(f"{A}entry")
+    assert entry is not None
+    entry.append(etree.fromstring(f'<link xmlns="{ATOM}" href="https://elsewhere.example/"/>'))
+
+
 BROKEN_ATOM = {
     "an entry without id": _remove(f"{A}entry/{A}id"),
     "an entry without updated": _remove(f"{A}entry/{A}updated"),
@@ -97,6 +103,7 @@ BROKEN_ATOM = {
     "a feed without id": _remove(f"{A}id"),
     "an updated that is not an RFC 3339 date": _set_text(f"{A}updated", "30 Nov 2026"),
     "no author for the feed or its entries": _remove_authors,
+    "two alternate links of the same type in an entry": _duplicate_alternate_link,
 }
 
 
