@@ -7,8 +7,9 @@ Builds a fresh SQLite file (or a throwaway schema of the ``--postgres`` database
 ``--subscribers`` subscribers and ``--campaigns`` campaigns, each snapshotted to every
 subscriber: campaigns x subscribers ledger rows (100 x 10,000 = 1,000,000), with some
 failed and unknown rows, 2% unsubscribed through a campaign, some complaints, soft
-bounces and first-party clicks. Then times :func:`newsletter.reports.make_report` (the
-queries) and the table and HTML output, and prints the median of ``--runs``.
+bounces, first-party clicks, and per-reader opens and clicks (migration 9). Then times
+:func:`newsletter.reports.make_report` (the queries) and the table and HTML output, and
+prints the median of ``--runs``.
 
 Target (issue 15): the report over 100 campaigns and 1,000,000 ledger rows in at most
 2 s, on SQLite and PostgreSQL.
@@ -33,6 +34,11 @@ TARGET_SECONDS = 2.0
 
 def populate(database_url: str, campaigns: int, subscribers: int) -> int:
     from newsletter.store import open_store_url
+    from newsletter.store.engagement import (
+        engagement_by_subscriber,
+        provider_link_clicks,
+        url_hash,
+    )
     from newsletter.store.returns import soft_bounces
     from newsletter.store.scheduling import campaign_links
     from newsletter.store.schema import campaigns as campaigns_table
@@ -134,6 +140,30 @@ def populate(database_url: str, campaigns: int, subscribers: int) -> int:
                 [
                     {"campaign_id": c + 1, "link": link, "url": f"https://example.org/{c}/{link}",
                      "clicks": (c * 7 + link * 13) % 500}
+                    for c in range(campaigns)
+                    for link in range(8)
+                ],
+            )  # fmt: skip
+            # Per-reader opens (a third of the recipients) and clicks (one in twenty), as
+            # the SendGrid webhook or the per-reader pixel keeps them; SendGrid's clicks
+            # per URL.
+            for event, every in (("open", 3), ("click", 20)):
+                readers = select(
+                    ledger.c.campaign_id,
+                    literal(event),
+                    ledger.c.subscriber_id,
+                    literal(start, type_=engagement_by_subscriber.c.at.type),
+                ).where(ledger.c.subscriber_id % every == 0)
+                connection.execute(
+                    insert(engagement_by_subscriber).from_select(
+                        ["campaign_id", "event", "subscriber_id", "at"], readers
+                    )
+                )
+            connection.execute(
+                insert(provider_link_clicks),
+                [
+                    {"campaign_id": c + 1, "url_hash": url_hash(f"https://example.org/s/{link}"),
+                     "url": f"https://example.org/s/{link}", "clicks": (c * 11 + link) % 300}
                     for c in range(campaigns)
                     for link in range(8)
                 ],

@@ -22,7 +22,13 @@ def make_report(config: Config, issue: str | None = None) -> Report:
     store = open_store(config)
     try:
         slugs = None if issue is None else [slug_of(issue)]
-        report = build_report(store, slugs=slugs, tracking=tracking)
+        report = build_report(
+            store,
+            slugs=slugs,
+            tracking=tracking,
+            per_subscriber=config.tracking.per_subscriber,
+            sendgrid_tracking=config.sendgrid.tracking,
+        )
     finally:
         store.close()
     if issue is not None and not report.issues:

@@ -19,7 +19,8 @@ _HEADINGS = [
     "BOUNCED H/S",
     "COMPLAINED",
     "UNSUB (7 D)",
-    "CLICKS",
+    "OPENS (READERS)",
+    "CLICKS (READERS)",
 ]
 
 
@@ -34,8 +35,18 @@ def _cells(issue: IssueReport) -> list[str]:
         f"{issue.bounced_hard}/{issue.bounced_soft}",
         str(issue.complained),
         f"{issue.unsubscribed} ({issue.unsubscribed_within_7_days})",
-        "-" if issue.clicks is None else str(issue.clicks),
+        _with_readers(issue.opens, issue.unique_opens, issue),
+        _with_readers(issue.clicks, issue.unique_clicks, issue),
     ]
+
+
+def _with_readers(total: int | None, readers: int | None, issue: IssueReport) -> str:
+    """``12 (5)``: 12 in all, by 5 readers; ``12 (n/a)`` where readers were not told apart."""
+    if total is None:
+        return "-"
+    if readers is None:
+        return f"{total} (n/a)" if issue.unique_note else str(total)
+    return f"{total} ({readers})"
 
 
 def _table(rows: list[list[str]]) -> list[str]:
@@ -83,8 +94,14 @@ def _details(issue: IssueReport) -> list[str]:
     if not issue.tracked:
         lines.append("  opens and clicks: not tracked (tracking.clicks or sendgrid.tracking)")
         return lines
-    unique = "" if issue.unique_clicks is None else f" ({issue.unique_clicks} readers)"
-    lines.append(f"  opens {issue.opens}, clicks {issue.clicks}{unique}")
+    if issue.unique_note:
+        lines.append(f"  opens {issue.opens}, clicks {issue.clicks}")
+        lines.append(f"  readers who opened, who clicked: {issue.unique_note}")
+    else:
+        lines.append(
+            f"  opens {issue.opens} ({issue.unique_opens} readers), "
+            f"clicks {issue.clicks} ({issue.unique_clicks} readers)"
+        )
     for link in issue.top_links:
         lines.append(f"  {link.clicks:>6}  {link.url}")
     return lines
@@ -100,13 +117,18 @@ def as_csv(report: Report) -> str:
     fields = [
         "issue", "subject", "campaign_id", "started", "provider", "recipients", "handed_over",
         "failed", "unknown", "pending", "skipped", "bounced_hard", "bounced_soft", "complained",
-        "unsubscribed", "unsubscribed_within_7_days", "opens", "clicks", "unique_clicks",
+        "unsubscribed", "unsubscribed_within_7_days", "opens", "clicks", "unique_opens",
+        "unique_clicks", "top_links",
     ]  # fmt: skip
     writer = csv.DictWriter(out, fields, lineterminator="\n")
     writer.writeheader()
     for issue in report.issues:
         data = issue.as_dict()
         data["issue"] = data.pop("slug")
+        if issue.unique_note:  # tracked, but readers were not told apart: not a zero
+            data["unique_opens"] = data["unique_clicks"] = "n/a"
+        # One cell: "clicks URL" per link, most clicked first.
+        data["top_links"] = " | ".join(f"{link.clicks} {link.url}" for link in issue.top_links)
         writer.writerow({name: _spreadsheet_safe(data.get(name)) for name in fields})
     return out.getvalue()
 

@@ -18,6 +18,7 @@ from sqlalchemy import Date, Engine, cast, func, select
 
 from newsletter.send import ledger
 from newsletter.store import Store
+from newsletter.store.engagement import engagement_by_subscriber, provider_link_clicks
 from newsletter.store.returns import soft_bounces
 from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
 from newsletter.store.schema import (
@@ -37,6 +38,13 @@ _CHUNK = 500  # ids per IN (...) list
 class LinkCount:
     url: str
     clicks: int
+
+
+class ProviderLinkCount(LinkCount):
+    """A link's clicks as SendGrid counted them (already in the campaign's click total)."""
+
+
+UNIQUE_UNKNOWN = "n/a (tracking.per_subscriber is off)"
 
 
 @dataclass
@@ -62,7 +70,10 @@ class IssueReport:
     tracked: bool  # clicks/opens were counted for it
     opens: int | None = None
     clicks: int | None = None
-    unique_clicks: int | None = None  # only with tracking.per_subscriber
+    unique_opens: int | None = None  # readers: SendGrid's tracking, or per_subscriber
+    unique_clicks: int | None = None
+    # Why the unique counts are None although tracked ("" when they are known).
+    unique_note: str = ""
     top_links: list[LinkCount] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -101,10 +112,20 @@ class Report:
         }
 
 
-def build_report(store: Store, *, slugs: Sequence[str] | None = None, tracking: bool) -> Report:
+def build_report(
+    store: Store,
+    *,
+    slugs: Sequence[str] | None = None,
+    tracking: bool,
+    per_subscriber: bool = False,
+    sendgrid_tracking: bool = False,
+) -> Report:
     """The report over every campaign, or over those of ``slugs``.
 
     ``tracking``: opens and clicks were counted (SendGrid's tracking or first-party).
+    Unique opens and clicks are known where readers were told apart: SendGrid campaigns
+    with ``sendgrid_tracking`` (every event names its subscriber), first-party ones with
+    ``per_subscriber``, and any campaign that has per-reader rows.
     """
     engine = store.engine
     chosen = ledger.list_campaigns(store)
@@ -118,14 +139,23 @@ def build_report(store: Store, *, slugs: Sequence[str] | None = None, tracking: 
     after = _after_campaign(engine, chosen)
     engagement = _engagement(engine, ids)
     links = _links(engine, ids)
-    unique = _unique_clicks(engine, ids)
+    unique = unique_readers(engine, ids)
     issues = []
     for campaign in chosen:
         counts = states.get(campaign.id, Counter())
         seen = engagement.get(campaign.id, {})
         campaign_links_ = links.get(campaign.id, [])
         counted = tracking or bool(seen) or bool(campaign_links_)
-        first_party_clicks = sum(link.clicks for link in campaign_links_)
+        first_party_clicks = sum(
+            link.clicks for link in campaign_links_ if not isinstance(link, ProviderLinkCount)
+        )
+        readers = unique.get(campaign.id)
+        readers_known = (
+            readers is not None
+            or per_subscriber
+            or (sendgrid_tracking and campaign.provider == "sendgrid")
+        )
+        readers = readers or Counter()
         issues.append(
             IssueReport(
                 slug=campaign.slug,
@@ -147,11 +177,23 @@ def build_report(store: Store, *, slugs: Sequence[str] | None = None, tracking: 
                 tracked=counted,
                 opens=seen.get("open", 0) if counted else None,
                 clicks=(seen.get("click", 0) + first_party_clicks) if counted else None,
-                unique_clicks=unique.get(campaign.id),
-                top_links=sorted(campaign_links_, key=lambda link: -link.clicks)[:TOP_LINKS],
+                unique_opens=readers["open"] if counted and readers_known else None,
+                unique_clicks=readers["click"] if counted and readers_known else None,
+                unique_note=UNIQUE_UNKNOWN if counted and not readers_known else "",
+                top_links=_top(campaign_links_),
             )
         )
     return Report(issues=issues, weeks=list_by_week(engine), sources=_sources(engine))
+
+
+def _top(links: Iterable[LinkCount]) -> list[LinkCount]:
+    """The most clicked links, a URL counted by both first-party tracking and SendGrid
+    once, with both counts."""
+    clicks: Counter[str] = Counter()
+    for link in links:
+        clicks[link.url] += link.clicks
+    ranked = sorted(clicks.items(), key=lambda item: -item[1])  # stable: issue order
+    return [LinkCount(url, count) for url, count in ranked[:TOP_LINKS]]
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[Sequence[int]]:
@@ -276,21 +318,52 @@ def _links(engine: Engine, ids: Sequence[int]) -> dict[int, list[LinkCount]]:
             )
             for campaign_id, url, clicks in rows:
                 found[campaign_id].append(LinkCount(url, clicks))
+            rows = connection.execute(
+                select(
+                    provider_link_clicks.c.campaign_id,
+                    provider_link_clicks.c.url,
+                    provider_link_clicks.c.clicks,
+                ).where(provider_link_clicks.c.campaign_id.in_(chunk))
+            )
+            for campaign_id, url, clicks in rows:
+                found[campaign_id].append(ProviderLinkCount(url, clicks))
     return found
 
 
-def _unique_clicks(engine: Engine, ids: Sequence[int]) -> dict[int, int]:
-    table = link_clicks_by_subscriber
-    found: dict[int, int] = {}
+def unique_readers(engine: Engine, ids: Sequence[int]) -> dict[int, Counter[str]]:
+    """Per campaign, the readers who opened and who clicked (each reader once), for the
+    campaigns that have any per-reader row.
+
+    Clicks are counted across both sources (first-party links and SendGrid's events), a
+    reader who clicked in both once. Each table's primary key leads with the campaign,
+    so this reads only the rows of the chosen campaigns, from their indexes.
+    """
+    first_party = link_clicks_by_subscriber
+    both = engagement_by_subscriber
+    found: dict[int, Counter[str]] = defaultdict(Counter)
     with engine.connect() as connection:
         for chunk in _chunks(ids):
-            rows = connection.execute(
-                select(table.c.campaign_id, func.count(func.distinct(table.c.subscriber_id)))
-                .where(table.c.campaign_id.in_(chunk))
-                .group_by(table.c.campaign_id)
+            clicks = (
+                select(first_party.c.campaign_id, first_party.c.subscriber_id)
+                .where(first_party.c.campaign_id.in_(chunk))
+                .union(
+                    select(both.c.campaign_id, both.c.subscriber_id).where(
+                        both.c.campaign_id.in_(chunk), both.c.event == "click"
+                    )
+                )
+                .subquery()
             )
-            found.update({campaign_id: count for campaign_id, count in rows})
-    return found
+            for campaign_id, count in connection.execute(
+                select(clicks.c.campaign_id, func.count()).group_by(clicks.c.campaign_id)
+            ):
+                found[campaign_id]["click"] = count
+            for campaign_id, count in connection.execute(
+                select(both.c.campaign_id, func.count())
+                .where(both.c.campaign_id.in_(chunk), both.c.event == "open")
+                .group_by(both.c.campaign_id)
+            ):
+                found[campaign_id]["open"] = count
+    return dict(found)
 
 
 def _week(column: Any, dialect: str) -> Any:

@@ -55,8 +55,12 @@ def tracked_content(
             text=_rewrite_text(content.text, text_links),
         )
     if config.tracking.opens:
+        source = f"{site}/o/{signer.click_token(campaign_id, TrackingSigner.OPEN)}"
+        if config.tracking.per_subscriber:
+            # As the links: the reader's key, so opens count once per reader.
+            source += f"/{marker('html', 'click_key')}"
         pixel = (
-            f'<img src="{site}/o/{signer.click_token(campaign_id, TrackingSigner.OPEN)}" '
+            f'<img src="{source}" '
             'width="1" height="1" alt="" style="display:block;border:0;width:1px;height:1px">'
         )
         body_end = content.html.lower().rfind("</body>")

@@ -321,7 +321,7 @@ def send_campaign(
             if config.tracking.clicks or config.tracking.opens:
                 signer = TrackingSigner(secret)
                 content = tracked_content(config, store, content, signer, started.id)
-                if config.tracking.per_subscriber and config.tracking.clicks:
+                if config.tracking.per_subscriber:
                     click_key = signer.reader_key
             run = CampaignRun(
                 store,

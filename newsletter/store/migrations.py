@@ -99,6 +99,13 @@ def _schedules_and_clicks(connection: Connection) -> None:
     connection.execute(text(scheduling.LEDGER_STATE_INDEX))
 
 
+def _engagement_by_subscriber(connection: Connection) -> None:
+    # Imported here: the module adds its tables to the shared metadata on import.
+    from newsletter.store import engagement
+
+    create_tables(connection, engagement.engagement_by_subscriber, engagement.provider_link_clicks)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "subscribers, topics, consent events and suppressions", _subscribers),
     Migration(2, "campaigns and the send ledger", _campaigns),
@@ -120,6 +127,11 @@ MIGRATIONS: list[Migration] = [
         8,
         "scheduled issues, tracked links and clicks; the ledger indexed by state",
         _schedules_and_clicks,
+    ),
+    Migration(
+        9,
+        "unique opens and clicks per reader, SendGrid clicks per URL",
+        _engagement_by_subscriber,
     ),
 ]
 

@@ -1,5 +1,6 @@
 """``GET /c/<token>``: count a click on a campaign's link and redirect to it (302);
-``GET /o/<token>``: count an open and answer a transparent pixel. Anything else under
+``GET /o/<token>``: count an open and answer a transparent pixel (``/o/<token>/<reader
+key>`` with ``tracking.per_subscriber``: also remember that this reader opened). Anything else under
 these paths (a bad token, an unknown link) falls through to the app: a 404 page.
 
 The token is signed and names (campaign, link number) only; the target is the URL
@@ -29,6 +30,7 @@ from werkzeug.urls import iri_to_uri
 from newsletter.errors import TokenError
 from newsletter.send.ledger import now
 from newsletter.store import Store
+from newsletter.store.engagement import record_readers
 from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
 from newsletter.store.schema import campaign_engagement
 from newsletter.store.subscribers import insert_ignoring_duplicates
@@ -51,6 +53,7 @@ class ClickCounter:
         self._lock = threading.Lock()
         self._clicks: Counter[tuple[int, int]] = Counter()
         self._opens: Counter[int] = Counter()
+        self._readers: set[tuple[int, str, int]] = set()  # (campaign, "open", subscriber)
         self._who: set[tuple[int, int, int]] = set()
         self._targets: dict[tuple[int, int], str | None] = {}
         self._stop = threading.Event()
@@ -78,16 +81,19 @@ class ClickCounter:
             if self.per_subscriber and claim.subscriber_id is not None:
                 self._who.add((claim.campaign_id, claim.link, claim.subscriber_id))
 
-    def open(self, campaign_id: int) -> None:
+    def open(self, claim: ClickClaim) -> None:
         with self._lock:
-            self._opens[campaign_id] += 1
+            self._opens[claim.campaign_id] += 1
+            if self.per_subscriber and claim.subscriber_id is not None:
+                self._readers.add((claim.campaign_id, "open", claim.subscriber_id))
 
     def flush(self) -> None:
         with self._lock:
             clicks, self._clicks = self._clicks, Counter()
             opens, self._opens = self._opens, Counter()
             who, self._who = self._who, set()
-        if not (clicks or opens or who):
+            readers, self._readers = self._readers, set()
+        if not (clicks or opens or who or readers):
             return
         with self.store.engine.connect() as connection:
             connection.execution_options(write=True)
@@ -104,6 +110,7 @@ class ClickCounter:
                 for campaign_id, count in opens.items():
                     _add_opens(connection, campaign_id, count)
                 when = now()
+                record_readers(connection, readers, when)
                 insert_ignoring_duplicates(
                     connection,
                     link_clicks_by_subscriber,
@@ -188,7 +195,7 @@ class TrackingRoutes:
         if path[1] == "o":
             if claim.link != TrackingSigner.OPEN:
                 return self.app(environ, start_response)
-            self.counter.open(claim.campaign_id)
+            self.counter.open(claim)
             headers = [("Content-Type", "image/gif"), ("Content-Length", str(len(PIXEL)))]
             start_response("200 OK", [*headers, *_HEADERS])
             return [PIXEL]

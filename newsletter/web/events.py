@@ -24,7 +24,10 @@ sender puts in ``custom_args`` and SendGrid echoes in every event.
 
 ``open`` and ``click`` add to the campaign's totals when ``sendgrid.tracking`` is on,
 and are ignored otherwise (SendGrid may still send them if tracking is on in its
-settings; the editor's choice here wins).
+settings; the editor's choice here wins). With tracking on, each also remembers the
+reader (``engagement_by_subscriber``, first time only, so unique opens and clicks are
+exact and a retried batch adds nothing) and a click its URL (``provider_link_clicks``,
+for the report's top links).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from newsletter.errors import StoreError
 from newsletter.send.delivery_events import DeliveryEvent, apply_delivery_events
 from newsletter.store.addresses import address_key, normalize_address
+from newsletter.store.engagement import add_link_clicks, record_readers
 from newsletter.store.schema import (
     campaign_engagement,
     subscriber_events,
@@ -66,6 +70,7 @@ DROP_REASONS = {
 # SendGrid retries a batch for up to 24 hours; remember event ids well beyond that.
 REMEMBER_EVENTS_FOR = dt.timedelta(days=7)
 WEBHOOK_SOURCE = "sendgrid"
+MAX_URL = 2048
 # Ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits.
 CHUNK = 500
 # What a status change may overwrite: a complaint is never downgraded.
@@ -97,6 +102,7 @@ class _Event:
     message_id: str | None
     new_status: str | None
     reason: str
+    url: str | None = None  # a click's link
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,8 @@ class EventProcessor:
             tally.duplicates = len(parsed) - len(fresh)
             whose = _resolve(connection, fresh)
             engagement: Counter[tuple[int, str]] = Counter()
+            readers: set[tuple[int, str, int]] = set()  # (campaign, open | click, subscriber)
+            link_clicks: Counter[tuple[int, str]] = Counter()  # (campaign, url)
             deliveries: list[DeliveryEvent] = []
             changes: list[_StatusChange] = []
             for event, subscriber_id in zip(fresh, whose, strict=True):
@@ -136,6 +144,10 @@ class EventProcessor:
                 if event.kind in ENGAGEMENT_EVENTS:
                     if self.count_engagement and event.campaign_id is not None:
                         engagement[(event.campaign_id, event.kind)] += 1
+                        if subscriber_id is not None:
+                            readers.add((event.campaign_id, event.kind, subscriber_id))
+                        if event.kind == "click" and event.url:
+                            link_clicks[(event.campaign_id, event.url)] += 1
                         applied = True
                 elif subscriber_id is not None:
                     if event.kind in LEDGER_EVENTS and event.campaign_id is not None:
@@ -159,6 +171,8 @@ class EventProcessor:
             apply_delivery_events(connection, deliveries, when=now)
             _change_statuses(connection, changes, now)
             _count(connection, engagement)
+            record_readers(connection, readers, now)
+            add_link_clicks(connection, link_clicks)
             connection.execute(
                 delete(webhook_events).where(
                     webhook_events.c.received_at < now - REMEMBER_EVENTS_FOR
@@ -180,7 +194,17 @@ def _parse(event: Mapping[str, Any]) -> _Event:
         message_id=_text(event.get("sg_message_id")),
         new_status=_status_after(event),
         reason=(_text(str(event.get("reason") or kind or "")) or "")[:500],
+        url=_link(event) if kind == "click" else None,
     )
+
+
+def _link(event: Mapping[str, Any]) -> str | None:
+    """A click event's URL, if it is a web link of sane length (anything else would only
+    fill the report with noise someone posted)."""
+    url = _text(event.get("url"))
+    if not url or len(url) > MAX_URL or not url.startswith(("http://", "https://")):
+        return None
+    return url
 
 
 def _text(value: object) -> str | None:

@@ -142,3 +142,48 @@ def test_the_open_pixel_is_there_only_with_tracking_opens_and_counts_per_campaig
 
     [issue] = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)["issues"]
     assert issue["opens"] == 1
+    # Not per reader: the report says it cannot tell, rather than show a wrong number.
+    assert (issue["unique_opens"], issue["unique_clicks"]) == (None, None)
+    assert issue["unique_note"] == "n/a (tracking.per_subscriber is off)"
+    table = runner.invoke(cli, ["report", SEED]).output.splitlines()
+    assert table[1].split()[-4:] == ["1", "(n/a)", "0", "(n/a)"]  # opens, then clicks
+    assert "  readers who opened, who clicked: n/a (tracking.per_subscriber is off)" in table
+    [row] = runner.invoke(cli, ["report", "--format", "csv"]).output.splitlines()[1:]
+    assert ",1,0,n/a,n/a," in row
+
+
+def test_with_per_subscriber_the_pixel_counts_each_reader_once(
+    configure: Callable[..., Config],
+    runner: CliRunner,
+    project: Path,
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    secret: Signer,
+) -> None:
+    config = configure(tracking={"opens": True, "per_subscriber": True})
+    subscribers(3)
+    assert runner.invoke(cli, ["send", SEED, "--yes"]).exit_code == 0
+    pixels, readers = [], []
+    for message in outbox_messages(project):
+        html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        pixels += re.findall(rf'<img src="{re.escape(SITE)}(/o/[^"/]+/[^"]+)" width="1"', html)
+        readers.append(message["To"].addresses[0].addr_spec)
+    assert len(set(pixels)) == 3  # one pixel per reader, each with the reader's key
+
+    app = create_app(config, {"TESTING": True})
+    client = app.test_client(use_cookies=False)
+    try:
+        for pixel in (pixels[0], pixels[0], pixels[0], pixels[1]):
+            assert client.get(pixel).status_code == 200
+        assert client.get(pixels[2][:-2] + "zz").status_code == 404  # a tampered key
+    finally:
+        shutdown(app)
+
+    [issue] = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)["issues"]
+    assert (issue["opens"], issue["unique_opens"], issue["unique_note"]) == (4, 2, "")
+    table = runner.invoke(cli, ["report", SEED]).output
+    assert "  opens 4 (2 readers), clicks 0 (0 readers)" in table
+
+    store.forget(readers[0])  # the reader who opened three times
+    [issue] = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)["issues"]
+    assert issue["unique_opens"] == 1  # erased with the reader

@@ -14,6 +14,7 @@ import json
 import signal
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select, update
 
+from newsletter.reports.queries import build_report
 from newsletter.send.ledger import start_campaign, state_counts
 from newsletter.store import Store, open_store_url
 from newsletter.store.bulk import Candidate
@@ -98,6 +100,50 @@ def test_a_batch_of_sendgrids_maximum_size_is_applied_well_within_a_worker_timeo
     assert site.store.counts()["status"]["unsubscribed"] == unsubscribed
     assert webhook(body).status_code == 200  # the retry: all duplicates, nothing twice
     assert site.store.counts()["status"]["unsubscribed"] == unsubscribed
+
+
+def test_a_full_batch_of_opens_and_clicks_counts_readers_well_within_a_worker_timeout(
+    site: Services, webhook: Webhook
+) -> None:
+    site.events.count_engagement = True  # sendgrid.tracking: true
+    ids = readers(site.store, 4000)
+    campaign = start_campaign(
+        site.store, slug="s", issue_path="i.md", subject="S", topics=(), provider="sendgrid"
+    )
+    once = events_for(ids, campaign.id, ("open", "click"))
+    # Readers open and click again: SendGrid reports each time.
+    events = [{**e, "sg_event_id": f"{e['sg_event_id']}-{n}"} for n in range(3) for e in once]
+    for n, event in enumerate(events):
+        if event["event"] == "click":
+            event["url"] = f"https://example.org/story-{n % 7}?utm_source=newsletter"
+    sizes = [len(json.dumps(event)) + 2 for event in events]
+    while sum(sizes) > MAX_REQUEST_BYTES:
+        events.pop()
+        sizes.pop()
+    body = json.dumps(events).encode()
+
+    started = time.monotonic()
+    response = webhook(body)
+    seconds = time.monotonic() - started
+
+    assert response.status_code == 200
+    assert seconds < 20, f"{len(events)} events took {seconds:.1f} s"
+    print(f"{len(events)} open and click events, {len(body)} bytes: {seconds:.1f} s")
+    [issue] = build_report(site.store, tracking=True, sendgrid_tracking=True).issues
+    opened = {e["subscriber_id"] for e in events if e["event"] == "open"}
+    clicked = {e["subscriber_id"] for e in events if e["event"] == "click"}
+    clicks = sum(1 for e in events if e["event"] == "click")
+    assert (issue.unique_opens, issue.unique_clicks, issue.clicks) == (
+        len(opened),
+        len(clicked),
+        clicks,
+    )
+    per_url = Counter(e["url"] for e in events if e["event"] == "click")
+    assert all(per_url[link.url] == link.clicks for link in issue.top_links)
+    assert [link.clicks for link in issue.top_links] == sorted(per_url.values())[::-1][:5]
+    assert webhook(body).status_code == 200  # the retry: nothing counted twice
+    [again] = build_report(site.store, tracking=True, sendgrid_tracking=True).issues
+    assert (again.opens, again.unique_opens, again.clicks) == (issue.opens, len(opened), clicks)
 
 
 @pytest.fixture

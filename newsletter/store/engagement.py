@@ -1,0 +1,109 @@
+"""Migration 9's tables: who opened and clicked, and clicks per URL from SendGrid.
+
+In their own module on the shared metadata (like :mod:`newsletter.store.scheduling`),
+so that a parallel branch's edits to :mod:`newsletter.store.schema` do not collide.
+
+- ``engagement_by_subscriber``: one row per (campaign, ``open`` or ``click``,
+  subscriber): the first time the reader did it. Written by the SendGrid webhook
+  (``sendgrid.tracking``, from the subscriber id in the events' ``custom_args``) and by
+  the first-party open pixel with ``tracking.per_subscriber``. Unique opens and clicks
+  are a count of rows, never a guess from totals. It holds no address and cascades
+  when the subscriber is erased.
+- ``provider_link_clicks``: clicks per URL of a campaign, from SendGrid's ``click``
+  events (their ``url``), so ``report`` shows the top links for SendGrid campaigns as
+  it does for first-party ones (``campaign_links``). Keyed by the URL's SHA-256: a URL
+  may be longer than PostgreSQL indexes a text key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Column, Connection, ForeignKey, Integer, String, Table, Text, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from newsletter.store.schema import Id, UtcDateTime, metadata, subscribers
+
+ENGAGEMENT_KINDS = ("open", "click")
+_CHUNK = 500  # ids per IN (...) list
+
+engagement_by_subscriber = Table(
+    "engagement_by_subscriber",
+    metadata,
+    Column("campaign_id", Id, primary_key=True, autoincrement=False),
+    Column("event", String(16), primary_key=True),
+    Column(
+        "subscriber_id",
+        Id,
+        ForeignKey("subscribers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("at", UtcDateTime, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+provider_link_clicks = Table(
+    "provider_link_clicks",
+    metadata,
+    Column("campaign_id", Id, primary_key=True, autoincrement=False),
+    Column("url_hash", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("clicks", Integer, nullable=False),
+)
+
+
+def url_hash(url: str) -> str:
+    return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def record_readers(
+    connection: Connection, readers: Iterable[tuple[int, str, int]], when: dt.datetime
+) -> None:
+    """Remember (campaign, event, subscriber) in the caller's transaction; a reader seen
+    before stays as first seen, so counting again (a retry, a second open) adds nothing.
+
+    Only ids of subscribers who exist now are written: a signed key or an echoed id may
+    name someone erased since, and their row would break the foreign key.
+    """
+    wanted = sorted(set(readers))
+    if not wanted:
+        return
+    ids = sorted({subscriber_id for _, _, subscriber_id in wanted})
+    existing: set[int] = set()
+    for start in range(0, len(ids), _CHUNK):
+        existing.update(
+            connection.scalars(
+                select(subscribers.c.id).where(subscribers.c.id.in_(ids[start : start + _CHUNK]))
+            )
+        )
+    rows = [
+        {"campaign_id": campaign_id, "event": event, "subscriber_id": subscriber_id, "at": when}
+        for campaign_id, event, subscriber_id in wanted
+        if subscriber_id in existing
+    ]
+    if rows:
+        connection.execute(
+            _insert(connection, engagement_by_subscriber).on_conflict_do_nothing(), rows
+        )
+
+
+def add_link_clicks(connection: Connection, clicks: Mapping[tuple[int, str], int]) -> None:
+    """Add SendGrid's clicks per (campaign, URL), in the caller's transaction."""
+    for (campaign_id, url), count in sorted(clicks.items()):
+        table = provider_link_clicks
+        connection.execute(
+            _insert(connection, table)
+            .values(campaign_id=campaign_id, url_hash=url_hash(url), url=url, clicks=count)
+            .on_conflict_do_update(
+                index_elements=[table.c.campaign_id, table.c.url_hash],
+                set_={"clicks": table.c.clicks + count},
+            )
+        )
+
+
+def _insert(connection: Connection, table: Table) -> Any:
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
