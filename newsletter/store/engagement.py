@@ -59,6 +59,21 @@ def url_hash(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def existing_subscribers(connection: Connection, ids: Iterable[int]) -> set[int]:
+    """The ids among ``ids`` whose subscriber exists now (not erased since a signed key
+    or an echoed id was issued): only those may be written into tables that refer to
+    subscribers."""
+    wanted = sorted(set(ids))
+    existing: set[int] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        existing.update(
+            connection.scalars(
+                select(subscribers.c.id).where(subscribers.c.id.in_(wanted[start : start + _CHUNK]))
+            )
+        )
+    return existing
+
+
 def record_readers(
     connection: Connection, readers: Iterable[tuple[int, str, int]], when: dt.datetime
 ) -> None:
@@ -71,14 +86,7 @@ def record_readers(
     wanted = sorted(set(readers))
     if not wanted:
         return
-    ids = sorted({subscriber_id for _, _, subscriber_id in wanted})
-    existing: set[int] = set()
-    for start in range(0, len(ids), _CHUNK):
-        existing.update(
-            connection.scalars(
-                select(subscribers.c.id).where(subscribers.c.id.in_(ids[start : start + _CHUNK]))
-            )
-        )
+    existing = existing_subscribers(connection, {subscriber_id for _, _, subscriber_id in wanted})
     rows = [
         {"campaign_id": campaign_id, "event": event, "subscriber_id": subscriber_id, "at": when}
         for campaign_id, event, subscriber_id in wanted

@@ -30,7 +30,7 @@ from werkzeug.urls import iri_to_uri
 from newsletter.errors import TokenError
 from newsletter.send.ledger import now
 from newsletter.store import Store
-from newsletter.store.engagement import record_readers
+from newsletter.store.engagement import existing_subscribers, record_readers
 from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
 from newsletter.store.schema import campaign_engagement
 from newsletter.store.subscribers import insert_ignoring_duplicates
@@ -111,12 +111,16 @@ class ClickCounter:
                     _add_opens(connection, campaign_id, count)
                 when = now()
                 record_readers(connection, readers, when)
+                # A reader erased since their mail went out still has the link; their
+                # click counts above, but no row may name them.
+                present = existing_subscribers(connection, (s for _, _, s in who))
                 insert_ignoring_duplicates(
                     connection,
                     link_clicks_by_subscriber,
                     [
                         {"campaign_id": c, "link": link, "subscriber_id": s, "at": when}
                         for c, link, s in who
+                        if s in present
                     ],
                 )
 

@@ -116,6 +116,36 @@ def test_per_subscriber_tracking_knows_which_reader_clicked(
     assert issue["unique_clicks"] == 2
 
 
+def test_a_click_by_an_erased_reader_counts_without_losing_the_others(
+    configure: Callable[..., Config],
+    runner: CliRunner,
+    project: Path,
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    secret: Signer,
+) -> None:
+    config = configure(tracking={"clicks": True, "per_subscriber": True})
+    subscribers(2)
+    assert runner.invoke(cli, ["send", SEED, "--yes"]).exit_code == 0
+    links = []
+    for message in outbox_messages(project):
+        html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        links.append(re.findall(rf'href="{re.escape(SITE)}(/c/[^"/]+/[^"]+)"', html)[0])
+    store.forget("reader0@example.org")
+
+    app = create_app(config, {"TESTING": True})
+    client = app.test_client(use_cookies=False)
+    try:
+        for path in links:  # one erased reader's old link, one current reader's
+            assert client.get(path).status_code == 302
+    finally:
+        shutdown(app)  # writes the counts: the erased id must not fail the whole write
+
+    [issue] = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)["issues"]
+    assert issue["clicks"] == 2
+    assert issue["unique_clicks"] == 1
+
+
 def test_the_open_pixel_is_there_only_with_tracking_opens_and_counts_per_campaign(
     configure: Callable[..., Config],
     runner: CliRunner,
