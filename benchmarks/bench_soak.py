@@ -124,7 +124,11 @@ def one_run(
     rng = random.Random(seed)
     store = open_store_url(database_url, TOPICS)
     ids = populate(store, count)
-    env = {**os.environ, "NEWSLETTER_SECRET_KEY": "soak-secret", "SENDGRID_API_KEY": API_KEY}
+    env = {
+        **os.environ,
+        "NEWSLETTER_SECRET_KEY": "soak-secret-key-0123456789abcdef",
+        "SENDGRID_API_KEY": API_KEY,
+    }
     env.pop("NEWSLETTER_DATABASE_URL", None)
     unsubscribed_at: dict[int, float] = {}
     stop = threading.Event()
