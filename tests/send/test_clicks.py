@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -111,7 +112,7 @@ def test_per_subscriber_tracking_knows_which_reader_clicked(
     finally:
         shutdown(app)
 
-    [issue] = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)["issues"]
+    issue = the_report(runner)
     assert issue["clicks"] == 3
     assert issue["unique_clicks"] == 2
 
@@ -133,15 +134,9 @@ def test_a_click_by_an_erased_reader_counts_without_losing_the_others(
         links.append(re.findall(rf'href="{re.escape(SITE)}(/c/[^"/]+/[^"]+)"', html)[0])
     store.forget("reader0@example.org")
 
-    app = create_app(config, {"TESTING": True})
-    client = app.test_client(use_cookies=False)
-    try:
-        for path in links:  # one erased reader's old link, one current reader's
-            assert client.get(path).status_code == 302
-    finally:
-        shutdown(app)  # writes the counts: the erased id must not fail the whole write
+    follow(config, links)  # one erased reader's old link, one current reader's
 
-    [issue] = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)["issues"]
+    issue = the_report(runner)
     assert issue["clicks"] == 2
     assert issue["unique_clicks"] == 1
 
@@ -217,3 +212,21 @@ def test_with_per_subscriber_the_pixel_counts_each_reader_once(
     store.forget(readers[0])  # the reader who opened three times
     [issue] = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)["issues"]
     assert issue["unique_opens"] == 1  # erased with the reader
+
+
+def follow(config: Config, paths: list[str]) -> None:
+    """GET each tracked link in a fresh web app (each must redirect), then shut it down,
+    which writes the counts."""
+    app = create_app(config, {"TESTING": True})
+    client = app.test_client(use_cookies=False)
+    try:
+        for path in paths:
+            assert client.get(path).status_code == 302
+    finally:
+        shutdown(app)
+
+
+def the_report(runner: CliRunner) -> dict[str, Any]:
+    """The one issue of `newsletter report --format json`."""
+    [issue] = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)["issues"]
+    return dict(issue)
