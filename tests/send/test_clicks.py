@@ -165,7 +165,7 @@ def test_the_open_pixel_is_there_only_with_tracking_opens_and_counts_per_campaig
     finally:
         shutdown(app)
 
-    [issue] = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)["issues"]
+    issue = the_report(runner)
     assert issue["opens"] == 1
     # Not per reader: the report says it cannot tell, rather than show a wrong number.
     assert (issue["unique_opens"], issue["unique_clicks"]) == (None, None)
@@ -204,13 +204,13 @@ def test_with_per_subscriber_the_pixel_counts_each_reader_once(
     finally:
         shutdown(app)
 
-    [issue] = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)["issues"]
+    issue = the_report(runner)
     assert (issue["opens"], issue["unique_opens"], issue["unique_note"]) == (4, 2, "")
     table = runner.invoke(cli, ["report", SEED]).output
     assert "  opens 4 (2 readers), clicks 0 (0 readers)" in table
 
     store.forget(readers[0])  # the reader who opened three times
-    [issue] = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)["issues"]
+    issue = the_report(runner)
     assert issue["unique_opens"] == 1  # erased with the reader
 
 
@@ -228,5 +228,5 @@ def follow(config: Config, paths: list[str]) -> None:
 
 def the_report(runner: CliRunner) -> dict[str, Any]:
     """The one issue of `newsletter report --format json`."""
-    [issue] = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)["issues"]
+    issue = the_report(runner)
     return dict(issue)
