@@ -228,5 +228,5 @@ def follow(config: Config, paths: list[str]) -> None:
 
 def the_report(runner: CliRunner) -> dict[str, Any]:
     """The one issue of `newsletter report --format json`."""
-    issue = the_report(runner)
+    [issue] = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)["issues"]
     return dict(issue)
