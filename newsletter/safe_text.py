@@ -14,6 +14,13 @@ import re
 
 # C0 controls except tab, DEL, and the C1 controls.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# Zero-width characters and bidirectional marks and overrides: invisible, yet they can
+# make a stored name read as something else. Allowed in a subject (right-to-left text
+# needs its marks); never kept in a stored name or value.
+_INVISIBLE = "\u200b-\u200f\u202a-\u202e\u2066-\u2069"
+_STORED_CONTROL = re.compile(f"[\x00-\x08\x0a-\x1f\x7f-\x9f{_INVISIBLE}]")
+_VALUE_CONTROL = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_INVISIBLE}]")
+_LINE_BREAKS = re.compile("[\t\n\r]+")
 _NOT_ESCAPED_BY_JSON = re.compile(r"[\x7f-\x9f]")
 
 
@@ -28,7 +35,15 @@ def without_controls(text: str) -> str:
     space, no space at either end (for names typed into forms and files)."""
     if text.isprintable():  # the common case, without the regular expression
         return " ".join(text.split())
-    return " ".join(_CONTROL.sub(" ", text).split())
+    return " ".join(_STORED_CONTROL.sub(" ", text).split())
+
+
+def clean_text(value: str) -> str:
+    """A stored value (an attribute, a reason, a tag) without control or invisible
+    characters: line breaks and tabs become spaces, other spacing is kept."""
+    if value.isprintable():  # the common case, and much cheaper than the regexes
+        return value
+    return _VALUE_CONTROL.sub("", _LINE_BREAKS.sub(" ", value)).strip()
 
 
 def json_visible(json_text: str) -> str:

@@ -29,6 +29,7 @@ from typing import Any, TextIO
 
 from newsletter.errors import ImportFileError, StoreError
 from newsletter.models import SUBSCRIBER_STATUSES, SUPPRESSED_STATUSES
+from newsletter.safe_text import clean_text
 from newsletter.store.addresses import InvalidAddress, address_key, normalize_address
 from newsletter.store.bulk import Candidate
 from newsletter.store.csv_export import neutralize
@@ -43,7 +44,7 @@ from newsletter.store.csv_reader import (
 )
 from newsletter.store.database import analyze
 from newsletter.store.importers import SourceFormat, choose_format
-from newsletter.store.importers.base import RowError, clean_text, column_key, unneutralize
+from newsletter.store.importers.base import RowError, column_key, unneutralize
 from newsletter.store.importers.topics import TopicMapper
 from newsletter.store.schema import subscriber_topics, subscribers
 from newsletter.store.subscribers import Store, unknown_topic_message

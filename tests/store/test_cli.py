@@ -581,3 +581,11 @@ def test_names_never_reach_the_terminal_with_control_characters(
     assert "Old\\x1b[31mName" in output
     assert "Ann Lee" in output
     assert added.name == "Eve ]0;pwned [2JSmith"
+
+
+def test_a_name_cannot_hide_a_bidirectional_override(project_store: Store) -> None:
+    # U+202E turns "Eve\u202egnp.exe" into "Eveexe.png" on screen: the same cleaning as
+    # an import's, whether the name comes from the CLI, a form or a file.
+    added = project_store.add("eve@example.org", name="Eve\u202e Smith\u200b")
+
+    assert added.name == "Eve Smith"

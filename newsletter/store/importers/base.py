@@ -21,13 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from newsletter.safe_text import clean_text
 from newsletter.store.csv_export import FORMULA_STARTS
-
-# C0 and C1 controls, zero-width and bidirectional overrides: never stored or printed.
-_CONTROLS = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]"
-)
-_LINE_BREAKS = re.compile("[\t\n\r]+")
 
 
 class RowError(Exception):
@@ -88,13 +83,6 @@ class SourceFormat:
 def column_key(name: str) -> str:
     """A header name compared without case, spaces or punctuation ("E-mail" is "email")."""
     return re.sub(r"[^a-z0-9]", "", name.casefold())
-
-
-def clean_text(value: str) -> str:
-    """A value without control characters: line breaks and tabs become spaces."""
-    if value.isprintable():  # the common case, and much cheaper than the regexes
-        return value
-    return _CONTROLS.sub("", _LINE_BREAKS.sub(" ", value)).strip()
 
 
 def unneutralize(value: str) -> str:

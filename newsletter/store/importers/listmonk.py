@@ -15,11 +15,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 
+from newsletter.safe_text import clean_text
 from newsletter.store.importers.base import (
     RowError,
     SourceFormat,
     SourceRow,
-    clean_text,
     json_attributes,
     mapped_status,
     parse_time,
