@@ -68,3 +68,65 @@ def test_every_problem_is_reported_with_its_key_path(tmp_path: Path) -> None:
         "newsletter.yaml: sendgrid.batch_size: Input should be less than or equal to 1000",
         "newsletter.yaml: sendgrid.api_key: unknown key; check its spelling",
     ]
+
+
+# -- the From address: the plain form skips importing email-validator -------------------
+
+_LOCALS = ["ann", "Ann.Lee", "a+news", "o_k", "x-y", "a.b.c", "a..b", ".a", "a.", "a+", "ä",
+           "a b", "a" * 64, "a" * 65, "A1", "1", "a!b", '"q"']  # fmt: skip
+_DOMAINS = ["example.org", "EXAMPLE.ORG", "news.example.co.uk", "a--b.de", "xn--bcher-kva.de",
+            "-a.de", "a-.de", "a.123", "a.b", "localhost", "x.test", "in-addr.arpa", "x.local",
+            "ex_ample.org", "example", "a." + "b" * 63 + ".org", "a." + "b" * 64 + ".org",
+            ("c" * 63 + ".") * 3 + "c" * 61 + ".de", "bücher.de", "[192.0.2.1]", "x.onion",
+            "x.invalid", "x.LOCALHOST", "1.2.3.4", "x.y-z.museum",
+            "a.b.c.d.e.f.g.h.io"]  # fmt: skip
+
+
+def _library_answer(address: str) -> str | None:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(address, check_deliverability=False).normalized
+    except EmailNotValidError:
+        return None
+
+
+def test_plain_addresses_get_exactly_email_validators_answer() -> None:
+    import random
+
+    from newsletter.config import _plain_address
+
+    addresses = [f"{local}@{domain}" for local in _LOCALS for domain in _DOMAINS]
+    generated = random.Random(14)
+
+    def word(alphabet: str) -> str:
+        return "".join(generated.choice(alphabet) for _ in range(generated.randint(1, 6)))
+
+    for _ in range(3000):  # near the edges of the form: dots, hyphens, digits, case
+        local = generated.choice("._+-").join(word("aB9") for _ in range(generated.randint(1, 3)))
+        domain = ".".join(word("aZ9") + word("-aZ") for _ in range(generated.randint(1, 3)))
+        addresses.append(f"{local}@{domain}.{word('aZ9')}")
+        addresses.append(f"{word('aB9._+-')}@{word('aZ9-')}.{word('aZ9-')}")
+    fast = 0
+    for address in addresses:
+        answer = _plain_address(address)
+        if answer is not None:
+            fast += 1
+            assert answer == _library_answer(address), address
+    assert fast > 250  # the common forms do take the short way
+
+
+def test_special_use_domains_are_email_validators() -> None:
+    import email_validator
+
+    from newsletter.config import _SPECIAL_USE_DOMAINS
+
+    assert set(email_validator.SPECIAL_USE_DOMAIN_NAMES) == _SPECIAL_USE_DOMAINS
+
+
+def test_an_unusual_from_address_is_still_checked_by_email_validator(tmp_path: Path) -> None:
+    bad = MINIMAL.replace("hello@example.org", "hello@bücher..de")
+    with pytest.raises(ConfigError, match=r"from\.email: not a valid address"):
+        load_config(write(tmp_path, bad))
+    idn = load_config(write(tmp_path, MINIMAL.replace("hello@example.org", "hi@xn--bcher-kva.de")))
+    assert idn.sender.email == "hi@bücher.de"
