@@ -11,6 +11,7 @@ import datetime as dt
 import gc
 import re
 import textwrap
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -210,7 +211,7 @@ class _BodyReader:
         self.headings: list[Heading] = []
 
     def read(self, body: str) -> list[Block]:
-        with _rare_collections():
+        with _collector_paused():
             return self._read(body)
 
     def _read(self, body: str) -> list[Block]:
@@ -277,21 +278,39 @@ class _BodyReader:
         return TextBlock(html=html.strip(), text=text)
 
 
-@contextmanager
-def _rare_collections(threshold: int = 50_000) -> Iterator[None]:
-    """Run the cyclic garbage collector less often while the body is parsed.
+class _CollectorPause:
+    """Pauses the cyclic garbage collector while issue bodies are parsed.
 
     markdown-it makes some eight tokens per paragraph, none in reference cycles, and
-    keeps them all until the issue is read; with the default threshold (700
-    allocations) the collector walks that growing heap again and again: a fifth of
-    the time of reading an issue of 100,000 links. The threshold is put back afterwards.
+    keeps them all until the issue is read; the collector would walk that growing heap
+    again and again (a sixth of reading an issue of 100,000 links, even when it runs
+    rarely), while reference counting frees the tokens anyway. Threads that read issues
+    at the same time (the web app's) share one pause: the collector comes back when the
+    last of them finishes, and only if it was on before the first began.
     """
-    old = gc.get_threshold()
-    gc.set_threshold(threshold, *old[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._readers = 0
+        self._was_enabled = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._readers == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._readers -= 1
+                if self._readers == 0 and self._was_enabled:
+                    gc.enable()
+
+
+_collector_paused = _CollectorPause()
 
 
 def _is_blank(token: Token) -> bool:

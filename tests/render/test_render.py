@@ -183,3 +183,37 @@ def test_a_template_compiled_for_the_text_part_is_still_escaped_in_html(
 
     assert as_text.render(value="<b>") == "<b>"
     assert as_html.render(value="<b>") == "&lt;b&gt;"
+
+
+# -- the garbage collector is paused only while a body is parsed -------------------------
+
+
+def test_the_collector_is_back_after_reading_even_from_threads_and_on_errors(
+    project: Path, config: Config
+) -> None:
+    import gc
+    from concurrent.futures import ThreadPoolExecutor
+
+    good = issue_file(project, "Hello [there](https://example.org/).\n" * 200)
+    bad = project / "issues" / "2026-12-02-bad.md"  # refused while its body is parsed
+    bad.write_text("---\ntitle: Deep\n---\n" + "*" * 80 + "x" + "*" * 80, encoding="utf-8")
+
+    def read(path: Path) -> bool:
+        try:
+            read_issue(path, topics=config.topic_ids)
+        except IssueFileError:
+            return False
+        return True
+
+    assert gc.isenabled()
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(read, [good, bad] * 20))
+    assert outcomes == [True, False] * 20
+    assert gc.isenabled()
+
+    gc.disable()  # a program that runs without the collector keeps it off
+    try:
+        read(good)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
