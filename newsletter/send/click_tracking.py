@@ -23,7 +23,7 @@ from newsletter.render.compile import marker
 from newsletter.send.providers import Content
 from newsletter.store import Store
 from newsletter.store.scheduling import campaign_links
-from newsletter.store.subscribers import insert_ignoring_duplicates
+from newsletter.store.subscriber_rows import insert_ignoring_duplicates
 from newsletter.tokens import TrackingSigner
 
 _HREF = re.compile(r'(<a\b[^>]*?\bhref=")([^"]*)(")', re.IGNORECASE)

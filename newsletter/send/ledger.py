@@ -51,7 +51,7 @@ from newsletter.store.schema import (
     ledger,
     subscribers,
 )
-from newsletter.store.subscribers import subscriber_condition
+from newsletter.store.subscriber_rows import subscriber_condition
 
 LOST_IN_FLIGHT = (
     "the sending process stopped while this message was with the provider; "

@@ -47,7 +47,8 @@ from newsletter.store.importers import SourceFormat, choose_format
 from newsletter.store.importers.base import RowError, column_key, unneutralize
 from newsletter.store.importers.topics import TopicMapper
 from newsletter.store.schema import subscriber_topics, subscribers
-from newsletter.store.subscribers import Store, unknown_topic_message
+from newsletter.store.subscriber_rows import unknown_topic_message
+from newsletter.store.subscribers import Store
 
 CHUNK_SIZE = 1000
 SHOWN_REJECTS = 20  # rejects kept in the summary for display; all go to the rejects file

@@ -44,7 +44,8 @@ from newsletter.store.schema import (
     subscriber_events,
     subscribers,
 )
-from newsletter.store.subscribers import Store, insert_ignoring_duplicates, now
+from newsletter.store.subscriber_rows import insert_ignoring_duplicates, now
+from newsletter.store.subscribers import Store
 
 _LOOKUP_SLICE = 1000
 

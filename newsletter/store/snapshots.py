@@ -25,7 +25,8 @@ from newsletter.errors import IssueFileError
 from newsletter.models import CompiledIssue
 from newsletter.render.issues import split_front_matter
 from newsletter.store.schema import Id, UtcDateTime, campaigns, metadata
-from newsletter.store.subscribers import Store, insert_ignoring_duplicates, now
+from newsletter.store.subscriber_rows import insert_ignoring_duplicates, now
+from newsletter.store.subscribers import Store
 
 issue_snapshots = Table(
     "issue_snapshots",

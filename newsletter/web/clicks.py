@@ -33,7 +33,7 @@ from newsletter.store import Store
 from newsletter.store.engagement import existing_subscribers, record_readers
 from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
 from newsletter.store.schema import campaign_engagement
-from newsletter.store.subscribers import insert_ignoring_duplicates
+from newsletter.store.subscriber_rows import insert_ignoring_duplicates
 from newsletter.tokens import ClickClaim, TrackingSigner
 
 log = logging.getLogger(__name__)

@@ -196,7 +196,7 @@ def test_recipients_are_the_active_subscribers_of_any_topic_in_id_order(store: S
 
 
 def test_recipients_stream_across_pages(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("newsletter.store.subscribers.PAGE_SIZE", 3)
+    monkeypatch.setattr("newsletter.store.store_base.PAGE_SIZE", 3)
     for number in range(10):
         store.add(f"reader{number}@example.org", topics=["stories"])
 
