@@ -44,7 +44,7 @@ from newsletter.store.schema import (
     subscriber_events,
     subscribers,
 )
-from newsletter.store.subscriber_rows import insert_ignoring_duplicates, now
+from newsletter.store.subscriber_rows import insert_ignoring_duplicates, now, unsubscribed_values
 from newsletter.store.subscribers import Store
 
 _LOOKUP_SLICE = 1000
@@ -185,14 +185,7 @@ def _unsubscribe_many(connection: Connection, items: dict[int, Return], when: dt
     connection.execute(
         update(subscribers)
         .where(subscribers.c.id == bindparam("row_id"))
-        .values(
-            status="unsubscribed",
-            unsubscribed_at=when,
-            unsubscribe_source="mailto",
-            unsubscribe_reason="",
-            unsubscribe_campaign_id=bindparam("campaign"),
-            updated_at=when,
-        ),
+        .values(unsubscribed_values(when, "mailto")),
         [{"row_id": i, "campaign": items[i].campaign_id} for i in changing],
     )
     _log_many(connection, changing, "unsubscribed", items, when)

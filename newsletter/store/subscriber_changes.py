@@ -21,6 +21,7 @@ from newsletter.store.addresses import address_hash
 from newsletter.store.schema import subscriber_events, subscriber_topics, subscribers, suppressions
 from newsletter.store.store_base import StoreBase
 from newsletter.store.subscriber_rows import (
+    NOT_UNSUBSCRIBED,
     hash_suppressed,
     insert_ignoring_duplicates,
     insert_topics,
@@ -29,6 +30,7 @@ from newsletter.store.subscriber_rows import (
     now,
     topics_of,
     transition,
+    unsubscribed_values,
     without_none,
 )
 
@@ -130,14 +132,7 @@ class SubscriberChanges(StoreBase):
                 connection.execute(
                     update(subscribers)
                     .where(subscribers.c.id == bindparam("row_id"))
-                    .values(
-                        status="unsubscribed",
-                        unsubscribed_at=when,
-                        unsubscribe_source=source,
-                        unsubscribe_reason="",
-                        unsubscribe_campaign_id=bindparam("campaign"),
-                        updated_at=when,
-                    ),
+                    .values(unsubscribed_values(when, source)),
                     rows,
                 )
                 connection.execute(
@@ -176,10 +171,7 @@ class SubscriberChanges(StoreBase):
                 opt_in_ip=ip,
                 confirmed_at=when,
                 confirmed_ip=ip,
-                unsubscribed_at=None,
-                unsubscribe_source=None,
-                unsubscribe_reason=None,
-                unsubscribe_campaign_id=None,
+                **NOT_UNSUBSCRIBED,
                 updated_at=when,
             )
             if changed:
@@ -198,10 +190,7 @@ class SubscriberChanges(StoreBase):
                 status="pending",
                 opt_in_at=when,
                 opt_in_ip=ip,
-                unsubscribed_at=None,
-                unsubscribe_source=None,
-                unsubscribe_reason=None,
-                unsubscribe_campaign_id=None,
+                **NOT_UNSUBSCRIBED,
                 updated_at=when,
             )
             if changed:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from newsletter.errors import StoreError
 from newsletter.models import SUBSCRIBER_STATUSES, Subscriber
@@ -34,33 +34,21 @@ class SubscriberReads(StoreBase):
     """The store's reads; none of them writes."""
 
     def get(self, subscriber_id: int) -> Subscriber | None:
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                select(subscribers).where(subscribers.c.id == subscriber_id)
-            ).one_or_none()
-            if row is None:
-                return None
-            return self._subscriber(row, topics_of(connection, [row.id]).get(row.id, ()))
+        return self._one(subscribers.c.id == subscriber_id)
 
     def holder(self, subscriber_id: int, link_key: str | None) -> Subscriber | None:
         """The subscriber a signed link was issued to, or None: erased, or a link issued
         to someone else. ``link_key`` None is a link from before link keys, which only
         the rows that existed then accept (see :mod:`newsletter.store.link_keys`)."""
-        with self.engine.connect() as connection:
-            row = connection.execute(
-                select(subscribers).where(subscribers.c.id == subscriber_id, link_matches(link_key))
-            ).one_or_none()
-            if row is None:
-                return None
-            return self._subscriber(row, topics_of(connection, [row.id]).get(row.id, ()))
+        return self._one((subscribers.c.id == subscriber_id) & link_matches(link_key))
 
     def find(self, email: str) -> Subscriber | None:
         """The subscriber with this address, whatever its case; None if there is none."""
-        key = lookup_key(email)
+        return self._one(subscribers.c.email_key == lookup_key(email))
+
+    def _one(self, condition: ColumnElement[bool]) -> Subscriber | None:
         with self.engine.connect() as connection:
-            row = connection.execute(
-                select(subscribers).where(subscribers.c.email_key == key)
-            ).one_or_none()
+            row = connection.execute(select(subscribers).where(condition)).one_or_none()
             if row is None:
                 return None
             return self._subscriber(row, topics_of(connection, [row.id]).get(row.id, ()))

@@ -7,7 +7,18 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, exists, func, insert, select, true, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    bindparam,
+    exists,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.errors import StoreError
@@ -173,3 +184,25 @@ def iso(value: dt.datetime | None) -> str | None:
 
 def without_none(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
+
+
+def unsubscribed_values(when: dt.datetime, source: str) -> dict[str, Any]:
+    """The columns an unsubscribe sets, for an ``executemany`` UPDATE whose rows carry
+    ``row_id`` and ``campaign`` (the campaign it came from, or None)."""
+    return {
+        "status": "unsubscribed",
+        "unsubscribed_at": when,
+        "unsubscribe_source": source,
+        "unsubscribe_reason": "",
+        "unsubscribe_campaign_id": bindparam("campaign"),
+        "updated_at": when,
+    }
+
+
+# What resubscribing or restarting a signup clears: the last unsubscribe's record.
+NOT_UNSUBSCRIBED: dict[str, Any] = {
+    "unsubscribed_at": None,
+    "unsubscribe_source": None,
+    "unsubscribe_reason": None,
+    "unsubscribe_campaign_id": None,
+}
