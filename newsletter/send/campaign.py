@@ -34,7 +34,7 @@ from newsletter.send.providers import (
     Recipient,
     local_message,
 )
-from newsletter.send.return_tokens import ReturnTokens
+from newsletter.send.return_tokens import MAILTO_SUBJECT_PREFIX, ReturnTokens
 from newsletter.store import Store
 from newsletter.store.returns import add_handovers
 from newsletter.tokens import DEVELOPMENT_SECRET, SAMPLE_LINK_KEY, Links, Signer
@@ -119,41 +119,46 @@ class RecipientBuilder:
     ) -> None:
         self.links = links
         # tracking.per_subscriber: the reader's part of each tracked link.
-        self.click_key = click_key
+        self.click_key = click_key if campaign_id is not None else None
         self.campaign_id = campaign_id
         self.campaign_tag = str(campaign_id)
         # Everything after the recipient's own URL, checked once (no line breaks).
         sample = links.unsubscribe(0, SAMPLE_LINK_KEY, campaign_id)
         self.after_url = list_unsubscribe(config, sample).removeprefix(f"<{sample}>")
         # With the return-path tokens: a signed mailto subject and VERP sender per copy.
+        # The mailto up to its token is the same for everyone: built once.
         self.returns = returns
-        self.mailto = config.unsubscribe_mailto if returns else None
+        self.mailto_before_token = (
+            f", <mailto:{config.unsubscribe_mailto}?subject="
+            + MAILTO_SUBJECT_PREFIX.replace(" ", "%20")
+            if returns is not None and config.unsubscribe_mailto
+            else None
+        )
         self.bounce_address = config.bounces.address if returns else None
 
     def __call__(self, row: ledger.LedgerRecipient) -> Recipient:
-        subscriber_id = row.subscriber_id
-        unsubscribe_url = self.links.unsubscribe(subscriber_id, row.link_key, self.campaign_id)
+        subscriber_id, email, name, link_key = row
+        campaign_id = self.campaign_id
+        unsubscribe_url, preferences_url = self.links.message_links(
+            subscriber_id, link_key, campaign_id
+        )
         personalization = Personalization(
-            email=row.email,
+            email=email,
             # A name from a signup form must not be able to break the To header.
-            name=without_controls(row.name),
+            name=without_controls(name),
             unsubscribe_url=unsubscribe_url,
-            preferences_url=self.links.preferences(subscriber_id, row.link_key),
-            click_key=(
-                self.click_key(self.campaign_id, subscriber_id)
-                if self.click_key is not None and self.campaign_id is not None
-                else ""
-            ),
+            preferences_url=preferences_url,
+            click_key="" if self.click_key is None else self.click_key(campaign_id, subscriber_id),
         )
         after_url = self.after_url
         envelope_sender = None
         if self.returns is not None:
-            if self.mailto:
-                subject = self.returns.mailto_subject(subscriber_id, row.link_key, self.campaign_id)
-                after_url = f", <mailto:{self.mailto}?subject={subject.replace(' ', '%20')}>"
+            if self.mailto_before_token is not None:
+                token = self.returns.token("mailto", subscriber_id, link_key, campaign_id)
+                after_url = f"{self.mailto_before_token}{token}>"
             if self.bounce_address:
                 envelope_sender = self.returns.envelope_sender(
-                    self.bounce_address, subscriber_id, row.link_key, self.campaign_id
+                    self.bounce_address, subscriber_id, link_key, campaign_id
                 )
         return Recipient(
             personalization,

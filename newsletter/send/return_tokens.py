@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 MAC_LENGTH = 16  # base32 characters: 80 bits
+MAILTO_SUBJECT_PREFIX = "unsubscribe "  # then the token
 _TOKEN = r"(\d{1,18})-(\d{1,18})-([a-z2-7]{16})"
 _BOUNCE_TOKEN = re.compile(r"\+" + _TOKEN + "@", re.IGNORECASE)
 _MAILTO_TOKEN = re.compile(r"\bunsubscribe\s+" + _TOKEN + r"\b", re.IGNORECASE)
@@ -92,7 +93,8 @@ class ReturnTokens:
         return f"{local}+{token}@{domain}"
 
     def mailto_subject(self, subscriber_id: int, link_key: str, campaign_id: int | None) -> str:
-        return f"unsubscribe {self.token('mailto', subscriber_id, link_key, campaign_id)}"
+        token = self.token("mailto", subscriber_id, link_key, campaign_id)
+        return f"{MAILTO_SUBJECT_PREFIX}{token}"
 
     def read_bounce(self, text: str, link_key_of: LinkKeyOf) -> ReturnClaim | None:
         """The first validly signed VERP address in ``text`` (headers of a bounce)."""
