@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from newsletter.config import Config
@@ -36,7 +37,6 @@ from newsletter.send.providers import (
 )
 from newsletter.send.return_tokens import MAILTO_SUBJECT_PREFIX, ReturnTokens
 from newsletter.store import Store
-from newsletter.store.returns import add_handovers
 from newsletter.tokens import DEVELOPMENT_SECRET, SAMPLE_LINK_KEY, Links, Signer
 
 TEST_PREFIX = "[TEST] "
@@ -118,8 +118,12 @@ class RecipientBuilder:
         click_key: Callable[[int, int], str] | None = None,
     ) -> None:
         self.links = links
-        # tracking.per_subscriber: the reader's part of each tracked link.
-        self.click_key = click_key if campaign_id is not None else None
+        # tracking.per_subscriber: the reader's part of each tracked link, by subscriber id.
+        self.click_key = (
+            partial(click_key, campaign_id)
+            if click_key is not None and campaign_id is not None
+            else None
+        )
         self.campaign_id = campaign_id
         self.campaign_tag = str(campaign_id)
         # Everything after the recipient's own URL, checked once (no line breaks).
@@ -148,7 +152,7 @@ class RecipientBuilder:
             name=without_controls(name),
             unsubscribe_url=unsubscribe_url,
             preferences_url=preferences_url,
-            click_key="" if self.click_key is None else self.click_key(campaign_id, subscriber_id),
+            click_key="" if self.click_key is None else self.click_key(subscriber_id),
         )
         after_url = self.after_url
         envelope_sender = None
@@ -298,9 +302,8 @@ class CampaignRun:
         if isinstance(log, LedgerLog):
             log.flush()  # the rows it reported are no longer in flight: record skips them
         outcomes = [(LEDGER_STATE[d.status], d.message_id, d.error) for d in deliveries]
-        self.ledger.record(claim, outcomes)
         handed = sum(d.status in ("sent", "failed", "unknown") for d in deliveries)
-        add_handovers(self.store, self.campaign.id, self.provider.name, handed)
+        self.ledger.record(claim, outcomes, handed_over=(self.provider.name, handed))
         for row, delivery in zip(claim.recipients, deliveries, strict=True):
             if delivery.bounced:
                 self.store.mark(row.subscriber_id, "bounced", reason=delivery.error or "")
