@@ -302,13 +302,14 @@ class CampaignRun:
         if isinstance(log, LedgerLog):
             log.flush()  # the rows it reported are no longer in flight: record skips them
         outcomes = [(LEDGER_STATE[d.status], d.message_id, d.error) for d in deliveries]
-        handed = sum(d.status in ("sent", "failed", "unknown") for d in deliveries)
+        # Counted per status, not per recipient: a thousand calls per batch add up.
+        statuses = Counter(delivery.status for delivery in deliveries)
+        handed = statuses["sent"] + statuses["failed"] + statuses["unknown"]
         self.ledger.record(claim, outcomes, handed_over=(self.provider.name, handed))
         for row, delivery in zip(claim.recipients, deliveries, strict=True):
             if delivery.bounced:
                 self.store.mark(row.subscriber_id, "bounced", reason=delivery.error or "")
-        # Counted per status, not per recipient: a thousand calls per batch add up.
-        for status, count in Counter(delivery.status for delivery in deliveries).items():
+        for status, count in statuses.items():
             progress.add(status, count)
         return stopped
 
