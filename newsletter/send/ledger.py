@@ -143,13 +143,21 @@ def audience(store: Store | Engine, topics: Sequence[str]) -> Audience:
         recipients = connection.scalar(
             select(func.count()).select_from(subscribers).where(recipient_condition(topics))
         )
-        by_topic = {
-            topic: connection.scalar(
-                select(func.count()).select_from(subscribers).where(recipient_condition([topic]))
-            )
-            or 0
-            for topic in topics
-        }
+        # An issue of one topic (the usual case) reaches exactly that topic's readers:
+        # counted once, not twice (each count reads the whole list).
+        by_topic = (
+            {topics[0]: recipients or 0}
+            if len(topics) == 1
+            else {
+                topic: connection.scalar(
+                    select(func.count())
+                    .select_from(subscribers)
+                    .where(recipient_condition([topic]))
+                )
+                or 0
+                for topic in topics
+            }
+        )
         suppressed = connection.scalar(
             select(func.count())
             .select_from(subscribers)
@@ -499,7 +507,7 @@ class Ledger:
             return None
         # Rows unpacked as tuples: attribute access on a thousand Rows costs more than the
         # query itself.
-        gone = [(subscriber_id, status) for subscriber_id, *_, status in rows if status != "active"]
+        gone = [(row[0], row[4]) for row in rows if row[4] != "active"]  # (id, status)
         if gone:
             with write_connection(self.engine) as connection, connection.begin():
                 connection.execute(
