@@ -175,6 +175,24 @@ class Signer:
         json_text = f'[{subscriber_id},{campaign},"{link_key}"]'
         return self._fast["unsubscribe"].dumps([subscriber_id, campaign_id, link_key], json_text)
 
+    def message_tokens(
+        self, subscriber_id: int, campaign_id: int | None, link_key: str
+    ) -> tuple[str, str]:
+        """:meth:`unsubscribe_token` and :meth:`preferences_token` of one message, the same
+        tokens: the sender signs both for every recipient, so the id and key are checked
+        and formatted once."""
+        subscriber_id = int(subscriber_id)
+        campaign = "null" if campaign_id is None else int(campaign_id)
+        link_key = _signable_key(link_key)
+        unsubscribe = self._fast["unsubscribe"].dumps(
+            [subscriber_id, None if campaign_id is None else campaign, link_key],
+            f'[{subscriber_id},{campaign},"{link_key}"]',
+        )
+        preferences = self._fast["preferences"].dumps(
+            [subscriber_id, link_key], f'[{subscriber_id},"{link_key}"]'
+        )
+        return unsubscribe, preferences
+
     def read_unsubscribe_token(self, token: str) -> UnsubscribeClaim:
         payload = self._load(self._forever["unsubscribe"], token)
         try:
@@ -265,6 +283,13 @@ class Links:
 
     def preferences(self, subscriber_id: int, link_key: str) -> str:
         return f"{self.site_url}/p/{self.signer.preferences_token(subscriber_id, link_key)}"
+
+    def message_links(
+        self, subscriber_id: int, link_key: str, campaign_id: int | None
+    ) -> tuple[str, str]:
+        """``(unsubscribe, preferences)``: the two links of one message, signed at once."""
+        unsubscribe, preferences = self.signer.message_tokens(subscriber_id, campaign_id, link_key)
+        return f"{self.site_url}/u/{unsubscribe}", f"{self.site_url}/p/{preferences}"
 
     def confirm(self, subscriber_id: int, link_key: str) -> str:
         return f"{self.site_url}/confirm/{self.signer.confirm_token(subscriber_id, link_key)}"

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from newsletter.config import Config
@@ -34,9 +35,8 @@ from newsletter.send.providers import (
     Recipient,
     local_message,
 )
-from newsletter.send.return_tokens import ReturnTokens
+from newsletter.send.return_tokens import MAILTO_SUBJECT_PREFIX, ReturnTokens
 from newsletter.store import Store
-from newsletter.store.returns import add_handovers
 from newsletter.tokens import DEVELOPMENT_SECRET, SAMPLE_LINK_KEY, Links, Signer
 
 TEST_PREFIX = "[TEST] "
@@ -118,42 +118,51 @@ class RecipientBuilder:
         click_key: Callable[[int, int], str] | None = None,
     ) -> None:
         self.links = links
-        # tracking.per_subscriber: the reader's part of each tracked link.
-        self.click_key = click_key
+        # tracking.per_subscriber: the reader's part of each tracked link, by subscriber id.
+        self.click_key = (
+            partial(click_key, campaign_id)
+            if click_key is not None and campaign_id is not None
+            else None
+        )
         self.campaign_id = campaign_id
         self.campaign_tag = str(campaign_id)
         # Everything after the recipient's own URL, checked once (no line breaks).
         sample = links.unsubscribe(0, SAMPLE_LINK_KEY, campaign_id)
         self.after_url = list_unsubscribe(config, sample).removeprefix(f"<{sample}>")
         # With the return-path tokens: a signed mailto subject and VERP sender per copy.
+        # The mailto up to its token is the same for everyone: built once.
         self.returns = returns
-        self.mailto = config.unsubscribe_mailto if returns else None
+        self.mailto_before_token = (
+            f", <mailto:{config.unsubscribe_mailto}?subject="
+            + MAILTO_SUBJECT_PREFIX.replace(" ", "%20")
+            if returns is not None and config.unsubscribe_mailto
+            else None
+        )
         self.bounce_address = config.bounces.address if returns else None
 
     def __call__(self, row: ledger.LedgerRecipient) -> Recipient:
-        subscriber_id = row.subscriber_id
-        unsubscribe_url = self.links.unsubscribe(subscriber_id, row.link_key, self.campaign_id)
+        subscriber_id, email, name, link_key = row
+        campaign_id = self.campaign_id
+        unsubscribe_url, preferences_url = self.links.message_links(
+            subscriber_id, link_key, campaign_id
+        )
         personalization = Personalization(
-            email=row.email,
+            email=email,
             # A name from a signup form must not be able to break the To header.
-            name=without_controls(row.name),
+            name=without_controls(name),
             unsubscribe_url=unsubscribe_url,
-            preferences_url=self.links.preferences(subscriber_id, row.link_key),
-            click_key=(
-                self.click_key(self.campaign_id, subscriber_id)
-                if self.click_key is not None and self.campaign_id is not None
-                else ""
-            ),
+            preferences_url=preferences_url,
+            click_key="" if self.click_key is None else self.click_key(subscriber_id),
         )
         after_url = self.after_url
         envelope_sender = None
         if self.returns is not None:
-            if self.mailto:
-                subject = self.returns.mailto_subject(subscriber_id, row.link_key, self.campaign_id)
-                after_url = f", <mailto:{self.mailto}?subject={subject.replace(' ', '%20')}>"
+            if self.mailto_before_token is not None:
+                token = self.returns.token("mailto", subscriber_id, link_key, campaign_id)
+                after_url = f"{self.mailto_before_token}{token}>"
             if self.bounce_address:
                 envelope_sender = self.returns.envelope_sender(
-                    self.bounce_address, subscriber_id, row.link_key, self.campaign_id
+                    self.bounce_address, subscriber_id, link_key, campaign_id
                 )
         return Recipient(
             personalization,
@@ -293,14 +302,14 @@ class CampaignRun:
         if isinstance(log, LedgerLog):
             log.flush()  # the rows it reported are no longer in flight: record skips them
         outcomes = [(LEDGER_STATE[d.status], d.message_id, d.error) for d in deliveries]
-        self.ledger.record(claim, outcomes)
-        handed = sum(d.status in ("sent", "failed", "unknown") for d in deliveries)
-        add_handovers(self.store, self.campaign.id, self.provider.name, handed)
+        # Counted per status, not per recipient: a thousand calls per batch add up.
+        statuses = Counter(delivery.status for delivery in deliveries)
+        handed = statuses["sent"] + statuses["failed"] + statuses["unknown"]
+        self.ledger.record(claim, outcomes, handed_over=(self.provider.name, handed))
         for row, delivery in zip(claim.recipients, deliveries, strict=True):
             if delivery.bounced:
                 self.store.mark(row.subscriber_id, "bounced", reason=delivery.error or "")
-        # Counted per status, not per recipient: a thousand calls per batch add up.
-        for status, count in Counter(delivery.status for delivery in deliveries).items():
+        for status, count in statuses.items():
             progress.add(status, count)
         return stopped
 

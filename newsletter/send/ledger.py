@@ -44,6 +44,7 @@ from newsletter.errors import SendError
 from newsletter.models import SUPPRESSED_STATUSES
 from newsletter.store import Store
 from newsletter.store.database import analyze
+from newsletter.store.returns import count_handovers
 from newsletter.store.schema import (
     LEDGER_STATES,
     campaign_engagement,
@@ -142,13 +143,21 @@ def audience(store: Store | Engine, topics: Sequence[str]) -> Audience:
         recipients = connection.scalar(
             select(func.count()).select_from(subscribers).where(recipient_condition(topics))
         )
-        by_topic = {
-            topic: connection.scalar(
-                select(func.count()).select_from(subscribers).where(recipient_condition([topic]))
-            )
-            or 0
-            for topic in topics
-        }
+        # An issue of one topic (the usual case) reaches exactly that topic's readers:
+        # counted once, not twice (each count reads the whole list).
+        by_topic = (
+            {topics[0]: recipients or 0}
+            if len(topics) == 1
+            else {
+                topic: connection.scalar(
+                    select(func.count())
+                    .select_from(subscribers)
+                    .where(recipient_condition([topic]))
+                )
+                or 0
+                for topic in topics
+            }
+        )
         suppressed = connection.scalar(
             select(func.count())
             .select_from(subscribers)
@@ -424,6 +433,36 @@ class Ledger:
         self.engine = engine_of(store)
         self.campaign_id = campaign_id
         self._mine = ledger.c.campaign_id == campaign_id
+        # The per-message statements (SMTP, the outbox: one transaction per message),
+        # built once: building an UPDATE costs several times what SQLite takes to run it.
+        one_pending = and_(
+            self._mine, ledger.c.state == "pending", ledger.c.subscriber_id == bindparam("one")
+        )
+        self._start_one = (
+            update(ledger)
+            .where(one_pending, _still_active())
+            .values(state="in_flight", attempts=ledger.c.attempts + 1, updated_at=bindparam("now"))
+        )
+        self._skip_one = (
+            update(ledger)
+            .where(one_pending)
+            .values(state="skipped", error=_skip_reason(), updated_at=bindparam("now"))
+        )
+        self._settle_one = (
+            update(ledger)
+            .where(
+                self._mine,
+                ledger.c.state == "in_flight",
+                ledger.c.subscriber_id == bindparam("id"),
+            )
+            .values(
+                state=bindparam("new_state"),
+                message_id=bindparam("new_message_id"),
+                error=bindparam("new_error"),
+                sent_at=bindparam("new_sent_at"),
+                updated_at=bindparam("now"),
+            )
+        )
 
     def recover(self) -> int:
         """``in_flight`` -> ``unknown``: the batch a dead process had out. Returns how many."""
@@ -468,7 +507,7 @@ class Ledger:
             return None
         # Rows unpacked as tuples: attribute access on a thousand Rows costs more than the
         # query itself.
-        gone = [(subscriber_id, status) for subscriber_id, *_, status in rows if status != "active"]
+        gone = [(row[0], row[4]) for row in rows if row[4] != "active"]  # (id, status)
         if gone:
             with write_connection(self.engine) as connection, connection.begin():
                 connection.execute(
@@ -541,20 +580,12 @@ class Ledger:
         """For providers that send message by message: write the ``settled`` outcomes
         and move one recipient ``pending`` -> ``in_flight``, in one transaction. False
         (and the row ``skipped``) when they are no longer active."""
-        one = and_(self._mine, ledger.c.state == "pending", ledger.c.subscriber_id == subscriber_id)
         with write_connection(self.engine) as connection, connection.begin():
             self._settle(connection, settled)
-            moved = connection.execute(
-                update(ledger)
-                .where(one, _still_active())
-                .values(state="in_flight", attempts=ledger.c.attempts + 1, updated_at=now())
-            ).rowcount
+            one = {"one": subscriber_id, "now": now()}
+            moved = connection.execute(self._start_one, one).rowcount
             if not moved:
-                connection.execute(
-                    update(ledger)
-                    .where(one)
-                    .values(state="skipped", error=_skip_reason(), updated_at=now())
-                )
+                connection.execute(self._skip_one, one)
         return bool(moved)
 
     def settle(self, outcomes: Sequence[Outcome]) -> None:
@@ -568,19 +599,7 @@ class Ledger:
             return
         when = now()
         connection.execute(
-            update(ledger)
-            .where(
-                self._mine,
-                ledger.c.state == "in_flight",
-                ledger.c.subscriber_id == bindparam("id"),
-            )
-            .values(
-                state=bindparam("new_state"),
-                message_id=bindparam("new_message_id"),
-                error=bindparam("new_error"),
-                sent_at=bindparam("new_sent_at"),
-                updated_at=when,
-            ),
+            self._settle_one,
             [
                 {
                     "id": subscriber_id,
@@ -588,14 +607,23 @@ class Ledger:
                     "new_message_id": message_id,
                     "new_error": error,
                     "new_sent_at": when if state == "sent" else None,
+                    "now": when,
                 }
                 for subscriber_id, state, message_id, error in outcomes
             ],
         )
 
-    def record(self, claim: Claim, outcomes: Sequence[tuple[str, str | None, str | None]]) -> None:
+    def record(
+        self,
+        claim: Claim,
+        outcomes: Sequence[tuple[str, str | None, str | None]],
+        *,
+        handed_over: tuple[str, int] | None = None,
+    ) -> None:
         """Write what became of a claimed batch: one ``(state, message_id, error)`` per
-        recipient, in order; states are ``sent``, ``failed``, ``pending`` or ``unknown``."""
+        recipient, in order; states are ``sent``, ``failed``, ``pending`` or ``unknown``.
+        ``handed_over``: ``(provider, messages)`` to count for the campaign, in the same
+        transaction (one commit per batch, not two)."""
         when = now()
         in_batch = and_(
             self._mine,
@@ -603,6 +631,8 @@ class Ledger:
             ledger.c.subscriber_id.between(claim.first_id, claim.last_recipient_id),
         )
         with write_connection(self.engine) as connection, connection.begin():
+            if handed_over is not None:
+                count_handovers(connection, self.campaign_id, *handed_over)
             if len(set(outcomes)) == 1:
                 # The common case (a SendGrid batch: all sent, one message id): one UPDATE.
                 state, message_id, error = outcomes[0]

@@ -28,11 +28,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from base64 import b32encode
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 MAC_LENGTH = 16  # base32 characters: 80 bits
+MAILTO_SUBJECT_PREFIX = "unsubscribe "  # then the token
 _TOKEN = r"(\d{1,18})-(\d{1,18})-([a-z2-7]{16})"
 _BOUNCE_TOKEN = re.compile(r"\+" + _TOKEN + "@", re.IGNORECASE)
 _MAILTO_TOKEN = re.compile(r"\bunsubscribe\s+" + _TOKEN + r"\b", re.IGNORECASE)
@@ -60,8 +60,12 @@ class ReturnTokens:
     """Signs and reads the VERP envelope sender and the mailto unsubscribe subject."""
 
     def __init__(self, secret: str) -> None:
-        self._keys = {
-            purpose: hashlib.sha256(f"newsletter.{purpose}\0{secret}".encode()).digest()
+        # HMAC-SHA256 (RFC 2104) keyed once per purpose: the inner and outer hash states
+        # are copied per token, which costs a third of ``hmac.new`` (a token per message).
+        self._keyed = {
+            purpose: _hmac_states(
+                hashlib.sha256(f"newsletter.{purpose}\0{secret}".encode()).digest()
+            )
             for purpose in ("bounce", "mailto")
         }
 
@@ -73,8 +77,12 @@ class ReturnTokens:
 
     def _mac(self, purpose: str, payload: str, link_key: str) -> str:
         signed = f"{payload}\0{link_key}".encode()  # NUL: the payload ends where the key begins
-        mac = hmac.new(self._keys[purpose], signed, hashlib.sha256).digest()
-        return b32encode(mac[:10]).decode().lower()
+        inner_keyed, outer_keyed = self._keyed[purpose]
+        inner = inner_keyed.copy()
+        inner.update(signed)
+        outer = outer_keyed.copy()
+        outer.update(inner.digest())
+        return _base32_80(outer.digest())
 
     def envelope_sender(
         self, bounce_address: str, subscriber_id: int, link_key: str, campaign_id: int | None
@@ -85,7 +93,8 @@ class ReturnTokens:
         return f"{local}+{token}@{domain}"
 
     def mailto_subject(self, subscriber_id: int, link_key: str, campaign_id: int | None) -> str:
-        return f"unsubscribe {self.token('mailto', subscriber_id, link_key, campaign_id)}"
+        token = self.token("mailto", subscriber_id, link_key, campaign_id)
+        return f"{MAILTO_SUBJECT_PREFIX}{token}"
 
     def read_bounce(self, text: str, link_key_of: LinkKeyOf) -> ReturnClaim | None:
         """The first validly signed VERP address in ``text`` (headers of a bounce)."""
@@ -107,6 +116,42 @@ class ReturnTokens:
             if hmac.compare_digest(expected, mac.lower()):
                 return ReturnClaim(int(subscriber), int(campaign) or None)
         return None
+
+
+# The HMAC pads (RFC 2104) as byte translations of the key.
+_XOR_36 = bytes(byte ^ 0x36 for byte in range(256))
+_XOR_5C = bytes(byte ^ 0x5C for byte in range(256))
+
+
+def _hmac_states(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """HMAC-SHA256's inner and outer hashes with ``key`` (32 bytes: no pre-hashing)."""
+    padded = key.ljust(hashlib.sha256().block_size, b"\0")
+    return hashlib.sha256(padded.translate(_XOR_36)), hashlib.sha256(padded.translate(_XOR_5C))
+
+
+# Every 10-bit group as its two lowercase base32 characters (RFC 4648 alphabet).
+_BASE32_PAIRS = [
+    first + second
+    for first in "abcdefghijklmnopqrstuvwxyz234567"
+    for second in "abcdefghijklmnopqrstuvwxyz234567"
+]
+
+
+def _base32_80(mac: bytes) -> str:
+    """``b32encode(mac[:10]).decode().lower()`` in half its time: 80 bits are exactly
+    eight 10-bit groups, so there is no padding and no partial group."""
+    n = int.from_bytes(mac[:10], "big")
+    pairs = _BASE32_PAIRS
+    return (
+        pairs[n >> 70]
+        + pairs[(n >> 60) & 1023]
+        + pairs[(n >> 50) & 1023]
+        + pairs[(n >> 40) & 1023]
+        + pairs[(n >> 30) & 1023]
+        + pairs[(n >> 20) & 1023]
+        + pairs[(n >> 10) & 1023]
+        + pairs[n & 1023]
+    )
 
 
 def named_subscribers(messages: Iterable[bytes]) -> set[int]:

@@ -275,20 +275,28 @@ def add_handovers(store: Store, campaign_id: int, provider: str, count: int) -> 
     with store.engine.connect() as connection:
         connection.execution_options(write=True)
         with connection.begin():
-            changed = connection.execute(
-                update(campaign_handovers)
-                .where(
-                    campaign_handovers.c.campaign_id == campaign_id,
-                    campaign_handovers.c.provider == provider,
-                )
-                .values(count=campaign_handovers.c.count + count)
-            ).rowcount
-            if not changed:
-                connection.execute(
-                    campaign_handovers.insert().values(
-                        campaign_id=campaign_id, provider=provider, count=count
-                    )
-                )
+            count_handovers(connection, campaign_id, provider, count)
+
+
+def count_handovers(connection: Connection, campaign_id: int, provider: str, count: int) -> None:
+    """:func:`add_handovers` in the caller's transaction (the ledger writes a batch's
+    outcomes and its hand-overs in one)."""
+    if count <= 0:
+        return
+    changed = connection.execute(
+        update(campaign_handovers)
+        .where(
+            campaign_handovers.c.campaign_id == campaign_id,
+            campaign_handovers.c.provider == provider,
+        )
+        .values(count=campaign_handovers.c.count + count)
+    ).rowcount
+    if not changed:
+        connection.execute(
+            campaign_handovers.insert().values(
+                campaign_id=campaign_id, provider=provider, count=count
+            )
+        )
 
 
 def handovers(store: Store, campaign_id: int) -> dict[str, int]:

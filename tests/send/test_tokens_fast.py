@@ -37,6 +37,11 @@ def test_fast_tokens_are_itsdangerous_tokens() -> None:
             # The same bytes, unless itsdangerous compressed the payload ("." first).
             assert made == reference or reference.startswith(".")
             identical += made == reference
+        # One message's two tokens, signed at once, are the same two tokens.
+        assert signer.message_tokens(subscriber_id, campaign_id, key) == (
+            signer.unsubscribe_token(subscriber_id, campaign_id, key),
+            signer.preferences_token(subscriber_id, key),
+        )
         claim = signer.read_unsubscribe_token(signer.unsubscribe_token(subscriber_id, 3, key))
         assert (claim.subscriber_id, claim.campaign_id, claim.link_key) == (subscriber_id, 3, key)
     assert identical > 0.99 * 2 * len(ids)

@@ -46,6 +46,18 @@ def test_the_schema_is_created_on_first_use(database_url: str, engine: Engine) -
     assert {"subscribers", "subscriber_topics", "subscriber_events", "suppressions"} <= tables
 
 
+def test_the_ledger_is_indexed_by_state_on_sqlite_only(database_url: str, engine: Engine) -> None:
+    # SQLite's report reads its per-state counts from the index alone (a million rows:
+    # 2.3 s -> 0.3 s). PostgreSQL's report takes 0.21 s with or without it, while every
+    # ledger update had to maintain it (an indexed column changes: no HOT update),
+    # some 7% of its SendGrid throughput.
+    open_store_url(database_url, ["research"]).close()
+
+    indexes = {index["name"] for index in inspect(engine).get_indexes("ledger")}
+
+    assert ("ix_ledger_campaign_id_state" in indexes) == (engine.dialect.name == "sqlite")
+
+
 def test_an_appended_migration_is_applied_once(engine: Engine) -> None:
     upgrade(engine)
     notes = Migration(len(MIGRATIONS) + 1, "notes", _add_notes_table)

@@ -22,7 +22,9 @@ import http.client
 import json
 import time
 import urllib.error
+from collections.abc import Mapping
 from html import escape
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -84,7 +86,7 @@ class SendGridProvider(BaseProvider):
         escaped = {
             name
             for name in content.html_fields
-            if _needs_escaping("".join(value[name] for value in values))
+            if _needs_escaping("".join(map(itemgetter(name), values)))
         }
         html = content.html
         for name in content.html_fields - escaped:
@@ -229,10 +231,16 @@ def _personalization(
     if substitutions:
         personalization["substitutions"] = substitutions
     if recipient.headers:
-        personalization["headers"] = dict(recipient.headers)
+        personalization["headers"] = _as_dict(recipient.headers)
     if recipient.tags:
-        personalization["custom_args"] = dict(recipient.tags)
+        personalization["custom_args"] = _as_dict(recipient.tags)
     return personalization
+
+
+def _as_dict(mapping: Mapping[str, str]) -> dict[str, str]:
+    """orjson encodes dicts only; the recipient builder's mappings are dicts already, and
+    the body is encoded before anyone could change them: no copy per recipient."""
+    return mapping if type(mapping) is dict else dict(mapping)
 
 
 def _needs_escaping(text: str) -> bool:
