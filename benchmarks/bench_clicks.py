@@ -120,14 +120,14 @@ def run_client(
 
 def tracked_links(database_url: str, links: int) -> list[str]:
     """One campaign with ``links`` links recorded; the /c/ path of each."""
-    from newsletter.send import ledger
+    from newsletter.send import campaign_rows
     from newsletter.send.click_tracking import register_links
     from newsletter.store import open_store_url
     from newsletter.tokens import TrackingSigner
 
     store = open_store_url(database_url, ("research", "stories", "events"))
     try:
-        campaign = ledger.start_campaign(
+        campaign = campaign_rows.start_campaign(
             store, slug="bench", issue_path="bench.md", subject="Bench", topics=[],
             provider="outbox",
         )  # fmt: skip

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from newsletter.config import load_config  # noqa: E402
-from newsletter.send import ledger  # noqa: E402
+from newsletter.send import campaign_rows  # noqa: E402
 from newsletter.send.mailbox import process_mailbox  # noqa: E402
 from newsletter.send.return_tokens import ReturnTokens  # noqa: E402
 from newsletter.store import open_store  # noqa: E402
@@ -63,7 +63,7 @@ def build(folder: Path, count: int) -> Path:
                     for n in range(start, min(count, start + 5000))
                 ]
             )
-        campaign = ledger.start_campaign(
+        campaign = campaign_rows.start_campaign(
             store, slug="bench", issue_path="issues/bench.md", subject="Bench",
             topics=[], provider="smtp",
         )  # fmt: skip

@@ -20,7 +20,7 @@ from pathlib import Path
 from newsletter.config import load_config
 from newsletter.render.compile import compile_issue
 from newsletter.render.issues import read_issue
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.site.export import build_site
 from newsletter.site.published import _parse
 from newsletter.store import open_store
@@ -52,7 +52,7 @@ def make_project(folder: Path, issues: int) -> Path:
                 f'title: "Issue {number}: Stem Cells"',
             ).replace("date: 2026-11-26", f"date: {date.isoformat()}")
             path = config.issues_dir / f"{date.isoformat()}-{slug}.md"
-            campaign = ledger.start_campaign(
+            campaign = campaign_rows.start_campaign(
                 store, slug=slug, issue_path=str(path), subject=compiled.subject,
                 topics=["research"], provider="outbox",
             )  # fmt: skip

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Date, Engine, cast, func, select
 
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.store import Store
 from newsletter.store.engagement import engagement_by_subscriber, provider_link_clicks
 from newsletter.store.returns import soft_bounces
@@ -128,7 +128,7 @@ def build_report(
     ``per_subscriber``, and any campaign that has per-reader rows.
     """
     engine = store.engine
-    chosen = ledger.list_campaigns(store)
+    chosen = campaign_rows.list_campaigns(store)
     if slugs is not None:
         chosen = [campaign for campaign in chosen if campaign.slug in slugs]
     ids = [campaign.id for campaign in chosen]
@@ -248,7 +248,9 @@ def _grouped(
     return found
 
 
-def _after_campaign(engine: Engine, chosen: Sequence[ledger.Campaign]) -> dict[str, dict[int, int]]:
+def _after_campaign(
+    engine: Engine, chosen: Sequence[campaign_rows.Campaign]
+) -> dict[str, dict[int, int]]:
     """Recipients of each campaign who unsubscribed (any way) or complained within
     ``AFTER_DAYS`` of its start. The events are few next to the ledger: read once, then
     checked against each campaign's recipients by primary key."""

@@ -22,7 +22,7 @@ from newsletter.errors import ProviderError, ProviderUnavailable
 from newsletter.models import CompiledIssue, Personalization
 from newsletter.render.mail import list_unsubscribe, shared_list_headers
 from newsletter.safe_text import without_controls
-from newsletter.send import ledger
+from newsletter.send import campaign_rows, ledger
 from newsletter.send.lease import Lease
 from newsletter.send.ledger_log import LEDGER_STATE, LedgerLog
 from newsletter.send.providers import (
@@ -178,7 +178,7 @@ class CampaignRun:
     def __init__(
         self,
         store: Store,
-        campaign: ledger.Campaign,
+        campaign: campaign_rows.Campaign,
         content: Content,
         recipient: RecipientBuilder,
         provider: Provider,
@@ -200,7 +200,9 @@ class CampaignRun:
         recovered = self.ledger.recover()
         requeued = self.ledger.requeue_unknown() if retry_unknown else 0
         requeued_failed = self.ledger.requeue_failed() if retry_failed else 0
-        progress = Progress(total=ledger.state_counts(self.store, self.campaign.id)["pending"])
+        progress = Progress(
+            total=campaign_rows.state_counts(self.store, self.campaign.id)["pending"]
+        )
         self.report(progress)
         stopped: str | None = None
         try:
@@ -222,7 +224,7 @@ class CampaignRun:
             requeued_unknown=requeued,
             requeued_failed=requeued_failed,
             seconds=time.monotonic() - started,
-            totals=ledger.state_counts(self.store, self.campaign.id),
+            totals=campaign_rows.state_counts(self.store, self.campaign.id),
             stopped=stopped,
         )
 

@@ -20,7 +20,7 @@ from types import TracebackType
 from sqlalchemy import Engine, select, update
 
 from newsletter.errors import SendError
-from newsletter.send.ledger import Campaign, engine_of, now, write_connection
+from newsletter.send.campaign_rows import Campaign, engine_of, now, write_connection
 from newsletter.store import Store
 from newsletter.store.schema import campaigns
 

@@ -38,7 +38,7 @@ from sqlalchemy import delete, insert, select, update
 from newsletter.config import Config, load_yaml_mapping
 from newsletter.errors import NewsletterError, SendError
 from newsletter.render.issues import split_front_matter
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.send.sending import SendPlan, plan_send, send_campaign
 from newsletter.send.sending import _slug_of as slug_of  # the one rule for issue -> slug
 from newsletter.store import Store, open_store
@@ -230,7 +230,7 @@ def schedule_issue(
     }
     store = open_store(config)
     try:
-        with ledger.write_connection(store.engine) as connection, connection.begin():
+        with campaign_rows.write_connection(store.engine) as connection, connection.begin():
             connection.execute(delete(schedules).where(schedules.c.slug == plan.slug))
             connection.execute(insert(schedules).values(**values))
         return _find(store, plan.slug) or _missing(plan.slug)
@@ -260,7 +260,7 @@ def list_schedule(config: Config, *, include_sent: bool = False) -> list[Schedul
         entries = []
         for row in rows:
             entry = _scheduled(row)
-            audience = ledger.audience(store, entry.topics).recipients
+            audience = campaign_rows.audience(store, entry.topics).recipients
             entries.append(replace(entry, audience=audience))
         return entries
     finally:
@@ -277,7 +277,7 @@ def cancel(config: Config, issue: str) -> Scheduled:
             raise SendError(
                 f"{issue}: nothing scheduled for it; 'newsletter schedule' lists what is"
             )
-        with ledger.write_connection(store.engine) as connection, connection.begin():
+        with campaign_rows.write_connection(store.engine) as connection, connection.begin():
             connection.execute(
                 delete(schedules).where(schedules.c.slug == slug, schedules.c.state != "sent")
             )
@@ -368,11 +368,11 @@ def _hold(store: Store, entry: Scheduled, reason: str, say: Say) -> DueResult:
 
 
 def _update(store: Store, slug: str, **values: Any) -> None:
-    with ledger.write_connection(store.engine) as connection, connection.begin():
+    with campaign_rows.write_connection(store.engine) as connection, connection.begin():
         connection.execute(
             update(schedules)
             .where(schedules.c.slug == slug, schedules.c.state != "sent")
-            .values(**values, updated_at=ledger.now())
+            .values(**values, updated_at=campaign_rows.now())
         )
 
 
@@ -383,7 +383,7 @@ def _lease_holder(store: Store, slug: str) -> str | None:
                 campaigns.c.slug == slug
             )
         ).one_or_none()
-    if row is None or row.lease_owner is None or row.lease_expires_at <= ledger.now():
+    if row is None or row.lease_owner is None or row.lease_expires_at <= campaign_rows.now():
         return None
     host, _, rest = row.lease_owner.partition(":")
     return f"process {rest.partition(':')[0]} on {host}"

@@ -24,7 +24,7 @@ from newsletter.render.checks import Finding, check_compiled, has_errors
 from newsletter.render.compile import compile_issue
 from newsletter.render.issues import ISSUE_NAME, read_issue
 from newsletter.render.mail import list_unsubscribe, safe_header
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.send.campaign import (
     CampaignRun,
     ProgressCallback,
@@ -92,8 +92,8 @@ class SendPlan:
     findings: list[Finding]
     provider: str
     topics: tuple[str, ...]  # () = every active subscriber
-    audience: ledger.Audience
-    campaign: ledger.Campaign | None  # an earlier run of this issue, resumed
+    audience: campaign_rows.Audience
+    campaign: campaign_rows.Campaign | None  # an earlier run of this issue, resumed
     counts: dict[str, int] | None  # its ledger, if there is one
     development_key: bool  # links signed with the development key (outbox only)
     # The provider the campaign used so far, when this run switches to another one.
@@ -158,7 +158,7 @@ def plan_send(
     get_provider(config, provider_name).close()
     store = open_store(config)
     try:
-        campaign = ledger.find_campaign(store, issue.slug)
+        campaign = campaign_rows.find_campaign(store, issue.slug)
         wanted = store.check_topics(topics) if topics else None
         if campaign is not None:
             if wanted is not None and set(wanted) != set(campaign.topics):
@@ -168,7 +168,7 @@ def plan_send(
                     "send it again without --topic to resume it"
                 )
             chosen = campaign.topics
-            counts: dict[str, int] | None = ledger.state_counts(store, campaign.id)
+            counts: dict[str, int] | None = campaign_rows.state_counts(store, campaign.id)
             switched_from = _check_same_provider(
                 issue_path, campaign, provider_name, test=test, switch=switch_provider
             )
@@ -176,7 +176,7 @@ def plan_send(
             chosen = wanted if wanted is not None else issue.topics
             counts = None
             switched_from = None
-        audience = ledger.audience(store, chosen)
+        audience = campaign_rows.audience(store, chosen)
         snapshot = snapshots.find_snapshot(store, campaign.id) if campaign else None
         warnings = _snapshot_warnings(store, issue_path, campaign, snapshot, snapshot_row)
     finally:
@@ -200,7 +200,7 @@ def plan_send(
 def _snapshot_warnings(
     store: Store,
     issue_path: Path,
-    campaign: ledger.Campaign | None,
+    campaign: campaign_rows.Campaign | None,
     snapshot: snapshots.Snapshot | None,
     row: dict[str, Any],
 ) -> tuple[str, ...]:
@@ -223,7 +223,7 @@ def _snapshot_warnings(
 
 
 def _check_same_provider(
-    issue_path: Path, campaign: ledger.Campaign, provider: str, *, test: bool, switch: bool
+    issue_path: Path, campaign: campaign_rows.Campaign, provider: str, *, test: bool, switch: bool
 ) -> str | None:
     """One provider per campaign: resuming with another is refused unless asked for,
     so no editor believes readers got mail that went to the outbox. The old provider's
@@ -304,7 +304,7 @@ def send_campaign(
                     total=plan.to_send(),
                     progress=progress,
                 )
-            started = plan.campaign or ledger.start_campaign(
+            started = plan.campaign or campaign_rows.start_campaign(
                 store,
                 slug=plan.slug,
                 issue_path=str(plan.compiled.issue.path),
@@ -352,10 +352,10 @@ def _limiter(config: Config, store: Store, rate: float | None) -> RateLimiter:
     sending = config.sending
     limiter = RateLimiter(rate or sending.rate, per_hour=sending.per_hour, per_day=sending.per_day)
     if sending.per_hour or sending.per_day:
-        now = ledger.now()
+        now = campaign_rows.now()
         limiter.preload(
             ((now - at).total_seconds(), count)
-            for at, count in ledger.sent_since(store, now - dt.timedelta(seconds=DAY))
+            for at, count in campaign_rows.sent_since(store, now - dt.timedelta(seconds=DAY))
         )
     return limiter
 
@@ -399,10 +399,10 @@ def send_tests(config: Config, plan: SendPlan, addresses: Sequence[str]) -> list
 
 @dataclass(frozen=True)
 class CampaignStatus:
-    campaign: ledger.Campaign
+    campaign: campaign_rows.Campaign
     counts: dict[str, int]
     first_errors: list[tuple[str, str]]  # (address, error)
-    reactions: dict[str, int]  # see ledger.reactions
+    reactions: dict[str, int]  # see campaign_rows.reactions
     handovers: dict[str, int] = field(default_factory=dict)  # provider -> handed over
 
     def as_dict(self) -> dict[str, Any]:
@@ -419,16 +419,16 @@ def campaign_status(config: Config, issue: str | None = None) -> list[CampaignSt
     """Every campaign, or the one of ``issue`` (an issue file or its slug)."""
     store = open_store(config)
     try:
-        campaigns = ledger.list_campaigns(store)
+        campaigns = campaign_rows.list_campaigns(store)
         if issue is not None:
             slug = _slug_of(issue)
             campaigns = [campaign for campaign in campaigns if campaign.slug == slug]
         return [
             CampaignStatus(
                 campaign,
-                ledger.state_counts(store, campaign.id),
-                ledger.first_errors(store, campaign.id),
-                ledger.reactions(store, campaign.id),
+                campaign_rows.state_counts(store, campaign.id),
+                campaign_rows.first_errors(store, campaign.id),
+                campaign_rows.reactions(store, campaign.id),
                 handovers(store, campaign.id),
             )
             for campaign in campaigns

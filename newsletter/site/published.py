@@ -13,7 +13,7 @@ from newsletter.config import Config
 from newsletter.errors import NewsletterError
 from newsletter.models import Issue
 from newsletter.render.issues import issue_slug, list_issues, parse_issue
-from newsletter.send.ledger import Campaign, list_campaigns
+from newsletter.send.campaign_rows import Campaign, list_campaigns
 from newsletter.store import Store
 from newsletter.store.snapshots import Snapshot, all_snapshots, content_hash, source_hash
 

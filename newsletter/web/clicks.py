@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from werkzeug.urls import iri_to_uri
 
 from newsletter.errors import TokenError
-from newsletter.send.ledger import now
+from newsletter.send.campaign_rows import now
 from newsletter.store import Store
 from newsletter.store.engagement import existing_subscribers, record_readers
 from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber

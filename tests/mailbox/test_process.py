@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from sqlalchemy import update
 
 from newsletter.cli import cli
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.send.return_tokens import ReturnTokens
 from newsletter.store import Store, open_store_url
 from newsletter.store.schema import ledger as ledger_table
@@ -49,8 +49,8 @@ def deliver(maildir: Path, name: str, message: bytes) -> None:
     (maildir / "new" / f"1796000000.{name}.mx").write_bytes(message)
 
 
-def sent_campaign(store: Store, slug: str) -> ledger.Campaign:
-    campaign = ledger.start_campaign(
+def sent_campaign(store: Store, slug: str) -> campaign_rows.Campaign:
+    campaign = campaign_rows.start_campaign(
         store, slug=slug, issue_path=f"issues/{slug}.md", subject=slug, topics=[],
         provider="smtp",
     )  # fmt: skip
@@ -101,7 +101,7 @@ def test_bounces_complaints_and_mailto_unsubscribes_are_applied_once(
         "bounced", "active", "complained", "unsubscribed", "active", "active", "bounced",
     ]  # fmt: skip
     assert db.describe("reader3@example.net")["unsubscribe_campaign_id"] == campaign.id
-    assert ledger.state_counts(db, campaign.id)["failed"] == 2
+    assert campaign_rows.state_counts(db, campaign.id)["failed"] == 2
     # Acted on: flagged seen; left alone: moved out of new/ but unseen, for a person.
     assert not list((maildir / "new").iterdir())
     moved = sorted(path.name.removeprefix("1796000000.") for path in (maildir / "cur").iterdir())
@@ -141,7 +141,7 @@ def test_soft_bounces_from_enough_campaigns_mark_the_subscriber_bounced(
     assert json.loads(result.output)["subscribers"]["bounced"] == 1
     assert db.get(reader).status == "bounced"
     # A soft bounce is no proof the copy was lost: the ledger keeps it as sent.
-    assert ledger.state_counts(db, second.id)["sent"] == 1
+    assert campaign_rows.state_counts(db, second.id)["sent"] == 1
 
 
 def test_returns_for_an_erased_subscriber_never_reach_whoever_has_their_id_now(
@@ -174,7 +174,7 @@ def test_returns_for_an_erased_subscriber_never_reach_whoever_has_their_id_now(
     assert summary["subscribers"] == {"bounced": 0, "complained": 0, "unsubscribed": 0}
     assert db.describe("newcomer@example.net")["status"] == "active"
     assert db.describe("other@example.net")["status"] == "active"
-    assert ledger.state_counts(db, campaign.id)["sent"] == 2
+    assert campaign_rows.state_counts(db, campaign.id)["sent"] == 2
 
 
 def test_a_mailto_subject_a_mail_client_encoded_in_base64_still_unsubscribes(

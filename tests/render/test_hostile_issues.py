@@ -14,7 +14,7 @@ from newsletter.config import Config
 from newsletter.errors import IssueFileError
 from newsletter.render.compile import compile_issue
 from newsletter.render.issues import _PARSER, MAX_INLINE_NESTING, _PlainText, read_issue
-from newsletter.send.ledger import start_campaign
+from newsletter.send.campaign_rows import start_campaign
 from newsletter.store import open_store_url
 from tests.web.conftest import SECRET
 from tests.web.live import serve

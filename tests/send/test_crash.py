@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import Config
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.store import Store
 from newsletter.store.schema import ledger as ledger_rows
 from tests.fakes.sendgrid import FakeSendGrid
@@ -74,7 +74,7 @@ def test_after_sigkill_a_rerun_resumes_and_everyone_gets_exactly_one_copy(
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert sendgrid.received_by() == {f"reader{n}@example.org": 1 for n in range(50)}
     assert unknown_ids(store) == campaign_of_50[20:30]  # exactly the batch in flight
-    counts = ledger.state_counts(store, 1)
+    counts = campaign_rows.state_counts(store, 1)
     assert (counts["sent"], counts["unknown"], counts["pending"]) == (40, 10, 0)
     assert (
         "10 recipient(s) were in flight when an earlier run stopped: they are 'unknown' "
@@ -98,4 +98,4 @@ def test_retry_unknown_resends_a_batch_that_never_arrived(
 
     assert second.returncode == 0, second.stdout + second.stderr
     assert sendgrid.received_by() == {f"reader{n}@example.org": 1 for n in range(50)}
-    assert ledger.state_counts(store, 1)["sent"] == 50
+    assert campaign_rows.state_counts(store, 1)["sent"] == 50

@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from newsletter.cli import cli
 from newsletter.errors import SendError
-from newsletter.send import ledger
+from newsletter.send import campaign_rows, ledger
 from newsletter.send.lease import Lease
 from newsletter.store import Store, open_store_url
 from newsletter.store.schema import campaigns
@@ -38,8 +38,8 @@ def add_readers(store: Store, count: int, topics: tuple[str, ...] = ("research",
     ]
 
 
-def start(store: Store, topics: tuple[str, ...] = ("research",)) -> ledger.Campaign:
-    return ledger.start_campaign(
+def start(store: Store, topics: tuple[str, ...] = ("research",)) -> campaign_rows.Campaign:
+    return campaign_rows.start_campaign(
         store, slug="issue", issue_path="issues/issue.md", subject="S", topics=topics,
         provider="outbox",
     )  # fmt: skip
@@ -54,7 +54,7 @@ def test_the_snapshot_holds_the_active_subscribers_of_the_topics(db: Store) -> N
     campaign = start(db)
 
     assert campaign.recipients == db.count_recipients(["research"]) == 4
-    assert ledger.state_counts(db, campaign.id)["pending"] == 4
+    assert campaign_rows.state_counts(db, campaign.id)["pending"] == 4
     assert start(db).id == campaign.id  # starting it again finds the same campaign
 
 
@@ -73,19 +73,19 @@ def test_a_batch_goes_pending_in_flight_then_sent_or_failed(db: Store) -> None:
     claim = book.next_batch(after=0, size=3)
     assert claim is not None
     assert [r.subscriber_id for r in claim.recipients] == ids[:3]
-    assert ledger.state_counts(db, campaign.id)["pending"] == 5  # prepared, not yet out
+    assert campaign_rows.state_counts(db, campaign.id)["pending"] == 5  # prepared, not yet out
     book.hand_over(claim)
-    assert ledger.state_counts(db, campaign.id)["in_flight"] == 3
+    assert campaign_rows.state_counts(db, campaign.id)["in_flight"] == 3
     book.record(claim, [("sent", "m1", None), ("failed", None, "550 no"), ("pending", None, "451")])
 
     claim = hand_over(book, after=claim.last_id, size=3)
     assert claim is not None
     book.record(claim, [("sent", "m2", None)] * 2)
 
-    counts = ledger.state_counts(db, campaign.id)
+    counts = campaign_rows.state_counts(db, campaign.id)
     assert (counts["sent"], counts["failed"], counts["pending"]) == (3, 1, 1)
     assert book.next_batch(after=ids[-1], size=3) is None
-    assert ledger.first_errors(db, campaign.id) == [
+    assert campaign_rows.first_errors(db, campaign.id) == [
         ("reader1@example.org", "550 no"),
         ("reader2@example.org", "451"),
     ]
@@ -102,7 +102,7 @@ def test_a_recipient_gone_since_the_start_is_skipped_not_sent(db: Store) -> None
     assert claim is not None
     assert [r.subscriber_id for r in claim.recipients] == [ids[2]]
     assert claim.skipped == 2
-    assert ledger.state_counts(db, campaign.id)["skipped"] == 2
+    assert campaign_rows.state_counts(db, campaign.id)["skipped"] == 2
 
 
 def test_batches_take_size_recipients_in_id_order_across_gaps_and_erasures(db: Store) -> None:
@@ -136,9 +136,9 @@ def test_a_batch_in_flight_when_the_sender_died_becomes_unknown(db: Store) -> No
     book.next_batch(after=2, size=2)  # the next batch, prepared but not handed over
 
     assert book.recover() == 2
-    assert ledger.state_counts(db, campaign.id)["unknown"] == 2
+    assert campaign_rows.state_counts(db, campaign.id)["unknown"] == 2
     assert book.requeue_unknown() == 2  # --retry-unknown
-    assert ledger.state_counts(db, campaign.id)["pending"] == 4
+    assert campaign_rows.state_counts(db, campaign.id)["pending"] == 4
 
 
 def test_delivery_events_settle_unknown_recipients(db: Store) -> None:
@@ -158,7 +158,7 @@ def test_delivery_events_settle_unknown_recipients(db: Store) -> None:
     assert event(ids[1], "bounce") is True
     assert event(ids[2], "open") is False
     assert event(ids[0], "processed") is False  # already sent: nothing changes
-    counts = ledger.state_counts(db, campaign.id)
+    counts = campaign_rows.state_counts(db, campaign.id)
     assert (counts["sent"], counts["failed"], counts["unknown"]) == (1, 1, 2)
 
 
@@ -244,7 +244,7 @@ def set_lease(store: Store, campaign_id: int, owner: str, *, seconds: float) -> 
             .where(campaigns.c.id == campaign_id)
             .values(
                 lease_owner=owner,
-                lease_expires_at=ledger.now() + dt.timedelta(seconds=seconds),
+                lease_expires_at=campaign_rows.now() + dt.timedelta(seconds=seconds),
             )
         )
 
@@ -277,7 +277,7 @@ def test_sent_messages_count_against_the_caps_of_later_runs(db: Store) -> None:
     assert claim is not None
     book.record(claim, [("sent", "m", None)] * 3)
 
-    [(at, count)] = ledger.sent_since(db, ledger.now() - dt.timedelta(hours=1))
+    [(at, count)] = campaign_rows.sent_since(db, campaign_rows.now() - dt.timedelta(hours=1))
 
     assert count == 3
-    assert ledger.now() - at < dt.timedelta(minutes=1)
+    assert campaign_rows.now() - at < dt.timedelta(minutes=1)

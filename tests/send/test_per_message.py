@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import Config
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.store import Store
 from newsletter.store.schema import ledger as ledger_rows
 from tests.fakes.smtp import FakeSmtp
@@ -79,7 +79,7 @@ def test_smtp_killed_mid_batch_leaves_at_most_one_unknown_per_connection(
     output, _ = rerun.communicate(timeout=60)
 
     assert rerun.returncode == 0, output
-    counts = ledger.state_counts(store, 1)
+    counts = campaign_rows.state_counts(store, 1)
     assert counts["unknown"] == len(in_flight) and counts["pending"] == 0, output
     assert counts["sent"] == 40 - len(in_flight)
     arrived = smtp_server.received_by()
@@ -107,7 +107,7 @@ def test_a_broken_outbox_mid_batch_keeps_the_unwritten_pending_and_nothing_unkno
     assert sender.returncode == 1, output
     assert "cannot write to the outbox" in output
     written = len(list((outbox / "written").iterdir()))
-    counts = ledger.state_counts(store, 1)
+    counts = campaign_rows.state_counts(store, 1)
     assert (counts["sent"], counts["unknown"], counts["pending"]) == (written, 0, 60 - written)
 
     (outbox / "new").unlink()
@@ -117,4 +117,4 @@ def test_a_broken_outbox_mid_batch_keeps_the_unwritten_pending_and_nothing_unkno
 
     assert again.returncode == 0, output
     assert len(list((outbox / "new").iterdir())) == 60  # everyone once, nobody twice
-    assert ledger.state_counts(store, 1)["sent"] == 60
+    assert campaign_rows.state_counts(store, 1)["sent"] == 60

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import Config
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.send.campaign import SendSummary
 from newsletter.send.sending import plan_send, send_campaign
 from newsletter.store import Store, open_store
@@ -84,7 +84,7 @@ def test_who_leaves_while_a_batch_is_out_is_skipped_not_mailed(
     for n in (11, 12, 13, 25):
         assert received[f"reader{n}@example.org"] == 0
     assert sum(received.values()) == 36
-    counts = ledger.state_counts(shared_store, 1)
+    counts = campaign_rows.state_counts(shared_store, 1)
     assert (counts["sent"], counts["skipped"]) == (36, 4)
     assert {ids[11], ids[12], ids[13], ids[25]} == skipped(shared_store)
     assert summaries[0].skipped == 4

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from sqlalchemy import update
 
 from newsletter.cli import cli
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.store import Store
 from newsletter.store.returns import soft_bounces
 from newsletter.store.schema import ledger as ledger_table
@@ -42,7 +42,9 @@ def sent_issue(runner: CliRunner, subscribers: Callable[..., list[int]], store: 
             .values(state="failed", error="bounced: 550 5.1.1")
         )
         connection.execute(
-            soft_bounces.insert().values(subscriber_id=ids[4], campaign_id=1, at=ledger.now())
+            soft_bounces.insert().values(
+                subscriber_id=ids[4], campaign_id=1, at=campaign_rows.now()
+            )
         )
     return ids
 

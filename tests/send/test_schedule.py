@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.errors import ConfigError, SendError
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.send.lease import Lease
 from newsletter.send.schedule import (
     DueChecker,
@@ -173,7 +173,7 @@ def test_a_second_run_due_leaves_a_campaign_being_sent_to_its_sender(
 ) -> None:
     subscribers(2)
     schedule_seed(berlin, project)
-    campaign = ledger.start_campaign(
+    campaign = campaign_rows.start_campaign(
         store, slug="stem-cells-in-breast-milk", issue_path=SEED, subject="Stem Cells",
         topics=["research"], provider="outbox",
     )  # fmt: skip
@@ -298,7 +298,7 @@ def test_an_issue_whose_campaign_started_is_resumed_not_scheduled(
     berlin: Config, runner: CliRunner, subscribers: Callable[..., list[int]], store: Store
 ) -> None:
     subscribers(1)
-    ledger.start_campaign(
+    campaign_rows.start_campaign(
         store, slug="stem-cells-in-breast-milk", issue_path=SEED, subject="Stem Cells",
         topics=["research"], provider="outbox",
     )  # fmt: skip

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import Config
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.send.lease import Lease
 from newsletter.store import Store
 from newsletter.tokens import DEVELOPMENT_SECRET, Signer
@@ -29,9 +29,9 @@ def outbox_messages(project: Path) -> list[EmailMessage]:
     return [message_from_bytes(data, policy=policy.default) for data in raw]  # type: ignore[misc]
 
 
-def start_seed_campaign(store: Store) -> ledger.Campaign:
+def start_seed_campaign(store: Store) -> campaign_rows.Campaign:
     """The seed issue's campaign, started (snapshot taken) but not yet sent."""
-    return ledger.start_campaign(
+    return campaign_rows.start_campaign(
         store, slug="stem-cells-in-breast-milk", issue_path=SEED, subject="Stem Cells",
         topics=["research"], provider="outbox",
     )  # fmt: skip
@@ -114,7 +114,7 @@ def test_dry_run_builds_every_message_and_records_nothing(
     assert "Would send 4, failed 0" in result.output
     assert "Dry run: nothing was handed over and nothing was recorded." in result.output
     assert not (project / "outbox").exists()
-    assert ledger.list_campaigns(store) == []
+    assert campaign_rows.list_campaigns(store) == []
 
 
 def test_dry_run_of_a_started_campaign_counts_who_is_left_and_changes_nothing(
@@ -128,7 +128,7 @@ def test_dry_run_of_a_started_campaign_counts_who_is_left_and_changes_nothing(
 
     assert result.exit_code == 0, result.output
     assert "Would send 3, failed 0" in result.output
-    assert ledger.state_counts(store, campaign.id)["pending"] == 4  # nothing marked
+    assert campaign_rows.state_counts(store, campaign.id)["pending"] == 4  # nothing marked
     assert not (project / "outbox").exists()
 
 
@@ -152,7 +152,7 @@ def test_test_sends_go_to_any_address_with_a_test_subject_and_are_not_recorded(
     assert all("Hi there," in m.get_body(("plain",)).get_content() for m in messages)
     assert all("links are samples" in m["X-Newsletter-Test"] for m in messages)
     assert {m["Subject"] for m in messages} == {"[TEST] Stem Cells: The Medicine in Breast Milk?"}
-    assert ledger.list_campaigns(store) == []
+    assert campaign_rows.list_campaigns(store) == []
 
 
 def test_someone_who_unsubscribes_after_the_start_is_skipped(
@@ -172,7 +172,7 @@ def test_someone_who_unsubscribes_after_the_start_is_skipped(
     assert result.exit_code == 0, result.output
     assert "Sent 3, failed 0, skipped 1" in result.output
     assert len(outbox_messages(project)) == 3
-    assert ledger.state_counts(store, campaign.id)["skipped"] == 1
+    assert campaign_rows.state_counts(store, campaign.id)["skipped"] == 1
 
 
 def test_topics_choose_the_audience(

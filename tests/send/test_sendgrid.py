@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.models import Personalization
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.send.providers import Batch, Content, Recipient, get_provider
 from newsletter.send.sending import send_transactional
 from newsletter.store import Store
@@ -46,9 +46,9 @@ def test_a_campaign_goes_out_in_requests_of_at_most_batch_size_recipients(
     assert "Sent 100, failed 0, skipped 0, deferred 0, unknown 0" in result.output
     assert sendgrid.personalization_counts == [40, 40, 20]
     assert sendgrid.received_by() == {f"reader{n}@example.org": 1 for n in range(100)}
-    campaign = ledger.find_campaign(store, "stem-cells-in-breast-milk")
+    campaign = campaign_rows.find_campaign(store, "stem-cells-in-breast-milk")
     assert campaign is not None
-    assert ledger.state_counts(store, campaign.id)["sent"] == 100
+    assert campaign_rows.state_counts(store, campaign.id)["sent"] == 100
     check_copies(
         [message.message() for message in sendgrid.messages()],
         secret,
@@ -180,7 +180,7 @@ def test_a_batch_accepted_but_unanswered_is_never_sent_again_and_is_unknown(
     assert "Sent 8, failed 0, skipped 0, deferred 0, unknown 4 in " in result.output
     assert "4 recipient(s) are unknown: the provider may have their message" in result.output
     assert "SendGrid's Event Webhook settles them" in result.output
-    counts = ledger.state_counts(store, 1)
+    counts = campaign_rows.state_counts(store, 1)
     assert (counts["sent"], counts["unknown"]) == (8, 4)
 
     status = runner.invoke(cli, ["status"])
@@ -218,7 +218,7 @@ def test_a_fault_mix_never_duplicates_and_accounts_for_everyone(
     received = sendgrid.received_by()
     assert set(received.values()) == {1}  # no duplicates
     assert len(received) == 15 + 30
-    counts = ledger.state_counts(store, 1)
+    counts = campaign_rows.state_counts(store, 1)
     assert (counts["sent"], counts["unknown"], counts["pending"]) == (15, 45, 0)
 
 
@@ -246,7 +246,7 @@ def test_a_400_stops_the_campaign_with_sendgrids_message_and_keeps_everyone_pend
         "match a verified Sender Identity."
     )
     assert sendgrid.requests == 2  # no retry of a bad request, and nothing after it
-    assert ledger.state_counts(store, 1) == {
+    assert campaign_rows.state_counts(store, 1) == {
         "pending": 3, "in_flight": 0, "sent": 2, "failed": 0, "unknown": 0, "skipped": 0
     }  # fmt: skip
 
@@ -275,7 +275,7 @@ def test_retries_running_out_pause_the_campaign(
         "Error: SendGrid did not accept the batch after 4 attempts (last: 500 internal "
         "error); the campaign is paused: send again to resume"
     )
-    assert ledger.state_counts(store, 1)["pending"] == 2
+    assert campaign_rows.state_counts(store, 1)["pending"] == 2
 
 
 def test_a_bad_api_key_names_the_variable(
@@ -419,5 +419,5 @@ def test_a_missing_api_key_is_refused_before_the_plan_and_starts_nothing(
             "Error: SENDGRID_API_KEY is not set: export it with a SendGrid API key that has "
             "the Mail Send permission (sendgrid.api_key_env names the variable)\n"
         )
-    assert ledger.find_campaign(store, "stem-cells-in-breast-milk") is None
+    assert campaign_rows.find_campaign(store, "stem-cells-in-breast-milk") is None
     assert sendgrid.requests == 0

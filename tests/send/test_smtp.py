@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.errors import ConfigError
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.send.sending import send_transactional
 from newsletter.store import Store
 from newsletter.tokens import Signer
@@ -111,7 +111,9 @@ def test_a_recipient_still_deferred_after_the_retries_waits_for_the_next_run(
     assert result.exit_code == 0, result.output
     assert "Sent 2, failed 0, skipped 0, deferred 1, unknown 0" in result.output
     assert "1 recipient(s) were deferred: send again later to retry them." in result.output
-    assert ledger.first_errors(store, 1) == [("reader1@example.org", "451 4.3.0 Try again later")]
+    assert campaign_rows.first_errors(store, 1) == [
+        ("reader1@example.org", "451 4.3.0 Try again later")
+    ]
 
     result = runner.invoke(cli, ["send", SEED, "--yes"])
 
@@ -164,7 +166,7 @@ def test_an_unreachable_server_pauses_the_campaign(
     assert result.output.splitlines()[-1].startswith(
         f"Error: the SMTP server 127.0.0.1:{port} did not take messages after 4 attempts"
     )
-    assert ledger.state_counts(store, 1)["pending"] == 2
+    assert campaign_rows.state_counts(store, 1)["pending"] == 2
 
 
 def test_a_refused_login_stops_the_campaign(

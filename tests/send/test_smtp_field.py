@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import Config
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.send.providers.smtp_connect import default_local_hostname
 from newsletter.send.return_tokens import ReturnClaim, ReturnTokens
 from newsletter.store import Store
@@ -73,7 +73,7 @@ def test_each_copy_has_a_signed_return_path_and_its_bounce_finds_the_subscriber(
 
     assert result.exit_code == 0, result.output
     assert [store.get(i).status for i in ids] == ["active", "bounced", "active"]
-    assert ledger.state_counts(store, 1)["failed"] == 1
+    assert campaign_rows.state_counts(store, 1)["failed"] == 1
 
 
 def test_a_relay_refusing_every_recipient_stops_the_campaign_with_everyone_pending(
@@ -99,7 +99,7 @@ def test_a_relay_refusing_every_recipient_stops_the_campaign_with_everyone_pendi
         "relay; then send again)"
     )
     assert sum(smtp_server.rcpt_attempts.values()) == 1  # stopped at once
-    assert ledger.state_counts(store, 1)["pending"] == 5
+    assert campaign_rows.state_counts(store, 1)["pending"] == 5
     assert {store.get(i).status for i in ids} == {"active"}
 
     smtp_server.refuse_every_recipient(None)  # the relay fixed
@@ -129,7 +129,7 @@ def test_a_temporary_refusal_of_this_client_pauses_instead_of_deferring_everyone
     assert "the campaign is paused: send again to resume" in result.output.splitlines()[-1]
     # One recipient's retries (1 + 3), not every recipient's.
     assert sum(smtp_server.rcpt_attempts.values()) == 4
-    assert ledger.state_counts(store, 1)["pending"] == 5
+    assert campaign_rows.state_counts(store, 1)["pending"] == 5
 
 
 def test_a_refused_ehlo_name_stops_the_campaign_and_the_name_can_be_set(
@@ -151,7 +151,7 @@ def test_a_refused_ehlo_name_stops_the_campaign_and_the_name_can_be_set(
     assert result.exit_code == 1
     assert "refused at recipient: 504 5.5.2 <vm>: Helo command rejected" in result.output
     assert "set smtp.local_hostname to a fully qualified name" in result.output
-    assert ledger.state_counts(store, 1)["pending"] == 2
+    assert campaign_rows.state_counts(store, 1)["pending"] == 2
 
     smtp_server.refuse_every_recipient(None)
     smtp_config(configure, smtp_server, local_hostname="news.breastfeedingworld.example")
@@ -189,7 +189,7 @@ def test_a_message_the_server_refuses_as_such_stops_the_campaign(
 
     assert result.exit_code == 1
     assert "refused at message: 554 5.6.0 Message content rejected" in result.output
-    assert ledger.state_counts(store, 1)["pending"] == 3
+    assert campaign_rows.state_counts(store, 1)["pending"] == 3
 
 
 def test_a_certificate_that_cannot_be_verified_stops_at_once_and_ca_file_trusts_it(
@@ -214,7 +214,7 @@ def test_a_certificate_that_cannot_be_verified_stops_at_once_and_ca_file_trusts_
             "the CA that signed it"
         )
         assert len(server.ehlo_names) == 1  # not retried as if the server were busy
-        assert ledger.state_counts(store, 1)["pending"] == 2
+        assert campaign_rows.state_counts(store, 1)["pending"] == 2
 
         smtp_config(configure, server, security="starttls", ca_file=str(certificate))
         again = runner.invoke(cli, ["send", SEED, "--yes"])

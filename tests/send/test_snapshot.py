@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import Config
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.store import Store
 from newsletter.store.snapshots import find_snapshot, source_hash
 from tests.send.conftest import SEED
@@ -28,7 +28,7 @@ def test_sending_keeps_what_was_sent(
     result = runner.invoke(cli, ["send", SEED, "--yes"])
 
     assert result.exit_code == 0, result.output
-    campaign = ledger.find_campaign(store, "stem-cells-in-breast-milk")
+    campaign = campaign_rows.find_campaign(store, "stem-cells-in-breast-milk")
     assert campaign is not None
     snapshot = find_snapshot(store, campaign.id)
     assert snapshot is not None

@@ -7,18 +7,18 @@ from pathlib import Path
 from newsletter.config import Config
 from newsletter.render.compile import compile_issue
 from newsletter.render.issues import read_issue
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.store import Store
 from newsletter.store.snapshots import save_snapshot, snapshot_row
 
 SEED_SLUG = "stem-cells-in-breast-milk"
 
 
-def publish(config: Config, store: Store, path: Path) -> ledger.Campaign:
+def publish(config: Config, store: Store, path: Path) -> campaign_rows.Campaign:
     """Start the issue's campaign and keep its snapshot, as ``send`` does."""
     issue = read_issue(path, topics=config.topic_ids)
     compiled = compile_issue(issue, config)
-    campaign = ledger.start_campaign(
+    campaign = campaign_rows.start_campaign(
         store,
         slug=issue.slug,
         issue_path=str(path),

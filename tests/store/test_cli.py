@@ -13,7 +13,7 @@ import yaml
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.send.ledger import start_campaign
+from newsletter.send.campaign_rows import start_campaign
 from newsletter.store import Store, open_store_url
 from newsletter.store.migrations import MIGRATIONS
 

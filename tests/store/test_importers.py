@@ -17,7 +17,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.store import Store, open_store_url
 from newsletter.store.csv_import import ImportOptions, ImportSummary, import_csv
 from newsletter.store.importers.topics import suggested_topics
@@ -282,7 +282,7 @@ def test_every_opted_out_row_of_every_format_is_suppressed_and_never_a_recipient
 
     recipients = {subscriber.email for subscriber in store.recipients(None)}
     # The campaign snapshot a send to everyone takes (one INSERT ... SELECT).
-    campaign = ledger.start_campaign(
+    campaign = campaign_rows.start_campaign(
         store, slug="first-issue", issue_path="issues/first.md", subject="First",
         topics=[], provider="outbox",
     )  # fmt: skip

@@ -8,7 +8,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from newsletter.models import Subscriber
-from newsletter.send import ledger
+from newsletter.send import campaign_rows
 from newsletter.send.click_tracking import register_links
 from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
 from newsletter.tokens import TrackingSigner
@@ -28,7 +28,7 @@ def clicks_recorded(site: Services) -> dict[str, int]:
 def test_a_click_redirects_to_the_recorded_url_and_is_counted(
     app: Flask, scanner: FlaskClient, site: Services, subscriber: Subscriber
 ) -> None:
-    campaign = ledger.start_campaign(
+    campaign = campaign_rows.start_campaign(
         site.store, slug="first", issue_path="first.md", subject="First", topics=[],
         provider="outbox",
     )  # fmt: skip
@@ -61,7 +61,7 @@ def test_a_click_redirects_to_the_recorded_url_and_is_counted(
 def test_per_subscriber_clicks_are_kept_only_when_configured(
     app: Flask, scanner: FlaskClient, site: Services, subscriber: Subscriber
 ) -> None:
-    campaign = ledger.start_campaign(
+    campaign = campaign_rows.start_campaign(
         site.store, slug="first", issue_path="first.md", subject="First", topics=[],
         provider="outbox",
     )  # fmt: skip

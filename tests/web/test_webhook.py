@@ -14,7 +14,8 @@ from flask import Flask
 from sendgrid.helpers.eventwebhook import EventWebhook
 
 from newsletter.models import Subscriber
-from newsletter.send.ledger import Ledger, reactions, start_campaign, state_counts
+from newsletter.send.campaign_rows import reactions, start_campaign, state_counts
+from newsletter.send.ledger import Ledger
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.signature import verify_signature
 from tests.web.conftest import Webhook, events_of, public_key_text

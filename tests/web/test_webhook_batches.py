@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select, update
 
 from newsletter.reports.queries import build_report
-from newsletter.send.ledger import start_campaign, state_counts
+from newsletter.send.campaign_rows import start_campaign, state_counts
 from newsletter.store import Store, open_store_url
 from newsletter.store.bulk import Candidate
 from newsletter.store.schema import ledger, subscribers

@@ -18,7 +18,7 @@ from newsletter.models import Subscriber
 from newsletter.reports.formats import as_csv, as_json, as_table
 from newsletter.reports.html import as_html
 from newsletter.reports.queries import IssueReport, Report, build_report
-from newsletter.send.ledger import Campaign, start_campaign
+from newsletter.send.campaign_rows import Campaign, start_campaign
 from newsletter.store.engagement import engagement_by_subscriber
 from newsletter.web.context import Services
 from tests.web.conftest import Webhook
