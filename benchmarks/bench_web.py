@@ -45,6 +45,7 @@ class Scenario:
     paths: list[str]
     body: bytes = b""
     content_type: str = ""
+    expect: bytes = b"HTTP/1.1 200"  # the status line of a right answer
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ async def _connection(
                 length = int(line.split(b":", 1)[1])
         await reader.readexactly(length)
         latencies.append(time.perf_counter() - started)
-        if not head.startswith(b"HTTP/1.1 200"):
+        if not head.startswith(scenario.expect):
             errors += 1
     writer.close()
     await writer.wait_closed()

@@ -34,6 +34,17 @@ _BACKGROUND = {
     "background-position-y",
 }
 _COMMON = {"css-class", "mj-class"}
+# The icons an accordion and each of its elements may set.
+_ACCORDION_ICON = {
+    "icon-align",
+    "icon-height",
+    "icon-position",
+    "icon-unwrapped-alt",
+    "icon-unwrapped-url",
+    "icon-width",
+    "icon-wrapped-alt",
+    "icon-wrapped-url",
+}
 
 ATTRIBUTES: dict[str, set[str]] = {
     "mjml": {"lang", "dir", "owa"},
@@ -224,33 +235,11 @@ ATTRIBUTES: dict[str, set[str]] = {
     | {"container-background-color", "height", "vertical-align"},
     "mj-accordion": _COMMON
     | _PADDING
-    | {
-        "border",
-        "container-background-color",
-        "font-family",
-        "icon-align",
-        "icon-height",
-        "icon-position",
-        "icon-unwrapped-alt",
-        "icon-unwrapped-url",
-        "icon-width",
-        "icon-wrapped-alt",
-        "icon-wrapped-url",
-    },
+    | _ACCORDION_ICON
+    | {"border", "container-background-color", "font-family"},
     "mj-accordion-element": _COMMON
-    | {
-        "background-color",
-        "border",
-        "font-family",
-        "icon-align",
-        "icon-height",
-        "icon-position",
-        "icon-unwrapped-alt",
-        "icon-unwrapped-url",
-        "icon-width",
-        "icon-wrapped-alt",
-        "icon-wrapped-url",
-    },
+    | _ACCORDION_ICON
+    | {"background-color", "border", "font-family"},
     "mj-accordion-title": _COMMON
     | _PADDING
     | {"background-color", "color", "font-size", "font-family"},

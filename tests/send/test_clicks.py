@@ -17,7 +17,7 @@ from newsletter.store import Store
 from newsletter.tokens import Signer
 from newsletter.web import create_app, shutdown
 from tests.send.conftest import SEED
-from tests.send.test_send_cli import outbox_messages
+from tests.send.test_send_cli import body_of, outbox_messages
 
 SITE = "https://news.breastfeedingworld.example"
 CTA = "https://www.instagram.com/explore/tags/breastfeedingworld/"
@@ -36,8 +36,8 @@ def test_tracked_links_count_clicks_and_redirect_to_the_original(
     assert runner.invoke(cli, ["send", SEED, "--yes"]).exit_code == 0
 
     message = outbox_messages(project)[0]
-    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
-    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = body_of(message, "html")
+    text = body_of(message, "plain")
     assert CTA not in html and CTA not in text  # the original is nowhere in the mail
     tracked = re.findall(rf'href="({re.escape(SITE)}/c/[^"]+)"', html)
     assert tracked, "no tracked link in the HTML part"
@@ -73,7 +73,7 @@ def test_without_tracking_links_go_straight_to_their_target(
     subscribers(1)
     assert runner.invoke(cli, ["send", SEED, "--yes"]).exit_code == 0
 
-    html = outbox_messages(project)[0].get_body(("html",)).get_content()  # type: ignore[union-attr]
+    html = body_of(outbox_messages(project)[0], "html")
     assert CTA in html
     assert f"{SITE}/c/" not in html
 
@@ -91,8 +91,8 @@ def test_per_subscriber_tracking_knows_which_reader_clicked(
     messages = outbox_messages(project)
     first_links = []
     for message in messages:
-        html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
-        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        html = body_of(message, "html")
+        text = body_of(message, "plain")
         links = re.findall(rf'href="{re.escape(SITE)}(/c/[^"/]+/[^"]+)"', html)
         assert links, "no per-reader tracked link"
         in_text = re.findall(rf"{re.escape(SITE)}(/c/\S+)", text)
@@ -130,7 +130,7 @@ def test_a_click_by_an_erased_reader_counts_without_losing_the_others(
     assert runner.invoke(cli, ["send", SEED, "--yes"]).exit_code == 0
     links = []
     for message in outbox_messages(project):
-        html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        html = body_of(message, "html")
         links.append(re.findall(rf'href="{re.escape(SITE)}(/c/[^"/]+/[^"]+)"', html)[0])
     store.forget("reader0@example.org")
 
@@ -151,7 +151,7 @@ def test_the_open_pixel_is_there_only_with_tracking_opens_and_counts_per_campaig
     config = configure(tracking={"opens": True})
     subscribers(1)
     assert runner.invoke(cli, ["send", SEED, "--yes"]).exit_code == 0
-    html = outbox_messages(project)[0].get_body(("html",)).get_content()  # type: ignore[union-attr]
+    html = body_of(outbox_messages(project)[0], "html")
     [pixel] = re.findall(
         rf'<img src="{re.escape(SITE)}(/o/[^"]+)" width="1" height="1" alt=""', html
     )
@@ -190,7 +190,7 @@ def test_with_per_subscriber_the_pixel_counts_each_reader_once(
     assert runner.invoke(cli, ["send", SEED, "--yes"]).exit_code == 0
     pixels, readers = [], []
     for message in outbox_messages(project):
-        html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        html = body_of(message, "html")
         pixels += re.findall(rf'<img src="{re.escape(SITE)}(/o/[^"/]+/[^"]+)" width="1"', html)
         readers.append(message["To"].addresses[0].addr_spec)
     assert len(set(pixels)) == 3  # one pixel per reader, each with the reader's key

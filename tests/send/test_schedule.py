@@ -29,7 +29,7 @@ from newsletter.send.schedule import (
 from newsletter.send.sending import plan_send
 from newsletter.store import Store
 from tests.send.conftest import SEED
-from tests.send.test_send_cli import outbox_messages
+from tests.send.test_send_cli import body_of, outbox_messages
 
 BERLIN = time_zone("Europe/Berlin", what="test")
 # The seed issue is scheduled for this moment in most tests (10:00 in Berlin).
@@ -207,7 +207,7 @@ def test_an_issue_changed_after_scheduling_is_rebuilt_rechecked_and_says_so(
         "re-checked"
     )
     [message] = outbox_messages(project)
-    assert "A late correction." in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "A late correction." in body_of(message, "plain")
     listed = runner.invoke(cli, ["schedule", "--all"]).output
     assert "stem-cells-in-breast-milk: the issue changed after it was scheduled" in listed
 

@@ -29,6 +29,13 @@ def outbox_messages(project: Path) -> list[EmailMessage]:
     return [message_from_bytes(data, policy=policy.default) for data in raw]  # type: ignore[misc]
 
 
+def body_of(message: EmailMessage, part: str) -> str:
+    """The ``"html"`` or ``"plain"`` part of a message, decoded."""
+    body = message.get_body((part,))
+    assert body is not None, f"no {part} part"
+    return str(body.get_content())
+
+
 def start_seed_campaign(store: Store) -> campaign_rows.Campaign:
     """The seed issue's campaign, started (snapshot taken) but not yet sent."""
     return campaign_rows.start_campaign(

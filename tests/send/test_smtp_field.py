@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from newsletter.cli import cli
 from newsletter.config import Config
@@ -26,6 +26,29 @@ from tests.send.test_smtp import self_signed_certificate, smtp_config
 
 BOUNCES = "bounces@breastfeedingworld.example"
 MAILTO = re.compile(r"<mailto:unsubscribe@breastfeedingworld\.example\?subject=([^>]+)>")
+
+
+@pytest.fixture
+def stopped_send(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    smtp_server: FakeSmtp,
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    secret: Signer,
+) -> Callable[[int], tuple[Result, list[int]]]:
+    """Sends the seed issue to ``count`` new subscribers over one connection of a server
+    the test has told to refuse; the campaign must stop with every one of them pending."""
+
+    def send(count: int) -> tuple[Result, list[int]]:
+        smtp_config(configure, smtp_server, connections=1)
+        ids = subscribers(count)
+        result = runner.invoke(cli, ["send", SEED, "--yes"])
+        assert result.exit_code == 1
+        assert campaign_rows.state_counts(store, 1)["pending"] == count
+        return result, ids
+
+    return send
 
 
 def test_each_copy_has_a_signed_return_path_and_its_bounce_finds_the_subscriber(
@@ -78,19 +101,14 @@ def test_each_copy_has_a_signed_return_path_and_its_bounce_finds_the_subscriber(
 
 def test_a_relay_refusing_every_recipient_stops_the_campaign_with_everyone_pending(
     runner: CliRunner,
-    configure: Callable[..., Config],
     smtp_server: FakeSmtp,
-    subscribers: Callable[..., list[int]],
+    stopped_send: Callable[[int], tuple[Result, list[int]]],
     store: Store,
-    secret: Signer,
 ) -> None:
-    smtp_config(configure, smtp_server, connections=1)
-    ids = subscribers(5)
     smtp_server.refuse_every_recipient("554 5.7.1 <reader0@example.org>: Relay access denied")
 
-    result = runner.invoke(cli, ["send", SEED, "--yes"])
+    result, ids = stopped_send(5)
 
-    assert result.exit_code == 1
     assert result.output.splitlines()[-1] == (
         f"Error: the SMTP server 127.0.0.1:{smtp_server.port} refused at recipient: 554 5.7.1 "
         "<reader0@example.org>: Relay access denied; this is about the server or this client, "
@@ -99,7 +117,6 @@ def test_a_relay_refusing_every_recipient_stops_the_campaign_with_everyone_pendi
         "relay; then send again)"
     )
     assert sum(smtp_server.rcpt_attempts.values()) == 1  # stopped at once
-    assert campaign_rows.state_counts(store, 1)["pending"] == 5
     assert {store.get(i).status for i in ids} == {"active"}
 
     smtp_server.refuse_every_recipient(None)  # the relay fixed
@@ -110,48 +127,33 @@ def test_a_relay_refusing_every_recipient_stops_the_campaign_with_everyone_pendi
 
 
 def test_a_temporary_refusal_of_this_client_pauses_instead_of_deferring_everyone(
-    runner: CliRunner,
-    configure: Callable[..., Config],
-    smtp_server: FakeSmtp,
-    subscribers: Callable[..., list[int]],
-    store: Store,
-    secret: Signer,
+    smtp_server: FakeSmtp, stopped_send: Callable[[int], tuple[Result, list[int]]]
 ) -> None:
-    smtp_config(configure, smtp_server, connections=1)
-    subscribers(5)
     smtp_server.refuse_every_recipient(
         "450 4.7.1 Client host rejected: cannot find your reverse hostname"
     )
 
-    result = runner.invoke(cli, ["send", SEED, "--yes"])
+    result, _ = stopped_send(5)
 
-    assert result.exit_code == 1
     assert "the campaign is paused: send again to resume" in result.output.splitlines()[-1]
     # One recipient's retries (1 + 3), not every recipient's.
     assert sum(smtp_server.rcpt_attempts.values()) == 4
-    assert campaign_rows.state_counts(store, 1)["pending"] == 5
 
 
 def test_a_refused_ehlo_name_stops_the_campaign_and_the_name_can_be_set(
     runner: CliRunner,
     configure: Callable[..., Config],
     smtp_server: FakeSmtp,
-    subscribers: Callable[..., list[int]],
-    store: Store,
-    secret: Signer,
+    stopped_send: Callable[[int], tuple[Result, list[int]]],
 ) -> None:
-    smtp_config(configure, smtp_server, connections=1)
-    subscribers(2)
     smtp_server.refuse_every_recipient(
         "504 5.5.2 <vm>: Helo command rejected: need fully-qualified hostname"
     )
 
-    result = runner.invoke(cli, ["send", SEED, "--yes"])
+    result, _ = stopped_send(2)
 
-    assert result.exit_code == 1
     assert "refused at recipient: 504 5.5.2 <vm>: Helo command rejected" in result.output
     assert "set smtp.local_hostname to a fully qualified name" in result.output
-    assert campaign_rows.state_counts(store, 1)["pending"] == 2
 
     smtp_server.refuse_every_recipient(None)
     smtp_config(configure, smtp_server, local_hostname="news.breastfeedingworld.example")
@@ -174,22 +176,13 @@ def test_the_default_ehlo_name_is_fully_qualified(monkeypatch: pytest.MonkeyPatc
 
 
 def test_a_message_the_server_refuses_as_such_stops_the_campaign(
-    runner: CliRunner,
-    configure: Callable[..., Config],
-    smtp_server: FakeSmtp,
-    subscribers: Callable[..., list[int]],
-    store: Store,
-    secret: Signer,
+    smtp_server: FakeSmtp, stopped_send: Callable[[int], tuple[Result, list[int]]]
 ) -> None:
-    smtp_config(configure, smtp_server, connections=1)
-    subscribers(3)
     smtp_server.answer_data("554 5.6.0 Message content rejected")
 
-    result = runner.invoke(cli, ["send", SEED, "--yes"])
+    result, _ = stopped_send(3)
 
-    assert result.exit_code == 1
     assert "refused at message: 554 5.6.0 Message content rejected" in result.output
-    assert campaign_rows.state_counts(store, 1)["pending"] == 3
 
 
 def test_a_certificate_that_cannot_be_verified_stops_at_once_and_ca_file_trusts_it(
