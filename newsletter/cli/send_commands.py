@@ -13,6 +13,7 @@ from newsletter.cli import State, cli, pass_state
 from newsletter.config import Config
 from newsletter.errors import SendError
 from newsletter.send.campaign import Progress, SendSummary
+from newsletter.send.campaign_rows import Audience
 from newsletter.send.providers import PROVIDERS
 from newsletter.send.sending import (
     SendPlan,
@@ -238,18 +239,8 @@ def _show_plan(
     if test_addresses:
         say(f"Test to:    {', '.join(test_addresses)} (subject prefixed [TEST], not recorded)")
     else:
-        audience = plan.audience
-        topics = ", ".join(f"{topic}: {count}" for topic, count in audience.by_topic.items())
-        say(
-            f"Audience:   {audience.recipients} active subscriber(s)"
-            + (f" ({topics})" if topics else " (all topics)")
-            + f"; {audience.suppressed} unsubscribed, bounced or complained left out"
-        )
-        if audience.without_topics:
-            say(
-                f"Left out:   {audience.without_topics} active subscriber(s) with none of "
-                f"the topics {', '.join(audience.by_topic)}"
-            )
+        for line in _audience_lines(plan.audience):
+            say(line)
         if plan.campaign is not None and plan.counts is not None:
             started = f"{plan.campaign.created_at:%Y-%m-%d %H:%M} UTC"
             counts = _counts_line(plan.counts)
@@ -268,6 +259,35 @@ def _show_plan(
             "Note:       links are signed with the development key (NEWSLETTER_SECRET_KEY "
             "is not set): fine for the outbox, refused for real mail"
         )
+
+
+def _audience_lines(audience: Audience) -> list[str]:
+    """Who gets the issue and who does not, each number said once with what it counts."""
+    suppressed = "unsubscribed, bounced or complained"
+    if not audience.by_topic:
+        lines = [f"Audience:   {audience.recipients} active subscriber(s): everyone (no topics)"]
+        if audience.suppressed:
+            lines.append(f"Left out:   {audience.suppressed} {suppressed}")
+        return lines
+    active = audience.recipients + audience.without_topics
+    if len(audience.by_topic) == 1:
+        [topic] = audience.by_topic
+        chosen, without, them = f"the topic {topic}", f"without the topic {topic}", "it"
+    else:
+        names = ", ".join(f"{name} ({count})" for name, count in audience.by_topic.items())
+        chosen, them = f"any of the topics {names}", "any of them"
+        without = f"with none of the topics {', '.join(audience.by_topic)}"
+    lines = [
+        f"Audience:   {audience.recipients} of {active} active subscriber(s): those with {chosen}"
+    ]
+    left_out = []
+    if audience.without_topics:
+        left_out.append(f"{audience.without_topics} active subscriber(s) {without}")
+    if audience.suppressed:
+        left_out.append(f"{audience.suppressed} with {them} who {suppressed}")
+    if left_out:
+        lines.append("Left out:   " + "; ".join(left_out))
+    return lines
 
 
 def _counts_line(counts: dict[str, int]) -> str:

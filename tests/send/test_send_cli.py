@@ -63,9 +63,9 @@ def test_send_shows_the_plan_sends_and_summarises(
         f"Issue:      Stem Cells: The Medicine in Breast Milk? ({SEED})",
         "Subject:    Stem Cells: The Medicine in Breast Milk?",
         "Provider:   outbox",
-        "Audience:   3 active subscriber(s) (research: 3); 1 unsubscribed, bounced or "
-        "complained left out",
-        "Left out:   1 active subscriber(s) with none of the topics research",
+        "Audience:   3 of 4 active subscriber(s): those with the topic research",
+        "Left out:   1 active subscriber(s) without the topic research; 1 with it who "
+        "unsubscribed, bounced or complained",
         "To send:    3",
         "Checks:     ok",
     ]
@@ -117,7 +117,7 @@ def test_dry_run_builds_every_message_and_records_nothing(
     result = runner.invoke(cli, ["send", SEED, "--dry-run"])
 
     assert result.exit_code == 0, result.output
-    assert "Left out:   1 active subscriber(s) with none of the topics research" in result.output
+    assert "Left out:   1 active subscriber(s) without the topic research\n" in result.output
     assert "Would send 4, failed 0" in result.output
     assert "Dry run: nothing was handed over and nothing was recorded." in result.output
     assert not (project / "outbox").exists()
@@ -191,7 +191,7 @@ def test_topics_choose_the_audience(
     result = runner.invoke(cli, ["send", SEED, "--yes", "--topic", "events"])
 
     assert result.exit_code == 0, result.output
-    assert "Audience:   1 active subscriber(s) (events: 1)" in result.output
+    assert "Audience:   1 of 3 active subscriber(s): those with the topic events" in result.output
     assert [str(m["To"]) for m in outbox_messages(project)] == ["Reader 2 <reader2@example.org>"]
 
     result = runner.invoke(cli, ["send", SEED, "--yes", "--topic", "research"])
@@ -201,6 +201,38 @@ def test_topics_choose_the_audience(
         f"Error: {SEED}: this issue's campaign started for topics events; a campaign keeps "
         "its recipients, so send it again without --topic to resume it"
     )
+
+
+def test_the_plan_of_several_topics_or_none_says_who_each_number_counts(
+    runner: CliRunner, project: Path, subscribers: Callable[..., list[int]], store: Store
+) -> None:
+    subscribers(2)
+    subscribers(1, topics=("events",), start=2)
+    subscribers(1, topics=("research", "events"), start=3)
+    store.add("none@example.org")  # no topics
+    store.mark(store.add("gone@example.org", topics=["events"]).id, "bounced")
+
+    result = runner.invoke(
+        cli, ["send", SEED, "--dry-run", "--topic", "research", "--topic", "events"]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[3:5] == [
+        "Audience:   4 of 5 active subscriber(s): those with any of the topics research (3), "
+        "events (2)",
+        "Left out:   1 active subscriber(s) with none of the topics research, events; "
+        "1 with any of them who unsubscribed, bounced or complained",
+    ]
+
+    issue = project / SEED
+    issue.write_text(issue.read_text().replace("topics: [research]", "topics: []"))
+    result = runner.invoke(cli, ["send", SEED, "--dry-run"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[3:5] == [
+        "Audience:   5 active subscriber(s): everyone (no topics)",
+        "Left out:   1 unsubscribed, bounced or complained",
+    ]
 
 
 def test_an_unknown_topic_names_the_known_ones(
