@@ -291,7 +291,7 @@ class CampaignRun:
         try:
             deliveries = out.result()
         except (ProviderError, ProviderUnavailable) as error:
-            stopped = str(error)
+            stopped = _why_the_campaign_stopped(error)
             deliveries = error.deliveries or _undelivered(error, len(claim.recipients))
         except BaseException as error:
             # A bug, Ctrl-C, a full disk: what reached the provider is not known, except
@@ -332,6 +332,17 @@ def _rare_collections(threshold: int = 50_000) -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*old)
+
+
+def _why_the_campaign_stopped(error: ProviderError | ProviderUnavailable) -> str:
+    """The provider's reason, and what it means for this campaign."""
+    reason = str(error).rstrip(".")
+    if isinstance(error, ProviderUnavailable):
+        return f"{reason}; the campaign is paused: send again to resume"
+    return (
+        f"{reason}; the campaign stopped and everyone not yet sent stays pending: send "
+        "again once that is fixed"
+    )
 
 
 def _undelivered(error: ProviderError | ProviderUnavailable, count: int) -> list[Delivery]:

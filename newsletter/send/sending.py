@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.config import Config
-from newsletter.errors import SendError
+from newsletter.errors import ProviderError, ProviderUnavailable, SendError
 from newsletter.models import CompiledIssue, Personalization
 from newsletter.render.checks import Finding, check_compiled, has_errors
 from newsletter.render.compile import compile_issue
@@ -391,7 +391,23 @@ def send_tests(config: Config, plan: SendPlan, addresses: Sequence[str]) -> list
         for address in addresses
     ]
     with get_provider(config, plan.provider) as provider:
-        return provider.send_batch(Batch(content, recipients))
+        try:
+            return provider.send_batch(Batch(content, recipients))
+        except (ProviderError, ProviderUnavailable) as error:
+            raise SendError(_why_the_test_stopped(error, len(addresses))) from error
+
+
+def _why_the_test_stopped(error: ProviderError | ProviderUnavailable, count: int) -> str:
+    """The provider's reason, and what it means for a test send (there is no campaign)."""
+    deliveries = error.deliveries or []
+    sent = sum(delivery.status == "sent" for delivery in deliveries)
+    what = "the test message was" if count == 1 else f"the {count} test messages were"
+    if sent:
+        what = f"{count - sent} of the {count} test messages were"
+    return (
+        f"{str(error).rstrip('.')}; {what} not sent (test sends are recorded nowhere): "
+        "send the test again once that is fixed"
+    )
 
 
 # -- status --------------------------------------------------------------------------

@@ -243,7 +243,8 @@ def test_a_400_stops_the_campaign_with_sendgrids_message_and_keeps_everyone_pend
     assert result.exit_code == 1
     assert result.output.splitlines()[-1] == (
         "Error: SendGrid refused the request (400): from.email: The from address does not "
-        "match a verified Sender Identity."
+        "match a verified Sender Identity; the campaign stopped and everyone not yet sent "
+        "stays pending: send again once that is fixed"
     )
     assert sendgrid.requests == 2  # no retry of a bad request, and nothing after it
     assert campaign_rows.state_counts(store, 1) == {
@@ -294,7 +295,9 @@ def test_a_bad_api_key_names_the_variable(
     assert result.exit_code == 1
     assert result.output.splitlines()[-1] == (
         "Error: SendGrid refused the API key (401: The provided authorization grant is "
-        "invalid, expired, or revoked); check SENDGRID_API_KEY and that the key may send mail"
+        "invalid, expired, or revoked); check SENDGRID_API_KEY and that the key may send "
+        "mail; the campaign stopped and everyone not yet sent stays pending: send again once "
+        "that is fixed"
     )
 
 
@@ -421,3 +424,25 @@ def test_a_missing_api_key_is_refused_before_the_plan_and_starts_nothing(
         )
     assert campaign_rows.find_campaign(store, "stem-cells-in-breast-milk") is None
     assert sendgrid.requests == 0
+
+
+def test_a_test_send_whose_retries_run_out_says_nothing_of_a_campaign(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    sendgrid: FakeSendGrid,
+    store: Store,
+) -> None:
+    sendgrid_config(configure, sendgrid)
+    sendgrid.fail_next(500, times=4)
+
+    result = runner.invoke(
+        cli, ["send", SEED, "--test", "editor@example.org", "--test", "proof@example.net"]
+    )
+
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        "Error: SendGrid did not accept the batch after 4 attempts (last: 500 internal "
+        "error); the 2 test messages were not sent (test sends are recorded nowhere): send "
+        "the test again once that is fixed"
+    )
+    assert campaign_rows.list_campaigns(store) == []

@@ -186,7 +186,9 @@ def test_a_refused_login_stops_the_campaign(
     assert result.exit_code == 1
     assert result.output.splitlines()[-1] == (
         f"Error: the SMTP server 127.0.0.1:{server.port} refused the login of 'sender' "
-        "(535 5.7.8 Authentication credentials invalid); check smtp.username and SMTP_PASSWORD"
+        "(535 5.7.8 Authentication credentials invalid); check smtp.username and "
+        "SMTP_PASSWORD; the campaign stopped and everyone not yet sent stays pending: send "
+        "again once that is fixed"
     )
     assert server.arrivals == []
 

@@ -112,9 +112,9 @@ def test_a_relay_refusing_every_recipient_stops_the_campaign_with_everyone_pendi
     assert result.output.splitlines()[-1] == (
         f"Error: the SMTP server 127.0.0.1:{smtp_server.port} refused at recipient: 554 5.7.1 "
         "<reader0@example.org>: Relay access denied; this is about the server or this client, "
-        "not the recipient, so the campaign stops and everyone not yet sent stays pending "
-        "(the server may want a login: set smtp.username and SMTP_PASSWORD, or let this host "
-        "relay; then send again)"
+        "not the recipient (the server may want a login: set smtp.username and SMTP_PASSWORD, "
+        "or let this host relay); the campaign stopped and everyone not yet sent stays "
+        "pending: send again once that is fixed"
     )
     assert sum(smtp_server.rcpt_attempts.values()) == 1  # stopped at once
     assert {store.get(i).status for i in ids} == {"active"}
@@ -204,7 +204,8 @@ def test_a_certificate_that_cannot_be_verified_stops_at_once_and_ca_file_trusts_
         assert result.output.splitlines()[-1] == (
             f"Error: the SMTP server 127.0.0.1:{server.port}'s certificate cannot be verified "
             "(self-signed certificate); fix the server's certificate, or set smtp.ca_file to "
-            "the CA that signed it"
+            "the CA that signed it; the campaign stopped and everyone not yet sent stays "
+            "pending: send again once that is fixed"
         )
         assert len(server.ehlo_names) == 1  # not retried as if the server were busy
         assert campaign_rows.state_counts(store, 1)["pending"] == 2
@@ -274,3 +275,25 @@ def test_a_campaign_keeps_its_provider_unless_switched_and_status_shows_each(
     status = runner.invoke(cli, ["status"]).output.splitlines()
     assert status[0].startswith("stem-cells-in-breast-milk: campaign 1 via outbox")
     assert "  handed over: outbox 2, smtp 1" in status
+
+
+def test_a_test_send_the_relay_refuses_says_nothing_of_a_campaign(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    smtp_server: FakeSmtp,
+    store: Store,
+) -> None:
+    smtp_config(configure, smtp_server, connections=1)
+    smtp_server.refuse_every_recipient("554 5.7.1 <editor@example.org>: Relay access denied")
+
+    result = runner.invoke(cli, ["send", SEED, "--test", "editor@example.org"])
+
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1] == (
+        f"Error: the SMTP server 127.0.0.1:{smtp_server.port} refused at recipient: 554 5.7.1 "
+        "<editor@example.org>: Relay access denied; this is about the server or this client, "
+        "not the recipient (the server may want a login: set smtp.username and SMTP_PASSWORD, "
+        "or let this host relay); the test message was not sent (test sends are recorded "
+        "nowhere): send the test again once that is fixed"
+    )
+    assert campaign_rows.list_campaigns(store) == []

@@ -59,7 +59,7 @@ class OutboxProvider(BaseProvider):
                 # the outbox, nor is any after it, so they all stay pending.
                 reason = (
                     f"{self.path}: cannot write to the outbox ({error.strerror}); "
-                    "free some space or fix the folder's permissions, then send again"
+                    "free some space or fix the folder's permissions"
                 )
                 unsent = Delivery("deferred", error=reason)
                 log.finished(index, unsent)

@@ -162,7 +162,7 @@ class SendGridProvider(BaseProvider):
                 ) from None
         raise ProviderUnavailable(
             f"SendGrid did not accept the batch after {self.backoff.retries + 1} attempts "
-            f"(last: {last_error}); the campaign is paused: send again to resume",
+            f"(last: {last_error})",
             maybe_delivered=False,
         )
 

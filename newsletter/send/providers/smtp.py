@@ -211,8 +211,7 @@ class SmtpProvider(BaseProvider):
         return self._halt(
             ProviderUnavailable(
                 f"the SMTP server {self.server} did not take messages after "
-                f"{self.backoff.retries + 1} attempts (last: {last_error}); the campaign "
-                "is paused: send again to resume",
+                f"{self.backoff.retries + 1} attempts (last: {last_error})",
                 maybe_delivered=False,
             )
         )
@@ -239,10 +238,10 @@ class SmtpProvider(BaseProvider):
                 )
             else:
                 hint = "check what the server lets this client and sender do"
+        # What this stops (a campaign, a test send, one confirmation) is the caller's to say.
         return ProviderError(
             f"the SMTP server {self.server} refused at {step}: {reply}; this is about the "
-            f"server or this client, not the recipient, so the campaign stops and everyone "
-            f"not yet sent stays pending ({hint}; then send again)"
+            f"server or this client, not the recipient ({hint})"
         )
 
     def _halt(self, error: ProviderError | ProviderUnavailable) -> Delivery:
