@@ -9,7 +9,7 @@ the child, median of RUNS) and, in a fresh process, ``read_issue`` and ``compile
 alone. The baseline is the code of git revision BASELINE (default: the commit before the
 link fast paths), exported with git archive and run by the same interpreter, side by
 side; it is slow, so it runs --baseline-runs times (default 1). Prints the load average,
-then a Markdown table (the README's Speed section keeps the figures).
+then a Markdown table (docs/performance.md keeps the figures).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     python benchmarks/bench_render.py [--runs 200] [--recipients 10000]
 
-Prints a Markdown table (the README keeps the current figures). Baselines, run side by
+Prints a Markdown table (docs/performance.md keeps the figures). Baselines, run side by
 side on the same machine in the same process:
 - the official MJML compiler (node, in process) on the same compiled MJML, where
   node_modules/.bin/mjml is installed (`npm ci`);

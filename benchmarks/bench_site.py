@@ -5,7 +5,7 @@
 Makes a copy of the example newsletter with ISSUES campaigns, each with a snapshot of
 an issue the size of the seed issue (its text, with a different title and date), then
 times ``build_site`` as the CLI runs it (database read, every page, feed and image
-written) and reports the largest page. Prints a Markdown table (figures in the README).
+written) and reports the largest page. Prints a Markdown table (figures in docs/performance.md).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ hyperfine run.
     python benchmarks/bench_startup.py [--runs 30]
 
 Needs hyperfine (apt-get install hyperfine) and node_modules (npm ci). Prints a Markdown
-table (the README's Speed section keeps the current figures). Targets from issue 14:
+table (docs/performance.md keeps the figures). Targets from issue 14:
 --help at most 0.15 s; build at most 0.30 s and at least 1.4x faster than the mjml CLI.
 """
 
