@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 SEED := issues/2026-11-26-stem-cells-in-breast-milk.md
 
-.PHONY: demo test lint format bench bench-store bench-send bench-web bench-site golden clean
+.PHONY: demo test test-fast lint format bench bench-store bench-send bench-web bench-site golden clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,11 +21,21 @@ demo: $(BIN)/.installed
 	$(BIN)/newsletter send $(SEED) --yes
 	@echo "The issue is in outbox/new/ (one file per message; mutt -f outbox)."
 
-# The whole test suite, lint included. CI runs exactly this (see .ci/run).
+# pytest-xdist workers: one per core by default; make test WORKERS=0 runs in this process.
+WORKERS ?= auto
+
+# The whole check, lint and formatting included, then the suite on every core. CI runs
+# exactly this (see .ci/run).
 test: $(BIN)/.installed
 	$(BIN)/ruff check newsletter tests benchmarks scripts
+	$(BIN)/ruff format --check newsletter tests benchmarks scripts
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(WORKERS)
+
+# The inner loop: the suite without the tests marked slow (subprocesses, browsers, big
+# batches), on every core. One file: .venv/bin/python -m pytest tests/send/test_ledger.py
+test-fast: $(BIN)/.installed
+	$(BIN)/python -m pytest -n $(WORKERS) -m "not slow"
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check newsletter tests benchmarks scripts

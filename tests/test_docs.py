@@ -8,12 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from newsletter.config import load_config
 from tests.conftest import ROOT
 
 
+@pytest.mark.slow
 def test_generated_docs_are_current() -> None:
     result = subprocess.run(
         [sys.executable, "scripts/gen_docs.py", "--check"],

@@ -22,6 +22,8 @@ from tests.conftest import skip_or_fail
 from tests.mailbox.conftest import Returned
 from tests.mailbox.dovecot import PASSWORD, USER, Dovecot, missing_reason, start_dovecot
 
+pytestmark = pytest.mark.slow  # a Dovecot server started for each test
+
 
 @pytest.fixture
 def dovecot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dovecot]:

@@ -151,6 +151,7 @@ def current_tag(url: str) -> str:
         connection.close()
 
 
+@pytest.mark.slow
 def test_the_command_reports_saves_and_stops_cleanly_on_ctrl_c(project: Path) -> None:
     port = free_port()
     command = [sys.executable, "-m", "newsletter", "preview", "--no-open", "--port", str(port)]

@@ -67,6 +67,7 @@ def render_cpu_seconds(urls: list[str]) -> float:
     return min(timings)
 
 
+@pytest.mark.slow
 def test_numbering_the_links_of_the_text_part_is_linear() -> None:
     count = 8_000
     distinct = render_cpu_seconds([f"https://example.org/{n}" for n in range(count)])

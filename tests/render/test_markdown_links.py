@@ -216,6 +216,7 @@ def generated_markdown(count: int) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_links_are_parsed_into_the_same_tokens_as_markdown_it_does() -> None:
     stock = MarkdownIt("commonmark", {"html": False}).use(attrs_plugin)
     fast = markdown_parser()

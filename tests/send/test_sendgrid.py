@@ -29,6 +29,7 @@ def sendgrid_config(
     return configure(provider="sendgrid", sendgrid={"api_host": fake.url, **sendgrid})
 
 
+@pytest.mark.slow
 def test_a_campaign_goes_out_in_requests_of_at_most_batch_size_recipients(
     runner: CliRunner,
     configure: Callable[..., Config],
@@ -112,6 +113,7 @@ def test_names_are_escaped_in_the_html_substitutions_only(
     assert message.text == 'Hi Ann <b>"A&B"</b>'
 
 
+@pytest.mark.slow
 def test_a_429_waits_for_the_rate_limit_reset_then_goes_on(
     runner: CliRunner,
     configure: Callable[..., Config],
@@ -191,6 +193,7 @@ def test_a_batch_accepted_but_unanswered_is_never_sent_again_and_is_unknown(
     assert sendgrid.requests == 3
 
 
+@pytest.mark.slow
 def test_a_fault_mix_never_duplicates_and_accounts_for_everyone(
     runner: CliRunner,
     configure: Callable[..., Config],

@@ -185,6 +185,7 @@ def test_a_message_the_server_refuses_as_such_stops_the_campaign(
     assert "refused at message: 554 5.6.0 Message content rejected" in result.output
 
 
+@pytest.mark.slow
 def test_a_certificate_that_cannot_be_verified_stops_at_once_and_ca_file_trusts_it(
     runner: CliRunner,
     configure: Callable[..., Config],
@@ -217,6 +218,7 @@ def test_a_certificate_that_cannot_be_verified_stops_at_once_and_ca_file_trusts_
     assert len(server.arrivals) == 2
 
 
+@pytest.mark.slow
 def test_retry_failed_says_how_many_and_resends_those_still_subscribed(
     runner: CliRunner,
     configure: Callable[..., Config],

@@ -12,6 +12,7 @@ from newsletter.store.schema import new_link_key
 from newsletter.tokens import LinkClaim, Signer, UnsubscribeClaim
 
 
+@pytest.mark.slow
 def test_fast_tokens_are_itsdangerous_tokens() -> None:
     signer = Signer("a-secret")
     unsubscribe = URLSafeSerializer("a-secret", salt="newsletter.unsubscribe")

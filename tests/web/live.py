@@ -21,6 +21,7 @@ import yaml
 from tests.conftest import ROOT
 
 STARTUP_SECONDS = 20
+PORT_ATTEMPTS = 5
 
 
 def free_port() -> int:
@@ -85,38 +86,76 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 @contextmanager
 def serve(folder: Path, *, env: dict[str, str]) -> Iterator[LiveServer]:
     """Start ``newsletter serve --port N`` for a fresh copy of the example project."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    project = make_project(folder / "project", url)
+    project = make_project(folder / "project", "http://127.0.0.1")
     database_url = f"sqlite:///{folder / 'newsletter.db'}"
-    log = folder / "server.log"
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("NEWSLETTER_", "SENDGRID_"))},
         "NEWSLETTER_DATABASE_URL": database_url,
         **env,
     }
-    command = [sys.executable, "-m", "newsletter", "--config", str(project / "newsletter.yaml")]
+    with serve_project(project, env=environment, log=folder / "server.log") as server:
+        yield server
+
+
+@contextmanager
+def serve_project(project: Path, *, env: dict[str, str], log: Path) -> Iterator[LiveServer]:
+    """``newsletter serve`` of ``project`` with exactly ``env``, on a free port of 127.0.0.1
+    that its ``site_url`` names.
+
+    A port found free can be taken by another test run before the server binds it (the
+    suite runs in parallel, beside other runs): then the server starts again on another.
+    """
+    for _ in range(PORT_ATTEMPTS):
+        server = _start(project, env, log, free_port())
+        try:
+            _wait_until_healthy(server)
+        except PortTaken:
+            continue
+        except BaseException:
+            _stop(server)
+            raise
+        try:
+            yield server
+        finally:
+            _stop(server)
+        return
+    raise RuntimeError(f"no free port for the server in {PORT_ATTEMPTS} attempts")
+
+
+class PortTaken(RuntimeError):
+    pass
+
+
+def _start(project: Path, env: dict[str, str], log: Path, port: int) -> LiveServer:
+    url = f"http://127.0.0.1:{port}"
+    config = project / "newsletter.yaml"
+    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+    settings["site_url"] = url
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    command = [sys.executable, "-m", "newsletter", "--config", str(config)]
     with log.open("wb") as output:
         process = subprocess.Popen(
             [*command, "serve", "--host", "127.0.0.1", "--port", str(port), "--threads", "4"],
             stdout=output,
             stderr=subprocess.STDOUT,
-            env=environment,
+            env=env,
         )
-    server = LiveServer(url, project, database_url, process, log)
-    try:
-        _wait_until_healthy(server)
-        yield server
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    return LiveServer(url, project, env["NEWSLETTER_DATABASE_URL"], process, log)
+
+
+def _stop(server: LiveServer) -> None:
+    server.process.terminate()
+    server.process.wait(timeout=10)
 
 
 def _wait_until_healthy(server: LiveServer) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"the server exited:\n{server.log.read_text()}")
+            log = server.log.read_text()
+            if "Address already in use" in log:
+                raise PortTaken(log)
+            raise RuntimeError(f"the server exited:\n{log}")
         try:
             status, _, body = server.get("/healthz")
             if status == 200 and json.loads(body) == {"status": "ok"}:

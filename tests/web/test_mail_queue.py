@@ -8,8 +8,6 @@ import http.cookiejar
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -27,7 +25,7 @@ from newsletter.send.mail_queue import Letter, enqueue
 from newsletter.store import open_store
 from tests.fakes.sendgrid import API_KEY, FakeSendGrid
 from tests.web.conftest import SECRET
-from tests.web.live import LiveServer, _wait_until_healthy, free_port, make_project
+from tests.web.live import LiveServer, make_project, serve_project
 
 pytestmark = pytest.mark.slow
 
@@ -40,25 +38,9 @@ def sendgrid() -> Iterator[FakeSendGrid]:
 
 @contextmanager
 def server(project: Path, env: dict[str, str]) -> Iterator[LiveServer]:
-    port = free_port()
-    settings = yaml.safe_load((project / "newsletter.yaml").read_text(encoding="utf-8"))
-    settings["site_url"] = f"http://127.0.0.1:{port}"
-    (project / "newsletter.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
-    log = project.parent / f"server-{port}.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "newsletter", "--config", str(project / "newsletter.yaml"),
-             "serve", "--host", "127.0.0.1", "--port", str(port), "--threads", "4"],
-            stdout=output, stderr=subprocess.STDOUT, env={**os.environ, **env},
-        )  # fmt: skip
-    running = LiveServer(f"http://127.0.0.1:{port}", project, env["NEWSLETTER_DATABASE_URL"],
-                         process, log)  # fmt: skip
-    try:
-        _wait_until_healthy(running)
+    log = project.parent / f"server-{time.monotonic_ns()}.log"
+    with serve_project(project, env={**os.environ, **env}, log=log) as running:
         yield running
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def sign_up(running: LiveServer, email: str) -> int:
