@@ -45,6 +45,7 @@ MAX_CATEGORIES = 10
 MAX_CATEGORY_LENGTH = 255
 MAX_BODY_BYTES = 30 * 1024 * 1024
 MAX_SEND_AT_AHEAD = 72 * 3600
+HOLD_LIMIT = 60.0  # seconds a held request waits for its release before it is answered
 # Headers the API does not let a sender set (the OpenAPI description of "headers").
 RESERVED_HEADERS = frozenset(
     name.lower()
@@ -65,6 +66,7 @@ class Fault:
     delay: float = 0.0  # wait this long before answering
     drop: bool = False  # close the connection without an answer
     deliver: bool = True  # with delay/drop: whether the messages go out all the same
+    hold: threading.Event | None = None  # answer only once the test sets it
 
 
 @dataclass(frozen=True)
@@ -326,6 +328,13 @@ class FakeSendGrid(LocalServer):
         """Answer the next requests only after ``seconds`` (delivering them first, or not)."""
         self.faults.extend([Fault(delay=seconds, deliver=deliver)] * times)
 
+    def hold_next(self) -> threading.Event:
+        """Deliver the next request but answer it only once the returned event is set, so
+        a test can act while that request is with the provider (held at most a minute)."""
+        release = threading.Event()
+        self.faults.append(Fault(hold=release))
+        return release
+
     def drop_next(self, *, deliver: bool = False, times: int = 1) -> None:
         """Hang up on the next requests without answering (delivering them first, or not)."""
         self.faults.extend([Fault(drop=True, deliver=deliver)] * times)
@@ -452,6 +461,8 @@ def _handler_for(fake: FakeSendGrid) -> type[BaseHTTPRequestHandler]:
                 fake.personalization_counts.append(len(body["personalizations"]))
             if fault.delay:
                 time.sleep(fault.delay)
+            if fault.hold is not None:
+                fault.hold.wait(HOLD_LIMIT)
             if fault.drop:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)

@@ -11,15 +11,19 @@ import subprocess
 import sys
 import time
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 from urllib.request import urlopen
 
 import pytest
+import watchfiles
 from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.preview import PreviewServer, Workspace
+from newsletter.preview.watch import Watcher
 from tests.conftest import SEED_ISSUE
 
 
@@ -72,22 +76,58 @@ def test_a_save_sends_a_change_event_to_the_page(server: PreviewServer, project:
         connection.close()
 
 
+class FilterCall(NamedTuple):
+    path: Path
+    change: watchfiles.Change
+    relevant: bool
+    generation: int  # the workspace's generation when the watcher asked
+
+
+@pytest.fixture
+def filter_calls(monkeypatch: pytest.MonkeyPatch) -> list[FilterCall]:
+    """Every file change the preview's watcher judged, in order (the real judgement)."""
+    calls: list[FilterCall] = []
+    real = Watcher.relevant
+
+    def relevant(self: Watcher, change: watchfiles.Change, name: str) -> bool:
+        verdict = real(self, change, name)
+        calls.append(FilterCall(Path(name), change, verdict, self.workspace.changes.generation))
+        return verdict
+
+    monkeypatch.setattr(Watcher, "relevant", relevant)
+    return calls
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the preview's watcher did not see the change"
+        time.sleep(0.01)
+
+
 def test_files_the_preview_does_not_use_send_no_event(
-    server: PreviewServer, workspace: Workspace, project: Path
+    filter_calls: list[FilterCall], request: pytest.FixtureRequest, project: Path
 ) -> None:
-    before = workspace.changes.generation
+    server: PreviewServer = request.getfixturevalue("server")  # watching through the spy
+    workspace = server.workspace
+    probe = workspace.issues_dir / "watch-probe.txt"  # the fixture's own last change
+    wait_until(lambda: any(c.path == probe and c.change.name == "deleted" for c in filter_calls))
+    ignored = {project / "notes.txt", project / "newsletter.db"}
+
     (project / "notes.txt").write_text("not part of any issue", encoding="utf-8")
     (project / "newsletter.db").write_bytes(b"")
-    time.sleep(0.5)
-    assert workspace.changes.generation == before
+    wait_until(lambda: ignored <= {call.path for call in filter_calls})
+    config = workspace.config_path
+    config.write_text(config.read_text() + "\n", encoding="utf-8")
+    wait_until(lambda: any(call.path == config for call in filter_calls))
+    [config_call, *_] = [call for call in filter_calls if call.path == config]
+    wait_until(lambda: workspace.changes.generation > config_call.generation)  # it counted
 
-    (project / "newsletter.yaml").write_text(
-        (project / "newsletter.yaml").read_text() + "\n", encoding="utf-8"
-    )
-    deadline = time.monotonic() + 5
-    while workspace.changes.generation == before and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert workspace.changes.generation > before
+    judged = [call for call in filter_calls if call.path in ignored]
+    assert judged and not any(call.relevant for call in judged)
+    assert config_call.relevant
+    # Nothing was announced between the ignored files and the config's save.
+    assert {call.generation for call in judged} == {config_call.generation}
 
 
 def test_a_taken_port_is_one_clear_error_suggesting_another(runner: CliRunner) -> None:

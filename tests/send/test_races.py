@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import Config
-from newsletter.send import campaign_rows
+from newsletter.send import campaign_rows, ledger
 from newsletter.send.campaign import SendSummary
 from newsletter.send.sending import plan_send, send_campaign
 from newsletter.store import Store, open_store
@@ -66,20 +66,28 @@ def test_who_leaves_while_a_batch_is_out_is_skipped_not_mailed(
     sendgrid: FakeSendGrid,
     shared_store: Store,
     secret: object,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     config = configure(provider="sendgrid", sendgrid={"api_host": sendgrid.url, "batch_size": 10})
     ids = add_readers(shared_store, 40)
-    sendgrid.slow_next(0.6)  # the first batch stays out while the second is read
+    batches_read = watch_batch_reads(monkeypatch)
+    release = sendgrid.hold_next()  # the first batch stays out until the readers have left
     thread, summaries = in_background(config, project)
-    sendgrid.wait_for_requests(1)
-    time.sleep(0.3)
-    # Readers of the batch read meanwhile, and of later ones; each way out counts.
-    shared_store.unsubscribe(ids[11], source="web")
-    shared_store.mark(ids[12], "bounced", reason="550")
-    shared_store.forget("reader13@example.org")
-    shared_store.unsubscribe(ids[25], source="web")
-    thread.join(30)
+    try:
+        sendgrid.wait_for_requests(1)
+        wait_until(lambda: len(batches_read) == 2)  # the second batch is read meanwhile
+        # Readers of the batch already read leave, and one of a later batch; each way out
+        # counts.
+        shared_store.unsubscribe(ids[11], source="web")
+        shared_store.mark(ids[12], "bounced", reason="550")
+        shared_store.forget("reader13@example.org")
+        shared_store.unsubscribe(ids[25], source="web")
+    finally:
+        release.set()
+        thread.join(30)
 
+    assert [claim.last_id for claim in batches_read[:2]] == [ids[9], ids[19]]
+    assert {ids[11], ids[12], ids[13]} <= {r.subscriber_id for r in batches_read[1].recipients}
     received = sendgrid.received_by()
     for n in (11, 12, 13, 25):
         assert received[f"reader{n}@example.org"] == 0
@@ -88,6 +96,28 @@ def test_who_leaves_while_a_batch_is_out_is_skipped_not_mailed(
     assert (counts["sent"], counts["skipped"]) == (36, 4)
     assert {ids[11], ids[12], ids[13], ids[25]} == skipped(shared_store)
     assert summaries[0].skipped == 4
+
+
+def watch_batch_reads(monkeypatch: pytest.MonkeyPatch) -> list[ledger.Claim]:
+    """Every batch the sender reads (the real read, recorded as it returns)."""
+    read: list[ledger.Claim] = []
+    real = ledger.Ledger.next_batch
+
+    def next_batch(self: ledger.Ledger, *, after: int, size: int) -> ledger.Claim | None:
+        claim = real(self, after=after, size=size)
+        if claim is not None:
+            read.append(claim)
+        return claim
+
+    monkeypatch.setattr(ledger.Ledger, "next_batch", next_batch)
+    return read
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 def test_who_leaves_during_a_per_message_batch_is_skipped(

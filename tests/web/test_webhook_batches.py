@@ -15,13 +15,14 @@ import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, text, update
 
 from newsletter.reports.queries import build_report
 from newsletter.send.campaign_rows import start_campaign, state_counts
@@ -31,6 +32,7 @@ from newsletter.store.schema import ledger, subscribers
 from newsletter.web.app import MAX_REQUEST_BYTES
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from tests.store.databases import postgres_schema
 from tests.web.conftest import KEY_ENV, SECRET, Webhook, public_key_text
 from tests.web.live import LiveServer, serve
 
@@ -168,32 +170,62 @@ def signed_post(server: LiveServer, key: ec.EllipticCurvePrivateKey, body: bytes
     return status
 
 
+@pytest.fixture
+def postgres_store(postgres_url: str) -> Iterator[tuple[str, Store]]:
+    """A store in a fresh PostgreSQL schema, and the URL a server process opens it with."""
+    with postgres_schema(postgres_url) as database_url:
+        store = open_store_url(database_url, ("research", "stories", "events"))
+        yield database_url, store
+        store.close()
+
+
+@pytest.mark.postgres
 def test_a_server_killed_mid_batch_loses_no_event_when_sendgrid_retries(
-    tmp_path: Path, webhook_private_key: ec.EllipticCurvePrivateKey
+    tmp_path: Path,
+    webhook_private_key: ec.EllipticCurvePrivateKey,
+    postgres_store: tuple[str, Store],
 ) -> None:
-    database_url = f"sqlite:///{tmp_path / 'shared.db'}"
-    store = open_store_url(database_url, ("research", "stories", "events"))
+    database_url, store = postgres_store
+    key = webhook_private_key
     ids = readers(store, 6000)
-    events = [{**event, "event": "unsubscribe"} for event in events_for(ids, 1, ("unsubscribe",))]
+    events = [{**e, "event": "unsubscribe"} for e in events_for(ids, 1, ("unsubscribe",))]
     body = json.dumps(events).encode()
     env = {
         "NEWSLETTER_SECRET_KEY": SECRET,
-        KEY_ENV: public_key_text(webhook_private_key),
+        KEY_ENV: public_key_text(key),
         "NEWSLETTER_DATABASE_URL": database_url,
     }
-    with serve(tmp_path / "first", env=env) as server:
-        posting = threading.Thread(target=_post_and_die, args=(server, webhook_private_key, body))
-        posting.start()
-        time.sleep(1.0)  # the batch is being applied
-        server.process.send_signal(signal.SIGKILL)
-        server.process.wait()
+    with serve(tmp_path / "first", env=env) as server, store.engine.connect() as holder:
+        # The last reader's row is locked, so the batch stops there, its transaction
+        # open with the other readers' changes made: then the server is killed.
+        with holder.begin():
+            holder.execute(
+                select(subscribers.c.id).where(subscribers.c.id == ids[-1]).with_for_update()
+            )
+            posting = threading.Thread(target=_post_and_die, args=(server, key, body))
+            posting.start()
+            wait_until_blocked_by(holder)
+            server.process.send_signal(signal.SIGKILL)
+            server.process.wait()
         posting.join(15)
 
+    after_kill = store.counts()["status"]
+    assert (after_kill["active"], after_kill["unsubscribed"]) == (6000, 0)  # none half-applied
     with serve(tmp_path / "second", env=env) as server:
-        assert signed_post(server, webhook_private_key, body) == 200  # SendGrid's retry
+        assert signed_post(server, key, body) == 200  # SendGrid's retry
 
-    assert store.counts()["status"].get("unsubscribed") == 6000
-    store.close()
+    assert store.counts()["status"]["unsubscribed"] == 6000
+
+
+def wait_until_blocked_by(holder: Connection, timeout: float = 30.0) -> None:
+    """Until another session waits for a lock that ``holder`` (PostgreSQL) holds."""
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+    )
+    deadline = time.monotonic() + timeout
+    while not holder.scalar(waiting):
+        assert time.monotonic() < deadline, "the webhook batch never reached the locked row"
+        time.sleep(0.01)
 
 
 def _post_and_die(server: LiveServer, key: ec.EllipticCurvePrivateKey, body: bytes) -> None:
