@@ -45,6 +45,19 @@ def skip_or_fail(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> pytest.TestReport:
+    """Where CI promises every test, any skip fails, also one written without skip_or_fail
+    (a bare ``skipif`` or ``pytest.skip``)."""
+    report: pytest.TestReport = yield
+    if report.skipped and os.environ.get("NEWSLETTER_REQUIRE_ALL_TESTS"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        reason = str(reason).removeprefix("Skipped: ")
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but NEWSLETTER_REQUIRE_ALL_TESTS is set: {reason}"
+    return report
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # A test in a real browser needs Chromium and is slow (make test-fast leaves out
     # every one, so the fast loop never starts a browser).

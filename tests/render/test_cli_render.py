@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from tests.conftest import SEED_ISSUE
+from tests.conftest import SEED_ISSUE, skip_or_fail
 
 
 def write_issue(project: Path, front_matter: str, body: str = "Hello.\n") -> str:
@@ -281,10 +281,11 @@ def test_init_creates_a_folder_that_checks_and_builds(
     assert "already exists; choose an empty folder" in again.output
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_init_keeps_what_newsletter_makes_out_of_version_control(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if shutil.which("git") is None:
+        skip_or_fail("git is not installed (apt-get install git)")
     monkeypatch.delenv("NEWSLETTER_DATABASE_URL", raising=False)
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from newsletter.cli import cli
 from newsletter.errors import SendError
@@ -214,14 +214,21 @@ def test_of_many_senders_starting_at_once_exactly_one_gets_the_lease(db: Store) 
 def test_the_lease_of_a_dead_process_is_taken_over_at_once(db: Store) -> None:
     add_readers(db, 1)
     campaign = start(db)
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    lease = Lease(db, campaign)
-    host = lease.owner.split(":")[0]
-    set_lease(db, campaign.id, f"{host}:{dead.stdout.strip()}:abcd", seconds=600)
+    host = Lease(db, campaign).owner.split(":")[0]
+    with subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    ) as sender:
+        set_lease(db, campaign.id, f"{host}:{sender.pid}:abcd", seconds=600)
+        with pytest.raises(SendError, match=f"is being sent by process {sender.pid} on {host}"):
+            Lease(db, campaign).acquire()  # while that process lives, its lease holds
+    # The process has exited (and been waited for); its lease still has ten minutes.
 
+    lease = Lease(db, campaign)
     lease.acquire()
+
+    assert lease_owner(db, campaign.id) == lease.owner
     lease.release()
+    assert lease_owner(db, campaign.id) is None
 
 
 def test_a_lease_from_another_host_holds_until_it_expires(db: Store) -> None:
@@ -235,6 +242,13 @@ def test_a_lease_from_another_host_holds_until_it_expires(db: Store) -> None:
     set_lease(db, campaign.id, "elsewhere:1234:abcd", seconds=-1)
     with Lease(db, campaign):
         pass
+
+
+def lease_owner(store: Store, campaign_id: int) -> str | None:
+    with store.engine.connect() as connection:
+        return connection.scalar(
+            select(campaigns.c.lease_owner).where(campaigns.c.id == campaign_id)
+        )
 
 
 def set_lease(store: Store, campaign_id: int, owner: str, *, seconds: float) -> None:
