@@ -114,7 +114,22 @@ def _one_line(value: str) -> str:
     return value
 
 
+# One label of a DNS name: letters, digits and inner hyphens.
+_DNS_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+
+
+def dns_name(value: str) -> str:
+    """``value`` in lowercase if it is a DNS name (a selector, a domain); ValueError if not."""
+    if not re.fullmatch(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*", value) or len(value) > 253:
+        raise ValueError(
+            "must be a DNS name: letters, digits and hyphens in dot-separated labels, "
+            "like s1 or example.org"
+        )
+    return value.lower()
+
+
 EmailAddress = Annotated[str, AfterValidator(_valid_address)]
+DnsName = Annotated[str, AfterValidator(dns_name)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 BaseUrl = Annotated[str, AfterValidator(_base_url)]  # no trailing slash: paths get appended
 Color = Annotated[str, AfterValidator(_color)]
@@ -224,6 +239,31 @@ class SendGridSettings(Schema):
         "SENDGRID_WEBHOOK_PUBLIC_KEY", description="Variable holding the Event Webhook public key."
     )
     webhook_max_age: int = Field(600, gt=0, description="Seconds a webhook timestamp stays fresh.")
+    dkim_selectors: list[DnsName] = Field(
+        default_factory=lambda: ["s1", "s2"],
+        description="The selectors of SendGrid's domain authentication: 'newsletter doctor' "
+        "checks that <selector>._domainkey.<From domain> leads to SendGrid's keys.",
+    )
+
+
+class DkimSettings(Schema):
+    selector: DnsName = Field(
+        description="The selector: the key is published at <selector>._domainkey.<domain>.",
+    )
+    domain: DnsName | None = Field(
+        None,
+        description="The signing domain (d=); default the From address's domain, which "
+        "DMARC needs it to equal or be a parent of.",
+    )
+    private_key_file: str | None = Field(
+        None,
+        description="PEM file of the RSA private key, relative to the project (made by "
+        "'newsletter dkim keygen'); default: the key in the variable private_key_env.",
+    )
+    private_key_env: str = Field(
+        "NEWSLETTER_DKIM_KEY",
+        description="Variable holding the PEM private key when private_key_file is not set.",
+    )
 
 
 class SmtpSettings(Schema):
@@ -245,6 +285,12 @@ class SmtpSettings(Schema):
         None,
         description="The name given in EHLO; default this machine's fully qualified name, "
         "else the From domain. Receivers score a bare host name as spam.",
+    )
+    dkim: DkimSettings | None = Field(
+        None,
+        description="Sign every message with DKIM (relaxed/relaxed): selector, domain, "
+        "private_key_file. Gmail and Yahoo want DKIM for bulk mail; 'newsletter doctor' "
+        "checks the published key.",
     )
 
 

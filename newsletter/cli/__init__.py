@@ -47,6 +47,7 @@ _RENDER = "newsletter.cli.render_commands"
 _SEND = "newsletter.cli.send_commands"
 _SUBSCRIBERS = "newsletter.cli.subscriber_commands"
 _SCHEDULE = "newsletter.cli.schedule_commands"
+_DELIVERABILITY = "newsletter.cli.deliverability_commands"
 # name -> where it is registered, and its one-line help (a test keeps these in step).
 COMMANDS = {
     "init": LazyCommand(_RENDER, "Create a newsletter folder that builds out of the box."),
@@ -89,6 +90,11 @@ COMMANDS = {
     "report": LazyCommand(
         "newsletter.cli.report_commands", "How each issue did, and the list over time."
     ),
+    "doctor": LazyCommand(
+        _DELIVERABILITY,
+        "Check that the sender's domain is ready to send; exit 1 on any error.",
+    ),
+    "dkim": LazyCommand(_DELIVERABILITY, "DKIM signing keys for sending through SMTP (smtp.dkim)."),
     "serve": LazyCommand(
         "newsletter.cli.web_commands",
         "Serve the subscriber web app: unsubscribe and preference pages, signup with double "

@@ -26,6 +26,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from newsletter.config import Config, env_secret
+from newsletter.deliverability.dkim_keys import load_signing_key
+from newsletter.deliverability.dkim_signing import DkimSigner
 from newsletter.errors import ConfigError, ProviderError, ProviderUnavailable
 from newsletter.send.providers import (
     NO_LOG,
@@ -79,6 +81,10 @@ class SmtpProvider(BaseProvider):
         if ca_file is not None and not ca_file.is_file():
             raise ConfigError(f"smtp.ca_file: {ca_file} does not exist; give the CA's PEM file")
         self.tls = tls_context(ca_file)
+        # smtp.dkim: the key is read and parsed once, here, so a bad key stops the send
+        # before anything is handed over.
+        key = load_signing_key(config)
+        self.signer = DkimSigner(key) if key is not None else None
         self._idle: queue.SimpleQueue[smtplib.SMTP] = queue.SimpleQueue()
         self._open: list[smtplib.SMTP] = []
         self._open_lock = threading.Lock()
@@ -129,6 +135,8 @@ class SmtpProvider(BaseProvider):
         # SMTP wants CRLF (servers refuse bare LF since "SMTP smuggling"); smtplib only
         # adds the dot-stuffing.
         data = message.replace(b"\n", b"\r\n")
+        if self.signer is not None:
+            data = self.signer.sign(data)  # once: a retry sends the same signed bytes
         last_error = ""
         for retry in range(self.backoff.retries + 1):
             if retry:
