@@ -166,8 +166,10 @@ def check(state: State, issues: tuple[Path, ...], request_links: bool, timeout: 
       newsletter check issues/2026-11-26-stem-cells-in-breast-milk.md
       newsletter check --links issues/*.md
     """
-    from newsletter.render.checks import check_issue, has_errors, link_findings
+    from newsletter.render.checks import check_issue, config_findings, has_errors, link_findings
 
+    for finding in config_findings(state.config):
+        click.echo(str(finding))
     failed = False
     for path in issues:
         findings, compiled = check_issue(path, state.config)

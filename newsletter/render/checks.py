@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from newsletter.config import Config
+from newsletter.config import CONFIG_FILENAME, Config
 from newsletter.errors import NewsletterError
 from newsletter.models import CompiledIssue, ImageBlock, Issue
 from newsletter.render import mjml_schema
@@ -53,6 +53,16 @@ def check_issue(path: Path, config: Config) -> tuple[list[Finding], CompiledIssu
     except NewsletterError as error:
         return [_finding_from_problem(problem, path, label) for problem in error.problems], None
     return list(check_compiled(compiled, config)), compiled
+
+
+def config_findings(config: Config, provider: str | None = None) -> list[Finding]:
+    """Warnings about the sender's settings (no return path for bounces, one on another
+    domain, an http site_url), once per run rather than per issue."""
+    from newsletter.deliverability.setup import setup_warnings
+
+    return [
+        Finding("warning", message, CONFIG_FILENAME) for message in setup_warnings(config, provider)
+    ]
 
 
 def link_findings(compiled: CompiledIssue, config: Config, *, timeout: float) -> list[Finding]:

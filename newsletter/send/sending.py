@@ -20,7 +20,7 @@ from typing import Any
 from newsletter.config import Config
 from newsletter.errors import ProviderError, ProviderUnavailable, SendError
 from newsletter.models import CompiledIssue, Personalization
-from newsletter.render.checks import Finding, check_compiled, has_errors
+from newsletter.render.checks import Finding, check_compiled, config_findings, has_errors
 from newsletter.render.compile import compile_issue
 from newsletter.render.issues import ISSUE_NAME, read_issue
 from newsletter.render.mail import list_unsubscribe, safe_header
@@ -149,8 +149,8 @@ def plan_send(
     compiled = compile_issue(issue, config)
     source = issue_path.read_text(encoding="utf-8")
     snapshot_row = snapshots.snapshot_row(compiled, source, config.root)
-    findings = list(check_compiled(compiled, config))
     provider_name = provider or config.provider
+    findings = [*config_findings(config, provider_name), *check_compiled(compiled, config)]
     development_key = not test and _secret(provider_name) == DEVELOPMENT_SECRET
     # A provider that cannot start (an API key or password not exported) is refused
     # now, not after the plan was shown and the campaign started. Building one
