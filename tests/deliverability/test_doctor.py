@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
 
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.deliverability.dkim_keys import SigningKey, generate_key
-from newsletter.deliverability.doctor import Diagnosis, Finding, diagnose
+from newsletter.deliverability.doctor import diagnose
+from newsletter.deliverability.findings import Diagnosis, Finding
 from tests.deliverability.conftest import DOMAIN, RELAY, RELAY_ADDRESS, SITE_HOST
 from tests.fakes.dns import FakeDns
 from tests.fakes.tls import HttpsServer, TestCA
@@ -294,14 +297,12 @@ def test_an_unusable_published_key_is_an_error(
 
 
 def test_a_1024_bit_key_works_with_a_warning(
-    configure: Configure, dns: FakeDns, test_ca: TestCA, project: Any
+    configure: Configure, dns: FakeDns, test_ca: TestCA, key_file: Path
 ) -> None:
     config = configure(smtp={"dkim": {"selector": "old"}})
     short = SigningKey(DOMAIN, "old", generate_key(1024), "short")
-    from cryptography.hazmat.primitives import serialization
-
-    (project / "dkim" / "s1.pem").unlink()
-    (project / "dkim" / "s1.pem").write_bytes(
+    key_file.unlink()
+    key_file.write_bytes(
         short.private_key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
@@ -317,25 +318,18 @@ def test_a_1024_bit_key_works_with_a_warning(
 
 
 def test_smtp_without_dkim_signing_is_a_warning_and_weakens_alignment(
-    configure: Configure, dns: FakeDns, test_ca: TestCA, project: Any
+    configure: Configure, dns: FakeDns, test_ca: TestCA
 ) -> None:
-    configure()
-    path = project / "newsletter.yaml"
-    path.write_text(path.read_text().replace("dkim:\n", "dkim_unused:\n"), encoding="utf-8")
-    import yaml
+    config = configure(smtp={"dkim": None})
 
-    data = yaml.safe_load(path.read_text())
-    del data["smtp"]["dkim_unused"]
-    path.write_text(yaml.safe_dump(data))
-    from newsletter.config import load_config
-
-    diagnosis = check(load_config(path), dns, test_ca)
+    diagnosis = check(config, dns, test_ca)
 
     [dkim] = found(diagnosis, "dkim")
     assert dkim.level == "warning"
     assert "smtp.dkim is not set" in dkim.message
     [alignment] = found(diagnosis, "alignment")
     assert alignment.level == "warning"
+    assert "no DKIM signature of ours" in alignment.message
 
 
 def test_a_missing_private_key_is_an_error_naming_the_setting(

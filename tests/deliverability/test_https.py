@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from newsletter.config import Config
-from newsletter.deliverability.doctor import Finding, diagnose
+from newsletter.deliverability.doctor import diagnose
+from newsletter.deliverability.findings import Finding
 from tests.deliverability.conftest import SITE_HOST
 from tests.fakes.dns import FakeDns
 from tests.fakes.tls import HttpsServer, TestCA

@@ -1,0 +1,109 @@
+"""The doctor's DMARC findings: the record, its policy and reports, and the alignment of
+From with the DKIM ``d=`` and the return path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from newsletter.deliverability import dmarc
+from newsletter.deliverability.dkim_keys import zone_txt_line
+from newsletter.deliverability.findings import Finding, SenderSetup
+
+
+def dmarc_findings(setup: SenderSetup) -> Iterator[Finding]:
+    domain = setup.from_domain
+    suggested = zone_txt_line(
+        f"_dmarc.{domain}", f"v=DMARC1; p=none; rua=mailto:dmarc-reports@{domain}"
+    )
+    record, count = dmarc.find_record(setup.dns, domain)
+    if record is None:
+        yield Finding(
+            "dmarc",
+            "error",
+            f"_dmarc.{domain}",
+            "no DMARC record: Gmail and Yahoo require one of bulk senders (p=none is "
+            "enough to start)",
+            suggested,
+        )
+        return
+    if count > 1:
+        yield Finding(
+            "dmarc",
+            "error",
+            record.name,
+            f"{count} DMARC records at {record.name}: receivers ignore them all; keep one",
+        )
+        return
+    if record.policy not in dmarc.POLICIES:
+        yield Finding(
+            "dmarc",
+            "error",
+            record.name,
+            f"{record.text}: p= must be none, quarantine or reject",
+            suggested,
+        )
+        return
+    shown = f"{record.name}: {record.text}"
+    if record.policy == "none":
+        yield Finding(
+            "dmarc",
+            "warning",
+            record.name,
+            f"{shown}: p=none only asks for reports; once they show your mail passing "
+            "(a few weeks), move to p=quarantine, then p=reject, so that nobody else "
+            "can send as you",
+        )
+    else:
+        yield Finding("dmarc", "ok", record.name, f"{shown}: policy {record.policy}")
+    if not record.reports_to:
+        yield Finding(
+            "dmarc",
+            "warning",
+            record.name,
+            f"{record.text} has no rua=: nobody receives the aggregate reports that show "
+            "who sends as you; add rua=mailto:an address you read",
+            zone_txt_line(
+                record.name, f"{record.text.rstrip('; ')}; rua=mailto:dmarc-reports@{domain}"
+            ),
+        )
+    yield _alignment(setup, record)
+
+
+def _alignment(setup: SenderSetup, record: dmarc.DmarcRecord) -> Finding:
+    domain = setup.from_domain
+    dkim_domain = setup.dkim_domain
+    return_path = setup.return_path_domain
+    dkim_aligned = dkim_domain is not None and dmarc.aligned(
+        domain, dkim_domain, strict=record.strict("dkim")
+    )
+    spf_aligned = return_path is not None and dmarc.aligned(
+        domain, return_path, strict=record.strict("spf")
+    )
+    if setup.provider == "sendgrid":
+        spf_aligned = True  # SendGrid's return path is a subdomain of yours (em1234.)
+    parts = [
+        f"DKIM d={dkim_domain} {'is' if dkim_aligned else 'is not'} aligned"
+        if dkim_domain
+        else "no DKIM signature of ours",
+        f"the return path {return_path} {'is' if spf_aligned else 'is not'} aligned"
+        if return_path
+        else "SendGrid's return path (a subdomain of yours once authenticated) is aligned",
+    ]
+    said = f"From {domain}: " + "; ".join(parts)
+    if dkim_aligned and spf_aligned:
+        return Finding("alignment", "ok", domain, said)
+    if dkim_aligned or spf_aligned:
+        return Finding(
+            "alignment",
+            "warning",
+            domain,
+            f"{said}: DMARC passes through one of them only; align both (set "
+            + ("bounces.address on the From domain)" if not spf_aligned else "smtp.dkim)"),
+        )
+    return Finding(
+        "alignment",
+        "error",
+        domain,
+        f"{said}: DMARC fails, and Gmail and Yahoo reject or junk the mail; sign with "
+        "smtp.dkim for the From domain and put bounces.address on it",
+    )

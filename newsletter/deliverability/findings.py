@@ -1,0 +1,77 @@
+"""What ``newsletter doctor`` finds, and the sender set-up every check looks at."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from newsletter.config import Config
+from newsletter.deliverability.dns_lookup import Dns
+
+LEVELS = ("ok", "warning", "error")
+SENDGRID_SPF = "sendgrid.net"
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str  # spf, dkim, dmarc, alignment, mx, https, one-click
+    level: str  # ok, warning, error
+    subject: str  # the name looked at: a domain, a record name, a URL
+    message: str
+    record: str | None = None  # the zone-file line to publish, when one fixes it
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    from_domain: str
+    return_path_domain: str | None  # None: the provider's own (SendGrid)
+    site_url: str
+    provider: str
+    nameserver: str
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        return sum(finding.level == "error" for finding in self.findings)
+
+    @property
+    def warnings(self) -> int:
+        return sum(finding.level == "warning" for finding in self.findings)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "errors": self.errors, "warnings": self.warnings}
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+@dataclass(frozen=True)
+class SenderSetup:
+    """The config, the provider the check is for, and the DNS to ask."""
+
+    config: Config
+    provider: str
+    dns: Dns
+
+    @property
+    def from_domain(self) -> str:
+        return domain_of(self.config.sender.email)
+
+    @property
+    def return_path_domain(self) -> str | None:
+        """Where bounces go, whose SPF receivers check: ``bounces.address``'s domain,
+        else the From domain; None for SendGrid, which uses a return path of its own."""
+        if self.provider == "sendgrid":
+            return None
+        return domain_of(self.config.bounces.address or self.config.sender.email)
+
+    @property
+    def dkim_domain(self) -> str | None:
+        """The d= of our signatures: smtp.dkim's domain; SendGrid signs as the From
+        domain once the domain is authenticated there."""
+        if self.provider == "smtp" and self.config.smtp.dkim is not None:
+            return self.config.smtp.dkim.domain or self.from_domain
+        if self.provider == "sendgrid":
+            return self.from_domain
+        return None

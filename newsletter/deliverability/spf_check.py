@@ -1,0 +1,189 @@
+"""The doctor's SPF findings for one domain: the record, its look-ups, its ending, and
+whether it authorises the provider (SendGrid's include, or the SMTP relay's addresses)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+
+from newsletter.deliverability import spf
+from newsletter.deliverability.dkim_keys import zone_txt_line
+from newsletter.deliverability.dns_lookup import Dns
+from newsletter.deliverability.findings import SENDGRID_SPF, Finding, SenderSetup
+
+
+def spf_findings(setup: SenderSetup, domain: str) -> Iterator[Finding]:
+    try:
+        record = spf.record_of(setup.dns, domain)
+    except spf.SpfError as error:
+        records = spf.find_records(setup.dns, domain)
+        if len(records) > 1:
+            message = (
+                f"{len(records)} SPF records ({' | '.join(records)}): receivers then "
+                "ignore all of them (permerror); merge them into one"
+            )
+        else:
+            message = f"the SPF record {records[0]!r} is invalid: {error}"
+        yield Finding("spf", "error", domain, message, _spf_line(domain, _suggested_spf(setup)))
+        return
+    if record is None:
+        yield Finding(
+            "spf",
+            "error",
+            domain,
+            "no SPF record: receivers cannot tell who may send as this domain",
+            _spf_line(domain, _suggested_spf(setup)),
+        )
+        return
+    try:
+        tree = spf.walk(setup.dns, domain)
+    except spf.SpfError as error:
+        yield Finding("spf", "error", domain, f"{record.text}: {error}")
+        return
+    if tree.lookups > spf.LOOKUP_LIMIT:
+        yield Finding(
+            "spf",
+            "error",
+            domain,
+            f"{record.text} takes {tree.lookups} DNS look-ups; receivers stop at "
+            f"{spf.LOOKUP_LIMIT} and treat the record as broken (permerror): replace "
+            "includes you do not send through, or list addresses with ip4:/ip6:",
+        )
+    yield from _spf_ending(setup, domain, record)
+    yield from _spf_authorises(setup, domain, record, tree)
+
+
+def _spf_ending(setup: SenderSetup, domain: str, record: spf.SpfRecord) -> Iterator[Finding]:
+    ending = record.all_term
+    if ending is None and record.redirect is None:
+        yield Finding(
+            "spf",
+            "warning",
+            domain,
+            f"{record.text} has no 'all' at the end: mail from anyone else is "
+            "'neutral'; end it with ~all (or -all)",
+            _spf_line(domain, f"{record.text} ~all"),
+        )
+    elif ending is not None and ending.qualifier in ("+", "?"):
+        level = "error" if ending.qualifier == "+" else "warning"
+        fixed = " ".join(
+            ["v=spf1", *("~all" if term is ending else str(term) for term in record.terms)]
+        )
+        yield Finding(
+            "spf",
+            level,
+            domain,
+            f"{record.text} ends in {ending.qualifier}all: "
+            + ("anyone may send as this domain" if level == "error" else "it says nothing")
+            + "; end it with ~all (or -all)",
+            _spf_line(domain, fixed),
+        )
+
+
+def _spf_authorises(
+    setup: SenderSetup, domain: str, record: spf.SpfRecord, tree: spf.Tree
+) -> Iterator[Finding]:
+    counted = f"{tree.lookups} of {spf.LOOKUP_LIMIT} look-ups"
+    if setup.provider == "sendgrid":
+        if SENDGRID_SPF in tree.includes:
+            yield Finding("spf", "ok", domain, f"{record.text} authorises SendGrid ({counted})")
+        else:
+            yield Finding(
+                "spf",
+                "error",
+                domain,
+                f"{record.text} does not include {SENDGRID_SPF}: SendGrid's servers are "
+                "not authorised to send as this domain",
+                _spf_line(domain, record.with_mechanism(f"include:{SENDGRID_SPF}")),
+            )
+        return
+    if setup.provider != "smtp":
+        yield Finding(
+            "spf",
+            "ok",
+            domain,
+            f"{record.text} is valid ({counted}); with provider {setup.provider!r} "
+            "nothing is sent, so no sender is checked",
+        )
+        return
+    relay = setup.config.smtp.host
+    addresses = _relay_addresses(setup.dns, relay)
+    public = [address for address in addresses if not _local(address)]
+    if not public:
+        yield Finding(
+            "spf",
+            "warning",
+            domain,
+            f"{record.text} is valid ({counted}); the relay smtp.host = {relay} is "
+            f"{', '.join(addresses) or 'not resolvable'}, not a public address: check "
+            "that the address it sends from is in the record",
+        )
+        return
+    refused = {
+        address: result
+        for address in public
+        if (result := spf.evaluate(setup.dns, domain, address)) != "pass"
+    }
+    if not refused:
+        yield Finding(
+            "spf",
+            "ok",
+            domain,
+            f"{record.text} authorises the relay {relay} ({', '.join(public)}; {counted})",
+        )
+        return
+    mechanism = _mechanism_for(relay, list(refused))
+    yield Finding(
+        "spf",
+        "error",
+        domain,
+        f"{record.text} does not authorise the relay {relay}: "
+        + ", ".join(f"{address} gets {result}" for address, result in refused.items()),
+        _spf_line(domain, record.with_mechanism(mechanism)),
+    )
+
+
+def _suggested_spf(setup: SenderSetup) -> str:
+    if setup.provider == "sendgrid":
+        mechanism = f"include:{SENDGRID_SPF}"
+    elif setup.provider == "smtp":
+        relay = setup.config.smtp.host
+        mechanism = _mechanism_for(relay, _relay_addresses(setup.dns, relay))
+    else:
+        mechanism = "mx"
+    return f"v=spf1 {mechanism} ~all"
+
+
+def _spf_line(domain: str, text: str) -> str:
+    return zone_txt_line(domain, text)
+
+
+# Addresses a relay can have on a local network; receivers never see them.
+_LOCAL_NETWORKS = tuple(
+    ipaddress.ip_network(network)
+    for network in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
+
+
+def _local(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if ip.is_loopback or ip.is_link_local or ip.is_unspecified:
+        return True
+    return any(ip.version == network.version and ip in network for network in _LOCAL_NETWORKS)
+
+
+def _relay_addresses(dns: Dns, host: str) -> list[str]:
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        return dns.addresses(host)
+
+
+def _mechanism_for(relay: str, addresses: list[str]) -> str:
+    """``a:relay.example.org`` for a named relay (follows its address), else ip4:/ip6:."""
+    try:
+        ipaddress.ip_address(relay)
+    except ValueError:
+        return f"a:{relay}"
+    address = ipaddress.ip_address(addresses[0] if addresses else relay)
+    return f"ip{address.version}:{address}"
