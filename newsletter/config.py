@@ -252,8 +252,8 @@ class DkimSettings(Schema):
     )
     domain: DnsName | None = Field(
         None,
-        description="The signing domain (d=); default the From address's domain, which "
-        "DMARC needs it to equal or be a parent of.",
+        description="The signing domain (d=); default the From address's domain. DMARC "
+        "wants it under the same registered domain as From.",
     )
     private_key_file: str | None = Field(
         None,

@@ -85,6 +85,10 @@ def _model_in(annotation: object) -> type[BaseModel] | None:
         return annotation
     if typing.get_origin(annotation) is list:
         return _model_in(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        # An optional section (`smtp.dkim: ... | None`): its keys, once it is given.
+        models = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return _model_in(models[0]) if len(models) == 1 else None
     return None
 
 
@@ -97,7 +101,8 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
         annotation = field.annotation
         nested = _model_in(annotation)
         if nested is not None and typing.get_origin(annotation) is not list:
-            rows.append(f"| `{key}` | section | | {field.description or ''} |")
+            optional = ", optional" if field.default is None else ""
+            rows.append(f"| `{key}` | section{optional} | | {field.description or ''} |")
             rows.extend(_rows(nested, f"{key}."))
             continue
         if field.default is not PydanticUndefined:
