@@ -3,6 +3,7 @@ whether it authorises the provider (SendGrid's include, or the SMTP relay's addr
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Iterator
 
@@ -13,6 +14,13 @@ from newsletter.deliverability.findings import SENDGRID_SPF, Finding, SenderSetu
 
 
 def spf_findings(setup: SenderSetup, domain: str) -> Iterator[Finding]:
+    """The findings about ``domain``'s SPF record, each message starting with the domain
+    (the From domain and the return-path domain are both checked)."""
+    for finding in _findings(setup, domain):
+        yield dataclasses.replace(finding, message=f"{domain}: {finding.message}")
+
+
+def _findings(setup: SenderSetup, domain: str) -> Iterator[Finding]:
     try:
         record = spf.record_of(setup.dns, domain)
     except spf.SpfError as error:

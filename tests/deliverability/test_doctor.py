@@ -56,8 +56,10 @@ def test_a_domain_ready_to_send_has_no_errors_and_exits_0(
         f"Sender {DOMAIN}, return path {DOMAIN}, site https://{SITE_HOST}:{site.port}; "
         f"provider smtp; asking the nameserver {dns.nameserver}"
     )
-    assert f"ok       spf        v=spf1 a:{RELAY} include:_spf.{DOMAIN} -all authorises the relay" \
-        f" {RELAY} ({RELAY_ADDRESS}; 2 of 10 look-ups)" in lines  # fmt: skip
+    assert (
+        f"ok       spf        {DOMAIN}: v=spf1 a:{RELAY} include:_spf.{DOMAIN} -all "
+        f"authorises the relay {RELAY} ({RELAY_ADDRESS}; 2 of 10 look-ups)"
+    ) in lines
     assert (
         f"ok       dkim       s1._domainkey.{DOMAIN} publishes a 2048-bit RSA key and matches "
         "the key we sign with" in lines
@@ -108,7 +110,8 @@ def test_the_record_to_publish_is_printed_under_an_error(
 
     assert code == 1
     assert (
-        "error    spf        no SPF record: receivers cannot tell who may send as this domain\n"
+        f"error    spf        {DOMAIN}: no SPF record: receivers cannot tell who may send "
+        "as this domain\n"
         f'                   publish: {DOMAIN}. IN TXT "v=spf1 a:{RELAY} ~all"\n'
     ) in output
     assert output.splitlines()[-1] == "1 error(s), 0 warning(s)."
@@ -192,7 +195,7 @@ def test_two_spf_records_are_an_error(configure: Configure, dns: FakeDns, test_c
 
     [error] = found(check(config, dns, test_ca), "spf", "error")
 
-    assert error.message.startswith("2 SPF records (")
+    assert error.message.startswith(f"{DOMAIN}: 2 SPF records (")
     assert "merge them into one" in error.message
 
 
