@@ -71,9 +71,14 @@ def doctor(
         click.echo(json.dumps(diagnosis.as_dict(), indent=2))
     else:
         return_path = diagnosis.return_path_domain or "the provider's own"
+        asked = (
+            "the system's nameservers"
+            if diagnosis.nameserver == "system"
+            else f"the nameserver {diagnosis.nameserver}"
+        )
         click.echo(
             f"Sender {diagnosis.from_domain}, return path {return_path}, site "
-            f"{diagnosis.site_url}; provider {diagnosis.provider}; asking {diagnosis.nameserver}"
+            f"{diagnosis.site_url}; provider {diagnosis.provider}; asking {asked}"
         )
         click.echo()
         for finding in diagnosis.findings:

@@ -35,7 +35,7 @@ def diagnose(
     setup = SenderSetup(config, provider or config.provider, Dns(nameserver, timeout=timeout))
     from_domain, bounce_domain = setup.from_domain, setup.return_path_domain
     diagnosis = Diagnosis(
-        from_domain, bounce_domain, config.site_url, setup.provider, setup.dns.where
+        from_domain, bounce_domain, config.site_url, setup.provider, nameserver or "system"
     )
     checks: list[tuple[str, str, Callable[[], Iterator[Finding]]]] = [
         ("spf", from_domain, lambda: spf_findings(setup, from_domain)),

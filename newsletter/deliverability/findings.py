@@ -27,7 +27,7 @@ class Diagnosis:
     return_path_domain: str | None  # None: the provider's own (SendGrid)
     site_url: str
     provider: str
-    nameserver: str
+    nameserver: str  # HOST[:PORT] asked, or "system" (the system's nameservers)
     findings: list[Finding] = field(default_factory=list)
 
     @property
