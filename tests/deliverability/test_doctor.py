@@ -23,6 +23,8 @@ from tests.fakes.tls import HttpsServer, TestCA
 
 Configure = Callable[..., Config]
 
+pytestmark = pytest.mark.slow  # a DNS server and the web app over TLS for each test
+
 
 def run_doctor(runner: CliRunner, dns: FakeDns, test_ca: TestCA, *options: str) -> tuple[int, str]:
     result = runner.invoke(

@@ -18,6 +18,8 @@ from tests.fakes.tls import HttpsServer, TestCA
 
 Configure = Callable[..., Config]
 
+pytestmark = pytest.mark.slow  # TLS servers and the web app for each test
+
 
 def site_findings(config: Config, dns: FakeDns, ca: TestCA | None) -> list[Finding]:
     diagnosis = diagnose(config, nameserver=dns.nameserver, ca_file=ca.pem if ca else None)

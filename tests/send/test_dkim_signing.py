@@ -219,6 +219,7 @@ def test_a_key_that_cannot_sign_stops_the_send_before_anything_goes_out(
     assert smtp_server.arrivals == []
 
 
+@pytest.mark.slow  # SpamAssassin loads its rules: seconds
 def test_spamassassin_finds_a_valid_aligned_signature(
     signed_send: Callable[..., list[bytes]], dns: FakeDns, tmp_path: Path
 ) -> None:
