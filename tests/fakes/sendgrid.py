@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 import json
 import secrets
 import socket
@@ -103,8 +104,22 @@ class SentMessage:
 
 
 def _mailbox(address: dict[str, str]) -> str:
+    """How SendGrid writes a name and address into the header: the name in quotes (it
+    takes a name that is quoted already as it is), encoded where it is not ASCII."""
     name = address.get("name")
-    return f'"{name}" <{address["email"]}>' if name else address["email"]
+    if name and len(name) >= 2 and name[0] == name[-1] == '"':
+        return f"{name} <{address['email']}>"
+    return email.utils.formataddr((name or "", address["email"]))
+
+
+def _mangled(address: dict[str, str]) -> bool:
+    """SendGrid's documented limitation: it splits a recipient's name at a comma or a
+    semicolon, takes a piece of the name for the address, and drops the message (202
+    all the same). A name in double quotes goes through whole."""
+    name = address.get("name") or ""
+    if len(name) >= 2 and name[0] == name[-1] == '"':
+        return False
+    return "," in name or ";" in name
 
 
 def problems(body: Any) -> list[tuple[str | None, str]]:
@@ -245,6 +260,9 @@ def _problems_of_headers(headers: Any, path: str) -> list[tuple[str, str]]:
         return [(path, f"The header {reserved[0]!r} is reserved and cannot be set.")]
     if any("\n" in value or "\r" in value for value in headers.values()):
         return [(path, "Header values may not contain line breaks.")]
+    # "You must ensure these are properly encoded if they contain unicode characters."
+    if not all(value.isascii() for value in headers.values()):
+        return [(path, "Header values must be ASCII: encode them (RFC 2047) first.")]
     return []
 
 
@@ -290,6 +308,7 @@ class FakeSendGrid(LocalServer):
         self.faults: list[Fault] = []
         self.accepted: list[tuple[str, dict[str, Any]]] = []  # (message id, body)
         self.received: Counter[str] = Counter()  # recipient address -> messages
+        self.dropped: Counter[str] = Counter()  # accepted, never delivered (see _mangled)
         self.requests = 0  # every POST that arrived, answered or not
         self.answers: list[int] = []  # the status of every answered request
         self.request_sizes: list[int] = []
@@ -386,7 +405,10 @@ class FakeSendGrid(LocalServer):
         with self.lock:
             for personalization in body["personalizations"]:
                 for to in personalization["to"]:
-                    self.received[to["email"]] += 1
+                    if _mangled(to):
+                        self.dropped[to["email"]] += 1
+                    else:
+                        self.received[to["email"]] += 1
             if self.keep_requests:
                 self.accepted.append((message_id, body))
         return message_id
@@ -396,6 +418,8 @@ def _deliver(message_id: str, body: dict[str, Any]) -> list[SentMessage]:
     parts = {block["type"]: block["value"] for block in body["content"]}
     delivered = []
     for personalization in body["personalizations"]:
+        if any(_mangled(to) for to in personalization["to"]):
+            continue
         substitutions = personalization.get("substitutions", {})
 
         def substitute(text: str, substitutions: dict[str, str] = substitutions) -> str:

@@ -34,6 +34,7 @@ from sendgrid import SendGridAPIClient
 from newsletter.config import Config, env_secret
 from newsletter.errors import ConfigError, ProviderError, ProviderUnavailable
 from newsletter.render.compile import marker
+from newsletter.render.mail import header_value
 from newsletter.send.providers import NO_LOG, BaseProvider, Batch, Delivery, DeliveryLog, Recipient
 from newsletter.send.providers.retry import Backoff
 from newsletter.send.ratelimit import RateLimiter
@@ -111,7 +112,9 @@ class SendGridProvider(BaseProvider):
         if content.reply_to:
             body["reply_to"] = {"email": content.reply_to}
         if content.headers:
-            body["headers"] = dict(content.headers)
+            # SendGrid takes these as they are: they must be encoded already (List-Id
+            # carries the newsletter's name); Subject and names it encodes itself.
+            body["headers"] = {name: header_value(name, v) for name, v in content.headers.items()}
         if not content.transactional:
             if self.settings.asm_group_id is not None:
                 body["asm"] = {"group_id": self.settings.asm_group_id}
@@ -217,6 +220,16 @@ def _address(email: str, name: str = "") -> dict[str, str]:
     return {"email": email, "name": name} if name else {"email": email}
 
 
+def _to_name(name: str) -> str:
+    """A recipient's name as SendGrid must get it. Its documented limitation: a comma or
+    semicolon in ``to.name`` splits the name from the address and the message is dropped
+    (202 all the same). In double quotes (a quoted-string, as its own libraries send it)
+    the name reaches the To header whole. ``from.name`` it quotes itself."""
+    if "," in name or ";" in name:
+        return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return name
+
+
 def _personalization(
     recipient: Recipient,
     values: dict[str, str],
@@ -227,7 +240,7 @@ def _personalization(
     substitutions = {key: values[name] for key, name in plain}
     for key, name in html_only:
         substitutions[key] = escape(values[name], quote=True)
-    personalization: dict[str, Any] = {"to": [_address(recipient.email, recipient.name)]}
+    personalization: dict[str, Any] = {"to": [_address(recipient.email, _to_name(recipient.name))]}
     if substitutions:
         personalization["substitutions"] = substitutions
     if recipient.headers:
