@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 import jinja2
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
-from werkzeug.utils import send_from_directory
+from werkzeug.utils import send_file
 from werkzeug.wrappers import Request, Response
 
 from newsletter.errors import NewsletterError
@@ -32,8 +32,8 @@ from newsletter.preview.frames import SCHEMES, frame_document
 from newsletter.preview.watch import IMAGE_SUFFIXES
 from newsletter.preview.workspace import Attempt, Problem, Workspace, relative
 from newsletter.render.checks import CLIP_ERROR_BYTES, CLIP_WARNING_BYTES
+from newsletter.render.images import asset_file
 
-PROCESSED_ASSETS = "build/assets"  # see newsletter.render.images
 HERE = Path(__file__).parent
 KEEP_ALIVE_SECONDS = 15.0  # also how soon a closed tab's event stream is noticed
 
@@ -210,16 +210,12 @@ class PreviewApp:
     # Files
 
     def view_asset(self, request: Request, path: str) -> Response:
-        parts = Path(path).parts
-        if Path(path).suffix.lower() not in IMAGE_SUFFIXES or any(
-            part.startswith(".") for part in parts
-        ):
+        found = None
+        if Path(path).suffix.lower() in IMAGE_SUFFIXES:
+            found = asset_file(self.workspace.root, path)
+        if found is None:
             raise NotFound("the preview serves the project's images only")
-        # The email's images: resized under hashed names in build/assets/ (the image
-        # pipeline); other project images from where they are.
-        processed = self.workspace.root / PROCESSED_ASSETS
-        folder = processed if (processed / path).is_file() else self.workspace.root
-        response = send_from_directory(folder, path, request.environ, max_age=0)
+        response = send_file(found, request.environ, max_age=0)
         response.headers.update(ASSET_HEADERS)
         return response
 

@@ -29,13 +29,37 @@ JPEG_QUALITY = 82
 _ENCODED = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".jpg"}
 
 
+PROCESSED_FOLDER = "build/assets"
+
+
+def asset_file(root: Path, path: str) -> Path | None:
+    """The file that ``/assets/<path>`` names in the project at ``root``: the resized copy
+    in build/assets/ first, else the file itself. None for anything that is not a plain
+    file inside the project, and for any odd path (``..``, a dot-file, a NUL byte, a name
+    too long for the file system): a stranger's URL must end in a 404, not an exception.
+    """
+    parts = Path(path).parts
+    if not parts or Path(path).is_absolute() or "\x00" in path or "\\" in path:
+        return None
+    if any(part.startswith(".") for part in parts):
+        return None
+    for folder in (root / PROCESSED_FOLDER, root):
+        try:
+            candidate = (folder / path).resolve()
+            if candidate.is_file() and candidate.is_relative_to(folder.resolve()):
+                return candidate
+        except (OSError, ValueError):
+            return None
+    return None
+
+
 class OutputNotWritable(IssueFileError):
     """build/assets/ cannot be written (a read-only deployment of the web app)."""
 
 
 class ImagePipeline:
     def __init__(self, root: Path) -> None:
-        self.output_dir = root / "build" / "assets"
+        self.output_dir = root / PROCESSED_FOLDER
         self.index_path = root / "build" / ".cache" / "images.json"
         self._index: dict[str, Any] | None = None
         self._changed = False
@@ -122,9 +146,14 @@ def _encode(source: Path, data: bytes, max_width: int) -> tuple[bytes, str, int,
         image_format = opened.format or ""
         width, height = opened.size
         image = opened
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_many_pixels(source, Image.MAX_IMAGE_PIXELS or 0) from None
     except (UnidentifiedImageError, OSError):
         # Not a raster image Pillow knows (an SVG, say): shown as it is.
         return data, source.suffix.lower(), 0, 0
+    if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:
+        # Pillow only warns up to twice its limit, and would decode it all the same.
+        raise _too_many_pixels(source, Image.MAX_IMAGE_PIXELS)
     if image_format not in _ENCODED or getattr(opened, "n_frames", 1) > 1:
         return data, source.suffix.lower(), width, height
     try:
@@ -152,6 +181,15 @@ def _encode(source: Path, data: bytes, max_width: int) -> tuple[bytes, str, int,
     if len(encoded) >= len(data) and suffix == _ENCODED.get(image_format):
         return data, suffix, width, height
     return encoded, suffix, image.width, image.height
+
+
+def _too_many_pixels(source: Path, limit: int) -> IssueFileError:
+    """A few bytes can declare gigapixels (a decompression bomb): decoding them would take
+    gigabytes, so such an image is refused before it is decoded."""
+    return IssueFileError(
+        f"{source}: the image declares too many pixels to decode safely (more than "
+        f"{limit:,}); save it again at the size it is shown at"
+    )
 
 
 def _safe_stem(path: Path) -> str:

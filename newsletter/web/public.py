@@ -18,13 +18,13 @@ from flask import (
     jsonify,
     redirect,
     send_file,
-    send_from_directory,
     url_for,
 )
 from flask.typing import ResponseReturnValue
 from sqlalchemy import Engine, insert, literal, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from newsletter.render.images import asset_file
 from newsletter.store.schema import webhook_events
 from newsletter.web.context import services
 from newsletter.web.security import use_site_policy
@@ -78,16 +78,13 @@ def asset(path: str) -> Response:
     """An image of a sent issue (as mailed or as its web page shows it) or the brand's
     logo, where ``assets_url`` points by default (``site_url/assets``), so the images in
     mail and on the site work without uploading them elsewhere."""
-    if Path(path).suffix.lower() not in IMAGE_SUFFIXES or "/." in f"/{path}":
+    if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
         abort(404)
     site = services()
-    root = site.config.root
-    # Images in mail are resized under hashed names in build/assets/ (newsletter.render.images).
-    processed = root / "build" / "assets"
-    folder = processed if (processed / path).is_file() else root
-    if (folder / path).resolve() not in site.site.current().public_files():
+    found = asset_file(site.config.root, path)
+    if found is None or found not in site.site.current().public_files():
         abort(404)  # a draft's image, a document's: not published
-    response = send_from_directory(folder, path, max_age=IMAGE_MAX_AGE)
+    response = send_file(found, max_age=IMAGE_MAX_AGE)
     response.headers["Cache-Control"] = f"public, max-age={IMAGE_MAX_AGE}"
     return response
 

@@ -13,6 +13,7 @@ from newsletter.preview.app import PreviewApp
 from newsletter.render.checks import check_issue
 from newsletter.tokens import DEVELOPMENT_SECRET, Signer
 from tests.preview.conftest import PAGE, SEED_STEM, page_text, saved, text_of
+from tests.render.test_images import bomb_png
 
 
 def test_index_lists_every_issue_newest_first_with_links(
@@ -96,6 +97,9 @@ def test_only_images_inside_the_project_are_served(client: Client, project: Path
         "/assets/../project/issues/images/logo.png",
         "/assets/%2e%2e/etc/passwd.png",
         "/assets/issues/images/missing.png",
+        "/assets/newsletter.db%00.png",
+        "/assets/issues/images/" + "x" * 300 + ".png",
+        "/assets/issues/images/" + "x/" * 3000 + "a.png",
     ):
         assert client.get(url).status_code == 404, url
 
@@ -228,6 +232,19 @@ def test_bad_yaml_in_the_issue_shows_the_error_panel_then_recovers(
     text = page_text(client)
     assert "has a problem" not in text
     assert "What is a stem cell?" in client.get(f"{PAGE}/email.html").text
+
+
+def test_a_decompression_bomb_shows_the_error_panel(
+    client: Client, workspace: Workspace, issue_file: Path, project: Path
+) -> None:
+    bomb_png(project / "issues" / "images" / "bomb.png")
+    text = issue_file.read_text(encoding="utf-8")
+    saved(workspace, issue_file, text + "\n![A chart](images/bomb.png)\n")
+
+    response = client.get(PAGE)
+
+    assert response.status_code == 200
+    assert re.search(r"issues/images/bomb\.png: .*too many pixels", text_of(response.text))
 
 
 def test_an_issue_that_never_rendered_shows_only_the_panel(

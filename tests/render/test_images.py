@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import os
 import re
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -82,6 +84,41 @@ def test_remote_images_are_left_alone(project: Path, config: Config) -> None:
     compiled = compile_issue(read_issue(path), config)
     assert 'src="https://maps.example/plot.png"' in compiled.html
     assert [image.source.name for image in compiled.images] == ["logo.png"]  # the theme's
+
+
+def bomb_png(path: Path, width: int = 40_000, height: int = 40_000) -> None:
+    """A valid PNG header declaring ``width``×``height`` pixels, with almost no data:
+    decoded, it would take gigabytes (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\0"))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize("command", ["check", "build"])
+def test_a_decompression_bomb_is_one_line_naming_the_image(
+    runner: CliRunner, project: Path, command: str
+) -> None:
+    bomb = project / "issues" / "images" / "bomb.png"
+    bomb_png(bomb)
+    assert len(bomb.read_bytes()) < 100
+    issue = write_issue(project, OWN, "Hello.\n\n![A chart](images/bomb.png)\n")
+
+    result = runner.invoke(cli, [command, issue])
+
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert result.output.count("bomb.png") == 1, result.output
+    [line] = [line for line in result.output.splitlines() if "bomb.png" in line]
+    assert "declares too many pixels to decode safely" in line
 
 
 def test_an_image_too_big_even_after_resizing_is_an_error(runner: CliRunner, project: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib
+import logging
 import re
 import sys
 from collections.abc import Callable
@@ -238,6 +239,23 @@ def test_issue_images_are_served_where_assets_url_points_by_default(
 )
 def test_nothing_but_project_images_is_served_as_an_asset(client: FlaskClient, path: str) -> None:
     assert client.get(f"/assets/{path}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "newsletter.db%00.png",  # a NUL byte: Path.resolve() raises ValueError
+        "issues/images/" + "x" * 300 + ".png",  # a name too long for the file system
+        "issues/images/" + "x/" * 3000 + "a.png",  # a path too long for it
+        "issues\\images\\logo.png",
+    ],
+)
+def test_an_odd_asset_path_is_a_plain_404_and_logs_no_traceback(
+    client: FlaskClient, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR):
+        assert client.get(f"/assets/{path}").status_code == 404
+    assert [record for record in caplog.records if record.levelno >= logging.ERROR] == []
 
 
 @pytest.mark.parametrize(
