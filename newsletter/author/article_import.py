@@ -152,8 +152,17 @@ def _image_fetcher(source: str, base_url: str | None) -> Fetcher:
     def from_folder(src: str) -> tuple[bytes, str] | None:
         if is_url(src):
             return from_web(src)
-        path = (Path(source).parent / unquote(src)).resolve()
-        return (read_local(path), path.suffix) if path.is_file() else None
+        # Only the page's own files: a saved page is someone else's HTML, and what is
+        # copied into issues/images/ gets published (../ or /home/... could be anything).
+        folder = Path(source).parent.resolve()
+        try:
+            path = (folder / unquote(src)).resolve()
+            found = path.is_file()
+        except (OSError, ValueError):
+            return None
+        if not path.is_relative_to(folder):
+            raise NewsletterError(f"{src} is outside the page's folder ({folder}), not copied")
+        return (read_local(path), path.suffix) if found else None
 
     return from_web if base_url else from_folder
 

@@ -124,6 +124,35 @@ def test_a_saved_page_can_be_imported_too(runner: CliRunner, project: Path, tmp_
     assert "*First published by Breastfeeding World on 14 March 2017.*" in body
 
 
+def test_a_saved_page_brings_only_images_from_its_own_folder(
+    runner: CliRunner, project: Path, tmp_path: Path
+) -> None:
+    saved = tmp_path / "saved" / "post.html"
+    (saved.parent / "post_files").mkdir(parents=True)
+    (saved.parent / "post_files" / "stem-cells-hero.jpg").write_bytes(jpeg((60, 40)))
+    private = tmp_path / "private.png"  # beside the page's folder, not in it
+    private.write_bytes(png((50, 30)))
+    elsewhere = tmp_path / "home" / "keys.jpg"
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(jpeg((60, 40)))
+    page = BLOG_POST.read_text(encoding="utf-8")
+    page = page.replace(UPLOADS + "stem-cells-hero.jpg", "post_files/stem-cells-hero.jpg")
+    page = page.replace(UPLOADS + "glowing-cells.png", "../private.png")
+    page = page.replace(UPLOADS + "big-latch-on.jpg", str(elsewhere))
+    saved.write_text(page, encoding="utf-8")
+
+    result = runner.invoke(cli, ["new", "--from", str(saved)])
+
+    assert result.exit_code == 0, result.output
+    copied = sorted(path.name for path in (project / "issues" / "images").iterdir())
+    assert "stem-cells-the-medicine-in-breast-milk-stem-cells-hero.jpg" in copied
+    assert not [name for name in copied if "private" in name or "keys" in name]
+    assert f"../private.png is outside the page's folder ({saved.parent}), not copied" in (
+        result.output
+    )
+    assert f"{elsewhere} is outside the page's folder" in result.output
+
+
 def test_an_unreachable_article_is_one_clear_error(runner: CliRunner, blog: FakeWebSite) -> None:
     result = runner.invoke(cli, ["new", "--from", blog.url + "/no-such-post/"])
     assert result.exit_code == 1
