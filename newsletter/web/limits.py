@@ -94,8 +94,17 @@ def client_key(remote_address: str | None) -> str:
     return str(address)
 
 
+# Gmail delivers j.o.e@, joe@ and joe+anything@ to one inbox, under either domain.
+_GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+
+
 def address_key(email: str) -> str:
-    """What counts as one mailbox for the mail limits: case and a ``+tag`` do not make a
-    new one (``Ann+1@Example.org`` and ``ann@example.org`` share a limit)."""
+    """What counts as one mailbox for the mail limits, never what is stored: case and a
+    ``+tag`` do not make a new one (``Ann+1@Example.org`` and ``ann@example.org`` share a
+    limit), nor do dots at Gmail, whose two domains are one (``j.o.e@googlemail.com``
+    is ``joe@gmail.com``)."""
     local, _, domain = email.strip().lower().rpartition("@")
-    return f"{local.partition('+')[0] or local}@{domain}"
+    local = local.partition("+")[0] or local
+    if domain in _GMAIL_DOMAINS:
+        local, domain = local.replace(".", "") or local, "gmail.com"
+    return f"{local}@{domain}"

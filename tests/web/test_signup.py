@@ -203,6 +203,33 @@ def test_signup_mails_to_one_address_are_limited_per_hour(
     assert len(outbox.messages()) == limit == 3
 
 
+def test_one_gmail_mailbox_under_many_spellings_shares_one_limit(
+    client: FlaskClient, site: Services, outbox: Outbox
+) -> None:
+    # Gmail ignores dots and +tags, and googlemail.com is gmail.com: all one inbox.
+    spellings = ["joe@gmail.com", "j.o.e@gmail.com", "joe@googlemail.com", "joe+x@gmail.com"]
+    spellings += ["J.O.E+news@GoogleMail.com", "jo.e@gmail.com", "joe+y@gmail.com"]
+
+    for email in spellings:
+        assert sign_up(client, email=email).status_code == 200
+
+    assert len(outbox.messages()) == site.config.web.mails_per_address_per_hour == 3
+    # The limit's key is not what is stored: each address is kept as it was typed.
+    assert site.store.find("j.o.e@gmail.com") is not None
+    assert site.store.find("j.o.e@gmail.com").email == "j.o.e@gmail.com"
+
+
+def test_dots_count_elsewhere_and_a_plus_tag_anywhere(
+    client: FlaskClient, site: Services, outbox: Outbox
+) -> None:
+    for email in ["ann.lee@example.org", "annlee@example.org", "ann.lee+news@example.org"]:
+        sign_up(client, email=email)
+        sign_up(client, email=email)
+
+    # Two mailboxes (dots are the address elsewhere), the +tag shares ann.lee's limit.
+    assert len(outbox.messages()) == 5
+
+
 @pytest.fixture
 def strict_app(app: Flask, site: Services) -> Flask:
     site.config = site.config.model_copy(
