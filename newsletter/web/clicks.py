@@ -1,7 +1,8 @@
 """``GET /c/<token>``: count a click on a campaign's link and redirect to it (302);
 ``GET /o/<token>``: count an open and answer a transparent pixel (``/o/<token>/<reader
-key>`` with ``tracking.per_subscriber``: also remember that this reader opened). Anything else under
-these paths (a bad token, an unknown link) falls through to the app: a 404 page.
+key>`` with ``tracking.per_subscriber``: also remember that this reader opened). ``HEAD``
+gets the same answers and counts nothing. Anything else under these paths (a bad
+token, an unknown link) falls through to the app: a 404 page.
 
 The token is signed and names (campaign, link number) only; the target is the URL
 recorded for that link when the campaign started, so a token cannot redirect anywhere
@@ -196,17 +197,22 @@ class TrackingRoutes:
         claim = self._claim(path[3:])
         if claim is None:
             return self.app(environ, start_response)  # Flask's own 404 page
+        # HEAD is a link checker or a previewer asking what is there: answered the same,
+        # never counted (no reader is behind it).
+        counted = environ["REQUEST_METHOD"] == "GET"
         if path[1] == "o":
             if claim.link != TrackingSigner.OPEN:
                 return self.app(environ, start_response)
-            self.counter.open(claim)
+            if counted:
+                self.counter.open(claim)
             headers = [("Content-Type", "image/gif"), ("Content-Length", str(len(PIXEL)))]
             start_response("200 OK", [*headers, *_HEADERS])
-            return [PIXEL]
+            return [PIXEL if counted else b""]
         target = self.counter.target(claim.campaign_id, claim.link) if claim.link >= 0 else None
         if target is None:
             return self.app(environ, start_response)
-        self.counter.click(claim)
+        if counted:
+            self.counter.click(claim)
         start_response("302 Found", [("Location", target), ("Content-Length", "0"), *_HEADERS])
         return [b""]
 

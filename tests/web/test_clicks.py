@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from newsletter.models import Subscriber
 from newsletter.send import campaign_rows
 from newsletter.send.click_tracking import register_links
 from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
+from newsletter.store.schema import campaign_engagement
 from newsletter.tokens import TrackingSigner
 from newsletter.web import shutdown
 from newsletter.web.context import Services
@@ -79,6 +80,32 @@ def test_per_subscriber_clicks_are_kept_only_when_configured(
         kept = connection.execute(select(link_clicks_by_subscriber)).all()
     assert kept == []  # tracking.per_subscriber is off by default
     assert clicks_recorded(site) == {TARGET: 1}
+
+
+def test_a_head_request_is_answered_but_counts_no_click_and_no_open(
+    app: Flask, scanner: FlaskClient, site: Services, subscriber: Subscriber
+) -> None:
+    campaign = campaign_rows.start_campaign(
+        site.store, slug="first", issue_path="first.md", subject="First", topics=[],
+        provider="outbox",
+    )  # fmt: skip
+    register_links(site.store, campaign.id, [TARGET])
+    signer = TrackingSigner(SECRET)
+    key = signer.reader_key(campaign.id, subscriber.id)
+    click = f"/c/{signer.click_token(campaign.id, 0)}/{key}"
+    pixel = f"/o/{signer.click_token(campaign.id, TrackingSigner.OPEN)}/{key}"
+
+    # Link checkers and previewers ask with HEAD: an answer, no reader behind it.
+    head_click, head_pixel = scanner.head(click), scanner.head(pixel)
+    assert (head_click.status_code, head_click.headers["Location"]) == (302, TARGET)
+    assert (head_pixel.status_code, head_pixel.headers["Content-Type"]) == (200, "image/gif")
+    assert scanner.get(click).status_code == 302
+    shutdown(app)
+
+    assert clicks_recorded(site) == {TARGET: 1}
+    with site.store.engine.connect() as connection:
+        opens = connection.scalar(select(func.coalesce(func.sum(campaign_engagement.c.count), 0)))
+    assert opens == 0
 
 
 def test_reader_keys_are_what_itsdangerous_would_sign() -> None:
