@@ -12,16 +12,26 @@ baseline, side by side on the same server, is ``GET /healthz``. Each figure is t
 median of ``--runs`` runs; prints a Markdown table.
 
 Target (issue 15): at least 1,000 redirects per second with p99 under 50 ms.
+
+``--kill``: what a crash costs (issue 20). After the runs, the server is started again
+and killed (SIGKILL, no flush) 2.5 s into a run of clicks: the clicks answered but
+not counted are the ones lost. Beside it, the ceiling of the alternative ("answered
+means counted"): one committed UPDATE per click, from ``--threads`` threads straight
+to the database (no HTTP at all), for ``--seconds``.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -76,6 +86,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8, help="waitress threads")
     parser.add_argument("--links", type=int, default=20)
     parser.add_argument("--postgres", help="Serve from this PostgreSQL database, not SQLite.")
+    parser.add_argument("--kill", action="store_true", help="Measure what a SIGKILL loses.")
     options = parser.parse_args()
     if options.postgres:
         sys.path.insert(0, str(ROOT))
@@ -104,6 +115,7 @@ def benchmark(options: argparse.Namespace, database_url: str | None) -> None:
         }
         results: dict[str, list[RunResult]] = {"baseline": [], "click": []}
         answered = 0
+        killed: tuple[int, int] | None = None
         try:
             for run in range(options.runs + 1):  # run 0 warms up and is not counted
                 seconds = 1.0 if run == 0 else options.seconds
@@ -114,13 +126,97 @@ def benchmark(options: argparse.Namespace, database_url: str | None) -> None:
                     if run:
                         results[name].append(result)
                     show(run, name, result)
+            if options.kill:
+                server.terminate()  # SIGTERM: the server flushes its counts on the way out
+                server.wait(timeout=30)
+                before = counted_clicks(database_url)
+                server = start_server(config, database_url, port, options.threads)
+                answered_before_kill = clicks_until_killed(server, port, paths, options)
+                killed = (answered_before_kill, counted_clicks(database_url) - before)
         finally:
             server.terminate()  # SIGTERM: the server flushes its counts on the way out
             server.wait(timeout=30)
         counted = counted_clicks(database_url)
+        ceiling = commit_ceiling(database_url, options) if options.kill else None
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    report(results, options, answered, counted)
+    report(results, options, answered, counted - (killed[1] if killed else 0))
+    if killed is not None and ceiling is not None:
+        lost = killed[0] - killed[1]
+        print(
+            f"\nKilled (SIGKILL) 2.5 s into a run of clicks: {killed[0]} answered, {killed[1]} "
+            f"counted, {lost} lost ({lost / max(1, killed[0]):.1%}). One committed UPDATE "
+            f"per click, {options.threads} threads straight to the database: {ceiling:.0f}/s."
+        )
+
+
+def clicks_until_killed(
+    server: subprocess.Popen, port: int, paths: list[str], options: argparse.Namespace
+) -> int:
+    """302 answers received from ``--connections`` keep-alive clients until the server is
+    killed (SIGKILL, 2.5 s in): each counted answer reached a reader."""
+    import http.client
+
+    answered = [0] * options.connections
+
+    def clicker(index: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            for n in itertools.count(index):
+                connection.request("GET", paths[n % len(paths)])
+                response = connection.getresponse()
+                response.read()
+                if response.status == 302:
+                    answered[index] += 1
+        except OSError:  # the server is gone
+            return
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=clicker, args=(n,)) for n in range(options.connections)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2.5)
+    server.kill()  # what is still in memory is lost
+    server.wait(timeout=30)
+    for thread in threads:
+        thread.join()
+    return sum(answered)
+
+
+def commit_ceiling(database_url: str, options: argparse.Namespace) -> float:
+    """Committed single-click UPDATEs per second, ``options.threads`` threads at once."""
+    from sqlalchemy import update
+
+    from newsletter.store import open_store_url
+    from newsletter.store.scheduling import campaign_links
+
+    store = open_store_url(database_url, ("research", "stories", "events"))
+    done = [0] * options.threads
+    deadline = time.perf_counter() + options.seconds
+
+    def clicker(index: int) -> None:
+        link = index % options.links
+        while time.perf_counter() < deadline:
+            with store.engine.connect() as connection:
+                connection.execution_options(write=True)
+                with connection.begin():
+                    connection.execute(
+                        update(campaign_links)
+                        .where(campaign_links.c.link == link)
+                        .values(clicks=campaign_links.c.clicks + 1)
+                    )
+            done[index] += 1
+
+    threads = [threading.Thread(target=clicker, args=(n,)) for n in range(options.threads)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        store.close()
+    return sum(done) / options.seconds
 
 
 def show(run: int, name: str, result: RunResult) -> None:
