@@ -80,6 +80,7 @@ def run(command: list[str | Path], cwd: Path, timeout: float = 900) -> str:
 
 
 @pytest.mark.slow  # builds a wheel and installs it with its dependencies: a few minutes
+@pytest.mark.timeout(1200)  # pip's cache makes it about two; a cold cache downloads all
 def test_the_wheel_installed_by_a_fresh_pip_imports_a_page_and_builds_an_issue(
     tmp_path: Path, project: Path
 ) -> None:

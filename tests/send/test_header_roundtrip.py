@@ -119,6 +119,7 @@ def test_a_long_plain_subject_stays_readable_and_folds_at_its_spaces(config: Con
 
 
 @pytest.mark.slow  # 10,000 messages through the stdlib parser: a few minutes
+@pytest.mark.timeout(1200)  # ten times that on a loaded machine, and still not hung
 @PROPERTY
 @given(subject=header_text, name=header_text)
 def test_subjects_and_names_read_back_exactly(example: Config, subject: str, name: str) -> None:
