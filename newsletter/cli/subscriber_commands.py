@@ -1,4 +1,4 @@
-"""``newsletter subscribers ...`` and ``newsletter db ...``: keeping the list."""
+"""``newsletter subscribers ...``: keeping the list."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from newsletter.cli import State, cli, pass_state
 from newsletter.cli.import_report import print_summary, print_total
 from newsletter.models import SUBSCRIBER_STATUSES
 from newsletter.safe_text import json_visible, visible
-from newsletter.store import Store, open_store, upgrade_database
+from newsletter.store import Store, open_store
 from newsletter.store.csv_export import EXPORT_COLUMNS, write_csv
 from newsletter.store.csv_import import ImportOptions
 from newsletter.store.importers import FORMAT_NAMES
@@ -334,27 +334,3 @@ def count(state: State) -> None:
         click.echo("\ntopic         active")
         for topic, number in counts["topics"].items():
             click.echo(f"{topic:<13} {number:>6}")
-
-
-@cli.group()
-def db() -> None:
-    """Manage the database schema."""
-
-
-@db.command()
-@pass_state
-def upgrade(state: State) -> None:
-    """Create the database or bring its schema up to date.
-
-    Every command does this on first use; run it explicitly when deploying a new
-    version, before starting the web app.
-
-    \b
-    Example:
-      NEWSLETTER_DATABASE_URL=postgresql+psycopg://news@db/news newsletter db upgrade
-    """
-    applied, version = upgrade_database(state.config)
-    for migration in applied:
-        click.echo(f"Applied {migration.version}: {migration.description}")
-    if not applied:
-        click.echo(f"The database is up to date (schema version {version})")
