@@ -69,7 +69,10 @@ COMMANDS = {
         _SUBSCRIBERS,
         "Keep the subscriber list: import, add, remove, forget, show, list, export, count.",
     ),
-    "db": LazyCommand("newsletter.cli.db_commands", "Manage the database schema."),
+    "db": LazyCommand(
+        "newsletter.cli.db_commands",
+        "The database: upgrade its schema, back it up, restore it, copy it elsewhere.",
+    ),
     "flush-mail": LazyCommand(
         "newsletter.cli.mail_commands",
         "Send the mail the web app queued (signup confirmations, manage links) that is due.",

@@ -157,7 +157,7 @@ def current_version(engine: Engine) -> int:
     """The highest applied version; 0 for an empty database."""
     try:
         with engine.connect() as connection:
-            return _recorded_version(connection)
+            return recorded_version(connection)
     except OperationalError as error:
         # The first contact with the database: a wrong path, host or password.
         url = engine.url.render_as_string(hide_password=True)
@@ -196,7 +196,7 @@ def upgrade(engine: Engine, migrations: list[Migration] | None = None) -> list[M
             connection.execution_options(write=True)
             with connection.begin():
                 _lock(connection)
-                known = _recorded_version(connection)
+                known = recorded_version(connection)
                 if migration.version <= known:
                     continue  # another process applied it while we waited for the lock
                 migration.apply(connection)
@@ -212,6 +212,28 @@ def upgrade(engine: Engine, migrations: list[Migration] | None = None) -> list[M
                 known = migration.version
                 applied.append(migration)
     return applied
+
+
+def apply_within(
+    connection: Connection, migrations: list[Migration], *, record: bool = True
+) -> None:
+    """Apply ``migrations`` in the caller's open transaction, so that they commit or roll
+    back with everything else in it (a restore builds the schema, loads the rows and
+    migrates them forward all at once). ``record=False`` leaves ``schema_version`` to the
+    caller (a restore loads the backup's own record). On SQLite the caller turns foreign
+    keys off first when a migration needs it, and checks them before committing."""
+    _check_order(MIGRATIONS)
+    _lock(connection)
+    for migration in migrations:
+        migration.apply(connection)
+        if record:
+            connection.execute(
+                schema.schema_version.insert().values(
+                    version=migration.version,
+                    description=migration.description,
+                    applied_at=dt.datetime.now(dt.UTC),
+                )
+            )
 
 
 @contextmanager
@@ -252,7 +274,8 @@ def _lock(connection: Connection) -> None:
     schema.schema_version.create(connection, checkfirst=True)
 
 
-def _recorded_version(connection: Connection) -> int:
+def recorded_version(connection: Connection) -> int:
+    """The highest version applied, read in the caller's transaction; 0 for none."""
     if not inspect(connection).has_table(schema.schema_version.name):
         return 0
     version = connection.scalar(select(func.max(schema.schema_version.c.version)))
