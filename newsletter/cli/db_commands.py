@@ -65,9 +65,7 @@ def backup(state: State, file: Path) -> None:
 
 @db.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--force", is_flag=True, help="Replace everything in a database that is not empty."
-)
+@click.option("--force", is_flag=True, help="Replace everything in a database that is not empty.")
 @pass_state
 def restore(state: State, file: Path, force: bool) -> None:
     """Load a backup FILE into the database (an empty one, unless --force).

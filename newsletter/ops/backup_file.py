@@ -125,7 +125,9 @@ class BackupWriter:
         self._raw = os.fdopen(handle, "wb")
         self._temporary = Path(name)
         self._raw.write(_padded(MAGIC + b'{"complete": false}'))
-        self._body = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=COMPRESS_LEVEL)
+        self._body = gzip.GzipFile(
+            fileobj=self._raw, mode="wb", compresslevel=COMPRESS_LEVEL, mtime=0
+        )
         return self
 
     def table(self, shape: TableShape, pages: Iterable[list[Any]]) -> int:

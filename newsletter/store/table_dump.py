@@ -313,7 +313,23 @@ def drop_schema(connection: Connection) -> None:
 def load_pages(
     connection: Connection, table: str, columns: Sequence[str], pages: Iterable[list[Any]]
 ) -> int:
-    """Insert pages of rows (in the neutral form) into ``table``; the number of rows."""
+    """Insert pages of rows (in the neutral form) into ``table``; the number of rows.
+
+    A row the database refuses (SQLite does not enforce a text column's length,
+    PostgreSQL does) raises :class:`StoreError` naming the table and the reason.
+    """
+    try:
+        return _load_pages(connection, table, columns, pages)
+    except connection.dialect.loaded_dbapi.Error as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise StoreError(
+            f"table {table}: the database refused a row ({reason}); nothing was changed"
+        ) from None
+
+
+def _load_pages(
+    connection: Connection, table: str, columns: Sequence[str], pages: Iterable[list[Any]]
+) -> int:
     names = ", ".join(_quote(name) for name in columns)
     driver = connection.connection.driver_connection
     assert driver is not None
