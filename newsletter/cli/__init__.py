@@ -73,6 +73,10 @@ COMMANDS = {
         "newsletter.cli.db_commands",
         "The database: upgrade its schema, back it up, restore it, copy it elsewhere.",
     ),
+    "deploy": LazyCommand(
+        "newsletter.cli.deploy_commands",
+        "Write the files that run the newsletter on a server, for review.",
+    ),
     "flush-mail": LazyCommand(
         "newsletter.cli.mail_commands",
         "Send the mail the web app queued (signup confirmations, manage links) that is due.",
