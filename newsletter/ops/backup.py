@@ -20,7 +20,7 @@ from newsletter.ops.backup_file import BackupHeader, BackupReader, BackupWriter
 from newsletter.ops.load import Loaded, load_into
 from newsletter.store.database import make_engine
 from newsletter.store.migrations import recorded_version, upgrade
-from newsletter.store.table_dump import last_ids, live_shapes, read_pages, snapshot
+from newsletter.store.table_dump import encoded_pages, last_ids, live_shapes, snapshot
 
 # Called after each table: (table, rows). The CLI shows progress with it; tests use it
 # to write between two tables while a backup reads.
@@ -43,7 +43,7 @@ def backup_database(config: Config, path: Path, *, progress: Progress | None = N
             version = recorded_version(connection)
             shapes = live_shapes(connection)
             for shape in shapes:
-                written = writer.table(shape, read_pages(connection, shape))
+                written = writer.table(shape, encoded_pages(connection, shape))
                 if progress is not None:
                     progress(shape.name, written)
             header = writer.finish(

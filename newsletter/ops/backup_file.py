@@ -130,13 +130,14 @@ class BackupWriter:
         )
         return self
 
-    def table(self, shape: TableShape, pages: Iterable[list[Any]]) -> int:
-        """Write one table's rows; the number written."""
+    def table(self, shape: TableShape, pages: Iterable[tuple[int, bytes]]) -> int:
+        """Write one table's rows, given as (rows, JSON list of them) per page; the
+        number written."""
         self._line(orjson.dumps({"table": shape.name}))
         count = 0
-        for rows in pages:
-            self._line(orjson.dumps(rows))
-            count += len(rows)
+        for rows, page in pages:
+            self._line(page)
+            count += rows
         self._line(orjson.dumps({"end": shape.name, "rows": count}))
         self._shapes.append(shape)
         self._rows[shape.name] = count

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -183,6 +184,43 @@ def read_pages(connection: Connection, shape: TableShape) -> Iterator[list[Seque
             size = _next_page_rows(rows)
     finally:
         cursor.close()
+
+
+def encoded_pages(connection: Connection, shape: TableShape) -> Iterator[tuple[int, bytes]]:
+    """:func:`read_pages` as JSON: (rows, a JSON list of them) per page, for a file.
+
+    SQLite writes the JSON itself (``json_array``: no Python object per value, about
+    twice as fast), in the very form :func:`orjson.dumps` gives the same rows read from
+    PostgreSQL. Floats are left to Python: SQLite prints only 15 digits.
+    """
+    if connection.dialect.name != "sqlite" or any(kind == "float" for _, kind in shape.columns):
+        for rows in read_pages(connection, shape):
+            yield len(rows), orjson.dumps(rows)
+        return
+    values = ", ".join(_sqlite_json_value(name, kind) for name, kind in shape.columns)
+    order = ", ".join(_quote(name) for name in shape.key)
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    cursor = driver.cursor()
+    try:
+        cursor.execute(f"SELECT json_array({values}) FROM {_quote(shape.name)} ORDER BY {order}")
+        size = _FIRST_PAGE_ROWS
+        while rows := cursor.fetchmany(size):
+            page = ("[" + ",".join([row[0] for row in rows]) + "]").encode()
+            yield len(rows), page
+            size = max(1, min(10_000, len(rows) * _PAGE_BYTES // max(len(page), 1)))
+    finally:
+        cursor.close()
+
+
+def _sqlite_json_value(name: str, kind: str) -> str:
+    column = _quote(name)
+    if kind == "boolean":  # stored as 0 / 1
+        return (
+            f"CASE WHEN {column} IS NULL THEN NULL WHEN {column} THEN json('true') "
+            "ELSE json('false') END"
+        )
+    return column  # a JSON column's text stays a string: the neutral form
 
 
 def _select_expression(connection: Connection, name: str, kind: str) -> str:

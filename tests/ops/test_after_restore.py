@@ -23,7 +23,7 @@ from newsletter.store.database import make_engine
 from newsletter.store.link_keys import subscribers_before_4
 from newsletter.store.migrations import MIGRATIONS, recorded_version, upgrade
 from newsletter.store.schema import schema_version as schema_version_table
-from newsletter.store.table_dump import last_ids, read_pages, shape_of, snapshot
+from newsletter.store.table_dump import encoded_pages, last_ids, shape_of, snapshot
 from newsletter.store.tables import schema_tables
 from newsletter.tokens import Signer
 from newsletter.web import create_app, shutdown
@@ -210,7 +210,7 @@ def test_a_backup_from_an_older_schema_is_migrated_forward(
     with snapshot(engine) as connection, BackupWriter(tmp_path / "old.backup") as writer:
         assert recorded_version(connection) == 3
         for shape in shapes:
-            writer.table(shape, read_pages(connection, shape))
+            writer.table(shape, encoded_pages(connection, shape))
         writer.finish(schema_version=3, last_ids=last_ids(connection, shapes), engine="sqlite")
     engine.dispose()
 
