@@ -2,6 +2,7 @@
 
     python benchmarks/bench_web.py [--runs 3] [--seconds 5] [--connections 8]
                                    [--postgres postgresql+psycopg://postgres@127.0.0.1/test]
+                                   [--gunicorn 4]
 
 Starts ``newsletter serve`` (waitress) on 127.0.0.1 over a fresh SQLite database (or a
 fresh schema of the ``--postgres`` database) of
@@ -11,6 +12,10 @@ request as soon as the last one is answered, for ``--seconds``. Every one-click 
 unsubscribes a different subscriber, so each one is a real write. The baseline, run
 side by side on the same server, is ``GET /healthz`` (routing, headers and one
 ``SELECT 1``). Each figure is the median of ``--runs`` runs; prints a Markdown table.
+
+With ``--gunicorn N`` the same runs go, in the same invocation, to ``gunicorn --workers
+N --threads 4 newsletter.web.wsgi:app`` over the same database (after ``serve``), as
+docs/deploy.md runs it; each server gets its own share of the subscribers.
 
 Target (issue 6): at least 500 one-click POSTs per second with p99 under 100 ms.
 """
@@ -34,6 +39,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "benchmark-secret-key-0123456789abcdef"
+GUNICORN_THREADS = 4  # per worker, as `newsletter deploy systemd` writes the unit
 TARGET_RATE = 500
 TARGET_P99_MS = 100.0
 
@@ -134,9 +140,17 @@ def run_client(
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
+    """User + system CPU time so far of a process and its children (gunicorn's workers;
+    Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for child in children.read_text().split() if children.exists() else []:
+        try:
+            total += cpu_seconds(int(child))
+        except FileNotFoundError:  # a worker that just exited
+            continue
+    return total
 
 
 # -- the server --------------------------------------------------------------------------
@@ -172,20 +186,30 @@ def prepare(
     return project / "newsletter.yaml", database_url, ids
 
 
-def start_server(config: Path, database_url: str, port: int, threads: int) -> subprocess.Popen:
+def start_server(
+    config: Path, database_url: str, port: int, threads: int, gunicorn: int = 0
+) -> subprocess.Popen:
+    """``newsletter serve`` (waitress, ``threads``), or gunicorn with ``gunicorn`` workers."""
     environment = {
         **os.environ,
         "NEWSLETTER_SECRET_KEY": SECRET,
         "NEWSLETTER_DATABASE_URL": database_url,
+        "NEWSLETTER_CONFIG": str(config),
     }
-    command = [sys.executable, "-m", "newsletter", "--config", str(config), "serve"]
+    if gunicorn:
+        # gthread workers, as deploy systemd writes them (a sync worker closes every
+        # connection after one request).
+        command = [sys.executable, "-m", "gunicorn", "--workers", str(gunicorn),
+                   "--threads", str(GUNICORN_THREADS), "--bind", f"127.0.0.1:{port}",
+                   "newsletter.web.wsgi:app"]  # fmt: skip
+    else:
+        command = [sys.executable, "-m", "newsletter", "--config", str(config), "serve",
+                   "--host", "127.0.0.1", "--port", str(port),
+                   "--threads", str(threads)]  # fmt: skip
     process = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port), "--threads", str(threads)],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
@@ -225,6 +249,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=8, help="waitress threads")
     parser.add_argument("--subscribers", type=int, default=30_000)
     parser.add_argument("--postgres", help="Serve from this PostgreSQL database, not SQLite.")
+    parser.add_argument(
+        "--gunicorn", type=int, default=0, metavar="N", help="Also run gunicorn with N workers."
+    )
     options = parser.parse_args()
     if options.postgres:
         sys.path.insert(0, str(ROOT))  # the test suite's throwaway schemas
@@ -239,24 +266,29 @@ def main() -> None:
 def benchmark(options: argparse.Namespace, database_url: str | None) -> None:
     from newsletter.tokens import Signer
 
+    servers = [0, options.gunicorn] if options.gunicorn else [0]
     folder = Path(tempfile.mkdtemp(prefix="bench-web-"))
     try:
         config, database_url, ids = prepare(folder, options.subscribers, database_url)
         signer = Signer(SECRET)
         unsubscribe_paths = [f"/u/{signer.unsubscribe_token(id_, 1, key)}" for id_, key in ids]
-        port = free_port()
-        server = start_server(config, database_url, port, options.threads)
         load_before = os.getloadavg()[0]
-        try:
-            results = measure(server, port, unsubscribe_paths, options)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+        results = {}
+        for number, workers in enumerate(servers):
+            share = unsubscribe_paths[number :: len(servers)]
+            port = free_port()
+            server = start_server(config, database_url, port, options.threads, workers)
+            try:
+                results[workers] = measure(server, port, share, options)
+            finally:
+                server.terminate()
+                server.wait(timeout=30)
         load_after = os.getloadavg()[0]
         written = unsubscribed_count(database_url)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    report(results, options, written, (load_before, load_after))
+    for workers, measured in results.items():
+        report(measured, options, written, (load_before, load_after), workers)
 
 
 def measure(
@@ -297,6 +329,7 @@ def report(
     options: argparse.Namespace,
     written: int,
     load: tuple[float, float],
+    gunicorn: int = 0,
 ) -> None:
     def median(name: str, field: str) -> float:
         return statistics.median(getattr(result, field) for result in results[name])
@@ -306,8 +339,13 @@ def report(
         ("GET /healthz (baseline)", "baseline"),
         ("POST /u/<token> one-click", "one-click"),
     ]
+    server = (
+        f"gunicorn --workers {gunicorn} --threads {GUNICORN_THREADS}"
+        if gunicorn
+        else f"newsletter serve (waitress, {options.threads} threads)"
+    )
     print(
-        f"\nnewsletter serve (waitress, {options.threads} threads), "
+        f"\n{server}, "
         f"{'PostgreSQL' if options.postgres else 'SQLite'}, "
         f"{options.connections} keep-alive connections from a separate process, "
         f"median of {options.runs} runs of {options.seconds:g} s, {os.cpu_count()} cores\n"

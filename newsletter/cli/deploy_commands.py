@@ -37,6 +37,13 @@ def deploy() -> None:
     "--workers", default=4, show_default=True, type=click.IntRange(1, 64), help="gunicorn workers."
 )
 @click.option(
+    "--threads",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Threads per gunicorn worker.",
+)
+@click.option(
     "--port",
     default=8000,
     show_default=True,
@@ -59,6 +66,7 @@ def systemd(
     venv: str | None,
     env_file: str | None,
     workers: int,
+    threads: int,
     port: int,
     output: Path,
 ) -> None:
@@ -76,7 +84,14 @@ def systemd(
     from newsletter.ops.deploy import checked_server, secret_variables, unit_files, write_files
 
     server = checked_server(
-        folder, user, domain=domain, venv=venv, env_file=env_file, workers=workers, port=port
+        folder,
+        user,
+        domain=domain,
+        venv=venv,
+        env_file=env_file,
+        workers=workers,
+        threads=threads,
+        port=port,
     )
     try:
         config = state.config

@@ -41,6 +41,8 @@ class Server:
     venv: PurePosixPath | None = None  # default: <folder>/.venv
     env_file: PurePosixPath = DEFAULT_ENV_FILE
     workers: int = 4
+    threads: int = 4  # per worker: gthread workers keep connections alive, and concurrent
+    # one-click unsubscribes in one worker are written in one transaction
     port: int = 8000
 
     @property
@@ -56,6 +58,7 @@ def checked_server(
     venv: str | None = None,
     env_file: str | None = None,
     workers: int = 4,
+    threads: int = 4,
     port: int = 8000,
 ) -> Server:
     """A :class:`Server` from command-line values, refused with the option's name if unsafe."""
@@ -70,6 +73,7 @@ def checked_server(
         venv=_path("--venv", venv) if venv else None,
         env_file=_path("--env-file", env_file) if env_file else DEFAULT_ENV_FILE,
         workers=workers,
+        threads=threads,
         port=port,
     )
 
@@ -139,12 +143,13 @@ def _service_common(server: Server) -> str:
 def _web_unit(server: Server) -> str:
     # No access log: a request's path holds a reader's signed link token.
     command = (
-        f"{server.bin}/gunicorn --workers {server.workers} --bind 127.0.0.1:{server.port} "
-        "--graceful-timeout 30 newsletter.web.wsgi:app"
+        f"{server.bin}/gunicorn --workers {server.workers} --threads {server.threads} "
+        f"--bind 127.0.0.1:{server.port} --graceful-timeout 30 newsletter.web.wsgi:app"
     )
     return (
         _HEADER + "[Unit]\n"
-        f"Description=Newsletter web app (gunicorn, {server.workers} workers)\n"
+        f"Description=Newsletter web app (gunicorn, {server.workers} workers of "
+        f"{server.threads} threads)\n"
         "After=network-online.target postgresql.service\n"
         "Wants=network-online.target\n"
         "\n[Service]\n"

@@ -67,7 +67,7 @@ def test_the_files_are_written_for_review(
     assert "a-secret-that-must-never" not in everything
     assert "SG.another" not in everything
     web = (project / "review" / "newsletter-web.service").read_text()
-    assert f"ExecStart={server_folder}/.venv/bin/gunicorn --workers 4 " in web
+    assert f"ExecStart={server_folder}/.venv/bin/gunicorn --workers 4 --threads 4 " in web
     assert "EnvironmentFile=/etc/newsletter/newsletter.env" in web
     assert "access-log" not in web  # a request's path holds a reader's link token
     caddyfile = (project / "review" / "Caddyfile").read_text()

@@ -1,4 +1,5 @@
-"""The app as docs/deploy.md runs it: gunicorn, 4 workers, PostgreSQL, one proxy hop.
+"""The app as docs/deploy.md runs it: gunicorn, 4 workers of 4 threads, PostgreSQL, one
+proxy hop.
 
 One-click unsubscribes, preference changes, click redirects, signed webhook batches
 (each posted twice, as SendGrid retries) and signups from one client all arrive at once
@@ -165,7 +166,7 @@ def gunicorn(
         "NEWSLETTER_SECRET_KEY": SECRET,
         "SENDGRID_WEBHOOK_PUBLIC_KEY": public_key_text(key),
     }
-    command = [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS),
+    command = [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--threads", "4",
                "--bind", f"127.0.0.1:{port}", *options, "newsletter.web.wsgi:app"]  # fmt: skip
     with log.open("wb") as output:
         process = subprocess.Popen(
