@@ -18,6 +18,7 @@ from newsletter.store.database import make_engine
 from newsletter.store.migrations import MIGRATIONS
 from newsletter.store.tables import ENGINE_TABLES
 from tests.ops.conftest import contents, fill
+from tests.store.databases import postgres_schema
 
 
 def at(config: Config, database_url: str) -> Config:
@@ -218,3 +219,30 @@ def test_a_failed_backup_leaves_the_previous_file_alone(
 
     assert path.read_bytes() == b"yesterday's backup"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".news.backup")] == []
+
+
+def test_a_row_the_target_refuses_leaves_it_empty_and_names_the_table(
+    config: Config, postgres_url: str, tmp_path: Path
+) -> None:
+    # SQLite does not enforce a text column's length; PostgreSQL does. Refused halfway
+    # through the load, the restore rolls back everything it did.
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    store = open_store_url(source, config.topic_ids)
+    for n in range(50):
+        store.add(f"reader{n}@example.org", source="cli")
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE subscribers SET link_key = 'longer-than-sixteen' WHERE id = 40"
+        )
+    store.close()
+    backup_database(at(config, source), tmp_path / "news.backup")
+
+    with postgres_schema(postgres_url) as target:
+        with pytest.raises(StoreError) as refused:
+            restore_database(at(config, target), tmp_path / "news.backup")
+
+        assert live_tables(target) == set()
+    assert str(refused.value).startswith(
+        "table subscribers: the database refused a row (value too long for type character "
+        "varying(16)); nothing was changed"
+    )
