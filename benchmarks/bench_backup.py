@@ -110,6 +110,25 @@ def postgres_schema(base_url: str) -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def scratch_database(base_url: str) -> Iterator[str]:
+    """A new, empty database (pg_restore recreates the dumped schema by its name)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"bench_{secrets.token_hex(4)}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(base_url).set(drivername="postgresql", database=name, query={})
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
 def libpq(url: str) -> tuple[str, str]:
     """A libpq connection string and schema name for pg_dump / pg_restore."""
     from sqlalchemy.engine import make_url
@@ -144,8 +163,9 @@ def measure(options: argparse.Namespace, subscribers: int, ledger: int) -> dict[
                   f"({', '.join(f'{r.seconds:.1f}' for r in runs)})", file=sys.stderr)  # fmt: skip
 
         env_sqlite = {"NEWSLETTER_DATABASE_URL": sqlite_url}
-        note("db backup (SQLite)", *median_of(options.runs, lambda: timed(
-            newsletter("db", "backup", str(backup)), env_sqlite)))  # fmt: skip
+
+        def backup_sqlite() -> Run:
+            return timed(newsletter("db", "backup", str(backup)), env_sqlite)
 
         def sqlite_native() -> Run:
             target = folder / "native.db"
@@ -154,8 +174,6 @@ def measure(options: argparse.Namespace, subscribers: int, ledger: int) -> dict[
                     "sys.argv[2]); s.backup(d); d.close()")  # fmt: skip
             return timed([sys.executable, "-c", code, str(source), str(target)])
 
-        note("SQLite online backup API", *median_of(options.runs, sqlite_native))
-
         def restore_sqlite() -> Run:
             target = folder / "restored.db"
             for stale in folder.glob("restored.db*"):
@@ -163,9 +181,13 @@ def measure(options: argparse.Namespace, subscribers: int, ledger: int) -> dict[
             return timed(newsletter("db", "restore", str(backup)),
                          {"NEWSLETTER_DATABASE_URL": f"sqlite:///{target}"})  # fmt: skip
 
-        note("db restore (into SQLite)", *median_of(options.runs, restore_sqlite))
-
-        if options.postgres:
+        if options.only == "postgresql":
+            backup_sqlite()  # the file the PostgreSQL restores read
+        else:
+            note("db backup (SQLite)", *median_of(options.runs, backup_sqlite))
+            note("SQLite online backup API", *median_of(options.runs, sqlite_native))
+            note("db restore (into SQLite)", *median_of(options.runs, restore_sqlite))
+        if options.postgres and options.only != "sqlite":
 
             def copy_to_postgres() -> Run:
                 with postgres_schema(options.postgres) as url:
@@ -191,8 +213,7 @@ def measure(options: argparse.Namespace, subscribers: int, ledger: int) -> dict[
                     ["pg_dump", "-Fc", "-n", schema, "-f", str(dump), dsn])))  # fmt: skip
 
             def pg_restore() -> Run:
-                with postgres_schema(options.postgres) as url:
-                    dsn, _ = libpq(url)
+                with scratch_database(options.postgres) as dsn:
                     return timed(["pg_restore", "--no-owner", "--single-transaction",
                                   "-d", dsn, str(dump)])  # fmt: skip
 
@@ -210,6 +231,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--flat", type=int, default=10, help="the smaller list: 1/N the size")
     parser.add_argument("--postgres", help="PostgreSQL to copy into and restore into.")
+    parser.add_argument(
+        "--only", choices=["sqlite", "postgresql"], help="Only the runs on this side."
+    )
     options = parser.parse_args()
     load = os.getloadavg()[0]
     big = measure(options, options.subscribers, options.ledger)
