@@ -32,6 +32,7 @@ from newsletter.web.signature import load_public_key
 
 log = logging.getLogger(__name__)
 
+_SHUT_DOWN = "newsletter.shut_down"
 # Forms are a few hundred bytes; SendGrid posts event batches of up to a few MB.
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
@@ -88,7 +89,10 @@ def create_app(config: Config, test_config: Mapping[str, Any] | None = None) -> 
 
 def shutdown(app: Flask) -> None:
     """Finish the app's queued work (mail, one-click unsubscribes, click counts) and close
-    its database."""
+    its database. Once: a second call (the WSGI module's at exit) does nothing."""
+    if app.extensions.get(_SHUT_DOWN):
+        return
+    app.extensions[_SHUT_DOWN] = True
     close_clicks(app)
     app.extensions[EXTENSION].close()
 
