@@ -53,9 +53,10 @@ from newsletter.web.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.conftest import skip_or_fail
 from tests.store.databases import postgres_schema
 from tests.web.conftest import SECRET, public_key_text
-from tests.web.live import free_port, make_project
+from tests.web.live import PORT_ATTEMPTS, PortTaken, free_port, make_project
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+# Four workers starting and a hundred requests: minutes on a loaded 2-core machine.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(600)]
 
 WORKERS = 4
 SIGNUP_LIMIT = 10
@@ -149,16 +150,11 @@ def database(postgres_url: str) -> Iterator[str]:
 def gunicorn(
     folder: Path, database: str, key: ec.EllipticCurvePrivateKey, *options: str
 ) -> Iterator[Gunicorn]:
-    """gunicorn with :data:`WORKERS` workers over the example project, behind one proxy."""
-    port = free_port()
-    project = make_project(folder / "project", f"http://127.0.0.1:{port}")
+    """gunicorn with :data:`WORKERS` workers over the example project, behind one proxy,
+    on a free port (another, if a parallel run takes the one found first)."""
+    project = make_project(folder / "project", "http://127.0.0.1")
     config = project / "newsletter.yaml"
-    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
-    settings["web"] = {"proxy_hops": 1, "forms_per_client_per_hour": SIGNUP_LIMIT}
-    settings["sendgrid"] = {"tracking": True}
-    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
     open_store_url(database, TOPICS).close()  # the schema, before the workers race for it
-    log = folder / "gunicorn.log"
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("NEWSLETTER_", "SENDGRID_"))},
         "NEWSLETTER_CONFIG": str(config),
@@ -166,20 +162,37 @@ def gunicorn(
         "NEWSLETTER_SECRET_KEY": SECRET,
         "SENDGRID_WEBHOOK_PUBLIC_KEY": public_key_text(key),
     }
-    command = [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--threads", "4",
-               "--bind", f"127.0.0.1:{port}", *options, "newsletter.web.wsgi:app"]  # fmt: skip
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=project, env=environment, stdout=output, stderr=subprocess.STDOUT
-        )
-    server = Gunicorn(f"http://127.0.0.1:{port}", process, log)
-    try:
-        _wait_for_workers(server)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.terminate()
+    for attempt in range(PORT_ATTEMPTS):
+        port = free_port()
+        settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+        settings["site_url"] = f"http://127.0.0.1:{port}"
+        settings["web"] = {"proxy_hops": 1, "forms_per_client_per_hour": SIGNUP_LIMIT}
+        settings["sendgrid"] = {"tracking": True}
+        config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+        log = folder / f"gunicorn-{attempt}.log"
+        command = [sys.executable, "-m", "gunicorn", "--workers", str(WORKERS), "--threads", "4",
+                   "--bind", f"127.0.0.1:{port}", *options, "newsletter.web.wsgi:app"]  # fmt: skip
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                command, cwd=project, env=environment, stdout=output, stderr=subprocess.STDOUT
+            )
+        server = Gunicorn(f"http://127.0.0.1:{port}", process, log)
+        try:
+            _wait_for_workers(server)
+        except PortTaken:
+            continue
+        except BaseException:
+            process.kill()
             process.wait(timeout=60)
+            raise
+        try:
+            yield server
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=60)
+        return
+    raise RuntimeError(f"no free port for gunicorn in {PORT_ATTEMPTS} attempts")
 
 
 @pytest.fixture
@@ -197,7 +210,10 @@ def _wait_for_workers(server: Gunicorn) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited:\n{server.log.read_text()}")
+            log = server.log.read_text(errors="replace")
+            if "Connection in use" in log:
+                raise PortTaken(log)
+            raise RuntimeError(f"gunicorn exited:\n{log}")
         booted = server.log.read_text(errors="replace").count("Booting worker")
         if booted >= WORKERS and server.request("GET", "/healthz")[0] == 200:
             return
