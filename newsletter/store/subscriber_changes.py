@@ -1,24 +1,26 @@
 """Changing subscribers: status changes, preferences, erasure and suppression.
 
 Every change is one short transaction, written so that concurrent web workers, the
-CLI and the sender can share the database: status changes are conditional
-``UPDATE``s (``... WHERE status = 'pending'``), so two processes confirming or
-unsubscribing the same person at once do it exactly once.
+CLI and the sender can share the database: status changes go through
+:mod:`~newsletter.store.statuses` (who may move from which status to which, and one
+conditional ``UPDATE``), so two processes confirming or unsubscribing the same person
+at once do it exactly once.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import delete, select, update
 
 from newsletter.errors import StoreError
 from newsletter.models import SUPPRESSED_STATUSES, Subscriber
 from newsletter.safe_text import without_controls
 from newsletter.store.addresses import address_hash
-from newsletter.store.schema import subscriber_events, subscriber_topics, subscribers, suppressions
+from newsletter.store.schema import subscriber_topics, subscribers, suppressions
+from newsletter.store.statuses import StatusChange, change_statuses, move
 from newsletter.store.store_base import StoreBase
 from newsletter.store.subscriber_rows import (
     NOT_UNSUBSCRIBED,
@@ -29,14 +31,20 @@ from newsletter.store.subscriber_rows import (
     lookup_key,
     now,
     topics_of,
-    transition,
-    unsubscribed_values,
-    without_none,
 )
 
 
 class SubscriberChanges(StoreBase):
     """The store's status changes, preferences and erasure."""
+
+    def change_statuses(
+        self, changes: Iterable[StatusChange], *, when: dt.datetime | None = None
+    ) -> list[StatusChange]:
+        """Subscribers leaving (unsubscribed, bounced, complained), many at once in one
+        transaction, as far as :data:`~newsletter.store.statuses.MOVES` allows; the
+        changes that took effect. See :func:`newsletter.store.statuses.change_statuses`."""
+        with self._writing() as connection:
+            return change_statuses(connection, changes, when=when)
 
     def confirm(self, subscriber_id: int, *, ip: str | None) -> bool:
         """Double opt-in: pending becomes active; False if it was not pending.
@@ -46,11 +54,10 @@ class SubscriberChanges(StoreBase):
         """
         when = now()
         with self._writing() as connection:
-            changed = transition(
+            changed = move(
                 connection,
                 subscriber_id,
-                subscribers.c.status == "pending",
-                status="active",
+                "confirm",
                 confirmed_at=when,
                 confirmed_ip=ip,
                 updated_at=when,
@@ -72,29 +79,8 @@ class SubscriberChanges(StoreBase):
         self, subscriber_id: int, *, source: str, reason: str = "", campaign_id: int | None = None
     ) -> bool:
         """Stop mailing a pending or active subscriber; False if already suppressed."""
-        when = now()
-        with self._writing() as connection:
-            changed = transition(
-                connection,
-                subscriber_id,
-                subscribers.c.status.in_(("pending", "active")),
-                status="unsubscribed",
-                unsubscribed_at=when,
-                unsubscribe_source=source,
-                unsubscribe_reason=reason,
-                unsubscribe_campaign_id=campaign_id,
-                updated_at=when,
-            )
-            if changed:
-                log_event(
-                    connection,
-                    subscriber_id,
-                    "unsubscribed",
-                    source=source,
-                    at=when,
-                    detail=without_none({"reason": reason or None, "campaign_id": campaign_id}),
-                )
-        return changed
+        change = StatusChange(subscriber_id, "unsubscribed", source, reason, campaign_id)
+        return bool(self.change_statuses([change]))
 
     def unsubscribe_many(
         self, requests: Sequence[tuple[int, int | None, str | None]], *, source: str
@@ -113,43 +99,24 @@ class SubscriberChanges(StoreBase):
             keys.setdefault(subscriber_id, link_key)
         if not wanted:
             return set()
-        when = now()
         with self._writing() as connection:
-            changing = {
+            holders = [
                 id_
                 for id_, link_key, legacy_links in connection.execute(
                     select(
                         subscribers.c.id, subscribers.c.link_key, subscribers.c.legacy_links
-                    ).where(
-                        subscribers.c.id.in_(list(wanted)),
-                        subscribers.c.status.in_(("pending", "active")),
-                    )
+                    ).where(subscribers.c.id.in_(list(wanted)))
                 )
                 if (legacy_links if keys[id_] is None else keys[id_] == link_key)
-            }
-            if changing:
-                rows = [{"row_id": id_, "campaign": wanted[id_]} for id_ in sorted(changing)]
-                connection.execute(
-                    update(subscribers)
-                    .where(subscribers.c.id == bindparam("row_id"))
-                    .values(unsubscribed_values(when, source)),
-                    rows,
-                )
-                connection.execute(
-                    insert(subscriber_events),
-                    [
-                        {
-                            "subscriber_id": row["row_id"],
-                            "at": when,
-                            "event": "unsubscribed",
-                            "source": source,
-                            "ip": None,
-                            "detail": without_none({"campaign_id": row["campaign"]}),
-                        }
-                        for row in rows
-                    ],
-                )
-        return changing
+            ]
+            changed = change_statuses(
+                connection,
+                [
+                    StatusChange(id_, "unsubscribed", source, campaign_id=wanted[id_])
+                    for id_ in sorted(holders)
+                ],
+            )
+        return {change.subscriber_id for change in changed}
 
     def resubscribe(self, subscriber_id: int, *, source: str, ip: str | None = None) -> bool:
         """An unsubscribed person opts in again, by their own explicit action.
@@ -162,11 +129,10 @@ class SubscriberChanges(StoreBase):
         """
         when = now()
         with self._writing() as connection:
-            changed = transition(
+            changed = move(
                 connection,
                 subscriber_id,
-                (subscribers.c.status == "unsubscribed") & subscribers.c.was_active,
-                status="active",
+                "resubscribe",
                 opt_in_at=when,
                 opt_in_ip=ip,
                 confirmed_at=when,
@@ -183,11 +149,10 @@ class SubscriberChanges(StoreBase):
         for a confirmation like any signup. False if that is not the subscriber's case."""
         when = now()
         with self._writing() as connection:
-            changed = transition(
+            changed = move(
                 connection,
                 subscriber_id,
-                (subscribers.c.status == "unsubscribed") & ~subscribers.c.was_active,
-                status="pending",
+                "restart_signup",
                 opt_in_at=when,
                 opt_in_ip=ip,
                 **NOT_UNSUBSCRIBED,
@@ -203,27 +168,7 @@ class SubscriberChanges(StoreBase):
         """Record a hard bounce or a spam complaint; a complaint is never downgraded."""
         if status not in ("bounced", "complained"):
             raise StoreError(f"mark() takes 'bounced' or 'complained', not {status!r}")
-        # Already in this state, or in the stronger one: nothing to record.
-        keep = ("bounced", "complained") if status == "bounced" else ("complained",)
-        when = now()
-        with self._writing() as connection:
-            changed = transition(
-                connection,
-                subscriber_id,
-                subscribers.c.status.not_in(keep),
-                status=status,
-                updated_at=when,
-            )
-            if changed:
-                log_event(
-                    connection,
-                    subscriber_id,
-                    status,
-                    source="provider",
-                    at=when,
-                    detail=without_none({"reason": reason or None}),
-                )
-        return changed
+        return bool(self.change_statuses([StatusChange(subscriber_id, status, "provider", reason)]))
 
     def update_preferences(
         self, subscriber_id: int, *, name: str | None = None, topics: Sequence[str] | None = None
