@@ -37,6 +37,7 @@ from newsletter.send.providers import (
 )
 from newsletter.send.return_tokens import MAILTO_SUBJECT_PREFIX, ReturnTokens
 from newsletter.store import Store
+from newsletter.store.statuses import StatusChange
 from newsletter.tokens import DEVELOPMENT_SECRET, SAMPLE_LINK_KEY, Links, Signer
 
 TEST_PREFIX = "[TEST] "
@@ -308,9 +309,15 @@ class CampaignRun:
         statuses = Counter(delivery.status for delivery in deliveries)
         handed = statuses["sent"] + statuses["failed"] + statuses["unknown"]
         self.ledger.record(claim, outcomes, handed_over=(self.provider.name, handed))
-        for row, delivery in zip(claim.recipients, deliveries, strict=True):
-            if delivery.bounced:
-                self.store.mark(row.subscriber_id, "bounced", reason=delivery.error or "")
+        bounced = [
+            StatusChange(
+                row.subscriber_id, "bounced", "provider", delivery.error or "", self.campaign.id
+            )
+            for row, delivery in zip(claim.recipients, deliveries, strict=True)
+            if delivery.bounced
+        ]
+        if bounced:
+            self.store.change_statuses(bounced)
         for status, count in statuses.items():
             progress.add(status, count)
         return stopped

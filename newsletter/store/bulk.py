@@ -45,6 +45,7 @@ from newsletter.store.schema import (
     subscribers,
     suppressions,
 )
+from newsletter.store.statuses import StatusChange, change_statuses
 
 BulkOutcome = Literal["added", "updated", "unchanged", "suppressed"]
 
@@ -131,7 +132,8 @@ def merge_chunk(
     new_rows: list[dict[str, Any]] = []
     new_topics: list[tuple[str, ...]] = []
     changed_rows: list[dict[str, Any]] = []
-    opt_outs: list[dict[str, Any]] = []
+    opt_outs: list[StatusChange] = []
+    only_opting_out: dict[int, int] = {}  # subscriber id -> position of its outcome
     added_topics: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     new_opt_outs: list[Candidate] = []
@@ -179,13 +181,9 @@ def merge_chunk(
                 )
             )
         if opting_out:
-            opt_outs.append(_opt_out(row.id, candidate, when))
-            detail = {"reason": candidate.reason} if candidate.reason else {}
-            events.append(
-                _event(
-                    row.id, candidate.status, candidate.source, candidate.status_at or when, detail
-                )
-            )
+            opt_outs.append(_opt_out(row.id, candidate))
+            if not changed_fields and not extra_topics:
+                only_opting_out[row.id] = len(outcomes)
         outcomes.append("updated")
 
     if new_rows:
@@ -226,20 +224,13 @@ def merge_chunk(
             changed_rows,
         )
     insert_many(connection, subscriber_topics, added_topics)
-    if opt_outs:
-        connection.execute(
-            update(subscribers)
-            .where(subscribers.c.id == bindparam("b_id"))
-            .values(
-                status=bindparam("status"),
-                unsubscribed_at=bindparam("unsubscribed_at"),
-                unsubscribe_source=bindparam("unsubscribe_source"),
-                unsubscribe_reason=bindparam("unsubscribe_reason"),
-                updated_at=bindparam("updated_at"),
-            ),
-            opt_outs,
-        )
     insert_many(connection, subscriber_events, events)
+    # Read as pending or active above, but the write decides: someone else may have
+    # suppressed them meanwhile, and then the stronger status stays.
+    moved = {change.subscriber_id for change in change_statuses(connection, opt_outs, when=when)}
+    for subscriber_id, position in only_opting_out.items():
+        if subscriber_id not in moved:
+            outcomes[position] = "suppressed"
     return outcomes
 
 
@@ -347,13 +338,16 @@ def _new_row(candidate: Candidate, key: str, when: dt.datetime) -> dict[str, Any
     }
 
 
-def _opt_out(subscriber_id: int, candidate: Candidate, when: dt.datetime) -> dict[str, Any]:
-    return {
-        "b_id": subscriber_id,
-        "status": candidate.status,
-        **_unsubscribe_record(candidate, when),
-        "updated_at": when,
-    }
+def _opt_out(subscriber_id: int, candidate: Candidate) -> StatusChange:
+    """An existing subscriber leaving as the file says (if the status rules allow it)."""
+    return StatusChange(
+        subscriber_id,
+        candidate.status,
+        candidate.source,
+        _reason(candidate),
+        at=candidate.status_at,
+        unsubscribe_source=candidate.status_source,
+    )
 
 
 def _unsubscribe_record(candidate: Candidate, when: dt.datetime) -> dict[str, Any]:
@@ -362,10 +356,14 @@ def _unsubscribe_record(candidate: Candidate, when: dt.datetime) -> dict[str, An
     return {
         "unsubscribed_at": candidate.status_at or when,
         "unsubscribe_source": candidate.status_source or candidate.source,
-        "unsubscribe_reason": (
-            "imported as unsubscribed" if candidate.reason is None else candidate.reason
-        ),
+        "unsubscribe_reason": _reason(candidate),
     }
+
+
+def _reason(candidate: Candidate) -> str:
+    if candidate.reason is None and candidate.status == "unsubscribed":
+        return "imported as unsubscribed"
+    return candidate.reason or ""
 
 
 def _event(

@@ -20,6 +20,7 @@ commits.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -28,7 +29,6 @@ from sqlalchemy import (
     Connection,
     bindparam,
     func,
-    insert,
     or_,
     select,
     true,
@@ -41,10 +41,10 @@ from newsletter.store.schema import (
     ledger,
     mailbox_messages,
     soft_bounces,
-    subscriber_events,
     subscribers,
 )
-from newsletter.store.subscriber_rows import insert_ignoring_duplicates, now, unsubscribed_values
+from newsletter.store.statuses import StatusChange, change_statuses
+from newsletter.store.subscriber_rows import insert_ignoring_duplicates, now
 from newsletter.store.subscribers import Store
 
 _LOOKUP_SLICE = 1000
@@ -81,7 +81,7 @@ def record_returns(store: Store, returns: Sequence[Return], *, soft_bounce_limit
 
     Set-based: a few statements per kind for the whole chunk, not a few per message
     (10,000 bounces in seconds). Within a chunk a complaint outranks a bounce, and a
-    bounce an unsubscribe, as :meth:`Store.mark` has it.
+    bounce an unsubscribe (:mod:`newsletter.store.statuses`).
     """
     recorded = Recorded()
     if not returns:
@@ -121,15 +121,23 @@ def record_returns(store: Store, returns: Sequence[Return], *, soft_bounce_limit
             bounced |= _past_soft_limit(
                 connection, by_kind.get("soft_bounce", {}), soft_bounce_limit, when
             )
-            recorded.bounced = _mark_many(connection, bounced, "bounced", when)
+            changed = Counter(
+                change.to
+                for change in change_statuses(
+                    connection,
+                    [
+                        *_changes(by_kind.get("unsubscribe", {}), "unsubscribed", "mailto"),
+                        *_changes(bounced, "bounced", "mailbox"),
+                        *_changes(by_kind.get("complaint", {}), "complained", "mailbox"),
+                    ],
+                    when=when,
+                )
+            )
+            recorded.bounced = changed["bounced"]
+            recorded.complained = changed["complained"]
+            recorded.unsubscribed = changed["unsubscribed"]
             recorded.ledger_failed = _fail_ledger_rows(
                 connection, by_kind.get("hard_bounce", {}), when
-            )
-            recorded.complained = _mark_many(
-                connection, by_kind.get("complaint", {}), "complained", when
-            )
-            recorded.unsubscribed = _unsubscribe_many(
-                connection, by_kind.get("unsubscribe", {}), when
             )
     return recorded
 
@@ -161,57 +169,11 @@ def _existing(
     )
 
 
-def _mark_many(
-    connection: Connection, items: dict[int, Return], status: str, when: dt.datetime
-) -> int:
-    """``Store.mark`` for many: a complaint is never downgraded to a bounce."""
-    keep = ("bounced", "complained") if status == "bounced" else ("complained",)
-    changing = _existing(connection, list(items), subscribers.c.status.not_in(keep))
-    if not changing:
-        return 0
-    connection.execute(
-        update(subscribers)
-        .where(subscribers.c.id.in_(changing))
-        .values(status=status, updated_at=when)
-    )
-    _log_many(connection, changing, status, items, when)
-    return len(changing)
-
-
-def _unsubscribe_many(connection: Connection, items: dict[int, Return], when: dt.datetime) -> int:
-    changing = _existing(connection, list(items), subscribers.c.status.in_(("pending", "active")))
-    if not changing:
-        return 0
-    connection.execute(
-        update(subscribers)
-        .where(subscribers.c.id == bindparam("row_id"))
-        .values(unsubscribed_values(when, "mailto")),
-        [{"row_id": i, "campaign": items[i].campaign_id} for i in changing],
-    )
-    _log_many(connection, changing, "unsubscribed", items, when)
-    return len(changing)
-
-
-def _log_many(
-    connection: Connection, ids: list[int], event: str, items: dict[int, Return], when: dt.datetime
-) -> None:
-    rows = []
-    for subscriber_id in ids:
-        item = items[subscriber_id]
-        detail: dict[str, object] = {"reason": item.reason} if item.reason else {}
-        if item.campaign_id:
-            detail["campaign_id"] = item.campaign_id
-        rows.append(
-            {
-                "subscriber_id": subscriber_id,
-                "at": when,
-                "event": event,
-                "source": "mailto" if event == "unsubscribed" else "mailbox",
-                "ip": None,
-                "detail": detail,
-            }
-        )
-    connection.execute(insert(subscriber_events), rows)
+def _changes(items: dict[int, Return], to: str, source: str) -> list[StatusChange]:
+    return [
+        StatusChange(subscriber_id, to, source, item.reason, item.campaign_id)
+        for subscriber_id, item in items.items()
+    ]
 
 
 def _past_soft_limit(

@@ -11,13 +11,11 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Row,
-    bindparam,
     exists,
     func,
     insert,
     select,
     true,
-    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -103,15 +101,6 @@ def hash_suppressed(connection: Connection, digest: str) -> bool:
     return bool(found)
 
 
-def transition(
-    connection: Connection, subscriber_id: int, only_if: ColumnElement[bool], **values: Any
-) -> bool:
-    result = connection.execute(
-        update(subscribers).where(subscribers.c.id == subscriber_id, only_if).values(**values)
-    )
-    return result.rowcount == 1
-
-
 def insert_topics(connection: Connection, subscriber_id: int, topics: Sequence[str]) -> None:
     # A concurrent merge may have added the same topic a moment ago: that is fine.
     insert_ignoring_duplicates(
@@ -184,19 +173,6 @@ def iso(value: dt.datetime | None) -> str | None:
 
 def without_none(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
-
-
-def unsubscribed_values(when: dt.datetime, source: str) -> dict[str, Any]:
-    """The columns an unsubscribe sets, for an ``executemany`` UPDATE whose rows carry
-    ``row_id`` and ``campaign`` (the campaign it came from, or None)."""
-    return {
-        "status": "unsubscribed",
-        "unsubscribed_at": when,
-        "unsubscribe_source": source,
-        "unsubscribe_reason": "",
-        "unsubscribe_campaign_id": bindparam("campaign"),
-        "updated_at": when,
-    }
 
 
 # What resubscribing or restarting a signup clears: the last unsubscribe's record.

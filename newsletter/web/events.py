@@ -18,6 +18,9 @@ What changes a subscriber, and why:
   ``Unsubscribed Address`` -> unsubscribed. ``group_resubscribe`` changes nothing:
   the store never reactivates a suppressed subscriber behind the editor's back.
 
+Which of these may overwrite which (a complaint is never downgraded) is
+:mod:`newsletter.store.statuses`' rule, applied in the same transaction.
+
 ``processed``, ``delivered``, ``deferred``, ``bounce`` and ``dropped`` also move the
 message's ledger row, found through the ``campaign_id`` and ``subscriber_id`` that the
 sender puts in ``custom_args`` and SendGrid echoes in every event.
@@ -34,23 +37,19 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, select
 
 from newsletter.errors import StoreError
 from newsletter.send.delivery_events import DeliveryEvent, apply_delivery_events
 from newsletter.store.addresses import address_key, normalize_address
 from newsletter.store.engagement import add_link_clicks, record_readers
-from newsletter.store.schema import (
-    campaign_engagement,
-    subscriber_events,
-    subscribers,
-    webhook_events,
-)
+from newsletter.store.schema import campaign_engagement, subscribers, webhook_events
+from newsletter.store.statuses import StatusChange, change_statuses
 from newsletter.web.sql import insert_on_conflict, writing
 
 log = logging.getLogger(__name__)
@@ -73,12 +72,6 @@ WEBHOOK_SOURCE = "sendgrid"
 MAX_URL = 2048
 # Ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits.
 CHUNK = 500
-# What a status change may overwrite: a complaint is never downgraded.
-MAY_CHANGE = {
-    "unsubscribed": ("pending", "active"),
-    "bounced": ("pending", "active", "unsubscribed"),
-    "complained": ("pending", "active", "unsubscribed", "bounced"),
-}
 
 T = TypeVar("T")
 
@@ -103,14 +96,6 @@ class _Event:
     new_status: str | None
     reason: str
     url: str | None = None  # a click's link
-
-
-@dataclass(frozen=True)
-class _StatusChange:
-    subscriber_id: int
-    status: str
-    reason: str
-    campaign_id: int | None
 
 
 class EventProcessor:
@@ -138,7 +123,7 @@ class EventProcessor:
             readers: set[tuple[int, str, int]] = set()  # (campaign, open | click, subscriber)
             link_clicks: Counter[tuple[int, str]] = Counter()  # (campaign, url)
             deliveries: list[DeliveryEvent] = []
-            changes: list[_StatusChange] = []
+            changes: list[StatusChange] = []
             for event, subscriber_id in zip(fresh, whose, strict=True):
                 applied = False
                 if event.kind in ENGAGEMENT_EVENTS:
@@ -158,9 +143,16 @@ class EventProcessor:
                         )
                         applied = True
                     if event.new_status is not None:
+                        # An unsubscribe is SendGrid's record; the rest is its report.
+                        unsubscribe = event.new_status == "unsubscribed"
+                        source = WEBHOOK_SOURCE if unsubscribe else "provider"
                         changes.append(
-                            _StatusChange(
-                                subscriber_id, event.new_status, event.reason, event.campaign_id
+                            StatusChange(
+                                subscriber_id,
+                                event.new_status,
+                                source,
+                                event.reason,
+                                event.campaign_id,
                             )
                         )
                         applied = True
@@ -169,7 +161,7 @@ class EventProcessor:
                 else:
                     tally.ignored += 1
             apply_delivery_events(connection, deliveries, when=now)
-            _change_statuses(connection, changes, now)
+            change_statuses(connection, changes, when=now)
             _count(connection, engagement)
             record_readers(connection, readers, now)
             add_link_clicks(connection, link_clicks)
@@ -275,70 +267,6 @@ def _resolve(connection: Connection, events: list[_Event]) -> list[int | None]:
         m if m is not None else (id_of.get(e.email_key) if e.email_key else None)
         for e, m in zip(events, matched, strict=True)
     ]
-
-
-def _change_statuses(
-    connection: Connection, changes: list[_StatusChange], now: dt.datetime
-) -> None:
-    """Unsubscribes, then bounces, then complaints (each may overwrite the one before),
-    as conditional UPDATEs over id lists; a consent event for each row that changed."""
-    for status in ("unsubscribed", "bounced", "complained"):
-        # An unsubscribe records its campaign and reason on the row (grouped by them:
-        # there are few); a bounce or complaint only in its consent event.
-        groups: dict[tuple[int | None, str], dict[int, str]] = defaultdict(dict)
-        for change in changes:
-            if change.status == status:
-                if status == "unsubscribed":
-                    group = (change.campaign_id, change.reason)
-                else:
-                    group = (None, "")
-                groups[group].setdefault(change.subscriber_id, change.reason)
-        for (campaign_id, reason), reasons in groups.items():
-            values: dict[str, Any] = {"status": status, "updated_at": now}
-            if status == "unsubscribed":
-                values |= {
-                    "unsubscribed_at": now,
-                    "unsubscribe_source": WEBHOOK_SOURCE,
-                    "unsubscribe_reason": reason,
-                    "unsubscribe_campaign_id": campaign_id,
-                }
-            source = WEBHOOK_SOURCE if status == "unsubscribed" else "provider"
-            for chunk in _chunks(sorted(reasons)):
-                changed = (
-                    connection.execute(
-                        update(subscribers)
-                        .where(
-                            subscribers.c.id.in_(chunk),
-                            subscribers.c.status.in_(MAY_CHANGE[status]),
-                        )
-                        .values(**values)
-                        .returning(subscribers.c.id)
-                    )
-                    .scalars()
-                    .all()
-                )
-                if changed:
-                    connection.execute(
-                        insert(subscriber_events),
-                        [
-                            {
-                                "subscriber_id": id_,
-                                "at": now,
-                                "event": status,
-                                "source": source,
-                                "ip": None,
-                                "detail": _detail(reasons[id_], campaign_id),
-                            }
-                            for id_ in changed
-                        ],
-                    )
-
-
-def _detail(reason: str, campaign_id: int | None) -> dict[str, Any]:
-    detail: dict[str, Any] = {"reason": reason} if reason else {}
-    if campaign_id is not None:
-        detail["campaign_id"] = campaign_id
-    return detail
 
 
 def _count(connection: Connection, engagement: Counter[tuple[int, str]]) -> None:

@@ -123,6 +123,33 @@ def test_bounces_complaints_and_mailto_unsubscribes_are_applied_once(
     assert [db.get(subscriber_id).status for subscriber_id in ids] == statuses
 
 
+def test_a_bounce_never_downgrades_a_complaint_in_the_same_chunk_as_a_bounce_that_counts(
+    db: Store, maildir: Path, runner: CliRunner, returned: Returned
+) -> None:
+    active = db.add("reader0@example.net", topics=["research"])
+    angry = db.add("reader1@example.net", topics=["research"])
+    db.unsubscribe(angry.id, source="web")  # unsubscribed, then complained anyway
+    db.mark(angry.id, "complained", reason="abuse report")
+    campaign = sent_campaign(db, "stem-cells")
+    deliver(maildir, "a", returned("postfix-user-unknown", active, campaign.id))
+    deliver(maildir, "b", returned("gmail-no-such-user", angry, campaign.id))
+    deliver(maildir, "c", returned("mailto-unsubscribe", angry, campaign.id))
+
+    result = runner.invoke(cli, ["mailbox", "process", "--json"])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["subscribers"] == {
+        "bounced": 1,
+        "complained": 0,
+        "unsubscribed": 0,
+    }
+    assert db.get(active.id).status == "bounced"  # type: ignore[union-attr]
+    record = db.describe("reader1@example.net")
+    assert record["status"] == "complained"
+    assert [event["event"] for event in record["events"]] == ["unsubscribed", "complained"]
+    assert record["unsubscribe_source"] == "web"
+
+
 def test_soft_bounces_from_enough_campaigns_mark_the_subscriber_bounced(
     db: Store, maildir: Path, runner: CliRunner, returned: Returned
 ) -> None:

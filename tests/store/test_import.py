@@ -74,6 +74,22 @@ def test_suppressed_and_erased_addresses_are_left_alone(store: Store, tmp_path: 
     assert store.find("bob@example.org") is None
 
 
+@pytest.mark.parametrize("imported", ["bounced", "unsubscribed", "active", "pending"])
+def test_an_import_never_overwrites_a_complaint(
+    store: Store, tmp_path: Path, imported: str
+) -> None:
+    angry = store.add("ann@example.org")
+    store.mark(angry.id, "complained", reason="abuse report")
+    path = write(tmp_path / "old-platform.csv", f"email,status\nann@example.org,{imported}\n")
+
+    summary = import_csv(store, path)
+
+    assert counts(summary) == (0, 0, 0, 1, 0)
+    record = store.describe("ann@example.org")
+    assert record["status"] == "complained"
+    assert [event["event"] for event in record["events"]] == ["complained"]
+
+
 def test_an_import_merges_names_and_topics_but_never_raises_a_status(
     store: Store, tmp_path: Path
 ) -> None:

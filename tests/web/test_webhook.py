@@ -68,6 +68,34 @@ def test_events_change_the_subscriber(
     assert status_of(site, subscriber) == status
 
 
+@pytest.mark.parametrize(
+    ("before", "kind", "extra"),
+    [
+        ("complained", "bounce", {"type": "bounce", "reason": "550 5.1.1 no such user"}),
+        ("complained", "dropped", {"reason": "Bounced Address"}),
+        ("complained", "unsubscribe", {}),
+        ("bounced", "unsubscribe", {}),
+        ("bounced", "group_unsubscribe", {"asm_group_id": 42}),
+    ],
+)
+def test_a_weaker_report_never_overwrites_a_stronger_status(
+    webhook: Webhook,
+    site: Services,
+    subscriber: Subscriber,
+    before: str,
+    kind: str,
+    extra: dict[str, Any],
+) -> None:
+    site.store.mark(subscriber.id, before)  # type: ignore[arg-type]
+    history = events_of(site, subscriber.id)
+
+    response = webhook([event(kind, subscriber, **extra)])
+
+    assert response.status_code == 200
+    assert status_of(site, subscriber) == before
+    assert events_of(site, subscriber.id) == history
+
+
 def test_an_unsubscribe_event_records_sendgrid_and_the_campaign(
     webhook: Webhook, site: Services, subscriber: Subscriber
 ) -> None:
