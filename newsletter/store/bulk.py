@@ -18,6 +18,7 @@ import datetime as dt
 import functools
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
@@ -25,6 +26,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Connection,
+    Row,
     Select,
     String,
     Table,
@@ -116,93 +118,140 @@ class Candidate(NamedTuple):
 def merge_chunk(
     connection: Connection, candidates: Sequence[Candidate], when: dt.datetime
 ) -> list[BulkOutcome]:
-    """Apply one chunk (addresses unique within it); the outcome of each, in order."""
+    """Apply one chunk (addresses unique within it); the outcome of each, in order.
+
+    Three steps: read what the database holds of these addresses, decide (in
+    :func:`plan_chunk`, without the database) what each row means, then write it all.
+    """
     lookups = _lookups(connection.dialect.name == "postgresql")
     keys = [address_key(candidate.email) for candidate in candidates]
-    hashes = {key: hashlib.sha256(key.encode("utf-8")).hexdigest() for key in keys}
-    erased = set(connection.scalars(lookups.erased, {"hashes": list(hashes.values())}))
+    found = _read(connection, lookups, keys)
+    plan = plan_chunk(candidates, keys, found, when)
+    return _write(connection, lookups, plan, when)
+
+
+class Found(NamedTuple):
+    """What the database holds of a chunk's addresses."""
+
+    erased: set[str]  # look-up keys whose address was erased (its hash is suppressed)
+    existing: dict[str, Row[Any]]  # look-up key -> id, email_key, name, status, attributes
+    topics: dict[int, set[str]]  # existing subscriber id -> its topics
+
+
+@dataclass
+class ChunkPlan:
+    """What merging a chunk writes, and the outcome of each of its rows."""
+
+    outcomes: list[BulkOutcome] = field(default_factory=list)
+    new_rows: list[dict[str, Any]] = field(default_factory=list)
+    new_topics: list[tuple[str, ...]] = field(default_factory=list)  # per new row
+    new_opt_outs: list[Candidate] = field(default_factory=list)  # new rows arriving suppressed
+    changed_rows: list[dict[str, Any]] = field(default_factory=list)  # name, attributes
+    added_topics: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    opt_outs: list[StatusChange] = field(default_factory=list)  # existing rows leaving
+    # Existing rows whose only change is leaving: subscriber id -> position of its outcome.
+    only_opting_out: dict[int, int] = field(default_factory=dict)
+
+
+def plan_chunk(
+    candidates: Sequence[Candidate], keys: Sequence[str], found: Found, when: dt.datetime
+) -> ChunkPlan:
+    """Decide what each candidate means, given what :func:`_read` found (no database)."""
+    plan = ChunkPlan()
+    for candidate, key in zip(candidates, keys, strict=True):
+        row = found.existing.get(key)
+        if key in found.erased or (row is not None and row.status in SUPPRESSED_STATUSES):
+            plan.outcomes.append("suppressed")
+        elif row is None:
+            plan.new_rows.append(_new_row(candidate, key, when))
+            plan.new_topics.append(candidate.topics)
+            if candidate.status in SUPPRESSED_STATUSES:
+                plan.new_opt_outs.append(candidate)
+            plan.outcomes.append("added")
+        else:
+            _plan_merge(plan, candidate, row, found.topics.get(row.id, set()), when)
+    return plan
+
+
+def _plan_merge(
+    plan: ChunkPlan, candidate: Candidate, row: Row[Any], topics: set[str], when: dt.datetime
+) -> None:
+    """A pending or active subscriber: what the file adds, and an opt-out it records."""
+    merged_attributes = {**row.attributes, **candidate.attributes}
+    name = candidate.name or row.name
+    extra_topics = [t for t in candidate.topics if t not in topics]
+    changed_fields = [
+        column
+        for column, changed in (
+            ("name", name != row.name),
+            ("attributes", merged_attributes != row.attributes),
+        )
+        if changed
+    ]
+    opting_out = candidate.status in SUPPRESSED_STATUSES
+    if not changed_fields and not extra_topics and not opting_out:
+        plan.outcomes.append("unchanged")
+        return
+    if changed_fields or extra_topics:
+        plan.changed_rows.append(
+            {"b_id": row.id, "name": name, "attributes": merged_attributes, "updated_at": when}
+        )
+        plan.added_topics.extend({"subscriber_id": row.id, "topic": t} for t in extra_topics)
+        plan.events.append(
+            _event(
+                row.id,
+                "updated",
+                candidate.source,
+                when,
+                {"fields": changed_fields, "topics_added": extra_topics},
+            )
+        )
+    elif opting_out:
+        plan.only_opting_out[row.id] = len(plan.outcomes)
+    if opting_out:
+        plan.opt_outs.append(_opt_out(row.id, candidate))
+    plan.outcomes.append("updated")
+
+
+def _read(connection: Connection, lookups: _Lookups, keys: list[str]) -> Found:
+    hashes = {hashlib.sha256(key.encode("utf-8")).hexdigest(): key for key in keys}
+    erased = {
+        hashes[digest] for digest in connection.scalars(lookups.erased, {"hashes": list(hashes)})
+    }
     existing = {row.email_key: row for row in connection.execute(lookups.existing, {"keys": keys})}
-    existing_topics: dict[int, set[str]] = {}
+    topics: dict[int, set[str]] = {}
     if existing:
         ids = [row.id for row in existing.values()]
         for subscriber_id, topic in connection.execute(lookups.topics_of, {"ids": ids}):
-            existing_topics.setdefault(subscriber_id, set()).add(topic)
+            topics.setdefault(subscriber_id, set()).add(topic)
+    return Found(erased, existing, topics)
 
-    outcomes: list[BulkOutcome] = []
-    new_rows: list[dict[str, Any]] = []
-    new_topics: list[tuple[str, ...]] = []
-    changed_rows: list[dict[str, Any]] = []
-    opt_outs: list[StatusChange] = []
-    only_opting_out: dict[int, int] = {}  # subscriber id -> position of its outcome
-    added_topics: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
-    new_opt_outs: list[Candidate] = []
 
-    for candidate, key in zip(candidates, keys, strict=True):
-        row = existing.get(key)
-        if hashes[key] in erased or (row is not None and row.status in SUPPRESSED_STATUSES):
-            outcomes.append("suppressed")
-            continue
-        if row is None:
-            new_rows.append(_new_row(candidate, key, when))
-            new_topics.append(candidate.topics)
-            if candidate.status in SUPPRESSED_STATUSES:
-                new_opt_outs.append(candidate)
-            outcomes.append("added")
-            continue
-
-        merged_attributes = {**row.attributes, **candidate.attributes}
-        name = candidate.name or row.name
-        extra_topics = [t for t in candidate.topics if t not in existing_topics.get(row.id, ())]
-        changed_fields = [
-            column
-            for column, changed in (
-                ("name", name != row.name),
-                ("attributes", merged_attributes != row.attributes),
-            )
-            if changed
-        ]
-        opting_out = candidate.status in SUPPRESSED_STATUSES
-        if not changed_fields and not extra_topics and not opting_out:
-            outcomes.append("unchanged")
-            continue
-        if changed_fields or extra_topics:
-            changed_rows.append(
-                {"b_id": row.id, "name": name, "attributes": merged_attributes, "updated_at": when}
-            )
-            added_topics.extend({"subscriber_id": row.id, "topic": t} for t in extra_topics)
-            events.append(
-                _event(
-                    row.id,
-                    "updated",
-                    candidate.source,
-                    when,
-                    {"fields": changed_fields, "topics_added": extra_topics},
-                )
-            )
-        if opting_out:
-            opt_outs.append(_opt_out(row.id, candidate))
-            if not changed_fields and not extra_topics:
-                only_opting_out[row.id] = len(outcomes)
-        outcomes.append("updated")
-
-    if new_rows:
+def _write(
+    connection: Connection, lookups: _Lookups, plan: ChunkPlan, when: dt.datetime
+) -> list[BulkOutcome]:
+    """Write a plan with a few set-based statements; the outcomes, as they turned out."""
+    events = plan.events
+    if plan.new_rows:
         # An executemany, then one SELECT for the new ids: on SQLite, RETURNING with
         # many rows in a guaranteed order would cost one statement per row.
-        insert_many(connection, subscribers, new_rows, {"created_at": when, "updated_at": when})
-        new_keys = [row["email_key"] for row in new_rows]
+        insert_many(
+            connection, subscribers, plan.new_rows, {"created_at": when, "updated_at": when}
+        )
+        new_keys = [row["email_key"] for row in plan.new_rows]
         id_of: dict[str, int] = {
             key: subscriber_id
             for key, subscriber_id in connection.execute(lookups.ids, {"keys": new_keys})
         }
         topic_rows = [
             {"subscriber_id": id_of[key], "topic": topic}
-            for key, topics in zip(new_keys, new_topics, strict=True)
+            for key, topics in zip(new_keys, plan.new_topics, strict=True)
             for topic in topics
         ]
         insert_many(connection, subscriber_topics, topic_rows)
         # An opt-out brought over keeps the source's time and reason in the history.
-        events.extend(
+        events = events + [
             _event(
                 id_of[address_key(candidate.email)],
                 candidate.status,
@@ -210,9 +259,9 @@ def merge_chunk(
                 candidate.status_at or when,
                 {"reason": candidate.reason} if candidate.reason else {},
             )
-            for candidate in new_opt_outs
-        )
-    if changed_rows:
+            for candidate in plan.new_opt_outs
+        ]
+    if plan.changed_rows:
         connection.execute(
             update(subscribers)
             .where(subscribers.c.id == bindparam("b_id"))
@@ -221,14 +270,15 @@ def merge_chunk(
                 attributes=bindparam("attributes"),
                 updated_at=bindparam("updated_at"),
             ),
-            changed_rows,
+            plan.changed_rows,
         )
-    insert_many(connection, subscriber_topics, added_topics)
+    insert_many(connection, subscriber_topics, plan.added_topics)
     insert_many(connection, subscriber_events, events)
     # Read as pending or active above, but the write decides: someone else may have
     # suppressed them meanwhile, and then the stronger status stays.
-    moved = {change.subscriber_id for change in change_statuses(connection, opt_outs, when=when)}
-    for subscriber_id, position in only_opting_out.items():
+    outcomes = list(plan.outcomes)
+    moved = {c.subscriber_id for c in change_statuses(connection, plan.opt_outs, when=when)}
+    for subscriber_id, position in plan.only_opting_out.items():
         if subscriber_id not in moved:
             outcomes[position] = "suppressed"
     return outcomes
