@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import select, update
 
 from newsletter.reports.queries import build_report
 from newsletter.send.campaign_rows import start_campaign, state_counts
@@ -32,7 +32,7 @@ from newsletter.store.schema import ledger, subscribers
 from newsletter.web.app import MAX_REQUEST_BYTES
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from tests.store.databases import postgres_schema
+from tests.store.databases import holding_rows, postgres_schema
 from tests.web.conftest import KEY_ENV, SECRET, Webhook, public_key_text
 from tests.web.live import LiveServer, serve
 
@@ -195,19 +195,18 @@ def test_a_server_killed_mid_batch_loses_no_event_when_sendgrid_retries(
         KEY_ENV: public_key_text(key),
         "NEWSLETTER_DATABASE_URL": database_url,
     }
-    with serve(tmp_path / "first", env=env) as server, store.engine.connect() as holder:
+    with (
+        serve(tmp_path / "first", env=env) as server,
+        holding_rows(database_url, [ids[-1]]) as holder,
+    ):
         # The last reader's row is locked, so the batch stops there, its transaction
         # open with the other readers' changes made: then the server is killed.
-        with holder.begin():
-            holder.execute(
-                select(subscribers.c.id).where(subscribers.c.id == ids[-1]).with_for_update()
-            )
-            posting = threading.Thread(target=_post_and_die, args=(server, key, body))
-            posting.start()
-            wait_until_blocked_by(holder)
-            server.process.send_signal(signal.SIGKILL)
-            server.process.wait()
-        posting.join(15)
+        posting = threading.Thread(target=_post_and_die, args=(server, key, body))
+        posting.start()
+        holder.wait_for_waiters(1)
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+    posting.join(15)
 
     after_kill = store.counts()["status"]
     assert (after_kill["active"], after_kill["unsubscribed"]) == (6000, 0)  # none half-applied
@@ -215,17 +214,6 @@ def test_a_server_killed_mid_batch_loses_no_event_when_sendgrid_retries(
         assert signed_post(server, key, body) == 200  # SendGrid's retry
 
     assert store.counts()["status"]["unsubscribed"] == 6000
-
-
-def wait_until_blocked_by(holder: Connection, timeout: float = 30.0) -> None:
-    """Until another session waits for a lock that ``holder`` (PostgreSQL) holds."""
-    waiting = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY(pg_blocking_pids(pid))"
-    )
-    deadline = time.monotonic() + timeout
-    while not holder.scalar(waiting):
-        assert time.monotonic() < deadline, "the webhook batch never reached the locked row"
-        time.sleep(0.01)
 
 
 def _post_and_die(server: LiveServer, key: ec.EllipticCurvePrivateKey, body: bytes) -> None:
