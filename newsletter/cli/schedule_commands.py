@@ -132,7 +132,9 @@ def run_due_command(state: State) -> None:
     Safe to start every minute from cron or a systemd timer: two runs at once never
     send an issue twice (the campaign's lease), and a run with nothing due does
     nothing. An issue whose checks now fail is held, with the reason shown by
-    'newsletter schedule'. Exits 1 if an issue was held or stopped.
+    'newsletter schedule'; every later run names it as skipped, with the reason, until
+    it is sent, scheduled again or cancelled. Exits 1 if an issue was held or stopped
+    by this run.
 
     \b
     Example crontab line:

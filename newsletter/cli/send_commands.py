@@ -117,6 +117,7 @@ def send(
     config = state.config
     # Imported here: scheduling is one branch of this command (see schedule_commands).
     from newsletter.cli.schedule_commands import requested_time, schedule_planned
+    from newsletter.send.schedule import settle_after_send
 
     if at is not None and (test_addresses or dry_run or send_now):
         raise click.UsageError("--at cannot be combined with --test, --dry-run or --now")
@@ -190,6 +191,9 @@ def send(
     _show_summary(summary, say)
     if summary.stopped:
         raise SendError(summary.stopped)
+    settled = settle_after_send(config, summary)
+    if settled is not None:
+        say(f"Schedule:  the {settled.state} entry for {settled.slug} is marked sent.")
 
 
 Say = Callable[[str], None]

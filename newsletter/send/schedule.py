@@ -14,7 +14,9 @@ campaign has nobody left pending; until then each run resumes it.
 The version that goes out is the version that was checked: the issue is rebuilt and
 re-checked when it goes out, and if the file changed since it was scheduled the run
 says so (in its log and in ``newsletter schedule``). Errors hold the issue with the
-reason; scheduling it again (``send --at``) replaces the held entry.
+reason; each later run says it skipped it and why; scheduling it again (``send --at``)
+replaces the held entry, and sending it by hand (``send``) marks it sent
+(:func:`settle_after_send`).
 
 Time comes from a ``clock`` argument (a function returning an aware datetime), so
 tests move time instead of sleeping.
@@ -33,12 +35,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 
 from newsletter.config import Config, load_yaml_mapping
 from newsletter.errors import NewsletterError, SendError
 from newsletter.render.issues import split_front_matter
 from newsletter.send import campaign_rows
+from newsletter.send.campaign import SendSummary
 from newsletter.send.sending import SendPlan, plan_send, send_campaign
 from newsletter.send.sending import _slug_of as slug_of  # the one rule for issue -> slug
 from newsletter.store import Store, open_store
@@ -292,7 +295,7 @@ def cancel(config: Config, issue: str) -> Scheduled:
 @dataclass(frozen=True)
 class DueResult:
     slug: str
-    outcome: str  # sent, held, busy, stopped
+    outcome: str  # sent, held, busy, stopped, skipped (held earlier)
     message: str
 
 
@@ -307,11 +310,19 @@ def run_due(
         with store.engine.connect() as connection:
             rows = connection.execute(
                 select(schedules)
-                .where(schedules.c.state == "queued", schedules.c.send_at <= now)
+                .where(
+                    or_(
+                        (schedules.c.state == "queued") & (schedules.c.send_at <= now),
+                        schedules.c.state == "held",  # reported on every run until acted on
+                    )
+                )
                 .order_by(schedules.c.send_at, schedules.c.slug)
             ).all()
         due = [_scheduled(row) for row in rows]
-        results = [_send_due(config, store, entry, tell) for entry in due]
+        results = [
+            _send_due(config, store, entry, tell) if entry.state == "queued" else _skip(entry, tell)
+            for entry in due
+        ]
     finally:
         store.close()
     return results
@@ -358,6 +369,37 @@ def _send_due(config: Config, store: Store, entry: Scheduled, say: Say) -> DueRe
     message = f"{entry.slug}: campaign {summary.campaign_id}: {done}"
     say(message)
     return DueResult(entry.slug, "sent", message)
+
+
+def _skip(entry: Scheduled, say: Say) -> DueResult:
+    """A held entry stays held until the editor acts; each run says so, and why."""
+    message = (
+        f"{entry.slug}: skipped, held (was due {entry.local_time:%Y-%m-%d %H:%M %Z}): "
+        f"{entry.note}; fix it, then send it ('newsletter send {entry.issue_path} --now') "
+        "or schedule it again (--at WHEN)"
+    )
+    say(message)
+    return DueResult(entry.slug, "skipped", message)
+
+
+def settle_after_send(config: Config, summary: SendSummary) -> Scheduled | None:
+    """After ``newsletter send`` ran the issue's campaign by hand: a queued or held entry
+    for it is marked ``sent`` once nobody is left pending, so that ``schedule`` no longer
+    shows an old error and ``run-due`` does not wait for it. The entry as it was, or None
+    when there was nothing to settle (no entry, or recipients still pending)."""
+    totals = summary.totals
+    if summary.dry_run or summary.stopped or totals.get("pending") or totals.get("in_flight"):
+        return None
+    store = open_store(config)
+    try:
+        entry = _find(store, summary.slug)
+        if entry is None or entry.state == "sent":
+            return None
+        done = f"sent {totals['sent']}, failed {totals['failed']}, unknown {totals['unknown']}"
+        _update(store, entry.slug, state="sent", note=f"sent with 'newsletter send': {done}")
+        return entry
+    finally:
+        store.close()
 
 
 def _hold(store: Store, entry: Scheduled, reason: str, say: Say) -> DueResult:

@@ -228,7 +228,9 @@ def test_an_issue_that_now_fails_its_checks_is_held_with_the_reason(
     assert listed[1].endswith("held")
     assert listed[2].startswith("stem-cells-in-breast-milk: the pre-send checks found 1 error(s): ")
     assert "'/relative' is not an absolute http(s) URL" in listed[2]
-    assert run_due(berlin, clock=clock_at(DUE + dt.timedelta(hours=1))) == []  # stays held
+    [again] = run_due(berlin, clock=clock_at(DUE + dt.timedelta(hours=1)))
+    assert again.outcome == "skipped"  # stays held
+    assert not (project / "outbox").exists()
 
 
 def test_run_due_command_exits_cleanly_with_nothing_due(
@@ -310,3 +312,85 @@ def test_an_issue_whose_campaign_started_is_resumed_not_scheduled(
         f"Error: {SEED}: its campaign 1 already started; resume it now: without --at, "
         "and with --now if the issue has send_at"
     )
+
+
+def hold_seed(config: Config, project: Path) -> str:
+    """Schedule the seed issue, break it, and let run-due hold it; the good text back."""
+    schedule_seed(config, project)
+    issue = project / SEED
+    good = issue.read_text()
+    issue.write_text(good + "\nSee [our page](/relative).\n")
+    [held] = run_due(config, clock=clock_at(DUE))
+    assert held.outcome == "held"
+    return good
+
+
+def test_a_held_issue_fixed_and_sent_with_send_is_no_longer_listed_as_held(
+    berlin: Config, project: Path, subscribers: Callable[..., list[int]], runner: CliRunner
+) -> None:
+    subscribers(2)
+    good = hold_seed(berlin, project)
+    (project / SEED).write_text(good)  # the editor fixes it and sends it by hand
+
+    sent = runner.invoke(cli, ["send", SEED, "--yes"])
+
+    assert sent.exit_code == 0, sent.output
+    assert sent.output.splitlines()[-1] == (
+        "Schedule:  the held entry for stem-cells-in-breast-milk is marked sent."
+    )
+    assert len(outbox_messages(project)) == 2
+    assert runner.invoke(cli, ["schedule"]).output == "Nothing scheduled.\n"
+    listed = runner.invoke(cli, ["schedule", "--all"]).output.splitlines()
+    assert listed[1].endswith("sent")
+    assert listed[2] == (
+        "stem-cells-in-breast-milk: sent with 'newsletter send': sent 2, failed 0, unknown 0"
+    )
+    assert run_due(berlin, clock=clock_at(DUE + dt.timedelta(hours=1))) == []
+
+
+def test_a_queued_issue_sent_early_with_send_now_is_not_sent_again_at_its_time(
+    berlin: Config, project: Path, subscribers: Callable[..., list[int]], runner: CliRunner
+) -> None:
+    subscribers(1)
+    schedule_seed(berlin, project)
+
+    sent = runner.invoke(cli, ["send", SEED, "--now", "--yes"])
+
+    assert sent.exit_code == 0, sent.output
+    assert "the queued entry for stem-cells-in-breast-milk is marked sent" in sent.output
+    assert run_due(berlin, clock=clock_at(DUE)) == []
+    assert len(outbox_messages(project)) == 1
+
+
+def test_run_due_says_which_held_issues_it_skipped_and_why(
+    berlin: Config, project: Path, subscribers: Callable[..., list[int]]
+) -> None:
+    subscribers(1)
+    hold_seed(berlin, project)
+
+    lines: list[str] = []
+    [skipped] = run_due(berlin, clock=clock_at(DUE + dt.timedelta(hours=1)), say=lines.append)
+
+    assert skipped.outcome == "skipped"
+    assert lines == [skipped.message]
+    assert skipped.message.startswith(
+        "stem-cells-in-breast-milk: skipped, held (was due 2030-03-01 10:00 CET): the "
+        "pre-send checks found 1 error(s): "
+    )
+    assert skipped.message.endswith(
+        f"; fix it, then send it ('newsletter send {project / SEED} --now') or schedule it "
+        "again (--at WHEN)"
+    )
+    assert not (project / "outbox").exists()
+
+
+def test_run_due_command_prints_the_skipped_held_issue_and_exits_0(
+    berlin: Config, project: Path, subscribers: Callable[..., list[int]], runner: CliRunner
+) -> None:
+    subscribers(1)
+    hold_seed(berlin, project)
+
+    result = runner.invoke(cli, ["run-due"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("stem-cells-in-breast-milk: skipped, held (was due ")
