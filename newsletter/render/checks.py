@@ -106,8 +106,11 @@ def check_compiled(compiled: CompiledIssue, config: Config) -> Iterator[Finding]
             label,
         )
 
+    explained: set[str] = set()  # URLs a source problem already explains
     for problem in source_problems(issue):
         yield Finding(problem.level, problem.message, label, problem.line)
+        if problem.url is not None:
+            explained.add(problem.url)
     yield from _check_subject_and_preheader(issue, label)
     yield from _check_headings(issue, label)
 
@@ -122,7 +125,7 @@ def check_compiled(compiled: CompiledIssue, config: Config) -> Iterator[Finding]
                 label,
             )
     for kind, url in page.urls:
-        if not _absolute(url, allow_mailto=kind == "link"):
+        if url not in explained and not _absolute(url, allow_mailto=kind == "link"):
             yield Finding(
                 "error",
                 f"{kind} URL {url!r} is not an absolute http(s) URL: it cannot work from an inbox",

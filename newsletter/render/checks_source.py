@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 from markdown_it.token import Token
 
 from newsletter.models import Issue
-from newsletter.render.issues import markdown_parser, split_front_matter
+from newsletter.render.issues import markdown_parser, own_line_images, split_front_matter
 
 STARTER_ISSUE = Path(__file__).parent.parent / "starter" / "issue.md"
 STARTER_TITLE = "Welcome to our newsletter"  # the issue `newsletter init` creates
@@ -34,6 +35,7 @@ class SourceProblem:
     level: str  # "error" or "warning"
     message: str
     line: int | None = None
+    url: str | None = None  # a URL this problem explains better than "not absolute" would
 
 
 def source_problems(issue: Issue) -> Iterator[SourceProblem]:
@@ -48,6 +50,7 @@ def source_problems(issue: Issue) -> Iterator[SourceProblem]:
         yield from _unparsed_markdown(token, line)
         yield from _unknown_classes(token, line)
         yield from _alt_placeholders(token, line)
+        yield from _images_in_sentences(token, line)
     if issue.hero and issue.hero.alt.strip().startswith(ALT_PLACEHOLDER):
         yield SourceProblem("error", f"hero image {issue.hero.src}: fill in its alt text")
 
@@ -119,3 +122,25 @@ def _alt_placeholders(token: Token, line: int) -> Iterator[SourceProblem]:
                     "shows, for screen readers and for readers with images off)",
                     line,
                 )
+
+
+def _images_in_sentences(token: Token, line: int) -> Iterator[SourceProblem]:
+    """A local image inside a line of text stays a relative URL in the mail (only an image
+    on a line of its own is resized, copied to the assets and linked absolutely)."""
+    children = token.children or []
+    alone = set(own_line_images(children))
+    for index, child in enumerate(children):
+        src = str(child.attrs.get("src", ""))
+        if child.type != "image" or index in alone:
+            continue
+        if urllib.parse.urlsplit(src).scheme in ("http", "https"):
+            continue
+        breaks = sum(c.type in ("softbreak", "hardbreak") for c in children[:index])
+        alt = "".join(grandchild.content for grandchild in child.children or [])
+        yield SourceProblem(
+            "error",
+            f"image {src!r} sits inside a sentence, where it cannot be resized or sent: "
+            f"put ![{alt}]({src}) on a line of its own",
+            line + breaks,
+            url=src,
+        )

@@ -7,6 +7,7 @@ holds only a link with the ``button`` class: ``[Read the study](https://...){.bu
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import gc
 import re
@@ -219,7 +220,7 @@ class _BodyReader:
         self._check_nesting(tokens)
         blocks: list[Block] = []
         run: list[Token] = []
-        for group in _top_level_groups(tokens):
+        for group in _image_lines_apart(_top_level_groups(tokens)):
             special = self._special_block(group)
             if special is None:
                 run.extend(group)
@@ -317,6 +318,51 @@ def _is_blank(token: Token) -> bool:
     return token.type in ("softbreak", "hardbreak") or (
         token.type == "text" and not token.content.strip()
     )
+
+
+def own_line_images(children: list[Token]) -> list[int]:
+    """Where in a paragraph's inline children an image stands on a line of its own (text
+    may sit on the lines before and after it): such an image is shown as an image block,
+    just as if blank lines set it apart."""
+    return [
+        index
+        for index, child in enumerate(children)
+        if child.type == "image"
+        and _alone(children[index - 1 :: -1] if index else [])
+        and _alone(children[index + 1 :])
+    ]
+
+
+def _alone(neighbours: Iterable[Token]) -> bool:
+    """Whether nothing but spaces lies between the image and a line break (or the end)."""
+    for token in neighbours:
+        if token.type in ("softbreak", "hardbreak"):
+            return True
+        if not (token.type == "text" and not token.content.strip()):
+            return False
+    return True
+
+
+def _image_lines_apart(groups: Iterable[list[Token]]) -> Iterable[list[Token]]:
+    """A paragraph with an image on a line of its own, split around the image."""
+    for group in groups:
+        children = group[1].children or [] if len(group) == 3 else []
+        images = own_line_images(children) if group[0].type == "paragraph_open" else []
+        if not images or len([child for child in children if not _is_blank(child)]) == 1:
+            yield group
+            continue
+        start = 0
+        for end in [*images, len(children)]:
+            for piece in (children[start:end], children[end : end + 1]):
+                while piece and _is_blank(piece[0]):
+                    piece = piece[1:]
+                while piece and _is_blank(piece[-1]):
+                    piece = piece[:-1]
+                if piece:
+                    inline = copy.copy(group[1])
+                    inline.children = piece
+                    yield [group[0], inline, group[2]]
+            start = end + 1
 
 
 def _top_level_groups(tokens: Iterable[Token]) -> Iterable[list[Token]]:

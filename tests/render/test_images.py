@@ -147,3 +147,54 @@ def test_where_build_cannot_be_written_the_original_images_are_shown(
     assert 'src="https://news.breastfeedingworld.example/assets/issues/images/logo.png"' in (
         compiled.html
     )
+
+
+def small_photo(project: Path) -> None:
+    noise_image(project / "issues" / "images" / "crocks.jpg", (400, 300), "JPEG")
+
+
+def test_an_image_on_the_line_right_after_text_is_an_image_like_its_own_paragraph(
+    runner: CliRunner, project: Path
+) -> None:
+    small_photo(project)
+    body = "Our crocks came through the frost.\n![Three crocks in the snow](images/crocks.jpg)\n"
+    issue = write_issue(project, OWN, body)
+
+    checked = runner.invoke(cli, ["check", issue])
+
+    assert "not an absolute http(s) URL" not in checked.output
+    assert checked.exit_code == 0, checked.output
+    assert runner.invoke(cli, ["build", issue, "--out", "out"]).exit_code == 0
+    html = (project / "out" / "test" / "email.html").read_text()
+    assert re.search(r'src="[^"]*/assets/crocks-[0-9a-f]{12}\.jpg"', html)
+    assert "Our crocks came through the frost." in html
+    text = (project / "out" / "test" / "email.txt").read_text()
+    assert text.index("Our crocks came through the frost.") < text.index("Three crocks in the snow")
+
+
+def test_text_on_both_sides_of_an_image_line_stays_in_order(project: Path, config: Config) -> None:
+    small_photo(project)
+    body = "Before the photo.\n![Crocks](images/crocks.jpg)\nAfter the photo.\n"
+    issue = read_issue(project / write_issue(project, OWN, body))
+
+    kinds = [type(block).__name__ for block in issue.blocks]
+
+    assert kinds == ["TextBlock", "ImageBlock", "TextBlock"]
+    html = compile_issue(issue, config).html
+    assert html.index("Before the photo.") < html.index("crocks-") < html.index("After the photo.")
+
+
+def test_an_image_inside_a_sentence_says_exactly_what_to_change(
+    runner: CliRunner, project: Path
+) -> None:
+    small_photo(project)
+    issue = write_issue(project, OWN, "Look at ![crocks](images/crocks.jpg) in the snow.\n")
+
+    checked = runner.invoke(cli, ["check", issue])
+
+    assert checked.exit_code == 1
+    assert (
+        f"{issue}:5: error: image 'images/crocks.jpg' sits inside a sentence, where it cannot "
+        "be resized or sent: put ![crocks](images/crocks.jpg) on a line of its own"
+    ) in checked.output, checked.output
+    assert "not an absolute http(s) URL" not in checked.output
