@@ -15,7 +15,7 @@ import datetime as dt
 import functools
 import textwrap
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import css_inline
@@ -225,7 +225,7 @@ def mjml_to_html(source: str) -> str:
         ) from None
 
 
-def _render_template(environment: jinja2.Environment, name: str, context: dict) -> str:
+def _render_template(environment: jinja2.Environment, name: str, context: dict[str, Any]) -> str:
     try:
         return environment.get_template(name).render(context)
     except jinja2.TemplateNotFound as error:

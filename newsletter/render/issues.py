@@ -24,7 +24,6 @@ from mdit_py_plugins.attrs import attrs_plugin
 from pydantic import AfterValidator, Field, ValidationError
 
 from newsletter.config import (
-    ConfigError,
     Greeting,
     HttpUrl,
     OneLine,
@@ -32,7 +31,7 @@ from newsletter.config import (
     describe_validation_error,
     load_yaml_mapping,
 )
-from newsletter.errors import IssueFileError
+from newsletter.errors import ConfigError, IssueFileError
 from newsletter.models import (
     Author,
     Block,

@@ -19,11 +19,11 @@ from sqlalchemy import Date, Engine, cast, func, select
 from newsletter.send import campaign_rows
 from newsletter.store import Store
 from newsletter.store.engagement import engagement_by_subscriber, provider_link_clicks
-from newsletter.store.returns import soft_bounces
 from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
 from newsletter.store.schema import (
     LEDGER_STATES,
     campaign_engagement,
+    soft_bounces,
     subscriber_events,
     subscribers,
 )

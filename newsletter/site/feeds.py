@@ -71,9 +71,8 @@ def render_feed(
         for topic in issue.topics:
             entry.category(term=topic, label=topics.get(topic, topic))
         entry.content(clean_html(content(published), url), type="html")
-    if kind == "atom":
-        return feed.atom_str(pretty=True)
-    return feed.rss_str(pretty=True)
+    document: bytes = feed.atom_str(pretty=True) if kind == "atom" else feed.rss_str(pretty=True)
+    return document
 
 
 def _sent(published: PublishedIssue) -> dt.datetime:

@@ -49,4 +49,5 @@ class Services:
 
 
 def services() -> Services:
-    return current_app.extensions[EXTENSION]
+    found: Services = current_app.extensions[EXTENSION]
+    return found

@@ -48,7 +48,8 @@ def csp_nonce() -> str:
     """This response's script nonce, made on first use; templates put it on <script>."""
     if "csp_nonce" not in g:
         g.csp_nonce = secrets.token_urlsafe(16)
-    return g.csp_nonce
+    nonce: str = g.csp_nonce
+    return nonce
 
 
 def use_site_policy(site_url: str) -> None:

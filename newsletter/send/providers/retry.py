@@ -31,7 +31,7 @@ class Backoff:
     def delay(self, retry: int) -> float:
         """Seconds before retry number ``retry`` (0-based): the capped doubling, half of it
         random so that parallel connections do not all come back at the same moment."""
-        ceiling = min(self.maximum, self.initial * 2**retry)
+        ceiling = min(self.maximum, self.initial * 2.0**retry)
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def wait(self, retry: int, *, at_least: float = 0.0, reason: str = "") -> None:

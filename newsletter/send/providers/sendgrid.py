@@ -144,7 +144,8 @@ class SendGridProvider(BaseProvider):
             try:
                 # What client.send(dict) does, minus its json.dumps: body is encoded JSON.
                 response = self.client.client.mail.send.post(request_body=body)
-                return response.headers.get("X-Message-Id")
+                message_id: str | None = response.headers.get("X-Message-Id")
+                return message_id
             except HTTPError as error:
                 last_error = f"{error.status_code} {_error_text(error.body)}"
                 if error.status_code == 429:
