@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 from newsletter.errors import NewsletterError
@@ -40,6 +41,27 @@ def init_project(folder: Path, *, today: dt.date | None = None) -> list[Path]:
         created.append(target)
     created.append(new_issue(folder / "issues", "Welcome to our newsletter", today=today))
     return created
+
+
+def start_repository(folder: Path) -> bool:
+    """``git init`` in ``folder`` when git is installed and the folder is not already in a
+    repository (its .gitignore then keeps the database, builds and outbox out). Whether
+    it did."""
+    git = shutil.which("git")
+    if git is None:
+        return False
+    inside = subprocess.run(
+        [git, "-C", str(folder), "rev-parse", "--is-inside-work-tree"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if inside.returncode == 0:
+        return False
+    started = subprocess.run(
+        [git, "init", "-q", str(folder)], capture_output=True, text=True, check=False
+    )
+    return started.returncode == 0
 
 
 def new_issue(issues_dir: Path, title: str, *, today: dt.date | None = None) -> Path:

@@ -19,15 +19,27 @@ ISSUE = click.Path(dir_okay=False, path_type=Path)
 def init(folder: Path) -> None:
     """Create a newsletter folder that builds out of the box.
 
+    Also runs 'git init' there when git is installed and the folder is not already in
+    a repository.
+
     \b
     Example:
       newsletter init my-newsletter
     """
-    from newsletter.author.scaffold import init_project
+    from newsletter.author.scaffold import init_project, start_repository
 
-    for path in init_project(folder):
+    created = init_project(folder)
+    for path in created:
         click.echo(f"created {path}")
-    click.echo(f"Next: cd {folder} && newsletter check issues/*.md")
+    if start_repository(folder):
+        click.echo(f"started a git repository in {folder} (git init)")
+    issue = created[-1].relative_to(folder)
+    click.echo(f"Next: cd {folder} && newsletter build {issue}")
+    click.echo(
+        f"Then write the issue ('newsletter preview {issue}' shows it as you save) and run "
+        f"'newsletter check {issue}': it lists what to fix before sending, starting with "
+        "the starter text still to replace."
+    )
 
 
 @cli.command()

@@ -291,7 +291,6 @@ def test_init_keeps_what_newsletter_makes_out_of_version_control(
     runner = CliRunner()
     assert runner.invoke(cli, ["init", "letters"]).exit_code == 0
     monkeypatch.chdir(tmp_path / "letters")
-    subprocess.run(["git", "init", "-q"], check=True)
     [issue] = [str(path) for path in Path("issues").glob("*.md")]
     # The editor writes the issue (check refuses the starter's text).
     Path(issue).write_text(
@@ -360,3 +359,55 @@ def test_a_subject_with_a_control_character_is_one_error_naming_the_line(
         f"{issue}: error: front matter: subject: contains the control character U+001B, "
         "which would reach mail headers and terminals; remove it\n"
     )
+
+
+def test_the_first_command_init_suggests_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["init", "my-letter"])
+    assert result.exit_code == 0, result.output
+
+    [suggestion] = [line for line in result.output.splitlines() if line.startswith("Next: ")]
+    cd, command = suggestion.removeprefix("Next: ").split(" && ", 1)
+    assert cd == "cd my-letter"
+    monkeypatch.chdir(tmp_path / "my-letter")
+    name, *arguments = command.split()
+    assert name == "newsletter"
+    suggested = runner.invoke(cli, arguments)
+    assert suggested.exit_code == 0, suggested.output
+
+
+def test_init_starts_a_git_repository_when_git_is_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shutil.which("git") is None:
+        skip_or_fail("git is not installed (apt-get install git)")
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(cli, ["init", "letters"])
+
+    assert result.exit_code == 0, result.output
+    assert "started a git repository in letters (git init)" in result.output
+    assert (tmp_path / "letters" / ".git").is_dir()
+    ignored = subprocess.run(
+        ["git", "check-ignore", "newsletter.db", "build/x", "outbox/x"],
+        cwd=tmp_path / "letters", capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert ignored == ["newsletter.db", "build/x", "outbox/x"]
+
+
+def test_init_inside_a_repository_leaves_it_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shutil.which("git") is None:
+        skip_or_fail("git is not installed (apt-get install git)")
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(cli, ["init", "letters"])
+
+    assert result.exit_code == 0, result.output
+    assert "git repository" not in result.output
+    assert not (tmp_path / "letters" / ".git").exists()
