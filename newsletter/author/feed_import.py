@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 from newsletter.author.article_import import write_issue
 from newsletter.author.fetch import fetch, is_url, read_local
@@ -42,8 +43,14 @@ def import_feed(
 ) -> Path:
     import feedparser  # only for this command
 
-    data = fetch(source).data if is_url(source) else read_local(Path(source))
+    if is_url(source):
+        fetched = fetch(source)
+        data, base = fetched.data, fetched.url
+    else:
+        data, base = read_local(Path(source)), source
     feed = feedparser.parse(data)
+    if not feed.entries and _looks_like_html(data):
+        raise NewsletterError(_not_a_feed(source, base, data))
     if feed.bozo and not feed.entries:
         raise NewsletterError(
             f"{source}: not an RSS or Atom feed ({feed.get('bozo_exception', 'unreadable')}); "
@@ -136,3 +143,51 @@ def _plain_text(fragment: str) -> str:
     parser.feed(fragment)
     parser.close()
     return " ".join("".join(parser.parts).split())
+
+
+# The kinds of <link rel="alternate"> that name a feed this command reads.
+FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml")
+_HTML_START = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def _looks_like_html(data: bytes) -> bool:
+    return _HTML_START.match(data[:4096]) is not None
+
+
+def _not_a_feed(source: str, base: str, data: bytes) -> str:
+    """What to say about a web page given as a feed: the feed it names, if it names one."""
+    links = _FeedLinks()
+    links.feed(data.decode("utf-8", "replace"))
+    links.close()
+    if links.hrefs:
+        feed_url = urljoin(base, links.hrefs[0]) if is_url(base) else links.hrefs[0]
+        return (
+            f"{source}: this is a web page, not an RSS or Atom feed; the page names its "
+            f"feed: newsletter new --from-feed {feed_url}"
+        )
+    return (
+        f"{source}: this is a web page, not an RSS or Atom feed, and it names no feed "
+        '(no <link rel="alternate">); find the feed\'s address on the site (often /feed/, '
+        "/rss.xml or /atom.xml)"
+    )
+
+
+class _FeedLinks(HTMLParser):
+    """The feeds a page names: ``<link rel="alternate" type="application/rss+xml">``."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag != "link":
+            return
+        values = {name: (value or "") for name, value in attrs}
+        rel = values.get("rel", "").lower().split()
+        kind = values.get("type", "").lower().split(";")[0].strip()
+        href = values.get("href", "").strip()
+        if "alternate" in rel and kind in FEED_TYPES and href:
+            self.hrefs.append(href)

@@ -192,3 +192,37 @@ def test_new_takes_one_source(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["new", "Title", "--from", "x.html"])
     assert result.exit_code == 2
     assert "give a TITLE, --from URL or --from-feed URL (one of them)" in result.output
+
+
+def test_a_web_page_given_as_a_feed_is_named_so_with_the_feed_it_links_to(
+    runner: CliRunner, project: Path
+) -> None:
+    page = BLOG_POST.read_text(encoding="utf-8").replace(
+        "</head>",
+        '<link rel="alternate" type="application/rss+xml" title="Breastfeeding World &raquo; '
+        'Feed" href="/feed/" />\n</head>',
+        1,
+    )
+    with FakeWebSite({POST_PATH: Page(page)}) as site:
+        result = runner.invoke(cli, ["new", "--from-feed", site.url + POST_PATH])
+
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {site.url}{POST_PATH}: this is a web page, not an RSS or Atom feed; the page "
+        f"names its feed: newsletter new --from-feed {site.url}/feed/\n"
+    )
+    assert not list((project / "issues").glob(f"{TODAY}-*.md"))
+
+
+def test_a_web_page_without_a_feed_link_says_where_feeds_usually_are(
+    runner: CliRunner, project: Path
+) -> None:
+    with FakeWebSite({"/about/": Page("<!doctype html><title>About</title><p>Hi.</p>")}) as site:
+        result = runner.invoke(cli, ["new", "--from-feed", site.url + "/about/"])
+
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {site.url}/about/: this is a web page, not an RSS or Atom feed, and it names "
+        'no feed (no <link rel="alternate">); find the feed\'s address on the site (often '
+        "/feed/, /rss.xml or /atom.xml)\n"
+    )
