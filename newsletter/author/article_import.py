@@ -3,15 +3,16 @@
 trafilatura finds the article in the page (dropping navigation, share buttons, tag
 lists, comment forms and sidebars) and writes it as Markdown with headings, lists,
 links and images; its metadata gives the title, author and date. The images are
-downloaded into ``issues/images/``; an image without a real alt text (none, or a list
-of search keywords) gets an ``alt:`` placeholder that ``newsletter check`` reports
-until the editor describes it. The issue ends with a link to where it was first
-published.
+downloaded into ``issues/images/``, once each (by URL and by content); an image
+without a real alt text (none, or a list of search keywords) gets an ``alt:``
+placeholder that ``newsletter check`` reports until the editor describes it. The issue
+ends with a link to where it was first published.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -171,11 +172,17 @@ def _localise_images(
     markdown: str, issues_dir: Path, slug: str, fetch_image: Fetcher, result: ImportedIssue
 ) -> str:
     images_dir = issues_dir / "images"
+    # One file per distinct image: a page often shows one twice (a hero repeated, a
+    # resized copy under another URL), and the second is neither fetched nor written.
+    by_src: dict[str, Path] = {}
+    by_hash: dict[str, Path] = {}
 
     def replace(match: re.Match[str]) -> str:
         alt, src = match["alt"].strip(), match["src"]
         if not alt or _looks_like_keywords(alt):
             alt = f"{ALT_PLACEHOLDER} describe this image"
+        if src in by_src:
+            return f"![{alt}](images/{by_src[src].name})"
         try:
             fetched = fetch_image(src)
         except NewsletterError as error:
@@ -185,6 +192,10 @@ def _localise_images(
             result.notes.append(f"image {src} not found; left as it was")
             return f"![{alt}]({src})"
         data, suffix = fetched
+        digest = hashlib.sha256(data).hexdigest()
+        if digest in by_hash:
+            by_src[src] = by_hash[digest]
+            return f"![{alt}](images/{by_hash[digest].name})"
         suffix = suffix.lower() if suffix.lower() in IMAGE_SUFFIXES else ".jpg"
         stem = slugify(Path(urlsplit(src).path).stem) or "image"
         target = images_dir / f"{slug}-{stem}{suffix}"
@@ -195,6 +206,7 @@ def _localise_images(
         images_dir.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         result.images.append(target)
+        by_src[src] = by_hash[digest] = target
         return f"![{alt}](images/{target.name})"
 
     return _IMAGE.sub(replace, markdown)

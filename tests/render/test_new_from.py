@@ -38,9 +38,9 @@ JUNK = [
 ]
 
 
-def jpeg(size: tuple[int, int]) -> bytes:
+def jpeg(size: tuple[int, int], colour: tuple[int, int, int] = (200, 120, 150)) -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", size, (200, 120, 150)).save(buffer, "JPEG")
+    Image.new("RGB", size, colour).save(buffer, "JPEG")
     return buffer.getvalue()
 
 
@@ -56,7 +56,7 @@ def blog() -> FakeWebSite:
         POST_PATH: Page(BLOG_POST.read_text(encoding="utf-8")),
         UPLOADS + "stem-cells-hero.jpg": Page(jpeg((600, 400)), "image/jpeg"),
         UPLOADS + "glowing-cells.png": Page(png((500, 300)), "image/png"),
-        UPLOADS + "big-latch-on.jpg": Page(jpeg((600, 400)), "image/jpeg"),
+        UPLOADS + "big-latch-on.jpg": Page(jpeg((600, 400), (90, 160, 90)), "image/jpeg"),
     }
     with FakeWebSite(pages) as site:
         yield site
@@ -226,3 +226,28 @@ def test_a_web_page_without_a_feed_link_says_where_feeds_usually_are(
         'no feed (no <link rel="alternate">); find the feed\'s address on the site (often '
         "/feed/, /rss.xml or /atom.xml)\n"
     )
+
+
+def test_an_image_the_page_shows_twice_is_downloaded_once(
+    runner: CliRunner, project: Path, blog: FakeWebSite
+) -> None:
+    glowing = '<figure><img src="/wp-content/uploads/2017/03/glowing-cells.png" alt="Mouse cells'
+    same_bytes = f"{UPLOADS}glowing-cells-600x360.png"  # another URL, the same file
+    page = BLOG_POST.read_text(encoding="utf-8").replace(
+        "<h2>The Right Type of Stem Cell</h2>",
+        f'{glowing} glowing red again"></figure>\n'
+        f'<figure><img src="{same_bytes}" alt="Mouse cells glowing red once more"></figure>\n'
+        "<h2>The Right Type of Stem Cell</h2>",
+    )
+    blog.pages[POST_PATH] = Page(page)
+    blog.pages[same_bytes] = blog.pages[UPLOADS + "glowing-cells.png"]
+
+    result = runner.invoke(cli, ["new", "--from", blog.url + POST_PATH])
+
+    assert result.exit_code == 0, result.output
+    images = sorted(path.name for path in (project / "issues" / "images").glob("*-glowing*"))
+    assert images == ["stem-cells-the-medicine-in-breast-milk-glowing-cells.png"]
+    assert blog.requests[UPLOADS + "glowing-cells.png"] == 1
+    body = (project / ISSUE).read_text(encoding="utf-8")
+    assert body.count("](images/stem-cells-the-medicine-in-breast-milk-glowing-cells.png)") == 3
+    assert result.output.count("downloaded ") == 3  # hero, glowing cells, big latch on
