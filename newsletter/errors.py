@@ -13,8 +13,6 @@ from typing import Any
 class NewsletterError(Exception):
     """An error the user can fix; ``str(error)`` is the message shown to them."""
 
-    exit_code = 1
-
     def __init__(self, message: str, *, problems: list[str] | None = None) -> None:
         self.problems = problems or [message]
         super().__init__(message)

@@ -226,17 +226,6 @@ class CompiledIssue:
     images: tuple[ProcessedImage, ...] = field(default=())  # the same, with their sizes
 
 
-@dataclass(frozen=True)
-class RenderedMessage:
-    """One recipient's copy: what a provider hands to the mail system."""
-
-    to: str
-    subject: str
-    html: str
-    text: str
-    headers: dict[str, str]
-
-
 SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
 # Never mailed again, and never reactivated by an import or an add.
 SUPPRESSED_STATUSES = frozenset({"unsubscribed", "bounced", "complained"})

@@ -8,7 +8,6 @@ from typing import Any
 from newsletter.config import Config
 from newsletter.deliverability.dns_lookup import Dns
 
-LEVELS = ("ok", "warning", "error")
 SENDGRID_SPF = "sendgrid.net"
 
 

@@ -41,7 +41,3 @@ class Personalizer:
         values = recipient.values()
         html_values = {name: escape(value, quote=True) for name, value in values.items()}
         return fill(self._html, html_values), fill(self._text, values)
-
-    @property
-    def fields_used(self) -> set[str]:
-        return set(self._html[1::2]) | set(self._text[1::2])

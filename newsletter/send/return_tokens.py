@@ -31,8 +31,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-MAC_LENGTH = 16  # base32 characters: 80 bits
 MAILTO_SUBJECT_PREFIX = "unsubscribe "  # then the token
+# <subscriber>-<campaign>-<MAC>, the MAC 16 base32 characters (80 bits).
 _TOKEN = r"(\d{1,18})-(\d{1,18})-([a-z2-7]{16})"
 _BOUNCE_TOKEN = re.compile(r"\+" + _TOKEN + "@", re.IGNORECASE)
 _MAILTO_TOKEN = re.compile(r"\bunsubscribe\s+" + _TOKEN + r"\b", re.IGNORECASE)

@@ -27,7 +27,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.store.schema import Id, UtcDateTime, metadata, subscribers
 
-ENGAGEMENT_KINDS = ("open", "click")
 _CHUNK = 500  # ids per IN (...) list
 
 engagement_by_subscriber = Table(

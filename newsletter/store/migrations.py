@@ -168,13 +168,6 @@ def current_version(engine: Engine) -> int:
         ) from None
 
 
-def pending_migrations(
-    engine: Engine, migrations: list[Migration] | None = None
-) -> list[Migration]:
-    version = current_version(engine)
-    return [m for m in (migrations or MIGRATIONS) if m.version > version]
-
-
 def upgrade(engine: Engine, migrations: list[Migration] | None = None) -> list[Migration]:
     """Apply every migration not yet recorded, in order; return the ones applied here."""
     migrations = migrations or MIGRATIONS

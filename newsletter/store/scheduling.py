@@ -21,8 +21,6 @@ from sqlalchemy import JSON, Column, ForeignKey, Index, Integer, String, Table, 
 
 from newsletter.store.schema import Id, UtcDateTime, metadata
 
-SCHEDULE_STATES = ("queued", "held", "sent")
-
 # Raw SQL rather than an ``Index`` on ``schema.ledger``: attached to the table, it would
 # also be created by migration 2 on a fresh database, and then again here.
 LEDGER_STATE_INDEX = (

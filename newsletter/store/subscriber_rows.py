@@ -171,10 +171,6 @@ def iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-def without_none(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value is not None}
-
-
 # What resubscribing or restarting a signup clears: the last unsubscribe's record.
 NOT_UNSUBSCRIBED: dict[str, Any] = {
     "unsubscribed_at": None,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from email.message import EmailMessage
 
 import pytest
 
 from newsletter.config import Config
 from newsletter.errors import SendError
 from newsletter.render.mail import (
-    compose,
+    MAX_LINE,
     format_address,
     list_headers,
     message_bytes,
@@ -79,7 +80,17 @@ def test_a_subject_with_a_line_break_cannot_inject_headers(config: Config, subje
         message_headers(config, to="ann@example.org", subject=subject)
 
 
-def test_compose_reads_back_what_message_bytes_writes(config: Config) -> None:
+def compose(headers: dict[str, str], *, html: str, text: str) -> EmailMessage:
+    """What message_bytes writes, read back as a mail client would."""
+    raw = message_bytes(headers, html=html, text=text)
+    parsed = email.message_from_bytes(
+        raw, policy=email.policy.default.clone(max_line_length=MAX_LINE)
+    )
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+def test_a_message_reads_back_as_message_bytes_wrote_it(config: Config) -> None:
     headers = message_headers(
         config,
         to='"Zoë Ünal" <zoe@example.org>',

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 import yaml
@@ -32,7 +31,6 @@ class TopicMapper:
                     f"newsletter.yaml (known topics: {', '.join(known) or 'none'})"
                 )
             self.mapping[value.strip().casefold()] = topic_id
-        self.unmapped: Counter[str] = Counter()
         self._cache: dict[str, str | None] = {}
 
     def topic_for(self, value: str) -> str | None:
