@@ -24,12 +24,14 @@ demo: $(BIN)/.installed
 # pytest-xdist workers: one per core by default; make test WORKERS=0 runs in this process.
 WORKERS ?= auto
 
-# The whole check, lint and formatting included, then the suite on every core. CI runs
+# The whole check (lint, formatting, strict types, dead code: vulture with
+# vulture_whitelist.py), then the suite on every core. CI runs
 # exactly this (see .ci/run).
 test: $(BIN)/.installed
 	$(BIN)/ruff check newsletter tests benchmarks scripts
 	$(BIN)/ruff format --check newsletter tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/vulture
 	$(BIN)/python -m pytest -n $(WORKERS)
 
 # The inner loop: the suite without the tests marked slow (subprocesses, browsers, big
@@ -40,6 +42,7 @@ test-fast: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check newsletter tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/vulture
 	$(BIN)/ruff format --check newsletter tests benchmarks scripts
 
 # Refresh the golden files after an intended change to the rendered seed issue.
