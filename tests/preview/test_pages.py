@@ -354,3 +354,25 @@ def test_a_preview_on_another_address_answers_only_to_names_it_was_given(
     refused = client.get(PAGE, headers={"Host": "rebound.attacker.example"})
     assert refused.status_code == 421
     assert "--allow-host NAME" in refused.get_data(as_text=True)
+
+
+def checks_card(html: str) -> str:
+    match = re.search(r'<section class="checks" id="checks".*?</section>', html, re.DOTALL)
+    assert match is not None, "no check card on the page"
+    return text_of(match[0])
+
+
+def test_the_check_card_does_not_say_all_is_well_while_the_error_panel_shows(
+    client: Client, workspace: Workspace, issue_file: Path
+) -> None:
+    good = issue_file.read_text(encoding="utf-8")
+    assert "No problems found." in checks_card(client.get(PAGE).text)
+    saved(workspace, issue_file, good.replace("topics: [research]", "topics: [research"))
+
+    card = checks_card(client.get(PAGE).text)
+
+    assert "No problems found" not in card
+    assert "Not checked: the issue as saved does not render (see the error above)." in card
+
+    saved(workspace, issue_file, good)
+    assert "No problems found." in checks_card(client.get(PAGE).text)
