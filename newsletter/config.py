@@ -324,6 +324,22 @@ class MailboxSettings(Schema):
         description="PEM file of a private CA for the mailbox server; relative to the project.",
     )
     timeout: float = Field(30.0, gt=0, description="Seconds per mailbox command.")
+    max_message_size: int = Field(
+        5_000_000,
+        ge=100_000,
+        description="Bytes; a larger message is set aside (quarantine) unread.",
+    )
+    message_timeout: float = Field(
+        2.0,
+        gt=0,
+        description="CPU seconds to read one message before it is set aside (quarantine).",
+    )
+    quarantine_folder: str | None = Field(
+        None,
+        min_length=1,
+        description="Folder for the messages set aside (an IMAP folder, or a Maildir++ "
+        "folder .NAME); unset: left in place, flagged.",
+    )
 
 
 class SendingSettings(Schema):

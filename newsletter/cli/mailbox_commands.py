@@ -26,8 +26,11 @@ def process(state: State, as_json: bool) -> None:
     subscriber complained; mail to the List-Unsubscribe mailto unsubscribes the person
     that copy was sent to. Each is matched to a subscriber only by the signed token in
     the return path or the mailto subject. Auto-replies and anything else are left
-    alone and counted. Processed messages are flagged (IMAP), moved to cur/ (Maildir)
-    or deleted (POP3), so running it again changes nothing; run it from cron.
+    alone and counted. A message too large, too deeply nested or too slow to read
+    (mailbox.max_message_size, mailbox.message_timeout) is set aside, flagged or moved
+    to mailbox.quarantine_folder, and the run goes on. Processed messages are flagged
+    (IMAP), moved to cur/ (Maildir) or deleted (POP3), so running it again changes
+    nothing; run it from cron.
 
     \b
     Examples:
@@ -56,5 +59,12 @@ def summary_lines(summary: MailboxSummary) -> list[str]:
         f"Without a valid token, ignored: {counts['unverified']}",
         f"Auto-replies, left alone: {counts['auto_reply']}",
         f"Other messages, left alone: {counts['other']}",
+        f"Set aside (quarantine): {counts['quarantine']}, "
+        + (
+            f"moved to {summary.quarantine_folder}"
+            if summary.quarantine_folder
+            else "left in the mailbox, flagged"
+        ),
+        *(f"  {label}: {reason}" for label, reason in summary.quarantined),
         f"Already processed by an earlier run: {summary.already_processed}",
     ]

@@ -142,6 +142,21 @@ def record_returns(store: Store, returns: Sequence[Return], *, soft_bounce_limit
     return recorded
 
 
+def processed_kinds(store: Store, keys: Iterable[str]) -> dict[str, str]:
+    """``message_key -> kind`` of those of ``keys`` an earlier run processed."""
+    wanted = sorted(set(keys))
+    found: dict[str, str] = {}
+    with store.engine.connect() as connection:
+        for start in range(0, len(wanted), _LOOKUP_SLICE):
+            rows = connection.execute(
+                select(mailbox_messages.c.message_key, mailbox_messages.c.kind).where(
+                    mailbox_messages.c.message_key.in_(wanted[start : start + _LOOKUP_SLICE])
+                )
+            )
+            found.update((key, kind) for key, kind in rows)
+    return found
+
+
 def link_keys(store: Store, ids: Iterable[int]) -> dict[int, str]:
     """``id -> link_key`` of those of ``ids`` that are subscribers (erased ones are not)."""
     wanted = sorted(set(ids))

@@ -16,11 +16,13 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import load_config
+from newsletter.models import Subscriber
 from newsletter.send.return_tokens import ReturnTokens
 from newsletter.store import Store, open_store
 from tests.conftest import skip_or_fail
 from tests.mailbox.conftest import Returned
 from tests.mailbox.dovecot import PASSWORD, USER, Dovecot, missing_reason, start_dovecot
+from tests.mailbox.hostile import nested_messages
 
 pytestmark = pytest.mark.slow  # a Dovecot server started for each test
 
@@ -41,27 +43,27 @@ def dovecot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Dovecot]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def use_mailbox(project: Path, url: str, ca_file: Path | None) -> Store:
+def use_mailbox(project: Path, url: str, ca_file: Path | None, **settings: object) -> Store:
     path = project / "newsletter.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data["mailbox"] = {"url": url, **({"ca_file": str(ca_file)} if ca_file else {})}
+    data["mailbox"] = {"url": url, **({"ca_file": str(ca_file)} if ca_file else {}), **settings}
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return open_store(load_config(path))
 
 
-def flags(server: Dovecot) -> dict[bytes, set[bytes]]:
-    """Subject -> IMAP flags of every message in the box, read with another client."""
+def flags(server: Dovecot, folder: str = "INBOX") -> dict[bytes, set[bytes]]:
+    """Subject -> IMAP flags of every message in the folder, read with another client."""
     context = ssl.create_default_context(cafile=str(server.cert))
     with imaplib.IMAP4_SSL("127.0.0.1", server.imaps_port, ssl_context=context) as client:
         client.login(USER, PASSWORD)
-        client.select("INBOX", readonly=True)
+        client.select(folder, readonly=True)
         _, data = client.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
     found = {}
     for item in data:
         if isinstance(item, tuple):
             head, body = item
             flag_text = head.split(b"FLAGS (")[1].split(b")")[0]
-            found[body.strip().removeprefix(b"Subject: ")] = set(flag_text.split())
+            found[body.strip().removeprefix(b"Subject: ")] = set(flag_text.split()) - {b"\\Recent"}
     return found
 
 
@@ -111,6 +113,79 @@ def test_pop3_deletes_what_it_acted_on_and_keeps_the_rest(
     # POP3 cannot flag the auto-reply: the database knows it was seen.
     assert (sum(second["messages"].values()), second["already_processed"]) == (0, 1)
     store.close()
+
+
+def deliver_hostile(dovecot: Dovecot, returned: Returned, subscriber: Subscriber) -> None:
+    """A message nested 3,000 deep, one of 300 KB (over a limit of 100 KB) and a valid
+    mailto unsubscribe (issue 20)."""
+    dovecot.deliver("a", nested_messages(3000))
+    huge = b"Subject: huge\r\nMessage-ID: <huge@example.com>\r\n\r\n" + b"x" * 300_000
+    dovecot.deliver("b", huge)
+    dovecot.deliver("c", returned("mailto-unsubscribe", subscriber, None))
+
+
+def test_imap_sets_aside_what_it_cannot_read_into_the_quarantine_folder(
+    dovecot: Dovecot,
+    project: Path,
+    runner: CliRunner,
+    returned: Returned,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
+    url = f"imaps://{USER}@127.0.0.1:{dovecot.imaps_port}/INBOX"
+    settings = {"quarantine_folder": "Quarantine", "max_message_size": 100_000}
+    store = use_mailbox(project, url, dovecot.cert, **settings)
+    subscriber = store.add("reader0@example.net", topics=["research"])
+    deliver_hostile(dovecot, returned, subscriber)
+
+    result = runner.invoke(cli, ["mailbox", "process", "--json"])
+
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert (summary["messages"]["quarantine"], summary["messages"]["unsubscribe"]) == (2, 1)
+    assert [item["reason"] for item in summary["quarantined"]] == [
+        "more than 64 nested multipart or message parts",
+        "larger than mailbox.max_message_size (100,000 bytes)",
+    ]
+    assert store.get(subscriber.id).status == "unsubscribed"  # type: ignore[union-attr]
+    assert list(flags(dovecot)) == [b"unsubscribe " + subject_token(returned, subscriber)]
+    assert flags(dovecot, "Quarantine") == {
+        b"deep-messages": {b"$NewsletterDone", b"\\Flagged"},
+        b"huge": {b"$NewsletterDone", b"\\Flagged"},
+    }
+    again = json.loads(runner.invoke(cli, ["mailbox", "process", "--json"]).output)
+    assert sum(again["messages"].values()) + again["already_processed"] == 0
+    store.close()
+
+
+def test_pop3_leaves_what_it_set_aside_and_does_not_read_it_again(
+    dovecot: Dovecot,
+    project: Path,
+    runner: CliRunner,
+    returned: Returned,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
+    url = f"pop3s://{USER}@127.0.0.1:{dovecot.pop3s_port}"
+    store = use_mailbox(project, url, dovecot.cert, max_message_size=100_000)
+    subscriber = store.add("reader0@example.net", topics=["research"])
+    deliver_hostile(dovecot, returned, subscriber)
+
+    first = json.loads(runner.invoke(cli, ["mailbox", "process", "--json"]).output)
+    second = json.loads(runner.invoke(cli, ["mailbox", "process", "--json"]).output)
+
+    assert (first["messages"]["quarantine"], first["messages"]["unsubscribe"]) == (2, 1)
+    assert store.get(subscriber.id).status == "unsubscribed"  # type: ignore[union-attr]
+    assert sorted(flags(dovecot)) == [b"deep-messages", b"huge"]
+    assert (second["messages"]["quarantine"], second["already_processed"]) == (0, 2)
+    store.close()
+
+
+def subject_token(returned: Returned, subscriber: Subscriber) -> bytes:
+    message = returned("mailto-unsubscribe", subscriber, None)
+    return message.split(b"Subject: unsubscribe ")[1].split(b"\r\n")[0]
 
 
 def test_a_certificate_that_cannot_be_verified_stops_with_one_line(

@@ -94,6 +94,7 @@ def test_bounces_complaints_and_mailto_unsubscribes_are_applied_once(
         "Without a valid token, ignored: 1",
         "Auto-replies, left alone: 1",
         "Other messages, left alone: 1",
+        "Set aside (quarantine): 0, left in the mailbox, flagged",
         "Already processed by an earlier run: 0",
     ]
     statuses = [db.get(subscriber_id).status for subscriber_id in ids]

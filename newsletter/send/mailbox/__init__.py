@@ -7,7 +7,12 @@ checked against the subscriber's current link key, looked up once per chunk),
 applies what it means to the store in one transaction per chunk
 (:func:`newsletter.store.returns.record_returns`), and then flags or moves the
 messages at the source. A message is remembered in the database before it is flagged,
-so a run that dies in between, or a POP3 box that cannot flag, changes nothing twice.
+so a run that dies in between, or a POP3 box that cannot flag, changes nothing twice;
+one an earlier run processed is not read again.
+
+Each message is read within bounds (:mod:`~newsletter.send.mailbox.guard`): one that is
+too large, too deep or too slow, or that the parser cannot read, is set aside
+(``quarantine``, remembered like any other) and the run goes on.
 """
 
 from __future__ import annotations
@@ -17,14 +22,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from newsletter.config import Config
-
-# Aliased: the name ``classify`` stays the submodule's.
-from newsletter.send.mailbox.classify import ACTED_ON, Classified
-from newsletter.send.mailbox.classify import classify as classify_message
-from newsletter.send.mailbox.sources import Source, open_source
+from newsletter.send.mailbox.classify import ACTED_ON, Classified, message_key
+from newsletter.send.mailbox.guard import Limits, classify_within
+from newsletter.send.mailbox.sources import Fetched, Source, open_source
 from newsletter.send.return_tokens import LinkKeyOf, ReturnTokens, named_subscribers
 from newsletter.store import Store, open_store
-from newsletter.store.returns import Recorded, Return, link_keys, record_returns
+from newsletter.store.returns import (
+    Recorded,
+    Return,
+    link_keys,
+    processed_kinds,
+    record_returns,
+)
 from newsletter.tokens import require_secret
 
 KINDS = (
@@ -35,6 +44,7 @@ KINDS = (
     "unverified",
     "auto_reply",
     "other",
+    "quarantine",
 )
 
 
@@ -42,6 +52,8 @@ KINDS = (
 class MailboxSummary:
     source: str
     counts: Counter[str] = field(default_factory=Counter)  # messages per kind, this run
+    quarantined: list[tuple[str, str]] = field(default_factory=list)  # (message, reason)
+    quarantine_folder: str | None = None  # where they went (None: left in place)
     already_processed: int = 0
     bounced: int = 0  # subscribers marked bounced (hard bounces, soft ones past the limit)
     complained: int = 0
@@ -52,6 +64,10 @@ class MailboxSummary:
         return {
             "source": self.source,
             "messages": {kind: self.counts[kind] for kind in KINDS},
+            "quarantined": [
+                {"message": label, "reason": reason} for label, reason in self.quarantined
+            ],
+            "quarantine_folder": self.quarantine_folder,
             "already_processed": self.already_processed,
             "subscribers": {
                 "bounced": self.bounced,
@@ -71,12 +87,13 @@ class MailboxSummary:
 def process_mailbox(config: Config, *, source: Source | None = None) -> MailboxSummary:
     """Read the mailbox once and apply every bounce, complaint and mailto unsubscribe."""
     tokens = ReturnTokens(require_secret())
+    limits = Limits(config.mailbox.max_message_size, config.mailbox.message_timeout)
     source = source or open_source(config)
-    summary = MailboxSummary(source.description)
+    summary = MailboxSummary(source.description, quarantine_folder=source.quarantine_folder)
     store = open_store(config)
     try:
         for chunk in source.chunks():
-            _process_chunk(config, store, source, tokens, chunk, summary)
+            _process_chunk(config, store, source, tokens, limits, chunk, summary)
     finally:
         store.close()
         source.close()
@@ -88,26 +105,41 @@ def _process_chunk(
     store: Store,
     source: Source,
     tokens: ReturnTokens,
-    chunk: list[tuple[str, bytes]],
+    limits: Limits,
+    chunk: list[Fetched],
     summary: MailboxSummary,
 ) -> None:
-    link_key_of = _chunk_link_keys(store, [raw for _, raw in chunk])
-    classified = [classify_message(raw, tokens, link_key_of) for _, raw in chunk]
+    keys = [message_key(item.raw) for item in chunk]
+    # Processed by an earlier run (a POP3 box keeps what was not acted on): not read again.
+    earlier = processed_kinds(store, keys)
+    fresh = [(item, key) for item, key in zip(chunk, keys, strict=True) if key not in earlier]
+    link_key_of = _chunk_link_keys(store, [item.raw for item, _ in fresh])
+    classified = [
+        classify_within(item.raw, item.size, tokens, link_key_of, limits, key)
+        for item, key in fresh
+    ]
     recorded = record_returns(
         store,
         [_as_return(item) for item in classified],
         soft_bounce_limit=config.bounces.soft_bounce_limit,
     )
     summary.add(recorded)
-    for position, item in enumerate(classified):
+    summary.already_processed += len(chunk) - len(fresh)
+    kinds = dict(earlier)
+    for position, ((item, key), outcome) in enumerate(zip(fresh, classified, strict=True)):
+        kinds.setdefault(key, outcome.kind)
         if position in recorded.duplicates:
             summary.already_processed += 1
-        else:
-            summary.counts[item.kind] += 1
-    acted_on = [
-        handle for (handle, _), item in zip(chunk, classified, strict=True) if item.kind in ACTED_ON
-    ]
-    source.finish([handle for handle, _ in chunk], acted_on)
+            continue
+        summary.counts[outcome.kind] += 1
+        if outcome.kind == "quarantine":
+            summary.quarantined.append((item.label, outcome.reason))
+    kind_of = [kinds[key] for key in keys]
+    source.finish(
+        [item.handle for item in chunk],
+        [item.handle for item, kind in zip(chunk, kind_of, strict=True) if kind in ACTED_ON],
+        [item.handle for item, kind in zip(chunk, kind_of, strict=True) if kind == "quarantine"],
+    )
 
 
 def _chunk_link_keys(store: Store, messages: list[bytes]) -> LinkKeyOf:

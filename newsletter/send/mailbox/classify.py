@@ -12,6 +12,7 @@ RFC 5965 abuse report by its ``report-type``; an auto-reply by its RFC 3834 head
 from __future__ import annotations
 
 import email
+import email.parser
 import email.policy
 import hashlib
 import re
@@ -32,6 +33,7 @@ Kind = Literal[
     "unverified",  # looked like one of the above, but without a valid token: ignored
     "auto_reply",  # out of office and the like: left alone
     "other",  # anything else: left alone for a person to read
+    "quarantine",  # cannot be read within bounds (size, nesting, time): set aside
 ]
 ACTED_ON: frozenset[Kind] = frozenset({"hard_bounce", "soft_bounce", "complaint", "unsubscribe"})
 
@@ -44,27 +46,59 @@ _SOFT_PERMANENT_STATUSES = frozenset({"5.2.2", "5.2.0"})
 
 
 _POLICY = email.policy.compat32
-# The part of a report that returns the original message (or its headers): always after
-# the machine-readable part, and the costliest to parse. The token in it is found in
-# the raw bytes (see _anywhere), so the parser need not see it.
-_RETURNED_ORIGINAL = re.compile(
-    rb"\n--(?P<boundary>[^\r\n]+)\r?\n(?:[^\r\n]+\r?\n)*?"
-    rb"content-type:[ \t]*(?:message/rfc822|text/rfc822-headers)",
-    re.IGNORECASE,
+# How many multipart and message parts a message may hold. Python's parser and its
+# walk() recurse once per level, so thousands of nested parts (a 100 KB message) end in
+# RecursionError; a bounce has a handful. Counting every container header (not only
+# nested ones) is an upper bound of the depth that needs no parsing.
+MAX_PARTS = 64
+_CONTAINER = re.compile(rb"^content-type:[ \t\r\n]*(?:multipart|message)/", re.I | re.M)
+# The Content-Type lines that start a returned original (or its headers).
+_ORIGINAL_TYPE = re.compile(
+    rb"^content-type:[ \t\r\n]*(?:message/rfc822|text/rfc822-headers)", re.I | re.M
 )
 
 
-def _without_returned_original(raw: bytes) -> bytes:
-    """A multipart/report without its returned original: parsing it was half the time."""
-    # The end of the headers: a Maildir file has LF line ends, IMAP and POP3 give CRLF.
-    ends = [end for end in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if end >= 0]
-    head_end = min(ends, default=-1)
-    if head_end < 0 or b"multipart/report" not in raw[:head_end].lower():
+def header_end(raw: bytes, start: int = 0, end: int | None = None) -> int:
+    """Where the header block that starts at ``start`` ends (-1 without a blank line
+    before ``end``): a Maildir file has LF line ends, IMAP and POP3 give CRLF."""
+    end = len(raw) if end is None else end
+    found = [
+        at for at in (raw.find(b"\n\n", start, end), raw.find(b"\n\r\n", start, end)) if at >= 0
+    ]
+    return min(found, default=-1)
+
+
+def _headers(raw: bytes) -> Message:
+    end = header_end(raw)
+    return email.parser.BytesHeaderParser(policy=_POLICY).parsebytes(
+        raw if end < 0 else raw[: end + 1]
+    )
+
+
+def _without_returned_original(raw: bytes, headers: Message) -> bytes:
+    """A multipart/report without its returned original: parsing it was half the time.
+
+    One pass over the report: each part's header block is searched once, up to the next
+    delimiter of the report's own boundary (linear, whatever the body holds).
+    """
+    boundary = headers.get_boundary() if headers.get_content_type() == "multipart/report" else None
+    if not boundary:
         return raw
-    found = _RETURNED_ORIGINAL.search(raw, head_end)
-    if found is None:
-        return raw
-    return raw[: found.start()] + b"\r\n--" + found["boundary"].rstrip() + b"--\r\n"
+    dashes = b"--" + boundary.encode("latin-1", "replace")
+    delimiter = b"\n" + dashes
+    position = raw.find(delimiter, max(header_end(raw), 0))
+    while position >= 0:
+        after = position + len(delimiter)
+        line_end = raw.find(b"\n", after)
+        if line_end < 0 or raw.startswith(b"--", after):
+            return raw  # the closing delimiter, or the end: no returned original
+        following = raw.find(delimiter, line_end)
+        part_end = len(raw) if following < 0 else following
+        blank = header_end(raw, line_end, part_end)
+        if _ORIGINAL_TYPE.search(raw, line_end, part_end if blank < 0 else blank + 1):
+            return raw[:position] + b"\r\n" + dashes + b"--\r\n"
+        position = following
+    return raw
 
 
 @dataclass(frozen=True)
@@ -75,17 +109,31 @@ class Classified:
     reason: str = ""
 
 
-def message_key(message: Message, raw: bytes) -> str:
-    """SHA-256 of the Message-ID (the same message read over IMAP or POP3), else of the bytes."""
-    message_id = str(message.get("message-id", "")).strip()
+def message_key(raw: bytes) -> str:
+    """SHA-256 of the Message-ID (the same message read over IMAP or POP3), else of the
+    bytes; from the header block alone, so a message that cannot be read has one too."""
+    return _key(_headers(raw), raw)
+
+
+def _key(headers: Message, raw: bytes) -> str:
+    message_id = str(headers.get("message-id", "")).strip()
     basis = message_id.encode("utf-8", "replace") if message_id else raw
     return hashlib.sha256(basis).hexdigest()
 
 
-def classify(raw: bytes, tokens: ReturnTokens, link_key_of: LinkKeyOf) -> Classified:
+def classify(
+    raw: bytes, tokens: ReturnTokens, link_key_of: LinkKeyOf, key: str | None = None
+) -> Classified:
+    """What ``raw`` is (``key``: its :func:`message_key`, when the caller has it)."""
+    headers = _headers(raw)
+    key = key or _key(headers, raw)
+    readable = _without_returned_original(raw, headers)
+    if len(_CONTAINER.findall(readable)) > MAX_PARTS:
+        return Classified(
+            key, "quarantine", reason=f"more than {MAX_PARTS} nested multipart or message parts"
+        )
     # compat32: the fast parser, and the Message type flufl.bounce's detectors expect.
-    message = email.message_from_bytes(_without_returned_original(raw), policy=_POLICY)
-    key = message_key(message, raw)
+    message = email.message_from_bytes(readable, policy=_POLICY)
     content_type = message.get_content_type()
     report_type = str(message.get_param("report-type", "", header="content-type")).lower()
     if content_type == "multipart/report" and report_type == "feedback-report":

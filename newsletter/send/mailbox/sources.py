@@ -12,6 +12,12 @@ second run does not read them again:
   and ``\\Seen`` on the ones acted on.
 - POP3 has no flags: messages acted on are deleted, the rest stay on the server and
   are recognised on the next run by the database's record of processed messages.
+
+A message set aside (``quarantine``: too large, too deep, too slow to read) is flagged
+for a person (Maildir ``F``, IMAP ``\\Flagged``) and left unseen, or moved to
+``mailbox.quarantine_folder`` (an IMAP folder; a Maildir++ subfolder ``.NAME``); POP3
+has neither, so it stays where it is. Of a message larger than
+``mailbox.max_message_size`` only its first :data:`HEAD_BYTES` are fetched.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import poplib
 import ssl
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import unquote, urlsplit
 
 from newsletter.config import Config, env_secret
@@ -30,14 +36,25 @@ from newsletter.errors import ConfigError, MailboxError
 
 DONE_KEYWORD = b"$NewsletterDone"
 CHUNK = 500
+HEAD_BYTES = 65536  # what is fetched of a message past mailbox.max_message_size
+
+
+class Fetched(NamedTuple):
+    handle: str  # what finish() is told
+    raw: bytes  # the message, or its first HEAD_BYTES when it is larger than the limit
+    size: int  # the whole message's, as the source counts it
+    label: str  # the message, for a person: a file name, an IMAP UID
 
 
 class Source(Protocol):
     description: str
+    quarantine_folder: str | None  # where set-aside messages go (None: left in place)
 
-    def chunks(self) -> Iterator[list[tuple[str, bytes]]]: ...
+    def chunks(self) -> Iterator[list[Fetched]]: ...
 
-    def finish(self, handled: Sequence[str], acted_on: Sequence[str]) -> None: ...
+    def finish(
+        self, handled: Sequence[str], acted_on: Sequence[str], quarantined: Sequence[str] = ()
+    ) -> None: ...
 
     def close(self) -> None: ...
 
@@ -51,8 +68,18 @@ def open_source(config: Config) -> Source:
             "(imaps://user@host/INBOX, pop3s://user@host or maildir:PATH)"
         )
     url = settings.url
+    folder = settings.quarantine_folder
     if url.startswith("maildir:"):
-        return MaildirSource(config.root / url.removeprefix("maildir:").removeprefix("//"))
+        if folder is not None and (folder.startswith(".") or "/" in folder or "\\" in folder):
+            raise ConfigError(
+                f"mailbox.quarantine_folder: {folder!r} cannot be a Maildir folder; give a "
+                "plain name such as Quarantine (it becomes the Maildir++ folder .Quarantine)"
+            )
+        return MaildirSource(
+            config.root / url.removeprefix("maildir:").removeprefix("//"),
+            max_bytes=settings.max_message_size,
+            quarantine_folder=folder,
+        )
     parts = urlsplit(url)
     if parts.scheme not in ("imaps", "imap", "pop3s") or not parts.hostname:
         raise ConfigError(
@@ -74,18 +101,25 @@ def open_source(config: Config) -> Source:
     try:
         if parts.scheme == "pop3s":
             return Pop3Source(
-                parts.hostname, parts.port or 995, user, password, context, timeout=settings.timeout
+                parts.hostname,
+                parts.port or 995,
+                user,
+                password,
+                context,
+                timeout=settings.timeout,
+                max_bytes=settings.max_message_size,
             )
-        folder = unquote(parts.path.lstrip("/")) or "INBOX"
         return ImapSource(
             parts.hostname,
             parts.port or _DEFAULT_PORTS[parts.scheme],
             user,
             password,
             context,
-            folder=folder,
+            folder=unquote(parts.path.lstrip("/")) or "INBOX",
             starttls=parts.scheme == "imap",
             timeout=settings.timeout,
+            max_bytes=settings.max_message_size,
+            quarantine_folder=folder,
         )
     except ssl.SSLCertVerificationError as error:
         raise MailboxError(
@@ -103,32 +137,50 @@ _DEFAULT_PORTS = {"imaps": 993, "imap": 143, "pop3s": 995}
 
 
 class MaildirSource:
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, *, max_bytes: int = 10**7, quarantine_folder: str | None = None
+    ) -> None:
         self.path = path
         self.description = f"maildir:{path}"
+        self.max_bytes = max_bytes
+        self.quarantine_folder = quarantine_folder
         if not (path / "new").is_dir() or not (path / "cur").is_dir():
             raise ConfigError(
                 f"mailbox.url: {path} is not a Maildir (it needs new/ and cur/ folders)"
             )
 
-    def chunks(self) -> Iterator[list[tuple[str, bytes]]]:
+    def chunks(self) -> Iterator[list[Fetched]]:
         names = sorted(entry.name for entry in os.scandir(self.path / "new") if entry.is_file())
         for start in range(0, len(names), CHUNK):
             chunk = []
             for name in names[start : start + CHUNK]:
                 try:
-                    chunk.append((name, (self.path / "new" / name).read_bytes()))
+                    with (self.path / "new" / name).open("rb") as file:
+                        size = os.fstat(file.fileno()).st_size
+                        raw = file.read() if size <= self.max_bytes else file.read(HEAD_BYTES)
                 except FileNotFoundError:  # another reader took it meanwhile
                     continue
+                chunk.append(Fetched(name, raw, size, name))
             yield chunk
 
-    def finish(self, handled: Sequence[str], acted_on: Sequence[str]) -> None:
-        seen = set(acted_on)
+    def finish(
+        self, handled: Sequence[str], acted_on: Sequence[str], quarantined: Sequence[str] = ()
+    ) -> None:
+        seen, set_aside = set(acted_on), set(quarantined)
+        aside = self.path / "cur"
+        if set_aside and self.quarantine_folder:
+            aside = self.path / f".{self.quarantine_folder}"
+            for part in ("new", "cur", "tmp"):
+                (aside / part).mkdir(parents=True, exist_ok=True)
+            aside = aside / "cur"
         for name in handled:
             unique = name.split(":", 1)[0]
-            flags = "S" if name in seen else ""
+            if name in set_aside:
+                target = aside / f"{unique}:2,F"
+            else:
+                target = self.path / "cur" / f"{unique}:2,{'S' if name in seen else ''}"
             try:
-                os.replace(self.path / "new" / name, self.path / "cur" / f"{unique}:2,{flags}")
+                os.replace(self.path / "new" / name, target)
             except FileNotFoundError:
                 continue
 
@@ -148,12 +200,16 @@ class ImapSource:
         folder: str,
         starttls: bool,
         timeout: float,
+        max_bytes: int,
+        quarantine_folder: str | None,
     ) -> None:
         from imapclient import IMAPClient
         from imapclient.exceptions import IMAPClientError, LoginError
 
         scheme = "imap" if starttls else "imaps"
         self.description = f"{scheme}://{user}@{host}:{port}/{folder}"
+        self.max_bytes = max_bytes
+        self.quarantine_folder = quarantine_folder
         self.client = IMAPClient(
             host, port=port, ssl=not starttls, ssl_context=context, timeout=timeout
         )
@@ -172,17 +228,42 @@ class ImapSource:
             self.close()
             raise MailboxError(f"{self.description}: {error}; check mailbox.url") from None
 
-    def chunks(self) -> Iterator[list[tuple[str, bytes]]]:
+    def chunks(self) -> Iterator[list[Fetched]]:
         uids = sorted(self.client.search(["UNKEYWORD", DONE_KEYWORD.decode()]))
         for start in range(0, len(uids), CHUNK):
-            fetched = self.client.fetch(uids[start : start + CHUNK], ["BODY.PEEK[]"])
-            yield [(str(uid), data[b"BODY[]"]) for uid, data in sorted(fetched.items())]
+            sizes = {
+                uid: int(data[b"RFC822.SIZE"])
+                for uid, data in self.client.fetch(
+                    uids[start : start + CHUNK], ["RFC822.SIZE"]
+                ).items()
+            }
+            small = [uid for uid, size in sizes.items() if size <= self.max_bytes]
+            large = [uid for uid, size in sizes.items() if size > self.max_bytes]
+            raws = {uid: data[b"BODY[]"] for uid, data in self._fetch(small, "BODY.PEEK[]").items()}
+            head = f"BODY.PEEK[]<0.{HEAD_BYTES}>"
+            raws |= {uid: data[b"BODY[]<0>"] for uid, data in self._fetch(large, head).items()}
+            yield [Fetched(str(uid), raws[uid], sizes[uid], f"UID {uid}") for uid in sorted(raws)]
 
-    def finish(self, handled: Sequence[str], acted_on: Sequence[str]) -> None:
+    def _fetch(self, uids: list[int], item: str) -> dict[int, dict[bytes, bytes]]:
+        return self.client.fetch(uids, [item]) if uids else {}
+
+    def finish(
+        self, handled: Sequence[str], acted_on: Sequence[str], quarantined: Sequence[str] = ()
+    ) -> None:
         if handled:
             self.client.add_flags([int(uid) for uid in handled], [DONE_KEYWORD])
         if acted_on:
             self.client.add_flags([int(uid) for uid in acted_on], [b"\\Seen"])
+        if quarantined:
+            uids = [int(uid) for uid in quarantined]
+            self.client.add_flags(uids, [b"\\Flagged"])
+            if self.quarantine_folder:
+                if not self.client.folder_exists(self.quarantine_folder):
+                    self.client.create_folder(self.quarantine_folder)
+                if self.client.has_capability("MOVE"):
+                    self.client.move(uids, self.quarantine_folder)
+                else:  # a copy; the original stays, flagged done
+                    self.client.copy(uids, self.quarantine_folder)
 
     def close(self) -> None:
         try:
@@ -202,8 +283,11 @@ class Pop3Source:
         context: ssl.SSLContext,
         *,
         timeout: float,
+        max_bytes: int,
     ) -> None:
         self.description = f"pop3s://{user}@{host}:{port}"
+        self.max_bytes = max_bytes
+        self.quarantine_folder: str | None = None  # POP3 has one folder
         self.client = poplib.POP3_SSL(host, port, context=context, timeout=timeout)
         try:
             self.client.user(user)
@@ -215,17 +299,26 @@ class Pop3Source:
                 "mailbox.url and the password in mailbox.password_env"
             ) from None
 
-    def chunks(self) -> Iterator[list[tuple[str, bytes]]]:
+    def chunks(self) -> Iterator[list[Fetched]]:
         _, listing, _ = self.client.list()
-        numbers = [int(line.split()[0]) for line in listing]
-        for start in range(0, len(numbers), CHUNK):
+        sizes = [
+            (int(number), int(size)) for number, size in (line.split()[:2] for line in listing)
+        ]
+        for start in range(0, len(sizes), CHUNK):
             chunk = []
-            for number in numbers[start : start + CHUNK]:
-                _, lines, _ = self.client.retr(number)
-                chunk.append((str(number), b"\r\n".join(lines) + b"\r\n"))
+            for number, size in sizes[start : start + CHUNK]:
+                if size <= self.max_bytes:
+                    _, lines, _ = self.client.retr(number)
+                    raw = b"\r\n".join(lines) + b"\r\n"
+                else:  # the header only
+                    _, lines, _ = self.client.top(number, 0)
+                    raw = (b"\r\n".join(lines) + b"\r\n")[:HEAD_BYTES]
+                chunk.append(Fetched(str(number), raw, size, f"message {number}"))
             yield chunk
 
-    def finish(self, handled: Sequence[str], acted_on: Sequence[str]) -> None:
+    def finish(
+        self, handled: Sequence[str], acted_on: Sequence[str], quarantined: Sequence[str] = ()
+    ) -> None:
         for number in acted_on:
             self.client.dele(int(number))
 
