@@ -89,7 +89,7 @@ def _time_budget(seconds: float) -> Iterator[None]:
         yield
         return
 
-    def on_timer(signum: int, frame: object) -> None:
+    def on_timer(*_: object) -> None:  # (signal number, frame)
         raise _OverBudget
 
     previous = signal.signal(signal.SIGPROF, on_timer)
