@@ -70,6 +70,7 @@ _.exc_info
 
 # Providers are loaded by name from send/providers/__init__.py's table.
 _.OutboxProvider
+_.PostmarkProvider
 _.SendGridProvider
 _.SmtpProvider
 

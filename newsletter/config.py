@@ -246,6 +246,33 @@ class SendGridSettings(Schema):
     )
 
 
+class PostmarkSettings(Schema):
+    api_url: BaseUrl = Field("https://api.postmarkapp.com", description="API base URL.")
+    server_token_env: str = Field(
+        "POSTMARK_SERVER_TOKEN", description="Variable holding the server's API token."
+    )
+    message_stream: str = Field(
+        "broadcast",
+        min_length=1,
+        description="The message stream campaigns go out on (a Broadcast stream); "
+        "confirmation mail uses transactional_stream.",
+    )
+    transactional_stream: str = Field(
+        "outbound", min_length=1, description="The stream of confirmation and manage-link mail."
+    )
+    timeout: float = Field(30.0, gt=0, description="Seconds per HTTP request.")
+    batch_size: int = Field(500, ge=1, le=500, description="Messages per batch request.")
+    tracking: bool = Field(False, description="Let Postmark track opens and clicks.")
+    webhook_username: str = Field(
+        "postmark", min_length=1, description="The user name of the webhook URL's basic auth."
+    )
+    webhook_password_env: str = Field(
+        "POSTMARK_WEBHOOK_PASSWORD",
+        description="Variable holding the password of the webhook URL's basic auth "
+        "(https://USER:PASSWORD@your.site/webhooks/postmark).",
+    )
+
+
 class DkimSettings(Schema):
     selector: DnsName = Field(
         description="The selector: the key is published at <selector>._domainkey.<domain>.",
@@ -453,11 +480,12 @@ class Config(Schema):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default a SQLite file newsletter.db beside this file."
     )
-    provider: Literal["outbox", "smtp", "sendgrid"] = Field(
+    provider: Literal["outbox", "smtp", "sendgrid", "postmark"] = Field(
         "outbox", description="How `newsletter send` delivers."
     )
     outbox: OutboxSettings = Field(default_factory=OutboxSettings, description="Local Maildir.")
     sendgrid: SendGridSettings = Field(default_factory=SendGridSettings, description="SendGrid.")
+    postmark: PostmarkSettings = Field(default_factory=PostmarkSettings, description="Postmark.")
     smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="SMTP server.")
     sending: SendingSettings = Field(
         default_factory=SendingSettings, description="Batches and rate limits."

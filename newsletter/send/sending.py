@@ -67,12 +67,18 @@ def send_transactional(config: Config, *, to: str, subject: str, html: str, text
     return delivery
 
 
+EVENT_SOURCES = {
+    "sendgrid": "SendGrid's Event Webhook settles them as its events arrive",
+    "postmark": "Postmark's webhooks settle them as its delivery and bounce records arrive",
+}
+
+
 def unknown_hint(provider: str) -> str:
     """How a campaign's ``unknown`` recipients get settled with this provider."""
-    if provider == "sendgrid":
+    if provider in EVENT_SOURCES:
         return (
-            "SendGrid's Event Webhook settles them as its events arrive; --retry-unknown "
-            "resends the rest (at the risk of a duplicate each)"
+            f"{EVENT_SOURCES[provider]}; --retry-unknown resends the rest (at the risk of a "
+            "duplicate each)"
         )
     where = "the outbox folder" if provider == "outbox" else "the SMTP server's log"
     return (

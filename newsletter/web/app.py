@@ -19,7 +19,7 @@ from newsletter.send.sending import send_transactional
 from newsletter.site.export import LiveSite
 from newsletter.store import open_store
 from newsletter.tokens import Links, Signer, require_secret
-from newsletter.web import links, public, signup, webhooks
+from newsletter.web import links, public, signup, webhooks, webhooks_postmark
 from newsletter.web.clicks import close_clicks, init_clicks
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.events import EventProcessor
@@ -75,7 +75,7 @@ def create_app(config: Config, test_config: Mapping[str, Any] | None = None) -> 
     app.extensions[EXTENSION] = build_services(config, secret)
     init_security(app)
     init_pages(app)
-    for module in (links, signup, public, webhooks):
+    for module in (links, signup, public, webhooks, webhooks_postmark):
         app.register_blueprint(module.blueprint)
     services_ = app.extensions[EXTENSION]
     init_clicks(app, services_.store, secret, per_subscriber=config.tracking.per_subscriber)
@@ -126,7 +126,7 @@ def build_services(config: Config, secret: str) -> Services:
 
 def _http_error(error: HTTPException) -> Response:
     status = error.code or 500
-    if request.blueprint == "webhooks":
+    if request.blueprint and request.blueprint.startswith("webhooks"):
         return Response(f"{status} {error.name}\n", status=status, mimetype="text/plain")
     if status == 400 and error.description == "csrf":
         title, message = CSRF_MESSAGE

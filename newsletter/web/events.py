@@ -84,10 +84,16 @@ class EventTally:
 
 
 @dataclass(frozen=True)
-class _Event:
-    """The parts of one event this module reads, checked for type."""
+class ProviderEvent:
+    """One provider event in the terms this module applies, checked for type.
 
-    event_id: str | None  # truncated to the column's 100 characters
+    SendGrid's events are read into it here (:func:`_parse`); the other providers'
+    webhooks (``webhooks_postmark``, ...) translate theirs into it. ``kind`` is SendGrid's
+    vocabulary (``processed``, ``delivered``, ``deferred``, ``bounce``, ``dropped`` move the
+    ledger row; ``open`` and ``click`` count); ``new_status`` what the subscriber becomes.
+    """
+
+    event_id: str | None  # unique per provider event: prefixed with the provider's name
     kind: str
     campaign_id: int | None
     subscriber_id: int | None  # as echoed in custom_args
@@ -96,6 +102,7 @@ class _Event:
     new_status: str | None
     reason: str
     url: str | None = None  # a click's link
+    source: str = WEBHOOK_SOURCE  # who recorded an unsubscribe (the history shows it)
 
 
 class EventProcessor:
@@ -112,7 +119,11 @@ class EventProcessor:
         self.clock = clock
 
     def process(self, events: Iterable[Mapping[str, Any]]) -> EventTally:
-        parsed = [_parse(event) for event in events]
+        """Apply a batch of SendGrid's events."""
+        return self.apply([_parse(event) for event in events])
+
+    def apply(self, parsed: Sequence[ProviderEvent]) -> EventTally:
+        """Apply a batch of events, read from any provider, in one transaction."""
         tally = EventTally()
         now = self.clock()
         with writing(self.engine) as connection:
@@ -143,9 +154,9 @@ class EventProcessor:
                         )
                         applied = True
                     if event.new_status is not None:
-                        # An unsubscribe is SendGrid's record; the rest is its report.
+                        # An unsubscribe is the provider's record; the rest is its report.
                         unsubscribe = event.new_status == "unsubscribed"
-                        source = WEBHOOK_SOURCE if unsubscribe else "provider"
+                        source = event.source if unsubscribe else "provider"
                         changes.append(
                             StatusChange(
                                 subscriber_id,
@@ -173,11 +184,11 @@ class EventProcessor:
         return tally
 
 
-def _parse(event: Mapping[str, Any]) -> _Event:
+def _parse(event: Mapping[str, Any]) -> ProviderEvent:
     event_id = _text(event.get("sg_event_id"))
     kind = _text(event.get("event"))
     email = _text(event.get("email"))
-    return _Event(
+    return ProviderEvent(
         event_id=event_id[:100] if event_id else None,
         kind=kind or "",
         campaign_id=_as_int(event.get(CAMPAIGN_ARG)),
@@ -187,6 +198,36 @@ def _parse(event: Mapping[str, Any]) -> _Event:
         new_status=_status_after(event),
         reason=(_text(str(event.get("reason") or kind or "")) or "")[:500],
         url=_link(event) if kind == "click" else None,
+    )
+
+
+def provider_event(
+    source: str,
+    *,
+    event_id: object,
+    kind: str,
+    email: object,
+    tags: object,
+    message_id: object,
+    new_status: str | None,
+    reason: object,
+) -> ProviderEvent:
+    """An event of another provider's webhook, its values checked as SendGrid's are:
+    ``tags`` is the mapping the provider echoed (campaign and subscriber id), anything
+    of the wrong type counts as absent."""
+    tags = tags if isinstance(tags, Mapping) else {}
+    address = _text(email)
+    identifier = _text(event_id if isinstance(event_id, str) else None)
+    return ProviderEvent(
+        event_id=f"{source}:{identifier}"[:100] if identifier else None,
+        kind=kind,
+        campaign_id=_as_int(tags.get(CAMPAIGN_ARG)),
+        subscriber_id=_as_int(tags.get(SUBSCRIBER_ARG)),
+        email_key=_lookup_key(address) if address else None,
+        message_id=_text(message_id),
+        new_status=new_status,
+        reason=(_text(reason) or kind)[:500],
+        source=source,
     )
 
 
@@ -206,7 +247,9 @@ def _text(value: object) -> str | None:
     return value.replace("\x00", "")
 
 
-def _claim(connection: Connection, events: list[_Event], now: dt.datetime) -> list[_Event]:
+def _claim(
+    connection: Connection, events: Sequence[ProviderEvent], now: dt.datetime
+) -> list[ProviderEvent]:
     """The events not seen before, their ids recorded (in the caller's transaction);
     events without an id are always new."""
     ids = list(dict.fromkeys(event.event_id for event in events if event.event_id))
@@ -232,7 +275,7 @@ def _claim(connection: Connection, events: list[_Event], now: dt.datetime) -> li
     return fresh
 
 
-def _resolve(connection: Connection, events: list[_Event]) -> list[int | None]:
+def _resolve(connection: Connection, events: Sequence[ProviderEvent]) -> list[int | None]:
     """Each event's subscriber id: by the echoed id when its address agrees (an id alone
     could be stale after an erasure), else by the address; None for no one."""
     echoed = {e.subscriber_id for e in events if e.subscriber_id is not None and e.email_key}

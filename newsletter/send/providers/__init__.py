@@ -286,6 +286,7 @@ PROVIDERS: dict[str, str] = {
     "outbox": "newsletter.send.providers.outbox:OutboxProvider",
     "smtp": "newsletter.send.providers.smtp:SmtpProvider",
     "sendgrid": "newsletter.send.providers.sendgrid:SendGridProvider",
+    "postmark": "newsletter.send.providers.postmark:PostmarkProvider",
 }
 
 

@@ -1,0 +1,201 @@
+"""``postmark``: Postmark's batch endpoint, ``POST /email/batch``.
+
+One request carries up to ``postmark.batch_size`` (at most 500) messages, each already
+personalised here (the batch endpoint has no substitutions), on the message stream
+``postmark.message_stream`` (a Broadcast stream, ``broadcast`` by default; confirmation
+mail goes on ``postmark.transactional_stream``). Each message carries the campaign and
+subscriber ids as ``Metadata``, which Postmark echoes in its webhooks.
+
+Answers: 200 with one result per message, in order: ``ErrorCode`` 0 is accepted (its
+``MessageID`` recorded), 406 (an inactive recipient: bounced, complained or
+unsubscribed at Postmark) and 300 about the recipient's address fail only that
+recipient; a result about the account or the sender (a token, a sender signature not
+confirmed, an account pending approval, a stream that does not exist) stops the
+campaign with everyone not accepted still pending and one line saying what to fix.
+401 and 422 refuse the whole request the same way. 429 and 5xx are retried, and a
+request whose answer was lost is ``unknown``, never resent on its own
+(:mod:`newsletter.send.providers.http_api`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from newsletter.config import Config, env_secret
+from newsletter.errors import ConfigError, ProviderError
+from newsletter.render.mail import format_address, header_value
+from newsletter.send.providers import NO_LOG, BaseProvider, Batch, Delivery, DeliveryLog
+from newsletter.send.providers.http_api import Answer, AnswerLost, ApiClient
+from newsletter.send.providers.retry import Backoff
+from newsletter.send.ratelimit import RateLimiter
+
+TOKEN_HEADER = "X-Postmark-Server-Token"
+INACTIVE_RECIPIENT = 406
+INVALID_REQUEST = 300
+BAD_TOKEN = 10
+TOO_MANY_MESSAGES = 410
+# Per-message and request error codes that are about the account or the sender, not one
+# recipient: what to do about each.
+ACCOUNT_ERRORS = {
+    BAD_TOKEN: "check {token_env}: it must be the Server API token of your Postmark server",
+    400: "add the From address (or its domain) as a Sender Signature in Postmark and confirm it",
+    401: "confirm the From address's Sender Signature (or verify its domain) in Postmark",
+    405: "your Postmark account may not send now (out of credits, or sending paused): see "
+    "Postmark's account page",
+    412: "your Postmark account is pending approval: until it is approved it sends only to "
+    "addresses on the From address's domain",
+    TOO_MANY_MESSAGES: "lower postmark.batch_size in newsletter.yaml (at most 500)",
+}
+
+
+class PostmarkProvider(BaseProvider):
+    name = "postmark"
+
+    def __init__(self, config: Config, limiter: RateLimiter) -> None:
+        super().__init__(config, limiter)
+        self.settings = config.postmark
+        self.batch_size = self.settings.batch_size
+        token = env_secret(self.settings.server_token_env)
+        if not token:
+            raise ConfigError(
+                f"{self.settings.server_token_env} is not set: export it with your Postmark "
+                "server's API token (postmark.server_token_env names the variable)"
+            )
+        self.api = ApiClient(
+            self.settings.api_url,
+            provider="Postmark",
+            headers={TOKEN_HEADER: token, "Accept": "application/json"},
+            timeout=self.settings.timeout,
+            backoff=Backoff.from_settings(config.sending, notify=self.notice),
+        )
+
+    def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
+        # One request for the whole batch: handed over and recorded as a whole.
+        body = orjson.dumps(self.messages(batch))
+        self.limiter.acquire(len(batch.recipients))
+        try:
+            answer = self.api.post("/email/batch", body, "application/json")
+        except AnswerLost as lost:
+            return [Delivery("unknown", error=str(lost))] * len(batch.recipients)
+        if answer.status != 200:
+            raise self._refusal(answer)
+        results = answer.json()
+        if not isinstance(results, list) or len(results) != len(batch.recipients):
+            # Accepted (200), but the answer does not say what became of each message.
+            why = f"Postmark's answer to the batch could not be read ({answer.text(100)})"
+            return [Delivery("unknown", error=why)] * len(batch.recipients)
+        deliveries = [_outcome(result) for result in results]
+        stops = [self._account_error(result) for result in results]
+        stop = next((line for line in stops if line is not None), None)
+        if stop is not None:
+            # Whatever Postmark accepted (or refused for its recipient) stays so; the
+            # rest waits for the fix.
+            raise ProviderError(
+                stop,
+                deliveries=[
+                    d if line is None else Delivery("deferred", error=stop)
+                    for d, line in zip(deliveries, stops, strict=True)
+                ],
+            )
+        return deliveries
+
+    def messages(self, batch: Batch) -> list[dict[str, Any]]:
+        content = batch.content
+        stream = (
+            self.settings.transactional_stream
+            if content.transactional
+            else self.settings.message_stream
+        )
+        shared: dict[str, Any] = {"From": content.sender, "Subject": content.subject}
+        if content.reply_to:
+            shared["ReplyTo"] = content.reply_to
+        shared_headers = [
+            {"Name": name, "Value": header_value(name, value)}
+            for name, value in content.headers.items()
+        ]
+        shared["MessageStream"] = stream
+        shared["TrackOpens"] = self.settings.tracking
+        shared["TrackLinks"] = "HtmlAndText" if self.settings.tracking else "None"
+        messages = []
+        for recipient in batch.recipients:
+            html, text = content.personalize(recipient.personalization.values())
+            message = {
+                **shared,
+                "To": format_address(recipient.email, recipient.name),
+                "HtmlBody": html,
+                "TextBody": text,
+            }
+            headers = shared_headers + [
+                {"Name": name, "Value": header_value(name, value)}
+                for name, value in recipient.headers.items()
+            ]
+            if headers:
+                message["Headers"] = headers
+            if recipient.tags:
+                message["Metadata"] = dict(recipient.tags)
+            messages.append(message)
+        return messages
+
+    def _account_error(self, result: Any) -> str | None:
+        """The line that stops the campaign, if this per-message result is about the
+        account or the sender rather than its recipient."""
+        if not _about_account(result):
+            return None
+        code = result.get("ErrorCode")
+        return self._what_to_fix(code, str(result.get("Message") or ""))
+
+    def _what_to_fix(self, code: object, message: str) -> str:
+        hint = ACCOUNT_ERRORS.get(code) if isinstance(code, int) else None
+        if hint is None and "stream" in message.lower():
+            hint = (
+                f"create the message stream {self.settings.message_stream!r} (a Broadcast "
+                "stream) on your Postmark server, or set postmark.message_stream"
+            )
+        hint = (hint or "fix what it says, then send again").format(
+            token_env=self.settings.server_token_env
+        )
+        return f"Postmark refused the batch ({code}: {message}); {hint}"
+
+    def _refusal(self, answer: Answer) -> ProviderError:
+        error = answer.json()
+        code = error.get("ErrorCode") if isinstance(error, dict) else None
+        message = str(error.get("Message")) if isinstance(error, dict) else answer.text()
+        if answer.status == 401:
+            code = BAD_TOKEN
+        if answer.status == 413:
+            return ProviderError(
+                f"Postmark says the request is too large (413: {message}); lower "
+                "postmark.batch_size in newsletter.yaml"
+            )
+        return ProviderError(self._what_to_fix(code, message))
+
+
+def _about_account(result: Any) -> bool:
+    if not isinstance(result, dict):
+        return False
+    code = result.get("ErrorCode")
+    if code in (0, INACTIVE_RECIPIENT):
+        return False
+    return not (code == INVALID_REQUEST and _about_recipient(str(result.get("Message") or "")))
+
+
+def _about_recipient(message: str) -> bool:
+    """A 300 (invalid request) about the recipient's address, not the From or the body."""
+    lowered = message.lower()
+    return (
+        "'to'" in lowered
+        or "recipient" in lowered
+        or ("address" in lowered and "from" not in lowered)
+    )
+
+
+def _outcome(result: Any) -> Delivery:
+    if not isinstance(result, dict):
+        return Delivery("unknown", error="Postmark's answer for this message could not be read")
+    code = result.get("ErrorCode")
+    if code == 0:
+        return Delivery("sent", message_id=str(result.get("MessageID") or "") or None)
+    message = f"Postmark {code}: {result.get('Message') or '(no message)'}"[:500]
+    return Delivery("failed", error=message)
