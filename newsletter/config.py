@@ -31,6 +31,8 @@ from newsletter.errors import ConfigError
 
 CONFIG_FILENAME = "newsletter.yaml"
 SECRET_KEY_ENV = "NEWSLETTER_SECRET_KEY"
+# Set to 1: the libraries' own code instead of the speed shortcuts over their internals.
+LIBRARY_PATHS_ENV = "NEWSLETTER_LIBRARY_PATHS"
 DATABASE_URL_ENV = "NEWSLETTER_DATABASE_URL"
 
 # libyaml's loader where PyYAML was built with it: five times faster, same safe subset.
@@ -569,6 +571,15 @@ class Config(Schema):
 def env_secret(variable: str) -> str | None:
     """A secret from the environment; empty counts as unset."""
     return os.environ.get(variable) or None
+
+
+def library_paths() -> bool:
+    """True when ``NEWSLETTER_LIBRARY_PATHS`` is set (and not 0): the speed shortcuts that
+    copy library internals are off, and the libraries do that work themselves (tokens:
+    itsdangerous signs each one; Markdown: markdown-it-py's own link rule and URL
+    normalisation). The output is the same (tested); the way back if a library release
+    the shortcuts were not tested on changes what they copy."""
+    return os.environ.get(LIBRARY_PATHS_ENV, "0").strip() not in ("", "0")
 
 
 def find_config(start: Path | None = None) -> Path:

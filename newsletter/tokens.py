@@ -19,7 +19,7 @@ from typing import Any
 from itsdangerous import BadData, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 from itsdangerous.encoding import want_bytes
 
-from newsletter.config import SECRET_KEY_ENV, Config, env_secret
+from newsletter.config import SECRET_KEY_ENV, Config, env_secret, library_paths
 from newsletter.errors import ExpiredTokenError, TokenError
 from newsletter.models import Personalization
 
@@ -73,13 +73,15 @@ class _FastDumps:
     1111111111) and saves a few bytes; its ``loads`` reads both forms, so such a token
     is as valid, just not byte-identical (a test checks both on thousands of ids).
     Checking for repeats per token would cost more than signing it. Longer payloads
-    are handed to itsdangerous itself.
+    are handed to itsdangerous itself, and so is every payload with ``fast=False``
+    (``NEWSLETTER_LIBRARY_PATHS``).
     """
 
     MAX_PLAIN_LENGTH = 36
 
-    def __init__(self, serializer: URLSafeSerializer) -> None:
+    def __init__(self, serializer: URLSafeSerializer, *, fast: bool = True) -> None:
         self.serializer = serializer
+        self.max_plain_length = self.MAX_PLAIN_LENGTH if fast else -1
         signer = serializer.make_signer()
         self.separator = want_bytes(signer.sep)
         digest = signer.digest_method
@@ -91,7 +93,7 @@ class _FastDumps:
 
     def dumps(self, value: object, json_text: str) -> str:
         raw = json_text.encode()
-        if len(raw) > self.MAX_PLAIN_LENGTH:
+        if len(raw) > self.max_plain_length:
             return str(self.serializer.dumps(value))
         # itsdangerous' base64_encode (URL-safe alphabet, no padding), written out here
         # twice: two function calls per token were a tenth of its cost.
@@ -152,7 +154,10 @@ class Signer:
     that existed then (see :mod:`newsletter.store.link_keys`).
     """
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, *, fast: bool | None = None) -> None:
+        """``fast``: sign the per-message tokens through :class:`_FastDumps`; by default
+        unless ``NEWSLETTER_LIBRARY_PATHS`` is set (see :func:`config.library_paths`)."""
+        fast = not library_paths() if fast is None else fast
         self._forever = {
             purpose: URLSafeSerializer(secret, salt=f"newsletter.{purpose}")
             for purpose in ("unsubscribe", "preferences")
@@ -162,7 +167,8 @@ class Signer:
             for purpose in ("confirm", "manage")
         }
         self._fast = {
-            purpose: _FastDumps(serializer) for purpose, serializer in self._forever.items()
+            purpose: _FastDumps(serializer, fast=fast)
+            for purpose, serializer in self._forever.items()
         }
 
     # Never-expiring tokens, carried in every message.
@@ -341,10 +347,11 @@ class TrackingSigner:
 
     OPEN = -1
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, *, fast: bool | None = None) -> None:
         self._click = URLSafeSerializer(secret, salt="newsletter.click")
         self._reader = URLSafeSerializer(secret, salt="newsletter.click-reader")
-        self._fast_reader = _FastDumps(self._reader)
+        fast = not library_paths() if fast is None else fast
+        self._fast_reader = _FastDumps(self._reader, fast=fast)
 
     def reader_key(self, campaign_id: int, subscriber_id: int) -> str:
         """The reader's part of a tracked link (``tracking.per_subscriber``): names the

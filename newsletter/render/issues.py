@@ -29,6 +29,7 @@ from newsletter.config import (
     OneLine,
     Schema,
     describe_validation_error,
+    library_paths,
     load_yaml_mapping,
 )
 from newsletter.errors import ConfigError, IssueFileError
@@ -97,10 +98,14 @@ class FrontMatter(Schema):
     send_at: dt.datetime | str | None = None
 
 
-def markdown_parser() -> MarkdownIt:
+def markdown_parser(*, fast: bool | None = None) -> MarkdownIt:
+    """The issue parser; ``fast``: with render/markdown_links.py's link fast paths, by
+    default unless ``NEWSLETTER_LIBRARY_PATHS`` is set (markdown-it-py's own code)."""
     # Raw HTML is off: issue text is escaped, and mail clients mangle hand-written HTML.
     # linkify and typographer stay off (the commonmark preset): both cost time per word.
-    return use_fast_links(MarkdownIt("commonmark", {"html": False}).use(attrs_plugin))
+    parser = MarkdownIt("commonmark", {"html": False}).use(attrs_plugin)
+    fast = not library_paths() if fast is None else fast
+    return use_fast_links(parser) if fast else parser
 
 
 _PARSER = markdown_parser()
