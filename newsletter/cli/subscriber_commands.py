@@ -61,7 +61,8 @@ def subscribers() -> None:
     multiple=True,
     metavar='"VALUE=TOPIC"',
     help="Import the export's tag, label or group VALUE as topic TOPIC (repeatable; "
-    "an empty TOPIC drops VALUE). Adds to imports.topic_map in newsletter.yaml.",
+    "an empty TOPIC drops VALUE). For this import only, on top of imports.topic_map "
+    "in newsletter.yaml (which it overrides for VALUE); the file is not changed.",
 )
 @click.option(
     "--status",
@@ -95,7 +96,8 @@ def import_command(
     """Import subscribers from a CSV FILE or another service's export (CSV or ZIP).
 
     Recognises Mailchimp (the subscribed, unsubscribed and cleaned members CSVs or
-    the audience ZIP), Substack, Buttondown, Ghost, Kit and listmonk exports, and
+    the audience ZIP), Substack, Buttondown, Ghost, Kit, listmonk, beehiiv and
+    MailerLite exports, and
     plain CSVs with the columns email (required), name or first name + last name,
     topics, status, subscribed_at, source. Every opt-out, bounce and complaint
     arrives suppressed; a row whose status is not understood is rejected, never

@@ -10,9 +10,9 @@ can be fixed and imported on their own; they never hold up the valid rows.
 What the reader accepts: UTF-8 with or without a byte order mark (other encodings
 with ``encoding=``); comma, semicolon or tab delimiters, sniffed from the header.
 What the columns mean is up to the export's format (:mod:`newsletter.store.importers`):
-a plain CSV, or Mailchimp's, Substack's, Buttondown's, Ghost's, Kit's or listmonk's
-export, recognised by its header. A row whose status is not understood is rejected,
-never imported as active.
+a plain CSV, or Mailchimp's, Substack's, Buttondown's, Ghost's, Kit's, listmonk's,
+beehiiv's or MailerLite's export, recognised by its header. A row whose status is not
+understood is rejected, never imported as active.
 """
 
 from __future__ import annotations

@@ -41,6 +41,8 @@ OPTED_OUT = {
     "kit-subscribers.csv": {"kit2@example.org", "kit3@example.org", "kit4@example.org"},
     "listmonk-subscribers.csv": {"lm2@example.org", "lm3@example.org"},
     "buttondown-subscribers.csv": {"bd2@example.org", "bd4@example.org"},
+    "beehiiv-subscribers.csv": {"bh2@example.org", "bh4@example.org"},
+    "mailerlite-subscribers.csv": {"ml2@example.org", "ml3@example.org", "ml4@example.org"},
 }
 
 
@@ -442,3 +444,98 @@ def test_a_format_chosen_by_name_rejects_rows_it_cannot_read_rather_than_guess(
     assert summary.rejected[0].reason == (
         "no status; the row is not imported rather than guessed active"
     )
+
+
+def test_beehiiv(store: Store, tmp_path: Path) -> None:
+    summary = imported(store, "beehiiv-subscribers.csv", tmp_path)
+
+    assert (summary.format_name, summary.format_title) == ("beehiiv", "beehiiv export")
+    statuses = {s.email: s.status for s in store.subscribers()}
+    assert statuses == {
+        "ana@example.org": "active",
+        "bh2@example.org": "unsubscribed",
+        "bh3@example.org": "pending",
+        "bh4@example.org": "bounced",
+        "bh5@example.org": "pending",
+        "bh6@example.org": "pending",
+        "kofi@example.org": "active",
+    }
+    ana = record(store, "ana@example.org")
+    assert (ana["name"], ana["subscribed_at"]) == ("Ana Sousa", "2023-05-02T14:03:11Z")
+    assert ana["attributes"] == {
+        "beehiiv_subscription_tier": "free",
+        "utm_source": "twitter",
+        "utm_medium": "social",
+        "utm_channel": "website",
+        "utm_campaign": "launch",
+        "referring_site": "https://t.co/",
+    }
+    assert record(store, "kofi@example.org")["name"] == "Kofi Mensah-Bonsu, Jr."
+    bram = record(store, "bh2@example.org")
+    assert bram["unsubscribe_reason"] == "inactive in beehiiv (unsubscribed)"
+    invalid = record(store, "bh4@example.org")
+    assert [(e["event"], e["detail"]) for e in invalid["events"]] == [
+        ("bounced", {"reason": "invalid in beehiiv (the address failed its validation)"})
+    ]
+    assert record(store, "bh6@example.org")["attributes"]["beehiiv_status"] == "needs_attention"
+    [unknown] = summary.rejected
+    assert str(unknown).startswith("line 9: status 'archived' is not a status this import")
+
+
+def test_mailerlite_semicolons_groups_and_surnames(store: Store, tmp_path: Path) -> None:
+    summary = imported(store, "mailerlite-subscribers.csv", tmp_path)
+
+    assert (summary.format_name, summary.delimiter) == ("mailerlite", ";")
+    statuses = {s.email: s.status for s in store.subscribers()}
+    assert statuses == {
+        "maja@example.org": "active",
+        "ml2@example.org": "unsubscribed",
+        "ml3@example.org": "bounced",
+        "ml4@example.org": "complained",
+        "ml5@example.org": "pending",
+    }
+    maja = record(store, "maja@example.org")
+    assert (maja["name"], maja["topics"]) == ("Maja Lenarčič", ["research", "events"])
+    assert (maja["subscribed_at"], maja["confirmed_at"]) == (
+        "2024-01-10T08:00:00Z",
+        "2024-01-10T08:05:00Z",
+    )
+    assert maja["attributes"] == {
+        "Location": "Ljubljana, Slovenia",
+        "Company": "Mlekarna d.o.o.",
+        "Phone": "+386 1 555 0100",
+    }
+    assert record(store, "ml2@example.org")["unsubscribe_reason"] == "unsubscribed in MailerLite"
+    junk = record(store, "ml4@example.org")
+    assert junk["events"][0]["detail"] == {"reason": "marked as junk (spam) in MailerLite"}
+    # Opted-out rows' unknown groups do not matter and are not reported.
+    assert summary.unknown_topics == {}
+    [paused] = summary.rejected
+    assert str(paused).startswith("line 7: Status 'Paused' is not a status this import")
+
+
+def test_mailerlite_with_an_email_column_and_commas(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "subscribers.csv"
+    path.write_text(
+        "Email,Name,Last name,Groups,Status,Subscribed\n"
+        'ann@example.org,Ann,Lee,"Stories, Travel",Active,2024-02-02 10:00:00\n',
+        encoding="utf-8",
+    )
+
+    summary = import_csv(store, path)
+
+    assert summary.format_name == "mailerlite"
+    ann = record(store, "ann@example.org")
+    assert (ann["name"], ann["topics"]) == ("Ann Lee", ["stories"])
+    assert summary.unknown_topics == {"Travel": 1}
+
+
+def test_a_plain_csv_with_name_and_last_name_keeps_the_surname(
+    store: Store, tmp_path: Path
+) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text("email,name,last name\nmaja@example.org,Maja,Lenarčič\n", encoding="utf-8")
+
+    import_csv(store, path)
+
+    assert record(store, "maja@example.org")["name"] == "Maja Lenarčič"

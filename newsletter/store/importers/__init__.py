@@ -12,15 +12,27 @@ from pathlib import Path
 
 from newsletter.errors import ImportFileError
 from newsletter.store.importers.base import SourceFormat, SourceRow, column_key
+from newsletter.store.importers.beehiiv import Beehiiv
 from newsletter.store.importers.buttondown import Buttondown
 from newsletter.store.importers.ghost import Ghost
 from newsletter.store.importers.kit import Kit
 from newsletter.store.importers.listmonk import Listmonk
 from newsletter.store.importers.mailchimp import Mailchimp
+from newsletter.store.importers.mailerlite import MailerLite
 from newsletter.store.importers.plain import PlainCsv
 from newsletter.store.importers.substack import Substack
 
-FORMAT_NAMES = ("csv", "mailchimp", "substack", "buttondown", "ghost", "kit", "listmonk")
+FORMAT_NAMES = (
+    "csv",
+    "mailchimp",
+    "substack",
+    "buttondown",
+    "ghost",
+    "kit",
+    "listmonk",
+    "beehiiv",
+    "mailerlite",
+)
 
 __all__ = ["FORMAT_NAMES", "SourceFormat", "SourceRow", "choose_format", "formats"]
 
@@ -34,6 +46,8 @@ def formats(group_columns: Sequence[str] = ()) -> dict[str, SourceFormat]:
         Listmonk(),
         Buttondown(),
         Kit(),
+        Beehiiv(),
+        MailerLite(),
         PlainCsv(),
     ]
     return {source_format.name: source_format for source_format in found}

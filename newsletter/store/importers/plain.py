@@ -85,11 +85,10 @@ class PlainCsv(SourceFormat):
                 raise RowError(
                     f"unknown status {raw_status!r}; use one of {', '.join(SUBSCRIBER_STATUSES)}"
                 )
-        full_name = " ".join(filter(None, (get("first_name"), get("last_name"))))
         return SourceRow(
             email=get("email", ""),
             status=status,
-            name=get("name") or full_name,
+            name=_full_name(get("name", ""), get("first_name", ""), get("last_name", "")),
             topics=get("topics", ""),
             subscribed_at=_time(get("subscribed_at"), "subscribed_at"),
             subscribed_ip=get("subscribed_ip") or None,
@@ -106,3 +105,13 @@ class PlainCsv(SourceFormat):
 
 def _time(value: str | None, column: str) -> dt.datetime | None:
     return parse_time(value, column) if value else None
+
+
+def _full_name(name: str, first: str, last: str) -> str:
+    """``name`` with ``last name`` beside it is a first name (MailerLite's, a
+    spreadsheet's): the surname is kept, unless the name already ends with it."""
+    if not name:
+        return " ".join(filter(None, (first, last)))
+    if last and not name.casefold().endswith(last.casefold()):
+        return f"{name} {last}"
+    return name
