@@ -13,6 +13,7 @@ from newsletter.config import Config
 
 NAME_MAX = 100
 EMAIL_MAX = 254  # RFC 5321's limit on a forward path
+TOKEN_MAX = 300  # a signed token in a link (/u/, /p/, /confirm/): real ones are under 100
 HONEYPOT_FIELD = "website"  # hidden from people; bots fill in every field they see
 
 

@@ -20,9 +20,10 @@ from newsletter.errors import ExpiredTokenError, TokenError
 from newsletter.models import Subscriber
 from newsletter.tokens import LinkClaim, UnsubscribeClaim
 from newsletter.web.context import Services, services
-from newsletter.web.forms import preferences_form
+from newsletter.web.forms import TOKEN_MAX, preferences_form
 from newsletter.web.pages import Answer, page
 from newsletter.web.security import csrf_exempt, require_csrf
+from newsletter.web.signup import restart_signup
 
 blueprint = Blueprint("links", __name__)
 
@@ -30,8 +31,6 @@ blueprint = Blueprint("links", __name__)
 # ones: see newsletter.web.one_click).
 UNSUBSCRIBE_PAGE = "unsubscribe-page"
 PREFERENCE_CENTER = "preference-center"
-
-TOKEN_MAX = 300  # real tokens are under 100 characters
 
 
 @blueprint.get("/u/<token>")
@@ -116,13 +115,6 @@ def preferences(token: str) -> Response:
         selected=set(form.topics if form else subscriber.topics),
         name=form.name if form else subscriber.name,
     )
-
-
-def restart_signup(site: Services, subscriber: Subscriber, *, source: str) -> bool:
-    # Imported here: the signup module builds on this one (TOKEN_MAX).
-    from newsletter.web.signup import restart_signup as restart
-
-    return restart(site, subscriber, source=source)
 
 
 def _one_click_answer(site: Services) -> Response:

@@ -24,9 +24,8 @@ from werkzeug.exceptions import TooManyRequests
 from newsletter.errors import ExpiredTokenError, StoreError, TokenError
 from newsletter.models import Subscriber
 from newsletter.web.context import Services, services
-from newsletter.web.forms import FormResult, is_bot, manage_form, signup_form
+from newsletter.web.forms import TOKEN_MAX, FormResult, is_bot, manage_form, signup_form
 from newsletter.web.limits import DAY, HOUR, address_key, client_key
-from newsletter.web.links import TOKEN_MAX
 from newsletter.web.pages import Answer, page
 from newsletter.web.postman import Letter
 
