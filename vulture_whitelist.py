@@ -69,6 +69,7 @@ _.param
 _.exc_info
 
 # Providers are loaded by name from send/providers/__init__.py's table.
+_.MailgunProvider
 _.OutboxProvider
 _.PostmarkProvider
 _.SendGridProvider

@@ -275,6 +275,33 @@ class PostmarkSettings(Schema):
     )
 
 
+class MailgunSettings(Schema):
+    domain: DnsName | None = Field(
+        None, description="The sending domain as set up in Mailgun (required for mailgun)."
+    )
+    region: Literal["us", "eu"] = Field(
+        "us", description="Where the Mailgun account lives: us (api.mailgun.net) or eu."
+    )
+    api_url: BaseUrl | None = Field(
+        None, description="API base URL; default the region's (https://api.eu.mailgun.net)."
+    )
+    api_key_env: str = Field("MAILGUN_API_KEY", description="Variable holding the API key.")
+    timeout: float = Field(30.0, gt=0, description="Seconds per HTTP request.")
+    batch_size: int = Field(1000, ge=1, le=1000, description="Recipients per request.")
+    tracking: bool = Field(False, description="Let Mailgun track opens and clicks.")
+    webhook_signing_key_env: str = Field(
+        "MAILGUN_WEBHOOK_SIGNING_KEY",
+        description="Variable holding the HTTP webhook signing key (Mailgun: Webhooks).",
+    )
+    webhook_max_age: int = Field(600, gt=0, description="Seconds a webhook timestamp stays fresh.")
+
+    @property
+    def base_url(self) -> str:
+        if self.api_url:
+            return self.api_url
+        return "https://api.eu.mailgun.net" if self.region == "eu" else "https://api.mailgun.net"
+
+
 class DkimSettings(Schema):
     selector: DnsName = Field(
         description="The selector: the key is published at <selector>._domainkey.<domain>.",
@@ -482,12 +509,13 @@ class Config(Schema):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default a SQLite file newsletter.db beside this file."
     )
-    provider: Literal["outbox", "smtp", "sendgrid", "postmark"] = Field(
+    provider: Literal["outbox", "smtp", "sendgrid", "postmark", "mailgun"] = Field(
         "outbox", description="How `newsletter send` delivers."
     )
     outbox: OutboxSettings = Field(default_factory=OutboxSettings, description="Local Maildir.")
     sendgrid: SendGridSettings = Field(default_factory=SendGridSettings, description="SendGrid.")
     postmark: PostmarkSettings = Field(default_factory=PostmarkSettings, description="Postmark.")
+    mailgun: MailgunSettings = Field(default_factory=MailgunSettings, description="Mailgun.")
     smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="SMTP server.")
     sending: SendingSettings = Field(
         default_factory=SendingSettings, description="Batches and rate limits."

@@ -70,6 +70,7 @@ def send_transactional(config: Config, *, to: str, subject: str, html: str, text
 EVENT_SOURCES = {
     "sendgrid": "SendGrid's Event Webhook settles them as its events arrive",
     "postmark": "Postmark's webhooks settle them as its delivery and bounce records arrive",
+    "mailgun": "Mailgun's webhooks settle them as its delivered and failed events arrive",
 }
 
 

@@ -19,7 +19,14 @@ from newsletter.send.sending import send_transactional
 from newsletter.site.export import LiveSite
 from newsletter.store import open_store
 from newsletter.tokens import Links, Signer, require_secret
-from newsletter.web import links, public, signup, webhooks, webhooks_postmark
+from newsletter.web import (
+    links,
+    public,
+    signup,
+    webhooks,
+    webhooks_mailgun,
+    webhooks_postmark,
+)
 from newsletter.web.clicks import close_clicks, init_clicks
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.events import EventProcessor
@@ -75,7 +82,7 @@ def create_app(config: Config, test_config: Mapping[str, Any] | None = None) -> 
     app.extensions[EXTENSION] = build_services(config, secret)
     init_security(app)
     init_pages(app)
-    for module in (links, signup, public, webhooks, webhooks_postmark):
+    for module in (links, signup, public, webhooks, webhooks_postmark, webhooks_mailgun):
         app.register_blueprint(module.blueprint)
     services_ = app.extensions[EXTENSION]
     init_clicks(app, services_.store, secret, per_subscriber=config.tracking.per_subscriber)

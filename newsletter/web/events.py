@@ -81,6 +81,11 @@ class EventTally:
     applied: int = 0
     duplicates: int = 0
     ignored: int = 0  # unknown subscriber, or an event that changes nothing here
+    replayed: bool = False  # a claim of apply() was seen before: nothing was applied
+
+
+class _Replayed(Exception):
+    """A request's one-time token was claimed before: roll the whole batch back."""
 
 
 @dataclass(frozen=True)
@@ -122,11 +127,25 @@ class EventProcessor:
         """Apply a batch of SendGrid's events."""
         return self.apply([_parse(event) for event in events])
 
-    def apply(self, parsed: Sequence[ProviderEvent]) -> EventTally:
-        """Apply a batch of events, read from any provider, in one transaction."""
+    def apply(self, parsed: Sequence[ProviderEvent], *, claims: Sequence[str] = ()) -> EventTally:
+        """Apply a batch of events, read from any provider, in one transaction.
+
+        ``claims`` are one-time values of the request (Mailgun's signature token),
+        recorded in the same transaction: if any was recorded before, the request is a
+        replay and nothing is applied (``replayed``). A worker killed before the commit
+        records neither, so the provider's retry goes through.
+        """
+        try:
+            return self._apply(parsed, claims)
+        except _Replayed:
+            return EventTally(replayed=True)
+
+    def _apply(self, parsed: Sequence[ProviderEvent], claims: Sequence[str]) -> EventTally:
         tally = EventTally()
         now = self.clock()
         with writing(self.engine) as connection:
+            if claims and len(_claim_ids(connection, claims, now)) < len(set(claims)):
+                raise _Replayed
             fresh = _claim(connection, parsed, now)
             tally.duplicates = len(parsed) - len(fresh)
             whose = _resolve(connection, fresh)
@@ -253,18 +272,7 @@ def _claim(
     """The events not seen before, their ids recorded (in the caller's transaction);
     events without an id are always new."""
     ids = list(dict.fromkeys(event.event_id for event in events if event.event_id))
-    claimed: set[str] = set()
-    if ids:
-        # executemany with RETURNING: SQLAlchemy batches the rows into multi-row INSERTs
-        # ("insertmanyvalues") from one compiled statement.
-        claimed.update(
-            connection.execute(
-                insert_on_conflict(connection, webhook_events)
-                .on_conflict_do_nothing()
-                .returning(webhook_events.c.event_id),
-                [{"event_id": event_id, "received_at": now} for event_id in ids],
-            ).scalars()
-        )
+    claimed = _claim_ids(connection, ids, now)
     fresh = []
     for event in events:
         if event.event_id is None:
@@ -273,6 +281,22 @@ def _claim(
             claimed.discard(event.event_id)  # a second copy in the same batch is a duplicate
             fresh.append(event)
     return fresh
+
+
+def _claim_ids(connection: Connection, ids: Sequence[str], now: dt.datetime) -> set[str]:
+    """Record ``ids`` as seen (in the caller's transaction); the ones not seen before."""
+    if not ids:
+        return set()
+    # executemany with RETURNING: SQLAlchemy batches the rows into multi-row INSERTs
+    # ("insertmanyvalues") from one compiled statement.
+    return set(
+        connection.execute(
+            insert_on_conflict(connection, webhook_events)
+            .on_conflict_do_nothing()
+            .returning(webhook_events.c.event_id),
+            [{"event_id": event_id, "received_at": now} for event_id in dict.fromkeys(ids)],
+        ).scalars()
+    )
 
 
 def _resolve(connection: Connection, events: Sequence[ProviderEvent]) -> list[int | None]:

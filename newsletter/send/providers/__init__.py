@@ -287,6 +287,7 @@ PROVIDERS: dict[str, str] = {
     "smtp": "newsletter.send.providers.smtp:SmtpProvider",
     "sendgrid": "newsletter.send.providers.sendgrid:SendGridProvider",
     "postmark": "newsletter.send.providers.postmark:PostmarkProvider",
+    "mailgun": "newsletter.send.providers.mailgun:MailgunProvider",
 }
 
 

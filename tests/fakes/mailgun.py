@@ -1,0 +1,174 @@
+"""A stand-in for Mailgun's messages API, ``POST /v3/<domain>/messages``, on 127.0.0.1.
+
+It refuses what Mailgun refuses: a missing or wrong basic auth ``api:<key>`` (401,
+"Forbidden"), a domain it does not know (404), an unverified domain (403), a sandbox
+domain sending to an address that is not an authorised recipient (403), no ``from``, no
+``to``, more than 1,000 recipients, neither ``text`` nor ``html``, ``recipient-variables``
+that are not a JSON object (400), a body over 25 MB (413). Only form-urlencoded bodies
+are read (what the provider sends). An accepted request becomes one message per
+recipient with ``%recipient.KEY%`` filled from their variables, in the body, the headers
+(``h:``) and the user variables (``v:``), as Mailgun does::
+
+    with FakeMailgun() as mailgun:
+        ... MailgunProvider with mailgun.api_url = mailgun.url ...
+        mailgun.messages()       # one EmailMessage per recipient
+        mailgun.variables        # each recipient's user variables, by address
+
+``python -m tests.fakes.mailgun`` serves on its own for the benchmark.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import email.utils
+import json
+import re
+import secrets
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import parse_qsl
+
+from tests.fakes.http_api import FakeApi, Request, serve_until_stdin_closes
+
+API_KEY = "key-fake-mailgun-for-tests"
+DOMAIN = "mg.breastfeedingworld.example"
+MAX_RECIPIENTS = 1000
+MAX_BODY_BYTES = 25 * 1024 * 1024
+VARIABLE = re.compile(r"%recipient\.([A-Za-z0-9_]+)%")
+
+
+def error(message: str) -> bytes:
+    return json.dumps({"message": message}).encode()
+
+
+class FakeMailgun(FakeApi):
+    def __init__(
+        self,
+        *,
+        key: str = API_KEY,
+        domains: tuple[str, ...] = (DOMAIN,),
+        keep_requests: bool = True,
+    ) -> None:
+        super().__init__(keep_requests=keep_requests)
+        self.key = key
+        self.domains = set(domains)
+        self.unverified: set[str] = set()
+        self.authorized: set[str] = set()  # a sandbox domain's authorised recipients
+        self.delivered: list[EmailMessage] = []
+        self.variables: dict[str, dict[str, str]] = {}  # address -> user variables (v:)
+        self.message_ids: list[str] = []
+
+    def fault_body(self, status: int) -> bytes:
+        return error("Too many requests" if status == 429 else "Internal Server Error")
+
+    def check(self, request: Request) -> tuple[int, bytes] | None:
+        found = re.fullmatch(r"/v3/([^/]+)/messages", request.path)
+        if found is None:
+            return 404, error("Not Found")
+        expected = "Basic " + _b64(f"api:{self.key}")
+        if request.headers.get("authorization") != expected:
+            return 401, b"Forbidden"
+        domain = found[1]
+        if domain not in self.domains:
+            return 404, error(f"Domain not found: {domain}")
+        if len(request.body) > MAX_BODY_BYTES:
+            return 413, error("request entity too large")
+        if not request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            return 400, error("the stand-in reads form-urlencoded bodies only")
+        fields = parse_qsl(request.body.decode(), keep_blank_values=True)
+        form: dict[str, list[str]] = {}
+        for name, value in fields:
+            form.setdefault(name, []).append(value)
+        if not form.get("from"):
+            return 400, error("'from' parameter is missing")
+        to = form.get("to") or []
+        if not to:
+            return 400, error("'to' parameter is missing")
+        if len(to) > MAX_RECIPIENTS:
+            return 400, error("Too many recipients: at most 1000 per message")
+        addresses = [email.utils.parseaddr(item)[1] for item in to]
+        if not all("@" in address for address in addresses):
+            return 400, error("'to' parameter is not a valid address. please check documentation")
+        if not (form.get("text") or form.get("html")):
+            return 400, error(
+                "Need at least one of 'text', 'html' or 'template' parameters specified"
+            )
+        try:
+            variables = json.loads(form.get("recipient-variables", ["{}"])[0])
+        except ValueError:
+            variables = None
+        if not isinstance(variables, dict):
+            return 400, error("recipient-variables parameter is not a valid JSON")
+        if domain in self.unverified:
+            return 403, error(
+                f"Domain {domain} is not allowed to send: Please activate your Mailgun "
+                "account. Check your inbox or log in to your control panel to resend the "
+                "activation email."
+            )
+        if domain.startswith("sandbox") and not set(addresses) <= self.authorized:
+            return 403, error(
+                f"Domain {domain} is not allowed to send: Free accounts are for test purposes "
+                "only. Please upgrade or add the address to authorized recipients in Account "
+                "Settings."
+            )
+        return None
+
+    def accept(self, request: Request) -> tuple[bytes, list[str]]:
+        fields = parse_qsl(request.body.decode(), keep_blank_values=True)
+        form: dict[str, list[str]] = {}
+        for name, value in fields:
+            form.setdefault(name, []).append(value)
+        message_id = f"{secrets.token_hex(8)}@{DOMAIN}"
+        variables = json.loads(form.get("recipient-variables", ["{}"])[0])
+        addresses = []
+        for to in form["to"]:
+            address = email.utils.parseaddr(to)[1]
+            addresses.append(address)
+            if self.keep_requests:
+                own = variables.get(address, {})
+                message = _deliver(form, to, own)
+                user = {name[2:]: _fill(v[0], own) for name, v in form.items() if name[:2] == "v:"}
+                with self.lock:
+                    self.delivered.append(message)
+                    self.variables[address] = user
+                    self.message_ids.append(message_id)
+        answer = {"id": f"<{message_id}>", "message": "Queued. Thank you."}
+        return json.dumps(answer).encode(), addresses
+
+    def messages(self) -> list[EmailMessage]:
+        with self.lock:
+            return list(self.delivered)
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
+def _fill(text: str, variables: dict[str, Any]) -> str:
+    return VARIABLE.sub(lambda found: str(variables.get(found[1], "")), text)
+
+
+def _deliver(form: dict[str, list[str]], to: str, own: dict[str, Any]) -> EmailMessage:
+    built = EmailMessage(policy=email.policy.default.clone(max_line_length=998))
+    built["From"] = form["from"][0]
+    built["To"] = to
+    built["Subject"] = _fill(form.get("subject", [""])[0], own)
+    for name, values in form.items():
+        if name.startswith("h:"):
+            built[name[2:]] = _fill(values[0], own)
+    built.set_content(_fill(form.get("text", [""])[0], own), cte="quoted-printable")
+    built.add_alternative(
+        _fill(form.get("html", [""])[0], own), subtype="html", cte="quoted-printable"
+    )
+    parsed = email.message_from_bytes(built.as_bytes(), policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+if __name__ == "__main__":
+    serve_until_stdin_closes(FakeMailgun(keep_requests=False))
