@@ -1,10 +1,12 @@
-"""Status precedence with concurrent writers on PostgreSQL (issue 20, item 3).
+"""Status precedence, one report after another and with concurrent writers on
+PostgreSQL (issue 20, item 3).
 
 A complaint outranks a bounce, a bounce an unsubscribe, and nothing a provider, the
 mailbox or an import reports brings anyone back. That must hold when the reports race:
 a complaint committed while a bounce from the return mailbox, a webhook bounce, an
 import or a one-click unsubscribe is already on its way to the same row stays a
-complaint. SQLite takes its write lock at BEGIN, so only PostgreSQL can interleave them.
+complaint. SQLite takes its write lock at BEGIN, so only PostgreSQL can interleave them; the
+same reports one after another run on both databases.
 
 The tests line the writers up deterministically: a transaction of the test's own holds
 the rows (``SELECT ... FOR UPDATE``); the complaints queue behind it first, every other
@@ -38,8 +40,11 @@ from newsletter.web.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.mailbox.conftest import fill
 from tests.store.databases import holding_rows
 from tests.web.conftest import SECRET, events_of
+from tests.web.test_webhook_postmark import PASSWORD as POSTMARK_PASSWORD
+from tests.web.test_webhook_postmark import bounce as postmark_bounce
 
-pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+# Only PostgreSQL interleaves writers: SQLite's take the write lock at BEGIN.
+concurrent = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 _numbers = iter(range(1, 1_000_000))
@@ -143,6 +148,46 @@ def status_events(site: Services, reader: Subscriber) -> list[str]:
     return [event["event"] for event in events_of(site, reader.id) if event["event"] in statuses]
 
 
+def test_a_complaint_stays_a_complaint_after_every_later_report_of_a_bounce(
+    app: Flask,
+    site: Services,
+    post_events: Callable[..., int],
+    mailbox_config: Config,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One after another, on both databases: the mailbox, SendGrid's and Postmark's
+    webhooks and an import each report a bounce (and the import and a webhook an
+    unsubscribe) for a reader who complained; none of them changes the row."""
+    store = site.store
+    angry = store.add("angry@example.org", source="test")
+    post_events([sendgrid_event("spamreport", angry)])
+    assert store.get(angry.id).status == "complained"  # type: ignore[union-attr]
+    hard_bounce_in_the_mailbox(mailbox_config, angry)
+    monkeypatch.setenv("POSTMARK_WEBHOOK_PASSWORD", POSTMARK_PASSWORD)
+    credentials = base64.b64encode(f"postmark:{POSTMARK_PASSWORD}".encode()).decode()
+
+    summary = process_mailbox(mailbox_config)
+    post_events([sendgrid_event("bounce", angry, type="bounce", reason="550 5.1.1")])
+    post_events([sendgrid_event("unsubscribe", angry)])
+    postmark = app.test_client().post(
+        "/webhooks/postmark",
+        json=postmark_bounce(angry),
+        headers={"Authorization": f"Basic {credentials}"},
+    )
+    imported = [
+        import_csv(store, import_file(tmp_path, angry, status))
+        for status in ("bounced", "unsubscribed")
+    ]
+
+    assert summary.counts["hard_bounce"] == 1  # the bounce was read and matched
+    assert postmark.status_code == 200
+    assert [result.suppressed for result in imported] == [1, 1]
+    assert store.get(angry.id).status == "complained"  # type: ignore[union-attr]
+    assert status_events(site, angry) == ["complained"]
+
+
+@concurrent
 def test_a_complaint_committed_first_is_never_overwritten_by_what_was_already_on_its_way(
     app: Flask,
     site: Services,
@@ -178,6 +223,7 @@ def test_a_complaint_committed_first_is_never_overwritten_by_what_was_already_on
     assert [status_events(site, reader) for reader in readers] == [["complained"]] * 4
 
 
+@concurrent
 def test_reports_racing_on_the_same_readers_end_at_the_strongest_of_them(
     app: Flask,
     site: Services,
