@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+import yaml
 
 from newsletter.models import SUBSCRIBER_STATUSES
 from newsletter.store.csv_import import ImportSummary
@@ -45,6 +46,8 @@ def print_summary(summary: ImportSummary) -> None:
     if summary.attribute_columns:
         kept = ", ".join(repr(name) for name in summary.attribute_columns)
         click.echo(f"Kept as attributes: {kept}")
+    if summary.group_like_columns:
+        _print_group_columns(summary.group_like_columns)
     if summary.ignored_columns:
         ignored = ", ".join(repr(name) for name in summary.ignored_columns)
         click.echo(f"Ignored columns: {ignored}")
@@ -115,3 +118,18 @@ def _label(field: str) -> str:
     if field.startswith("group:"):
         return "groups"
     return FIELD_LABELS.get(field, field.replace("_", " "))
+
+
+def _print_group_columns(columns: list[str]) -> None:
+    """How to make an interest-group column that was not recognised into topics."""
+    named = ", ".join(repr(name) for name in columns)
+    if len(columns) == 1:
+        what = "looks like an interest-group column: to make its groups topics, add it"
+    else:
+        what = "look like interest-group columns: to make their groups topics, add them"
+    click.echo(f"{named} {what} to newsletter.yaml and import again:")
+    snippet = yaml.safe_dump(
+        {"imports": {"group_columns": columns}}, allow_unicode=True, sort_keys=False
+    )
+    for line in snippet.splitlines():
+        click.echo(f"  {line}")

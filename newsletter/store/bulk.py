@@ -130,6 +130,11 @@ def merge_chunk(
     return _write(connection, lookups, plan, when)
 
 
+def read_chunk(connection: Connection, keys: list[str]) -> Found:
+    """What the database holds of these look-up keys (for a dry run's plan)."""
+    return _read(connection, _lookups(connection.dialect.name == "postgresql"), keys)
+
+
 class Found(NamedTuple):
     """What the database holds of a chunk's addresses."""
 

@@ -43,6 +43,7 @@ from newsletter.store.csv_reader import (
     sniff_delimiter,
 )
 from newsletter.store.database import analyze
+from newsletter.store.dry_run import DryRun
 from newsletter.store.importers import SourceFormat, choose_format
 from newsletter.store.importers.base import RowError, column_key, unneutralize
 from newsletter.store.importers.topics import TopicMapper
@@ -80,6 +81,8 @@ class ImportSummary:
     format_title: str = "CSV file"
     kind: str = ""  # "unsubscribed members", ...
     attribute_columns: list[str] = field(default_factory=list)
+    # Attribute columns that look like interest groups (imports.group_columns makes topics)
+    group_like_columns: list[str] = field(default_factory=list)
     added: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -134,14 +137,16 @@ def import_csv(
     progress: Progress | None = None,
     rejects_path: Path | None = None,
     source: str | None = None,
+    planned: DryRun | None = None,
     **option_values: Any,
 ) -> ImportSummary:
     """Import ``path`` into ``store``; ``options.topics`` are added to every row.
 
     ``options.status`` applies to rows without a status of their own. With
-    ``dry_run`` every chunk is rolled back and no rejects file is written: the
-    summary says what would happen. Keyword options (``topics=``, ``status=``, ...)
-    may be given instead of ``options``.
+    ``dry_run`` nothing is written, no rejects file either: the summary says what the
+    run will do (``planned``: what earlier files of the same dry run would have
+    written). Keyword options (``topics=``, ``status=``, ...) may be given instead of
+    ``options``.
     """
     options = options or ImportOptions(**option_values)
     extra_topics = store.check_topics(options.topics)
@@ -176,7 +181,7 @@ def import_csv(
         chunk_rejects: list[tuple[Rejected, list[str]]] = []
 
         def flush() -> None:
-            _apply_chunk(store, chunk, chunk_rejects, seen, summary, dry_run)
+            _apply_chunk(store, chunk, chunk_rejects, seen, summary, dry_run, planned)
             for rejected, values in sorted(chunk_rejects, key=lambda item: item[0].line):
                 rejects.write(rejected, values)
                 if len(summary.rejected) < SHOWN_REJECTS:
@@ -211,6 +216,7 @@ def _apply_chunk(
     seen: _SeenAddresses,
     summary: ImportSummary,
     dry_run: bool,
+    planned: DryRun | None,
 ) -> None:
     """Drop duplicates of earlier rows, then apply the rest in one transaction."""
     keys = [address_key(candidate.email) for _, candidate in chunk]
@@ -227,7 +233,7 @@ def _apply_chunk(
         first_lines[key] = record.line
         unique.append(candidate)
     seen.add(first_lines.items())
-    outcomes = store.merge_many(unique, dry_run=dry_run)
+    outcomes = store.merge_many(unique, dry_run=dry_run, planned=planned)
     for candidate, outcome in zip(unique, outcomes, strict=True):
         setattr(summary, outcome, getattr(summary, outcome) + 1)
         summary.by_status[candidate.status, outcome] += 1
@@ -458,6 +464,9 @@ def _read_header(
         format_title=source_format.title,
         kind=kind,
         attribute_columns=[name for name, _ in attributes],
+        group_like_columns=[
+            name for name, _ in attributes if source_format.may_hold_groups(column_key(name))
+        ],
     )
     layout = _Layout(header, positions, tuple(attributes), source_format, kind)
     return layout, summary

@@ -3,7 +3,9 @@
 A ZIP's CSV files are extracted to a private temporary folder, by their names only
 (never by the paths stored in the archive), and imported one after the other, the
 opt-out files first, so that an address listed in two files stays suppressed. Each
-file gets its own summary, and its rejects go beside the ZIP.
+file gets its own summary, and its rejects go beside the ZIP. A dry run of a ZIP
+reports what the run will do: each file sees what the earlier ones would have written
+(:mod:`newsletter.store.dry_run`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from newsletter.errors import ImportFileError
 from newsletter.store.csv_import import ImportOptions, ImportSummary, Progress, import_csv
+from newsletter.store.dry_run import DryRun
 from newsletter.store.subscribers import Store
 
 # The order a Mailchimp ZIP's files are imported in: opt-outs first.
@@ -32,8 +35,12 @@ def import_file(
     if path.suffix.lower() != ".zip" or not zipfile.is_zipfile(path):
         return [import_csv(store, path, options, dry_run=dry_run, progress=progress)]
     summaries: list[ImportSummary] = []
+    planned = DryRun() if dry_run else None  # what the earlier files would have written
     with tempfile.TemporaryDirectory(prefix="newsletter-import-") as folder:
-        for member in _zip_members(path, Path(folder)):
+        members = _zip_members(path, Path(folder))
+        for number, member in enumerate(members, start=1):
+            if planned is not None:
+                planned.remember = number < len(members)
             summaries.append(
                 import_csv(
                     store,
@@ -43,6 +50,7 @@ def import_file(
                     progress=progress,
                     rejects_path=path.with_name(f"{path.stem}.{member.stem}.rejects.csv"),
                     source=f"import:{path.name}/{member.name}",
+                    planned=planned,
                 )
             )
     return summaries

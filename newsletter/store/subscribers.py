@@ -19,6 +19,7 @@ from newsletter.models import SUPPRESSED_STATUSES, Subscriber
 from newsletter.safe_text import without_controls
 from newsletter.store.addresses import address_hash, address_key, normalize_address
 from newsletter.store.bulk import BulkOutcome, Candidate, merge_chunk
+from newsletter.store.dry_run import DryRun
 from newsletter.store.schema import new_link_key, subscribers
 from newsletter.store.subscriber_changes import SubscriberChanges
 from newsletter.store.subscriber_reads import SubscriberReads
@@ -191,15 +192,23 @@ class Store(SubscriberReads, SubscriberChanges):
         return Added(self._subscriber(merged, (*current_topics, *new_topics)), "updated")
 
     def merge_many(
-        self, candidates: Sequence[Candidate], *, dry_run: bool = False
+        self,
+        candidates: Sequence[Candidate],
+        *,
+        dry_run: bool = False,
+        planned: DryRun | None = None,
     ) -> list[BulkOutcome]:
-        """Add or merge a chunk of validated rows in one transaction (rolled back if dry_run).
+        """Add or merge a chunk of validated rows in one transaction.
 
         Addresses must be unique within the chunk. The outcome of each row, in order.
+        With ``dry_run`` nothing is written: the outcomes are planned as the run plans
+        them, over what ``planned`` (the same :class:`DryRun` for every file of one
+        import) says the earlier files would have written.
         """
         unknown = {topic for c in candidates for topic in c.topics} - self._topic_rank.keys()
         if unknown:
             raise StoreError(unknown_topic_message(min(unknown), self.topics))
-        return self._write_retrying(
-            lambda connection: merge_chunk(connection, candidates, now()), rollback=dry_run
-        )
+        if dry_run:
+            with self.engine.connect() as connection:
+                return (planned or DryRun(remember=False)).plan(connection, candidates, now())
+        return self._write_retrying(lambda connection: merge_chunk(connection, candidates, now()))

@@ -589,3 +589,64 @@ def test_a_name_cannot_hide_a_bidirectional_override(project_store: Store) -> No
     added = project_store.add("eve@example.org", name="Eve\u202e Smith\u200b")
 
     assert added.name == "Eve Smith"
+
+
+def test_a_dry_run_of_a_mailchimp_zip_reports_what_the_run_will_do(
+    runner: CliRunner, project: Path
+) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(project / "audience_export_5f2a.zip", "w") as archive:
+        for name in (
+            "subscribed_members_export_5f2a.csv",
+            "unsubscribed_members_export_5f2a.csv",
+            "cleaned_members_export_5f2a.csv",
+        ):
+            archive.write(EXPORTS / name, f"audience_export_5f2a/{name}")
+        # Two people who unsubscribed (or bounced) are still in the subscribed file.
+        archive.writestr(
+            "audience_export_5f2a/subscribed_members_export_more.csv",
+            "Email Address,First Name,MEMBER_RATING,OPTIN_TIME\n"
+            "ines@example.org,Inês,2,\ngone@example.org,,1,\nnew@example.org,New,1,\n",
+        )
+
+    code, dry = run(runner, "subscribers", "import", "audience_export_5f2a.zip", "--dry-run")
+    assert code == 0, dry
+    code, real = run(runner, "subscribers", "import", "audience_export_5f2a.zip")
+    assert code == 0, real
+
+    def outcomes(output: str) -> list[str]:
+        prefix = "Dry run, nothing saved: would have "
+        return [
+            line.removeprefix(prefix)
+            for line in output.splitlines()
+            if line.startswith(("added ", prefix, "All "))
+        ]
+
+    assert outcomes(real)[-2:] == [
+        "added 1, updated 0, unchanged 0, suppressed 2 (left alone), invalid 0",
+        "All 4 files: added 7, updated 0, unchanged 0, suppressed 2 (left alone), invalid 0",
+    ]
+    assert outcomes(dry) == outcomes(real)
+
+
+def test_an_unrecognised_interest_group_column_says_how_to_make_it_topics(
+    runner: CliRunner, project: Path
+) -> None:
+    (project / "subscribed_members_export_5f2a.csv").write_text(
+        "Email Address,First Name,Phone Number,Newsletter Interests,MEMBER_RATING,OPTIN_TIME\n"
+        'ann@example.org,Ann,+1 555 0100,"Research, Events",3,2024-01-01 10:00:00\n',
+        encoding="utf-8",
+    )
+
+    code, output = run(runner, "subscribers", "import", "subscribed_members_export_5f2a.csv")
+
+    assert code == 0, output
+    assert (
+        "Kept as attributes: 'Phone Number', 'Newsletter Interests'\n"
+        "'Newsletter Interests' looks like an interest-group column: to make its groups "
+        "topics, add it to newsletter.yaml and import again:\n"
+        "  imports:\n"
+        "    group_columns:\n"
+        "    - Newsletter Interests\n"
+    ) in output

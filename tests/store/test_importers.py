@@ -539,3 +539,28 @@ def test_a_plain_csv_with_name_and_last_name_keeps_the_surname(
     import_csv(store, path)
 
     assert record(store, "maja@example.org")["name"] == "Maja Lenarčič"
+
+
+def test_a_mailchimp_unsubscribe_reported_as_spam_arrives_complained(
+    store: Store, tmp_path: Path
+) -> None:
+    fixture = (EXPORTS / "unsubscribed_members_export_5f2a.csv").read_text(encoding="utf-8-sig")
+    path = tmp_path / "unsubscribed_members_export_5f2a.csv"
+    path.write_text(
+        fixture + "spam@example.org,Sam,,,,1,,,,,,,,,,,,2024-07-01 10:00:00,Summer issue,c3,"
+        "Abuse (reported as spam),,2003,pqr,,\n"
+        + "junk@example.org,Jo,,,,1,,,,,,,,,,,,2024-07-02 10:00:00,,,"
+        "The emails are spam and should be reported,,2004,stu,,\n",
+        encoding="utf-8",
+    )
+
+    import_csv(store, path)
+
+    spam = record(store, "spam@example.org")
+    assert spam["status"] == "complained"
+    assert spam["events"][0]["detail"] == {
+        "reason": "Abuse (reported as spam) (campaign 'Summer issue')"
+    }
+    assert record(store, "junk@example.org")["status"] == "complained"
+    assert record(store, "ines@example.org")["status"] == "unsubscribed"
+    assert record(store, "olu@example.org")["status"] == "unsubscribed"

@@ -72,6 +72,11 @@ class SourceFormat:
         """The kind of file ("unsubscribed members"), or None if the header is not ours."""
         return None
 
+    def may_hold_groups(self, key: str) -> bool:
+        """Whether a column kept as attributes looks like one of the format's interest
+        groups that ``imports.group_columns`` could make topics (by its name's key)."""
+        return False
+
     def kind(self, keys: frozenset[str], path: Path) -> str:
         """The kind of a file this format was chosen for by name (``--from``)."""
         return self.recognise(keys, path) or ""

@@ -8,7 +8,8 @@ categories>, MEMBER_RATING, OPTIN_TIME, OPTIN_IP, CONFIRM_TIME, CONFIRM_IP,
 LATITUDE, LONGITUDE, GMTOFF, DSTOFF, TIMEZONE, CC, REGION, LAST_CHANGED, LEID,
 EUID, NOTES, TAGS``; the unsubscribed file adds ``UNSUB_TIME, UNSUB_CAMPAIGN_TITLE,
 UNSUB_CAMPAIGN_ID, UNSUB_REASON, UNSUB_REASON_OTHER`` and the cleaned file
-``CLEAN_TIME, CLEAN_CAMPAIGN_TITLE, CLEAN_CAMPAIGN_ID``. Times are UTC,
+``CLEAN_TIME, CLEAN_CAMPAIGN_TITLE, CLEAN_CAMPAIGN_ID``. An unsubscribe whose reason
+says abuse or spam (``Abuse (reported as spam)``) is a complaint. Times are UTC,
 ``YYYY-MM-DD HH:MM:SS``. TAGS holds quoted, comma-separated tags
 (``"Food & Drink","VIP"``); a group category column holds the chosen group names,
 comma-separated.
@@ -16,6 +17,7 @@ comma-separated.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -31,6 +33,7 @@ from newsletter.store.importers.base import (
 
 # Group category columns: the usual titles; newsletter.yaml's imports.group_columns adds more.
 GROUP_COLUMNS = ("interests", "groups", "topics", "lists")
+_GROUP_WORDS = ("interest", "group", "topic", "list", "categor", "preferen")
 # A "status" column, where an export has one (the newer all-contacts export).
 STATUSES = {
     "subscribed": "active",
@@ -39,6 +42,9 @@ STATUSES = {
     "pending": "pending",
     "archived": "unsubscribed",
 }
+# An unsubscribe reason that is a complaint: "Abuse (reported as spam)", "The emails are
+# spam and should be reported".
+_REPORTED_AS_SPAM = re.compile(r"\b(?:abuse|spam)\b", re.IGNORECASE)
 KINDS = {
     "subscribed members": "active",
     "unsubscribed members": "unsubscribed",
@@ -95,6 +101,11 @@ class Mailchimp(SourceFormat):
             return f"group:{key}"  # several group categories: one field each
         return super().field_for(key)
 
+    def may_hold_groups(self, key: str) -> bool:
+        # A group category's column is titled by the editor ("Newsletter Interests",
+        # "Which topics?"): the header cannot say for sure, its words can hint.
+        return any(word in key for word in _GROUP_WORDS)
+
     def recognise(self, keys: frozenset[str], path: Path) -> str | None:
         if "emailaddress" not in keys or not keys & {"optintime", "memberrating", "leid", "euid"}:
             return None
@@ -125,6 +136,8 @@ class Mailchimp(SourceFormat):
         if status == "unsubscribed":
             status_at = parse_time(get("unsub_time", ""), "UNSUB_TIME")
             reason = ": ".join(filter(None, (get("unsub_reason"), get("unsub_reason_other"))))
+            if _REPORTED_AS_SPAM.search(reason):
+                status = "complained"  # "Abuse (reported as spam)": a complaint, not a wish
             if get("unsub_campaign"):
                 reason = f"{reason or 'unsubscribed'} (campaign {get('unsub_campaign')!r})"
             reason = reason or "unsubscribed in Mailchimp"
