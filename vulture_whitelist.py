@@ -73,6 +73,7 @@ _.MailgunProvider
 _.OutboxProvider
 _.PostmarkProvider
 _.SendGridProvider
+_.SesProvider
 _.SmtpProvider
 
 # Library API used by the tests (and documented in docs/store.md, docs/architecture.md).

@@ -302,6 +302,37 @@ class MailgunSettings(Schema):
         return "https://api.eu.mailgun.net" if self.region == "eu" else "https://api.mailgun.net"
 
 
+class SesSettings(Schema):
+    region: str | None = Field(
+        None,
+        pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]+$",
+        description="The AWS region of the SES account; default AWS_REGION or "
+        "AWS_DEFAULT_REGION (credentials come from the usual AWS environment).",
+    )
+    configuration_set: str | None = Field(
+        None,
+        description="The configuration set whose event destination (SNS) publishes "
+        "bounces, complaints and deliveries.",
+    )
+    connections: int = Field(4, ge=1, le=32, description="Parallel requests to SES.")
+    timeout: float = Field(30.0, gt=0, description="Seconds per request.")
+    rate_from_account: bool = Field(
+        True,
+        description="Send no faster than the account's maximum send rate (read from SES "
+        "when sending starts); sending.rate applies when it is lower.",
+    )
+    sns_topic_arns: list[str] = Field(
+        default_factory=list,
+        description="The SNS topics whose notifications POST /webhooks/ses accepts "
+        "(anyone can make a topic; only yours may report on your readers).",
+    )
+    sns_url_prefix: HttpUrl | None = Field(
+        None,
+        description="Where SNS signing certificates and subscription confirmations may "
+        "come from; default https://sns.<the topic's region>.amazonaws.com/ (for tests).",
+    )
+
+
 class DkimSettings(Schema):
     selector: DnsName = Field(
         description="The selector: the key is published at <selector>._domainkey.<domain>.",
@@ -509,13 +540,14 @@ class Config(Schema):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default a SQLite file newsletter.db beside this file."
     )
-    provider: Literal["outbox", "smtp", "sendgrid", "postmark", "mailgun"] = Field(
+    provider: Literal["outbox", "smtp", "sendgrid", "postmark", "mailgun", "ses"] = Field(
         "outbox", description="How `newsletter send` delivers."
     )
     outbox: OutboxSettings = Field(default_factory=OutboxSettings, description="Local Maildir.")
     sendgrid: SendGridSettings = Field(default_factory=SendGridSettings, description="SendGrid.")
     postmark: PostmarkSettings = Field(default_factory=PostmarkSettings, description="Postmark.")
     mailgun: MailgunSettings = Field(default_factory=MailgunSettings, description="Mailgun.")
+    ses: SesSettings = Field(default_factory=SesSettings, description="Amazon SES (v2 API).")
     smtp: SmtpSettings = Field(default_factory=SmtpSettings, description="SMTP server.")
     sending: SendingSettings = Field(
         default_factory=SendingSettings, description="Batches and rate limits."

@@ -71,6 +71,7 @@ EVENT_SOURCES = {
     "sendgrid": "SendGrid's Event Webhook settles them as its events arrive",
     "postmark": "Postmark's webhooks settle them as its delivery and bounce records arrive",
     "mailgun": "Mailgun's webhooks settle them as its delivered and failed events arrive",
+    "ses": "SES's events (through SNS) settle them as they arrive",
 }
 
 

@@ -26,6 +26,7 @@ from newsletter.web import (
     webhooks,
     webhooks_mailgun,
     webhooks_postmark,
+    webhooks_ses,
 )
 from newsletter.web.clicks import close_clicks, init_clicks
 from newsletter.web.context import EXTENSION, Services
@@ -82,7 +83,8 @@ def create_app(config: Config, test_config: Mapping[str, Any] | None = None) -> 
     app.extensions[EXTENSION] = build_services(config, secret)
     init_security(app)
     init_pages(app)
-    for module in (links, signup, public, webhooks, webhooks_postmark, webhooks_mailgun):
+    webhook_modules = (webhooks, webhooks_postmark, webhooks_mailgun, webhooks_ses)
+    for module in (links, signup, public, *webhook_modules):
         app.register_blueprint(module.blueprint)
     services_ = app.extensions[EXTENSION]
     init_clicks(app, services_.store, secret, per_subscriber=config.tracking.per_subscriber)

@@ -288,6 +288,7 @@ PROVIDERS: dict[str, str] = {
     "sendgrid": "newsletter.send.providers.sendgrid:SendGridProvider",
     "postmark": "newsletter.send.providers.postmark:PostmarkProvider",
     "mailgun": "newsletter.send.providers.mailgun:MailgunProvider",
+    "ses": "newsletter.send.providers.ses:SesProvider",
 }
 
 

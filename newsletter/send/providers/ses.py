@@ -1,0 +1,290 @@
+"""``ses``: Amazon SES through its v2 API (boto3), one raw message per recipient.
+
+Each message is personalised and written here (as the SMTP provider does) and handed
+over with ``SendEmail`` and raw content, so every reader's own ``List-Unsubscribe``
+travels in their message; ``SendBulkEmail`` would need a stored template and cannot
+carry per-reader headers. ``ses.connections`` requests run at once, each reported to
+the campaign's :class:`~newsletter.send.providers.DeliveryLog` before and after (a crash
+leaves at most one message per connection ``unknown``). The campaign and subscriber
+ids go as message tags, which SES echoes in the events its configuration set
+(``ses.configuration_set``) publishes to SNS, read back by ``POST /webhooks/ses``.
+
+Region and credentials come from the usual AWS environment (``AWS_REGION``,
+``AWS_ACCESS_KEY_ID``..., a profile, a role; ``AWS_ENDPOINT_URL`` for a local stand-in);
+``ses.region`` overrides the region. The pace is the account's maximum send rate, read
+when sending starts, unless ``sending.rate`` is lower.
+
+botocore's own retries are off: it would resend a request whose answer timed out, which
+may mail someone twice. Throttling and 5xx are retried here with backoff; a request
+whose answer was lost (a read timeout, a connection closed before the answer) is
+``unknown`` and never resent on its own. An account or configuration problem (no or
+bad credentials, an unverified sender or domain, the sandbox, a paused account, a
+missing configuration set, the daily quota) stops the campaign with one line saying
+what to fix; a refusal of one address fails that recipient only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from newsletter.config import Config
+from newsletter.errors import ConfigError, ProviderError, ProviderUnavailable
+from newsletter.send.providers import (
+    NO_LOG,
+    BaseProvider,
+    Batch,
+    Content,
+    Delivery,
+    DeliveryLog,
+    Recipient,
+    local_message,
+)
+from newsletter.send.providers.retry import Backoff
+from newsletter.send.ratelimit import RateLimiter
+
+try:
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+except ImportError:  # pragma: no cover - the test extra installs it
+    boto3 = None
+
+RETRY_CODES = frozenset(
+    {
+        "TooManyRequestsException",
+        "Throttling",
+        "ThrottlingException",
+        "InternalFailure",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+    }
+)
+CREDENTIAL_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+    }
+)
+RECIPIENT_PROBLEMS = (
+    "illegal address",
+    "missing final '@domain'",
+    "invalid address",
+    "local address",
+)
+
+
+class SesProvider(BaseProvider):
+    name = "ses"
+    per_message = True
+
+    def __init__(self, config: Config, limiter: RateLimiter) -> None:
+        super().__init__(config, limiter)
+        if boto3 is None:
+            raise ConfigError("provider ses needs boto3: pip install 'newsletter[ses]' (or boto3)")
+        self.settings = config.ses
+        self.batch_size = config.sending.batch_size
+        self.region = (
+            self.settings.region
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+        )
+        if not self.region:
+            raise ConfigError(
+                "no AWS region for SES: set ses.region in newsletter.yaml or export AWS_REGION"
+            )
+        self.backoff = Backoff.from_settings(config.sending, notify=self.notice)
+        client_config = botocore.config.Config(
+            region_name=self.region,
+            retries={"total_max_attempts": 1},
+            connect_timeout=self.settings.timeout,
+            read_timeout=self.settings.timeout,
+            max_pool_connections=self.settings.connections,
+        )
+        session = boto3.session.Session()
+        self.client = session.client("sesv2", config=client_config)
+        self._quota_client = session.client("ses", config=client_config)
+        self._workers = ThreadPoolExecutor(self.settings.connections, thread_name_prefix="ses")
+        self._stop: ProviderError | ProviderUnavailable | None = None
+        self._stop_lock = threading.Lock()
+        self._rate_checked = False
+
+    # The account's pace, read once, before the first message.
+
+    def _check_rate(self) -> None:
+        if self._rate_checked or not self.settings.rate_from_account:
+            return
+        try:
+            quota = self._quota_client.get_send_quota()
+        except botocore.exceptions.ClientError as error:
+            raise self._refusal(_code(error), _message(error)) from None
+        except botocore.exceptions.NoCredentialsError:
+            raise ProviderError(_NO_CREDENTIALS) from None
+        except botocore.exceptions.BotoCoreError as error:
+            raise ProviderUnavailable(
+                f"cannot reach SES in {self.region} ({error})", maybe_delivered=False
+            ) from None
+        self._rate_checked = True
+        account_rate = float(quota.get("MaxSendRate") or 0)
+        if account_rate > 0 and (
+            self.limiter.per_second is None or account_rate < self.limiter.per_second
+        ):
+            self.limiter.per_second = account_rate
+            self.notice(f"sending at most {account_rate:g} a second (the account's send rate)")
+
+    def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
+        self._check_rate()
+        self._stop = None
+        deliveries = list(
+            self._workers.map(
+                lambda index: self._deliver(batch.content, batch.recipients[index], index, log),
+                range(len(batch.recipients)),
+            )
+        )
+        if self._stop is not None:
+            self._stop.deliveries = deliveries
+            raise self._stop
+        return deliveries
+
+    def close(self) -> None:
+        self._workers.shutdown(wait=True)
+
+    # One message, on a worker thread.
+
+    def _deliver(
+        self, content: Content, recipient: Recipient, index: int, log: DeliveryLog
+    ) -> Delivery:
+        if self._stop is not None:
+            return Delivery("deferred", error=f"not attempted: {self._stop}")
+        if not log.starting(index):
+            return Delivery("skipped", error="not sent: no longer subscribed")
+        delivery = self._attempt(content, recipient)
+        log.finished(index, delivery)
+        return delivery
+
+    def _attempt(self, content: Content, recipient: Recipient) -> Delivery:
+        _, message = local_message(content, recipient)
+        request: dict[str, Any] = {
+            "FromEmailAddress": content.sender_email,
+            "Destination": {"ToAddresses": [recipient.email]},
+            "Content": {"Raw": {"Data": message.replace(b"\n", b"\r\n")}},
+        }
+        if recipient.tags:
+            request["EmailTags"] = [{"Name": k, "Value": v} for k, v in recipient.tags.items()]
+        if self.settings.configuration_set:
+            request["ConfigurationSetName"] = self.settings.configuration_set
+        last_error = ""
+        for retry in range(self.backoff.retries + 1):
+            if retry:
+                self.backoff.wait(retry - 1, reason=last_error)
+            self.limiter.acquire()
+            try:
+                answer = self.client.send_email(**request)
+                return Delivery("sent", message_id=answer.get("MessageId"))
+            except botocore.exceptions.ClientError as error:
+                code, text = _code(error), _message(error)
+                status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+                last_error = f"{code}: {text}"
+                if _is_rate_limit(code, text) or status >= 500:
+                    continue
+                if code == "BadRequestException" and _about_recipient(text):
+                    return Delivery("failed", error=f"SES refused the address ({last_error})")
+                return self._halt(self._refusal(code, text, sender=content.sender_email))
+            except botocore.exceptions.NoCredentialsError:
+                return self._halt(ProviderError(_NO_CREDENTIALS))
+            except (
+                botocore.exceptions.EndpointConnectionError,
+                botocore.exceptions.ConnectTimeoutError,
+            ) as error:
+                last_error = f"cannot connect to SES ({error})"  # never sent: try again
+            except (
+                botocore.exceptions.ReadTimeoutError,
+                botocore.exceptions.ConnectionClosedError,
+                botocore.exceptions.HTTPClientError,
+            ) as error:
+                return Delivery(
+                    "unknown",
+                    error=f"no answer from SES ({error}) after the message was sent: SES may "
+                    "have accepted it, so it was not sent again; its events or "
+                    "--retry-unknown settle it",
+                )
+        return self._halt(
+            ProviderUnavailable(
+                f"SES did not accept the message after {self.backoff.retries + 1} attempts "
+                f"(last: {last_error})",
+                maybe_delivered=False,
+            )
+        )
+
+    def _halt(self, error: ProviderError | ProviderUnavailable) -> Delivery:
+        with self._stop_lock:
+            if self._stop is None:
+                self._stop = error
+        return Delivery("deferred", error=str(error))
+
+    def _refusal(self, code: str, text: str, *, sender: str = "") -> ProviderError:
+        """The campaign-stopping line for an account or configuration problem."""
+        lowered = text.lower()
+        region = self.region
+        if code in CREDENTIAL_CODES:
+            hint = (
+                "check the AWS credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or the "
+                f"profile) and that they may use ses:SendEmail in {region}"
+            )
+        elif "not verified" in lowered and sender and sender.lower() not in lowered:
+            # The identities that failed the check are named; not the From: the recipient.
+            hint = (
+                f"the SES account is in the sandbox in {region}: it sends only to verified "
+                "addresses; request production access in the SES console"
+            )
+        elif (
+            "not verified" in lowered
+            or "authority to send" in lowered
+            or code == "MailFromDomainNotVerifiedException"
+        ):
+            hint = f"verify the From address or its domain in SES ({region})"
+        elif code == "NotFoundException" and self.settings.configuration_set:
+            hint = (
+                f"create the configuration set {self.settings.configuration_set!r} in SES "
+                f"({region}) or fix ses.configuration_set"
+            )
+        elif code in ("AccountSuspendedException", "SendingPausedException"):
+            hint = f"sending is paused for this SES account in {region}: see the SES console"
+        elif "quota" in lowered:
+            hint = "the account's 24-hour sending quota is used up: send again tomorrow"
+        else:
+            hint = "fix what it says, then send again"
+        return ProviderError(f"SES refused the message ({code}: {text}); {hint}")
+
+
+_NO_CREDENTIALS = (
+    "no AWS credentials for SES: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
+    "AWS_PROFILE), or run where an instance role provides them"
+)
+
+
+def _code(error: Any) -> str:
+    return str(error.response.get("Error", {}).get("Code") or "Unknown")
+
+
+def _message(error: Any) -> str:
+    return str(error.response.get("Error", {}).get("Message") or "(no message)")[:400]
+
+
+def _is_rate_limit(code: str, text: str) -> bool:
+    if code in RETRY_CODES:
+        return True
+    return code == "LimitExceededException" and "rate" in text.lower()
+
+
+def _about_recipient(text: str) -> bool:
+    lowered = text.lower()
+    return any(problem in lowered for problem in RECIPIENT_PROBLEMS)
