@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.pool import StaticPool
@@ -54,6 +57,22 @@ def make_engine(url: str, **options: Any) -> Engine:
         raise StoreError(
             "PostgreSQL needs the psycopg driver: pip install 'newsletter[postgres]'"
         ) from None
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction; on SQLite it takes the write lock at BEGIN (``BEGIN
+    IMMEDIATE``), so a busy database means waiting, not a "database is locked" error."""
+    with engine.connect() as connection:
+        connection.execution_options(write=True)
+        with connection.begin():
+            yield connection
+
+
+def insert_on_conflict(connection: Connection, table: Table) -> Any:
+    """An ``insert(table)`` with ``on_conflict_do_nothing``/``_do_update`` for this dialect."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
 
 
 def analyze(engine: Engine, *tables: Table) -> None:

@@ -20,11 +20,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from sqlalchemy import Column, Connection, ForeignKey, Integer, String, Table, Text, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from newsletter.store.database import insert_on_conflict
 from newsletter.store.schema import Id, UtcDateTime, metadata, subscribers
 
 _CHUNK = 500  # ids per IN (...) list
@@ -93,7 +92,7 @@ def record_readers(
     ]
     if rows:
         connection.execute(
-            _insert(connection, engagement_by_subscriber).on_conflict_do_nothing(), rows
+            insert_on_conflict(connection, engagement_by_subscriber).on_conflict_do_nothing(), rows
         )
 
 
@@ -102,15 +101,10 @@ def add_link_clicks(connection: Connection, clicks: Mapping[tuple[int, str], int
     for (campaign_id, url), count in sorted(clicks.items()):
         table = provider_link_clicks
         connection.execute(
-            _insert(connection, table)
+            insert_on_conflict(connection, table)
             .values(campaign_id=campaign_id, url_hash=url_hash(url), url=url, clicks=count)
             .on_conflict_do_update(
                 index_elements=[table.c.campaign_id, table.c.url_hash],
                 set_={"clicks": table.c.clicks + count},
             )
         )
-
-
-def _insert(connection: Connection, table: Table) -> Any:
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)

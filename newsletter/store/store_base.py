@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from newsletter.errors import StoreError
 from newsletter.models import SUBSCRIBER_STATUSES, Subscriber
+from newsletter.store.database import writing
 from newsletter.store.schema import subscribers
 from newsletter.store.subscriber_rows import subscriber_condition, topics_of, unknown_topic_message
 
@@ -98,10 +99,8 @@ class StoreBase:
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
         """A write transaction; on SQLite it takes the write lock at BEGIN."""
-        with self.engine.connect() as connection:
-            connection.execution_options(write=True)
-            with connection.begin():
-                yield connection
+        with writing(self.engine) as connection:
+            yield connection
 
     def _write_retrying(
         self, work: Callable[[Connection], T], *, rollback: bool = False, attempts: int = 3

@@ -17,10 +17,10 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.errors import StoreError
 from newsletter.store.addresses import address_key, normalize_address
+from newsletter.store.database import insert_on_conflict
 from newsletter.store.schema import subscriber_events, subscriber_topics, subscribers, suppressions
 
 # What a Subscriber needs: streaming reads skip the consent columns' parsing.
@@ -75,8 +75,7 @@ def insert_ignoring_duplicates(
     """INSERT ... ON CONFLICT DO NOTHING, on either database."""
     if not rows:
         return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    connection.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+    connection.execute(insert_on_conflict(connection, table).on_conflict_do_nothing(), rows)
 
 
 def link_matches(link_key: str | None) -> ColumnElement[bool]:

@@ -47,10 +47,10 @@ from sqlalchemy import Connection, delete, select
 from newsletter.errors import StoreError
 from newsletter.send.delivery_events import DeliveryEvent, apply_delivery_events
 from newsletter.store.addresses import address_key, normalize_address
+from newsletter.store.database import insert_on_conflict, writing
 from newsletter.store.engagement import add_link_clicks, record_readers
 from newsletter.store.schema import campaign_engagement, subscribers, webhook_events
 from newsletter.store.statuses import StatusChange, change_statuses
-from newsletter.web.sql import insert_on_conflict, writing
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
 
+from newsletter.store.database import insert_on_conflict, writing
 from newsletter.store.schema import rate_limits
-from newsletter.web.sql import insert_on_conflict, writing
 
 HOUR = 3600
 DAY = 24 * HOUR
