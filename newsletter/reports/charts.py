@@ -11,6 +11,7 @@ heavy for this. Every text that comes from the data is escaped here.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 
 from markupsafe import Markup, escape
@@ -47,12 +48,38 @@ def _rect(x: float, y: float, width: float, height: float, color: str, tip: str)
 
 
 def _legend(names: Sequence[str], y: float) -> list[str]:
-    parts, x = [], 60.0
+    """One row of keys above the plot, where no axis label can reach it."""
+    parts, x = ['<g class="legend">'], 60.0
     for index, name in enumerate(names):
         parts.append(_rect(x, y - 10, 12, 12, PALETTE[index % len(PALETTE)], name))
         parts.append(_text(x + 16, y, name))
         x += 24 + 7 * len(name)
-    return parts
+    return [*parts, "</g>"]
+
+
+def nice_ticks(largest: float, *, most: int = 5) -> list[int]:
+    """Whole, distinct ticks from 0 for an axis of counts: steps of 1, 2 or 5 times a
+    power of ten ("nice numbers"), at most ``most`` steps, the last at or above
+    ``largest``. 3 gives 0, 1, 2, 3; 14 gives 0, 5, 10, 15; 0 gives 0, 1."""
+    top = max(math.ceil(largest), 1)
+    power = 1
+    while True:
+        for factor in (1, 2, 5):
+            step = factor * power
+            if math.ceil(top / step) <= most:
+                return list(range(0, step * math.ceil(top / step) + 1, step))
+        power *= 10
+
+
+def _label_under(x: float, y: float, width: float, label: str, full: str) -> str:
+    """An axis label centred at ``x``, cut with an ellipsis to fit ``width`` (10 px
+    text is about 6 px a character), the whole of it in its tooltip."""
+    fits = max(int(width / 6), 4)
+    shown = label if len(label) <= fits else label[: fits - 1].rstrip() + "…"
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" font-size="10" text-anchor="middle" '
+        f'class="axis-label"><title>{escape(full)}</title>{escape(shown)}</text>'
+    )
 
 
 def funnel(title: str, steps: Sequence[tuple[str, int]]) -> Markup:
@@ -78,20 +105,25 @@ def bars(
     series: Sequence[tuple[str, Sequence[int]]],
     *,
     stacked: bool = True,
+    tips: Sequence[str] | None = None,
 ) -> Markup:
-    """Vertical bars per label (stacked, or side by side), with a legend."""
-    height, left, bottom, top_pad = 300, 60, 70, 30
+    """Vertical bars per label (stacked, or side by side): the legend above, each
+    label under its bar (``tips``: the full text of each label's tooltip)."""
+    height, left, bottom, top_pad = 300, 60, 30, 40
     plot_height = height - bottom - top_pad
     totals = [
         sum(values[i] for _, values in series) if stacked else max(v[i] for _, v in series)
         for i in range(len(labels))
     ]
-    top = max(totals, default=0) or 1
+    ticks = nice_ticks(max(totals, default=0))
+    top = ticks[-1]
     slot = (WIDTH - left - 10) / max(len(labels), 1)
-    bar_width = min(slot * 0.7, 80) / (1 if stacked else max(len(series), 1))
-    body = _axis(left, top_pad, plot_height, top)
+    group_width = min(slot * 0.7, 80)
+    bar_width = group_width / (1 if stacked else max(len(series), 1))
+    every = math.ceil(48 / slot)  # a label needs some 48 px: then every n-th bar gets one
+    body = _axis(left, top_pad, plot_height, ticks)
     for i, label in enumerate(labels):
-        x = left + i * slot + slot * 0.15
+        x = left + i * slot + (slot - group_width) / 2
         base: float = top_pad + plot_height
         for s, (name, values) in enumerate(series):
             size = plot_height * values[i] / top
@@ -102,23 +134,26 @@ def bars(
             )
             if stacked:
                 base -= size
-        if len(labels) <= 20 or i % (len(labels) // 20 + 1) == 0:
+        if i % every == 0:
+            full = tips[i] if tips else label
             body.append(
-                f'<text font-size="10" transform="translate({x + slot * 0.35:.1f},'
-                f'{top_pad + plot_height + 12}) rotate(30)">{escape(_short(label))}</text>'
+                _label_under(
+                    x + group_width / 2, top_pad + plot_height + 16, slot * every - 6, label, full
+                )
             )
-    body += _legend([name for name, _ in series], height - 8)
+    body += _legend([name for name, _ in series], 18)
     description = _describe(labels, series)
     return _frame(title, description, height, body)
 
 
 def lines(title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence[int]]]) -> Markup:
     """One line per series over ``labels`` (weeks), with a legend."""
-    height, left, bottom, top_pad = 300, 60, 70, 30
+    height, left, bottom, top_pad = 300, 60, 30, 40
     plot_height = height - bottom - top_pad
-    top = max((max(values, default=0) for _, values in series), default=0) or 1
-    step = (WIDTH - left - 20) / max(len(labels) - 1, 1)
-    body = _axis(left, top_pad, plot_height, top)
+    ticks = nice_ticks(max((max(values, default=0) for _, values in series), default=0))
+    top = ticks[-1]
+    step = (WIDTH - left - 40) / max(len(labels) - 1, 1)
+    body = _axis(left, top_pad, plot_height, ticks)
     for s, (name, values) in enumerate(series):
         points = " ".join(
             f"{left + i * step:.1f},{top_pad + plot_height - plot_height * v / top:.1f}"
@@ -136,30 +171,31 @@ def lines(title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequenc
                     f'<circle cx="{x}" cy="{y}" r="3" fill="{color}">'
                     f"<title>{escape(label)}, {escape(name)}: {value}</title></circle>"
                 )
+    every = math.ceil(64 / step) if len(labels) > 1 else 1  # a week's label: some 64 px
     for i, label in enumerate(labels):
-        if len(labels) <= 12 or i % (len(labels) // 12 + 1) == 0:
-            body.append(
-                _text(left + i * step, top_pad + plot_height + 16, label, anchor="middle", size=10)
-            )
-    body += _legend([name for name, _ in series], height - 8)
+        if i % every == 0:
+            body.append(_label_under(left + i * step, top_pad + plot_height + 16, 60, label, label))
+    body += _legend([name for name, _ in series], 18)
     return _frame(title, _describe(labels, series), height, body)
 
 
-def _axis(left: float, top_pad: float, plot_height: float, top: int) -> list[str]:
+def _axis(left: float, top_pad: float, plot_height: float, ticks: Sequence[int]) -> list[str]:
+    bottom = top_pad + plot_height
     parts = [
-        f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{top_pad + plot_height}" '
-        'stroke="#555"/>',
-        f'<line x1="{left}" y1="{top_pad + plot_height}" x2="{WIDTH - 10}" '
-        f'y2="{top_pad + plot_height}" stroke="#555"/>',
+        f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{bottom}" stroke="#555"/>',
+        f'<line x1="{left}" y1="{bottom}" x2="{WIDTH - 10}" y2="{bottom}" stroke="#555"/>',
     ]
-    for fraction in (0, 0.5, 1):
-        y = top_pad + plot_height * (1 - fraction)
-        parts.append(_text(left - 6, y + 4, f"{round(top * fraction)}", anchor="end", size=10))
+    for tick in ticks:
+        y = bottom - plot_height * tick / ticks[-1]
+        if tick:
+            parts.append(
+                f'<line x1="{left}" y1="{y:.1f}" x2="{WIDTH - 10}" y2="{y:.1f}" stroke="#e3e3e3"/>'
+            )
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end" '
+            f'class="tick">{tick}</text>'
+        )
     return parts
-
-
-def _short(label: str, limit: int = 24) -> str:
-    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def _describe(labels: Sequence[str], series: Sequence[tuple[str, Sequence[int]]]) -> str:

@@ -23,7 +23,8 @@ _ENVIRONMENT = jinja2.Environment(
 
 def as_html(report: Report, *, title: str, generated: dt.datetime, language: str = "en") -> str:
     issues = report.issues
-    labels = [issue.slug for issue in issues]
+    labels = [issue.subject for issue in issues]  # shortened under the bars
+    tips = [f"{issue.subject} ({issue.slug})" for issue in issues]  # in full, as tooltips
     context = {
         "title": title,
         "language": language,
@@ -55,6 +56,7 @@ def as_html(report: Report, *, title: str, generated: dt.datetime, language: str
                 ),
             ],
             stacked=False,
+            tips=tips,
         )
         if issues
         else None,
@@ -66,6 +68,7 @@ def as_html(report: Report, *, title: str, generated: dt.datetime, language: str
                 ("failed", [issue.failed for issue in issues]),
                 ("unknown", [issue.unknown for issue in issues]),
             ],
+            tips=tips,
         )
         if issues
         else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from sqlalchemy import update
 
 from newsletter.cli import cli
+from newsletter.reports.charts import nice_ticks
 from newsletter.send import campaign_rows
 from newsletter.store import Store
 from newsletter.store.returns import soft_bounces
@@ -152,3 +154,126 @@ def test_report_csv_to_a_file(runner: CliRunner, sent_issue: list[int], project:
     assert result.output == "Wrote issues.csv\n"
     header = (project / "issues.csv").read_text().splitlines()[0]
     assert header.startswith("issue,subject,campaign_id,started,provider,recipients,handed_over")
+
+
+def test_count_axes_have_whole_distinct_nice_ticks_up_to_the_largest_bar() -> None:
+    assert nice_ticks(0) == [0, 1]
+    assert nice_ticks(1) == [0, 1]
+    assert nice_ticks(3) == [0, 1, 2, 3]
+    assert nice_ticks(7) == [0, 2, 4, 6, 8]
+    assert nice_ticks(14) == [0, 5, 10, 15]
+    assert nice_ticks(1234) == [0, 500, 1000, 1500]
+    for largest in range(0, 2000, 7):
+        ticks = nice_ticks(largest)
+        assert ticks[0] == 0 and ticks[-1] >= largest
+        assert len(set(ticks)) == len(ticks) <= 6
+        steps = {b - a for a, b in itertools.pairwise(ticks)}
+        assert len(steps) == 1
+
+
+LONG_TITLES = [
+    "The latest from Crock Journal: winter stockpots, ferments and a lid that fits",
+    "Milk banks, explained: who gives, who receives and how it is screened",
+    "Twelve questions about donor milk that readers sent us this autumn",
+]
+
+
+@pytest.fixture
+def long_titled_issues(
+    runner: CliRunner, project: Path, subscribers: Callable[..., list[int]], store: Store
+) -> None:
+    """Four campaigns, three with long titles, and a few unsubscribes per issue (counts
+    of 0 to 3: the scale the editor saw read '0, 2, 3')."""
+    ids = subscribers(8)
+    for number, title in enumerate(LONG_TITLES, start=1):
+        path = project / "issues" / f"2026-12-0{number}-long-{number}.md"
+        path.write_text(
+            f'---\ntitle: "{title}"\npreheader: What is in this issue.\n---\nHello.\n',
+            encoding="utf-8",
+        )
+        result = runner.invoke(cli, ["send", str(path), "--yes"])
+        assert result.exit_code == 0, result.output
+        for reader in ids[:number]:
+            store.unsubscribe(reader, source="web", campaign_id=number)
+    result = runner.invoke(cli, ["send", SEED, "--yes"])
+    assert result.exit_code == 0, result.output
+
+
+# What the test measures in the page: every chart's label, legend, tick and bar boxes.
+MEASURE = """() => [...document.querySelectorAll("svg.chart")].map(svg => {
+  const box = element => { const r = element.getBoundingClientRect();
+    return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; };
+  const title = element => { const t = element.querySelector("title");
+    return t ? t.textContent : null; };
+  return {
+    name: svg.querySelector(":scope > title").textContent,
+    svg: box(svg),
+    labels: [...svg.querySelectorAll("text.axis-label")].map(t => ({
+      box: box(t), shown: [...t.childNodes].filter(n => n.nodeType === 3)
+        .map(n => n.textContent).join(""), full: title(t)})),
+    legend: [...svg.querySelectorAll(".legend > *")].map(box),
+    ticks: [...svg.querySelectorAll("text.tick")].map(t => ({text: t.textContent, box: box(t)})),
+    bars: [...svg.querySelectorAll(":scope > rect")].map(r => ({box: box(r), tip: title(r)})),
+  };
+})"""
+
+
+def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return (
+        min(a["right"], b["right"]) - max(a["left"], b["left"]) > 0.5
+        and min(a["bottom"], b["bottom"]) - max(a["top"], b["top"]) > 0.5
+    )
+
+
+@pytest.mark.chromium
+@pytest.mark.parametrize("width", [1200, 390])
+def test_report_charts_read_right_at_desktop_and_phone_width(
+    runner: CliRunner, long_titled_issues: None, project: Path, browser: Any, width: int
+) -> None:
+    result = runner.invoke(cli, ["report", "--format", "html", "--out", "report.html"])
+    assert result.exit_code == 0, result.output
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto((project / "report.html").as_uri())
+
+    charts = {chart["name"]: chart for chart in page.evaluate(MEASURE)}
+
+    for name in ("Deliveries per issue", "Unsubscribes per issue"):
+        chart = charts[name]
+        labels = chart["labels"]
+        assert len(labels) == 4, name
+        for label in labels:
+            # Under its own bars, cut with an ellipsis, the whole title in the tooltip.
+            subject = label["full"].rsplit(" (", 1)[0]
+            own = [bar["box"] for bar in chart["bars"] if bar["tip"].startswith(f"{subject}, ")]
+            assert own, label
+            centre = (label["box"]["left"] + label["box"]["right"]) / 2
+            assert min(b["left"] for b in own) - 1 <= centre <= max(b["right"] for b in own) + 1
+            assert label["box"]["top"] >= max(b["bottom"] for b in own) - 0.5
+            if subject in LONG_TITLES:
+                assert label["shown"].endswith("…") and subject.startswith(label["shown"][:-1])
+            # Not cut by the chart's edge, not over the legend.
+            assert chart["svg"]["left"] - 0.5 <= label["box"]["left"]
+            assert label["box"]["right"] <= chart["svg"]["right"] + 0.5
+            assert label["box"]["bottom"] <= chart["svg"]["bottom"] + 0.5
+            assert not any(overlap(label["box"], key) for key in chart["legend"]), name
+        for a, b in itertools.combinations(labels, 2):
+            assert not overlap(a["box"], b["box"]), (name, a["shown"], b["shown"])
+        # Whole, distinct ticks from 0, the highest at or above the tallest bar.
+        ticks = [int(tick["text"]) for tick in chart["ticks"]]
+        assert ticks[0] == 0 and ticks == sorted(set(ticks)), (name, ticks)
+        highest = min(tick["box"]["top"] for tick in chart["ticks"])
+        tallest = min(bar["box"]["top"] for bar in chart["bars"] if bar["box"]["bottom"] > 0)
+        assert highest <= tallest + 0.5, name
+    assert [int(t["text"]) for t in charts["Unsubscribes per issue"]["ticks"]] == [0, 1, 2, 3]
+
+    # The issue column keeps its words together: three words or more to a line.
+    lines = page.evaluate(
+        """title => { const cell = [...document.querySelectorAll(".issues th[scope=row]")]
+            .find(th => th.firstChild.textContent.trim() === title);
+          const range = document.createRange(); range.selectNodeContents(cell.firstChild);
+          return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size; }""",
+        LONG_TITLES[0],
+    )
+    assert 1 <= lines <= len(LONG_TITLES[0].split()) / 3
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.close()
