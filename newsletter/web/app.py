@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from newsletter.config import Config, env_secret
+from newsletter.send.provider_events import EventProcessor
 from newsletter.send.providers import Delivery
 from newsletter.send.sending import send_transactional
 from newsletter.site.export import LiveSite
@@ -30,7 +31,6 @@ from newsletter.web import (
 )
 from newsletter.web.clicks import close_clicks, init_clicks
 from newsletter.web.context import EXTENSION, Services
-from newsletter.web.events import EventProcessor
 from newsletter.web.limits import RateLimiter
 from newsletter.web.one_click import OneClickWriter
 from newsletter.web.pages import TEMPLATES_DIR, init_pages, page

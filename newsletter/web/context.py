@@ -8,10 +8,10 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from flask import current_app
 
 from newsletter.config import Config
+from newsletter.send.provider_events import EventProcessor
 from newsletter.site.export import LiveSite
 from newsletter.store import Store
 from newsletter.tokens import Links, Signer
-from newsletter.web.events import EventProcessor
 from newsletter.web.limits import RateLimiter
 from newsletter.web.one_click import OneClickWriter
 from newsletter.web.postman import Postman

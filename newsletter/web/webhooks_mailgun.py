@@ -9,7 +9,7 @@ event: a request whose token was seen before is a replay and is refused with 406
 Mailgun takes as "rejected, do not retry"); a worker killed before the commit claims
 nothing, so Mailgun's retry goes through.
 
-What each event does (through :class:`~newsletter.web.events.EventProcessor`, the one
+What each event does (through :class:`~newsletter.send.provider_events.EventProcessor`, the one
 path every provider's events take):
 
 - ``failed`` with severity ``permanent``: the message failed; the subscriber is bounced,
@@ -37,8 +37,8 @@ from typing import Any
 from flask import Blueprint, Response, abort, request
 
 from newsletter.config import env_secret
+from newsletter.send.provider_events import ProviderEvent, provider_event
 from newsletter.web.context import services
-from newsletter.web.events import ProviderEvent, provider_event
 from newsletter.web.security import csrf_exempt
 
 log = logging.getLogger(__name__)

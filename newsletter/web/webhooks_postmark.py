@@ -7,7 +7,7 @@ from the variable ``postmark.webhook_password_env``; without it every request is
 refused (403), and a wrong user or password is a 401, compared in constant time. Only
 then is the body read: one JSON object per request, as Postmark posts them.
 
-What each record does (through :class:`~newsletter.web.events.EventProcessor`, the one
+What each record does (through :class:`~newsletter.send.provider_events.EventProcessor`, the one
 path every provider's events take, so a complaint is never downgraded and a retried
 record is applied once):
 
@@ -37,8 +37,8 @@ from typing import Any
 from flask import Blueprint, Response, abort, request
 
 from newsletter.config import env_secret
+from newsletter.send.provider_events import ProviderEvent, provider_event
 from newsletter.web.context import services
-from newsletter.web.events import ProviderEvent, provider_event
 from newsletter.web.security import csrf_exempt
 
 log = logging.getLogger(__name__)

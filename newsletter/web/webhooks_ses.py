@@ -15,7 +15,7 @@ Certificates are fetched once and kept.
   ``Bounce`` ``Permanent`` -> bounced, the message failed; other bounces -> the message
   was accepted; ``Complaint`` -> complained (unless its feedback type is ``not-spam``);
   ``Delivery``/``Send`` -> the message was sent; ``Reject`` -> the message failed.
-  Applied through :class:`~newsletter.web.events.EventProcessor` (a complaint is never
+  Applied through :class:`~newsletter.send.provider_events.EventProcessor` (a complaint is never
   downgraded; SNS's retry of a message is applied once, by its ``MessageId``).
 - ``UnsubscribeConfirmation``: logged.
 """
@@ -41,8 +41,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import Blueprint, Response, abort, request
 
 from newsletter.config import SesSettings
+from newsletter.send.provider_events import ProviderEvent, provider_event
 from newsletter.web.context import services
-from newsletter.web.events import ProviderEvent, provider_event
 from newsletter.web.security import csrf_exempt
 
 log = logging.getLogger(__name__)

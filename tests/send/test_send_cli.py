@@ -15,9 +15,10 @@ from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.send import campaign_rows
 from newsletter.send.lease import Lease
+from newsletter.send.provider_events import EventProcessor
 from newsletter.store import Store
 from newsletter.tokens import DEVELOPMENT_SECRET, Signer
-from newsletter.web.events import EventProcessor
+from newsletter.web.webhooks import read_events
 from tests.send.arrivals import check_copies
 from tests.send.conftest import SEED
 
@@ -315,9 +316,11 @@ def test_status_shows_what_readers_did_after_the_campaign(
     store.unsubscribe(first, source="one-click", campaign_id=1)
     store.unsubscribe(second, source="cli")  # not through this issue: not counted
     events = EventProcessor(store, count_engagement=True)
-    events.process(
-        {"event": kind, "email": "reader2@example.org", "campaign_id": "1"}
-        for kind in ("open", "open", "click")
+    events.apply(
+        read_events(
+            {"event": kind, "email": "reader2@example.org", "campaign_id": "1"}
+            for kind in ("open", "open", "click")
+        )
     )
 
     result = runner.invoke(cli, ["status"])

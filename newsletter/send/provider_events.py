@@ -1,74 +1,57 @@
-"""SendGrid's delivery events, applied to the subscriber store and the campaign ledger.
+"""What providers report back, applied to the subscriber store and the campaign ledger.
 
-A webhook batch is applied in one transaction, together with the record of its
-events' ``sg_event_id`` s in ``webhook_events``: either every new event of the batch
-takes effect and is remembered, or none is (a killed worker, a timeout, a database
-error), and SendGrid's retry of the batch (it retries on any non-2xx answer) applies
-them then. An event id already remembered is a duplicate and skipped. The work is
-set-based (a few statements per batch, not a round trip per event), so a batch of
-SendGrid's maximum size is applied in seconds, within any worker timeout.
+Every provider's webhook (``web/webhooks.py`` for SendGrid, ``web/webhooks_<provider>.py``
+for the others) checks that a request is genuine, reads its events into
+:class:`ProviderEvent` s and hands them to :meth:`EventProcessor.apply`: the web layer
+verifies and translates, this module applies.
 
-What changes a subscriber, and why:
+A batch is applied in one transaction, together with the record of its events' ids in
+``webhook_events``: either every new event of the batch takes effect and is
+remembered, or none is (a killed worker, a timeout, a database error), and the
+provider's retry of the batch applies them then. An event id already remembered is a
+duplicate and skipped. The work is set-based (a few statements per batch, not a round
+trip per event), so a batch of SendGrid's maximum size is applied in seconds, within
+any worker timeout.
 
-- ``bounce`` (hard, ``type: bounce``) and ``dropped`` with reason ``Bounced Address``
-  -> bounced. A ``type: blocked`` bounce is the receiving server refusing the sender
-  for now (reputation, content), not the address: it fails the delivery, nothing more.
-- ``spamreport``, and ``dropped`` with reason ``Spam Reporting Address`` -> complained.
-- ``unsubscribe``, ``group_unsubscribe``, and ``dropped`` with reason
-  ``Unsubscribed Address`` -> unsubscribed. ``group_resubscribe`` changes nothing:
-  the store never reactivates a suppressed subscriber behind the editor's back.
-
-Which of these may overwrite which (a complaint is never downgraded) is
-:mod:`newsletter.store.statuses`' rule, applied in the same transaction.
-
-``processed``, ``delivered``, ``deferred``, ``bounce`` and ``dropped`` also move the
-message's ledger row, found through the ``campaign_id`` and ``subscriber_id`` that the
-sender puts in ``custom_args`` and SendGrid echoes in every event.
-
-``open`` and ``click`` add to the campaign's totals when ``sendgrid.tracking`` is on,
-and are ignored otherwise (SendGrid may still send them if tracking is on in its
-settings; the editor's choice here wins). With tracking on, each also remembers the
-reader (``engagement_by_subscriber``, first time only, so unique opens and clicks are
-exact and a retried batch adds nothing) and a click its URL (``provider_link_clicks``,
-for the report's top links).
+An event's ``kind`` is in SendGrid's vocabulary, which the other webhooks translate
+into: ``processed``, ``delivered``, ``deferred``, ``bounce`` and ``dropped`` move the
+message's ledger row (:mod:`newsletter.send.delivery_events`), found through the
+campaign and subscriber ids the sender gave the provider and it echoes; ``open`` and
+``click`` add to the campaign's totals when engagement is counted (``sendgrid.tracking``),
+remember the reader (``engagement_by_subscriber``, first time only, so unique opens and
+clicks are exact and a retried batch adds nothing) and a click its URL
+(``provider_link_clicks``, for the report's top links). ``new_status`` is what the
+subscriber becomes; which status may overwrite which (a complaint is never downgraded,
+nothing brings anyone back) is :mod:`newsletter.store.statuses`' rule, applied in the
+same transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, select
 
-from newsletter.errors import StoreError
 from newsletter.send.delivery_events import DeliveryEvent, apply_delivery_events
-from newsletter.store.addresses import address_key, normalize_address
 from newsletter.store.database import insert_on_conflict, writing
 from newsletter.store.engagement import add_link_clicks, record_readers
 from newsletter.store.schema import campaign_engagement, subscribers, webhook_events
 from newsletter.store.statuses import StatusChange, change_statuses
+from newsletter.store.subscriber_rows import lookup_key
 
-log = logging.getLogger(__name__)
-
-# The custom_args keys the sender sets on every personalization.
+# The keys under which the sender gives every provider the message's campaign and
+# reader (SendGrid's custom_args, Postmark's Metadata, ...), echoed in its events.
 CAMPAIGN_ARG = "campaign_id"
 SUBSCRIBER_ARG = "subscriber_id"
 
 LEDGER_EVENTS = frozenset({"processed", "delivered", "deferred", "bounce", "dropped"})
-UNSUBSCRIBE_EVENTS = frozenset({"unsubscribe", "group_unsubscribe"})
 ENGAGEMENT_EVENTS = frozenset({"open", "click"})
-DROP_REASONS = {
-    "bounced address": "bounced",
-    "spam reporting address": "complained",
-    "unsubscribed address": "unsubscribed",
-}
-# SendGrid retries a batch for up to 24 hours; remember event ids well beyond that.
+# Providers retry a batch for up to a day (SendGrid: 24 hours); remember ids well beyond.
 REMEMBER_EVENTS_FOR = dt.timedelta(days=7)
-WEBHOOK_SOURCE = "sendgrid"
 MAX_URL = 2048
 # Ids per IN (...) list: far below SQLite's and PostgreSQL's parameter limits.
 CHUNK = 500
@@ -92,25 +75,27 @@ class _Replayed(Exception):
 class ProviderEvent:
     """One provider event in the terms this module applies, checked for type.
 
-    SendGrid's events are read into it here (:func:`_parse`); the other providers'
-    webhooks (``webhooks_postmark``, ...) translate theirs into it. ``kind`` is SendGrid's
-    vocabulary (``processed``, ``delivered``, ``deferred``, ``bounce``, ``dropped`` move the
-    ledger row; ``open`` and ``click`` count); ``new_status`` what the subscriber becomes.
+    Made by :func:`provider_event` (or, for SendGrid, by ``web/webhooks.py`` from the
+    same helpers). ``kind`` is SendGrid's vocabulary (see the module's text);
+    ``new_status`` what the subscriber becomes.
     """
 
-    event_id: str | None  # unique per provider event: prefixed with the provider's name
+    event_id: str | None  # unique per provider event (others' prefixed with their name)
     kind: str
     campaign_id: int | None
-    subscriber_id: int | None  # as echoed in custom_args
+    subscriber_id: int | None  # as echoed by the provider
     email_key: str | None
     message_id: str | None
     new_status: str | None
     reason: str
+    source: str  # who recorded an unsubscribe (the history shows it): "sendgrid", ...
     url: str | None = None  # a click's link
-    source: str = WEBHOOK_SOURCE  # who recorded an unsubscribe (the history shows it)
 
 
 class EventProcessor:
+    """Applies provider events to ``store``'s database; ``count_engagement``: whether
+    opens and clicks are counted (else they are ignored)."""
+
     def __init__(
         self,
         store: Any,
@@ -122,10 +107,6 @@ class EventProcessor:
         self.engine = store.engine
         self.count_engagement = count_engagement
         self.clock = clock
-
-    def process(self, events: Iterable[Mapping[str, Any]]) -> EventTally:
-        """Apply a batch of SendGrid's events."""
-        return self.apply([_parse(event) for event in events])
 
     def apply(self, parsed: Sequence[ProviderEvent], *, claims: Sequence[str] = ()) -> EventTally:
         """Apply a batch of events, read from any provider, in one transaction.
@@ -203,23 +184,6 @@ class EventProcessor:
         return tally
 
 
-def _parse(event: Mapping[str, Any]) -> ProviderEvent:
-    event_id = _text(event.get("sg_event_id"))
-    kind = _text(event.get("event"))
-    email = _text(event.get("email"))
-    return ProviderEvent(
-        event_id=event_id[:100] if event_id else None,
-        kind=kind or "",
-        campaign_id=_as_int(event.get(CAMPAIGN_ARG)),
-        subscriber_id=_as_int(event.get(SUBSCRIBER_ARG)),
-        email_key=_lookup_key(email) if email else None,
-        message_id=_text(event.get("sg_message_id")),
-        new_status=_status_after(event),
-        reason=(_text(str(event.get("reason") or kind or "")) or "")[:500],
-        url=_link(event) if kind == "click" else None,
-    )
-
-
 def provider_event(
     source: str,
     *,
@@ -235,35 +199,47 @@ def provider_event(
     ``tags`` is the mapping the provider echoed (campaign and subscriber id), anything
     of the wrong type counts as absent."""
     tags = tags if isinstance(tags, Mapping) else {}
-    address = _text(email)
-    identifier = _text(event_id if isinstance(event_id, str) else None)
+    address = as_text(email)
+    identifier = as_text(event_id if isinstance(event_id, str) else None)
     return ProviderEvent(
         event_id=f"{source}:{identifier}"[:100] if identifier else None,
         kind=kind,
-        campaign_id=_as_int(tags.get(CAMPAIGN_ARG)),
-        subscriber_id=_as_int(tags.get(SUBSCRIBER_ARG)),
-        email_key=_lookup_key(address) if address else None,
-        message_id=_text(message_id),
+        campaign_id=as_id(tags.get(CAMPAIGN_ARG)),
+        subscriber_id=as_id(tags.get(SUBSCRIBER_ARG)),
+        email_key=lookup_key(address) if address else None,
+        message_id=as_text(message_id),
         new_status=new_status,
-        reason=(_text(reason) or kind)[:500],
+        reason=(as_text(reason) or kind)[:500],
         source=source,
     )
 
 
-def _link(event: Mapping[str, Any]) -> str | None:
+def click_url(value: object) -> str | None:
     """A click event's URL, if it is a web link of sane length (anything else would only
     fill the report with noise someone posted)."""
-    url = _text(event.get("url"))
+    url = as_text(value)
     if not url or len(url) > MAX_URL or not url.startswith(("http://", "https://")):
         return None
     return url
 
 
-def _text(value: object) -> str | None:
+def as_text(value: object) -> str | None:
     """A string field, without NUL characters (PostgreSQL refuses them in text)."""
     if not isinstance(value, str):
         return None
     return value.replace("\x00", "")
+
+
+def as_id(value: object) -> int | None:
+    """An echoed id: providers echo them as strings. Out of the 64-bit range (no such id
+    exists) counts as absent, so the database never sees it."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and value.isdecimal() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, int) and 0 < value < 2**63:
+        return value
+    return None
 
 
 def _claim(
@@ -351,36 +327,3 @@ def _count(connection: Connection, engagement: Counter[tuple[int, str]]) -> None
 def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
-
-
-def _lookup_key(email: str) -> str:
-    """The store's look-up key of an address (a malformed one simply matches nothing)."""
-    try:
-        return address_key(normalize_address(email))
-    except StoreError:
-        return email.strip().lower()
-
-
-def _status_after(event: Mapping[str, Any]) -> str | None:
-    kind = event.get("event")
-    if kind == "bounce":
-        return None if event.get("type") == "blocked" else "bounced"
-    if kind == "dropped":
-        return DROP_REASONS.get(str(event.get("reason", "")).strip().lower())
-    if kind == "spamreport":
-        return "complained"
-    if kind in UNSUBSCRIBE_EVENTS:
-        return "unsubscribed"
-    return None
-
-
-def _as_int(value: object) -> int | None:
-    """A custom_args value: SendGrid echoes them as strings. Out of the 64-bit range
-    (no such id exists) counts as absent, so the database never sees it."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str) and value.isdecimal() and len(value) <= 19:
-        value = int(value)
-    if isinstance(value, int) and 0 < value < 2**63:
-        return value
-    return None
