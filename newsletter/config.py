@@ -502,6 +502,19 @@ class ImportSettings(Schema):
     )
 
 
+class AutomationSettings(Schema):
+    """One automation under ``automations:``, by its name (see docs/automations.md)."""
+
+    path: str = Field(
+        description="A sequence: the folder of its steps (Markdown files with 'after: 3 "
+        "days' in their front matter), relative to the project, e.g. automations/welcome.",
+    )
+    topics: list[Slug] = Field(
+        default_factory=list,
+        description="Only subscribers of any of these topics enter it; empty: everyone.",
+    )
+
+
 class Config(Schema):
     name: OneLine = Field(description="The newsletter's name, in the header and footer.")
     description: str = Field("", description="Who we are, for the footer of every issue.")
@@ -571,6 +584,11 @@ class Config(Schema):
         default_factory=TrackingSettings,
         description="First-party click (and open) counting, off by default.",
     )
+    automations: dict[Slug, AutomationSettings] = Field(
+        default_factory=dict,
+        description="Mail that goes out on its own, by name: sequences of steps after "
+        "signup (welcome mails). See docs/automations.md.",
+    )
 
     # Where the config file lives; every relative path is resolved against it.
     root: Path = Field(default=Path("."), exclude=True)
@@ -582,6 +600,13 @@ class Config(Schema):
             if topic.id in seen:
                 raise ValueError(f"topics: duplicate id {topic.id!r}")
             seen.add(topic.id)
+        for name, automation in self.automations.items():
+            for wanted in automation.topics:
+                if wanted not in seen:
+                    raise ValueError(
+                        f"automations.{name}.topics: unknown topic {wanted!r}; use one of "
+                        "the ids under topics:"
+                    )
         return self
 
     # Derived values: computed here, so every consumer agrees on them.
@@ -684,6 +709,9 @@ def describe_validation_error(error: ValidationError, label: str) -> list[str]:
             message = f"must be one of {item['ctx']['expected']}"
         else:
             message = str(item["msg"]).removeprefix("Value error, ")
+        if not item["loc"] and item["type"] == "value_error":
+            lines.append(f"{label}: {message}")  # a check across keys names them itself
+            continue
         lines.append(f"{label}: {path}: {message}")
     return lines
 

@@ -83,6 +83,10 @@ class ProviderUnavailable(SendError):
         self.deliveries = deliveries
 
 
+class AutomationError(NewsletterError):
+    """A sequence or digest that cannot run as configured (newsletter.automations)."""
+
+
 class MailboxError(NewsletterError):
     """The mailbox of bounces and complaints cannot be read (connection, TLS, login)."""
 

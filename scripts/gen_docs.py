@@ -99,6 +99,12 @@ def _rows(model: type[BaseModel], prefix: str) -> list[str]:
             continue
         key = f"{prefix}{field.alias or name}"
         annotation = field.annotation
+        if typing.get_origin(annotation) is dict:  # a section per name (automations)
+            section = _model_in(typing.get_args(annotation)[1])
+            if section is not None:
+                rows.append(f"| `{key}` | sections by name | `{{}}` | {field.description or ''} |")
+                rows.extend(_rows(section, f"{key}.NAME."))
+                continue
         nested = _model_in(annotation)
         if nested is not None and typing.get_origin(annotation) is not list:
             optional = ", optional" if field.default is None else ""

@@ -93,7 +93,10 @@ COMMANDS = {
         _SCHEDULE,
         "List scheduled issues: when (in the editor's time zone), audience, provider.",
     ),
-    "run-due": LazyCommand(_SCHEDULE, "Send every scheduled issue whose time has come, then exit."),
+    "run-due": LazyCommand(
+        _SCHEDULE,
+        "Send every scheduled issue and every automation step whose time has come, then exit.",
+    ),
     "report": LazyCommand(
         "newsletter.cli.report_commands", "How each issue did, and the list over time."
     ),

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from newsletter.cli import State, cli, pass_state
 
 # The library is imported inside each command: each loads only the stages it uses.
+
+if TYPE_CHECKING:
+    from newsletter.render.checks import Finding
 
 ISSUE = click.Path(dir_okay=False, path_type=Path)
 
@@ -69,6 +73,11 @@ def init(folder: Path) -> None:
     type=click.IntRange(min=1),
     help="With --from-feed: at most this many items, newest first.",
 )
+@click.option(
+    "--automation",
+    metavar="NAME",
+    help="Start a step of the sequence NAME (its folder under automations:) instead.",
+)
 @pass_state
 def new(
     state: State,
@@ -77,6 +86,7 @@ def new(
     feed: str | None,
     since: dt.datetime | None,
     limit: int,
+    automation: str | None,
 ) -> None:
     """Start a new issue, dated today, from the starter template.
 
@@ -84,13 +94,16 @@ def new(
     the text as Markdown without the page's share buttons, tags and comments, its images
     downloaded into issues/images/ and a link to where it was first published. Images
     without a real description get an 'alt:' that 'newsletter check' reports until you
-    write one. With --from-feed, a digest of a feed's latest posts.
+    write one. With --from-feed, a digest of a feed's latest posts. With --automation,
+    a step of a sequence (see docs/automations.md): the first one is due right away
+    ('after: 0 days'), later ones 'after: 3 days' until you change it.
 
     \b
     Examples:
       newsletter new "Stem cells in breast milk"
       newsletter new --from https://example.org/blog/stem-cells/
       newsletter new --from-feed https://example.org/feed/ --since 2026-11-01 --limit 5
+      newsletter new --automation welcome "Thanks for joining"
     """
     chosen = [name for name, value in (("TITLE", title), ("--from", from_source),
                                        ("--from-feed", feed)) if value]  # fmt: skip
@@ -98,6 +111,15 @@ def new(
         raise click.UsageError("give a TITLE, --from URL or --from-feed URL (one of them)")
     if (since is not None or limit != 10) and feed is None:
         raise click.UsageError("--since and --limit go with --from-feed")
+    if automation is not None:
+        if not title:
+            raise click.UsageError("--automation takes a TITLE (not --from or --from-feed)")
+        from newsletter.automations.sequences import new_step
+
+        path = new_step(state.config, automation, title)
+        click.echo(f"created {path}")
+        click.echo(f"Next: write it, then newsletter check {path}")
+        return
     issues_dir = state.config.issues_dir
     if from_source:
         from newsletter.author.article_import import import_article
@@ -185,6 +207,7 @@ def check(state: State, issues: tuple[Path, ...], request_links: bool, timeout: 
     failed = False
     for path in issues:
         findings, compiled = check_issue(path, state.config)
+        findings += _step_findings(state, path)
         if request_links and compiled is not None:
             findings += link_findings(compiled, state.config, timeout=timeout)
         for finding in findings:
@@ -194,3 +217,18 @@ def check(state: State, issues: tuple[Path, ...], request_links: bool, timeout: 
             click.echo(f"{path}: ok")
     if failed:
         raise click.exceptions.Exit(1)
+
+
+def _step_findings(state: State, path: Path) -> list[Finding]:
+    """A step of a configured sequence must also say when it goes out (``after:``)."""
+    from newsletter.automations.sequences import step_of
+    from newsletter.errors import AutomationError, NewsletterError
+    from newsletter.render.checks import Finding
+
+    try:
+        step_of(state.config, path)
+    except AutomationError as error:
+        return [Finding("error", str(error).removeprefix(f"{path}: "), str(path))]
+    except NewsletterError:
+        return []  # the issue checks said what is wrong with the file
+    return []

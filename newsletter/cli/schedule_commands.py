@@ -127,19 +127,24 @@ def cancel_command(state: State, issue: str) -> None:
 @cli.command("run-due")
 @pass_state
 def run_due_command(state: State) -> None:
-    """Send every scheduled issue whose time has come, then exit.
+    """Send every scheduled issue and every automation step whose time has come, then exit.
 
     Safe to start every minute from cron or a systemd timer: two runs at once never
     send an issue twice (the campaign's lease), and a run with nothing due does
     nothing. An issue whose checks now fail is held, with the reason shown by
     'newsletter schedule'; every later run names it as skipped, with the reason, until
-    it is sent, scheduled again or cancelled. Exits 1 if an issue was held or stopped
-    by this run.
+    it is sent, scheduled again or cancelled. The steps of sequences
+    (docs/automations.md) go to every reader due for them, once each. Exits 1 if an
+    issue or step was held or stopped by this run.
 
     \b
     Example crontab line:
       * * * * *  cd /srv/newsletter && newsletter run-due >> run-due.log 2>&1
     """
+    from newsletter.automations.steps import run_due_steps
+
     results = run_due(state.config, say=click.echo)
-    if any(result.outcome in ("held", "stopped") for result in results):
+    steps = run_due_steps(state.config, say=click.echo)
+    outcomes = [result.outcome for result in results] + [step.outcome for step in steps]
+    if any(outcome in ("held", "stopped") for outcome in outcomes):
         raise click.exceptions.Exit(1)

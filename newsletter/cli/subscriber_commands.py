@@ -74,6 +74,12 @@ def subscribers() -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Read and check everything, save nothing.")
 @click.option(
+    "--welcome",
+    is_flag=True,
+    help="The rows added as active enter the automations (their welcome mail and "
+    "sequences), as if they had just signed up. Without it an import greets nobody.",
+)
+@click.option(
     "--encoding", default="utf-8", show_default=True, help="Text encoding of FILE (e.g. cp1252)."
 )
 @click.option(
@@ -90,6 +96,7 @@ def import_command(
     map_topics: tuple[str, ...],
     status: str,
     dry_run: bool,
+    welcome: bool,
     encoding: str,
     delimiter: str | None,
 ) -> None:
@@ -125,6 +132,7 @@ def import_command(
         group_columns=settings.group_columns,
         encoding=encoding,
         delimiter=delimiter,
+        welcome=welcome,
     )
     with (
         _store(state) as store,

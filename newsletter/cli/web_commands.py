@@ -40,7 +40,8 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 def serve(state: State, host: str, port: int, threads: int, no_run_due: bool) -> None:
     """Serve the subscriber web app: unsubscribe and preference pages, signup with
     double opt-in, and the SendGrid event webhook. Once a minute it also sends the
-    scheduled issues that are due (as 'newsletter run-due' does), unless --no-run-due.
+    scheduled issues and automation steps that are due (as 'newsletter run-due' does),
+    unless --no-run-due.
 
     Needs NEWSLETTER_SECRET_KEY (the key that signed the links in your mail). Put a
     TLS-terminating proxy in front of it; on Linux you can run it under gunicorn
@@ -65,9 +66,10 @@ def serve(state: State, host: str, port: int, threads: int, no_run_due: bool) ->
         click.echo(f"Serving {state.config.name} on {url}")
     due_checker = None
     if not no_run_due:
+        from newsletter.automations.steps import run_due_steps
         from newsletter.send.schedule import DueChecker
 
-        due_checker = DueChecker(state.config)
+        due_checker = DueChecker(state.config, also=(run_due_steps,))
         due_checker.start()
     try:
         server.run()

@@ -95,6 +95,9 @@ class FrontMatter(Schema):
     # When to send: read by newsletter.send.schedule (a time in the config's timezone, or
     # with an offset); YAML gives a datetime for full timestamps, a string otherwise.
     send_at: dt.datetime | str | None = None
+    # A step of an automation's sequence: how long after the reader became active it
+    # goes out ("3 days"); read by newsletter.automations.sequences.
+    after: str | int | None = None
 
 
 def markdown_parser(*, fast: bool | None = None) -> MarkdownIt:

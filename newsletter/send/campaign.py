@@ -92,8 +92,11 @@ class SendSummary:
         return asdict(self)
 
 
-def campaign_content(config: Config, compiled: CompiledIssue, *, test: bool = False) -> Content:
-    """The issue's content for every recipient, its one shared link already filled in."""
+def campaign_content(
+    config: Config, compiled: CompiledIssue, *, test: bool = False, view_url: str | None = None
+) -> Content:
+    """The issue's content for every recipient, its one shared link already filled in
+    (``view_url``: instead of the issue's page in the archive)."""
     subject = f"{TEST_PREFIX}{compiled.subject}" if test else compiled.subject
     content = Content.from_config(
         config,
@@ -103,7 +106,8 @@ def campaign_content(config: Config, compiled: CompiledIssue, *, test: bool = Fa
         headers=shared_list_headers(config),
     )
     # The view-in-browser link is the same for everyone and carries no token.
-    view_url = Links(config, Signer(DEVELOPMENT_SECRET)).view(compiled.issue.slug)
+    if view_url is None:
+        view_url = Links(config, Signer(DEVELOPMENT_SECRET)).view(compiled.issue.slug)
     return content.filled({"view_url": view_url})
 
 

@@ -435,11 +435,19 @@ class DueChecker:
     """``newsletter serve``'s background thread: :func:`run_due` every ``interval`` s."""
 
     def __init__(
-        self, config: Config, *, interval: float = 60.0, clock: Clock = system_clock
+        self,
+        config: Config,
+        *,
+        interval: float = 60.0,
+        clock: Clock = system_clock,
+        also: tuple[Callable[..., object], ...] = (),
     ) -> None:
         self.config = config
         self.interval = interval
         self.clock = clock
+        # More runs of the minute, called as ``run(config, clock=clock)`` after run_due
+        # (the CLI passes the automations' run: this module cannot import it).
+        self.also = also
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="newsletter-run-due", daemon=True)
 
@@ -456,4 +464,9 @@ class DueChecker:
                 run_due(self.config, clock=self.clock)
             except Exception:  # a bad run must not end the web app's checks for good
                 log.exception("checking for scheduled issues failed")
+            for run in self.also:
+                try:
+                    run(self.config, clock=self.clock)
+                except Exception:
+                    log.exception("checking for due automation steps failed")
             self._stop.wait(self.interval)

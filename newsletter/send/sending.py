@@ -113,6 +113,9 @@ class SendPlan:
     # Reasons to think twice (the file changed since the campaign started; the same
     # issue went out under another name): shown, and asked about, before sending.
     warnings: tuple[str, ...] = ()
+    # The "view in your browser" link, when it is not the issue's page in the archive
+    # (an automation's step has none: see newsletter.automations).
+    view_url: str | None = None
 
     @property
     def slug(self) -> str:
@@ -290,7 +293,7 @@ def send_campaign(
     secret = _secret(plan.provider)
     links = Links(config, Signer(secret))
     returns = ReturnTokens(secret)
-    content = campaign_content(config, _as_sent(plan))
+    content = campaign_content(config, _as_sent(plan), view_url=plan.view_url)
     store = open_store(config)
     try:
         limiter = _limiter(config, store, rate)

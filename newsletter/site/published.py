@@ -15,6 +15,7 @@ from newsletter.models import Issue
 from newsletter.render.issues import issue_slug, list_issues, parse_issue
 from newsletter.send.campaign_rows import Campaign, list_campaigns
 from newsletter.store import Store
+from newsletter.store.automation_tables import automation_campaign_ids
 from newsletter.store.snapshots import Snapshot, all_snapshots, content_hash, source_hash
 
 log = logging.getLogger(__name__)
@@ -37,15 +38,19 @@ class PublishedIssue:
 
 
 def published_issues(config: Config, store: Store) -> list[PublishedIssue]:
-    """Every issue with a campaign, newest first (by issue date, then by sending time).
+    """Every issue with a campaign, newest first (by issue date, then by sending time);
+    not the steps of automations.
 
     A campaign started before snapshots were kept (migration 7) is shown from its
     issue file, if that still reads; an issue whose text no longer parses (a topic
     removed from the config since) is left out and logged.
     """
     snapshots = {snapshot.campaign_id: snapshot for snapshot in all_snapshots(store)}
+    automated = automation_campaign_ids(store.engine)  # welcome mails are no issues
     published = []
     for campaign in list_campaigns(store):
+        if campaign.id in automated:
+            continue
         snapshot = snapshots.get(campaign.id) or _from_file(campaign, config)
         if snapshot is None:
             continue

@@ -122,6 +122,7 @@ class ImportOptions:
     group_columns: Sequence[str] = ()
     encoding: str = "utf-8"
     delimiter: str | None = None
+    welcome: bool = False  # rows added as active enter the automations (welcome mail)
 
 
 def rejects_path_for(path: Path) -> Path:
@@ -181,7 +182,9 @@ def import_csv(
         chunk_rejects: list[tuple[Rejected, list[str]]] = []
 
         def flush() -> None:
-            _apply_chunk(store, chunk, chunk_rejects, seen, summary, dry_run, planned)
+            _apply_chunk(
+                store, chunk, chunk_rejects, seen, summary, dry_run, planned, options.welcome
+            )
             for rejected, values in sorted(chunk_rejects, key=lambda item: item[0].line):
                 rejects.write(rejected, values)
                 if len(summary.rejected) < SHOWN_REJECTS:
@@ -217,6 +220,7 @@ def _apply_chunk(
     summary: ImportSummary,
     dry_run: bool,
     planned: DryRun | None,
+    welcome: bool = False,
 ) -> None:
     """Drop duplicates of earlier rows, then apply the rest in one transaction."""
     keys = [address_key(candidate.email) for _, candidate in chunk]
@@ -233,7 +237,7 @@ def _apply_chunk(
         first_lines[key] = record.line
         unique.append(candidate)
     seen.add(first_lines.items())
-    outcomes = store.merge_many(unique, dry_run=dry_run, planned=planned)
+    outcomes = store.merge_many(unique, dry_run=dry_run, planned=planned, welcome=welcome)
     for candidate, outcome in zip(unique, outcomes, strict=True):
         setattr(summary, outcome, getattr(summary, outcome) + 1)
         summary.by_status[candidate.status, outcome] += 1

@@ -115,6 +115,18 @@ def _no_ledger_state_index_on_postgresql(connection: Connection) -> None:
         connection.execute(text("DROP INDEX IF EXISTS ix_ledger_campaign_id_state"))
 
 
+def _automations(connection: Connection) -> None:
+    # Imported here: the module adds its tables to the shared metadata on import.
+    from newsletter.store import automation_tables
+
+    create_tables(
+        connection,
+        automation_tables.automation_entries,
+        automation_tables.automation_steps,
+        automation_tables.automation_campaigns,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "subscribers, topics, consent events and suppressions", _subscribers),
     Migration(2, "campaigns and the send ledger", _campaigns),
@@ -146,6 +158,11 @@ MIGRATIONS: list[Migration] = [
         10,
         "PostgreSQL: the ledger no longer indexed by state (sends pay, reports do not gain)",
         _no_ledger_state_index_on_postgresql,
+    ),
+    Migration(
+        11,
+        "automations: who entered when, each step's first run and its campaigns",
+        _automations,
     ),
 ]
 

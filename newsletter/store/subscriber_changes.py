@@ -19,6 +19,7 @@ from newsletter.errors import StoreError
 from newsletter.models import SUPPRESSED_STATUSES, Subscriber
 from newsletter.safe_text import without_controls
 from newsletter.store.addresses import address_hash
+from newsletter.store.automation_tables import enter
 from newsletter.store.schema import subscriber_topics, subscribers, suppressions
 from newsletter.store.statuses import StatusChange, change_statuses, move
 from newsletter.store.store_base import StoreBase
@@ -65,6 +66,7 @@ class SubscriberChanges(StoreBase):
             )
             if changed:
                 log_event(connection, subscriber_id, "confirmed", source="web", ip=ip, at=when)
+                enter(connection, [subscriber_id], when, "confirmed")
                 email = connection.scalar(
                     select(subscribers.c.email).where(subscribers.c.id == subscriber_id)
                 )

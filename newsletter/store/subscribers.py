@@ -18,6 +18,7 @@ from newsletter.errors import StoreError
 from newsletter.models import SUPPRESSED_STATUSES, Subscriber
 from newsletter.safe_text import without_controls
 from newsletter.store.addresses import address_hash, address_key, normalize_address
+from newsletter.store.automation_tables import enter, enter_imported
 from newsletter.store.bulk import BulkOutcome, Candidate, merge_chunk
 from newsletter.store.dry_run import DryRun
 from newsletter.store.schema import new_link_key, subscribers
@@ -154,6 +155,8 @@ class Store(SubscriberReads, SubscriberChanges):
             )
             assert subscriber_id is not None
             insert_topics(connection, subscriber_id, topics)
+            if status == "active":
+                enter(connection, [subscriber_id], when, "added")
             subscriber = Subscriber(
                 subscriber_id, email, name, status, topics, attributes, link_key
             )
@@ -197,13 +200,16 @@ class Store(SubscriberReads, SubscriberChanges):
         *,
         dry_run: bool = False,
         planned: DryRun | None = None,
+        welcome: bool = False,
     ) -> list[BulkOutcome]:
         """Add or merge a chunk of validated rows in one transaction.
 
         Addresses must be unique within the chunk. The outcome of each row, in order.
         With ``dry_run`` nothing is written: the outcomes are planned as the run plans
         them, over what ``planned`` (the same :class:`DryRun` for every file of one
-        import) says the earlier files would have written.
+        import) says the earlier files would have written. ``welcome``: the rows added
+        as active enter the automations (an import enters nobody otherwise: a list moved
+        from another service was greeted there).
         """
         unknown = {topic for c in candidates for topic in c.topics} - self._topic_rank.keys()
         if unknown:
@@ -211,4 +217,12 @@ class Store(SubscriberReads, SubscriberChanges):
         if dry_run:
             with self.engine.connect() as connection:
                 return (planned or DryRun(remember=False)).plan(connection, candidates, now())
-        return self._write_retrying(lambda connection: merge_chunk(connection, candidates, now()))
+
+        def merge(connection: Connection) -> list[BulkOutcome]:
+            when = now()
+            outcomes = merge_chunk(connection, candidates, when)
+            if welcome:
+                enter_imported(connection, candidates, outcomes, when)
+            return outcomes
+
+        return self._write_retrying(merge)

@@ -1,0 +1,181 @@
+"""Sequences sent by ``run-due``: who gets which step, once, on both databases.
+
+Time moves through the ``clock`` argument ("3 days later"), never by sleeping.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select, update
+
+from newsletter.automations.steps import run_due_steps
+from newsletter.cli import cli
+from newsletter.config import Config
+from newsletter.errors import AutomationError
+from newsletter.store import Store
+from newsletter.store.automation_tables import automation_entries
+from newsletter.store.schema import subscribers
+from tests.automations.conftest import LATER, clock_at, now
+from tests.send.test_send_cli import outbox_messages
+
+pytestmark = pytest.mark.usefixtures("on_both")
+
+
+def backdate(store: Store, subscriber_id: int, by: dt.timedelta) -> None:
+    """Move a reader's entry into the past (and their opt-in with it)."""
+    with store.engine.begin() as connection:
+        entered = connection.scalar(
+            select(automation_entries.c.entered_at).where(
+                automation_entries.c.subscriber_id == subscriber_id
+            )
+        )
+        connection.execute(
+            update(automation_entries)
+            .where(automation_entries.c.subscriber_id == subscriber_id)
+            .values(entered_at=entered - by)
+        )
+        connection.execute(
+            update(subscribers)
+            .where(subscribers.c.id == subscriber_id)
+            .values(opt_in_at=entered - by)
+        )
+
+
+def received(project: Path) -> list[tuple[str, str]]:
+    """(address, subject) of every message in the outbox, sorted."""
+    return sorted(
+        (message["To"].addresses[0].addr_spec, str(message["Subject"]))
+        for message in outbox_messages(project)
+    ) if (project / "outbox").exists() else []  # fmt: skip
+
+
+def test_a_new_subscriber_gets_the_welcome_mail_once(
+    welcome: Config, store: Store, project: Path
+) -> None:
+    store.add("ada@example.org", name="Ada")
+
+    first = run_due_steps(welcome)
+    again = run_due_steps(welcome)
+
+    assert received(project) == [("ada@example.org", "Thanks for joining")]
+    assert [result.outcome for result in first] == ["sent"]
+    assert again == []
+
+
+def test_an_import_greets_nobody_unless_asked(
+    welcome: Config, runner: CliRunner, project: Path, tmp_path: Path
+) -> None:
+    quiet = tmp_path / "moved.csv"
+    quiet.write_text("email\nold1@example.org\nold2@example.org\n", encoding="utf-8")
+    greeted = tmp_path / "new.csv"
+    greeted.write_text("email\nnew@example.org\n", encoding="utf-8")
+
+    assert runner.invoke(cli, ["subscribers", "import", str(quiet)]).exit_code == 0
+    assert runner.invoke(cli, ["subscribers", "import", str(greeted), "--welcome"]).exit_code == 0
+    result = runner.invoke(cli, ["run-due"])
+
+    assert result.exit_code == 0, result.output
+    assert received(project) == [("new@example.org", "Thanks for joining")]
+
+
+def test_the_second_step_comes_three_days_later_and_not_to_who_left(
+    welcome: Config, store: Store, project: Path, write_step: Callable[..., Path]
+) -> None:
+    write_step("02-our-best", "3 days", title="Our best stories")
+    stays = store.add("stays@example.org")
+    leaves = store.add("leaves@example.org")
+    run_due_steps(welcome)
+    store.unsubscribe(leaves.id, source="test")
+
+    too_early = run_due_steps(welcome, clock=clock_at(now() + LATER / 2))
+    assert too_early == []
+    run_due_steps(welcome, clock=clock_at(now() + LATER))
+
+    assert received(project) == [
+        ("leaves@example.org", "Thanks for joining"),
+        ("stays@example.org", "Our best stories"),
+        ("stays@example.org", "Thanks for joining"),
+    ]
+    assert stays.id != leaves.id
+
+
+def test_someone_who_left_and_came_back_is_out_of_the_sequence(
+    welcome: Config, store: Store, project: Path, write_step: Callable[..., Path]
+) -> None:
+    write_step("02-our-best", "3 days", title="Our best stories")
+    reader = store.add("back@example.org")
+    run_due_steps(welcome)
+    store.unsubscribe(reader.id, source="test")
+    store.resubscribe(reader.id, source="test")
+
+    run_due_steps(welcome, clock=clock_at(now() + LATER))
+
+    assert received(project) == [("back@example.org", "Thanks for joining")]
+
+
+def test_a_step_added_later_goes_only_to_who_has_not_passed_its_time(
+    welcome: Config, store: Store, project: Path, write_step: Callable[..., Path]
+) -> None:
+    early = store.add("early@example.org")
+    backdate(store, early.id, dt.timedelta(days=4))  # joined four days ago
+    store.add("late@example.org")
+    run_due_steps(welcome)
+
+    write_step("02-our-best", "3 days", title="Our best stories")
+    run_due_steps(welcome, clock=clock_at(now() + LATER))
+
+    assert received(project) == [
+        ("late@example.org", "Our best stories"),
+        ("late@example.org", "Thanks for joining"),
+    ]
+
+
+def test_an_edited_step_goes_out_as_edited_and_not_again_to_who_had_it(
+    welcome: Config, store: Store, project: Path, write_step: Callable[..., Path]
+) -> None:
+    store.add("first@example.org")
+    run_due_steps(welcome)
+    write_step("01-thanks", "0 days", title="Welcome aboard")
+    store.add("second@example.org")
+
+    run_due_steps(welcome)
+
+    assert received(project) == [
+        ("first@example.org", "Thanks for joining"),
+        ("second@example.org", "Welcome aboard"),
+    ]
+
+
+def test_a_step_without_after_stops_everything_with_one_line(
+    welcome: Config, store: Store, project: Path, write_step: Callable[..., Path]
+) -> None:
+    broken = write_step("02-untimed", None)
+    store.add("ada@example.org")
+
+    with pytest.raises(AutomationError) as raised:
+        run_due_steps(welcome)
+
+    assert str(raised.value) == (
+        f"{broken}: front matter: after: required in a sequence's step; write e.g. "
+        "'after: 0 days' (right away) or 'after: 3 days'"
+    )
+    assert received(project) == []
+
+
+def test_a_sequence_folder_that_is_not_there_is_named(
+    configure: Callable[..., Config], runner: CliRunner, project: Path
+) -> None:
+    configure(automations={"welcome": {"path": "automations/nowhere"}})
+
+    result = runner.invoke(cli, ["run-due"])
+
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: newsletter.yaml: automations.welcome.path: automations/nowhere is not a "
+        "folder; create it (newsletter new --automation welcome TITLE) or fix the path\n"
+    )
