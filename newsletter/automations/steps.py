@@ -185,7 +185,7 @@ def _dialect(connection: Connection) -> Any:
     return postgresql if connection.dialect.name == "postgresql" else sqlite
 
 
-def _window(step: Step, started_at: dt.datetime, through: dt.datetime, now: dt.datetime) -> Any:
+def due_readers(step: Step, started_at: dt.datetime, through: dt.datetime, now: dt.datetime) -> Any:
     """The readers due for the step by ``now`` who had no version of it, as a SELECT."""
     since = max(through - LATE_COMMIT_MARGIN, started_at - step.after)
     return _due_readers(step, since, now - step.after)
@@ -195,7 +195,7 @@ def has_due(store: Store, step: Step, now: dt.datetime) -> bool:
     """Whether anyone is due for the step (cheap: an index range of recent entries)."""
     with write_connection(store.engine) as connection, connection.begin():
         started_at, through = _step_row(connection, step, now)
-        due = _window(step, started_at, through, now)
+        due = due_readers(step, started_at, through, now)
         return bool(connection.scalar(select(exists(due.limit(1)))))
 
 
@@ -213,7 +213,7 @@ def enrol_due(store: Store, step: Step, campaign_id: int, now: dt.datetime) -> i
     """Add the readers due for ``step`` by ``now`` to the campaign (pending); how many."""
     with write_connection(store.engine) as connection, connection.begin():
         started_at, through = _step_row(connection, step, now)
-        due = _window(step, started_at, through, now).subquery()
+        due = due_readers(step, started_at, through, now).subquery()
         rows = select(
             literal(campaign_id),
             due.c.subscriber_id,
@@ -221,13 +221,18 @@ def enrol_due(store: Store, step: Step, campaign_id: int, now: dt.datetime) -> i
             literal(0),
             literal(campaign_rows.now(), type_=ledger.c.updated_at.type),
         ).where(true())  # SQLite reads "SELECT ... ON CONFLICT" only after a WHERE
-        result = connection.execute(
-            _dialect(connection)
-            .insert(ledger)
-            .from_select(["campaign_id", "subscriber_id", "state", "attempts", "updated_at"], rows)
-            .on_conflict_do_nothing()
+        # RETURNING, to count them: psycopg gives no row count for INSERT ... SELECT.
+        added = len(
+            connection.execute(
+                _dialect(connection)
+                .insert(ledger)
+                .from_select(
+                    ["campaign_id", "subscriber_id", "state", "attempts", "updated_at"], rows
+                )
+                .on_conflict_do_nothing()
+                .returning(ledger.c.subscriber_id)
+            ).all()
         )
-        added = max(result.rowcount or 0, 0)
         if added:
             connection.execute(
                 update(campaigns)

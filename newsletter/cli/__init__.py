@@ -93,6 +93,10 @@ COMMANDS = {
         _SCHEDULE,
         "List scheduled issues: when (in the editor's time zone), audience, provider.",
     ),
+    "automations": LazyCommand(
+        "newsletter.cli.automation_commands",
+        "List each sequence: its steps, who is in it, who is due now, what was sent.",
+    ),
     "run-due": LazyCommand(
         _SCHEDULE,
         "Send every scheduled issue and every automation step whose time has come, then exit.",

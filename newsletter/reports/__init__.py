@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
+from newsletter.reports.automations import step_reports
 from newsletter.reports.queries import IssueReport, ListWeek, Report, build_report
 from newsletter.send.sending import _slug_of as slug_of
 from newsletter.store import open_store
@@ -29,6 +30,7 @@ def make_report(config: Config, issue: str | None = None) -> Report:
             per_subscriber=config.tracking.per_subscriber,
             sendgrid_tracking=config.sendgrid.tracking,
         )
+        report.automations = step_reports(store, report.issues)
     finally:
         store.close()
     if issue is not None and not report.issues:

@@ -65,6 +65,22 @@ def as_table(report: Report) -> str:
         lines += _details(report.issues[0])
     lines.append("")
     lines.append("Unsubscribed: through the issue's own links (any way within 7 days after it).")
+    if report.automations:
+        lines.append("")
+        lines.append("Automations, per step (every version of its file):")
+        lines += _table(
+            [["STEP", "VERSIONS", "RECIPIENTS", "HANDED OVER", "FAILED", "UNKNOWN", "PENDING",
+              "BOUNCED", "COMPLAINED", "UNSUB"]]
+            + [
+                [
+                    f"{step.automation}/{step.step}",
+                    *map(str, (step.versions, step.recipients, step.handed_over, step.failed)),
+                    *map(str, (step.unknown, step.pending, step.bounced, step.complained)),
+                    str(step.unsubscribed),
+                ]
+                for step in report.automations
+            ]
+        )  # fmt: skip
     if report.weeks:
         lines.append("")
         lines.append("The list by week:")

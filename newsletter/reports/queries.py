@@ -103,10 +103,14 @@ class Report:
     issues: list[IssueReport]
     weeks: list[ListWeek]
     sources: dict[str, int]  # new subscribers by source, over the whole list
+    # Each automation step, its versions' campaigns (also in ``issues``) summed: a
+    # newsletter.reports.automations.StepReport each.
+    automations: list[Any] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "issues": [issue.as_dict() for issue in self.issues],
+            "automations": [step.as_dict() for step in self.automations],
             "list_by_week": [week.as_dict() for week in self.weeks],
             "new_subscribers_by_source": self.sources,
         }

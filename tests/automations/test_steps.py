@@ -6,6 +6,7 @@ Time moves through the ``clock`` argument ("3 days later"), never by sleeping.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -179,3 +180,70 @@ def test_a_sequence_folder_that_is_not_there_is_named(
         "Error: newsletter.yaml: automations.welcome.path: automations/nowhere is not a "
         "folder; create it (newsletter new --automation welcome TITLE) or fix the path\n"
     )
+
+
+def test_automations_lists_each_step_with_who_is_due_and_what_was_sent(
+    welcome: Config,
+    store: Store,
+    runner: CliRunner,
+    write_step: Callable[..., Path],
+    configure: Callable[..., Config],
+) -> None:
+    write_step("02-our-best", "3 days", title="Our best stories")
+    store.add("ada@example.org")
+    store.add("bob@example.org")
+
+    before = runner.invoke(cli, ["automations"])
+    run_due_steps(welcome)
+    after = runner.invoke(cli, ["automations"])
+
+    assert before.exit_code == 0, before.output
+    assert before.output.splitlines() == [
+        "welcome (automations/welcome, everyone): 2 in it, 2 entered",
+        "  STEP         AFTER   DUE NOW  WAITING  SENT  FAILED  UNKNOWN  SKIPPED",
+        "  01-thanks    0 days  2        0        0     0       0        0",
+        "  02-our-best  3 days  0        0        0     0       0        0",
+    ]
+    assert after.output.splitlines()[2] == (
+        "  01-thanks    0 days  0        0        2     0       0        0"
+    )
+    listed = json.loads(runner.invoke(cli, ["automations", "--json"]).output)
+    assert [(step["step"], step["sent"]) for step in listed[0]["steps"]] == [
+        ("01-thanks", 2),
+        ("02-our-best", 0),
+    ]
+
+
+def test_report_sums_each_step_over_its_versions(
+    welcome: Config, store: Store, runner: CliRunner, write_step: Callable[..., Path]
+) -> None:
+    store.add("ada@example.org")
+    run_due_steps(welcome)
+    write_step("01-thanks", "0 days", title="Welcome aboard")  # a second version
+    store.add("bob@example.org")
+    run_due_steps(welcome)
+
+    result = runner.invoke(cli, ["report"])
+    as_json = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    at = lines.index("Automations, per step (every version of its file):")
+    assert lines[at + 1].split() == [
+        "STEP", "VERSIONS", "RECIPIENTS", "HANDED", "OVER", "FAILED", "UNKNOWN", "PENDING",
+        "BOUNCED", "COMPLAINED", "UNSUB",
+    ]  # fmt: skip
+    assert lines[at + 2].split() == [
+        "welcome/01-thanks",
+        "2",
+        "2",
+        "2",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+    ]
+    [step] = as_json["automations"]
+    assert (step["step"], step["versions"], step["handed_over"]) == ("01-thanks", 2, 2)

@@ -1,0 +1,144 @@
+"""``newsletter automations``: each sequence, its steps, who is in it, what is due and sent."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+
+from newsletter.automations.sequences import Sequence, Step, describe_after, read_sequences
+from newsletter.automations.steps import due_readers, system_clock
+from newsletter.config import Config
+from newsletter.send.campaign_rows import recipient_condition
+from newsletter.store import Store, open_store
+from newsletter.store.automation_tables import (
+    automation_campaigns,
+    automation_entries,
+    automation_steps,
+)
+from newsletter.store.schema import LEDGER_STATES, ledger, subscribers
+
+
+@dataclass(frozen=True)
+class StepOverview:
+    step: str  # the file's stem
+    path: str
+    after: str  # "3 days"
+    topics: list[str]
+    due_now: int  # readers the next run-due adds to it
+    waiting: int  # added, not yet handed over (pending)
+    states: dict[str, int]  # the ledger over every version of the step
+    versions: int  # campaigns (one per version of the file that was sent)
+
+    @property
+    def sent(self) -> int:
+        return self.states["sent"]
+
+
+@dataclass(frozen=True)
+class SequenceOverview:
+    name: str
+    path: str
+    topics: list[str]
+    in_it: int  # active readers who entered and have a step still ahead of them
+    entered: int  # active readers who ever entered (of the sequence's topics)
+    steps: list[StepOverview] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for step, shown in zip(self.steps, data["steps"], strict=True):
+            shown["sent"] = step.sent
+        return data
+
+
+def overview(config: Config, *, clock: Any = system_clock) -> list[SequenceOverview]:
+    """Every configured sequence as it stands now (read only: nothing is sent or added)."""
+    sequences = read_sequences(config)
+    now = clock()
+    store = open_store(config)
+    try:
+        return [_sequence(store, sequence, now) for sequence in sequences]
+    finally:
+        store.close()
+
+
+def _sequence(store: Store, sequence: Sequence, now: dt.datetime) -> SequenceOverview:
+    last = max((step.after for step in sequence.steps), default=dt.timedelta(0))
+    with store.engine.connect() as connection:
+
+        def entered(since: dt.datetime | None) -> int:
+            query = (
+                select(func.count())
+                .select_from(automation_entries)
+                .join(subscribers, subscribers.c.id == automation_entries.c.subscriber_id)
+                .where(
+                    recipient_condition(sequence.topics),
+                    subscribers.c.opt_in_at <= automation_entries.c.entered_at,
+                )
+            )
+            if since is not None:
+                query = query.where(automation_entries.c.entered_at > since)
+            return connection.scalar(query) or 0
+
+        in_it, ever = entered(now - last), entered(None)
+    return SequenceOverview(
+        name=sequence.name,
+        path=str(sequence.folder),
+        topics=list(sequence.topics),
+        in_it=in_it,
+        entered=ever,
+        steps=[_step(store, step, now) for step in sequence.steps],
+    )
+
+
+def _step(store: Store, step: Step, now: dt.datetime) -> StepOverview:
+    with store.engine.connect() as connection:
+        row = connection.execute(
+            select(automation_steps.c.started_at, automation_steps.c.through).where(
+                automation_steps.c.automation == step.automation,
+                automation_steps.c.step == step.key,
+            )
+        ).one_or_none()
+        if row is None:  # never seen by run-due: it starts when its file was written
+            written = dt.datetime.fromtimestamp(step.path.stat().st_mtime, dt.UTC)
+            started_at = min(now, written)
+            row_through = started_at - step.after
+        else:
+            started_at, row_through = row.started_at, row.through
+        due = due_readers(step, started_at, row_through, now).subquery()
+        due_now = connection.scalar(select(func.count()).select_from(due)) or 0
+        versions = (
+            select(automation_campaigns.c.campaign_id)
+            .where(
+                automation_campaigns.c.automation == step.automation,
+                automation_campaigns.c.step == step.key,
+            )
+            .scalar_subquery()
+        )
+        counted = connection.execute(
+            select(ledger.c.state, func.count())
+            .where(ledger.c.campaign_id.in_(versions))
+            .group_by(ledger.c.state)
+        ).all()
+        campaigns = connection.scalar(
+            select(func.count())
+            .select_from(automation_campaigns)
+            .where(
+                automation_campaigns.c.automation == step.automation,
+                automation_campaigns.c.step == step.key,
+            )
+        )
+    found: dict[str, int] = {state: count for state, count in counted}
+    states = {state: int(found.get(state, 0)) for state in LEDGER_STATES}
+    return StepOverview(
+        step=step.key,
+        path=str(step.path),
+        after=describe_after(step.after),
+        topics=list(step.topics),
+        due_now=due_now,
+        waiting=states["pending"],
+        states=states,
+        versions=campaigns or 0,
+    )

@@ -1,0 +1,75 @@
+"""``newsletter automations``: the sequences, their steps, who is in them, what is due."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from newsletter.cli import State, cli, pass_state
+
+
+@cli.command("automations")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_state
+def automations_command(state: State, as_json: bool) -> None:
+    """List each sequence: its steps, who is in it, who is due now, what was sent.
+
+    'In it': active readers who entered (confirmed, added, or imported with --welcome)
+    and have a step still ahead of them. 'Due now': readers the next 'newsletter
+    run-due' sends the step to. Nothing is sent or changed. See docs/automations.md.
+
+    \b
+    Example:
+      newsletter automations
+    """
+    from newsletter.automations.overview import overview
+
+    sequences = overview(state.config)
+    if as_json:
+        click.echo(json.dumps([sequence.as_dict() for sequence in sequences], indent=2))
+        return
+    if not sequences:
+        click.echo("No automations: add one under 'automations:' in newsletter.yaml.")
+        return
+    root = state.config.root
+    for sequence in sequences:
+        topics = ", ".join(sequence.topics) or "everyone"
+        folder = _relative(sequence.path, root)
+        click.echo(
+            f"{sequence.name} ({folder}, {topics}): {sequence.in_it} in it, "
+            f"{sequence.entered} entered"
+        )
+        rows = [("  STEP", "AFTER", "DUE NOW", "WAITING", "SENT", "FAILED", "UNKNOWN", "SKIPPED")]
+        for step in sequence.steps:
+            counts = step.states
+            rows.append(
+                (
+                    f"  {step.step}",
+                    step.after,
+                    str(step.due_now),
+                    str(step.waiting),
+                    str(step.sent),
+                    str(counts["failed"]),
+                    str(counts["unknown"] + counts["in_flight"]),
+                    str(counts["skipped"]),
+                )
+            )
+        if not sequence.steps:
+            click.echo("  no steps yet: newsletter new --automation NAME TITLE")
+            continue
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            click.echo(
+                "  ".join(
+                    cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+                ).rstrip()
+            )
+
+
+def _relative(path: str, root: Path) -> str:
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return path
