@@ -31,7 +31,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Connection, exists, insert, literal, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.automations.sequences import Step, read_sequences
@@ -50,6 +49,7 @@ from newsletter.store.automation_tables import (
     automation_entries,
     automation_steps,
 )
+from newsletter.store.database import insert_on_conflict
 from newsletter.store.schema import campaigns, ledger, subscribers
 
 log = logging.getLogger(__name__)
@@ -167,8 +167,7 @@ def _step_row(
         written = dt.datetime.fromtimestamp(step.path.stat().st_mtime, dt.UTC)
         started_at = min(now, written)
         connection.execute(
-            _dialect(connection)
-            .insert(automation_steps)
+            insert_on_conflict(connection, automation_steps)
             .values(
                 automation=step.automation,
                 step=step.key,
@@ -179,10 +178,6 @@ def _step_row(
         )
         row = connection.execute(query.with_for_update()).one()
     return row.started_at, row.through
-
-
-def _dialect(connection: Connection) -> Any:
-    return postgresql if connection.dialect.name == "postgresql" else sqlite
 
 
 def due_readers(step: Step, started_at: dt.datetime, through: dt.datetime, now: dt.datetime) -> Any:
@@ -224,8 +219,7 @@ def enrol_due(store: Store, step: Step, campaign_id: int, now: dt.datetime) -> i
         # RETURNING, to count them: psycopg gives no row count for INSERT ... SELECT.
         added = len(
             connection.execute(
-                _dialect(connection)
-                .insert(ledger)
+                insert_on_conflict(connection, ledger)
                 .from_select(
                     ["campaign_id", "subscriber_id", "state", "attempts", "updated_at"], rows
                 )
