@@ -30,10 +30,15 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, and_, bindparam, func, literal, select, update
 
 from newsletter.errors import SendError
-from newsletter.send.campaign_rows import engine_of, now, recipient_condition, write_connection
+from newsletter.send.campaign_rows import (
+    count_handovers,
+    engine_of,
+    now,
+    recipient_condition,
+    write_connection,
+)
 from newsletter.store import Store
 from newsletter.store.database import analyze
-from newsletter.store.returns import count_handovers
 from newsletter.store.schema import campaigns, ledger, subscribers
 
 LOST_IN_FLIGHT = (

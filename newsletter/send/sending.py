@@ -39,7 +39,6 @@ from newsletter.send.providers import Batch, Content, Delivery, Recipient, get_p
 from newsletter.send.ratelimit import DAY, RateLimiter
 from newsletter.send.return_tokens import ReturnTokens
 from newsletter.store import Store, open_store, snapshots
-from newsletter.store.returns import handovers, set_campaign_provider
 from newsletter.tokens import (
     DEVELOPMENT_SECRET,
     Links,
@@ -327,7 +326,7 @@ def send_campaign(
                 # Also a campaign started before snapshots were kept: from its next run on.
                 snapshots.save_snapshot(store, started.id, plan.snapshot_row)
             if plan.switched_from is not None:
-                set_campaign_provider(store, started.id, plan.provider)
+                campaign_rows.set_campaign_provider(store, started.id, plan.provider)
             click_key = None
             if config.tracking.clicks or config.tracking.opens:
                 signer = TrackingSigner(secret)
@@ -456,7 +455,7 @@ def campaign_status(config: Config, issue: str | None = None) -> list[CampaignSt
                 campaign_rows.state_counts(store, campaign.id),
                 campaign_rows.first_errors(store, campaign.id),
                 campaign_rows.reactions(store, campaign.id),
-                handovers(store, campaign.id),
+                campaign_rows.handovers(store, campaign.id),
             )
             for campaign in campaigns
         ]

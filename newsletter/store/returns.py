@@ -12,9 +12,6 @@ commits.
 - ``soft_bounces``: one row per (subscriber, campaign) that soft-bounced; reaching
   ``bounces.soft_bounce_limit`` campaigns marks the subscriber bounced. Counting
   campaigns, not reports, means an MTA's repeated "still trying" notices count once.
-- ``campaign_handovers``: per campaign and provider, how many messages were handed
-  over (``newsletter status`` shows it, so a resumed campaign cannot hide where its
-  mail went).
 """
 
 from __future__ import annotations
@@ -36,8 +33,6 @@ from sqlalchemy import (
 )
 
 from newsletter.store.schema import (
-    campaign_handovers,
-    campaigns,
     ledger,
     mailbox_messages,
     soft_bounces,
@@ -243,55 +238,3 @@ def _fail_ledger_rows(connection: Connection, items: dict[int, Return], when: dt
         rows,
     )
     return max(result.rowcount, 0)
-
-
-def add_handovers(store: Store, campaign_id: int, provider: str, count: int) -> None:
-    """Count ``count`` more messages handed to ``provider`` for the campaign."""
-    if count <= 0:
-        return
-    with store.engine.connect() as connection:
-        connection.execution_options(write=True)
-        with connection.begin():
-            count_handovers(connection, campaign_id, provider, count)
-
-
-def count_handovers(connection: Connection, campaign_id: int, provider: str, count: int) -> None:
-    """:func:`add_handovers` in the caller's transaction (the ledger writes a batch's
-    outcomes and its hand-overs in one)."""
-    if count <= 0:
-        return
-    changed = connection.execute(
-        update(campaign_handovers)
-        .where(
-            campaign_handovers.c.campaign_id == campaign_id,
-            campaign_handovers.c.provider == provider,
-        )
-        .values(count=campaign_handovers.c.count + count)
-    ).rowcount
-    if not changed:
-        connection.execute(
-            campaign_handovers.insert().values(
-                campaign_id=campaign_id, provider=provider, count=count
-            )
-        )
-
-
-def handovers(store: Store, campaign_id: int) -> dict[str, int]:
-    """``provider -> messages handed over`` for one campaign."""
-    with store.engine.connect() as connection:
-        rows = connection.execute(
-            select(campaign_handovers.c.provider, campaign_handovers.c.count)
-            .where(campaign_handovers.c.campaign_id == campaign_id)
-            .order_by(campaign_handovers.c.provider)
-        )
-        return {provider: count for provider, count in rows}
-
-
-def set_campaign_provider(store: Store, campaign_id: int, provider: str) -> None:
-    """The campaign goes on through ``provider`` (``newsletter send --switch-provider``)."""
-    with store.engine.connect() as connection:
-        connection.execution_options(write=True)
-        with connection.begin():
-            connection.execute(
-                update(campaigns).where(campaigns.c.id == campaign_id).values(provider=provider)
-            )
