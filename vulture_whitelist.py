@@ -85,5 +85,3 @@ _.apply_delivery_event  # the one-event reference send/delivery_events.py is tes
 # The run summary's fields (send/campaign.py), for callers of the library.
 _.requeued_unknown
 
-# send/campaign_rows.py, moved there with campaign_handovers (not removed here).
-_.add_handovers

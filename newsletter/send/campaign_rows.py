@@ -262,19 +262,9 @@ def sent_since(store: Store | Engine, since: dt.datetime) -> list[tuple[dt.datet
     return [(at, count) for at, count in rows]
 
 
-def add_handovers(store: Store, campaign_id: int, provider: str, count: int) -> None:
-    """Count ``count`` more messages handed to ``provider`` for the campaign."""
-    if count <= 0:
-        return
-    with store.engine.connect() as connection:
-        connection.execution_options(write=True)
-        with connection.begin():
-            count_handovers(connection, campaign_id, provider, count)
-
-
 def count_handovers(connection: Connection, campaign_id: int, provider: str, count: int) -> None:
-    """:func:`add_handovers` in the caller's transaction (the ledger writes a batch's
-    outcomes and its hand-overs in one)."""
+    """Count ``count`` more messages handed to ``provider`` for the campaign, in the
+    caller's transaction (the ledger writes a batch's outcomes and its hand-overs in one)."""
     if count <= 0:
         return
     changed = connection.execute(
