@@ -45,13 +45,14 @@ from newsletter.store.csv_reader import (
 from newsletter.store.database import analyze
 from newsletter.store.dry_run import DryRun
 from newsletter.store.importers import SourceFormat, choose_format
-from newsletter.store.importers.base import RowError, column_key, unneutralize
+from newsletter.store.importers.base import RowError, column_key, split_list, unneutralize
 from newsletter.store.importers.topics import TopicMapper
 from newsletter.store.schema import subscriber_topics, subscribers
 from newsletter.store.subscriber_rows import unknown_topic_message
 from newsletter.store.subscribers import Store
 
 CHUNK_SIZE = 1000
+GROUP_PROBE_ROWS = 1000  # rows whose attribute values are looked at for interest groups
 SHOWN_REJECTS = 20  # rejects kept in the summary for display; all go to the rejects file
 # Fields that never hold a line break: one that does was opened by a stray quote.
 KEY_FIELDS = ("email", "name", "first_name", "last_name", "topics", "status")
@@ -264,6 +265,14 @@ class _RowReader:
         self.source = source
         self.summary = summary
         self.delimiter = summary.delimiter
+        # Attribute columns whose values may be a format's interest groups, looked at in
+        # the first rows only: a value that names a topic flags its column.
+        self._group_probe = {
+            name: position
+            for name, position in layout.attributes
+            if layout.source_format.reads_groups and name not in summary.group_like_columns
+        }
+        self._probe_rows = GROUP_PROBE_ROWS
         self.status = ""  # the current row's status, once known (for the counts)
         self._known_ids: dict[str, tuple[str, ...]] = {}
 
@@ -338,6 +347,8 @@ class _RowReader:
         for name, position in self.layout.attributes:  # header names: cleaned already
             if value := values[position].strip():
                 attributes[name] = clean_text(unneutralize(value))
+        if self._group_probe and self._probe_rows:
+            self._probe_groups(values)
         return Candidate(
             email=email,
             name=clean_text(row.name),
@@ -353,6 +364,14 @@ class _RowReader:
             reason=None if row.reason is None else clean_text(row.reason),
             status_source=row.status_source and clean_text(row.status_source),
         )
+
+    def _probe_groups(self, values: Sequence[str]) -> None:
+        self._probe_rows -= 1
+        for name, position in list(self._group_probe.items()):
+            found, _ = self.mapper.topics(split_list(values[position]))
+            if found:
+                self.summary.group_like_columns.append(name)
+                del self._group_probe[name]
 
     def _email(self, value: str) -> str:
         if not value:

@@ -650,3 +650,26 @@ def test_an_unrecognised_interest_group_column_says_how_to_make_it_topics(
         "    group_columns:\n"
         "    - Newsletter Interests\n"
     ) in output
+
+
+def test_a_group_column_with_any_title_is_named_when_its_values_are_topics(
+    runner: CliRunner, project: Path
+) -> None:
+    (project / "subscribed_members_export_5f2a.csv").write_text(
+        "Email Address,First Name,Company,What would you like to read?,MEMBER_RATING\n"
+        'ann@example.org,Ann,Research Ltd,"Research, Events",3\n'
+        "bob@example.org,Bob,,,2\n",
+        encoding="utf-8",
+    )
+
+    code, output = run(runner, "subscribers", "import", "subscribed_members_export_5f2a.csv")
+
+    assert code == 0, output
+    assert (
+        "'What would you like to read?' looks like an interest-group column: to make its "
+        "groups topics, add it to newsletter.yaml and import again:\n"
+        "  imports:\n"
+        "    group_columns:\n"
+        "    - What would you like to read?\n"
+    ) in output
+    assert "'Company' look" not in output

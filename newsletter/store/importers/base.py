@@ -60,6 +60,9 @@ class SourceFormat:
     other_columns_as_attributes = False
     # Columns never kept, even as attributes (location, internal campaign ids).
     dropped: frozenset[str] = frozenset()
+    # Whether imports.group_columns applies: columns kept as attributes are then looked
+    # at for interest groups (by their title, and by values that name a topic).
+    reads_groups = False
 
     def field_for(self, key: str) -> str | None:
         """Our field for a header column (by its :func:`column_key`), or None."""

@@ -56,6 +56,7 @@ class Mailchimp(SourceFormat):
     name = "mailchimp"
     title = "Mailchimp export"
     other_columns_as_attributes = True  # merge fields: phone, birthday, company, ...
+    reads_groups = True
     dropped = frozenset(
         {
             "latitude",
