@@ -128,7 +128,8 @@ def _images_in_sentences(token: Token, line: int) -> Iterator[SourceProblem]:
     """A local image inside a line of text stays a relative URL in the mail (only an image
     on a line of its own is resized, copied to the assets and linked absolutely)."""
     children = token.children or []
-    alone = set(own_line_images(children))
+    nested = token.level > 1  # in a list or a quote: only top-level images are blocks
+    alone = set() if nested else set(own_line_images(children))
     for index, child in enumerate(children):
         src = str(child.attrs.get("src", ""))
         if child.type != "image" or index in alone:
@@ -137,10 +138,15 @@ def _images_in_sentences(token: Token, line: int) -> Iterator[SourceProblem]:
             continue
         breaks = sum(c.type in ("softbreak", "hardbreak") for c in children[:index])
         alt = "".join(grandchild.content for grandchild in child.children or [])
+        where, change = (
+            ("is inside a list or a quote", "in a paragraph of its own, outside it")
+            if nested
+            else ("sits inside a sentence", "on a line of its own")
+        )
         yield SourceProblem(
             "error",
-            f"image {src!r} sits inside a sentence, where it cannot be resized or sent: "
-            f"put ![{alt}]({src}) on a line of its own",
+            f"image {src!r} {where}, where it cannot be resized or sent: "
+            f"put ![{alt}]({src}) {change}",
             line + breaks,
             url=src,
         )

@@ -304,6 +304,9 @@ def run_due(
 ) -> list[DueResult]:
     """Send every queued issue whose time has come; what became of each."""
     tell = say or (lambda message: log.info("%s", message))
+    # serve's checker runs every minute: a held issue was logged when it was held, and is
+    # not logged again each minute (run-due, for cron's mail, says it every time).
+    tell_skipped = say or (lambda message: log.debug("%s", message))
     now = clock()
     store = open_store(config)
     try:
@@ -320,7 +323,9 @@ def run_due(
             ).all()
         due = [_scheduled(row) for row in rows]
         results = [
-            _send_due(config, store, entry, tell) if entry.state == "queued" else _skip(entry, tell)
+            _send_due(config, store, entry, tell)
+            if entry.state == "queued"
+            else _skip(entry, tell_skipped)
             for entry in due
         ]
     finally:

@@ -198,3 +198,21 @@ def test_an_image_inside_a_sentence_says_exactly_what_to_change(
         "be resized or sent: put ![crocks](images/crocks.jpg) on a line of its own"
     ) in checked.output, checked.output
     assert "not an absolute http(s) URL" not in checked.output
+
+
+def test_an_image_in_a_list_says_to_take_it_out_of_the_list(
+    runner: CliRunner, project: Path
+) -> None:
+    small_photo(project)
+    body = "What we planted:\n\n- crocks\n  ![Crocks](images/crocks.jpg)\n- snowdrops\n"
+    issue = write_issue(project, OWN, body)
+
+    checked = runner.invoke(cli, ["check", issue])
+
+    assert checked.exit_code == 1
+    assert (
+        f"{issue}:8: error: image 'images/crocks.jpg' is inside a list or a quote, where it "
+        "cannot be resized or sent: put ![Crocks](images/crocks.jpg) in a paragraph of its "
+        "own, outside it"
+    ) in checked.output, checked.output
+    assert "not an absolute http(s) URL" not in checked.output
