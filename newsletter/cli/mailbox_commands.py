@@ -22,7 +22,9 @@ def process(state: State, as_json: bool) -> None:
     """Process the mailbox named by mailbox.url in newsletter.yaml.
 
     Hard bounces mark the subscriber bounced and the campaign's ledger row failed;
-    soft bounces count toward bounces.soft_bounce_limit; abuse reports (ARF) mark the
+    soft bounces count toward bounces.soft_bounce_limit; a policy block (the
+    receiving server refused the content or the sender, 5.7.x) fails that copy and
+    suppresses nobody; abuse reports (ARF) mark the
     subscriber complained; mail to the List-Unsubscribe mailto unsubscribes the person
     that copy was sent to. Each is matched to a subscriber only by the signed token in
     the return path or the mailto subject. Auto-replies and anything else are left
@@ -51,6 +53,8 @@ def summary_lines(summary: MailboxSummary) -> list[str]:
         f"Read {summary.source}",
         f"Hard bounces: {counts['hard_bounce']} ({summary.ledger_failed} ledger row(s) failed)",
         f"Soft bounces: {counts['soft_bounce']}",
+        f"Blocked (policy, not the address; nobody suppressed): {counts['blocked']} "
+        f"({summary.ledger_blocked} ledger row(s) failed)",
         f"Subscribers marked bounced: {summary.bounced} (hard bounces, and soft ones at "
         "bounces.soft_bounce_limit)",
         f"Complaints: {counts['complaint']} ({summary.complained} subscriber(s) marked complained)",

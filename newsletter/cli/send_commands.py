@@ -409,6 +409,11 @@ def status(state: State, issue: str | None, as_json: bool) -> None:
         if item.handovers:
             handed = ", ".join(f"{name} {count}" for name, count in item.handovers.items())
             click.echo(f"  handed over: {handed}")
+        if item.blocked:
+            click.echo(
+                f"  blocked: {item.blocked} copy(ies) refused for the content or the sender "
+                "(policy), not the address; nobody suppressed (docs/deliverability.md)"
+            )
         for who, error in item.first_errors:
             click.echo(f"  error: {who}: {error}")
         if campaign.last_error:

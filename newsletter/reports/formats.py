@@ -17,6 +17,7 @@ _HEADINGS = [
     "FAILED",
     "UNKNOWN",
     "BOUNCED H/S",
+    "BLOCKED",
     "COMPLAINED",
     "UNSUB (7 D)",
     "OPENS (READERS)",
@@ -33,6 +34,7 @@ def _cells(issue: IssueReport) -> list[str]:
         str(issue.failed),
         str(issue.unknown),
         f"{issue.bounced_hard}/{issue.bounced_soft}",
+        str(issue.blocked),
         str(issue.complained),
         f"{issue.unsubscribed} ({issue.unsubscribed_within_7_days})",
         _with_readers(issue.opens, issue.unique_opens, issue),
@@ -132,9 +134,9 @@ def as_csv(report: Report) -> str:
     out = io.StringIO()
     fields = [
         "issue", "subject", "campaign_id", "started", "provider", "recipients", "handed_over",
-        "failed", "unknown", "pending", "skipped", "bounced_hard", "bounced_soft", "complained",
-        "unsubscribed", "unsubscribed_within_7_days", "opens", "clicks", "unique_opens",
-        "unique_clicks", "top_links",
+        "failed", "unknown", "pending", "skipped", "bounced_hard", "bounced_soft", "blocked",
+        "complained", "unsubscribed", "unsubscribed_within_7_days", "opens", "clicks",
+        "unique_opens", "unique_clicks", "top_links",
     ]  # fmt: skip
     writer = csv.DictWriter(out, fields, lineterminator="\n")
     writer.writeheader()

@@ -19,6 +19,7 @@ from sqlalchemy import Date, Engine, cast, func, select
 from newsletter.send import campaign_rows
 from newsletter.store import Store
 from newsletter.store.engagement import engagement_by_subscriber, provider_link_clicks
+from newsletter.store.returns import BLOCKED
 from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
 from newsletter.store.schema import (
     LEDGER_STATES,
@@ -75,6 +76,9 @@ class IssueReport:
     # Why the unique counts are None although tracked ("" when they are known).
     unique_note: str = ""
     top_links: list[LinkCount] = field(default_factory=list)
+    # Copies a receiving server refused for their content or the sender (a policy
+    # block read from the mailbox): failed, and nobody suppressed.
+    blocked: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -138,6 +142,7 @@ def build_report(
     ids = [campaign.id for campaign in chosen]
     states = _state_counts(engine, ids)
     hard = _hard_bounces(engine, ids)
+    blocked = _blocked(engine, ids)
     soft = _grouped(engine, soft_bounces.c.campaign_id, ids)
     through = _grouped(engine, subscribers.c.unsubscribe_campaign_id, ids, status="unsubscribed")
     after = _after_campaign(engine, chosen)
@@ -185,6 +190,7 @@ def build_report(
                 unique_clicks=readers["click"] if counted and readers_known else None,
                 unique_note=UNIQUE_UNKNOWN if counted and not readers_known else "",
                 top_links=_top(campaign_links_),
+                blocked=blocked.get(campaign.id, 0),
             )
         )
     return Report(issues=issues, weeks=list_by_week(engine), sources=_sources(engine))
@@ -232,6 +238,24 @@ def _hard_bounces(engine: Engine, ids: Sequence[int]) -> dict[int, int]:
                     ledger_table.c.campaign_id.in_(chunk),
                     ledger_table.c.state == "failed",
                     subscribers.c.status.in_(("bounced", "complained")),
+                )
+                .group_by(ledger_table.c.campaign_id)
+            )
+            found.update({campaign_id: count for campaign_id, count in rows})
+    return found
+
+
+def _blocked(engine: Engine, ids: Sequence[int]) -> dict[int, int]:
+    """Failed recipients whose copy a receiving server refused as a policy block."""
+    found: dict[int, int] = {}
+    with engine.connect() as connection:
+        for chunk in _chunks(ids):
+            rows = connection.execute(
+                select(ledger_table.c.campaign_id, func.count())
+                .where(
+                    ledger_table.c.campaign_id.in_(chunk),
+                    ledger_table.c.state == "failed",
+                    ledger_table.c.error.startswith(BLOCKED, autoescape=True),
                 )
                 .group_by(ledger_table.c.campaign_id)
             )

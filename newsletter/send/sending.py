@@ -39,6 +39,7 @@ from newsletter.send.providers import Batch, Content, Delivery, Recipient, get_p
 from newsletter.send.ratelimit import DAY, RateLimiter
 from newsletter.send.return_tokens import ReturnTokens
 from newsletter.store import Store, open_store, snapshots
+from newsletter.store.returns import blocked_copies
 from newsletter.tokens import (
     DEVELOPMENT_SECRET,
     Links,
@@ -430,11 +431,13 @@ class CampaignStatus:
     first_errors: list[tuple[str, str]]  # (address, error)
     reactions: dict[str, int]  # see campaign_rows.reactions
     handovers: dict[str, int] = field(default_factory=dict)  # provider -> handed over
+    blocked: int = 0  # copies refused as a policy block (failed; nobody suppressed)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             **asdict(self.campaign),
             "counts": self.counts,
+            "blocked": self.blocked,
             "first_errors": [{"to": who, "error": error} for who, error in self.first_errors],
             "reactions": self.reactions,
             "handed_over": self.handovers,
@@ -456,6 +459,7 @@ def campaign_status(config: Config, issue: str | None = None) -> list[CampaignSt
                 campaign_rows.first_errors(store, campaign.id),
                 campaign_rows.reactions(store, campaign.id),
                 campaign_rows.handovers(store, campaign.id),
+                blocked_copies(store, campaign.id),
             )
             for campaign in campaigns
         ]

@@ -43,6 +43,11 @@ from newsletter.store.subscriber_rows import insert_ignoring_duplicates, now
 from newsletter.store.subscribers import Store
 
 _LOOKUP_SLICE = 1000
+# How a ledger row failed by what the mailbox read begins its error: a hard bounce, or
+# a policy block (the receiving server refused the message or the sender, not the
+# address: the subscriber stays, and ``--retry-failed`` sends the copy again).
+BOUNCED = "bounced: "
+BLOCKED = "blocked: "
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class Recorded:
     complained: int = 0
     unsubscribed: int = 0
     ledger_failed: int = 0  # ledger rows turned failed by a hard bounce
+    ledger_blocked: int = 0  # ledger rows turned failed by a policy block (no suppression)
 
 
 def record_returns(store: Store, returns: Sequence[Return], *, soft_bounce_limit: int) -> Recorded:
@@ -76,7 +82,8 @@ def record_returns(store: Store, returns: Sequence[Return], *, soft_bounce_limit
 
     Set-based: a few statements per kind for the whole chunk, not a few per message
     (10,000 bounces in seconds). Within a chunk a complaint outranks a bounce, and a
-    bounce an unsubscribe (:mod:`newsletter.store.statuses`).
+    bounce an unsubscribe (:mod:`newsletter.store.statuses`). A policy block changes no
+    status: it fails that campaign's ledger row (error ``blocked: ...``), nothing more.
     """
     recorded = Recorded()
     if not returns:
@@ -132,7 +139,10 @@ def record_returns(store: Store, returns: Sequence[Return], *, soft_bounce_limit
             recorded.complained = changed["complained"]
             recorded.unsubscribed = changed["unsubscribed"]
             recorded.ledger_failed = _fail_ledger_rows(
-                connection, by_kind.get("hard_bounce", {}), when
+                connection, by_kind.get("hard_bounce", {}), when, BOUNCED
+            )
+            recorded.ledger_blocked = _fail_ledger_rows(
+                connection, by_kind.get("blocked", {}), when, BLOCKED
             )
     return recorded
 
@@ -213,13 +223,15 @@ def _past_soft_limit(
     }
 
 
-def _fail_ledger_rows(connection: Connection, items: dict[int, Return], when: dt.datetime) -> int:
-    """A hard bounce means that campaign's copy was never delivered."""
+def _fail_ledger_rows(
+    connection: Connection, items: dict[int, Return], when: dt.datetime, prefix: str
+) -> int:
+    """A hard bounce or a policy block means that campaign's copy was never delivered."""
     rows = [
         {
             "campaign": item.campaign_id,
             "row_id": subscriber_id,
-            "error": f"bounced: {item.reason}"[:1000],
+            "error": f"{prefix}{item.reason}"[:1000],
         }
         for subscriber_id, item in items.items()
         if item.campaign_id is not None
@@ -238,3 +250,20 @@ def _fail_ledger_rows(connection: Connection, items: dict[int, Return], when: dt
         rows,
     )
     return max(result.rowcount, 0)
+
+
+def blocked_copies(store: Store, campaign_id: int) -> int:
+    """How many of the campaign's copies a receiving server refused as a policy block."""
+    with store.engine.connect() as connection:
+        return int(
+            connection.scalar(
+                select(func.count())
+                .select_from(ledger)
+                .where(
+                    ledger.c.campaign_id == campaign_id,
+                    ledger.c.state == "failed",
+                    ledger.c.error.startswith(BLOCKED, autoescape=True),
+                )
+            )
+            or 0
+        )

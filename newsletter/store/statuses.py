@@ -9,6 +9,9 @@ return mailbox, an SMTP refusal) and an import. :data:`MOVES` is the whole rule:
   strengthen a suppression, never weaken it;
 - nothing a provider, the mailbox or an import says brings anyone back; only the
   person's own act in the web app does (confirm, resubscribe, restart a signup).
+- a policy block (a receiving server refusing the message or the sender, not the
+  address: the mailbox's ``blocked``, SendGrid's ``type: blocked``) is no move at all;
+  it fails that copy in the ledger (:mod:`newsletter.store.returns`) and nothing more.
 
 The write is one conditional ``UPDATE ... WHERE id IN (...) AND status IN (the move's
 sources)``. It never relies on a status read earlier: a bounce that was on its way while

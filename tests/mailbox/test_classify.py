@@ -17,6 +17,8 @@ from tests.mailbox.conftest import BOUNCE_ADDRESS, LINK_KEY, Returned, fill, lin
         ("gmail-no-such-user", "hard_bounce", "5.1.1 smtp; 550-5.1.1 The email account"),
         ("microsoft-recipient-not-found", "hard_bounce", "5.1.10 smtp;550 5.1.10 RESOLVER"),
         ("postfix-delayed", "soft_bounce", "4.2.2 smtp; 452 4.2.2 Mailbox full"),
+        ("gmail-policy-block", "blocked", "5.7.1 smtp; 550-5.7.1 [203.0.113.25 12] Our system"),
+        ("mdaemon-user-unknown", "hard_bounce", "bounced"),  # Precedence: bulk
         ("gmail-over-quota", "soft_bounce", "5.2.2 smtp; 552-5.2.2"),
         ("microsoft-jmrp-complaint", "complaint", "feedback report: abuse"),
         ("mailto-unsubscribe", "unsubscribe", "mailto"),
@@ -108,3 +110,68 @@ def test_a_token_fits_only_the_subscriber_who_holds_its_link_key_now(
 
     assert (erased.kind, erased.claim) == ("unverified", None)
     assert (reused.kind, reused.claim) == ("unverified", None)
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "kind"),
+    [
+        ("5.7.1", "550 5.7.1 Email rejected per DMARC policy for example.org", "blocked"),
+        (
+            "5.7.1",
+            "554 5.7.1 Service unavailable; Client host [203.0.113.5] blocked "
+            "using zen.spamhaus.org",
+            "blocked",
+        ),
+        (
+            "4.7.0",
+            "421 4.7.0 [203.0.113.5] Our system has detected an unusual rate of unsolicited mail",
+            "blocked",
+        ),  # a deferral for reputation: not a soft bounce
+        ("5.0.0", "550 Message rejected as spam by Content Filtering", "blocked"),
+        ("5.7.1", "550 5.7.1 Unable to relay for reader42@example.net", "hard_bounce"),
+        ("5.1.1", "550 5.1.1 mailbox blocked: no such user", "hard_bounce"),
+        ("5.2.2", "552 5.2.2 Mailbox full", "soft_bounce"),
+    ],
+)
+def test_a_policy_block_is_blocked_not_a_bounce(
+    returned: Returned, tokens: ReturnTokens, status: str, diagnostic: str, kind: str
+) -> None:
+    message = returned("postfix-user-unknown", 42, 7).replace(
+        b"Status: 5.1.1", f"Status: {status}".encode()
+    )
+    start = message.index(b"Diagnostic-Code:")
+    end = message.index(b"\r\n", start)
+    while message[end + 2 : end + 3] in (b" ", b"\t"):  # folded lines of the same field
+        end = message.index(b"\r\n", end + 2)
+    message = message[:start] + f"Diagnostic-Code: smtp; {diagnostic}".encode() + message[end:]
+    if status.startswith("4"):
+        message = message.replace(b"Action: failed", b"Action: delayed")
+
+    result = classify(message, tokens, link_keys)
+
+    assert (result.kind, result.claim) == (kind, ReturnClaim(42, 7))
+
+
+def test_a_verified_mailto_unsubscribe_counts_even_when_auto_generated(
+    returned: Returned, tokens: ReturnTokens
+) -> None:
+    # As Gmail's and Apple Mail's one-click unsubscribe by mail sends it.
+    message = returned("mailto-unsubscribe", 42, 7).replace(
+        b"MIME-Version:", b"Auto-Submitted: auto-generated\r\nPrecedence: bulk\r\nMIME-Version:"
+    )
+
+    result = classify(message, tokens, link_keys)
+
+    assert (result.kind, result.claim) == ("unsubscribe", ReturnClaim(42, 7))
+
+
+def test_an_out_of_office_with_only_a_bulk_precedence_is_still_an_auto_reply(
+    returned: Returned, tokens: ReturnTokens
+) -> None:
+    message = (
+        returned("out-of-office", 42, 7)
+        .replace(b"Auto-Submitted: auto-replied\r\n", b"Precedence: bulk\r\n")
+        .replace(b"X-Autoreply: yes\r\n", b"")
+    )
+
+    assert classify(message, tokens, link_keys).kind == "auto_reply"

@@ -88,6 +88,7 @@ def test_bounces_complaints_and_mailto_unsubscribes_are_applied_once(
     assert result.output.splitlines()[1:] == [
         "Hard bounces: 2 (2 ledger row(s) failed)",
         "Soft bounces: 1",
+        "Blocked (policy, not the address; nobody suppressed): 0 (0 ledger row(s) failed)",
         "Subscribers marked bounced: 2 (hard bounces, and soft ones at bounces.soft_bounce_limit)",
         "Complaints: 1 (1 subscriber(s) marked complained)",
         "Unsubscribes by mail: 1 (1 subscriber(s) unsubscribed)",
@@ -149,6 +150,41 @@ def test_a_bounce_never_downgrades_a_complaint_in_the_same_chunk_as_a_bounce_tha
     assert record["status"] == "complained"
     assert [event["event"] for event in record["events"]] == ["unsubscribed", "complained"]
     assert record["unsubscribe_source"] == "web"
+
+
+def test_a_policy_block_fails_that_copy_and_suppresses_nobody(
+    db: Store, maildir: Path, runner: CliRunner, returned: Returned
+) -> None:
+    blocked = db.add("reader0@example.net", topics=["research"])
+    gone = db.add("reader1@example.net", topics=["research"])
+    campaign = sent_campaign(db, "stem-cells")
+    deliver(maildir, "a", returned("gmail-policy-block", blocked, campaign.id))
+    deliver(maildir, "b", returned("gmail-no-such-user", gone, campaign.id))
+
+    result = runner.invoke(cli, ["mailbox", "process"])
+
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert (
+        "Blocked (policy, not the address; nobody suppressed): 1 (1 ledger row(s) failed)" in lines
+    )
+    assert "Hard bounces: 1 (1 ledger row(s) failed)" in lines
+    assert db.get(blocked.id).status == "active"  # type: ignore[union-attr]
+    assert db.get(gone.id).status == "bounced"  # type: ignore[union-attr]
+    status = runner.invoke(cli, ["status", "stem-cells"]).output
+    assert (
+        "  blocked: 1 copy(ies) refused for the content or the sender (policy), not the "
+        "address; nobody suppressed (docs/deliverability.md)"
+    ) in status.splitlines()
+    assert json.loads(runner.invoke(cli, ["status", "--json"]).output)[0]["blocked"] == 1
+    report = json.loads(runner.invoke(cli, ["report", "--format", "json"]).output)
+    assert {key: report["issues"][0][key] for key in ("blocked", "bounced_hard", "failed")} == {
+        "blocked": 1,
+        "bounced_hard": 1,
+        "failed": 2,
+    }
+    # The copy was not delivered: --retry-failed sends it again, once the block is fixed.
+    assert campaign_rows.state_counts(db, campaign.id)["failed"] == 2
 
 
 def test_soft_bounces_from_enough_campaigns_mark_the_subscriber_bounced(

@@ -12,8 +12,8 @@ import yaml
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.send.mailbox.classify import classify
-from newsletter.send.mailbox.guard import Limits, classify_within
+from newsletter.send.mailbox.classify import Classified, classify
+from newsletter.send.mailbox.guard import Limits, Reader
 from newsletter.send.return_tokens import ReturnClaim, ReturnTokens
 from newsletter.store import Store
 from tests.mailbox import test_process
@@ -24,6 +24,11 @@ from tests.mailbox.test_process import deliver, sent_campaign
 db, maildir = test_process.db, test_process.maildir  # the fixtures of the same suite
 
 LIMITS = Limits(max_bytes=5_000_000, seconds=2.0)
+
+
+def read(message: bytes, tokens: ReturnTokens) -> Classified:
+    with Reader(tokens, LIMITS) as reader:
+        return reader.classify(message, len(message), link_keys)
 
 
 def configure(project: Path, **mailbox: object) -> None:
@@ -127,7 +132,7 @@ def test_a_deep_message_is_set_aside_in_well_under_a_second(
     tokens: ReturnTokens, message: bytes
 ) -> None:
     started = time.process_time()
-    result = classify_within(message, len(message), tokens, link_keys, LIMITS)
+    result = read(message, tokens)
 
     assert time.process_time() - started < 1
     assert result.kind == "quarantine"
@@ -136,7 +141,7 @@ def test_a_deep_message_is_set_aside_in_well_under_a_second(
 def test_nesting_a_real_bounce_needs_is_read(returned: Returned, tokens: ReturnTokens) -> None:
     message = nested_messages(30)
 
-    assert classify_within(message, len(message), tokens, link_keys, LIMITS).kind == "other"
+    assert read(message, tokens).kind == "other"
 
 
 def test_boundary_lookalikes_are_read_in_linear_time(tokens: ReturnTokens) -> None:
@@ -159,7 +164,7 @@ def test_a_one_megabyte_report_is_classified_in_under_a_second(
     assert len(message) > 1_000_000
 
     started = time.process_time()
-    result = classify_within(message, len(message), tokens, link_keys, LIMITS)
+    result = read(message, tokens)
 
     assert time.process_time() - started < 1
     assert (result.kind, result.claim) == ("hard_bounce", ReturnClaim(42, 7))

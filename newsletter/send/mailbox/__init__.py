@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from newsletter.config import Config
-from newsletter.send.mailbox.classify import ACTED_ON, Classified, message_key
-from newsletter.send.mailbox.guard import Limits, classify_within
+from newsletter.send.mailbox.classify import ACTED_ON, Classified, quick_key
+from newsletter.send.mailbox.guard import Limits, Reader
 from newsletter.send.mailbox.sources import Fetched, Source, open_source
 from newsletter.send.return_tokens import LinkKeyOf, ReturnTokens, named_subscribers
 from newsletter.store import Store, open_store
@@ -39,6 +39,7 @@ from newsletter.tokens import require_secret
 KINDS = (
     "hard_bounce",
     "soft_bounce",
+    "blocked",
     "complaint",
     "unsubscribe",
     "unverified",
@@ -59,6 +60,7 @@ class MailboxSummary:
     complained: int = 0
     unsubscribed: int = 0
     ledger_failed: int = 0
+    ledger_blocked: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +77,7 @@ class MailboxSummary:
                 "unsubscribed": self.unsubscribed,
             },
             "ledger_failed": self.ledger_failed,
+            "ledger_blocked": self.ledger_blocked,
         }
 
     def add(self, recorded: Recorded) -> None:
@@ -82,18 +85,20 @@ class MailboxSummary:
         self.complained += recorded.complained
         self.unsubscribed += recorded.unsubscribed
         self.ledger_failed += recorded.ledger_failed
+        self.ledger_blocked += recorded.ledger_blocked
 
 
 def process_mailbox(config: Config, *, source: Source | None = None) -> MailboxSummary:
     """Read the mailbox once and apply every bounce, complaint and mailto unsubscribe."""
-    tokens = ReturnTokens(require_secret())
     limits = Limits(config.mailbox.max_message_size, config.mailbox.message_timeout)
+    reader = Reader(ReturnTokens(require_secret()), limits)
     source = source or open_source(config)
     summary = MailboxSummary(source.description, quarantine_folder=source.quarantine_folder)
     store = open_store(config)
     try:
-        for chunk in source.chunks():
-            _process_chunk(config, store, source, tokens, limits, chunk, summary)
+        with reader:
+            for chunk in source.chunks():
+                _process_chunk(config, store, source, reader, chunk, summary)
     finally:
         store.close()
         source.close()
@@ -104,20 +109,16 @@ def _process_chunk(
     config: Config,
     store: Store,
     source: Source,
-    tokens: ReturnTokens,
-    limits: Limits,
+    reader: Reader,
     chunk: list[Fetched],
     summary: MailboxSummary,
 ) -> None:
-    keys = [message_key(item.raw) for item in chunk]
+    keys = [quick_key(item.raw) for item in chunk]
     # Processed by an earlier run (a POP3 box keeps what was not acted on): not read again.
     earlier = processed_kinds(store, keys)
-    fresh = [(item, key) for item, key in zip(chunk, keys, strict=True) if key not in earlier]
-    link_key_of = _chunk_link_keys(store, [item.raw for item, _ in fresh])
-    classified = [
-        classify_within(item.raw, item.size, tokens, link_key_of, limits, key)
-        for item, key in fresh
-    ]
+    fresh = [item for item, key in zip(chunk, keys, strict=True) if key not in earlier]
+    link_key_of = _chunk_link_keys(store, [item.raw for item in fresh])
+    classified = [reader.classify(item.raw, item.size, link_key_of) for item in fresh]
     recorded = record_returns(
         store,
         [_as_return(item) for item in classified],
@@ -125,20 +126,22 @@ def _process_chunk(
     )
     summary.add(recorded)
     summary.already_processed += len(chunk) - len(fresh)
-    kinds = dict(earlier)
-    for position, ((item, key), outcome) in enumerate(zip(fresh, classified, strict=True)):
-        kinds.setdefault(key, outcome.kind)
+    kind_of = {
+        item.handle: earlier[key] for item, key in zip(chunk, keys, strict=True) if key in earlier
+    }
+    for position, (item, outcome) in enumerate(zip(fresh, classified, strict=True)):
+        kind_of[item.handle] = outcome.kind
         if position in recorded.duplicates:
             summary.already_processed += 1
             continue
         summary.counts[outcome.kind] += 1
         if outcome.kind == "quarantine":
             summary.quarantined.append((item.label, outcome.reason))
-    kind_of = [kinds[key] for key in keys]
+    handles = [item.handle for item in chunk]
     source.finish(
-        [item.handle for item in chunk],
-        [item.handle for item, kind in zip(chunk, kind_of, strict=True) if kind in ACTED_ON],
-        [item.handle for item, kind in zip(chunk, kind_of, strict=True) if kind == "quarantine"],
+        handles,
+        [handle for handle in handles if kind_of[handle] in ACTED_ON],
+        [handle for handle in handles if kind_of[handle] == "quarantine"],
     )
 
 

@@ -23,11 +23,13 @@ from typing import Literal
 
 from flufl.bounce import all_failures
 
+from newsletter.send.mailbox.blocks import is_policy_block, quoted_replies
 from newsletter.send.return_tokens import LinkKeyOf, ReturnClaim, ReturnTokens
 
 Kind = Literal[
     "hard_bounce",  # the address does not exist: subscriber bounced, ledger row failed
     "soft_bounce",  # try-later failures (mailbox full, delays): counted toward a limit
+    "blocked",  # refused for the content or the sender (policy): counted, never suppressed
     "complaint",  # an abuse report (ARF): subscriber complained
     "unsubscribe",  # mail to the List-Unsubscribe mailto: subscriber unsubscribed
     "unverified",  # looked like one of the above, but without a valid token: ignored
@@ -35,12 +37,17 @@ Kind = Literal[
     "other",  # anything else: left alone for a person to read
     "quarantine",  # cannot be read within bounds (size, nesting, time): set aside
 ]
-ACTED_ON: frozenset[Kind] = frozenset({"hard_bounce", "soft_bounce", "complaint", "unsubscribe"})
+ACTED_ON: frozenset[Kind] = frozenset(
+    {"hard_bounce", "soft_bounce", "blocked", "complaint", "unsubscribe"}
+)
 
 # Where a bounce's envelope recipient (our VERP address) shows up, added by the MTA or
 # the delivery agent; "To" is where RFC 3464 notifications put it themselves.
 _RECIPIENT_HEADERS = ("delivered-to", "x-original-to", "envelope-to", "x-envelope-to", "to")
-_AUTO_REPLY_PRECEDENCE = frozenset({"auto_reply", "bulk", "junk", "list"})
+# Precedence: bulk/junk/list is set by auto-responders and by bounce programs alike
+# (MDaemon's hard bounces): it makes a message an auto-reply only once the bounce
+# detectors found no failure in it.
+_BULK_PRECEDENCE = frozenset({"bulk", "junk", "list"})
 # Full mailboxes and over-quota answers are permanent in form but pass with time.
 _SOFT_PERMANENT_STATUSES = frozenset({"5.2.2", "5.2.0"})
 
@@ -68,20 +75,61 @@ def header_end(raw: bytes, start: int = 0, end: int | None = None) -> int:
     return min(found, default=-1)
 
 
-def _headers(raw: bytes) -> Message:
+def _containers(raw: bytes) -> int:
+    """An upper bound of how deep ``raw`` nests (see :data:`MAX_PARTS`)."""
+    lowered = raw.lower()
+    if lowered.count(b"multipart/") + lowered.count(b"message/") <= MAX_PARTS:
+        return 0  # the common case, without the slower line-anchored count
+    return len(_CONTAINER.findall(raw))
+
+
+def read_headers(raw: bytes) -> Message:
+    """The header block of ``raw`` alone (linear; what a message's key and a report's
+    boundary need, before anything else is parsed)."""
     end = header_end(raw)
     return email.parser.BytesHeaderParser(policy=_POLICY).parsebytes(
         raw if end < 0 else raw[: end + 1]
     )
 
 
-def _without_returned_original(raw: bytes, headers: Message) -> bytes:
+# One header of the top header block, with its folded lines: what the parser would
+# give for the first such header, in most messages (a cheap look before any parsing).
+_TOP_HEADER = {
+    name: re.compile(rb"^" + name + rb":[ \t]*([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)", re.I | re.M)
+    for name in (b"content-type", b"message-id")
+}
+
+
+def _top_header(raw: bytes, name: bytes) -> str | None:
+    end = header_end(raw)
+    found = _TOP_HEADER[name].search(raw, 0, len(raw) if end < 0 else end + 1)
+    return None if found is None else found[1].decode("latin-1")
+
+
+def quick_key(raw: bytes) -> str:
+    """:func:`message_key` without parsing the headers, for a one-line Message-ID (the
+    usual case); the parser's otherwise. To look up earlier runs only: a rare message
+    for which the two differ is read again, and then known by its key."""
+    message_id = _top_header(raw, b"message-id")
+    if message_id is None or "\n" in message_id:
+        return message_key(read_headers(raw), raw)
+    message_id = message_id.strip()
+    basis = message_id.encode("latin-1") if message_id else raw
+    return hashlib.sha256(basis).hexdigest()
+
+
+def _without_returned_original(raw: bytes) -> bytes:
     """A multipart/report without its returned original: parsing it was half the time.
 
     One pass over the report: each part's header block is searched once, up to the next
     delimiter of the report's own boundary (linear, whatever the body holds).
     """
-    boundary = headers.get_boundary() if headers.get_content_type() == "multipart/report" else None
+    content_type = _top_header(raw, b"content-type")
+    if content_type is None or "multipart/report" not in content_type.lower():
+        return raw
+    headers = Message()
+    headers["content-type"] = content_type
+    boundary = headers.get_boundary()
     if not boundary:
         return raw
     dashes = b"--" + boundary.encode("latin-1", "replace")
@@ -109,46 +157,43 @@ class Classified:
     reason: str = ""
 
 
-def message_key(raw: bytes) -> str:
+def message_key(headers: Message, raw: bytes) -> str:
     """SHA-256 of the Message-ID (the same message read over IMAP or POP3), else of the
-    bytes; from the header block alone, so a message that cannot be read has one too."""
-    return _key(_headers(raw), raw)
-
-
-def _key(headers: Message, raw: bytes) -> str:
+    bytes. ``headers``: the parsed message, or its header block alone
+    (:func:`read_headers`: a message that cannot be read has a key too)."""
     message_id = str(headers.get("message-id", "")).strip()
     basis = message_id.encode("utf-8", "replace") if message_id else raw
     return hashlib.sha256(basis).hexdigest()
 
 
-def classify(
-    raw: bytes, tokens: ReturnTokens, link_key_of: LinkKeyOf, key: str | None = None
-) -> Classified:
-    """What ``raw`` is (``key``: its :func:`message_key`, when the caller has it)."""
-    headers = _headers(raw)
-    key = key or _key(headers, raw)
-    readable = _without_returned_original(raw, headers)
-    if len(_CONTAINER.findall(readable)) > MAX_PARTS:
-        return Classified(
-            key, "quarantine", reason=f"more than {MAX_PARTS} nested multipart or message parts"
-        )
+def classify(raw: bytes, tokens: ReturnTokens, link_key_of: LinkKeyOf) -> Classified:
+    """What ``raw`` is."""
+    readable = _without_returned_original(raw)
+    if _containers(readable) > MAX_PARTS:
+        reason = f"more than {MAX_PARTS} nested multipart or message parts"
+        return Classified(message_key(read_headers(raw), raw), "quarantine", reason=reason)
     # compat32: the fast parser, and the Message type flufl.bounce's detectors expect.
     message = email.message_from_bytes(readable, policy=_POLICY)
+    key = message_key(message, raw)
     content_type = message.get_content_type()
     report_type = str(message.get_param("report-type", "", header="content-type")).lower()
     if content_type == "multipart/report" and report_type == "feedback-report":
         return _complaint(key, message, raw, tokens, link_key_of)
     if content_type == "multipart/report" and report_type == "delivery-status":
         return _bounce(key, message, raw, tokens, link_key_of, standard=True)
-    if _is_auto_reply(message) and not _from_a_mail_system(message):
-        return Classified(key, "auto_reply")
-    to_verp = tokens.read_bounce(_recipient_headers(message), link_key_of)
-    if to_verp is not None:
-        return _bounce(key, message, raw, tokens, link_key_of, standard=False, claim=to_verp)
+    # A verified mailto unsubscribe counts whatever its headers say: some mail programs
+    # send it with "Auto-Submitted: auto-generated".
     subject = _header_text(message, "subject")
     claim = tokens.read_mailto(subject, link_key_of)
     if claim is not None:
         return Classified(key, "unsubscribe", claim, "mailto")
+    if _says_auto_reply(message) and not _from_a_mail_system(message):
+        return Classified(key, "auto_reply")
+    to_verp = tokens.read_bounce(_recipient_headers(message), link_key_of)
+    if to_verp is not None:
+        return _bounce(key, message, raw, tokens, link_key_of, standard=False, claim=to_verp)
+    if _bulk_precedence(message):
+        return Classified(key, "auto_reply")
     if subject.strip().lower().startswith("unsubscribe"):
         return Classified(key, "unverified", reason="unsubscribe request without a valid token")
     return Classified(key, "other")
@@ -168,7 +213,7 @@ def _bounce(
     status, diagnostic = _first_delivery_status(message)
     if not (temporary or permanent):
         # A "delivered"/"relayed" notice, or an out-of-office sent to the return path.
-        auto_reply = not standard and _is_auto_reply(message)
+        auto_reply = not standard and (_says_auto_reply(message) or _bulk_precedence(message))
         return Classified(key, "auto_reply" if auto_reply else "other", claim)
     claim = (
         claim
@@ -178,6 +223,9 @@ def _bounce(
     reason = " ".join(part for part in (status, diagnostic) if part) or "bounced"
     if claim is None:
         return Classified(key, "unverified", reason=f"bounce without a valid token ({reason})")
+    if is_policy_block(status, diagnostic or quoted_replies(message)):
+        return Classified(key, "blocked", claim, reason[:300])
+    reason = reason[:300]
     soft = not permanent or status.startswith("4") or status in _SOFT_PERMANENT_STATUSES
     return Classified(key, "soft_bounce" if soft else "hard_bounce", claim, reason)
 
@@ -223,8 +271,8 @@ def _first_delivery_status(message: Message) -> tuple[str, str]:
                 continue
             status = str(block.get("status", "")).strip()
             if status:
-                diagnostic = " ".join(str(block.get("diagnostic-code", "")).split())
-                return status.split()[0], diagnostic[:300]
+                diagnostic = " ".join(str(block.get("diagnostic-code", ""))[:4000].split())
+                return status.split()[0], diagnostic
     return "", ""
 
 
@@ -255,15 +303,20 @@ def _from_a_mail_system(message: Message) -> bool:
     )
 
 
-def _is_auto_reply(message: Message) -> bool:
+def _says_auto_reply(message: Message) -> bool:
+    """RFC 3834's ``Auto-Submitted`` (or the older X- headers) on an auto-reply."""
     auto_submitted = str(message.get("auto-submitted", "no")).strip().lower()
     precedence = str(message.get("precedence", "")).strip().lower()
     return (
         not auto_submitted.startswith("no")
-        or precedence in _AUTO_REPLY_PRECEDENCE
+        or precedence == "auto_reply"
         or "x-autoreply" in message
         or "x-autorespond" in message
     )
+
+
+def _bulk_precedence(message: Message) -> bool:
+    return str(message.get("precedence", "")).strip().lower() in _BULK_PRECEDENCE
 
 
 def _header_text(message: Message, name: str) -> str:
