@@ -126,6 +126,63 @@ def test_a_relay_refusing_every_recipient_stops_the_campaign_with_everyone_pendi
     assert len(smtp_server.received_by()) == 5
 
 
+def test_a_policy_refusal_of_every_recipient_stops_the_campaign_with_everyone_pending(
+    runner: CliRunner,
+    smtp_server: FakeSmtp,
+    stopped_send: Callable[[int], tuple[Result, list[int]]],
+    store: Store,
+) -> None:
+    # Stock Postfix submission without a login: nothing in the words says "us".
+    smtp_server.refuse_every_recipient(
+        "554 5.7.1 <reader0@example.org>: Recipient address rejected: Access denied"
+    )
+
+    result, ids = stopped_send(5)
+
+    assert result.output.splitlines()[-1] == (
+        f"Error: the SMTP server 127.0.0.1:{smtp_server.port} refused at recipient: 554 5.7.1 "
+        "<reader0@example.org>: Recipient address rejected: Access denied; this is about the "
+        "server or this client, not the recipient (the server may want a login: set "
+        "smtp.username and SMTP_PASSWORD, or let this host relay); the campaign stopped and "
+        "everyone not yet sent stays pending: send again once that is fixed"
+    )
+    # The first reader, and the sender's own address asked for in the same transaction.
+    assert smtp_server.rcpt_attempts["reader0@example.org"] == 1
+    assert sum(smtp_server.rcpt_attempts.values()) == 2
+    assert {store.get(i).status for i in ids} == {"active"}  # type: ignore[union-attr]
+
+    smtp_server.refuse_every_recipient(None)
+    again = runner.invoke(cli, ["send", SEED, "--yes"])
+
+    assert again.exit_code == 0, again.output
+    assert len(smtp_server.received_by()) == 5
+
+
+def test_a_policy_refusal_of_one_recipient_fails_only_that_recipient(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    smtp_server: FakeSmtp,
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    secret: Signer,
+) -> None:
+    smtp_config(configure, smtp_server, connections=1)
+    ids = subscribers(4)
+    for address in ("reader0@example.org", "reader2@example.org"):
+        smtp_server.refuse(
+            address, f"554 5.7.1 <{address}>: Recipient address rejected: Access denied"
+        )
+
+    result = runner.invoke(cli, ["send", SEED, "--yes"])
+
+    assert result.exit_code == 0, result.output
+    assert campaign_rows.state_counts(store, 1)["failed"] == 2
+    assert sorted(smtp_server.received_by()) == ["reader1@example.org", "reader3@example.org"]
+    # Asked for once, before the relay had taken anyone; reader2 after reader1 was taken.
+    assert sum(smtp_server.rcpt_attempts.values()) == 5
+    assert {store.get(i).status for i in ids} == {"active"}  # type: ignore[union-attr]
+
+
 def test_a_temporary_refusal_of_this_client_pauses_instead_of_deferring_everyone(
     smtp_server: FakeSmtp, stopped_send: Callable[[int], tuple[Result, list[int]]]
 ) -> None:

@@ -44,7 +44,9 @@ from newsletter.send.providers.smtp_connect import default_local_hostname, tls_c
 from newsletter.send.providers.smtp_replies import (
     data_refusal_scope,
     is_no_such_user,
+    is_policy_refusal,
     rcpt_refusal_scope,
+    same_refusal,
     temporary_refusal_is_about_us,
 )
 from newsletter.send.ratelimit import RateLimiter
@@ -90,6 +92,7 @@ class SmtpProvider(BaseProvider):
         self._open_lock = threading.Lock()
         self._workers = ThreadPoolExecutor(self.settings.connections, thread_name_prefix="smtp")
         self._stop: ProviderError | ProviderUnavailable | None = None
+        self._accepted_anyone = False  # until then a 5.7.x refusal may be everyone's
 
     @property
     def server(self) -> str:
@@ -147,9 +150,14 @@ class SmtpProvider(BaseProvider):
                 self._send(sender, recipient.email, data)
                 return Delivery("sent", message_id=message_id)
             except smtplib.SMTPRecipientsRefused as error:
-                code, text = next(iter(error.recipients.values()))
+                refusals = list(error.recipients.values())
+                code, text = refusals[0]
                 last_error = _reply(code, text)
-                if code >= 500 and rcpt_refusal_scope(code, _text(text)) == "relay":
+                # The relay's answer for the sender's own address, when it was asked.
+                everyone = len(refusals) > 1 and same_refusal(
+                    _text(text), refusals[1][0], _text(refusals[1][1])
+                )
+                if code >= 500 and (everyone or rcpt_refusal_scope(code, _text(text)) == "relay"):
                     return self._halt(self._refused_for_everyone(last_error, "recipient"))
                 if code >= 500:
                     bounced = is_no_such_user(code, _text(text))
@@ -273,7 +281,15 @@ class SmtpProvider(BaseProvider):
                 raise smtplib.SMTPSenderRefused(code, reply, sender)
             code, reply = connection.rcpt(to)
             if code not in (250, 251):
-                raise smtplib.SMTPRecipientsRefused({to: (code, reply)})
+                refused = {to: (code, reply)}
+                if (
+                    not self._accepted_anyone
+                    and is_policy_refusal(code, _text(reply))
+                    and rcpt_refusal_scope(code, _text(reply)) == "recipient"
+                ):
+                    refused[sender] = connection.rcpt(sender)  # would anyone be taken?
+                raise smtplib.SMTPRecipientsRefused(refused)
+            self._accepted_anyone = True
             try:
                 code, reply = connection.data(data)
             except (smtplib.SMTPServerDisconnected, OSError) as error:

@@ -12,6 +12,13 @@ mailbox problems are the recipient's (except ``5.1.7``/``5.1.8``, the *sender's*
 address); ``5.3.x`` (the mail system), ``5.5.x`` (the protocol, including HELO) and
 ``5.7.x`` (security and policy) are about us, unless the text says the policy is the
 recipient's. Without an enhanced code the words of the reply decide.
+
+Some relays say nothing about us in words: stock Postfix submission without a login
+answers every RCPT with ``554 5.7.1 <x>: Recipient address rejected: Access denied``.
+So a ``5.7.x`` refusal that reads as the recipient's, before the relay has accepted
+anyone, is checked once more: the sender asks for its own address (the envelope
+sender) in the same transaction, and if the relay refuses that with the same words
+(:func:`same_refusal`), the refusal is everyone's and the campaign stops.
 """
 
 from __future__ import annotations
@@ -89,3 +96,20 @@ def data_refusal_scope(code: int, text: str) -> Scope:
         if (subject == "1" and detail not in ("7", "8")) or (subject == "2" and detail != "3"):
             return "recipient"
     return "relay"
+
+
+def is_policy_refusal(code: int, text: str) -> bool:
+    """A permanent ``5.7.x`` (security or policy) refusal."""
+    status = enhanced_status(text)
+    return code >= 500 and status is not None and status[1] == "7"
+
+
+def same_refusal(text: str, other_code: int, other_text: str) -> bool:
+    """Whether ``other`` (the reply for another address) refuses with the same status and
+    words as ``text``, the addresses aside."""
+    if other_code < 500:
+        return False
+    return (
+        enhanced_status(text) == enhanced_status(other_text)
+        and _ADDRESS.sub("", text).strip() == _ADDRESS.sub("", other_text).strip()
+    )
