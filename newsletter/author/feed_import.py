@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -31,6 +32,13 @@ class FeedItem:
     link: str
     published: dt.date | None
     summary: str
+    key: str = ""  # the entry's id (its guid), else its link: how a later read knows it
+
+
+@dataclass(frozen=True)
+class Feed:
+    title: str  # "our blog" when the feed has none
+    items: list[FeedItem]  # those with a title and a link, newest first
 
 
 def import_feed(
@@ -41,7 +49,23 @@ def import_feed(
     limit: int = DEFAULT_LIMIT,
     today: dt.date | None = None,
 ) -> Path:
-    import feedparser  # only for this command
+    feed = read_feed(source)
+    items = feed.items
+    if since is not None:
+        items = [item for item in items if item.published and item.published >= since]
+    items = items[:limit]
+    if not items:
+        when = f" since {since.isoformat()}" if since else ""
+        raise NewsletterError(f"{source}: the feed has no items{when}; nothing to make a digest of")
+    date = today or dt.date.today()
+    path = issues_dir / f"{date.isoformat()}-{slugify(digest_title(feed))}.md"
+    return write_digest(feed, items, path, date=date)
+
+
+def read_feed(source: str) -> Feed:
+    """The feed at ``source`` (a URL or a file); :class:`NewsletterError` naming it when
+    it cannot be fetched or is not a feed."""
+    import feedparser  # only for the commands that read feeds
 
     if is_url(source):
         fetched = fetch(source)
@@ -58,26 +82,32 @@ def import_feed(
         )
     items = [_item(entry) for entry in feed.entries]
     items = [item for item in items if item.link and item.title]
-    if since is not None:
-        items = [item for item in items if item.published and item.published >= since]
     items.sort(key=lambda item: item.published or dt.date.min, reverse=True)
-    items = items[:limit]
-    if not items:
-        when = f" since {since.isoformat()}" if since else ""
-        raise NewsletterError(f"{source}: the feed has no items{when}; nothing to make a digest of")
+    title = " ".join(str(feed.feed.get("title", "")).split()) or "our blog"
+    return Feed(title, items)
 
-    feed_title = " ".join(str(feed.feed.get("title", "")).split()) or "our blog"
-    date = today or dt.date.today()
-    title = f"The latest from {feed_title}"
-    path = issues_dir / f"{date.isoformat()}-{slugify(title)}.md"
+
+def digest_title(feed: Feed) -> str:
+    return f"The latest from {feed.title}"
+
+
+def write_digest(
+    feed: Feed,
+    items: list[FeedItem],
+    path: Path,
+    *,
+    date: dt.date,
+    topics: Sequence[str] = (),
+) -> Path:
+    """The digest issue of ``items`` (newest first), written to ``path`` (never over a file)."""
     if path.exists():
         raise NewsletterError(f"{path} already exists; rename or delete it first")
     count = f"{len(items)} post{'s' if len(items) != 1 else ''}"
     matter: dict[str, object] = {
-        "title": title,
-        "preheader": f"{count} from {feed_title}: {items[0].title}"[:140],
+        "title": digest_title(feed),
+        "preheader": f"{count} from {feed.title}: {items[0].title}"[:140],
         "date": date,
-        "topics": [],
+        "topics": list(topics),
     }
     sections = [_section(item) for item in items]
     write_issue(path, matter, "\n\n".join(sections) + "\n")
@@ -89,11 +119,13 @@ def _item(entry: Any) -> FeedItem:
     summary_html = entry.get("summary") or ""
     if not summary_html and entry.get("content"):
         summary_html = entry["content"][0].get("value", "")
+    link = str(entry.get("link", ""))
     return FeedItem(
         title=" ".join(html.unescape(str(entry.get("title", ""))).split()),
-        link=str(entry.get("link", "")),
+        link=link,
         published=dt.date(*published[:3]) if published else None,
         summary=_shorten(_plain_text(summary_html), SUMMARY_LENGTH),
+        key=str(entry.get("id") or link)[:500],
     )
 
 
