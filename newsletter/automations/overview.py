@@ -1,13 +1,16 @@
-"""``newsletter automations``: each sequence, its steps, who is in it, what is due and sent."""
+"""``newsletter automations``: each sequence, its steps, who is in it, what is due and sent;
+each digest, when it is next due and what it last did."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from newsletter.automations.digest import digest_settings, find_state, parse_every_setting
 from newsletter.automations.sequences import Sequence, Step, describe_after, read_sequences
 from newsletter.automations.steps import due_readers, system_clock
 from newsletter.config import Config
@@ -142,3 +145,55 @@ def _step(store: Store, step: Step, now: dt.datetime) -> StepOverview:
         states=states,
         versions=campaigns or 0,
     )
+
+
+@dataclass(frozen=True)
+class DigestOverview:
+    name: str
+    feed: str
+    every: str
+    topics: list[str]
+    approve: bool
+    next_at: dt.datetime  # the next moment, in the config's time zone
+    posts_mailed: int  # posts the digests so far held (kept for the last SEEN_LIMIT)
+    last_digest: str | None  # its issue file
+    last_error: str | None  # why the last try failed, until one succeeds
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["next_at"] = self.next_at.isoformat()
+        return data
+
+
+def digest_overview(config: Config, *, clock: Any = system_clock) -> list[DigestOverview]:
+    """Every configured digest: when it is next due and what it last did (read only)."""
+    chosen = digest_settings(config)
+    if not chosen:
+        return []
+    zone = ZoneInfo(config.timezone)
+    now = clock()
+    store = open_store(config)
+    try:
+        found = []
+        for name, settings in chosen.items():
+            assert settings.feed is not None
+            state = find_state(store, name)
+            every = parse_every_setting(settings.every)
+            waiting = state is None or every.last(now, zone) <= state.last_slot
+            due = every.next(now, zone) if waiting else now  # else: the next run-due
+            found.append(
+                DigestOverview(
+                    name=name,
+                    feed=settings.feed,
+                    every=settings.every,
+                    topics=list(settings.topics),
+                    approve=settings.approve,
+                    next_at=due.astimezone(zone),
+                    posts_mailed=len(state.seen) if state else 0,
+                    last_digest=state.last_digest if state else None,
+                    last_error=state.last_error if state else None,
+                )
+            )
+        return found
+    finally:
+        store.close()

@@ -75,8 +75,13 @@ class Sequence:
 
 
 def sequence_settings(config: Config) -> dict[str, AutomationSettings]:
-    """The configured sequences, by name."""
-    return dict(config.automations)
+    """The configured sequences (not the digests), by name."""
+    return {name: a for name, a in config.automations.items() if a.path is not None}
+
+
+def _folder(config: Config, settings: AutomationSettings) -> Path:
+    assert settings.path is not None  # a sequence
+    return config.root / settings.path
 
 
 def read_sequences(config: Config) -> list[Sequence]:
@@ -93,7 +98,7 @@ def read_sequence(config: Config, name: str) -> Sequence:
             f"newsletter.yaml: automations: no sequence named {name!r} (configured: {known}); "
             f"add 'automations: {{{name}: {{path: automations/{name}}}}}'"
         )
-    folder = config.root / settings.path
+    folder = _folder(config, settings)
     if not folder.is_dir():
         raise AutomationError(
             f"newsletter.yaml: automations.{name}.path: {settings.path} is not a folder; "
@@ -138,7 +143,7 @@ def step_of(config: Config, path: Path) -> Step | None:
     """The step ``path`` is, if it lies in a configured sequence's folder."""
     resolved = path.resolve()
     for name, settings in sequence_settings(config).items():
-        if resolved.parent == (config.root / settings.path).resolve():
+        if resolved.parent == _folder(config, settings).resolve():
             return read_step(path, name, settings.topics)
     return None
 
@@ -151,7 +156,7 @@ def new_step(config: Config, automation: str, title: str, *, today: dt.date | No
     if settings is None:
         read_sequence(config, automation)  # raises, saying what to add
         raise AssertionError  # pragma: no cover
-    folder = config.root / settings.path
+    folder = _folder(config, settings)
     existing = sorted(folder.glob("*.md")) if folder.is_dir() else []
     path = folder / f"{len(existing) + 1:02d}-{slugify(title)}.md"
     if path.exists():

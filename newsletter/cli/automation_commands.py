@@ -16,6 +16,9 @@ from newsletter.cli import State, cli, pass_state
 def automations_command(state: State, as_json: bool) -> None:
     """List each sequence: its steps, who is in it, who is due now, what was sent.
 
+    Each digest: its feed, when it is next due, its last issue and, if the last try
+    failed, why.
+
     'In it': active readers who entered (confirmed, added, or imported with --welcome)
     and have a step still ahead of them. 'Due now': readers the next 'newsletter
     run-due' sends the step to. Nothing is sent or changed. See docs/automations.md.
@@ -24,15 +27,28 @@ def automations_command(state: State, as_json: bool) -> None:
     Example:
       newsletter automations
     """
-    from newsletter.automations.overview import overview
+    from newsletter.automations.overview import digest_overview, overview
 
     sequences = overview(state.config)
+    digests = digest_overview(state.config)
     if as_json:
-        click.echo(json.dumps([sequence.as_dict() for sequence in sequences], indent=2))
+        shown = {
+            "sequences": [sequence.as_dict() for sequence in sequences],
+            "digests": [digest.as_dict() for digest in digests],
+        }
+        click.echo(json.dumps(shown, indent=2))
         return
-    if not sequences:
+    if not sequences and not digests:
         click.echo("No automations: add one under 'automations:' in newsletter.yaml.")
         return
+    for digest in digests:
+        how = "held for approval" if digest.approve else "sent at once"
+        click.echo(
+            f"{digest.name} (digest of {digest.feed}, {digest.every}, {how}): next "
+            f"{digest.next_at:%Y-%m-%d %H:%M %Z}; last digest: {digest.last_digest or 'none yet'}"
+        )
+        if digest.last_error:
+            click.echo(f"  the last try failed: {digest.last_error}")
     root = state.config.root
     for sequence in sequences:
         topics = ", ".join(sequence.topics) or "everyone"

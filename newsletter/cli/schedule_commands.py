@@ -134,17 +134,21 @@ def run_due_command(state: State) -> None:
     nothing. An issue whose checks now fail is held, with the reason shown by
     'newsletter schedule'; every later run names it as skipped, with the reason, until
     it is sent, scheduled again or cancelled. The steps of sequences
-    (docs/automations.md) go to every reader due for them, once each. Exits 1 if an
-    issue or step was held or stopped by this run.
+    (docs/automations.md) go to every reader due for them, once each, and a digest
+    whose time has come turns its feed's new posts into an issue. Exits 1 if an issue,
+    digest or step was held or stopped by this run, or a digest's feed failed.
 
     \b
     Example crontab line:
       * * * * *  cd /srv/newsletter && newsletter run-due >> run-due.log 2>&1
     """
+    from newsletter.automations.digest import run_due_digests
     from newsletter.automations.steps import run_due_steps
 
     results = run_due(state.config, say=click.echo)
+    digests = run_due_digests(state.config, say=click.echo)
     steps = run_due_steps(state.config, say=click.echo)
-    outcomes = [result.outcome for result in results] + [step.outcome for step in steps]
-    if any(outcome in ("held", "stopped") for outcome in outcomes):
+    outcomes = [r.outcome for r in results] + [d.outcome for d in digests]
+    outcomes += [step.outcome for step in steps]
+    if any(outcome in ("held", "stopped", "failed") for outcome in outcomes):
         raise click.exceptions.Exit(1)

@@ -66,10 +66,11 @@ def serve(state: State, host: str, port: int, threads: int, no_run_due: bool) ->
         click.echo(f"Serving {state.config.name} on {url}")
     due_checker = None
     if not no_run_due:
+        from newsletter.automations.digest import run_due_digests
         from newsletter.automations.steps import run_due_steps
         from newsletter.send.schedule import DueChecker
 
-        due_checker = DueChecker(state.config, also=(run_due_steps,))
+        due_checker = DueChecker(state.config, also=(run_due_digests, run_due_steps))
         due_checker.start()
     try:
         server.run()

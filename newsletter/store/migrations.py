@@ -127,6 +127,13 @@ def _automations(connection: Connection) -> None:
     )
 
 
+def _digests(connection: Connection) -> None:
+    # Imported here: the module adds its table to the shared metadata on import.
+    from newsletter.store import digest_tables
+
+    create_tables(connection, digest_tables.automation_feeds)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "subscribers, topics, consent events and suppressions", _subscribers),
     Migration(2, "campaigns and the send ledger", _campaigns),
@@ -164,6 +171,7 @@ MIGRATIONS: list[Migration] = [
         "automations: who entered when, each step's first run and its campaigns",
         _automations,
     ),
+    Migration(12, "RSS-to-email digests: what each has seen of its feed", _digests),
 ]
 
 # Any constant works; it only has to be the same in every process of this application.

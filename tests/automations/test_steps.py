@@ -208,7 +208,7 @@ def test_automations_lists_each_step_with_who_is_due_and_what_was_sent(
         "  01-thanks    0 days  0        0        2     0       0        0"
     )
     listed = json.loads(runner.invoke(cli, ["automations", "--json"]).output)
-    assert [(step["step"], step["sent"]) for step in listed[0]["steps"]] == [
+    assert [(step["step"], step["sent"]) for step in listed["sequences"][0]["steps"]] == [
         ("01-thanks", 2),
         ("02-our-best", 0),
     ]

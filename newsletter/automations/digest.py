@@ -1,0 +1,300 @@
+"""RSS-to-email: at each ``every:`` moment, the feed's new posts become an issue.
+
+``automations: {digest: {feed: URL, every: "monday 9:00", min_items: 1, topics: [...],
+approve: true}}``. At each moment (in the config's ``timezone``) ``run-due`` reads the
+feed; posts it has not mailed yet (published since the digest was set up) become an
+issue in ``issues/``, made by the same code as ``newsletter new --from-feed``, checked
+like any issue, then
+
+- ``approve: true`` (the default): left for the editor, held in the schedule with a
+  note (``newsletter send FILE`` sends it; ``send FILE --at WHEN`` schedules it);
+- ``approve: false``: sent at once as a campaign (held instead if its checks fail).
+
+Fewer new posts than ``min_items``: no mail, and the posts wait for the next moment. A
+feed that cannot be fetched or is not a feed: one line, the state kept, and the next
+``run-due`` tries the same moment again. What the digest has seen is kept in the
+database (:mod:`newsletter.store.digest_tables`).
+
+Sending twice is ruled out by the campaign: the issue of a moment has one file name
+(``issues/<date>-<name>-<date>.md``), so a run that died after sending resumes the same
+campaign, and the moment is recorded only after the issue was sent or held.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, insert, select, update
+
+from newsletter.author.feed_import import Feed, FeedItem, read_feed, write_digest
+from newsletter.config import AutomationSettings, Config, parse_every
+from newsletter.errors import NewsletterError, SendError
+from newsletter.render.issues import issue_slug
+from newsletter.send import campaign_rows
+from newsletter.send.schedule import issue_hash
+from newsletter.send.sending import plan_send, send_campaign
+from newsletter.store import Store, open_store
+from newsletter.store.digest_tables import SEEN_LIMIT, automation_feeds
+from newsletter.store.scheduling import schedules
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+Say = Callable[[str], None]
+
+MAX_ITEMS = 30  # posts in one digest, newest first; the rest wait for the next one
+
+
+def system_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Every:
+    weekday: int | None  # 0 = Monday; None: every day
+    at: dt.time
+
+    def last(self, now: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+        """The latest moment at or before ``now``, in UTC."""
+        local = now.astimezone(zone)
+        for back in range(8):
+            day = local.date() - dt.timedelta(days=back)
+            if self.weekday is not None and day.weekday() != self.weekday:
+                continue
+            moment = dt.datetime.combine(day, self.at, tzinfo=zone)
+            if moment <= local:
+                return moment.astimezone(dt.UTC)
+        raise AssertionError("a weekly moment is always within eight days")  # pragma: no cover
+
+    def next(self, now: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+        """The first moment after ``now``, in UTC."""
+        step = dt.timedelta(days=1 if self.weekday is None else 7)
+        return (self.last(now, zone).astimezone(zone) + step).astimezone(dt.UTC)
+
+
+def parse_every_setting(value: str) -> Every:
+    """``every:`` as checked when the config was loaded."""
+    weekday, at = parse_every(value)
+    return Every(weekday, at)
+
+
+def digest_settings(config: Config) -> dict[str, AutomationSettings]:
+    return {name: a for name, a in config.automations.items() if a.feed is not None}
+
+
+@dataclass(frozen=True)
+class DigestResult:
+    name: str
+    outcome: str  # sent, waiting (for approval), held (checks failed), stopped, nothing, failed
+    message: str
+
+
+@dataclass(frozen=True)
+class DigestState:
+    name: str
+    feed: str
+    started_at: dt.datetime
+    last_slot: dt.datetime
+    seen: tuple[str, ...]
+    last_digest: str | None
+    last_error: str | None
+
+
+def run_due_digests(
+    config: Config, *, clock: Clock = system_clock, say: Say | None = None
+) -> list[DigestResult]:
+    """Make (and send, or hold for approval) every digest whose moment has come."""
+    tell = say or (lambda message: log.info("%s", message))
+    chosen = digest_settings(config)
+    if not chosen:
+        return []
+    now = clock()
+    zone = ZoneInfo(config.timezone)
+    store = open_store(config)
+    try:
+        results = []
+        for name, settings in chosen.items():
+            result = _run_digest(config, store, name, settings, now, zone, tell)
+            if result is not None:
+                results.append(result)
+        return results
+    finally:
+        store.close()
+
+
+def find_state(store: Store, name: str) -> DigestState | None:
+    with store.engine.connect() as connection:
+        row = connection.execute(
+            select(automation_feeds).where(automation_feeds.c.name == name)
+        ).one_or_none()
+    if row is None:
+        return None
+    return DigestState(
+        row.name, row.feed, row.started_at, row.last_slot, tuple(row.seen), row.last_digest,
+        row.last_error,
+    )  # fmt: skip
+
+
+def _run_digest(
+    config: Config,
+    store: Store,
+    name: str,
+    settings: AutomationSettings,
+    now: dt.datetime,
+    zone: ZoneInfo,
+    say: Say,
+) -> DigestResult | None:
+    assert settings.feed is not None
+    moment = parse_every_setting(settings.every).last(now, zone)
+    state = find_state(store, name)
+    if state is None:  # first sight: the first digest is at the next moment
+        with campaign_rows.write_connection(store.engine) as connection, connection.begin():
+            connection.execute(
+                insert(automation_feeds).values(
+                    name=name, feed=settings.feed, started_at=moment, last_slot=moment,
+                    seen=[], checked_at=now,
+                )
+            )  # fmt: skip
+        return None
+    if moment <= state.last_slot:
+        return None
+    try:
+        feed = read_feed(settings.feed)
+    except NewsletterError as error:
+        reason = str(error)
+        _record(store, name, checked_at=now, last_error=reason)
+        message = (
+            f"{name}: {reason} (automations.{name}.feed); nothing sent, the feed's state is "
+            "kept and the next run-due tries again"
+        )
+        say(message)
+        return DigestResult(name, "failed", message)
+    new = new_posts(feed, state, zone)
+    if len(new) < settings.min_items:
+        _record(store, name, checked_at=now, last_error=None, last_slot=moment)
+        message = (
+            f"{name}: {len(new)} new post(s) since the last digest "
+            f"(min_items: {settings.min_items}): no mail this time"
+        )
+        say(message)
+        return DigestResult(name, "nothing", message)
+    new = new[:MAX_ITEMS]
+    date = moment.astimezone(zone).date()
+    path = config.issues_dir / f"{date.isoformat()}-{name}-{date.isoformat()}.md"
+    if not path.exists():  # else: a run that died after writing it; the same issue goes on
+        write_digest(feed, new, path, date=date, topics=settings.topics)
+    result = _send_or_hold(config, store, name, settings, path, now, say, count=len(new))
+    seen = [item.key for item in new] + [key for key in state.seen if key]
+    _record(
+        store, name, checked_at=now, last_error=None, last_slot=moment,
+        seen=seen[:SEEN_LIMIT], last_digest=str(path.relative_to(config.root)),
+    )  # fmt: skip
+    return result
+
+
+def new_posts(feed: Feed, state: DigestState, zone: ZoneInfo) -> list[FeedItem]:
+    """Posts not mailed yet and published since the digest was set up, newest first."""
+    since = state.started_at.astimezone(zone).date()
+    seen = set(state.seen)
+    return [
+        item
+        for item in feed.items
+        if item.key not in seen and (item.published is None or item.published >= since)
+    ]
+
+
+def _send_or_hold(
+    config: Config,
+    store: Store,
+    name: str,
+    settings: AutomationSettings,
+    path: Path,
+    now: dt.datetime,
+    say: Say,
+    *,
+    count: int,
+) -> DigestResult:
+    shown = path.relative_to(config.root)
+    try:
+        plan = plan_send(config, path)
+    except NewsletterError as error:
+        return _hold(config, store, name, path, now, str(error), say)
+    if plan.has_errors:
+        errors = [finding for finding in plan.findings if finding.level == "error"]
+        reason = f"the pre-send checks found {len(errors)} error(s): {errors[0]}"
+        return _hold(config, store, name, path, now, reason, say)
+    if settings.approve:
+        reason = (
+            f"{count} new post(s), waiting for the editor (approve: true): read it, then "
+            f"newsletter send {shown} (or --at WHEN)"
+        )
+        return _hold(config, store, name, path, now, reason, say, outcome="waiting")
+    say(f"{name}: {count} new post(s): sending {shown} to {plan.to_send()} recipient(s)")
+    try:
+        summary = send_campaign(config, plan)
+    except SendError as error:
+        return _hold(config, store, name, path, now, str(error), say)
+    totals = summary.totals
+    if summary.stopped or totals.get("pending") or totals.get("in_flight"):
+        message = (
+            f"{name}: {shown}: stopped ({summary.stopped or 'recipients are still pending'}); "
+            f"newsletter send {shown} resumes it"
+        )
+        say(message)
+        return DigestResult(name, "stopped", message)
+    message = (
+        f"{name}: {shown}: campaign {summary.campaign_id}: sent {totals['sent']}, failed "
+        f"{totals['failed']}, unknown {totals['unknown']}"
+    )
+    say(message)
+    return DigestResult(name, "sent", message)
+
+
+def _hold(
+    config: Config,
+    store: Store,
+    name: str,
+    path: Path,
+    now: dt.datetime,
+    reason: str,
+    say: Say,
+    *,
+    outcome: str = "held",
+) -> DigestResult:
+    """The digest in the schedule as ``held`` with the reason: the editor sends it."""
+    slug = issue_slug(path)
+    values: dict[str, Any] = {
+        "slug": slug,
+        "issue_path": str(path.resolve()),
+        "send_at": now,
+        "timezone": config.timezone,
+        "provider": config.provider,
+        "topics": [],
+        "issue_hash": issue_hash(path),
+        "state": "held",
+        "note": f"digest {name}: {reason}",
+        "created_at": now,
+        "updated_at": now,
+    }
+    with campaign_rows.write_connection(store.engine) as connection, connection.begin():
+        connection.execute(
+            delete(schedules).where(schedules.c.slug == slug, schedules.c.state != "sent")
+        )
+        if connection.scalar(select(schedules.c.slug).where(schedules.c.slug == slug)) is None:
+            connection.execute(insert(schedules).values(**values))
+    message = f"{name}: wrote {path.relative_to(config.root)}, held: {reason}"
+    say(message)
+    return DigestResult(name, outcome, message)
+
+
+def _record(store: Store, name: str, **values: Any) -> None:
+    with campaign_rows.write_connection(store.engine) as connection, connection.begin():
+        connection.execute(
+            update(automation_feeds).where(automation_feeds.c.name == name).values(**values)
+        )
