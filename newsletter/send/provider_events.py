@@ -23,7 +23,8 @@ clicks are exact and a retried batch adds nothing) and a click its URL
 (``provider_link_clicks``, for the report's top links). ``new_status`` is what the
 subscriber becomes; which status may overwrite which (a complaint is never downgraded,
 nothing brings anyone back) is :mod:`newsletter.store.statuses`' rule, applied in the
-same transaction.
+same transaction. Free text (reasons, URLs) is stored without control characters
+(:func:`newsletter.safe_text.clean_text`), whichever webhook brought it.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, select
 
+from newsletter.safe_text import clean_text
 from newsletter.send.delivery_events import DeliveryEvent, apply_delivery_events
 from newsletter.store.database import insert_on_conflict, writing
 from newsletter.store.engagement import add_link_clicks, record_readers
@@ -117,7 +119,7 @@ class EventProcessor:
         records neither, so the provider's retry goes through.
         """
         try:
-            return self._apply(parsed, claims)
+            return self._apply([_visible_only(event) for event in parsed], claims)
         except _Replayed:
             return EventTally(replayed=True)
 
@@ -240,6 +242,21 @@ def as_id(value: object) -> int | None:
     if isinstance(value, int) and 0 < value < 2**63:
         return value
     return None
+
+
+def _visible_only(event: ProviderEvent) -> ProviderEvent:
+    """The event's free text (a reason, a click's URL, a message id) without control
+    characters: it is printed by ``report``, ``status`` and ``subscribers describe`` and
+    exported as CSV, where an ESC would drive the editor's terminal."""
+    texts = (event.reason, event.url or "", event.message_id or "")
+    if all(text.isprintable() for text in texts):  # the common case
+        return event
+    return replace(
+        event,
+        reason=clean_text(event.reason),
+        url=clean_text(event.url) or None if event.url else None,
+        message_id=clean_text(event.message_id) or None if event.message_id else None,
+    )
 
 
 def _claim(

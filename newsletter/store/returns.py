@@ -32,6 +32,7 @@ from sqlalchemy import (
     update,
 )
 
+from newsletter.safe_text import clean_text
 from newsletter.store.schema import (
     ledger,
     mailbox_messages,
@@ -105,7 +106,9 @@ def record_returns(store: Store, returns: Sequence[Return], *, soft_bounce_limit
                     recorded.duplicates.add(position)
                     continue
                 seen.add(item.message_key)
-                fresh.append(item)
+                # The reason is the returned message's text: printed later, so no
+                # control characters (an ESC would drive the editor's terminal).
+                fresh.append(replace(item, reason=clean_text(item.reason)))
             if not fresh:
                 return recorded
             connection.execute(

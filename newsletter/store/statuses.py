@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import ColumnElement, Connection, bindparam, insert, true, update
 
 from newsletter.errors import StoreError
+from newsletter.safe_text import clean_text
 from newsletter.store.schema import subscriber_events, subscribers
 
 
@@ -87,6 +88,8 @@ def change_statuses(
     """Apply what :data:`MOVES` allows of ``changes`` in the caller's transaction, with a
     history event for each; the changes that took effect, in the order applied.
 
+    A reason comes from strangers (a remote server's reply, a webhook, a returned
+    message): it is kept without control characters, as everything printed must be.
     The first change per subscriber and status counts (a retried report). Changes are
     applied weakest first, so a stronger one in the same call overwrites a weaker one
     (both are in the history); a weaker one never overwrites a stronger status.
@@ -98,6 +101,8 @@ def change_statuses(
             raise StoreError(
                 f"a subscriber can only leave as {', '.join(LEAVING)}, not {change.to!r}"
             )
+        if not change.reason.isprintable():
+            change = change._replace(reason=clean_text(change.reason))
         wanted[change.to].setdefault(change.subscriber_id, change)
     applied: list[StatusChange] = []
     for to, act in LEAVING.items():
