@@ -401,8 +401,8 @@ class MailboxSettings(Schema):
     url: str | None = Field(
         None,
         description="Where bounces, complaints and mailto unsubscribes arrive: "
-        "imaps://user@host/INBOX, imap://user@host/INBOX (STARTTLS), pop3s://user@host "
-        "or maildir:PATH.",
+        "imaps://user@host/INBOX, imap://user@host/INBOX (STARTTLS), pop3s://user@host, "
+        "maildir:PATH or mbox:PATH.",
     )
     password_env: str = Field(
         "MAILBOX_PASSWORD", description="Variable holding the mailbox password."

@@ -271,5 +271,5 @@ def test_without_a_mailbox_configured_the_error_says_which_key_to_set(
     assert result.exit_code == 1
     assert result.output == (
         "Error: mailbox.url is not set in newsletter.yaml; set it to where bounces arrive "
-        "(imaps://user@host/INBOX, pop3s://user@host or maildir:PATH)\n"
+        "(imaps://user@host/INBOX, pop3s://user@host, maildir:PATH or mbox:PATH)\n"
     )

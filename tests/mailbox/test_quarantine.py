@@ -4,6 +4,7 @@ aside (``quarantine``), remembered, and every other message is applied."""
 from __future__ import annotations
 
 import json
+import mailbox
 import time
 from pathlib import Path
 
@@ -168,3 +169,37 @@ def test_a_one_megabyte_report_is_classified_in_under_a_second(
 
     assert time.process_time() - started < 1
     assert (result.kind, result.claim) == ("hard_bounce", ReturnClaim(42, 7))
+
+
+def test_an_mbox_is_read_within_bounds_and_not_changed(
+    db: Store, project: Path, maildir: Path, runner: CliRunner, returned: Returned
+) -> None:
+    configure(project, url="mbox:returns.mbox")
+    leaving = db.add("reader0@example.net", topics=["research"])
+    gone = db.add("reader1@example.net", topics=["research"])
+    campaign = sent_campaign(db, "stem-cells")
+    box = mailbox.mbox(project / "returns.mbox")
+    for message in (
+        nested_messages(3000),
+        returned("mailto-unsubscribe", leaving, campaign.id),
+        returned("postfix-user-unknown", gone, campaign.id),
+    ):
+        box.add(message.replace(b"\r\n", b"\n"))  # as a local MTA writes it
+    box.close()
+    written = (project / "returns.mbox").read_bytes()
+
+    first = runner.invoke(cli, ["mailbox", "process", "--json"])
+    second = json.loads(runner.invoke(cli, ["mailbox", "process", "--json"]).output)
+
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.output)
+    assert summary["source"] == f"mbox:{project / 'returns.mbox'}"
+    assert summary["quarantined"] == [
+        {"message": "message 1", "reason": "more than 64 nested multipart or message parts"}
+    ]
+    assert (summary["messages"]["unsubscribe"], summary["messages"]["hard_bounce"]) == (1, 1)
+    assert db.get(leaving.id).status == "unsubscribed"  # type: ignore[union-attr]
+    assert db.get(gone.id).status == "bounced"  # type: ignore[union-attr]
+    # Read only; the database knows all three the next time.
+    assert (project / "returns.mbox").read_bytes() == written
+    assert (sum(second["messages"].values()), second["already_processed"]) == (0, 3)

@@ -12,6 +12,9 @@ second run does not read them again:
   and ``\\Seen`` on the ones acted on.
 - POP3 has no flags: messages acted on are deleted, the rest stay on the server and
   are recognised on the next run by the database's record of processed messages.
+- An mbox file (``mbox:PATH``, where a local MTA delivers) is only read, under the
+  mbox lock one chunk at a time: nothing is flagged or removed, and every message is
+  recognised on the next run by that record, as on POP3.
 
 A message set aside (``quarantine``: too large, too deep, too slow to read) is flagged
 for a person (Maildir ``F``, IMAP ``\\Flagged``) and left unseen, or moved to
@@ -23,6 +26,7 @@ has neither, so it stays where it is. Of a message larger than
 from __future__ import annotations
 
 import contextlib
+import mailbox
 import os
 import poplib
 import ssl
@@ -65,10 +69,15 @@ def open_source(config: Config) -> Source:
     if not settings.url:
         raise ConfigError(
             "mailbox.url is not set in newsletter.yaml; set it to where bounces arrive "
-            "(imaps://user@host/INBOX, pop3s://user@host or maildir:PATH)"
+            "(imaps://user@host/INBOX, pop3s://user@host, maildir:PATH or mbox:PATH)"
         )
     url = settings.url
     folder = settings.quarantine_folder
+    if url.startswith("mbox:"):
+        return MboxSource(
+            config.root / url.removeprefix("mbox:").removeprefix("//"),
+            max_bytes=settings.max_message_size,
+        )
     if url.startswith("maildir:"):
         if folder is not None and (folder.startswith(".") or "/" in folder or "\\" in folder):
             raise ConfigError(
@@ -84,7 +93,7 @@ def open_source(config: Config) -> Source:
     if parts.scheme not in ("imaps", "imap", "pop3s") or not parts.hostname:
         raise ConfigError(
             f"mailbox.url: {url!r} is not a mailbox URL; use imaps://user@host/INBOX, "
-            "imap://user@host/INBOX (STARTTLS), pop3s://user@host or maildir:PATH"
+            "imap://user@host/INBOX (STARTTLS), pop3s://user@host, maildir:PATH or mbox:PATH"
         )
     if not parts.username:
         raise ConfigError(f"mailbox.url: {url!r} has no user name; write it as scheme://user@host")
@@ -186,6 +195,49 @@ class MaildirSource:
 
     def close(self) -> None:
         pass
+
+
+class MboxSource:
+    def __init__(self, path: Path, *, max_bytes: int) -> None:
+        if not path.is_file():
+            raise ConfigError(f"mailbox.url: {path} is not an mbox file; give the file's path")
+        self.path = path
+        self.description = f"mbox:{path}"
+        self.max_bytes = max_bytes
+        self.quarantine_folder: str | None = None  # read only: nothing is moved
+
+    def chunks(self) -> Iterator[list[Fetched]]:
+        box = mailbox.mbox(self.path, create=False)
+        try:
+            with _locked(box):
+                keys = list(box.iterkeys())  # one pass over the "From " lines
+            for start in range(0, len(keys), CHUNK):
+                chunk = []
+                with _locked(box):  # the MTA appends while it is unlocked
+                    for number, key in enumerate(keys[start : start + CHUNK], start + 1):
+                        raw = box.get_bytes(key, from_=False)
+                        head = raw if len(raw) <= self.max_bytes else raw[:HEAD_BYTES]
+                        chunk.append(Fetched(str(key), head, len(raw), f"message {number}"))
+                yield chunk
+        finally:
+            box.close()
+
+    def finish(
+        self, handled: Sequence[str], acted_on: Sequence[str], quarantined: Sequence[str] = ()
+    ) -> None:
+        pass  # the database remembers what was read
+
+    def close(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _locked(box: mailbox.mbox) -> Iterator[None]:
+    box.lock()
+    try:
+        yield
+    finally:
+        box.unlock()
 
 
 class ImapSource:
