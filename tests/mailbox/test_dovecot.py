@@ -124,6 +124,7 @@ def deliver_hostile(dovecot: Dovecot, returned: Returned, subscriber: Subscriber
     dovecot.deliver("c", returned("mailto-unsubscribe", subscriber, None))
 
 
+@pytest.mark.parametrize("folder", ["Quarantine", None])
 def test_imap_sets_aside_what_it_cannot_read_into_the_quarantine_folder(
     dovecot: Dovecot,
     project: Path,
@@ -131,10 +132,11 @@ def test_imap_sets_aside_what_it_cannot_read_into_the_quarantine_folder(
     returned: Returned,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
+    folder: str | None,
 ) -> None:
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
     url = f"imaps://{USER}@127.0.0.1:{dovecot.imaps_port}/INBOX"
-    settings = {"quarantine_folder": "Quarantine", "max_message_size": 100_000}
+    settings = {"quarantine_folder": folder, "max_message_size": 100_000}
     store = use_mailbox(project, url, dovecot.cert, **settings)
     subscriber = store.add("reader0@example.net", topics=["research"])
     deliver_hostile(dovecot, returned, subscriber)
@@ -149,11 +151,16 @@ def test_imap_sets_aside_what_it_cannot_read_into_the_quarantine_folder(
         "larger than mailbox.max_message_size (100,000 bytes)",
     ]
     assert store.get(subscriber.id).status == "unsubscribed"  # type: ignore[union-attr]
-    assert list(flags(dovecot)) == [b"unsubscribe " + subject_token(returned, subscriber)]
-    assert flags(dovecot, "Quarantine") == {
+    unsubscribe = b"unsubscribe " + subject_token(returned, subscriber)
+    set_aside = {
         b"deep-messages": {b"$NewsletterDone", b"\\Flagged"},
         b"huge": {b"$NewsletterDone", b"\\Flagged"},
     }
+    if folder:
+        assert list(flags(dovecot)) == [unsubscribe]
+        assert flags(dovecot, folder) == set_aside
+    else:  # left in the inbox, flagged for a person and unread
+        assert flags(dovecot) == {unsubscribe: {b"$NewsletterDone", b"\\Seen"}, **set_aside}
     again = json.loads(runner.invoke(cli, ["mailbox", "process", "--json"]).output)
     assert sum(again["messages"].values()) + again["already_processed"] == 0
     store.close()

@@ -7,7 +7,9 @@ import pytest
 from newsletter.send.providers.smtp_replies import (
     data_refusal_scope,
     is_no_such_user,
+    is_policy_refusal,
     rcpt_refusal_scope,
+    same_refusal,
 )
 
 
@@ -65,3 +67,39 @@ def test_a_refusal_after_data_stops_unless_it_names_the_mailbox(reply: str, scop
     code, _, text = reply.partition(" ")
 
     assert data_refusal_scope(int(code), text) == scope
+
+
+@pytest.mark.parametrize(
+    ("reply", "own_address_reply", "everyone"),
+    [
+        # Postfix submission without a login: our own address gets the same answer.
+        (
+            "5.7.1 <a@example.net>: Recipient address rejected: Access denied",
+            (554, "5.7.1 <bounces+1-1-x@example.org>: Recipient address rejected: Access denied"),
+            True,
+        ),
+        # The recipient's own policy: our address is taken.
+        (
+            "5.7.1 <a@example.net>: Recipient address rejected: Access denied",
+            (250, "2.1.5 Ok"),
+            False,
+        ),
+        # Refused for something else.
+        (
+            "5.7.1 <a@example.net>: Recipient address rejected: Access denied",
+            (550, "5.1.1 <bounces@example.org>: User unknown"),
+            False,
+        ),
+    ],
+)
+def test_a_refusal_is_everyone_s_when_our_own_address_gets_it_too(
+    reply: str, own_address_reply: tuple[int, str], everyone: bool
+) -> None:
+    assert is_policy_refusal(554, reply)
+    assert same_refusal(reply, *own_address_reply) is everyone
+
+
+def test_only_permanent_5_7_refusals_are_checked_against_our_own_address() -> None:
+    assert not is_policy_refusal(550, "5.1.1 <a@example.net>: User unknown")
+    assert not is_policy_refusal(450, "4.7.1 <a@example.net>: Greylisted")
+    assert not is_policy_refusal(554, "Access denied")
