@@ -462,9 +462,11 @@ class TrackingSettings(Schema):
 
 class WebSettings(Schema):
     link_max_age_days: int = Field(7, ge=1, description="Lifetime of confirm and manage links.")
-    consent_text: str = Field(
-        "I agree to receive this newsletter by email. I can unsubscribe at any time.",
-        description="The consent wording shown on the signup form and recorded with it.",
+    consent_text: str | None = Field(
+        None,
+        description="The consent wording shown on the signup form and recorded with it; "
+        "default: the language's own ('I agree to receive this newsletter by email. I can "
+        "unsubscribe at any time.').",
     )
     mails_per_address_per_hour: int = Field(
         3,
@@ -573,7 +575,16 @@ class Config(Schema):
     name: OneLine = Field(description="The newsletter's name, in the header and footer.")
     description: str = Field("", description="Who we are, for the footer of every issue.")
     language: str = Field(
-        "en", pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)*$", description="The `lang` of mail and pages."
+        "en",
+        pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)*$",
+        description="The language of every word a reader sees in mail and pages, and of "
+        "their dates: a shipped one (docs/languages.md; an issue's front matter can set its "
+        "own), or another code with every message given in strings:.",
+    )
+    strings: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Your own words for any message of the catalog, keyed by its English "
+        "text (docs/languages.md lists them), as in {'Unsubscribe': 'Leave the list'}.",
     )
     sender: Sender = Field(alias="from", description="The From address and name.")
     reply_to: EmailAddress | None = Field(None, description="Where replies go.")
@@ -591,10 +602,11 @@ class Config(Schema):
         None, description="Address for the mailto: List-Unsubscribe alternative."
     )
     hashtag: str = Field("", description="The community hashtag, shown in the footer.")
-    greeting: Greeting = Field(
-        "Hi {first_name},",
+    greeting: Greeting | None = Field(
+        None,
         description="The line each issue opens with; {first_name} is the reader's first name "
-        "(titles such as Dr skipped; 'there' when unknown). false: no greeting. An issue's "
+        "(titles such as Dr skipped; 'there' when unknown, in the language's words). "
+        "Default: the language's own ('Hi {first_name},'). false: no greeting. An issue's "
         "front matter can set its own.",
     )
     topics: list[Topic] = Field(

@@ -80,6 +80,8 @@ class Issue:
     links: tuple[str, ...] = ()
     # The greeting line from the front matter ("" for none); None: the config's default.
     greeting: str | None = None
+    # The front matter's language (``de``); None: the config's.
+    language: str | None = None
 
 
 # The per-recipient fields. The compiled message holds a marker for each, and
@@ -97,8 +99,9 @@ PERSONAL_FIELDS = (
 )
 
 
-# What a greeting says where the name is unknown: "Hi there,". Greetings are written to
-# read well with it ("Hi {first_name},", "Hello {first_name},").
+# What an English greeting says where the name is unknown: "Hi there,". Greetings are
+# written to read well with it ("Hi {first_name},", "Hello {first_name},"); each language
+# has its own (CompiledIssue.greeting_fallback, from newsletter.languages).
 GREETING_FALLBACK = "there"
 # Titles that come before a name and are not one: "Dr Jane Smith" is greeted as Jane.
 HONORIFICS = frozenset(
@@ -183,10 +186,12 @@ class Personalization:
     view_url: str = ""
     click_key: str = ""
 
-    def values(self) -> dict[str, str]:
+    def values(self, greeting_fallback: str = GREETING_FALLBACK) -> dict[str, str]:
+        """The marker values; ``greeting_fallback`` is the issue language's word for an
+        unknown name (:attr:`CompiledIssue.greeting_fallback`)."""
         return {
             "name": self.name,
-            "greeting_name": first_name(self.name) or GREETING_FALLBACK,
+            "greeting_name": first_name(self.name) or greeting_fallback,
             "email": self.email,
             "unsubscribe_url": self.unsubscribe_url,
             "preferences_url": self.preferences_url,
@@ -224,6 +229,8 @@ class CompiledIssue:
     text: str
     assets: tuple[Path, ...] = field(default=())  # local files the HTML refers to
     images: tuple[ProcessedImage, ...] = field(default=())  # the same, with their sizes
+    # The greeting's word for a reader without a name, in the issue's language ("there").
+    greeting_fallback: str = GREETING_FALLBACK
 
 
 SUBSCRIBER_STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")

@@ -73,6 +73,8 @@ def _type_name(annotation: object) -> str:
         return " or ".join(parts) + (", optional" if type(None) in args else "")
     if origin is list:
         return f"list of {_type_name(args[0])}"
+    if origin is dict:
+        return f"mapping of {_type_name(args[0])} to {_type_name(args[1])}"
     if origin is typing.Literal:
         return " / ".join(f"`{arg}`" for arg in args)
     if isinstance(annotation, type):

@@ -25,6 +25,7 @@ import mjml
 
 from newsletter.config import Config
 from newsletter.errors import IssueFileError, RenderError, TemplateError
+from newsletter.languages import Catalog, catalog_for, i18n_environment, long_date
 from newsletter.models import PERSONAL_FIELDS, CompiledIssue, Issue, ProcessedImage
 from newsletter.render.colors import dark_accent
 from newsletter.render.images import ImagePipeline, OutputNotWritable
@@ -56,7 +57,7 @@ class _Markers:
 # source only, and autoescaping is compiled in, so a template compiled for the text
 # part must never be picked up by the HTML environment (its output would go unescaped).
 _BYTECODE_CACHES = {
-    text: jinja2.FileSystemBytecodeCache(pattern=f"__newsletter_{kind}_%s.cache")
+    text: jinja2.FileSystemBytecodeCache(pattern=f"__newsletter_{kind}_i18n_%s.cache")
     for text, kind in ((False, "html"), (True, "text"))
 }
 
@@ -84,17 +85,35 @@ def _environment(templates_dir: Path, text: bool) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    i18n_environment(environment)
     environment.filters["longdate"] = _long_date
-    environment.filters["wrap"] = _wrap_filter
+    environment.filters["wrap"] = wrap_text
     environment.filters["dark_accent"] = dark_accent
     return environment
 
 
-def _long_date(value: dt.date) -> str:
-    return f"{value.day} {value:%B %Y}"
+@jinja2.pass_context
+def _long_date(context: jinja2.runtime.Context, value: dt.date) -> str:
+    return long_date(value, context.get("language", "en"))
 
 
-def _wrap_filter(value: str, width: int = 72) -> str:
+def issue_catalog(config: Config, issue: Issue | None = None) -> Catalog:
+    """The catalog for an issue: its front matter's ``language:``, else the config's."""
+    language = (issue.language if issue else None) or config.language
+    return catalog_for(language, config.strings)
+
+
+def language_context(catalog: Catalog) -> dict[str, Any]:
+    """What every template needs to speak the language: ``gettext`` and friends,
+    ``language`` (for ``lang`` and dates) and ``direction`` (``ltr`` or ``rtl``)."""
+    return {
+        "language": catalog.language,
+        "direction": catalog.direction,
+        **catalog.callables,
+    }
+
+
+def wrap_text(value: str, width: int = 72) -> str:
     return "\n".join(
         textwrap.fill(line, width=width, break_long_words=False, break_on_hyphens=False)
         for line in value.splitlines()
@@ -173,7 +192,9 @@ def compile_issue(
             assets(logo, relative_to=config.root, width=config.brand.logo_width) if logo else None
         )
 
+    catalog = issue_catalog(config, issue)
     context = {
+        **language_context(catalog),
         "config": config,
         "brand": config.brand,
         "issue": issue,
@@ -182,6 +203,8 @@ def compile_issue(
         "logo_url": logo_url,
     }
     greeting = config.greeting if issue.greeting is None else issue.greeting
+    if greeting is None:  # the language's own ("Hi {first_name},", "Hallo {first_name},")
+        greeting = catalog.gettext("Hi {first_name},")
     mjml_source = _render_template(
         template_environment(config),
         HTML_TEMPLATE,
@@ -203,6 +226,7 @@ def compile_issue(
         text=text,
         assets=tuple(assets.files),
         images=tuple(assets.images),
+        greeting_fallback=catalog.pgettext("greeting without a name", "there"),
     )
 
 

@@ -92,6 +92,8 @@ class FrontMatter(Schema):
     hero: ImageMatter | None = None
     cta: CallToActionMatter | None = None
     greeting: Greeting | None = None  # None: the config's greeting
+    # This issue's language, for its mail and web page; None: the config's.
+    language: str | None = Field(None, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]+)*$")
     # When to send: read by newsletter.send.schedule (a time in the config's timezone, or
     # with an offset); YAML gives a datetime for full timestamps, a string otherwise.
     send_at: dt.datetime | str | None = None
@@ -203,6 +205,7 @@ def parse_issue(
         headings=tuple(body_reader.headings),
         links=tuple(body_reader.links),
         greeting=None if matter.greeting is None else matter.greeting or "",
+        language=matter.language,
     )
 
 

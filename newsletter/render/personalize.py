@@ -38,6 +38,6 @@ class Personalizer:
 
     def render(self, recipient: Personalization) -> tuple[str, str]:
         """The recipient's (html, text) parts."""
-        values = recipient.values()
+        values = recipient.values(self.compiled.greeting_fallback)
         html_values = {name: escape(value, quote=True) for name, value in values.items()}
         return fill(self._html, html_values), fill(self._text, values)

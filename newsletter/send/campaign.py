@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -108,7 +108,9 @@ def campaign_content(
     # The view-in-browser link is the same for everyone and carries no token.
     if view_url is None:
         view_url = Links(config, Signer(DEVELOPMENT_SECRET)).view(compiled.issue.slug)
-    return content.filled({"view_url": view_url})
+    return replace(
+        content.filled({"view_url": view_url}), greeting_fallback=compiled.greeting_fallback
+    )
 
 
 class RecipientBuilder:

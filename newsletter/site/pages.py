@@ -21,7 +21,7 @@ from markupsafe import Markup
 from newsletter.config import Config
 from newsletter.models import Issue
 from newsletter.render.colors import contrast
-from newsletter.render.compile import template_environment
+from newsletter.render.compile import issue_catalog, language_context, template_environment
 from newsletter.site.feeds import FeedKind, render_feed
 from newsletter.site.published import PublishedIssue, image_path
 
@@ -56,6 +56,8 @@ class Site:
         self.site_url = config.site_url.rstrip("/")
         self._index = {published.slug: number for number, published in enumerate(issues)}
         self._environment = template_environment(config)
+        # The site speaks the newsletter's language (issues keep their own in their text).
+        self._language = language_context(issue_catalog(config))
         self._files: dict[str, SiteFile] = {}
         self._lock = threading.Lock()
         self._stylesheet: Markup | None = None
@@ -197,7 +199,10 @@ class Site:
         issue = published.issue
         template = self._environment.get_template(ARTICLE_TEMPLATE)
         return template.render(
-            config=self.config, issue=issue, asset_url=self.absolute_asset_url(issue)
+            **self._language,
+            config=self.config,
+            issue=issue,
+            asset_url=self.absolute_asset_url(issue),
         )
 
     def absolute_asset_url(self, issue: Issue) -> Callable[..., str]:
@@ -246,6 +251,7 @@ class Site:
     def _render(self, template: str, *, root: str, **context: Any) -> str:
         logo = f"{root}assets/{self._logo_path()}" if self.config.brand.logo else None
         return self._environment.get_template(template).render(
+            **self._language,
             config=self.config,
             brand=self.config.brand,
             root=root,

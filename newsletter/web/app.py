@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from newsletter.config import Config, env_secret
+from newsletter.languages import N_, catalog_for
 from newsletter.send.provider_events import EventProcessor
 from newsletter.send.providers import Delivery
 from newsletter.send.sending import send_transactional
@@ -45,18 +46,23 @@ _SHUT_DOWN = "newsletter.shut_down"
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
 ERROR_MESSAGES = {
-    400: ("Something is wrong with this request", "Please go back and try again."),
-    403: ("Not allowed", "This request is not allowed."),
-    404: ("Not found", "This page does not exist, or the link you followed is not valid."),
-    405: ("Not allowed", "This page cannot be used that way."),
-    413: ("Too large", "This request is too large."),
-    429: ("Too many requests", "Please wait a while and try again."),
-    500: ("Something went wrong", "Something went wrong on our side. Please try again later."),
+    400: (N_("Something is wrong with this request"), N_("Please go back and try again.")),
+    403: (N_("Not allowed"), N_("This request is not allowed.")),
+    404: (N_("Not found"), N_("This page does not exist, or the link you followed is not valid.")),
+    405: (N_("Not allowed"), N_("This page cannot be used that way.")),
+    413: (N_("Too large"), N_("This request is too large.")),
+    429: (N_("Too many requests"), N_("Please wait a while and try again.")),
+    500: (
+        N_("Something went wrong"),
+        N_("Something went wrong on our side. Please try again later."),
+    ),
 }
 CSRF_MESSAGE = (
-    "This form has expired",
-    "Your browser did not send the form's security check. Please reload the page and try "
-    "again; cookies must be allowed for this site.",
+    N_("This form has expired"),
+    N_(
+        "Your browser did not send the form's security check. Please reload the page and "
+        "try again; cookies must be allowed for this site."
+    ),
 )
 
 
@@ -128,6 +134,7 @@ def build_services(config: Config, secret: str) -> Services:
     links_ = Links(config, signer)
     return Services(
         config=config,
+        catalog=catalog_for(config.language, config.strings),
         signer=signer,
         links=links_,
         store=store,

@@ -8,6 +8,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from flask import current_app
 
 from newsletter.config import Config
+from newsletter.languages import Catalog
 from newsletter.send.provider_events import EventProcessor
 from newsletter.site.export import LiveSite
 from newsletter.store import Store
@@ -22,6 +23,7 @@ EXTENSION = "newsletter"
 @dataclass
 class Services:
     config: Config
+    catalog: Catalog  # the newsletter's language: every page and mail of the app
     signer: Signer
     links: Links
     store: Store
@@ -36,6 +38,13 @@ class Services:
     style_source: str = "'none'"
     one_click_page: str | None = None  # see links._one_click_answer
     next_pending_sweep: float = 0.0  # see signup._expire_pending_signups (monotonic time)
+
+    @property
+    def consent_text(self) -> str:
+        """The signup form's consent wording, as shown and as recorded with the signup."""
+        return self.config.web.consent_text or self.catalog.gettext(
+            "I agree to receive this newsletter by email. I can unsubscribe at any time."
+        )
 
     @property
     def link_max_age(self) -> int:

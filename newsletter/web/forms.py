@@ -10,6 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from werkzeug.datastructures import MultiDict
 
 from newsletter.config import Config
+from newsletter.languages import N_
 
 NAME_MAX = 100
 EMAIL_MAX = 254  # RFC 5321's limit on a forward path
@@ -33,15 +34,15 @@ def read_email(form: MultiDict[str, str], result: FormResult) -> None:
     typed = form.get("email", "").strip()
     result.email = typed
     if not typed:
-        result.errors["email"] = "Enter your email address."
+        result.errors["email"] = N_("Enter your email address.")
         return
     if len(typed) > EMAIL_MAX:
-        result.errors["email"] = "This address is too long."
+        result.errors["email"] = N_("This address is too long.")
         return
     try:
         result.email = validate_email(typed, check_deliverability=False).normalized
     except EmailNotValidError:
-        result.errors["email"] = "Enter an email address like name@example.org."
+        result.errors["email"] = N_("Enter an email address like name@example.org.")
 
 
 def read_name(form: MultiDict[str, str], result: FormResult) -> None:
@@ -49,14 +50,14 @@ def read_name(form: MultiDict[str, str], result: FormResult) -> None:
     typed = "".join(ch for ch in form.get("name", "") if unicodedata.category(ch)[0] != "C")
     result.name = re.sub(r"\s+", " ", typed).strip()
     if len(result.name) > NAME_MAX:
-        result.errors["name"] = f"Use at most {NAME_MAX} characters."
+        result.errors["name"] = N_("Use at most 100 characters.")  # NAME_MAX
 
 
 def read_topics(form: MultiDict[str, str], result: FormResult, config: Config) -> None:
     chosen = set(form.getlist("topics"))
     result.topics = tuple(topic for topic in config.topic_ids if topic in chosen)
     if config.topics and not result.topics:
-        result.errors["topics"] = "Choose at least one topic."
+        result.errors["topics"] = N_("Choose at least one topic.")
 
 
 def signup_form(form: MultiDict[str, str], config: Config) -> FormResult:
@@ -65,7 +66,7 @@ def signup_form(form: MultiDict[str, str], config: Config) -> FormResult:
     read_name(form, result)
     read_topics(form, result, config)
     if form.get("consent") != "yes":
-        result.errors["consent"] = "Tick the box to agree to receive the newsletter."
+        result.errors["consent"] = N_("Tick the box to agree to receive the newsletter.")
     return result
 
 
@@ -74,7 +75,9 @@ def preferences_form(form: MultiDict[str, str], config: Config) -> FormResult:
     read_name(form, result)
     read_topics(form, result, config)
     if "topics" in result.errors:
-        result.errors["topics"] = "Choose at least one topic, or unsubscribe from everything below."
+        result.errors["topics"] = N_(
+            "Choose at least one topic, or unsubscribe from everything below."
+        )
     return result
 
 

@@ -17,6 +17,7 @@ from dataclasses import replace
 from flask import Blueprint, Response, render_template, request
 
 from newsletter.errors import ExpiredTokenError, TokenError
+from newsletter.languages import N_
 from newsletter.models import Subscriber
 from newsletter.tokens import LinkClaim, UnsubscribeClaim
 from newsletter.web.context import Services, services
@@ -88,23 +89,23 @@ def preferences(token: str) -> Response:
                 subscriber = site.store.update_preferences(
                     subscriber.id, name=form.name, topics=form.topics
                 )
-                notice = "Your preferences are saved."
+                notice = N_("Your preferences are saved.")
         elif action == "unsubscribe":
             site.store.unsubscribe(subscriber.id, source=PREFERENCE_CENTER)
-            notice = "You are unsubscribed. You will not receive the newsletter any more."
+            notice = N_("You are unsubscribed. You will not receive the newsletter any more.")
         elif action == "resubscribe":
             if site.store.resubscribe(
                 subscriber.id, source=PREFERENCE_CENTER, ip=request.remote_addr
             ):
-                notice = "Welcome back: you are subscribed again."
+                notice = N_("Welcome back: you are subscribed again.")
             elif restart_signup(site, subscriber, source=PREFERENCE_CENTER):
                 # Never confirmed: only the confirmation link makes them a subscriber.
-                notice = (
+                notice = N_(
                     "Please confirm: we sent a link to your address. You will be subscribed "
                     "once you open it."
                 )
         else:
-            return page("message.html", status=400, title="Unknown action", message="")
+            return page("message.html", status=400, title=N_("Unknown action"), message="")
         subscriber = site.store.get(subscriber.id) or subscriber
     return page(
         "preferences.html",
@@ -145,9 +146,9 @@ def _preferences_claim(site: Services, token: str) -> LinkClaim:
             page(
                 "expired.html",
                 status=400,
-                what="This link to your preferences has expired.",
+                what=N_("This link to your preferences has expired."),
                 again_url="/manage",
-                again_text="Email me a new link",
+                again_text=N_("Email me a new link"),
             )
         ) from None
     except TokenError:
@@ -162,8 +163,8 @@ def _subscriber(site: Services, claim: LinkClaim) -> Subscriber:
         raise Answer(
             page(
                 "message.html",
-                title="You are not subscribed",
-                message="This address is not on our list. You will not receive the newsletter.",
+                title=N_("You are not subscribed"),
+                message=N_("This address is not on our list. You will not receive the newsletter."),
             )
         )
     return subscriber
@@ -173,7 +174,7 @@ def _invalid_link() -> Response:
     return page(
         "message.html",
         status=404,
-        title="This link is not valid",
-        message="Please use the link exactly as it appears in the email, or ask for a new one.",
+        title=N_("This link is not valid"),
+        message=N_("Please use the link exactly as it appears in the email, or ask for a new one."),
         show_manage_link=True,
     )

@@ -9,6 +9,8 @@ from typing import Any
 from flask import Flask, Response, make_response, render_template
 from markupsafe import Markup
 
+from newsletter.languages import i18n_environment
+from newsletter.render.compile import wrap_text
 from newsletter.web.context import services
 from newsletter.web.security import style_hash
 
@@ -49,12 +51,19 @@ def _site_context() -> dict[str, Any]:
         "config": config,
         "brand": config.brand,
         "has_logo": bool(config.brand.logo),
+        "consent_text": services().consent_text,
         "stylesheet": Markup(services().stylesheet),
     }
 
 
 def init_pages(app: Flask) -> None:
     app.context_processor(_site_context)
+    catalog = app.extensions["newsletter"].catalog
+    i18n_environment(app.jinja_env)
+    app.jinja_env.globals.update(
+        catalog.callables, language=catalog.language, direction=catalog.direction
+    )
+    app.jinja_env.filters["wrap"] = wrap_text
     app.jinja_env.filters["readable_on"] = readable_on
     app.jinja_env.filters["css_value"] = css_value
     app.jinja_env.trim_blocks = True

@@ -22,6 +22,7 @@ from flask import Blueprint, Response, abort, render_template, request
 from werkzeug.exceptions import TooManyRequests
 
 from newsletter.errors import ExpiredTokenError, StoreError, TokenError
+from newsletter.languages import N_
 from newsletter.models import Subscriber
 from newsletter.web.context import Services, services
 from newsletter.web.forms import TOKEN_MAX, FormResult, is_bot, manage_form, signup_form
@@ -120,7 +121,7 @@ def _sign_up(site: Services, form: FormResult) -> None:
                 status="pending",
                 source=SIGNUP_SOURCE,
                 ip=request.remote_addr,
-                attributes={"consent": site.config.web.consent_text},
+                attributes={"consent": site.consent_text},
                 own_request=True,  # an erased person may come back, once they confirm
             )
         except StoreError as error:
@@ -140,7 +141,8 @@ def _post_confirmation(site: Services, subscriber: Subscriber) -> None:
         site,
         "confirm",
         subscriber,
-        subject=f"Confirm your subscription to {site.config.name}",
+        subject=site.catalog.gettext("Confirm your subscription to %(name)s")
+        % {"name": site.config.name},
         url=site.links.confirm(subscriber.id, subscriber.link_key),
     )
 
@@ -150,7 +152,7 @@ def _post_manage_link(site: Services, subscriber: Subscriber) -> None:
         site,
         "manage",
         subscriber,
-        subject=f"Your link to manage {site.config.name}",
+        subject=site.catalog.gettext("Your link to manage %(name)s") % {"name": site.config.name},
         url=site.links.manage(subscriber.id, subscriber.link_key),
     )
 
@@ -185,9 +187,9 @@ def _confirmable(site: Services, token: str) -> Subscriber:
             page(
                 "expired.html",
                 status=400,
-                what="This confirmation link has expired.",
+                what=N_("This confirmation link has expired."),
                 again_url="/subscribe",
-                again_text="Sign up again",
+                again_text=N_("Sign up again"),
             )
         ) from None
     except TokenError:

@@ -301,7 +301,7 @@ def test_earlier_years_get_a_page_of_their_own_when_the_list_grows_long(
     year = client.get("/years/2026/").get_data(as_text=True)
 
     assert re.findall(r"<h3>([^<]+)</h3>", home) == ["2027", "Earlier years"]
-    assert '<a href="years/2026/">2026</a> (1 issues)' in home
+    assert '<a href="years/2026/">2026</a> (1 issue)' in home
     assert "<h1>Issues of 2026</h1>" in year
     assert f'<a href="../../archive/{SEED_SLUG}/">' in year
     assert client.get("/years/1999/").status_code == 404

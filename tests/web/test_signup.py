@@ -56,7 +56,7 @@ def test_signing_up_makes_a_pending_subscriber_and_mails_a_confirmation(
     )
     assert record["subscribed_ip"] == "127.0.0.1"
     assert record["source"] == "signup-form"
-    assert record["attributes"]["consent"] == site.config.web.consent_text
+    assert record["attributes"]["consent"] == site.consent_text
     [message] = outbox.messages()
     assert message["To"].addresses[0].addr_spec == "grace@example.org"
     assert message["Subject"] == "Confirm your subscription to Breastfeeding World"

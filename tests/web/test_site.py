@@ -125,7 +125,7 @@ def test_an_unknown_page_and_a_wrong_method(client: FlaskClient) -> None:
 def test_pages_are_branded_and_accessible(client: FlaskClient, config: Config) -> None:
     page = client.get("/subscribe").get_data(as_text=True)
 
-    assert '<html lang="en">' in page
+    assert '<html lang="en" dir="ltr">' in page
     assert "<title>Subscribe · Breastfeeding World</title>" in page
     assert config.postal_address in page
     assert "--primary: #9d3a63;" in page

@@ -38,7 +38,7 @@ from typing import Literal, Protocol
 
 from newsletter.config import Config
 from newsletter.errors import ConfigError
-from newsletter.models import Personalization
+from newsletter.models import GREETING_FALLBACK, Personalization
 from newsletter.render.compile import marker
 from newsletter.render.mail import format_address, message_bytes, new_message_id, safe_header
 from newsletter.render.personalize import fill, split_markers
@@ -63,6 +63,8 @@ class Content:
     headers: Mapping[str, str] = field(default_factory=dict)
     # One message on request (a confirmation link), not list mail: no unsubscribe group.
     transactional: bool = False
+    # The greeting's word for a reader without a name, in the issue's language.
+    greeting_fallback: str = GREETING_FALLBACK
 
     @classmethod
     def from_config(
@@ -155,7 +157,7 @@ def local_message(content: Content, recipient: Recipient) -> tuple[str, bytes]:
 
     For the providers that hand over finished messages (outbox, SMTP).
     """
-    html, text = content.personalize(recipient.personalization.values())
+    html, text = content.personalize(recipient.personalization.values(content.greeting_fallback))
     message_id = new_message_id(content.sender_email)
     headers = {"From": content.sender}
     if content.reply_to:

@@ -1,0 +1,63 @@
+"""The web app in the newsletter's language: pages, forms' errors and the mail it sends."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+
+from newsletter.config import Config
+from newsletter.web.context import EXTENSION, Services
+from tests.languages.leftovers import english_leftovers
+from tests.web.conftest import Outbox, csrf_of, link_in, text_of
+
+
+@pytest.fixture
+def german_app(web_config: Config, make_app: Callable[..., Flask]) -> Flask:
+    return make_app(web_config.model_copy(update={"language": "de"}), {"TESTING": True})
+
+
+def test_the_pages_speak_german_and_the_mail_too(german_app: Flask) -> None:
+    client = german_app.test_client()
+    site: Services = german_app.extensions[EXTENSION]
+    outbox = Outbox(site)
+
+    signup = client.get("/subscribe")
+    page = signup.get_data(as_text=True)
+    assert '<html lang="de" dir="ltr">' in page
+    assert "<h1>Breastfeeding World abonnieren</h1>" in page
+    assert "Ich bin einverstanden, diesen Newsletter per E-Mail zu erhalten." in page
+    assert english_leftovers(page, "de") == []
+
+    wrong = client.post("/subscribe", data={"email": "nope", "csrf_token": csrf_of(signup)})
+    assert "Geben Sie eine E-Mail-Adresse wie name@example.org ein." in wrong.get_data(as_text=True)
+    assert english_leftovers(wrong.get_data(as_text=True), "de") == []
+
+    form = {
+        "email": "grete@example.org",
+        "topics": ["research"],
+        "consent": "yes",
+        "csrf_token": csrf_of(signup),
+    }
+    sent = client.post("/subscribe", data=form).get_data(as_text=True)
+    assert "Wir haben eine Nachricht an grete@example.org gesendet." in sent
+    assert english_leftovers(sent, "de") == []
+    record = site.store.describe("grete@example.org")
+    assert record["attributes"]["consent"].startswith("Ich bin einverstanden")
+
+    [message] = outbox.messages()
+    assert message["Subject"] == "Bestätigen Sie Ihr Abonnement von Breastfeeding World"
+    assert text_of(message).startswith("Guten Tag,\n")
+    html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    assert '<html lang="de" dir="ltr">' in html and ">Mein Abonnement bestätigen</a>" in html
+    for part in (text_of(message), html):
+        assert english_leftovers(part, "de") == []
+
+    confirm = client.get(link_in(message, "/confirm/"))
+    assert "<h1>Bestätigen Sie Ihr Abonnement</h1>" in confirm.get_data(as_text=True)
+    done = client.post(link_in(message, "/confirm/"), data={"csrf_token": csrf_of(confirm)})
+    assert "<h1>Sie sind angemeldet</h1>" in done.get_data(as_text=True)
+    for path in ("/manage", "/", "/no-such-page"):
+        shown = client.get(path).get_data(as_text=True)
+        assert english_leftovers(shown, "de") == [], path
