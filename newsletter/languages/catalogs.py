@@ -23,7 +23,7 @@ from newsletter.errors import ConfigError
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "newsletter"
 # English is the source language: its "catalog" is the message ids themselves.
-SHIPPED = ("de", "en")
+SHIPPED = ("ar", "de", "en", "es", "fr", "it", "nl", "pt")
 # Languages written right to left (the shipped one and two more an editor may bring).
 RTL_LANGUAGES = frozenset({"ar", "he", "fa", "ur", "ps", "yi"})
 

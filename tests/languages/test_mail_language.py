@@ -9,6 +9,7 @@ import yaml
 
 from newsletter.config import Config, load_config
 from newsletter.errors import ConfigError
+from newsletter.languages import SHIPPED
 from newsletter.models import Personalization
 from newsletter.render.compile import compile_issue
 from newsletter.render.issues import read_issue
@@ -133,3 +134,28 @@ def test_an_unknown_language_is_one_error_listing_the_shipped_ones(project: Path
     message = str(error.value)
     assert message.startswith("newsletter.yaml: language: 'xx' has no shipped catalog (shipped: ")
     assert "de, en" in message and "strings:" in message
+
+
+DATES = {
+    "ar": "26 نوفمبر 2026",
+    "de": "26. November 2026",
+    "en": "26 November 2026",
+    "es": "26 de noviembre de 2026",
+    "fr": "26 novembre 2026",
+    "it": "26 novembre 2026",
+    "nl": "26 november 2026",
+    "pt": "26 de novembro de 2026",
+}
+
+
+@pytest.mark.parametrize("language", SHIPPED)
+def test_every_shipped_language_leaves_no_english_in_the_mail(project: Path, language: str) -> None:
+    config = with_settings(project, language=language)
+
+    html, text = render(project, config)
+
+    assert f'<html lang="{language}" dir="{"rtl" if language == "ar" else "ltr"}"' in html
+    assert DATES[language] in text and DATES[language] in html
+    if language != "en":
+        assert english_leftovers(html, language) == []
+        assert english_leftovers(text, language) == []

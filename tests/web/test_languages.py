@@ -8,6 +8,7 @@ import pytest
 from flask import Flask
 
 from newsletter.config import Config
+from newsletter.languages import SHIPPED
 from newsletter.web.context import EXTENSION, Services
 from tests.languages.leftovers import english_leftovers
 from tests.web.conftest import Outbox, csrf_of, link_in, text_of
@@ -61,3 +62,72 @@ def test_the_pages_speak_german_and_the_mail_too(german_app: Flask) -> None:
     for path in ("/manage", "/", "/no-such-page"):
         shown = client.get(path).get_data(as_text=True)
         assert english_leftovers(shown, "de") == [], path
+
+
+TRANSLATED = [language for language in SHIPPED if language != "en"]
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_every_page_and_mail_of_the_app_is_in_each_shipped_language(
+    language: str, web_config: Config, make_app: Callable[..., Flask]
+) -> None:
+    app = make_app(web_config.model_copy(update={"language": language}), {"TESTING": True})
+    client = app.test_client()
+    site: Services = app.extensions[EXTENSION]
+    direction = "rtl" if language == "ar" else "ltr"
+    ada = site.store.add("ada@example.org", name="Ada", topics=("research",), source="test")
+    gone = site.store.add("bob@example.org", source="test")
+    site.store.unsubscribe(gone.id, source="test")
+    preferences = f"/p/{site.signer.preferences_token(ada.id, ada.link_key)}"
+    pages = {
+        "/subscribe": client.get("/subscribe"),
+        "/manage": client.get("/manage"),
+        "/": client.get("/"),
+        "404": client.get("/no-such-page"),
+        "bad link": client.get("/p/not-a-token"),
+        "preferences": client.get(preferences),
+        "unsubscribe": client.get(
+            f"/u/{site.signer.unsubscribe_token(ada.id, None, ada.link_key)}"
+        ),
+        "unsubscribed": client.get(
+            f"/u/{site.signer.unsubscribe_token(gone.id, None, gone.link_key)}"
+        ),
+    }
+    signup = pages["/subscribe"]
+    pages["form errors"] = client.post(
+        "/subscribe", data={"email": "x" * 300, "csrf_token": csrf_of(signup)}
+    )
+    pages["check inbox"] = client.post(
+        "/subscribe",
+        data={
+            "email": "new@example.org",
+            "topics": ["research"],
+            "consent": "yes",
+            "csrf_token": csrf_of(signup),
+        },
+    )
+    pages["saved"] = client.post(
+        preferences,
+        data={"action": "save", "name": "Ada", "csrf_token": csrf_of(pages["preferences"])},
+    )
+    pages["manage mail asked"] = client.post(
+        "/manage", data={"email": "ada@example.org", "csrf_token": csrf_of(pages["/manage"])}
+    )
+    for name, response in pages.items():
+        page = response.get_data(as_text=True)
+        assert f'<html lang="{language}" dir="{direction}">' in page, name
+        assert english_leftovers(page, language) == [], name
+
+    confirm, manage = Outbox(site).messages()
+    catalog = site.catalog
+    assert confirm["Subject"] == catalog.gettext("Confirm your subscription to %(name)s") % {
+        "name": "Breastfeeding World"
+    }
+    assert manage["Subject"] == catalog.gettext("Your link to manage %(name)s") % {
+        "name": "Breastfeeding World"
+    }
+    for message in (confirm, manage):
+        html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+        assert f'<html lang="{language}" dir="{direction}">' in html
+        for part in (text_of(message), html):
+            assert english_leftovers(part, language) == []
