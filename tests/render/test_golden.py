@@ -1,4 +1,5 @@
-"""The seed issue, rendered, compared with checked-in golden files.
+"""The seed issue, rendered (in English, German and Arabic), compared with checked-in
+golden files.
 
 An intended change to the theme or the seed issue: run `make golden` and review the diff.
 """
@@ -30,17 +31,26 @@ def normalise_html(html: str) -> str:
 @pytest.fixture
 def seed_parts(project: Path, config: Config) -> dict[str, str]:
     issue = read_issue(project / SEED_ISSUE, topics=config.topic_ids)
-    html, text = Personalizer(compile_issue(issue, config)).render(
-        sample_personalization(config, issue.slug)
-    )
-    return {
-        "stem-cells-in-breast-milk.html": normalise_html(html),
-        "stem-cells-in-breast-milk.txt": text,
-    }
+    parts = {}
+    # The theme's words in German, and in Arabic, right to left (the issue's own text
+    # stays as written): docs/languages.md.
+    for language, suffix in (("en", ""), ("de", ".de"), ("ar", ".ar")):
+        speaking = config.model_copy(update={"language": language})
+        html, text = Personalizer(compile_issue(issue, speaking)).render(
+            sample_personalization(speaking, issue.slug)
+        )
+        parts[f"stem-cells-in-breast-milk{suffix}.html"] = normalise_html(html)
+        parts[f"stem-cells-in-breast-milk{suffix}.txt"] = text
+    return parts
 
 
 @pytest.mark.parametrize(
-    "name", ["stem-cells-in-breast-milk.html", "stem-cells-in-breast-milk.txt"]
+    "name",
+    [
+        f"stem-cells-in-breast-milk{suffix}.{kind}"
+        for suffix in ("", ".de", ".ar")
+        for kind in ("html", "txt")
+    ],
 )
 def test_seed_issue_matches_golden_file(seed_parts: dict[str, str], name: str) -> None:
     golden = GOLDEN / name

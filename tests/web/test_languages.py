@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -10,7 +11,9 @@ from flask import Flask
 from newsletter.config import Config
 from newsletter.languages import SHIPPED
 from newsletter.web.context import EXTENSION, Services
+from tests.conftest import skip_or_fail
 from tests.languages.leftovers import english_leftovers
+from tests.render.test_accessibility import AXE, axe_violations
 from tests.web.conftest import Outbox, csrf_of, link_in, text_of
 
 
@@ -131,3 +134,46 @@ def test_every_page_and_mail_of_the_app_is_in_each_shipped_language(
         assert f'<html lang="{language}" dir="{direction}">' in html
         for part in (text_of(message), html):
             assert english_leftovers(part, language) == []
+
+
+PAGE_GEOMETRY = """() => {
+    const main = document.querySelector('main').getBoundingClientRect();
+    const range = document.createRange();
+    range.selectNodeContents(document.querySelector('main h1'));
+    const heading = range.getBoundingClientRect();
+    return {
+        scrollWidth: document.documentElement.scrollWidth,
+        fromRight: main.right - heading.right,
+        fromLeft: heading.left - main.left,
+    };
+}"""
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    if not AXE.is_file():
+        skip_or_fail("axe-core is not installed (npm ci)")
+    return AXE.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("width", [375, 700])
+def test_arabic_pages_read_from_the_right_without_sideways_scrolling(
+    browser: Any,
+    axe_source: str,
+    web_config: Config,
+    make_app: Callable[..., Flask],
+    width: int,
+) -> None:
+    app = make_app(web_config.model_copy(update={"language": "ar"}), {"TESTING": True})
+    client = app.test_client()
+    for path in ("/subscribe", "/manage", "/"):
+        html = client.get(path).get_data(as_text=True)
+        page = browser.new_page(viewport={"width": width, "height": 800})
+        try:
+            page.set_content(html, wait_until="load")
+            shape = page.evaluate(PAGE_GEOMETRY)
+        finally:
+            page.close()
+        assert shape["scrollWidth"] <= width, path
+        assert shape["fromRight"] < 60 < shape["fromLeft"], path  # the heading starts at the right
+        assert axe_violations(browser, axe_source, html, width, dark=False) == [], path
