@@ -44,6 +44,12 @@ from newsletter.preview import DEFAULT_PORT, PreviewServer, Workspace
     help="Preview as this subscriber (or 'Name <email>' for sample data).",
 )
 @click.option(
+    "--language",
+    metavar="CODE",
+    help="Show the issue in this language (de, fr, ar, ...): the theme's words and dates; "
+    "default: the issue's language: front matter, else the config's.",
+)
+@click.option(
     "--open/--no-open",
     "open_browser",
     default=True,
@@ -58,6 +64,7 @@ def preview(
     host: str,
     allowed_hosts: tuple[str, ...],
     address: str | None,
+    language: str | None,
     open_browser: bool,
 ) -> None:
     """Preview ISSUE in the browser, updated on every save; without ISSUE, list all issues.
@@ -71,11 +78,18 @@ def preview(
     Examples:
       newsletter preview issues/2026-11-26-stem-cells-in-breast-milk.md
       newsletter preview --as jane@example.org issues/2026-11-26-stem-cells-in-breast-milk.md
+      newsletter preview --language de issues/2026-11-26-stem-cells-in-breast-milk.md
       newsletter preview --port 8001
     """
     if issue is not None and not issue.is_file():
         raise IssueFileError(f"{issue}: no such issue file")
-    workspace = Workspace(state.config_path or find_config(), issue=issue, default_address=address)
+    config_path = state.config_path or find_config()
+    if language is not None:
+        from newsletter.config import load_config
+        from newsletter.languages import catalog_for
+
+        catalog_for(language, load_config(config_path).strings, where="preview", key="--language")
+    workspace = Workspace(config_path, issue=issue, default_address=address, language=language)
     server = PreviewServer(
         workspace, host=host, port=port, on_change=_report_change, allowed_hosts=allowed_hosts
     )

@@ -145,14 +145,18 @@ def message_ids() -> frozenset[str]:
 
 
 def catalog_for(
-    language: str, strings: Overrides | None = None, *, where: str = "newsletter.yaml"
+    language: str,
+    strings: Overrides | None = None,
+    *,
+    where: str = "newsletter.yaml",
+    key: str = "language",
 ) -> Catalog:
     """The catalog for ``language`` (``de``, ``pt-BR``, ...) with ``strings`` over it.
 
     A language we do not ship is accepted when ``strings`` gives every message; else one
     error lists the shipped languages and points at ``strings:``.
     """
-    return _catalog(language, _frozen(strings or {}), where)
+    return _catalog(language, _frozen(strings or {}), where, key)
 
 
 def _frozen(strings: Overrides) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -166,7 +170,7 @@ def _frozen(strings: Overrides) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 @functools.lru_cache(maxsize=32)
 def _catalog(
-    language: str, strings: tuple[tuple[str, tuple[str, ...]], ...], where: str
+    language: str, strings: tuple[tuple[str, tuple[str, ...]], ...], where: str, key: str
 ) -> Catalog:
     overrides = _checked_overrides(dict(strings), where)
     base = base_language(language)
@@ -176,13 +180,13 @@ def _catalog(
     shipped = ", ".join(SHIPPED)
     if not strings:
         raise ConfigError(
-            f"{where}: language: {language!r} has no shipped catalog (shipped: {shipped}); "
+            f"{where}: {key}: {language!r} has no shipped catalog (shipped: {shipped}); "
             "use one of them, or give every message in your language under strings: "
             "(docs/languages.md)"
         )
     if missing:
         raise ConfigError(
-            f"{where}: language: {language!r} has no shipped catalog (shipped: {shipped}), "
+            f"{where}: {key}: {language!r} has no shipped catalog (shipped: {shipped}), "
             f"so strings: must give every message; {len(missing)} missing, the first "
             f"{missing[0]!r} (the list: newsletter/languages/newsletter.pot)"
         )

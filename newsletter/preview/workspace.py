@@ -8,6 +8,7 @@ so the page shows the error panel above the version that last worked.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import re
@@ -165,12 +166,14 @@ class Workspace:
         issue: Path | None = None,
         default_address: str | None = None,
         assets_url: str = ASSETS_PATH,
+        language: str | None = None,
     ) -> None:
         self.config_path = config_path.resolve()
         self.root = self.config_path.parent
         self.pinned_issue = issue.resolve() if issue else None
         self.default_address = default_address
         self.assets_url = assets_url
+        self.language = language  # None: the issue's, else the config's
         self.changes = Changes()
         self._lock = threading.RLock()
         self._config: tuple[int, Config | ConfigError] | None = None
@@ -270,6 +273,8 @@ class Workspace:
         config = self.config()
         recipients = self.recipients()
         issue = read_issue(path, topics=config.topic_ids)
+        if self.language:
+            issue = dataclasses.replace(issue, language=self.language)
         # Compiled twice: as it will be sent (checked and measured exactly like
         # 'newsletter check'), and with local images served by the preview.
         sent = compile_issue(issue, config)

@@ -99,8 +99,9 @@ def _long_date(context: jinja2.runtime.Context, value: dt.date) -> str:
 
 def issue_catalog(config: Config, issue: Issue | None = None) -> Catalog:
     """The catalog for an issue: its front matter's ``language:``, else the config's."""
-    language = (issue.language if issue else None) or config.language
-    return catalog_for(language, config.strings)
+    if issue is not None and issue.language:
+        return catalog_for(issue.language, config.strings, where=str(issue.path))
+    return catalog_for(config.language, config.strings)
 
 
 def language_context(catalog: Catalog) -> dict[str, Any]:
