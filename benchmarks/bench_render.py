@@ -1,12 +1,15 @@
 """Render benchmark: build time of the seed issue and personalisation cost per recipient.
 
     python benchmarks/bench_render.py [--runs 200] [--recipients 10000]
+    python benchmarks/bench_render.py --languages en,de,ar [--runs 200]
 
 Prints a Markdown table (docs/performance.md keeps the figures). Baselines, run side by
 side on the same machine in the same process:
 - the official MJML compiler (node, in process) on the same compiled MJML, where
   node_modules/.bin/mjml is installed (`npm ci`);
 - "compile per recipient": what personalisation would cost without the compile-once split.
+With ``--languages``, only the full build of the seed issue in each language, the
+languages taking turns run by run (so load affects them alike), against the first.
 """
 
 from __future__ import annotations
@@ -74,11 +77,49 @@ def node_compile_ms(mjml_source: str, runs: int) -> float | None:
     return float(json.loads(result.stdout)["median_ms"])
 
 
+def language_builds(runs: int, languages: list[str]) -> dict[str, float]:
+    """Median full build (ms) of the seed issue per language, interleaved run by run."""
+    base = load_config(ROOT / "newsletter.yaml")
+    configs = {language: base.model_copy(update={"language": language}) for language in languages}
+
+    def build(language: str) -> None:
+        config = configs[language]
+        fresh = read_issue(SEED, topics=config.topic_ids)
+        Personalizer(compile_issue(fresh, config)).render(Personalization(email="a@example.org"))
+
+    for language in languages:
+        for _ in range(20):
+            build(language)
+    samples: dict[str, list[float]] = {language: [] for language in languages}
+    for _ in range(runs):
+        for language in languages:
+            start = time.perf_counter()
+            build(language)
+            samples[language].append(time.perf_counter() - start)
+    return {language: statistics.median(times) * 1000 for language, times in samples.items()}
+
+
+def print_languages(runs: int, languages: list[str]) -> None:
+    medians = language_builds(runs, languages)
+    first = languages[0]
+    print(f"Full build of the seed issue per language; medians of {runs}, interleaved.\n")
+    print(f"| language | full build | against {first} |")
+    print("| --- | --- | --- |")
+    for language, ms in medians.items():
+        print(f"| {language} | {ms:.2f} ms | {ms / medians[first]:.3f}x |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--recipients", type=int, default=10_000)
+    parser.add_argument(
+        "--languages", help="comma-separated codes: only the build per language (first = baseline)"
+    )
     args = parser.parse_args()
+    if args.languages:
+        print_languages(args.runs, args.languages.split(","))
+        return
 
     config = load_config(ROOT / "newsletter.yaml")
     issue = read_issue(SEED, topics=config.topic_ids)

@@ -28,8 +28,11 @@ def babel_locale(language: str) -> Any:
         ) from None
 
 
+@functools.lru_cache(maxsize=1024)
 def long_date(value: dt.date, language: str) -> str:
-    """``26. November 2026`` (de), ``26 novembre 2026`` (fr), ``26 November 2026`` (en)."""
+    """``26. November 2026`` (de), ``26 novembre 2026`` (fr), ``26 November 2026`` (en).
+
+    Cached: Babel takes about half a millisecond a date, a sixth of a whole build."""
     from babel.dates import format_date
 
     return format_date(value, format="long", locale=babel_locale(language))
