@@ -85,3 +85,5 @@ _.apply_delivery_event  # the one-event reference send/delivery_events.py is tes
 # The run summary's fields (send/campaign.py), for callers of the library.
 _.requeued_unknown
 
+# Jinja's i18n extension reads it when it parses {% trans %} (languages/catalogs.py).
+_.newstyle_gettext

@@ -29,7 +29,7 @@ def layer(module: str) -> int:
         return WORKFLOWS
     if top == "send" and len(parts) > 1 and parts[1] in SEND_WORKFLOWS:
         return WORKFLOWS
-    if top in ("render", "send", "store", "deliverability", "tokens"):
+    if top in ("render", "send", "store", "deliverability", "tokens", "languages"):
         return STAGES
     if top == "config":
         return CONFIG
@@ -42,6 +42,7 @@ def layer(module: str) -> int:
 FORBIDDEN = {
     "newsletter.render": ("newsletter.send", "newsletter.store", "newsletter.author"),
     "newsletter.deliverability": ("newsletter.send", "newsletter.store"),
+    "newsletter.languages": ("newsletter.render", "newsletter.send", "newsletter.store"),
 }
 # Libraries only one part of the package may import.
 ONLY_IN = {
@@ -50,6 +51,7 @@ ONLY_IN = {
     "flask": ("newsletter.web",),
     "dns": ("newsletter.deliverability",),
     "publicsuffixlist": ("newsletter.deliverability",),
+    "babel": ("newsletter.languages",),
 }
 
 

@@ -36,10 +36,3 @@ def long_date(value: dt.date, language: str) -> str:
     from babel.dates import format_date
 
     return format_date(value, format="long", locale=babel_locale(language))
-
-
-def short_number(value: int, language: str) -> str:
-    """An integer with the language's grouping: ``12,345`` (en), ``12.345`` (de)."""
-    from babel.numbers import format_decimal
-
-    return format_decimal(value, locale=babel_locale(language))
