@@ -127,8 +127,8 @@ def test_check_flags_mjml_outside_the_component_set(runner: CliRunner, project: 
     )
     result = runner.invoke(cli, ["check", SEED_ISSUE])
     assert result.exit_code == 1
-    assert "email.mjml:42: error: <mj-txt> is not an MJML component" in result.output
-    assert "email.mjml:42: error: <mj-image> has no attribute 'colour'" in result.output
+    assert "email.mjml:43: error: <mj-txt> is not an MJML component" in result.output
+    assert "email.mjml:43: error: <mj-image> has no attribute 'colour'" in result.output
     assert "<mj-section padding='0 24px'>: write 0px, not 0" in result.output
 
 
