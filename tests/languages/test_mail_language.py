@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from newsletter.models import Personalization
 from newsletter.render.compile import compile_issue
 from newsletter.render.issues import read_issue
 from newsletter.render.personalize import Personalizer
+from newsletter.send.campaign import campaign_content
+from newsletter.send.providers import Recipient, local_message
 from tests.languages.leftovers import english_leftovers
 
 # German words in an issue, so that only the theme could bring English in.
@@ -159,3 +162,22 @@ def test_every_shipped_language_leaves_no_english_in_the_mail(project: Path, lan
     if language != "en":
         assert english_leftovers(html, language) == []
         assert english_leftovers(text, language) == []
+
+
+def test_a_campaign_greets_a_reader_without_a_name_in_the_issues_language(
+    project: Path,
+) -> None:
+    config = with_settings(project, language="de")
+    path = project / "issues" / "2026-11-26-stammzellen.md"
+    path.write_text(GERMAN_ISSUE, encoding="utf-8")
+    content = campaign_content(
+        config, compile_issue(read_issue(path, topics=config.topic_ids), config)
+    )
+
+    # Every provider takes a reader's values from the content (SendGrid, Mailgun and
+    # Postmark send them as substitutions; outbox and SMTP fill them in here).
+    assert content.values_for(Personalization(email="x@example.org"))["greeting_name"] == "zusammen"
+    _, raw = local_message(content, Recipient(Personalization(email="x@example.org")))
+    message = message_from_bytes(raw, policy=policy.default)
+    text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Hallo zusammen," in text

@@ -116,6 +116,11 @@ class Content:
             text = text.replace(marker("text", name), value)
         return dataclasses.replace(self, html=html, text=text)
 
+    def values_for(self, personalization: Personalization) -> dict[str, str]:
+        """One recipient's marker values, the greeting's fallback in this content's
+        language: every provider asks here, so no reader is greeted in English by one."""
+        return personalization.values(self.greeting_fallback)
+
     def personalize(self, values: Mapping[str, str]) -> tuple[str, str]:
         """This content's (html, text) for one recipient; HTML values are escaped here."""
         html_values = {name: escape(value, quote=True) for name, value in values.items()}
@@ -157,7 +162,7 @@ def local_message(content: Content, recipient: Recipient) -> tuple[str, bytes]:
 
     For the providers that hand over finished messages (outbox, SMTP).
     """
-    html, text = content.personalize(recipient.personalization.values(content.greeting_fallback))
+    html, text = content.personalize(content.values_for(recipient.personalization))
     message_id = new_message_id(content.sender_email)
     headers = {"From": content.sender}
     if content.reply_to:

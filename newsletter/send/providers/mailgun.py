@@ -84,7 +84,7 @@ class MailgunProvider(BaseProvider):
     def form(self, batch: Batch) -> list[tuple[str, str]]:
         """The request's form fields, in order (``to`` repeated)."""
         content = batch.content
-        values = [recipient.personalization.values() for recipient in batch.recipients]
+        values = [content.values_for(recipient.personalization) for recipient in batch.recipients]
         # Where no value of the batch changes when HTML-escaped, the HTML takes the text
         # value: one variable per field, not two.
         escaped = {

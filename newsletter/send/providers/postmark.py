@@ -120,7 +120,7 @@ class PostmarkProvider(BaseProvider):
         shared["TrackLinks"] = "HtmlAndText" if self.settings.tracking else "None"
         messages = []
         for recipient in batch.recipients:
-            html, text = content.personalize(recipient.personalization.values())
+            html, text = content.personalize(content.values_for(recipient.personalization))
             message = {
                 **shared,
                 "To": format_address(recipient.email, recipient.name),

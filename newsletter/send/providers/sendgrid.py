@@ -81,10 +81,7 @@ class SendGridProvider(BaseProvider):
 
     def payload(self, batch: Batch) -> dict[str, Any]:
         content = batch.content
-        values = [
-            recipient.personalization.values(content.greeting_fallback)
-            for recipient in batch.recipients
-        ]
+        values = [content.values_for(recipient.personalization) for recipient in batch.recipients]
         # Where no value in this batch changes when HTML-escaped (links, most names), the
         # HTML marker becomes the text marker: one substitution per field, not two.
         escaped = {
