@@ -57,12 +57,16 @@ class RowHolder:
     def __init__(self, url: str, ids: list[int]) -> None:
         self.engine = create_engine(url)
         self.connection = self.engine.connect()
-        self.connection.begin()
-        self.connection.execute(
-            text("SELECT id FROM subscribers WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
-            {"ids": ids},
-        )
-        self.pid = self.connection.scalar(text("SELECT pg_backend_pid()"))
+        try:
+            self.connection.begin()
+            self.connection.execute(
+                text("SELECT id FROM subscribers WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
+                {"ids": ids},
+            )
+            self.pid = self.connection.scalar(text("SELECT pg_backend_pid()"))
+        except BaseException:
+            self.release()  # no connection left for the garbage collector to close
+            raise
 
     def wait_for_waiters(self, count: int, timeout: float = 20.0) -> None:
         """Return once ``count`` other transactions wait (in a queue) behind this one."""
