@@ -121,6 +121,8 @@ def send(
 
     if at is not None and (test_addresses or dry_run or send_now):
         raise click.UsageError("--at cannot be combined with --test, --dry-run or --now")
+    if not test_addresses:
+        _refuse_steps(state, issue)
     # The issue's own send_at: counts unless this is a test, a dry run or --now.
     use_front_matter = not (test_addresses or dry_run or send_now)
     when = requested_time(config, issue, at=at, zone=zone, front_matter=use_front_matter)
@@ -420,3 +422,20 @@ def status(state: State, issue: str | None, as_json: bool) -> None:
             click.echo(f"  stopped: {campaign.last_error}")
         if item.counts["unknown"]:
             click.echo(f"  unknown: {unknown_hint(campaign.provider)}")
+
+
+def _refuse_steps(state: State, issue: Path) -> None:
+    """A step of a sequence goes to each reader when they are due (run-due), never to the
+    whole list at once: sending it as an issue would greet everyone again."""
+    from newsletter.automations.sequences import step_of
+    from newsletter.errors import NewsletterError, SendError
+
+    try:
+        step = step_of(state.config, issue)
+    except NewsletterError:
+        return  # not a readable step: the plan says what is wrong with the file
+    if step is not None:
+        raise SendError(
+            f"{issue}: a step of the sequence {step.automation!r}: 'newsletter run-due' "
+            "sends it to each reader when it is due; --test sends a proof"
+        )

@@ -91,3 +91,19 @@ def test_an_unreadable_after_and_an_unknown_topic_are_named(
         "newsletter.yaml: automations.welcome.topics: unknown topic 'x'; use one of the ids "
         "under topics:"
     )
+
+
+def test_a_step_is_not_sent_to_the_whole_list_but_can_be_proofed(
+    welcome: Config, runner: CliRunner, project: Path, write_step: Callable[..., Path]
+) -> None:
+    step = write_step("01-thanks", "0 days", title="Thanks for joining").relative_to(project)
+
+    refused = runner.invoke(cli, ["send", str(step), "--yes"])
+    proof = runner.invoke(cli, ["send", str(step), "--test", "me@example.org"])
+
+    assert refused.exit_code == 1
+    assert refused.output == (
+        f"Error: {step}: a step of the sequence 'welcome': 'newsletter run-due' sends it to "
+        "each reader when it is due; --test sends a proof\n"
+    )
+    assert proof.exit_code == 0, proof.output
