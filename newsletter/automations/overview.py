@@ -110,7 +110,7 @@ def _step(store: Store, step: Step, now: dt.datetime) -> StepOverview:
             row_through = started_at - step.after
         else:
             started_at, row_through = row.started_at, row.through
-        due = due_readers(step, started_at, row_through, now).subquery()
+        due = due_readers(connection, step, started_at, row_through, now).subquery()
         due_now = connection.scalar(select(func.count()).select_from(due)) or 0
         versions = (
             select(automation_campaigns.c.campaign_id)

@@ -180,17 +180,29 @@ def _step_row(
     return row.started_at, row.through
 
 
-def due_readers(step: Step, started_at: dt.datetime, through: dt.datetime, now: dt.datetime) -> Any:
+def due_readers(
+    connection: Connection,
+    step: Step,
+    started_at: dt.datetime,
+    through: dt.datetime,
+    now: dt.datetime,
+) -> Any:
     """The readers due for the step by ``now`` who had no version of it, as a SELECT."""
     since = max(through - LATE_COMMIT_MARGIN, started_at - step.after)
-    return _due_readers(step, since, now - step.after)
+    versions = connection.scalars(
+        select(automation_campaigns.c.campaign_id).where(
+            automation_campaigns.c.automation == step.automation,
+            automation_campaigns.c.step == step.key,
+        )
+    ).all()
+    return _due_readers(step, since, now - step.after, list(versions))
 
 
 def has_due(store: Store, step: Step, now: dt.datetime) -> bool:
     """Whether anyone is due for the step (cheap: an index range of recent entries)."""
     with write_connection(store.engine) as connection, connection.begin():
         started_at, through = _step_row(connection, step, now)
-        due = due_readers(step, started_at, through, now)
+        due = due_readers(connection, step, started_at, through, now)
         return bool(connection.scalar(select(exists(due.limit(1)))))
 
 
@@ -208,7 +220,7 @@ def enrol_due(store: Store, step: Step, campaign_id: int, now: dt.datetime) -> i
     """Add the readers due for ``step`` by ``now`` to the campaign (pending); how many."""
     with write_connection(store.engine) as connection, connection.begin():
         started_at, through = _step_row(connection, step, now)
-        due = due_readers(step, started_at, through, now).subquery()
+        due = due_readers(connection, step, started_at, through, now).subquery()
         rows = select(
             literal(campaign_id),
             due.c.subscriber_id,
@@ -240,22 +252,11 @@ def enrol_due(store: Store, step: Step, campaign_id: int, now: dt.datetime) -> i
     return added
 
 
-def _due_readers(step: Step, since: dt.datetime, until: dt.datetime) -> Any:
-    """``SELECT subscriber_id`` of readers due for the step who had no version of it."""
-    had_it = (
-        select(literal(1))
-        .select_from(
-            ledger.join(
-                automation_campaigns, automation_campaigns.c.campaign_id == ledger.c.campaign_id
-            )
-        )
-        .where(
-            automation_campaigns.c.automation == step.automation,
-            automation_campaigns.c.step == step.key,
-            ledger.c.subscriber_id == automation_entries.c.subscriber_id,
-        )
-    )
-    return (
+def _due_readers(step: Step, since: dt.datetime, until: dt.datetime, versions: list[int]) -> Any:
+    """``SELECT subscriber_id`` of readers due for the step who had none of ``versions``
+    (its campaigns). The look-up names each campaign: the ledger's key is (campaign,
+    subscriber), so a look-up by subscriber alone would read the whole index per reader."""
+    due = (
         select(automation_entries.c.subscriber_id)
         .join(subscribers, subscribers.c.id == automation_entries.c.subscriber_id)
         .where(
@@ -263,9 +264,16 @@ def _due_readers(step: Step, since: dt.datetime, until: dt.datetime) -> Any:
             automation_entries.c.entered_at <= until,
             recipient_condition(step.topics),
             subscribers.c.opt_in_at <= automation_entries.c.entered_at,
-            ~exists(had_it),
         )
     )
+    for campaign_id in versions:
+        due = due.where(
+            ~exists().where(
+                ledger.c.campaign_id == campaign_id,
+                ledger.c.subscriber_id == automation_entries.c.subscriber_id,
+            )
+        )
+    return due
 
 
 def _version_campaign(store: Store, version: _Version) -> Campaign:
