@@ -117,3 +117,11 @@ def test_the_wheel_installed_by_a_fresh_pip_imports_a_page_and_builds_an_issue(
     assert "Stem cells" in issue.read_text(encoding="utf-8")
     assert "image(s) copied to" in built, built
     assert any((project / "build").rglob("*.html"))
+    # The compiled catalogs travel in the wheel: the same issue in German.
+    config = project / "newsletter.yaml"
+    config.write_text(config.read_text("utf-8").replace("language: en", "language: de"), "utf-8")
+    run([bin_dir / "newsletter", "build", SEED_ISSUE, "--out", "german"], project)
+    [text] = (project / "german").rglob("email.txt")
+    assert "Abmelden: " in text.read_text("utf-8") and "26. November 2026" in text.read_text(
+        "utf-8"
+    )

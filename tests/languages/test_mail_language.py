@@ -10,7 +10,7 @@ import yaml
 
 from newsletter.config import Config, load_config
 from newsletter.errors import ConfigError
-from newsletter.languages import SHIPPED
+from newsletter.languages import SHIPPED, message_ids
 from newsletter.models import Personalization
 from newsletter.render.compile import compile_issue
 from newsletter.render.issues import read_issue
@@ -181,3 +181,22 @@ def test_a_campaign_greets_a_reader_without_a_name_in_the_issues_language(
     message = message_from_bytes(raw, policy=policy.default)
     text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert "Hallo zusammen," in text
+
+
+def test_a_language_we_do_not_ship_works_with_every_message_in_strings(project: Path) -> None:
+    strings = {key.replace("\x04", "|"): "sv: " + key.split("\x04")[-1] for key in message_ids()}
+    config = with_settings(project, language="sv", strings=strings)
+
+    html, text = render(project, config)
+
+    assert '<html lang="sv" dir="ltr"' in html
+    assert "26 november 2026" in text  # Babel's Swedish
+    assert "sv: Unsubscribe: " in text and "sv: Hi sv: there," in text
+
+    del strings["Unsubscribe"]
+    config = with_settings(project, language="sv", strings=strings)
+    with pytest.raises(
+        ConfigError,
+        match=r"so strings: must give every message; 1 missing, the first 'Unsubscribe'",
+    ):
+        render(project, config)

@@ -15,9 +15,12 @@ from newsletter.render.issues import read_issue
 from tests.conftest import ROOT, SEED_ISSUE, skip_or_fail
 
 
-@pytest.fixture
-def seed_mjml(project: Path, config: Config) -> str:
-    return compile_issue(read_issue(project / SEED_ISSUE, topics=config.topic_ids), config).mjml
+@pytest.fixture(params=["en", "de", "ar"])
+def seed_mjml(project: Path, config: Config, request: pytest.FixtureRequest) -> str:
+    # Arabic: the right-to-left attributes (direction on sections and columns) too.
+    speaking = config.model_copy(update={"language": request.param})
+    issue = read_issue(project / SEED_ISSUE, topics=speaking.topic_ids)
+    return compile_issue(issue, speaking).mjml
 
 
 def test_seed_issue_mjml_uses_only_real_tags_and_attributes(seed_mjml: str) -> None:
