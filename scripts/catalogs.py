@@ -35,6 +35,11 @@ def compiled(po: Path) -> bytes:
     return out.getvalue()
 
 
+def _messages(pot: str) -> str:
+    """The template without its header (which holds the extraction time)."""
+    return pot.partition('msgstr ""\n"')[2].partition("\n\n")[2]
+
+
 def po_files() -> list[Path]:
     return sorted(LANGUAGES.glob("locale/*/LC_MESSAGES/newsletter.po"))
 
@@ -49,11 +54,14 @@ def main() -> int:
             print(f"{po.relative_to(ROOT)}: its .mo is out of date; run scripts/catalogs.py")
         return 1 if stale else 0
     pybabel = [sys.executable, "-m", "babel.messages.frontend"]
+    before = POT.read_text(encoding="utf-8") if POT.exists() else ""
     subprocess.run(
         [*pybabel, "extract", "-F", "babel.cfg", *KEYWORDS, "--no-location", "--sort-output",
          "--project", "newsletter", "--no-wrap", "-o", str(POT), "."],
         cwd=ROOT, check=True,
     )  # fmt: skip
+    if _messages(POT.read_text(encoding="utf-8")) == _messages(before):
+        POT.write_text(before, encoding="utf-8")  # same messages: keep its date, no churn
     for po in po_files():
         subprocess.run(
             [*pybabel, "update", "-i", str(POT), "-o", str(po), "--no-wrap",
