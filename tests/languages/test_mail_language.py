@@ -200,3 +200,10 @@ def test_a_language_we_do_not_ship_works_with_every_message_in_strings(project: 
         match=r"so strings: must give every message; 1 missing, the first 'Unsubscribe'",
     ):
         render(project, config)
+
+
+def test_lists_are_joined_the_languages_way(project: Path) -> None:
+    config = with_settings(project, language="ar")
+    source = GERMAN_ISSUE.replace("topics: [research]", "topics: [research, stories]")
+    html, text = render(project, config, source)
+    assert "(Research، Photo stories)" in html and "(Research، Photo stories)" in text
