@@ -35,11 +35,12 @@ class Fault:
     hold: threading.Event | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Request:
     path: str
     headers: dict[str, str]  # lowercase names
     body: bytes
+    parsed: Any = None  # what check() read from the body, for accept()
 
 
 class FakeApi(LocalServer):

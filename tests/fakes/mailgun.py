@@ -29,6 +29,8 @@ from email.message import EmailMessage
 from typing import Any
 from urllib.parse import parse_qsl
 
+import orjson
+
 from tests.fakes.http_api import FakeApi, Request, serve_until_stdin_closes
 
 API_KEY = "key-fake-mailgun-for-tests"
@@ -97,11 +99,12 @@ class FakeMailgun(FakeApi):
                 "Need at least one of 'text', 'html' or 'template' parameters specified"
             )
         try:
-            variables = json.loads(form.get("recipient-variables", ["{}"])[0])
+            variables = orjson.loads(form.get("recipient-variables", ["{}"])[0])
         except ValueError:
             variables = None
         if not isinstance(variables, dict):
             return 400, error("recipient-variables parameter is not a valid JSON")
+        request.parsed = (form, variables)
         if domain in self.unverified:
             return 403, error(
                 f"Domain {domain} is not allowed to send: Please activate your Mailgun "
@@ -117,12 +120,8 @@ class FakeMailgun(FakeApi):
         return None
 
     def accept(self, request: Request) -> tuple[bytes, list[str]]:
-        fields = parse_qsl(request.body.decode(), keep_blank_values=True)
-        form: dict[str, list[str]] = {}
-        for name, value in fields:
-            form.setdefault(name, []).append(value)
+        form, variables = request.parsed
         message_id = f"{secrets.token_hex(8)}@{DOMAIN}"
-        variables = json.loads(form.get("recipient-variables", ["{}"])[0])
         addresses = []
         for to in form["to"]:
             address = email.utils.parseaddr(to)[1]

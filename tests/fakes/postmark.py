@@ -26,6 +26,8 @@ import secrets
 from email.message import EmailMessage
 from typing import Any
 
+import orjson
+
 from tests.fakes.http_api import FakeApi, Request, serve_until_stdin_closes
 
 SERVER_TOKEN = "postmark-fake-server-token"
@@ -75,19 +77,20 @@ class FakePostmark(FakeApi):
         if not request.headers.get("content-type", "").startswith("application/json"):
             return 422, error(409, "JSON data required: set Content-Type: application/json")
         try:
-            body = json.loads(request.body)
+            body = orjson.loads(request.body)
         except ValueError:
             return 422, error(402, "Received invalid JSON input.")
         if not isinstance(body, list) or not all(isinstance(m, dict) for m in body):
             return 422, error(300, "Invalid email request: the batch must be a JSON array")
         if len(body) > MAX_MESSAGES:
             return 422, error(410, "Too many batch messages: at most 500 in one request.")
+        request.parsed = body
         return None
 
     def accept(self, request: Request) -> tuple[bytes, list[str]]:
         results = []
         addresses = []
-        for message in json.loads(request.body):
+        for message in request.parsed:
             code, text = self.problem(message)
             if code:
                 results.append({"ErrorCode": code, "Message": text})

@@ -184,6 +184,7 @@ def test_429_and_server_errors_are_retried_without_duplicates(
     assert "mailgun: retry 1 of 3 in " in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lost_answer", ["reset", "timeout"])
 def test_a_batch_accepted_but_unanswered_is_unknown_and_never_sent_again(
     lost_answer: str,
@@ -194,13 +195,13 @@ def test_a_batch_accepted_but_unanswered_is_unknown_and_never_sent_again(
     store: Store,
     secret: Signer,
 ) -> None:
-    mailgun_config(configure, mailgun, batch_size=4, timeout=0.3)
+    mailgun_config(configure, mailgun, batch_size=4, timeout=2.0)
     subscribers(12)
     mailgun.normal_next()
     if lost_answer == "reset":
         mailgun.drop_next(deliver=True)
     else:
-        mailgun.slow_next(1.0)
+        mailgun.slow_next(4.0)
 
     result = runner.invoke(cli, ["send", SEED, "--yes"])
     again = runner.invoke(cli, ["send", SEED, "--yes"])

@@ -216,6 +216,7 @@ def test_a_refused_connection_pauses_the_campaign_after_the_retries(
     assert counts(store) == (0, 0, 0, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lost_answer", ["reset", "timeout"])
 def test_a_batch_accepted_but_unanswered_is_unknown_and_never_sent_again(
     lost_answer: str,
@@ -226,13 +227,13 @@ def test_a_batch_accepted_but_unanswered_is_unknown_and_never_sent_again(
     store: Store,
     secret: Signer,
 ) -> None:
-    postmark_config(configure, postmark, batch_size=4, timeout=0.3)
+    postmark_config(configure, postmark, batch_size=4, timeout=2.0)
     subscribers(12)
     postmark.normal_next()
     if lost_answer == "reset":
         postmark.drop_next(deliver=True)
     else:
-        postmark.slow_next(1.0)
+        postmark.slow_next(4.0)
 
     result = runner.invoke(cli, ["send", SEED, "--yes"])
     again = runner.invoke(cli, ["send", SEED, "--yes"])

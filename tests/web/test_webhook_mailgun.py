@@ -190,3 +190,20 @@ def test_a_signed_body_without_event_data_is_a_400(post: Any) -> None:
     body = signed({})
     body["event-data"] = ["x"]
     assert post(body).status_code == 400
+
+
+def test_a_request_that_fails_halfway_leaves_its_token_for_mailguns_retry(
+    post: Any, site: Services, subscriber: Subscriber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = signed(event("complained", subscriber))
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the worker died here")
+
+    with monkeypatch.context() as broken:
+        broken.setattr("newsletter.send.provider_events.change_statuses", killed)
+        assert post(body).status_code == 500
+    assert status_of(site, subscriber) == "active"  # nothing of it committed
+
+    assert post(body).status_code == 200  # Mailgun's retry: same token, same event
+    assert status_of(site, subscriber) == "complained"

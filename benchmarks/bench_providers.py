@@ -1,0 +1,173 @@
+"""Providers side by side: Postmark, Mailgun and SES against SendGrid, in the same run.
+
+    python benchmarks/bench_providers.py [--subscribers 20000] [--runs 3]
+                                         [--ses 2000] [--memory 100000]
+                                         [--memory-providers sendgrid,postmark,mailgun]
+
+Each run sends one whole campaign end to end through the library (plan, snapshot,
+ledger, personalisation, hand-off) per provider, in turns (SendGrid, Postmark, Mailgun,
+SES, then again), to its stand-in in *another process*: tests/fakes/sendgrid.py,
+tests/fakes/postmark.py, tests/fakes/mailgun.py (each checking every request as the real
+API does) and moto in server mode for SES. Prints a Markdown table of medians, each
+against SendGrid's time for the same list.
+
+SES sends one request per reader (raw content, so each reader's own List-Unsubscribe
+travels), and moto answers each in milliseconds of its own CPU on the same machine: its
+list is smaller (``--ses``) and its time for ``--subscribers`` is its rate scaled up,
+said so in the table. Memory: peak RSS of a fresh process sending ``--memory`` readers
+through each HTTP provider (0: skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks.bench_send import make_project, populate, send, server
+from newsletter.config import load_config
+from tests.fakes.mailgun import API_KEY as MAILGUN_KEY
+from tests.fakes.mailgun import DOMAIN
+from tests.fakes.moto import CREDENTIALS, MotoServer, moto_server_command
+from tests.fakes.postmark import SERVER_TOKEN
+from tests.fakes.sendgrid import API_KEY as SENDGRID_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
+SENDER = "letters@breastfeedingworld.example"
+
+
+def settings(provider: str, url: str) -> dict[str, Any]:
+    if provider == "sendgrid":
+        return {"provider": "sendgrid", "sendgrid": {"api_host": url}}
+    if provider == "postmark":
+        return {"provider": "postmark", "postmark": {"api_url": url}}
+    if provider == "mailgun":
+        return {"provider": "mailgun", "mailgun": {"api_url": url, "domain": DOMAIN}}
+    return {"provider": "ses", "ses": {"rate_from_account": False, "connections": 8}}
+
+
+def run(work: Path, provider: str, url: str, count: int) -> dict[str, float]:
+    folder = Path(tempfile.mkdtemp(dir=work))
+    config = make_project(folder, **settings(provider, url))
+    populate(config, count)
+    sent, seconds = send(config)
+    shutil.rmtree(folder)
+    assert sent == count, (provider, sent)
+    return {"seconds": seconds, "rate": sent / seconds}
+
+
+def memory_child(folder: Path) -> None:
+    config = load_config(folder / "newsletter.yaml")
+    sent, seconds = send(config)
+    print(json.dumps({"peak_mb": peak_rss_mb(), "count": sent, "seconds": seconds}))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS. Not getrusage's ru_maxrss: Linux keeps it across exec,
+    so a child of a large parent reports the parent's peak; VmHWM belongs to this image."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def memory_run(work: Path, provider: str, url: str, count: int) -> dict[str, float]:
+    folder = work / f"memory-{provider}"
+    config = make_project(folder, **settings(provider, url))
+    populate(config, count)
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_providers", "--child", str(folder)],
+        capture_output=True, text=True, check=True, env=os.environ.copy(), cwd=ROOT,
+    )  # fmt: skip
+    shutil.rmtree(folder)
+    figures: dict[str, float] = json.loads(result.stdout)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=3, help="0: memory only.")
+    parser.add_argument("--ses", type=int, default=2_000, help="SES's list (0: skipped).")
+    parser.add_argument("--memory", type=int, default=100_000)
+    parser.add_argument(
+        "--memory-providers", default="sendgrid,postmark,mailgun", help="Whose memory to measure."
+    )
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.environ.setdefault("NEWSLETTER_SECRET_KEY", "benchmark-secret-key-0123456789abcdef")
+    os.environ.update(
+        SENDGRID_API_KEY=SENDGRID_KEY,
+        POSTMARK_SERVER_TOKEN=SERVER_TOKEN,
+        MAILGUN_API_KEY=MAILGUN_KEY,
+        AWS_EC2_METADATA_DISABLED="true",
+        **CREDENTIALS,
+    )
+    os.environ.pop("NEWSLETTER_DATABASE_URL", None)
+    if args.child:
+        memory_child(Path(args.child))
+        return
+
+    times: dict[str, list[dict[str, float]]] = {}
+    memory: dict[str, dict[str, float]] = {}
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        server("tests.fakes.sendgrid") as sendgrid,
+        server("tests.fakes.postmark") as postmark,
+        server("tests.fakes.mailgun") as mailgun,
+    ):
+        work = Path(scratch)
+        urls = {"sendgrid": sendgrid, "postmark": postmark, "mailgun": mailgun}
+        moto = None
+        command = moto_server_command()
+        if args.ses and command:
+            moto = MotoServer(command).start()
+            os.environ["AWS_ENDPOINT_URL"] = moto.url
+            import boto3
+
+            boto3.client("ses").verify_email_identity(EmailAddress=SENDER)
+        try:
+            for _ in range(args.runs):
+                for provider, url in urls.items():
+                    times.setdefault(provider, []).append(
+                        run(work, provider, url, args.subscribers)
+                    )
+                if moto is not None:
+                    times.setdefault("ses", []).append(run(work, "ses", "", args.ses))
+            if args.memory:
+                for provider in args.memory_providers.split(","):
+                    memory[provider] = memory_run(work, provider, urls[provider], args.memory)
+        finally:
+            if moto is not None:
+                moto.stop()
+
+    base = statistics.median(r["seconds"] for r in times.get("sendgrid", [{"seconds": 1}]))
+    print(f"\n{args.subscribers:,} recipients, median of {args.runs} runs; load: "
+          f"{os.getloadavg()[0]:.1f}\n")  # fmt: skip
+    print("| provider | seconds | recipients/s | against SendGrid | target |")
+    print("| --- | --- | --- | --- | --- |")
+    for provider, runs in times.items():
+        rate = statistics.median(r["rate"] for r in runs)
+        seconds = statistics.median(r["seconds"] for r in runs)
+        if provider == "ses":
+            seconds = args.subscribers / rate
+            label = f"ses ({args.ses:,} sent to moto, scaled to {args.subscribers:,})"
+        else:
+            label = provider
+        print(f"| {label} | {seconds:.1f} | {rate:,.0f} | {seconds / base:.2f}x | <= 2x |")
+    if memory:
+        print(f"\n| peak RSS sending {args.memory:,} | MB | seconds |\n| --- | --- | --- |")
+        for provider, figures in memory.items():
+            print(f"| {provider} | {figures['peak_mb']:.0f} | {figures['seconds']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
