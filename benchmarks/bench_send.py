@@ -64,8 +64,8 @@ CHUNK = 20_000
 class OneConnectionPerMessage(SmtpProvider):
     """The SMTP provider with connection reuse off: the baseline."""
 
-    def __init__(self, config: Config, limiter: Any) -> None:
-        super().__init__(config, limiter, reuse_connections=False)
+    def __init__(self, config: Config) -> None:
+        super().__init__(config, reuse_connections=False)
 
 
 PROVIDERS["smtp-per-message"] = f"{__name__}:OneConnectionPerMessage"

@@ -3,6 +3,10 @@
 One batch is with the provider at a time. The next one is read and personalised
 meanwhile, but its rows stay ``pending`` until it is handed over, after the previous
 batch is recorded: so a crash never leaves more than the one batch ``in_flight``.
+The provider hands recipients over through the batch's
+:class:`~newsletter.send.ledger_log.LedgerLog`, which waits for the run's rate limit
+(and any back-off) *before* it records them as handed over, right before the provider
+calls its server.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
@@ -24,17 +29,9 @@ from newsletter.render.mail import list_unsubscribe, shared_list_headers
 from newsletter.safe_text import without_controls
 from newsletter.send import campaign_rows, ledger
 from newsletter.send.lease import Lease
-from newsletter.send.ledger_log import LEDGER_STATE, LedgerLog
-from newsletter.send.providers import (
-    NO_LOG,
-    Batch,
-    Content,
-    Delivery,
-    DeliveryLog,
-    Provider,
-    Recipient,
-    local_message,
-)
+from newsletter.send.ledger_log import LEDGER_STATE, LedgerLog, SendStopped
+from newsletter.send.providers import Batch, Content, Delivery, Provider, Recipient, local_message
+from newsletter.send.ratelimit import RateLimiter
 from newsletter.send.return_tokens import MAILTO_SUBJECT_PREFIX, ReturnTokens
 from newsletter.store import Store
 from newsletter.store.statuses import StatusChange
@@ -190,6 +187,7 @@ class CampaignRun:
         recipient: RecipientBuilder,
         provider: Provider,
         progress: ProgressCallback | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.store = store
         self.campaign = campaign
@@ -197,6 +195,7 @@ class CampaignRun:
         self.recipient = recipient
         self.provider = provider
         self.report = progress or (lambda _: None)
+        self.limiter = limiter or RateLimiter()
         self.ledger = ledger.Ledger(store, campaign.id)
 
     def run(
@@ -243,36 +242,21 @@ class CampaignRun:
         while upcoming is not None:
             claim, batch = upcoming
             lease.check()
-            claim, handed, log = self._hand_over(claim, batch, progress)
-            out = hand_off.submit(self.provider.send_batch, handed, log) if handed else None
+            # The log waits for the pace, then hands over (re-checking who is still
+            # subscribed) right before the provider calls its server.
+            log = LedgerLog(self.ledger, claim, self.limiter, self.provider.notify)
+            out = hand_off.submit(self.provider.send_batch, batch, log)
             try:
                 upcoming = self._prepare(claim.last_id, size, progress)  # meanwhile
+            except BaseException:
+                log.stop()  # Ctrl-C: a wait ends now, and who waited stays pending
+                raise
             finally:
-                stopped = self._record(claim, out, log, progress) if out else None
+                stopped = self._record(claim, out, log, progress)
             self.report(progress)
             if stopped:
                 return stopped
         return None
-
-    def _hand_over(
-        self, claim: ledger.Claim, batch: Batch, progress: Progress
-    ) -> tuple[ledger.Claim, Batch | None, DeliveryLog]:
-        """Commit the batch as handed over, leaving out who unsubscribed meanwhile: as a
-        whole, or message by message through a :class:`LedgerLog` for providers that
-        report each one. None for the batch when no one is left in it."""
-        if self.provider.per_message:
-            return claim, batch, LedgerLog(self.ledger, claim)
-        handed = self.ledger.hand_over(claim)
-        if handed is claim:
-            return claim, batch, NO_LOG
-        progress.add("skipped", handed.skipped - claim.skipped)
-        kept = {row.subscriber_id for row in handed.recipients}
-        recipients = [
-            recipient
-            for recipient, row in zip(batch.recipients, claim.recipients, strict=True)
-            if row.subscriber_id in kept
-        ]
-        return handed, Batch(batch.content, recipients) if recipients else None, NO_LOG
 
     def _prepare(
         self, after: int, size: int, progress: Progress
@@ -290,7 +274,7 @@ class CampaignRun:
         self,
         claim: ledger.Claim,
         out: Future[list[Delivery]],
-        log: DeliveryLog,
+        log: LedgerLog,
         progress: Progress,
     ) -> str | None:
         """Wait for the hand-off and record what became of each recipient."""
@@ -301,15 +285,33 @@ class CampaignRun:
             stopped = _why_the_campaign_stopped(error)
             deliveries = error.deliveries or _undelivered(error, len(claim.recipients))
         except BaseException as error:
-            # A bug, Ctrl-C, a full disk: what reached the provider is not known, except
-            # what a per-message provider reported (the rest of its batch stays pending).
-            if isinstance(log, LedgerLog):
+            # Ctrl-C, a bug, a full disk. A wait for the pace or a retry ends here and
+            # its recipients stay pending; a request already on the wire is let finish.
+            log.stop()
+            if not isinstance(error, SendStopped):
+                wait_for([out])
+            if out.done() and out.exception() is None:
+                self._write(claim, out.result(), log, progress)
+            else:
+                # What reached the provider is not known, except what a per-message
+                # provider reported: the rows still in flight are the ones it may have.
                 log.flush()
-            reason = f"interrupted ({type(error).__name__}) while the batch was out"
-            self.ledger.record(claim, [("unknown", None, reason)] * len(claim.recipients))
+                reason = f"interrupted ({type(error).__name__}) while the batch was out"
+                self.ledger.record(claim, [("unknown", None, reason)] * len(claim.recipients))
+            if isinstance(error, SendStopped):
+                return None  # the stop's own cause (Ctrl-C) is on its way up
             raise
-        if isinstance(log, LedgerLog):
-            log.flush()  # the rows it reported are no longer in flight: record skips them
+        self._write(claim, deliveries, log, progress)
+        return stopped
+
+    def _write(
+        self,
+        claim: ledger.Claim,
+        deliveries: list[Delivery],
+        log: LedgerLog,
+        progress: Progress,
+    ) -> None:
+        log.flush()  # the rows it reported are no longer in flight: record skips them
         outcomes = [(LEDGER_STATE[d.status], d.message_id, d.error) for d in deliveries]
         # Counted per status, not per recipient: a thousand calls per batch add up.
         statuses = Counter(delivery.status for delivery in deliveries)
@@ -326,7 +328,6 @@ class CampaignRun:
             self.store.change_statuses(bounced)
         for status, count in statuses.items():
             progress.add(status, count)
-        return stopped
 
 
 @contextmanager

@@ -330,6 +330,20 @@ class Ledger:
                 )
         return Claim(kept, skipped=claim.skipped + len(gone), last_id=claim.last_id)
 
+    def put_back(self, claim: Claim, reason: str) -> None:
+        """``in_flight`` -> ``pending`` for a batch the provider did not take (a 5xx, a
+        429, no connection), committed before anyone waits to try it again."""
+        with write_connection(self.engine) as connection, connection.begin():
+            connection.execute(
+                update(ledger)
+                .where(
+                    self._mine,
+                    ledger.c.state == "in_flight",
+                    ledger.c.subscriber_id.between(claim.first_id, claim.last_recipient_id),
+                )
+                .values(state="pending", error=reason, updated_at=now())
+            )
+
     def start_one(self, subscriber_id: int, settled: Sequence[Outcome]) -> bool:
         """For providers that send message by message: write the ``settled`` outcomes
         and move one recipient ``pending`` -> ``in_flight``, in one transaction. False

@@ -1,6 +1,10 @@
 """One global pace for a whole run, shared by every connection of a provider.
 
-``acquire(n)`` blocks until ``n`` more messages may go out. The per-second rate spaces
+``reserve(n)`` books the moment ``n`` more messages may go out and says how many
+seconds away it is; ``acquire(n)`` books and sleeps until then. A campaign reserves
+and waits *before* it hands anyone over (:class:`newsletter.send.ledger_log.LedgerLog`),
+so while it waits its recipients are still ``pending``: a kill or Ctrl-C then leaves
+nothing "in flight" that the provider never saw. The per-second rate spaces
 grants evenly (a request for 1,000 messages at 100/s is followed by 10 quiet seconds);
 the optional per-hour and per-day caps are sliding windows, for providers that count
 that way. Parallel SMTP connections all draw from one limiter, so two connections at
@@ -90,6 +94,14 @@ class RateLimiter:
 
     def acquire(self, count: int = 1) -> float:
         """Block until ``count`` messages may go; returns the seconds waited."""
+        wait = self.reserve(count)
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def reserve(self, count: int = 1) -> float:
+        """Book the first moment ``count`` more messages may go; the seconds until then
+        (0.0: at once). The caller waits that long itself, then sends."""
         with self._lock:
             now = self._clock()
             start = max(now, self._next_free)
@@ -102,7 +114,4 @@ class RateLimiter:
                 window.record(start, count)
             # Grants stay in time order (the windows rely on it), paced by the rate if any.
             self._next_free = start + (count / self.per_second if self.per_second else 0.0)
-        wait = start - now
-        if wait > 0:
-            self._sleep(wait)
-        return max(wait, 0.0)
+        return max(start - now, 0.0)

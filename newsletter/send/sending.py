@@ -297,7 +297,7 @@ def send_campaign(
     store = open_store(config)
     try:
         limiter = _limiter(config, store, rate)
-        with get_provider(config, plan.provider, limiter=limiter) as provider:
+        with get_provider(config, plan.provider) as provider:
             if notice is not None:
                 provider.notify = notice
             size = min(provider.batch_size, limiter.largest_grant or provider.batch_size)
@@ -341,6 +341,7 @@ def send_campaign(
                 RecipientBuilder(config, links, started.id, returns, click_key),
                 provider,
                 progress,
+                limiter,
             )
             with Lease(store, started) as lease:
                 return run.run(

@@ -8,14 +8,21 @@ request and lets its substitutions fill them. Each provider is one module, regis
 here by name and imported only when used (so ``sendgrid`` is imported only by
 ``providers/sendgrid.py``, and only when someone sends through it).
 
-Providers that hand over one message at a time (outbox, SMTP: ``per_message = True``)
-report each message to a :class:`DeliveryLog` as it happens: :meth:`DeliveryLog.starting`
-just before the message leaves (the log may say "leave this one out": the reader
-unsubscribed meanwhile), :meth:`DeliveryLog.finished` with its outcome right after. The
-campaign writes both to the ledger, so a crash leaves at most the one message on the
-wire of each connection ``unknown``; everything before it is ``sent`` (or ``failed``)
-and everything after it still ``pending``. A provider that sends a batch in one request
-(SendGrid) never calls the log: its batch is handed over and recorded as a whole.
+Every provider tells its :class:`DeliveryLog` right before it puts recipients on the
+wire, and only then: :meth:`DeliveryLog.starting` for one message (outbox, SMTP:
+``per_message = True``), :meth:`DeliveryLog.starting_many` for a request that carries
+many (SendGrid). The log first *waits* (the run's rate limit, and any back-off the
+provider asks for with ``wait=``), then re-checks who is still subscribed and records
+them as handed over, and answers who may go; the provider then calls its server at
+once. So every wait happens while the recipients are still ``pending``: a kill or
+Ctrl-C during one leaves nothing ``in_flight`` that the provider never saw. Providers
+never sleep or pace themselves. A recipient the server did not take ("try later", a
+5xx, a refused connection) goes back to ``pending`` *before* the provider waits to try
+again: :meth:`DeliveryLog.finished` with a ``deferred`` delivery for one message,
+:meth:`DeliveryLog.put_back` for a request. Per-message providers also report each
+outcome right after it (:meth:`DeliveryLog.finished`), so a crash leaves at most the one
+message on the wire of each connection ``unknown``; a request's outcome is recorded by
+the campaign from what :meth:`Provider.send_batch` returns.
 
 A provider raises :class:`~newsletter.errors.ProviderError` when it refuses the whole
 batch for good (bad request, bad credentials) and
@@ -29,6 +36,7 @@ import dataclasses
 import datetime as dt
 import functools
 import importlib
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import format_datetime
@@ -42,7 +50,6 @@ from newsletter.models import GREETING_FALLBACK, Personalization
 from newsletter.render.compile import marker
 from newsletter.render.mail import format_address, message_bytes, new_message_id, safe_header
 from newsletter.render.personalize import fill, split_markers
-from newsletter.send.ratelimit import RateLimiter
 
 
 @dataclass(frozen=True)
@@ -200,30 +207,57 @@ class Delivery:
 
 
 class DeliveryLog(Protocol):
-    """Where a ``per_message`` provider reports each recipient of a batch as it goes.
+    """Where a provider hands recipients over, waits, and reports them.
 
     Called from the provider's worker threads (one per connection), possibly at once;
     each call returns only when what it reports is safe (committed), so the provider
-    must not put the next message of that connection on the wire before.
+    must not put the next message of that connection on the wire before. The waits
+    happen inside :meth:`starting` and :meth:`starting_many`; they raise an exception
+    the provider must let through when the run is stopped meanwhile (Ctrl-C).
     """
 
-    def starting(self, index: int) -> bool:
-        """Recipient ``index`` of the batch is about to be handed over. False: leave them
-        out (report them as a ``skipped`` delivery, and do not call :meth:`finished`)."""
+    def starting(self, index: int, wait: float = 0.0) -> bool:
+        """Recipient ``index`` of the batch is about to be handed over: wait ``wait``
+        seconds (a retry's back-off) and the run's pace, then hand them over. False:
+        leave them out (report them as a ``skipped`` delivery, and do not call
+        :meth:`finished`). Called again after a ``deferred`` :meth:`finished` to retry."""
         ...
 
     def finished(self, index: int, delivery: Delivery) -> None:
-        """What became of recipient ``index`` (after a True :meth:`starting`)."""
+        """What became of recipient ``index`` (after a True :meth:`starting`). A
+        ``deferred`` delivery puts them back to ``pending`` at once."""
+        ...
+
+    def starting_many(self, indexes: Sequence[int], wait: float = 0.0) -> list[int]:
+        """Recipients ``indexes`` are about to go out in one request: wait ``wait`` seconds
+        and the run's pace, then hand them over. Returns those still subscribed, in order;
+        the rest are ``skipped`` deliveries. Their outcome is what ``send_batch`` returns."""
+        ...
+
+    def put_back(self, indexes: Sequence[int], reason: str) -> None:
+        """The request of ``indexes`` was not taken (a 5xx, a 429, no connection): back to
+        ``pending`` before the provider waits to try again with :meth:`starting_many`."""
         ...
 
 
 class NoLog:
-    """The log of a send outside any campaign (test sends, transactional mail)."""
+    """The log of a send outside any campaign (test sends, transactional mail): no pace,
+    nothing to record; a back-off is slept here."""
 
-    def starting(self, index: int) -> bool:
+    def starting(self, index: int, wait: float = 0.0) -> bool:
+        if wait > 0:
+            time.sleep(wait)
         return True
 
     def finished(self, index: int, delivery: Delivery) -> None:
+        pass
+
+    def starting_many(self, indexes: Sequence[int], wait: float = 0.0) -> list[int]:
+        if wait > 0:
+            time.sleep(wait)
+        return list(indexes)
+
+    def put_back(self, indexes: Sequence[int], reason: str) -> None:
         pass
 
 
@@ -234,7 +268,8 @@ class Provider(Protocol):
     name: str
     # The most recipients one send_batch call takes (SendGrid: personalizations/request).
     batch_size: int
-    # True: send_batch reports every message to its DeliveryLog (see the module doc).
+    # True: send_batch hands over and reports every message to its DeliveryLog one by one
+    # (starting/finished); False: each request as a whole (starting_many/put_back).
     per_message: bool
     # Told what the provider waits for (a retry after a 5xx, a 429's reset), as it starts.
     notify: Callable[[str], None]
@@ -260,9 +295,8 @@ class BaseProvider:
     batch_size = 1000
     per_message = False
 
-    def __init__(self, config: Config, limiter: RateLimiter) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
-        self.limiter = limiter
         # Set by the caller to hear what a provider waits for (retries, back-off).
         self.notify: Callable[[str], None] = lambda message: None
 
@@ -299,10 +333,9 @@ PROVIDERS: dict[str, str] = {
 }
 
 
-def get_provider(
-    config: Config, name: str | None = None, *, limiter: RateLimiter | None = None
-) -> Provider:
-    """The provider called ``name`` (default: ``config.provider``), ready to send."""
+def get_provider(config: Config, name: str | None = None) -> Provider:
+    """The provider called ``name`` (default: ``config.provider``), ready to send. It
+    keeps no pace of its own: a campaign's :class:`DeliveryLog` paces it."""
     name = name or config.provider
     try:
         module_name, class_name = PROVIDERS[name].split(":")
@@ -311,5 +344,5 @@ def get_provider(
             f"provider {name!r} is unknown; use one of {', '.join(sorted(PROVIDERS))}"
         ) from None
     provider_class = getattr(importlib.import_module(module_name), class_name)
-    provider: Provider = provider_class(config, limiter or RateLimiter())
+    provider: Provider = provider_class(config)
     return provider

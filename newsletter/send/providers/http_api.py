@@ -11,6 +11,12 @@ The rule every HTTP provider (Postmark, Mailgun) follows, in one place:
   :class:`AnswerLost` is raised and the request is never sent again on its own;
 - any other answer is returned for the provider to read.
 
+Every wait (a back-off, the run's rate limit) happens in the campaign's
+:class:`~newsletter.send.providers.DeliveryLog` before the batch is handed over
+(``log.starting_many``), and a request that was not taken goes back to ``pending``
+(``log.put_back``) before the back-off: a kill or Ctrl-C during a wait leaves nothing
+in flight that the provider never saw.
+
 Each request opens its own connection (as SendGrid's library does): a kept-alive
 connection that the server closed while idle fails the same way as a lost answer, and
 that must not turn a batch ``unknown``.
@@ -22,12 +28,13 @@ import http.client
 import json
 import socket
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from newsletter.errors import ProviderUnavailable
+from newsletter.send.providers import NO_LOG, Delivery, DeliveryLog
 from newsletter.send.providers.retry import Backoff
 
 MAX_RATE_LIMIT_WAIT = 900.0  # never sleep longer than this on one 429, whatever it says
@@ -39,7 +46,20 @@ class NotSent(Exception):
 
 
 class AnswerLost(Exception):
-    """The request went out whole and its answer never came: it may have been accepted."""
+    """The request went out whole and its answer never came: it may have been accepted.
+    ``going``: the batch's recipients (indexes) the request carried."""
+
+    going: Sequence[int] = ()
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What :meth:`ApiClient.post` did: the batch's recipients (indexes) the request
+    carried, in order (the others left while it waited), and the answer; None when
+    nobody was left to send to."""
+
+    going: list[int]
+    answer: Answer | None
 
 
 @dataclass(frozen=True)
@@ -110,39 +130,79 @@ class ApiClient:
     def host(self) -> str:
         return urlsplit(self.base_url).netloc
 
-    def post(self, path: str, body: bytes, content_type: str) -> Answer:
-        """The first answer that is not "try later"; :class:`AnswerLost` (with a message
-        fit for the ledger) if the request may have been accepted unanswered;
-        :class:`ProviderUnavailable` when the retries ran out."""
+    def post(
+        self,
+        path: str,
+        body: Callable[[Sequence[int]], bytes],
+        content_type: str,
+        *,
+        count: int,
+        log: DeliveryLog = NO_LOG,
+    ) -> Posted:
+        """POST ``body(indexes)`` for a batch of ``count`` recipients, handed over through
+        ``log`` right before each attempt: the first answer that is not "try later";
+        :class:`AnswerLost` (with a message fit for the ledger) if the request may have
+        been accepted unanswered; :class:`ProviderUnavailable` when the retries ran out."""
         headers = {**self.headers, "Content-Type": content_type}
+        going = list(range(count))
+        data = body(going)  # before any wait: the request follows the hand-over at once
         last_error = ""
         server_wait = 0.0
         for attempt in range(self.backoff.retries + 1):
+            wait = 0.0
             if attempt:
-                self.backoff.wait(attempt - 1, at_least=server_wait, reason=last_error)
+                wait = self.backoff.before_retry(
+                    attempt - 1, at_least=server_wait, reason=last_error
+                )
             server_wait = 0.0
+            kept = log.starting_many(going, wait=wait)
+            if kept != going:  # someone left while the batch waited
+                going = kept
+                if not going:
+                    return Posted([], None)
+                data = body(going)
             try:
-                answer = self._post(self.base_url + path, body, headers, timeout=self.timeout)
+                answer = self._post(self.base_url + path, data, headers, timeout=self.timeout)
             except NotSent as error:
                 last_error = f"cannot connect to {self.host} ({error})"
+                log.put_back(going, f"not sent, to retry: {last_error}")
                 continue
             except AnswerLost as error:
-                raise AnswerLost(
+                lost = AnswerLost(
                     f"no answer from {self.host} ({error}) after the batch was sent: "
                     f"{self.provider} may have accepted it, so it was not sent again; its "
                     "events or --retry-unknown settle it"
-                ) from None
+                )
+                lost.going = going
+                raise lost from None
             if answer.status == 429 or answer.status >= 500:
                 last_error = f"{answer.status} {answer.text(200)}"
                 if answer.status == 429:
                     server_wait = retry_after(answer.headers)
+                log.put_back(going, f"not accepted, to retry: {last_error}")
                 continue
-            return answer
+            return Posted(going, answer)
         raise ProviderUnavailable(
             f"{self.provider} did not accept the batch after {self.backoff.retries + 1} "
             f"attempts (last: {last_error})",
             maybe_delivered=False,
+            deliveries=spread(count, going, Delivery("deferred", error=last_error)),
         )
+
+
+LEFT = Delivery("skipped", error="not sent: no longer subscribed")
+
+
+def spread(count: int, going: Sequence[int], delivery: Delivery | list[Delivery]) -> list[Delivery]:
+    """One delivery per recipient of a batch of ``count``: ``delivery`` (or the list, one
+    per index of ``going``) for those the request carried, ``skipped`` for who left."""
+    each = delivery if isinstance(delivery, list) else [delivery] * len(going)
+    if len(going) == count:
+        return list(each)
+    outcomes = [LEFT] * count
+    for index, outcome in zip(going, each, strict=True):
+        outcomes[index] = outcome
+    return outcomes
 
 
 def retry_after(headers: Mapping[str, str]) -> float:

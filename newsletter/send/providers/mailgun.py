@@ -21,6 +21,7 @@ events through ``POST /webhooks/mailgun`` and fail that recipient only.
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from html import escape
 from urllib.parse import urlencode
 
@@ -31,9 +32,8 @@ from newsletter.errors import ConfigError, ProviderError
 from newsletter.render.compile import marker
 from newsletter.render.mail import format_address, header_value
 from newsletter.send.providers import NO_LOG, BaseProvider, Batch, Delivery, DeliveryLog
-from newsletter.send.providers.http_api import Answer, AnswerLost, ApiClient
+from newsletter.send.providers.http_api import Answer, AnswerLost, ApiClient, spread
 from newsletter.send.providers.retry import Backoff
-from newsletter.send.ratelimit import RateLimiter
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -41,8 +41,8 @@ FORM = "application/x-www-form-urlencoded"
 class MailgunProvider(BaseProvider):
     name = "mailgun"
 
-    def __init__(self, config: Config, limiter: RateLimiter) -> None:
-        super().__init__(config, limiter)
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
         self.settings = config.mailgun
         self.batch_size = self.settings.batch_size
         if not self.settings.domain:
@@ -67,19 +67,28 @@ class MailgunProvider(BaseProvider):
         )
 
     def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
-        # One request for the whole batch: handed over and recorded as a whole.
-        body = urlencode(self.form(batch)).encode()
-        self.limiter.acquire(len(batch.recipients))
+        # One request for the whole batch, handed over through ``log`` right before each
+        # attempt (the log waits first); its outcome returned as a whole.
+        count = len(batch.recipients)
+
+        def body(going: Sequence[int]) -> bytes:
+            chosen = [batch.recipients[index] for index in going]
+            return urlencode(self.form(Batch(batch.content, chosen))).encode()
+
+        path = f"/v3/{self.domain}/messages"
         try:
-            answer = self.api.post(f"/v3/{self.domain}/messages", body, FORM)
+            posted = self.api.post(path, body, FORM, count=count, log=log)
         except AnswerLost as lost:
-            return [Delivery("unknown", error=str(lost))] * len(batch.recipients)
+            return spread(count, lost.going, Delivery("unknown", error=str(lost)))
+        going, answer = posted.going, posted.answer
+        if answer is None:
+            return spread(count, going, [])
         if answer.status != 200:
             raise self._refusal(answer)
         found = answer.json()
         message_id = found.get("id") if isinstance(found, dict) else None
         message_id = str(message_id).strip("<>") if message_id else None
-        return [Delivery("sent", message_id=message_id)] * len(batch.recipients)
+        return spread(count, going, Delivery("sent", message_id=message_id))
 
     def form(self, batch: Batch) -> list[tuple[str, str]]:
         """The request's form fields, in order (``to`` repeated)."""

@@ -19,15 +19,14 @@ from newsletter.send.providers import (
     DeliveryLog,
     local_message,
 )
-from newsletter.send.ratelimit import RateLimiter
 
 
 class OutboxProvider(BaseProvider):
     name = "outbox"
     per_message = True
 
-    def __init__(self, config: Config, limiter: RateLimiter) -> None:
-        super().__init__(config, limiter)
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
         self.batch_size = config.sending.batch_size
         self.path = config.outbox_dir
         self._maildir: mailbox.Maildir | None = None
@@ -47,10 +46,9 @@ class OutboxProvider(BaseProvider):
         maildir = self._open()
         deliveries: list[Delivery] = []
         for index, recipient in enumerate(batch.recipients):
-            if not log.starting(index):
+            if not log.starting(index):  # waits for the pace first
                 deliveries.append(Delivery("skipped", error="not sent: no longer subscribed"))
                 continue
-            self.limiter.acquire()
             message_id, message = local_message(batch.content, recipient)
             try:
                 maildir.add(message)

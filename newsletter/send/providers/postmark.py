@@ -19,6 +19,7 @@ request whose answer was lost is ``unknown``, never resent on its own
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -27,9 +28,8 @@ from newsletter.config import Config, env_secret
 from newsletter.errors import ConfigError, ProviderError
 from newsletter.render.mail import format_address, header_value
 from newsletter.send.providers import NO_LOG, BaseProvider, Batch, Delivery, DeliveryLog
-from newsletter.send.providers.http_api import Answer, AnswerLost, ApiClient
+from newsletter.send.providers.http_api import Answer, AnswerLost, ApiClient, spread
 from newsletter.send.providers.retry import Backoff
-from newsletter.send.ratelimit import RateLimiter
 
 TOKEN_HEADER = "X-Postmark-Server-Token"
 INACTIVE_RECIPIENT = 406
@@ -53,8 +53,8 @@ ACCOUNT_ERRORS = {
 class PostmarkProvider(BaseProvider):
     name = "postmark"
 
-    def __init__(self, config: Config, limiter: RateLimiter) -> None:
-        super().__init__(config, limiter)
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
         self.settings = config.postmark
         self.batch_size = self.settings.batch_size
         token = env_secret(self.settings.server_token_env)
@@ -72,20 +72,28 @@ class PostmarkProvider(BaseProvider):
         )
 
     def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
-        # One request for the whole batch: handed over and recorded as a whole.
-        body = orjson.dumps(self.messages(batch))
-        self.limiter.acquire(len(batch.recipients))
+        # One request for the whole batch, handed over through ``log`` right before each
+        # attempt (the log waits first); its outcome returned as a whole.
+        count = len(batch.recipients)
+
+        def body(going: Sequence[int]) -> bytes:
+            chosen = [batch.recipients[index] for index in going]
+            return orjson.dumps(self.messages(Batch(batch.content, chosen)))
+
         try:
-            answer = self.api.post("/email/batch", body, "application/json")
+            posted = self.api.post("/email/batch", body, "application/json", count=count, log=log)
         except AnswerLost as lost:
-            return [Delivery("unknown", error=str(lost))] * len(batch.recipients)
+            return spread(count, lost.going, Delivery("unknown", error=str(lost)))
+        going, answer = posted.going, posted.answer
+        if answer is None:
+            return spread(count, going, [])
         if answer.status != 200:
             raise self._refusal(answer)
         results = answer.json()
-        if not isinstance(results, list) or len(results) != len(batch.recipients):
+        if not isinstance(results, list) or len(results) != len(going):
             # Accepted (200), but the answer does not say what became of each message.
             why = f"Postmark's answer to the batch could not be read ({answer.text(100)})"
-            return [Delivery("unknown", error=why)] * len(batch.recipients)
+            return spread(count, going, Delivery("unknown", error=why))
         deliveries = [_outcome(result) for result in results]
         stops = [self._account_error(result) for result in results]
         stop = next((line for line in stops if line is not None), None)
@@ -94,12 +102,16 @@ class PostmarkProvider(BaseProvider):
             # rest waits for the fix.
             raise ProviderError(
                 stop,
-                deliveries=[
-                    d if line is None else Delivery("deferred", error=stop)
-                    for d, line in zip(deliveries, stops, strict=True)
-                ],
+                deliveries=spread(
+                    count,
+                    going,
+                    [
+                        d if line is None else Delivery("deferred", error=stop)
+                        for d, line in zip(deliveries, stops, strict=True)
+                    ],
+                ),
             )
-        return deliveries
+        return spread(count, going, deliveries)
 
     def messages(self, batch: Batch) -> list[dict[str, Any]]:
         content = batch.content

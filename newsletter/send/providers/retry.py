@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,7 +15,6 @@ class Backoff:
     retries: int  # tries after the first one
     initial: float  # seconds before the first retry
     maximum: float  # the cap
-    sleep: Callable[[float], None] = time.sleep
     # Told what each wait is for, before it starts (the CLI prints it: a run that
     # sits silent for a minute looks hung).
     notify: Callable[[str], None] = field(default=lambda message: None)
@@ -34,10 +32,12 @@ class Backoff:
         ceiling = min(self.maximum, self.initial * 2.0**retry)
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
-    def wait(self, retry: int, *, at_least: float = 0.0, reason: str = "") -> None:
-        """Sleep before retry ``retry``; ``at_least`` is what the server asked for;
-        ``reason`` (the last answer) is passed on to ``notify``."""
+    def before_retry(self, retry: int, *, at_least: float = 0.0, reason: str = "") -> float:
+        """The seconds to wait before retry ``retry``, announced to ``notify``;
+        ``at_least`` is what the server asked for, ``reason`` the last answer. A campaign's
+        provider passes them to its :class:`~newsletter.send.providers.DeliveryLog`, which
+        waits with the recipients back in ``pending``."""
         seconds = max(self.delay(retry), at_least)
         because = f" after {reason}" if reason else ""
         self.notify(f"retry {retry + 1} of {self.retries} in {seconds:.1f} s{because}")
-        self.sleep(seconds)
+        return seconds

@@ -8,7 +8,10 @@ header and ``custom_args`` (campaign and subscriber id, echoed by the Event Webh
 Answers: 2xx accepted (``X-Message-Id`` recorded for every recipient); 429 waits as
 long as ``X-RateLimit-Reset``/``Retry-After`` say; 5xx and failures to connect or to
 send the request are retried with capped exponential backoff and jitter; 400 stops
-the campaign with SendGrid's own message; 401/403 name the API key variable.
+the campaign with SendGrid's own message; 401/403 name the API key variable. Every
+wait, the rate limit's included, happens in the campaign's log with the batch back in
+``pending`` (:meth:`DeliveryLog.starting_many`, :meth:`DeliveryLog.put_back`): the batch
+is handed over again, re-checked, right before each attempt.
 
 A request that reached SendGrid whole but whose answer was lost (a timeout while
 waiting, a connection reset or closed before the status line) may have been accepted:
@@ -37,7 +40,6 @@ from newsletter.render.compile import marker
 from newsletter.render.mail import header_value
 from newsletter.send.providers import NO_LOG, BaseProvider, Batch, Delivery, DeliveryLog, Recipient
 from newsletter.send.providers.retry import Backoff
-from newsletter.send.ratelimit import RateLimiter
 
 MAX_RATE_LIMIT_WAIT = 900.0  # never sleep longer than this on one 429, whatever it says
 # Any Content-Type but the bare "application/json" makes the library send a body we
@@ -48,8 +50,8 @@ JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 class SendGridProvider(BaseProvider):
     name = "sendgrid"
 
-    def __init__(self, config: Config, limiter: RateLimiter) -> None:
-        super().__init__(config, limiter)
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
         self.settings = config.sendgrid
         self.batch_size = self.settings.batch_size
         self.backoff = Backoff.from_settings(config.sending, notify=self.notice)
@@ -65,17 +67,44 @@ class SendGridProvider(BaseProvider):
         self.client.client.request_headers["Content-Type"] = JSON_CONTENT_TYPE
 
     def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
-        # One request for the whole batch: handed over and recorded as a whole, not
-        # through ``log``.
+        # One request for the whole batch: handed over with ``log.starting_many`` right
+        # before each attempt (the log waits first), its outcome returned as a whole.
+        recipients = batch.recipients
+        going = list(range(len(recipients)))
         # orjson: a 1,000-recipient body in a tenth of json.dumps' time (UTF-8, not
-        # \u-escaped, hence the charset in the Content-Type).
+        # \u-escaped, hence the charset in the Content-Type). Encoded before any wait,
+        # so the request follows the hand-over at once.
         body = _EncodedBody(orjson.dumps(self.payload(batch)))
-        self.limiter.acquire(len(batch.recipients))
-        try:
-            message_id = self._post(body)
-        except _AnswerLost as lost:
-            return [Delivery("unknown", error=str(lost))] * len(batch.recipients)
-        return [Delivery("sent", message_id=message_id)] * len(batch.recipients)
+        last_error = ""
+        server_wait = 0.0  # what a 429 asked for
+        for attempt in range(self.backoff.retries + 1):
+            wait = 0.0
+            if attempt:
+                wait = self.backoff.before_retry(
+                    attempt - 1, at_least=server_wait, reason=last_error
+                )
+            kept = log.starting_many(going, wait=wait)
+            if kept != going:  # someone left while the batch waited
+                going = kept
+                if not going:
+                    return _outcomes(len(recipients), going, _LEFT)
+                chosen = Batch(batch.content, [recipients[i] for i in going])
+                body = _EncodedBody(orjson.dumps(self.payload(chosen)))
+            try:
+                message_id = self._post(body)
+            except _TryLater as later:
+                last_error, server_wait = later.reason, later.wait
+                log.put_back(going, f"not accepted, to retry: {later.reason}")
+                continue
+            except _AnswerLost as lost:
+                return _outcomes(len(recipients), going, Delivery("unknown", error=str(lost)))
+            return _outcomes(len(recipients), going, Delivery("sent", message_id=message_id))
+        raise ProviderUnavailable(
+            f"SendGrid did not accept the batch after {self.backoff.retries + 1} attempts "
+            f"(last: {last_error})",
+            maybe_delivered=False,
+            deliveries=_outcomes(len(recipients), going, Delivery("deferred", error=last_error)),
+        )
 
     # The request body: plain dicts (the library's helper objects cost five times more).
 
@@ -135,40 +164,34 @@ class SendGridProvider(BaseProvider):
     # The hand-off, with retries.
 
     def _post(self, body: _EncodedBody) -> str | None:
-        last_error = ""
-        server_wait = 0.0  # what a 429 asked for
-        for attempt in range(self.backoff.retries + 1):
-            if attempt:
-                self.backoff.wait(attempt - 1, at_least=server_wait, reason=last_error)
-            server_wait = 0.0
-            try:
-                # What client.send(dict) does, minus its json.dumps: body is encoded JSON.
-                response = self.client.client.mail.send.post(request_body=body)
-                message_id: str | None = response.headers.get("X-Message-Id")
-                return message_id
-            except HTTPError as error:
-                last_error = f"{error.status_code} {_error_text(error.body)}"
-                if error.status_code == 429:
-                    server_wait = _rate_limit_wait(error.headers)
-                elif error.status_code < 500:
-                    raise self._refusal(error.status_code, error.body) from None
-            except urllib.error.URLError as error:
-                # Raised before the request was complete: SendGrid cannot have acted on it.
-                last_error = f"cannot connect to {self.settings.api_host} ({error.reason})"
-            except (OSError, http.client.HTTPException) as error:
-                # Raised while waiting for the answer: the whole request was sent, and
-                # SendGrid may have accepted it. Sending it again could mail everyone
-                # twice, so it is not retried.
-                raise _AnswerLost(
-                    f"no answer from {self.settings.api_host} ({_describe(error)}) after "
-                    "the batch was sent: SendGrid may have accepted it, so it was not sent "
-                    "again; its events or --retry-unknown settle it"
-                ) from None
-        raise ProviderUnavailable(
-            f"SendGrid did not accept the batch after {self.backoff.retries + 1} attempts "
-            f"(last: {last_error})",
-            maybe_delivered=False,
-        )
+        """One attempt: SendGrid's message id; :class:`_TryLater` when it did not take the
+        request but may later, :class:`_AnswerLost` when it may have taken it."""
+        try:
+            # What client.send(dict) does, minus its json.dumps: body is encoded JSON.
+            response = self.client.client.mail.send.post(request_body=body)
+            message_id: str | None = response.headers.get("X-Message-Id")
+            return message_id
+        except HTTPError as error:
+            reason = f"{error.status_code} {_error_text(error.body)}"
+            if error.status_code == 429:
+                raise _TryLater(reason, _rate_limit_wait(error.headers)) from None
+            if error.status_code < 500:
+                raise self._refusal(error.status_code, error.body) from None
+            raise _TryLater(reason) from None
+        except urllib.error.URLError as error:
+            # Raised before the request was complete: SendGrid cannot have acted on it.
+            raise _TryLater(
+                f"cannot connect to {self.settings.api_host} ({error.reason})"
+            ) from None
+        except (OSError, http.client.HTTPException) as error:
+            # Raised while waiting for the answer: the whole request was sent, and
+            # SendGrid may have accepted it. Sending it again could mail everyone
+            # twice, so it is not retried.
+            raise _AnswerLost(
+                f"no answer from {self.settings.api_host} ({_describe(error)}) after "
+                "the batch was sent: SendGrid may have accepted it, so it was not sent "
+                "again; its events or --retry-unknown settle it"
+            ) from None
 
     def _refusal(self, status: int, body: bytes | str | None) -> ProviderError:
         text = _error_text(body)
@@ -187,6 +210,29 @@ class SendGridProvider(BaseProvider):
 
 class _AnswerLost(Exception):
     """The request went out whole and its answer never came: it may have been accepted."""
+
+
+class _TryLater(Exception):
+    """SendGrid did not take the request (a 5xx, a 429, no connection): try again after
+    ``wait`` seconds at least."""
+
+    def __init__(self, reason: str, wait: float = 0.0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.wait = wait
+
+
+_LEFT = Delivery("skipped", error="not sent: no longer subscribed")
+
+
+def _outcomes(count: int, going: list[int], delivery: Delivery) -> list[Delivery]:
+    """``delivery`` for the recipients that went, ``skipped`` for those who left."""
+    if len(going) == count:
+        return [delivery] * count
+    outcomes = [_LEFT] * count
+    for index in going:
+        outcomes[index] = delivery
+    return outcomes
 
 
 class _Bytes(bytes):

@@ -1,10 +1,12 @@
 """``smtp``: any SMTP server, through the standard library's smtplib.
 
 Connections are opened once and reused for message after message; ``smtp.connections``
-of them work in parallel, all paced by the one shared rate limiter. Answers are
-sorted by what they mean for the campaign:
+of them work in parallel, all paced by the campaign's one rate limiter (the
+:class:`~newsletter.send.providers.DeliveryLog` waits before each message is handed
+over). Answers are sorted by what they mean for the campaign:
 
-- 4xx (421, 450, 451, 452, 454, ...): try this message again later, with backoff; a
+- 4xx (421, 450, 451, 452, 454, ...): try this message again later, with backoff (the
+  recipient back in ``pending`` while it waits, and re-checked before the retry); a
   recipient still refused when the retries run out stays ``pending`` for the next run.
 - 5xx about one recipient (RCPT or DATA; see :mod:`.smtp_replies`): that recipient
   ``failed``; 550/551/553 with an addressing status (5.1.x) or none mean the address
@@ -49,7 +51,6 @@ from newsletter.send.providers.smtp_replies import (
     same_refusal,
     temporary_refusal_is_about_us,
 )
-from newsletter.send.ratelimit import RateLimiter
 
 
 def _reply(code: int, message: bytes | str) -> str:
@@ -61,10 +62,8 @@ class SmtpProvider(BaseProvider):
     name = "smtp"
     per_message = True
 
-    def __init__(
-        self, config: Config, limiter: RateLimiter, *, reuse_connections: bool = True
-    ) -> None:
-        super().__init__(config, limiter)
+    def __init__(self, config: Config, *, reuse_connections: bool = True) -> None:
+        super().__init__(config)
         self.settings = config.smtp
         self.batch_size = config.sending.batch_size
         self.backoff = Backoff.from_settings(config.sending, notify=self.notice)
@@ -127,24 +126,39 @@ class SmtpProvider(BaseProvider):
         puts its next message on the wire only once this one's outcome is recorded."""
         if self._stop is not None:
             return Delivery("deferred", error=f"not attempted: {self._stop}")
-        if not log.starting(index):
-            return Delivery("skipped", error="not sent: no longer subscribed")
-        delivery = self._attempt(content, recipient)
-        log.finished(index, delivery)
-        return delivery
-
-    def _attempt(self, content: Content, recipient: Recipient) -> Delivery:
+        if not log.starting(index):  # waits for the pace, then hands over
+            return _NOT_SUBSCRIBED
+        # Built now, not before the wait: its Date is when it leaves.
         message_id, message = local_message(content, recipient)
         # SMTP wants CRLF (servers refuse bare LF since "SMTP smuggling"); smtplib only
         # adds the dot-stuffing.
         data = message.replace(b"\n", b"\r\n")
         if self.signer is not None:
             data = self.signer.sign(data)  # once: a retry sends the same signed bytes
+        delivery = self._attempt(content, recipient, message_id, data, index, log)
+        if delivery is not _NOT_SUBSCRIBED:
+            log.finished(index, delivery)
+        return delivery
+
+    def _attempt(
+        self,
+        content: Content,
+        recipient: Recipient,
+        message_id: str,
+        data: bytes,
+        index: int,
+        log: DeliveryLog,
+    ) -> Delivery:
         last_error = ""
         for retry in range(self.backoff.retries + 1):
             if retry:
-                self.backoff.wait(retry - 1, reason=last_error)
-            self.limiter.acquire()
+                # Not taken: back to pending while we wait, handed over again after it.
+                log.finished(index, Delivery("deferred", error=f"to retry: {last_error}"))
+                wait = self.backoff.before_retry(retry - 1, reason=last_error)
+                if self._stop is not None:
+                    return Delivery("deferred", error=f"not attempted: {self._stop}")
+                if not log.starting(index, wait=wait):
+                    return _NOT_SUBSCRIBED
             try:
                 sender = recipient.envelope_sender or content.sender_email
                 self._send(sender, recipient.email, data)
@@ -375,6 +389,9 @@ class SmtpProvider(BaseProvider):
             connection.quit()
         except (smtplib.SMTPException, OSError):
             connection.close()
+
+
+_NOT_SUBSCRIBED = Delivery("skipped", error="not sent: no longer subscribed")
 
 
 def _text(message: bytes | str) -> str:
