@@ -1,7 +1,8 @@
 """Every wait comes before the hand-over (issue 20, item 1).
 
 A real ``newsletter send`` runs as a subprocess with a rate so low that the next batch
-(SendGrid) or message (SMTP, the outbox) waits for seconds, on SQLite and PostgreSQL.
+(SendGrid, Postmark) or message (SMTP, the outbox) waits for seconds, on SQLite and
+PostgreSQL.
 The sender announces each long wait on stderr ("waiting ... s"): the tests act on that
 line, never on a guess of how long anything takes. While it waits, nobody it waits for
 may be ``in_flight``: a kill -9 or a Ctrl-C leaves them ``pending`` (and a later send
@@ -28,6 +29,7 @@ import pytest
 from newsletter.config import Config
 from newsletter.store import Store, open_store
 from newsletter.store.schema import ledger as ledger_rows
+from tests.fakes.postmark import SERVER_TOKEN, FakePostmark
 from tests.send.conftest import SEED
 
 pytestmark = pytest.mark.slow
@@ -56,10 +58,21 @@ def shared_store(
     opened.close()
 
 
-@pytest.fixture(params=["sendgrid", "smtp", "outbox"])
+@pytest.fixture
+def postmark(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakePostmark]:
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", SERVER_TOKEN)
+    with FakePostmark() as fake:
+        yield fake
+
+
+@pytest.fixture(params=["sendgrid", "postmark", "smtp", "outbox"])
 def mailer(
     request: pytest.FixtureRequest, configure: Callable[..., Config], secret: object
 ) -> Mailer:
+    if request.param == "postmark":
+        fake = request.getfixturevalue("postmark")
+        configure(provider="postmark", postmark={"api_url": fake.url, "batch_size": 10})
+        return Mailer("postmark", 20, 10, "0.2", "2.5", fake.received_by)
     if request.param == "sendgrid":
         sendgrid = request.getfixturevalue("sendgrid")
         configure(provider="sendgrid", sendgrid={"api_host": sendgrid.url, "batch_size": 10})
@@ -208,7 +221,7 @@ def test_a_reader_who_unsubscribes_during_the_rate_wait_is_not_mailed(
     assert sum(state == "sent" for state in rows.values()) == mailer.readers - 1
 
 
-@pytest.mark.parametrize("provider", ["sendgrid", "smtp"])
+@pytest.mark.parametrize("provider", ["sendgrid", "postmark", "smtp"])
 def test_a_kill_during_a_retry_back_off_leaves_the_refused_pending(
     project: Path,
     provider: str,
@@ -229,6 +242,17 @@ def test_a_kill_during_a_retry_back_off_leaves_the_refused_pending(
         sendgrid.fail_next(503)  # the second request: "try later"
         received = sendgrid.received_by
         first = 10
+    elif provider == "postmark":
+        postmark = request.getfixturevalue("postmark")
+        configure(
+            provider="postmark",
+            postmark={"api_url": postmark.url, "batch_size": 10},
+            sending=slow_retries,
+        )
+        postmark.normal_next()
+        postmark.fail_next(503)  # the second request: "try later"
+        received = postmark.received_by
+        first = 10
     else:
         server = request.getfixturevalue("smtp_server")
         smtp = {"host": server.host, "port": server.port, "security": "none", "connections": 1}
@@ -236,7 +260,7 @@ def test_a_kill_during_a_retry_back_off_leaves_the_refused_pending(
         server.defer("reader1@example.org", times=1)
         received = server.received_by
         first = 1
-    ids = add_readers(shared_store, 20 if provider == "sendgrid" else 3)
+    ids = add_readers(shared_store, 3 if provider == "smtp" else 20)
     sender = Sender(project)
     sender.wait_for("retry 1 of")  # said once the refused are back in pending
     sender.kill()
