@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import click
@@ -178,16 +181,18 @@ def send(
             # On its own line, to stderr: a retry's wait is news, not a result.
             click.echo(f"\n{message}", err=True)
 
-        summary = send_campaign(
-            config,
-            plan,
-            rate=rate,
-            retry_unknown=retry_unknown,
-            retry_failed=retry_failed,
-            dry_run=dry_run,
-            progress=on_progress,
-            notice=on_notice,
-        )
+        with stop_on_ctrl_c() if not dry_run else nullcontext(None) as stopping:
+            summary = send_campaign(
+                config,
+                plan,
+                rate=rate,
+                retry_unknown=retry_unknown,
+                retry_failed=retry_failed,
+                dry_run=dry_run,
+                progress=on_progress,
+                notice=on_notice,
+                stopping=stopping,
+            )
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     _show_summary(summary, say)
@@ -199,6 +204,29 @@ def send(
 
 
 Say = Callable[[str], None]
+
+
+@contextmanager
+def stop_on_ctrl_c() -> Iterator[threading.Event]:
+    """An event that the first Ctrl-C sets instead of raising KeyboardInterrupt: the run
+    ends its waits and stops before its next hand-over, recording everything first (an
+    interrupt in the middle of a database call would leave its connection unusable). A
+    second Ctrl-C interrupts at once, as usual."""
+    stopping = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stopping  # signal handlers live in the main thread only
+        return
+
+    def on_ctrl_c(signum: int, frame: object) -> None:
+        stopping.set()
+        signal.signal(signal.SIGINT, previous)
+        click.echo("\nStopping: nothing more is handed over (Ctrl-C again to quit now).", err=True)
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield stopping
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _printer(*, err: bool) -> Say:

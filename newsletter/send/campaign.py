@@ -12,6 +12,7 @@ calls its server.
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -188,8 +189,12 @@ class CampaignRun:
         provider: Provider,
         progress: ProgressCallback | None = None,
         limiter: RateLimiter | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.store = store
+        # Set from outside (Ctrl-C in `newsletter send`): every wait ends, nothing more is
+        # handed over, and the run stops with the rest pending.
+        self.stopping = stopping or threading.Event()
         self.campaign = campaign
         self.content = content
         self.recipient = recipient
@@ -242,9 +247,11 @@ class CampaignRun:
         while upcoming is not None:
             claim, batch = upcoming
             lease.check()
+            if self.stopping.is_set():
+                return INTERRUPTED
             # The log waits for the pace, then hands over (re-checking who is still
             # subscribed) right before the provider calls its server.
-            log = LedgerLog(self.ledger, claim, self.limiter, self.provider.notify)
+            log = LedgerLog(self.ledger, claim, self.limiter, self.provider.notify, self.stopping)
             out = hand_off.submit(self.provider.send_batch, batch, log)
             try:
                 upcoming = self._prepare(claim.last_id, size, progress)  # meanwhile
@@ -284,25 +291,32 @@ class CampaignRun:
         except (ProviderError, ProviderUnavailable) as error:
             stopped = _why_the_campaign_stopped(error)
             deliveries = error.deliveries or _undelivered(error, len(claim.recipients))
+        except SendStopped:
+            # Stopped while the provider waited to hand someone over: they are pending.
+            # Only a message a per-message provider had on the wire may still be in flight.
+            self._abandon(claim, log, "stopped while the batch was out")
+            return INTERRUPTED
         except BaseException as error:
-            # Ctrl-C, a bug, a full disk. A wait for the pace or a retry ends here and
-            # its recipients stay pending; a request already on the wire is let finish.
+            # A KeyboardInterrupt not caught by the CLI, a bug, a full disk. A wait for the
+            # pace or a retry ends here and its recipients stay pending; a request already
+            # on the wire is let finish.
             log.stop()
-            if not isinstance(error, SendStopped):
-                wait_for([out])
-            if out.done() and out.exception() is None:
+            wait_for([out])
+            if out.exception() is None:
                 self._write(claim, out.result(), log, progress)
             else:
-                # What reached the provider is not known, except what a per-message
-                # provider reported: the rows still in flight are the ones it may have.
-                log.flush()
-                reason = f"interrupted ({type(error).__name__}) while the batch was out"
-                self.ledger.record(claim, [("unknown", None, reason)] * len(claim.recipients))
-            if isinstance(error, SendStopped):
-                return None  # the stop's own cause (Ctrl-C) is on its way up
+                self._abandon(claim, log, f"interrupted ({type(error).__name__})")
             raise
         self._write(claim, deliveries, log, progress)
         return stopped
+
+    def _abandon(self, claim: ledger.Claim, log: LedgerLog, why: str) -> None:
+        """Record a batch whose outcome never came back: what a per-message provider
+        reported is written, and the rows still in flight are the ones the provider may
+        have (``unknown``); everyone not handed over stays pending."""
+        log.flush()
+        reason = f"{why} while the batch was out"
+        self.ledger.record(claim, [("unknown", None, reason)] * len(claim.recipients))
 
     def _write(
         self,
@@ -346,6 +360,12 @@ def _rare_collections(threshold: int = 50_000) -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*old)
+
+
+INTERRUPTED = (
+    "interrupted (Ctrl-C): nothing more was handed over, and everyone not yet sent stays "
+    "pending; send again to resume"
+)
 
 
 def _why_the_campaign_stopped(error: ProviderError | ProviderUnavailable) -> str:

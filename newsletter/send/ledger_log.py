@@ -18,8 +18,9 @@ run calls ``unknown``); the messages before it are ``sent`` or ``failed``, the o
 after it still ``pending``. SendGrid hands over a whole request
 (:meth:`LedgerLog.starting_many`); its outcome is recorded by the campaign.
 
-:meth:`LedgerLog.stop` (Ctrl-C in the sending process) ends any wait at once: the
-hand-over it was waiting for raises :class:`SendStopped` instead, leaving them pending.
+Setting the run's ``stopping`` event (Ctrl-C in ``newsletter send``), or
+:meth:`LedgerLog.stop`, ends any wait at once: the hand-over it was waiting for raises
+:class:`SendStopped` instead, leaving them pending.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class LedgerLog:
         claim: Claim,
         limiter: RateLimiter | None = None,
         notify: Callable[[str], None] | None = None,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.ledger = ledger
         self.claim = claim
@@ -73,7 +75,7 @@ class LedgerLog:
         self.notify = notify or (lambda message: None)
         self._lock = threading.Lock()
         self._settled: list[Outcome] = []
-        self._stopping = threading.Event()
+        self._stopping = stopping or threading.Event()  # the run's: set, every wait ends
 
     # Waiting.
 

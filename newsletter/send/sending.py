@@ -12,6 +12,7 @@ mailed twice.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -282,12 +283,15 @@ def send_campaign(
     dry_run: bool = False,
     progress: ProgressCallback | None = None,
     notice: Callable[[str], None] | None = None,
+    stopping: threading.Event | None = None,
 ) -> SendSummary:
     """Send (or resume) the issue's campaign; the summary says what this run did.
 
     A provider refusing or staying unavailable stops the run early, with the reason in
     ``summary.stopped``; everything sent before it is recorded and the next run
     resumes after it. ``notice`` hears what the provider waits for (retries, back-off).
+    Setting ``stopping`` (the CLI does on Ctrl-C) ends any wait at once and stops the run
+    before its next hand-over, everyone not yet handed over still pending.
     """
     refuse_on_errors(plan)
     secret = _secret(plan.provider)
@@ -342,6 +346,7 @@ def send_campaign(
                 provider,
                 progress,
                 limiter,
+                stopping,
             )
             with Lease(store, started) as lease:
                 return run.run(
