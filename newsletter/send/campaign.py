@@ -243,6 +243,10 @@ class CampaignRun:
         self, lease: Lease, hand_off: ThreadPoolExecutor, size: int, progress: Progress
     ) -> str | None:
         """Hand over and record batch after batch; the reason to stop, if any."""
+        try:
+            self._pace_within_the_providers_limit()
+        except (ProviderError, ProviderUnavailable) as error:
+            return _why_the_campaign_stopped(error)
         upcoming = self._prepare(0, size, progress)
         while upcoming is not None:
             claim, batch = upcoming
@@ -264,6 +268,17 @@ class CampaignRun:
             if stopped:
                 return stopped
         return None
+
+    def _pace_within_the_providers_limit(self) -> None:
+        """No faster than the provider lets this account send (SES: its send rate)."""
+        account_rate = self.provider.max_rate()
+        limiter = self.limiter
+        if account_rate and (limiter.per_second is None or account_rate < limiter.per_second):
+            limiter.per_second = account_rate
+            self.provider.notify(
+                f"{self.provider.name}: sending at most {account_rate:g} a second (the "
+                "account's send rate)"
+            )
 
     def _prepare(
         self, after: int, size: int, progress: Progress

@@ -276,6 +276,12 @@ class Provider(Protocol):
 
     def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]: ...
 
+    def max_rate(self) -> float | None:
+        """The most messages a second the provider lets this account send, asked once
+        before a campaign's first batch (the campaign paces itself no faster); None
+        where it sets no such limit. May raise like :meth:`send_batch`."""
+        ...
+
     def close(self) -> None: ...
 
     def __enter__(self) -> Provider: ...
@@ -306,6 +312,9 @@ class BaseProvider:
 
     def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
         raise NotImplementedError
+
+    def max_rate(self) -> float | None:
+        return None
 
     def close(self) -> None:
         """Release connections; a provider stays usable until this is called."""

@@ -43,7 +43,6 @@ from newsletter.send.providers import (
     local_message,
 )
 from newsletter.send.providers.retry import Backoff
-from newsletter.send.ratelimit import RateLimiter
 
 try:
     import boto3
@@ -82,12 +81,15 @@ RECIPIENT_PROBLEMS = (
 )
 
 
+_NOT_SUBSCRIBED = Delivery("skipped", error="not sent: no longer subscribed")
+
+
 class SesProvider(BaseProvider):
     name = "ses"
     per_message = True
 
-    def __init__(self, config: Config, limiter: RateLimiter) -> None:
-        super().__init__(config, limiter)
+    def __init__(self, config: Config) -> None:
+        super().__init__(config)
         if boto3 is None:
             raise ConfigError("provider ses needs boto3: pip install 'newsletter[ses]' (or boto3)")
         self.settings = config.ses
@@ -115,13 +117,14 @@ class SesProvider(BaseProvider):
         self._workers = ThreadPoolExecutor(self.settings.connections, thread_name_prefix="ses")
         self._stop: ProviderError | ProviderUnavailable | None = None
         self._stop_lock = threading.Lock()
-        self._rate_checked = False
 
     # The account's pace, read once, before the first message.
 
-    def _check_rate(self) -> None:
-        if self._rate_checked or not self.settings.rate_from_account:
-            return
+    def max_rate(self) -> float | None:
+        """The account's send rate (``MaxSendRate``), read once before the first message;
+        the campaign paces itself no faster."""
+        if not self.settings.rate_from_account:
+            return None
         try:
             quota = self._quota_client.get_send_quota()
         except botocore.exceptions.ClientError as error:
@@ -132,16 +135,10 @@ class SesProvider(BaseProvider):
             raise ProviderUnavailable(
                 f"cannot reach SES in {self.region} ({error})", maybe_delivered=False
             ) from None
-        self._rate_checked = True
         account_rate = float(quota.get("MaxSendRate") or 0)
-        if account_rate > 0 and (
-            self.limiter.per_second is None or account_rate < self.limiter.per_second
-        ):
-            self.limiter.per_second = account_rate
-            self.notice(f"sending at most {account_rate:g} a second (the account's send rate)")
+        return account_rate if account_rate > 0 else None
 
     def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
-        self._check_rate()
         self._stop = None
         deliveries = list(
             self._workers.map(
@@ -164,13 +161,16 @@ class SesProvider(BaseProvider):
     ) -> Delivery:
         if self._stop is not None:
             return Delivery("deferred", error=f"not attempted: {self._stop}")
-        if not log.starting(index):
-            return Delivery("skipped", error="not sent: no longer subscribed")
-        delivery = self._attempt(content, recipient)
-        log.finished(index, delivery)
+        if not log.starting(index):  # waits for the pace, then hands over
+            return _NOT_SUBSCRIBED
+        delivery = self._attempt(content, recipient, index, log)
+        if delivery is not _NOT_SUBSCRIBED:
+            log.finished(index, delivery)
         return delivery
 
-    def _attempt(self, content: Content, recipient: Recipient) -> Delivery:
+    def _attempt(
+        self, content: Content, recipient: Recipient, index: int, log: DeliveryLog
+    ) -> Delivery:
         _, message = local_message(content, recipient)
         request: dict[str, Any] = {
             "FromEmailAddress": content.sender_email,
@@ -184,8 +184,13 @@ class SesProvider(BaseProvider):
         last_error = ""
         for retry in range(self.backoff.retries + 1):
             if retry:
-                self.backoff.wait(retry - 1, reason=last_error)
-            self.limiter.acquire()
+                # Not taken: back to pending while we wait, handed over again after it.
+                log.finished(index, Delivery("deferred", error=f"to retry: {last_error}"))
+                wait = self.backoff.before_retry(retry - 1, reason=last_error)
+                if self._stop is not None:
+                    return Delivery("deferred", error=f"not attempted: {self._stop}")
+                if not log.starting(index, wait=wait):
+                    return _NOT_SUBSCRIBED
             try:
                 answer = self.client.send_email(**request)
                 return Delivery("sent", message_id=answer.get("MessageId"))
