@@ -25,7 +25,13 @@ def layer(module: str) -> int:
     top = parts[0] if parts else ""
     if module == "newsletter.__main__" or top in ("cli", "preview", "web"):
         return FACES
-    if module == "newsletter.render.build" or top in ("author", "site", "reports", "ops", "automations"):
+    if module == "newsletter.render.build" or top in (
+        "author",
+        "site",
+        "reports",
+        "ops",
+        "automations",
+    ):
         return WORKFLOWS
     if top == "send" and len(parts) > 1 and parts[1] in SEND_WORKFLOWS:
         return WORKFLOWS

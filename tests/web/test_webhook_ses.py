@@ -317,6 +317,16 @@ def test_without_trusted_topics_every_message_is_refused(
     assert response.status_code == 403
 
 
+def test_unsigned_message_attributes_are_ignored_not_refused(
+    post: Any, sns: FakeSns, site: Services, subscriber: Subscriber
+) -> None:
+    signed = sns.sign(notification(ses_event("Complaint", subscriber)))
+    signed["MessageAttributes"] = {"source": {"Type": "String", "Value": "ses"}}
+
+    assert post(signed).status_code == 200
+    assert status_of(site, subscriber) == "complained"
+
+
 def test_the_certificate_is_fetched_once_per_url(
     post: Any, sns: FakeSns, subscriber: Subscriber
 ) -> None:
