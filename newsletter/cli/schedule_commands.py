@@ -114,14 +114,35 @@ def schedule(ctx: click.Context, state: State, show_sent: bool, as_json: bool) -
 @click.argument("issue")
 @pass_state
 def cancel_command(state: State, issue: str) -> None:
-    """Take ISSUE (an issue file or its slug) off the schedule; nothing is sent.
+    """Take ISSUE (an issue file or its slug) off the schedule.
+
+    If its send has started, a run-due sending it right now stops before its next
+    batch; whoever was not yet sent stays pending, and 'newsletter send ISSUE' resumes
+    the campaign. The output says which happened.
 
     \b
     Example:
       newsletter schedule cancel issues/2026-12-01-winter.md
     """
-    entry: Scheduled = cancel(state.config, issue)
+    done = cancel(state.config, issue)
+    entry: Scheduled = done.entry
     click.echo(f"Cancelled: {entry.slug} (was due {_local(entry.local_time)}).")
+    if done.campaign_id is None or done.counts is None:
+        return
+    counts = done.counts
+    sent = counts["sent"] + counts["failed"] + counts["unknown"] + counts["in_flight"]
+    if done.sender is not None:
+        click.echo(
+            f"Its campaign {done.campaign_id} is being sent right now by {done.sender}: it "
+            f"stops before its next batch and says so ({sent} handed over so far); the "
+            f"rest stay pending. 'newsletter send {issue}' resumes it."
+        )
+    else:
+        click.echo(
+            f"Its campaign {done.campaign_id} had started: {sent} handed over, "
+            f"{counts['pending']} pending, who stay pending. 'newsletter send {issue}' "
+            "resumes it."
+        )
 
 
 @cli.command("run-due")

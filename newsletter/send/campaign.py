@@ -190,11 +190,14 @@ class CampaignRun:
         progress: ProgressCallback | None = None,
         limiter: RateLimiter | None = None,
         stopping: threading.Event | None = None,
+        stop_when: Callable[[], str | None] | None = None,
     ) -> None:
         self.store = store
         # Set from outside (Ctrl-C in `newsletter send`): every wait ends, nothing more is
         # handed over, and the run stops with the rest pending.
         self.stopping = stopping or threading.Event()
+        # Asked before each batch: a reason to stop there (a cancelled schedule), or None.
+        self.stop_when = stop_when or (lambda: None)
         self.campaign = campaign
         self.content = content
         self.recipient = recipient
@@ -253,6 +256,8 @@ class CampaignRun:
             lease.check()
             if self.stopping.is_set():
                 return INTERRUPTED
+            if reason := self.stop_when():
+                return reason  # before this batch's hand-over: it and the rest stay pending
             # The log waits for the pace, then hands over (re-checking who is still
             # subscribed) right before the provider calls its server.
             log = LedgerLog(self.ledger, claim, self.limiter, self.provider.notify, self.stopping)

@@ -42,6 +42,7 @@ from newsletter.errors import NewsletterError, SendError
 from newsletter.render.issues import split_front_matter
 from newsletter.send import campaign_rows
 from newsletter.send.campaign import SendSummary
+from newsletter.send.lease import owner_alive
 from newsletter.send.sending import SendPlan, plan_send, send_campaign
 from newsletter.send.sending import _slug_of as slug_of  # the one rule for issue -> slug
 from newsletter.store import Store, open_store
@@ -270,8 +271,24 @@ def list_schedule(config: Config, *, include_sent: bool = False) -> list[Schedul
         store.close()
 
 
-def cancel(config: Config, issue: str) -> Scheduled:
-    """Take ``issue`` (a file or its slug) off the queue; the entry as it was."""
+@dataclass(frozen=True)
+class Cancellation:
+    """What ``schedule cancel`` did, and what it means for a campaign already started."""
+
+    entry: Scheduled  # as it was
+    campaign_id: int | None  # its campaign, if it started
+    counts: dict[str, int] | None  # that campaign's ledger, right after the cancel
+    sender: str | None  # the process sending it right now: it stops before its next batch
+
+
+def cancel(config: Config, issue: str) -> Cancellation:
+    """Take ``issue`` (a file or its slug) off the queue.
+
+    A send of it already running (``run-due``) asks before each batch whether its entry
+    is still there (:func:`_schedule_cancelled`), so it stops before its next batch, says
+    so, and leaves everyone not yet handed over ``pending``; ``newsletter send`` resumes
+    the campaign. The :class:`Cancellation` says which of these applies.
+    """
     slug = slug_of(issue)
     store = open_store(config)
     try:
@@ -284,9 +301,31 @@ def cancel(config: Config, issue: str) -> Scheduled:
             connection.execute(
                 delete(schedules).where(schedules.c.slug == slug, schedules.c.state != "sent")
             )
-        return entry
+        campaign = campaign_rows.find_campaign(store, slug)
+        if campaign is None:
+            return Cancellation(entry, None, None, None)
+        counts = campaign_rows.state_counts(store, campaign.id)
+        return Cancellation(entry, campaign.id, counts, _lease_holder(store, slug))
     finally:
         store.close()
+
+
+# The reason a scheduled send stops when its entry is cancelled while it runs.
+CANCELLED = (
+    "its schedule was cancelled ('newsletter schedule cancel'); everyone not yet sent "
+    "stays pending: 'newsletter send' of the issue resumes it"
+)
+
+
+def _schedule_cancelled(store: Store, slug: str) -> Callable[[], str | None]:
+    """Asked by the sender before each batch: :data:`CANCELLED` once the entry is gone."""
+
+    def cancelled() -> str | None:
+        with store.engine.connect() as connection:
+            there = connection.scalar(select(schedules.c.slug).where(schedules.c.slug == slug))
+        return None if there is not None else CANCELLED
+
+    return cancelled
 
 
 # -- running what is due ------------------------------------------------------------
@@ -295,7 +334,7 @@ def cancel(config: Config, issue: str) -> Scheduled:
 @dataclass(frozen=True)
 class DueResult:
     slug: str
-    outcome: str  # sent, held, busy, stopped, skipped (held earlier)
+    outcome: str  # sent, held, busy, stopped, skipped (held earlier), cancelled
     message: str
 
 
@@ -354,7 +393,7 @@ def _send_due(config: Config, store: Store, entry: Scheduled, say: Say) -> DueRe
         _update(store, entry.slug, note=f"{note} (checks ok)")
     say(f"{entry.slug}: sending to {plan.to_send()} recipient(s) through {plan.provider}")
     try:
-        summary = send_campaign(config, plan)
+        summary = send_campaign(config, plan, stop_when=_schedule_cancelled(store, entry.slug))
     except SendError as error:
         holder = _lease_holder(store, entry.slug)
         if holder is not None:
@@ -363,6 +402,13 @@ def _send_due(config: Config, store: Store, entry: Scheduled, say: Say) -> DueRe
             return DueResult(entry.slug, "busy", message)
         return _hold(store, entry, str(error), say)
     totals = summary.totals
+    if summary.stopped == CANCELLED:
+        message = (
+            f"{entry.slug}: stopped: {CANCELLED} (campaign {summary.campaign_id}: "
+            f"{totals.get('sent', 0)} sent, {totals.get('pending', 0)} pending)"
+        )
+        say(message)
+        return DueResult(entry.slug, "cancelled", message)
     if summary.stopped or totals.get("pending") or totals.get("in_flight"):
         reason = summary.stopped or "recipients are still pending"
         message = f"{entry.slug}: stopped ({reason}); the next run-due resumes it"
@@ -431,6 +477,8 @@ def _lease_holder(store: Store, slug: str) -> str | None:
             )
         ).one_or_none()
     if row is None or row.lease_owner is None or row.lease_expires_at <= campaign_rows.now():
+        return None
+    if not owner_alive(row.lease_owner):  # a process on this host that is gone
         return None
     host, _, rest = row.lease_owner.partition(":")
     return f"process {rest.partition(':')[0]} on {host}"

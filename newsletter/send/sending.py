@@ -284,6 +284,7 @@ def send_campaign(
     progress: ProgressCallback | None = None,
     notice: Callable[[str], None] | None = None,
     stopping: threading.Event | None = None,
+    stop_when: Callable[[], str | None] | None = None,
 ) -> SendSummary:
     """Send (or resume) the issue's campaign; the summary says what this run did.
 
@@ -292,6 +293,8 @@ def send_campaign(
     resumes after it. ``notice`` hears what the provider waits for (retries, back-off).
     Setting ``stopping`` (the CLI does on Ctrl-C) ends any wait at once and stops the run
     before its next hand-over, everyone not yet handed over still pending.
+    ``stop_when`` is asked before each batch is handed over; a reason it gives stops the
+    run there (``summary.stopped``), the rest still pending (a cancelled schedule).
     """
     refuse_on_errors(plan)
     secret = _secret(plan.provider)
@@ -347,6 +350,7 @@ def send_campaign(
                 progress,
                 limiter,
                 stopping,
+                stop_when,
             )
             with Lease(store, started) as lease:
                 return run.run(

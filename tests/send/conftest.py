@@ -2,6 +2,7 @@
 
 - ``configure(**settings)``: rewrite the project's newsletter.yaml, return the config.
 - ``subscribers(n)``: add n active subscribers of the seed issue's topic.
+- ``shared_store``: the store on each database (SQLite, PostgreSQL), for subprocesses too.
 - ``secret``: NEWSLETTER_SECRET_KEY set (sending for real refuses without it).
 - ``sendgrid``: the fake SendGrid, with SENDGRID_API_KEY set to its key.
 - ``smtp_server``: aiosmtpd recording what it receives.
@@ -58,6 +59,18 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> Signer:
 
 @pytest.fixture
 def store(config: Config) -> Iterator[Store]:
+    opened = open_store(config)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def shared_store(
+    database_url: str, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Store]:
+    """The store on SQLite and on PostgreSQL (``database_url``), shared with any
+    ``newsletter`` subprocess the test starts (it inherits NEWSLETTER_DATABASE_URL)."""
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
     opened = open_store(config)
     yield opened
     opened.close()

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import Config
-from newsletter.store import Store, open_store
+from newsletter.store import Store
 from newsletter.store.schema import ledger as ledger_rows
 from tests.fakes.mailgun import API_KEY as MAILGUN_KEY
 from tests.fakes.mailgun import DOMAIN as MAILGUN_DOMAIN
@@ -48,17 +48,6 @@ class Mailer:
     long_rate: str  # --rate giving a wait far longer than a test (never waited out)
     short_rate: str  # --rate giving a wait of a few seconds (waited out)
     received: Callable[[], Counter[str]]
-
-
-@pytest.fixture
-def shared_store(
-    database_url: str, config: Config, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Store]:
-    # The sender subprocess inherits the variable: both use the same database.
-    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
-    opened = open_store(config)
-    yield opened
-    opened.close()
 
 
 @pytest.fixture
@@ -108,9 +97,9 @@ def outbox_received(outbox: Path) -> Counter[str]:
 class Sender:
     """``newsletter send`` in a subprocess, its output read line by line as it comes."""
 
-    def __init__(self, project: Path, *args: str) -> None:
+    def __init__(self, project: Path, *args: str, command: tuple[str, ...] = ()) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "newsletter", "send", SEED, "--yes", *args],
+            [sys.executable, "-m", "newsletter", *(command or ("send", SEED, "--yes")), *args],
             cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         self.lines: list[str] = []
@@ -124,6 +113,11 @@ class Sender:
             with self._seen:
                 self.lines.append(line)
                 self._seen.notify_all()
+
+    @classmethod
+    def command(cls, project: Path, *command: str) -> Sender:
+        """Another ``newsletter`` command than ``send``."""
+        return cls(project, command=command)
 
     @property
     def output(self) -> str:
