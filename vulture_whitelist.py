@@ -87,3 +87,8 @@ _.requeued_unknown
 
 # Jinja's i18n extension reads it when it parses {% trans %} (languages/catalogs.py).
 _.newstyle_gettext
+
+# SQLAlchemy reads these (segments/sql.py: the compiled forms of `contains`).
+_.inherit_cache
+_._contains_default
+_._contains_postgresql

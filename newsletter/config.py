@@ -28,7 +28,8 @@ from pydantic import (
     model_validator,
 )
 
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, SegmentError
+from newsletter.segments.language import FIELD_OPS, parse, topics_named
 
 CONFIG_FILENAME = "newsletter.yaml"
 SECRET_KEY_ENV = "NEWSLETTER_SECRET_KEY"
@@ -137,6 +138,26 @@ HttpUrl = Annotated[str, AfterValidator(_http_url)]
 BaseUrl = Annotated[str, AfterValidator(_base_url)]  # no trailing slash: paths get appended
 Color = Annotated[str, AfterValidator(_color)]
 Slug = Annotated[str, AfterValidator(_slug)]
+
+
+def _segment(value: str) -> str:
+    try:
+        parse(value)
+    except SegmentError as error:
+        raise ValueError(f"{error}; see docs/segments.md") from None
+    return value
+
+
+def _segment_name(value: str) -> str:
+    if value.lower() in FIELD_OPS:
+        raise ValueError(
+            f"{value!r} is a field of the segment language; name the segment otherwise"
+        )
+    return _slug(value)
+
+
+SegmentText = Annotated[str, AfterValidator(_segment)]
+SegmentName = Annotated[str, AfterValidator(_segment_name)]
 OneLine = Annotated[str, AfterValidator(_one_line)]
 
 
@@ -655,6 +676,12 @@ class Config(Schema):
         description="Mail that goes out on its own, by name: sequences of steps after "
         "signup (welcome mails) and RSS-to-email digests. See docs/automations.md.",
     )
+    segments: dict[SegmentName, SegmentText] = Field(
+        default_factory=dict,
+        description="Saved segments by name, as in {uk: 'attributes.country == \"GB\"'}: "
+        "for send --segment, an issue's segment: and subscribers list/count --segment. "
+        "The language: docs/segments.md.",
+    )
 
     # Where the config file lives; every relative path is resolved against it.
     root: Path = Field(default=Path("."), exclude=True)
@@ -666,6 +693,11 @@ class Config(Schema):
             if topic.id in seen:
                 raise ValueError(f"topics: duplicate id {topic.id!r}")
             seen.add(topic.id)
+        for name, text in self.segments.items():
+            for wanted in sorted(topics_named(parse(text)) - seen):
+                raise ValueError(
+                    f"segments.{name}: unknown topic {wanted!r}; use one of the ids under topics:"
+                )
         for name, automation in self.automations.items():
             for wanted in automation.topics:
                 if wanted not in seen:

@@ -50,6 +50,10 @@ class ExpiredTokenError(TokenError):
     """A genuine link token that is past its age limit (confirm and manage links)."""
 
 
+class SegmentError(NewsletterError):
+    """A segment expression that does not parse, or a segment name nobody defined."""
+
+
 class SendError(NewsletterError):
     """A campaign cannot start or must stop (checks failed, provider refused, lease held)."""
 

@@ -35,7 +35,9 @@ def layer(module: str) -> int:
         return WORKFLOWS
     if top == "send" and len(parts) > 1 and parts[1] in SEND_WORKFLOWS:
         return WORKFLOWS
-    if top in ("render", "send", "store", "deliverability", "tokens", "languages"):
+    if module == "newsletter.segments.language":
+        return BOTTOM  # the config checks saved segments with it
+    if top in ("render", "send", "store", "segments", "deliverability", "tokens", "languages"):
         return STAGES
     if top == "config":
         return CONFIG

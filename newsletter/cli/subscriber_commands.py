@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from collections.abc import Iterator
@@ -9,11 +10,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from sqlalchemy import ColumnElement
 
 from newsletter.cli import State, cli, pass_state
 from newsletter.cli.import_report import print_summary, print_total
 from newsletter.models import SUBSCRIBER_STATUSES
 from newsletter.safe_text import json_visible, visible
+from newsletter.segments.sql import choose, segment_condition
 from newsletter.store import Store, open_store
 from newsletter.store.csv_export import EXPORT_COLUMNS, write_csv
 from newsletter.store.csv_import import ImportOptions
@@ -24,6 +27,19 @@ from newsletter.store.imports import import_file
 TOPIC = click.option(
     "--topic", "topics", multiple=True, metavar="TOPIC", help="A topic id (repeatable)."
 )
+SEGMENT = click.option(
+    "--segment",
+    metavar="NAME|EXPR",
+    help="Only the subscribers of a segment: a name under segments: in newsletter.yaml, "
+    "or an expression such as 'attributes.country == \"GB\"' (docs/segments.md).",
+)
+
+
+def _segment_where(state: State, given: str | None) -> ColumnElement[bool] | None:
+    if given is None:
+        return None
+    segment = choose(state.config, given)
+    return segment_condition(segment.tree, now=dt.datetime.now(dt.UTC))
 
 
 @contextmanager
@@ -251,6 +267,7 @@ def show(state: State, email: str) -> None:
 @subscribers.command("list")
 @click.option("--status", type=click.Choice(SUBSCRIBER_STATUSES), help="Only this status.")
 @TOPIC
+@SEGMENT
 @click.option(
     "--format",
     "output_format",
@@ -260,7 +277,11 @@ def show(state: State, email: str) -> None:
 )
 @pass_state
 def list_command(
-    state: State, status: str | None, topics: tuple[str, ...], output_format: str
+    state: State,
+    status: str | None,
+    topics: tuple[str, ...],
+    segment: str | None,
+    output_format: str,
 ) -> None:
     """List subscribers (streamed, so any size of list works).
 
@@ -268,9 +289,11 @@ def list_command(
     Examples:
       newsletter subscribers list --status pending
       newsletter subscribers list --topic events --format csv
+      newsletter subscribers list --segment 'clicked within 90 days'
     """
+    where = _segment_where(state, segment)
     with _store(state) as store:
-        records = store.records(status=status, topics=topics or None)
+        records = store.records(status=status, topics=topics or None, where=where)
         if output_format == "csv":
             write_csv(records, sys.stdout)
         elif output_format == "json":
@@ -326,16 +349,21 @@ def export(state: State, file: Path, status: str | None, topics: tuple[str, ...]
 
 
 @subscribers.command()
+@SEGMENT
 @pass_state
-def count(state: State) -> None:
-    """Count subscribers by status, and active subscribers by topic.
+def count(state: State, segment: str | None) -> None:
+    """Count subscribers by status, and active subscribers by topic (of a segment).
 
     \b
-    Example:
+    Examples:
       newsletter subscribers count
+      newsletter subscribers count --segment uk
     """
+    where = _segment_where(state, segment)
     with _store(state) as store:
-        counts = store.counts()
+        counts = store.counts(where)
+    if segment is not None:
+        click.echo(f"segment: {visible(choose(state.config, segment).label)}\n")
     click.echo("status        subscribers")
     for status, number in counts["status"].items():
         click.echo(f"{status:<13} {number:>11}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, true
 
 from newsletter.errors import StoreError
 from newsletter.models import SUBSCRIBER_STATUSES, Subscriber
@@ -77,19 +77,31 @@ class SubscriberReads(StoreBase):
             yield self._subscriber(row, row_topics)
 
     def records(
-        self, *, status: str | None = None, topics: Sequence[str] | None = None
+        self,
+        *,
+        status: str | None = None,
+        topics: Sequence[str] | None = None,
+        where: ColumnElement[bool] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Like :meth:`subscribers`, with the consent record: what an export writes."""
-        for row, row_topics in self._pages(self._filter(status, topics), subscribers.c):
+        """Like :meth:`subscribers`, with the consent record: what an export writes.
+        ``where``: a further condition on ``subscribers`` (a segment's)."""
+        condition = self._filter(status, topics)
+        if where is not None:
+            condition = condition & where
+        for row, row_topics in self._pages(condition, subscribers.c):
             yield record_of(row, self._ordered(row_topics))
 
-    def counts(self) -> dict[str, dict[str, int]]:
-        """Subscribers by status, and active subscribers by topic."""
+    def counts(self, where: ColumnElement[bool] | None = None) -> dict[str, dict[str, int]]:
+        """Subscribers by status, and active subscribers by topic; ``where``: only the
+        subscribers of a further condition (a segment's)."""
+        chosen = true() if where is None else where
         with self.engine.connect() as connection:
             by_status: dict[str, int] = {
                 status: count
                 for status, count in connection.execute(
-                    select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
+                    select(subscribers.c.status, func.count())
+                    .where(chosen)
+                    .group_by(subscribers.c.status)
                 )
             }
             by_topic: dict[str, int] = {
@@ -97,7 +109,7 @@ class SubscriberReads(StoreBase):
                 for topic, count in connection.execute(
                     select(subscriber_topics.c.topic, func.count())
                     .join(subscribers, subscribers.c.id == subscriber_topics.c.subscriber_id)
-                    .where(subscribers.c.status == "active")
+                    .where(subscribers.c.status == "active", chosen)
                     .group_by(subscriber_topics.c.topic)
                 )
             }

@@ -1,0 +1,339 @@
+"""The segment language: text in, a small tree out (no SQL here; see ``sql.py``).
+
+A hand-written recursive-descent parser over a hand-written tokenizer: the grammar is
+a dozen lines (docs/segments.md), every error names the 1-based position and what was
+expected there, and the project takes no parsing library for it. Both run in linear
+time over the text, which is bounded (``MAX_LENGTH``).
+
+    expression := term ("or" term)*
+    term       := factor ("and" factor)*
+    factor     := "not" factor | "(" expression ")" | condition
+    condition  := FIELD OP value | ("clicked" | "opened") "within" N days
+                | ("subscribed" | "confirmed") (OP "YYYY-MM-DD" | "within" N days)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from newsletter.errors import SegmentError
+
+MAX_LENGTH = 4000
+MAX_DEPTH = 50
+STATUSES = ("pending", "active", "unsubscribed", "bounced", "complained")
+
+# Field -> the operators it takes.
+TEXT_OPS = ("==", "!=", "in", "contains")
+ORDER_OPS = ("==", "!=", "<", "<=", ">", ">=")
+FIELD_OPS: dict[str, tuple[str, ...]] = {
+    "topics": ("contains", "in"),
+    "status": ("==", "!=", "in"),
+    "source": TEXT_OPS,
+    "email": TEXT_OPS,
+    "attributes": TEXT_OPS,
+    "subscribed": (*ORDER_OPS, "within"),
+    "confirmed": (*ORDER_OPS, "within"),
+    "received": ORDER_OPS,
+    "bounced_soft": ORDER_OPS,
+    "clicked": ("within",),
+    "opened": ("within",),
+}
+DATE_FIELDS = ("subscribed", "confirmed")
+COUNT_FIELDS = ("received", "bounced_soft")
+
+Value = str | int | dt.date | tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Condition:
+    field: str
+    op: str
+    value: Value  # days (int) for "within"
+    key: str = ""  # the attribute's name, for field "attributes"
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Node
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Node, ...]
+
+
+Node = Condition | Not | And | Or
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # "word", "string", "number", "op", "punct", "end"
+    text: str
+    value: str | int
+    position: int  # 1-based
+
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+)
+  | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<number>\d+(?![A-Za-z_]))
+  | (?P<op>==|!=|<=|>=|<|>)
+  | (?P<punct>[()\[\],.])
+  | (?P<word>[A-Za-z_][A-Za-z0-9_-]*)
+    """,
+    re.VERBOSE,
+)
+_ESCAPE = re.compile(r"\\(.)")
+
+
+def tokens(text: str) -> Iterator[Token]:
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:
+            raise SegmentError(
+                f"position {position + 1}: unexpected {text[position]!r}; expected a field, "
+                'a "quoted value", a number, an operator or a parenthesis'
+            )
+        kind = match.lastgroup or ""
+        raw = match.group()
+        if kind == "string":
+            yield Token(kind, raw, _ESCAPE.sub(r"\1", raw[1:-1]), position + 1)
+        elif kind == "number":
+            yield Token(kind, raw, int(raw), position + 1)
+        elif kind != "space":
+            yield Token(kind, raw, raw, position + 1)
+        position = match.end()
+    yield Token("end", "", "", len(text) + 1)
+
+
+def parse(text: str) -> Node:
+    """The tree of ``text``; a :class:`SegmentError` names the position and what was
+    expected there."""
+    if len(text) > MAX_LENGTH:
+        raise SegmentError(f"a segment is at most {MAX_LENGTH} characters long")
+    if not text.strip():
+        raise SegmentError("position 1: expected a condition, found nothing")
+    return _Parser(list(tokens(text))).whole()
+
+
+def topics_named(node: Node) -> set[str]:
+    """The topics a segment refers to (the config checks that they exist)."""
+    if isinstance(node, Condition):
+        if node.field != "topics":
+            return set()
+        return set(node.value) if isinstance(node.value, tuple) else {str(node.value)}
+    if isinstance(node, Not):
+        return topics_named(node.item)
+    return set().union(*(topics_named(item) for item in node.items))
+
+
+def _found(token: Token) -> str:
+    return "end of input" if token.kind == "end" else repr(token.text)
+
+
+class _Parser:
+    def __init__(self, items: list[Token]) -> None:
+        self.items = items
+        self.at = 0
+        self.depth = 0
+
+    @property
+    def token(self) -> Token:
+        return self.items[self.at]
+
+    def take(self) -> Token:
+        token = self.items[self.at]
+        self.at += 1
+        return token
+
+    def fail(self, expected: str) -> SegmentError:
+        token = self.token
+        return SegmentError(
+            f"position {token.position}: expected {expected}, found {_found(token)}"
+        )
+
+    def is_word(self, *words: str) -> bool:
+        return self.token.kind == "word" and self.token.text.lower() in words
+
+    def whole(self) -> Node:
+        node = self.expression()
+        if self.token.kind != "end":
+            raise self.fail("'and', 'or' or the end")
+        return node
+
+    def expression(self) -> Node:
+        items = [self.term()]
+        while self.is_word("or"):
+            self.take()
+            items.append(self.term())
+        return items[0] if len(items) == 1 else Or(tuple(items))
+
+    def term(self) -> Node:
+        items = [self.factor()]
+        while self.is_word("and"):
+            self.take()
+            items.append(self.factor())
+        return items[0] if len(items) == 1 else And(tuple(items))
+
+    def factor(self) -> Node:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.fail(f"at most {MAX_DEPTH} levels of 'not' and parentheses; a condition")
+        try:
+            if self.is_word("not"):
+                self.take()
+                return Not(self.factor())
+            if self.token.text == "(":
+                self.take()
+                node = self.expression()
+                if self.token.text != ")":
+                    raise self.fail("')'")
+                self.take()
+                return node
+            return self.condition()
+        finally:
+            self.depth -= 1
+
+    def condition(self) -> Node:
+        token = self.token
+        name = token.text.lower()
+        if token.kind != "word" or name not in FIELD_OPS:
+            raise self.fail("a field (" + ", ".join(FIELD_OPS) + ") or '(' or 'not'")
+        self.take()
+        key = self.attribute_key() if name == "attributes" else ""
+        op = self.operator(name)
+        if op == "within":
+            return Condition(name, op, self.days())
+        if op in ("in",):
+            return Condition(name, op, self.text_list(name), key)
+        if name in DATE_FIELDS:
+            return Condition(name, op, self.date())
+        if name in COUNT_FIELDS:
+            if self.token.kind != "number":
+                raise self.fail("a whole number")
+            return Condition(name, op, int(self.take().value))
+        return Condition(name, op, self.text(name), key)
+
+    def attribute_key(self) -> str:
+        if self.token.text == ".":
+            self.take()
+            if self.token.kind != "word":
+                raise self.fail("an attribute name after 'attributes.'")
+            return self.take().text
+        if self.token.text == "[":
+            self.take()
+            if self.token.kind != "string":
+                raise self.fail('a "quoted" attribute name')
+            token = self.take()
+            key = str(token.value)
+            if '"' in key or "\\" in key or not key:
+                raise SegmentError(
+                    f"position {token.position}: expected an attribute name without quotes "
+                    f"or backslashes, found {token.text}"
+                )
+            if self.token.text != "]":
+                raise self.fail("']'")
+            self.take()
+            return key
+        raise self.fail("'.' and an attribute name (attributes.country)")
+
+    def operator(self, name: str) -> str:
+        allowed = FIELD_OPS[name]
+        token = self.token
+        op = token.text.lower() if token.kind in ("op", "word") else ""
+        if op not in allowed:
+            wanted = f"'{allowed[0]}'" if len(allowed) == 1 else f"one of {' '.join(allowed)}"
+            raise self.fail(f"{wanted} after {name!r}")
+        self.take()
+        return op
+
+    def days(self) -> int:
+        if self.token.kind != "number":
+            raise self.fail("a number of days")
+        days = int(self.take().value)
+        if not self.is_word("day", "days"):
+            raise self.fail("'days'")
+        self.take()
+        return days
+
+    def text(self, name: str) -> str:
+        token = self.token
+        if token.kind != "string":
+            raise self.fail('a "quoted" value')
+        self.take()
+        value = str(token.value)
+        if name == "status" and value not in STATUSES:
+            raise SegmentError(
+                f"position {token.position}: expected a status ({', '.join(STATUSES)}), "
+                f"found {token.text}"
+            )
+        return value
+
+    def text_list(self, name: str) -> tuple[str, ...]:
+        if self.token.text != "[":
+            raise self.fail("'[' and a list of quoted values")
+        self.take()
+        values = [self.text(name)]
+        while self.token.text == ",":
+            self.take()
+            values.append(self.text(name))
+        if self.token.text != "]":
+            raise self.fail("',' or ']'")
+        self.take()
+        return tuple(values)
+
+    def date(self) -> dt.date:
+        token = self.token
+        if token.kind == "string":
+            try:
+                moment = dt.date.fromisoformat(str(token.value))
+            except ValueError:
+                moment = None
+            if moment is not None and len(str(token.value)) == 10:
+                self.take()
+                return moment
+        raise self.fail('a date as "YYYY-MM-DD"')
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A segment as given: its name in newsletter.yaml ("" for an expression given
+    directly), its text and its tree."""
+
+    name: str
+    expression: str
+    tree: Node
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.expression})" if self.name else self.expression
+
+
+_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def resolve(saved: Mapping[str, str], given: str) -> Segment:
+    """``given`` as a saved segment's name, else as an expression. A bare word that no
+    segment has is an unknown name (not a field nobody compared with anything)."""
+    if given in saved:
+        return Segment(given, saved[given], parse(saved[given]))
+    if _NAME.match(given.strip()) and given.strip().lower() not in FIELD_OPS:
+        known = ", ".join(sorted(saved)) or "none (add them under 'segments:')"
+        raise SegmentError(
+            f"unknown segment {given!r}; newsletter.yaml defines: {known}; "
+            "or give an expression such as 'attributes.country == \"GB\"'"
+        )
+    try:
+        return Segment("", given, parse(given))
+    except SegmentError as error:
+        raise SegmentError(f"segment {given!r}: {error}") from None

@@ -1,0 +1,115 @@
+"""``--segment`` on ``subscribers list`` and ``subscribers count``, and ``segments:`` in
+newsletter.yaml: exact output, exact errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from newsletter.cli import cli
+from newsletter.store import Store
+
+pytestmark = pytest.mark.usefixtures("project_store")
+
+
+def run(runner: CliRunner, *args: str) -> tuple[int, str]:
+    result = runner.invoke(cli, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def readers(project: Path, project_store: Store) -> None:
+    with (project / "newsletter.yaml").open("a", encoding="utf-8") as config:
+        config.write(
+            'segments:\n  uk: \'attributes.country == "GB" and topics contains "research"\'\n'
+        )
+    project_store.add("ann@example.org", topics=["research"], attributes={"country": "GB"})
+    project_store.add("bob@example.org", topics=["research"], attributes={"country": "FR"})
+    project_store.add("cat@example.org", topics=["stories"], attributes={"country": "GB"})
+    project_store.add(
+        "dan@example.org", topics=["research"], attributes={"country": "GB"}, status="pending"
+    )
+
+
+@pytest.mark.usefixtures("readers")
+def test_list_a_saved_segment_and_an_expression(runner: CliRunner) -> None:
+    code, output = run(runner, "subscribers", "list", "--segment", "uk", "--format", "csv")
+    assert code == 0
+    assert [line.split(",")[0] for line in output.splitlines()[1:]] == [
+        "ann@example.org",
+        "dan@example.org",
+    ]
+    code, output = run(
+        runner,
+        "subscribers",
+        "list",
+        "--status",
+        "active",
+        "--segment",
+        'attributes.country == "GB"',
+    )
+    assert code == 0
+    assert [line.split()[0] for line in output.splitlines()[1:]] == [
+        "ann@example.org",
+        "cat@example.org",
+    ]
+
+
+@pytest.mark.usefixtures("readers")
+def test_count_a_segment_by_status(runner: CliRunner) -> None:
+    code, output = run(runner, "subscribers", "count", "--segment", "uk")
+    assert code == 0
+    assert output.startswith(
+        'segment: uk (attributes.country == "GB" and topics contains "research")\n\n'
+        "status        subscribers\n"
+        "pending                 1\n"
+        "active                  1\n"
+        "unsubscribed            0\n"
+        "bounced                 0\n"
+        "complained              0\n"
+        "total                   2\n"
+    )
+
+
+@pytest.mark.usefixtures("readers")
+def test_a_bad_segment_is_one_line_and_exit_1(runner: CliRunner) -> None:
+    assert run(runner, "subscribers", "count", "--segment", "received >=") == (
+        1,
+        "Error: segment 'received >=': position 12: expected a whole number, found end of input\n",
+    )
+    assert run(runner, "subscribers", "list", "--segment", "fr") == (
+        1,
+        "Error: unknown segment 'fr'; newsletter.yaml defines: uk; or give an expression such "
+        "as 'attributes.country == \"GB\"'\n",
+    )
+    assert run(runner, "subscribers", "list", "--segment", 'topics contains "recipes"') == (
+        1,
+        "Error: segment 'topics contains \"recipes\"': unknown topic 'recipes'; known topics: "
+        "research, stories, events\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("segment", "message"),
+    [
+        (
+            "'attributes.country = \"GB\"'",
+            "segments.uk: position 20: unexpected '='; expected a field, a \"quoted value\", "
+            "a number, an operator or a parenthesis; see docs/segments.md",
+        ),
+        (
+            "'topics contains \"recipes\"'",
+            "segments.uk: unknown topic 'recipes'; use one of the ids under topics:",
+        ),
+    ],
+)
+def test_a_bad_saved_segment_is_refused_when_the_config_loads(
+    runner: CliRunner, project: Path, segment: str, message: str
+) -> None:
+    with (project / "newsletter.yaml").open("a", encoding="utf-8") as config:
+        config.write(f"segments:\n  uk: {segment}\n")
+    code, output = run(runner, "subscribers", "count")
+    assert code == 1
+    assert output == f"Error: newsletter.yaml: {message}\n"
