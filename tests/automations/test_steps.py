@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,10 +15,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, update
 
+from newsletter.automations.digest import run_due_digests
 from newsletter.automations.steps import run_due_steps
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.errors import AutomationError
+from newsletter.send.schedule import DueChecker
 from newsletter.store import Store
 from newsletter.store.automation_tables import automation_entries
 from newsletter.store.schema import subscribers
@@ -247,3 +250,22 @@ def test_report_sums_each_step_over_its_versions(
     ]
     [step] = as_json["automations"]
     assert (step["step"], step["versions"], step["handed_over"]) == ("01-thanks", 2, 2)
+
+
+def test_serves_minute_loop_sends_the_welcome_mail_too(
+    welcome: Config, store: Store, project: Path
+) -> None:
+    store.add("ada@example.org")
+    checker = DueChecker(welcome, interval=0.05, also=(run_due_digests, run_due_steps))
+
+    checker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not received(project):
+            assert time.monotonic() < deadline, "the background check never sent the welcome"
+            time.sleep(0.05)
+        time.sleep(0.3)  # a few more rounds: nothing more goes out
+    finally:
+        checker.stop()
+
+    assert received(project) == [("ada@example.org", "Thanks for joining")]
