@@ -211,3 +211,18 @@ def test_values_of_the_wrong_type_are_ignored_not_a_500(
 
     assert post(record).status_code == 200
     assert status_of(site, subscriber) == "active"
+
+
+def test_a_record_that_fails_halfway_is_applied_by_postmarks_retry(
+    post: Any, site: Services, subscriber: Subscriber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the worker died here")
+
+    with monkeypatch.context() as broken:
+        broken.setattr("newsletter.send.provider_events.change_statuses", killed)
+        assert post(complaint(subscriber)).status_code == 500
+    assert status_of(site, subscriber) == "active"  # nothing of it committed, its id neither
+
+    assert post(complaint(subscriber)).status_code == 200
+    assert status_of(site, subscriber) == "complained"

@@ -335,3 +335,21 @@ def test_the_certificate_is_fetched_once_per_url(
     post({**signed})
 
     assert sns.certificate_fetches == 1
+
+
+def test_a_notification_that_fails_halfway_is_applied_by_snss_retry(
+    post: Any, sns: FakeSns, site: Services, subscriber: Subscriber,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    signed = sns.sign(notification(ses_event("Complaint", subscriber)))
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the worker died here")
+
+    with monkeypatch.context() as broken:
+        broken.setattr("newsletter.send.provider_events.change_statuses", killed)
+        assert post(signed).status_code == 500
+    assert status_of(site, subscriber) == "active"
+
+    assert post(signed).status_code == 200  # SNS retries the same message
+    assert status_of(site, subscriber) == "complained"
