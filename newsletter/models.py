@@ -82,6 +82,8 @@ class Issue:
     greeting: str | None = None
     # The front matter's language (``de``); None: the config's.
     language: str | None = None
+    # The front matter's segment: a name under ``segments:`` or an expression; None: none.
+    segment: str | None = None
 
 
 # The per-recipient fields. The compiled message holds a marker for each, and

@@ -15,6 +15,7 @@ import click
 from newsletter.cli import State, cli, pass_state
 from newsletter.config import Config
 from newsletter.errors import SendError
+from newsletter.safe_text import visible
 from newsletter.send.campaign import Progress, SendSummary
 from newsletter.send.campaign_rows import Audience
 from newsletter.send.providers import PROVIDERS
@@ -50,6 +51,12 @@ from newsletter.send.sending import (
     multiple=True,
     metavar="ADDRESS",
     help="Send only to ADDRESS (repeatable), subject prefixed [TEST], recorded nowhere.",
+)
+@click.option(
+    "--segment",
+    metavar="NAME|EXPR",
+    help="Only the readers of a segment among the topics' readers: a name under segments: "
+    "in newsletter.yaml or an expression (docs/segments.md). Default: the issue's segment:.",
 )
 @click.option("--dry-run", is_flag=True, help="Do everything except handing the mail over.")
 @click.option(
@@ -93,6 +100,7 @@ def send(
     topics: tuple[str, ...],
     provider: str | None,
     test_addresses: tuple[str, ...],
+    segment: str | None,
     dry_run: bool,
     rate: float | None,
     retry_unknown: bool,
@@ -115,6 +123,7 @@ def send(
       newsletter send issues/2026-11-26-stem-cells.md --test me@example.org
       newsletter send issues/2026-11-26-stem-cells.md --dry-run
       newsletter send issues/2026-11-26-stem-cells.md --provider sendgrid --yes
+      newsletter send issues/2026-11-26-stem-cells.md --segment uk
       newsletter send issues/2026-11-26-stem-cells.md --at "2026-12-01 09:00"
     """
     config = state.config
@@ -124,6 +133,11 @@ def send(
 
     if at is not None and (test_addresses or dry_run or send_now):
         raise click.UsageError("--at cannot be combined with --test, --dry-run or --now")
+    if at is not None and segment is not None:
+        raise click.UsageError(
+            "--at cannot be combined with --segment; to schedule a send to a segment, put "
+            "segment: in the issue's front matter"
+        )
     if not test_addresses:
         _refuse_steps(state, issue)
     # The issue's own send_at: counts unless this is a test, a dry run or --now.
@@ -138,6 +152,7 @@ def send(
         topics=topics or None,
         test=bool(test_addresses),
         switch_provider=switch_provider,
+        segment=segment,
     )
     _show_plan(
         plan,
@@ -273,7 +288,12 @@ def _show_plan(
     if test_addresses:
         say(f"Test to:    {', '.join(test_addresses)} (subject prefixed [TEST], not recorded)")
     else:
-        for line in _audience_lines(plan.audience):
+        if plan.segment is not None:
+            fixed = ""
+            if plan.campaign is not None:
+                fixed = f": its recipients were chosen when campaign {plan.campaign.id} started"
+            say(f"Segment:    {visible(plan.segment.label)}{fixed}")
+        for line in _audience_lines(plan.audience, plan.segment is not None and not plan.campaign):
             say(line)
         if plan.campaign is not None and plan.counts is not None:
             started = f"{plan.campaign.created_at:%Y-%m-%d %H:%M} UTC"
@@ -295,15 +315,28 @@ def _show_plan(
         )
 
 
-def _audience_lines(audience: Audience) -> list[str]:
-    """Who gets the issue and who does not, each number said once with what it counts."""
+def _audience_lines(audience: Audience, segmented: bool = False) -> list[str]:
+    """Who gets the issue and who does not, each number said once with what it counts;
+    ``segmented``: the audience was narrowed by a segment (shown on the line above)."""
     suppressed = "unsubscribed, bounced or complained"
+    outside = audience.outside_segment
     if not audience.by_topic:
-        lines = [f"Audience:   {audience.recipients} active subscriber(s): everyone (no topics)"]
+        if segmented:
+            lines = [
+                f"Audience:   {audience.recipients} of {audience.recipients + outside} active "
+                "subscriber(s): those in the segment"
+            ]
+        else:
+            lines = [
+                f"Audience:   {audience.recipients} active subscriber(s): everyone (no topics)"
+            ]
+        left_out = [f"{outside} active subscriber(s) outside the segment"] if outside else []
         if audience.suppressed:
-            lines.append(f"Left out:   {audience.suppressed} {suppressed}")
+            left_out.append(f"{audience.suppressed} {suppressed}")
+        if left_out:
+            lines.append("Left out:   " + "; ".join(left_out))
         return lines
-    active = audience.recipients + audience.without_topics
+    active = audience.recipients + outside + audience.without_topics
     if len(audience.by_topic) == 1:
         [topic] = audience.by_topic
         chosen, without, them = f"the topic {topic}", f"without the topic {topic}", "it"
@@ -311,10 +344,14 @@ def _audience_lines(audience: Audience) -> list[str]:
         names = ", ".join(f"{name} ({count})" for name, count in audience.by_topic.items())
         chosen, them = f"any of the topics {names}", "any of them"
         without = f"with none of the topics {', '.join(audience.by_topic)}"
+    within = " in the segment" if segmented else ""
     lines = [
-        f"Audience:   {audience.recipients} of {active} active subscriber(s): those with {chosen}"
+        f"Audience:   {audience.recipients} of {active} active subscriber(s): those with "
+        f"{chosen}{within}"
     ]
     left_out = []
+    if outside:
+        left_out.append(f"{outside} active subscriber(s) with {them} outside the segment")
     if audience.without_topics:
         left_out.append(f"{audience.without_topics} active subscriber(s) {without}")
     if audience.suppressed:

@@ -100,6 +100,9 @@ class FrontMatter(Schema):
     # A step of an automation's sequence: how long after the reader became active it
     # goes out ("3 days"); read by newsletter.automations.sequences.
     after: str | int | None = None
+    # Who among the topics' readers gets it: a segment's name or expression, resolved
+    # against newsletter.yaml by newsletter.send.sending.plan_send (docs/segments.md).
+    segment: OneLine | None = Field(None, min_length=1)
 
 
 def markdown_parser(*, fast: bool | None = None) -> MarkdownIt:
@@ -206,6 +209,7 @@ def parse_issue(
         links=tuple(body_reader.links),
         greeting=None if matter.greeting is None else matter.greeting or "",
         language=matter.language,
+        segment=matter.segment,
     )
 
 

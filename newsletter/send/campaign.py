@@ -417,12 +417,17 @@ def dry_run_campaign(
     size: int,
     total: int,
     progress: ProgressCallback | None = None,
+    where: Any = None,
 ) -> SendSummary:
-    """Everything but the hand-off: every message built, nothing sent or recorded."""
+    """Everything but the hand-off: every message built, nothing sent or recorded
+    (``where``: the segment's condition, for a campaign not started yet)."""
     started = time.monotonic()
     state = Progress(total=total)
     report = progress or (lambda _: None)
-    for rows in ledger.upcoming(store, campaign_id=campaign_id, topics=topics, size=size):
+    upcoming = ledger.upcoming(
+        store, campaign_id=campaign_id, topics=topics, size=size, where=where
+    )
+    for rows in upcoming:
         for row in rows:
             local_message(content, recipient(row))
         state.add("sent", len(rows))

@@ -86,12 +86,15 @@ def list_campaigns(store: Store | Engine) -> list[Campaign]:
     return [_campaign(row) for row in rows]
 
 
-def recipient_condition(topics: Sequence[str]) -> Any:
+def recipient_condition(topics: Sequence[str], where: Any = None) -> Any:
     """Who a campaign goes to: active subscribers, of any of ``topics`` if there are any
-    (a campaign's empty topic list means everyone). The store's own rule, as SQL, so the
-    snapshot is one ``INSERT ... SELECT`` (a million rows never pass through Python).
+    (a campaign's empty topic list means everyone), and of the segment whose condition
+    ``where`` is, if there is one: a segment only ever narrows. The store's own rule, as
+    SQL, so the snapshot is one ``INSERT ... SELECT`` (a million rows never pass through
+    Python).
     """
-    return subscriber_condition(status="active", topics=topics or None)
+    condition = subscriber_condition(status="active", topics=topics or None)
+    return condition if where is None else condition & where
 
 
 @dataclass(frozen=True)
@@ -102,13 +105,26 @@ class Audience:
     by_topic: dict[str, int]  # active subscribers of each topic (one person may count twice)
     suppressed: int  # unsubscribed, bounced or complained: left out
     without_topics: int = 0  # active, but with none of the topics: left out too
+    outside_segment: int = 0  # active readers of the topics outside the segment: left out
 
 
-def audience(store: Store | Engine, topics: Sequence[str]) -> Audience:
+def audience(store: Store | Engine, topics: Sequence[str], where: Any = None) -> Audience:
+    """Who a campaign would reach; ``where``: a segment's condition, which only narrows
+    (``by_topic``, ``suppressed`` and ``without_topics`` count as without it)."""
     with engine_of(store).connect() as connection:
+        outside_segment = 0
+        chosen: int | None = 0
+        if where is not None:
+            chosen = connection.scalar(
+                select(func.count())
+                .select_from(subscribers)
+                .where(recipient_condition(topics, where))
+            )
         recipients = connection.scalar(
             select(func.count()).select_from(subscribers).where(recipient_condition(topics))
         )
+        if where is not None:
+            outside_segment = (recipients or 0) - (chosen or 0)
         # An issue of one topic (the usual case) reaches exactly that topic's readers:
         # counted once, not twice (each count reads the whole list).
         by_topic = (
@@ -138,7 +154,13 @@ def audience(store: Store | Engine, topics: Sequence[str]) -> Audience:
                 select(func.count()).select_from(subscribers).where(recipient_condition([]))
             )
             without_topics = (active or 0) - (recipients or 0)
-    return Audience(recipients or 0, by_topic, suppressed or 0, without_topics)
+    return Audience(
+        (recipients or 0) if where is None else (chosen or 0),
+        by_topic,
+        suppressed or 0,
+        without_topics,
+        outside_segment,
+    )
 
 
 def start_campaign(
@@ -149,8 +171,10 @@ def start_campaign(
     subject: str,
     topics: Sequence[str],
     provider: str,
+    where: Any = None,
 ) -> Campaign:
-    """Create the campaign and snapshot its recipients, in one transaction.
+    """Create the campaign and snapshot its recipients, in one transaction; ``where``:
+    a segment's condition (see :func:`recipient_condition`).
 
     If another process created it first, that campaign is returned instead.
     """
@@ -177,7 +201,7 @@ def start_campaign(
                 literal("pending"),
                 literal(0),
                 literal(started, type_=ledger.c.updated_at.type),
-            ).where(recipient_condition(topics))
+            ).where(recipient_condition(topics, where))
             connection.execute(
                 insert(ledger).from_select(
                     ["campaign_id", "subscriber_id", "state", "attempts", "updated_at"], snapshot

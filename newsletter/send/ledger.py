@@ -53,10 +53,16 @@ MAX_ID = 2**63 - 1  # above every id (ids are 64-bit)
 
 
 def upcoming(
-    store: Store | Engine, *, campaign_id: int | None, topics: Sequence[str], size: int
+    store: Store | Engine,
+    *,
+    campaign_id: int | None,
+    topics: Sequence[str],
+    size: int,
+    where: Any = None,
 ) -> Iterator[list[LedgerRecipient]]:
     """The batches a run would send, read-only (for ``--dry-run``): the campaign's pending
-    rows, or for a campaign not started yet, the recipients its snapshot would take."""
+    rows, or for a campaign not started yet, the recipients its snapshot would take
+    (``where``: its segment's condition)."""
     engine = engine_of(store)
     after = 0
     while True:
@@ -69,7 +75,7 @@ def upcoming(
                     subscribers.c.link_key,
                     subscribers.c.status,
                 )
-                .where(recipient_condition(topics), subscribers.c.id > after)
+                .where(recipient_condition(topics, where), subscribers.c.id > after)
                 .order_by(subscribers.c.id)
                 .limit(size)
             )

@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.config import Config
-from newsletter.errors import ProviderError, ProviderUnavailable, SendError
+from newsletter.errors import ProviderError, ProviderUnavailable, SegmentError, SendError
 from newsletter.models import CompiledIssue, Personalization
 from newsletter.render.checks import Finding, check_compiled, config_findings, has_errors
 from newsletter.render.compile import compile_issue
 from newsletter.render.issues import ISSUE_NAME, read_issue
 from newsletter.render.mail import list_unsubscribe, safe_header
+from newsletter.segments.language import Segment
+from newsletter.segments.sql import choose, segment_condition
 from newsletter.send import campaign_rows
 from newsletter.send.campaign import (
     CampaignRun,
@@ -117,6 +119,14 @@ class SendPlan:
     # The "view in your browser" link, when it is not the issue's page in the archive
     # (an automation's step has none: see newsletter.automations).
     view_url: str | None = None
+    # Who among the topics' readers gets it (--segment, or the front matter's segment:).
+    segment: Segment | None = None
+
+    def segment_where(self) -> Any:
+        """The segment's condition on ``subscribers`` as of now, or None."""
+        if self.segment is None:
+            return None
+        return segment_condition(self.segment.tree, now=dt.datetime.now(dt.UTC))
 
     @property
     def slug(self) -> str:
@@ -150,6 +160,7 @@ def plan_send(
     topics: Sequence[str] | None = None,
     test: bool = False,
     switch_provider: bool = False,
+    segment: str | None = None,
 ) -> SendPlan:
     """Read, compile and check the issue; count its audience; find an earlier run.
 
@@ -158,6 +169,7 @@ def plan_send(
     provider missing its own credentials.
     """
     issue = read_issue(issue_path, topics=config.topic_ids)
+    chosen_segment = _segment(config, issue_path, segment, issue.segment)
     compiled = compile_issue(issue, config)
     source = issue_path.read_text(encoding="utf-8")
     snapshot_row = snapshots.snapshot_row(compiled, source, config.root)
@@ -179,6 +191,12 @@ def plan_send(
                     f"{_topic_list(campaign.topics)}; a campaign keeps its recipients, so "
                     "send it again without --topic to resume it"
                 )
+            if segment is not None:
+                raise SendError(
+                    f"{issue_path}: this issue's campaign {campaign.id} started on "
+                    f"{campaign.created_at:%Y-%m-%d %H:%M} UTC; a campaign keeps its "
+                    "recipients, so send it again without --segment to resume it"
+                )
             chosen = campaign.topics
             counts: dict[str, int] | None = campaign_rows.state_counts(store, campaign.id)
             switched_from = _check_same_provider(
@@ -188,7 +206,10 @@ def plan_send(
             chosen = wanted if wanted is not None else issue.topics
             counts = None
             switched_from = None
-        audience = campaign_rows.audience(store, chosen)
+        where = None
+        if campaign is None and chosen_segment is not None:
+            where = segment_condition(chosen_segment.tree, now=dt.datetime.now(dt.UTC))
+        audience = campaign_rows.audience(store, chosen, where)
         snapshot = snapshots.find_snapshot(store, campaign.id) if campaign else None
         warnings = _snapshot_warnings(store, issue_path, campaign, snapshot, snapshot_row)
     finally:
@@ -199,6 +220,7 @@ def plan_send(
         provider=provider_name,
         topics=tuple(chosen),
         audience=audience,
+        segment=chosen_segment,
         campaign=campaign,
         counts=counts,
         development_key=development_key,
@@ -207,6 +229,20 @@ def plan_send(
         snapshot=snapshot,
         warnings=warnings,
     )
+
+
+def _segment(
+    config: Config, issue_path: Path, given: str | None, front_matter: str | None
+) -> Segment | None:
+    """The segment of this send: ``--segment``, else the issue's ``segment:``."""
+    if given is not None:
+        return choose(config, given)
+    if front_matter is None:
+        return None
+    try:
+        return choose(config, front_matter)
+    except SegmentError as error:
+        raise SegmentError(f"{issue_path}: front matter: segment: {error}") from None
 
 
 def _snapshot_warnings(
@@ -321,6 +357,7 @@ def send_campaign(
                     size=size,
                     total=plan.to_send(),
                     progress=progress,
+                    where=None if plan.campaign else plan.segment_where(),
                 )
             started = plan.campaign or campaign_rows.start_campaign(
                 store,
@@ -329,6 +366,7 @@ def send_campaign(
                 subject=plan.subject,
                 topics=plan.topics,
                 provider=plan.provider,
+                where=plan.segment_where(),
             )
             if plan.snapshot is None:
                 # Also a campaign started before snapshots were kept: from its next run on.
