@@ -92,3 +92,10 @@ _.newstyle_gettext
 _.inherit_cache
 _._contains_default
 _._contains_postgresql
+
+# Fields of a dataclass written out by name through asdict (automation list --json).
+_.posts_mailed  # automations/overview.py: DigestOverview
+
+# The provider protocol's declared reporting mode (send/providers/__init__.py,
+# docs/architecture.md): whether send_batch reports each message or each request.
+_.per_message

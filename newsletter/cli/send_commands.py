@@ -232,7 +232,7 @@ def stop_on_ctrl_c() -> Iterator[threading.Event]:
         yield stopping  # signal handlers live in the main thread only
         return
 
-    def on_ctrl_c(signum: int, frame: object) -> None:
+    def on_ctrl_c(_signum: int, _frame: object) -> None:
         stopping.set()
         signal.signal(signal.SIGINT, previous)
         click.echo("\nStopping: nothing more is handed over (Ctrl-C again to quit now).", err=True)
