@@ -48,9 +48,10 @@ from newsletter.render.compile import compile_issue
 from newsletter.render.issues import read_issue
 from newsletter.send.campaign import RecipientBuilder, campaign_content
 from newsletter.send.ledger import LedgerRecipient
+from newsletter.send.plan import plan_send
 from newsletter.send.providers import PROVIDERS, local_message
 from newsletter.send.providers.smtp import SmtpProvider
-from newsletter.send.sending import plan_send, send_campaign
+from newsletter.send.sending import send_campaign
 from newsletter.store import open_store
 from newsletter.store.schema import new_link_key, subscriber_topics, subscribers
 from newsletter.tokens import Links, Signer

@@ -17,7 +17,17 @@ PACKAGE = ROOT / "newsletter"
 BOTTOM, CONFIG, STAGES, WORKFLOWS, FACES = range(5)
 LAYER_NAMES = ["bottom", "config", "stages", "workflows", "faces"]
 # The send/ modules that run a workflow; the rest of send/ are stages.
-SEND_WORKFLOWS = {"sending", "campaign", "schedule", "mail_queue", "mailbox"}
+SEND_WORKFLOWS = {
+    "sending",
+    "plan",
+    "proofs",
+    "status",
+    "transactional",
+    "campaign",
+    "schedule",
+    "mail_queue",
+    "mailbox",
+}
 
 
 def layer(module: str) -> int:

@@ -37,8 +37,9 @@ from newsletter.config import AutomationSettings, Config, parse_every
 from newsletter.errors import NewsletterError, SendError
 from newsletter.render.issues import issue_slug
 from newsletter.send import campaign_rows
+from newsletter.send.plan import plan_send
 from newsletter.send.schedule import issue_hash
-from newsletter.send.sending import plan_send, send_campaign
+from newsletter.send.sending import send_campaign
 from newsletter.store import Store, open_store
 from newsletter.store.digest_tables import SEEN_LIMIT, automation_feeds
 from newsletter.store.scheduling import schedules

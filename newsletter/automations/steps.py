@@ -42,7 +42,8 @@ from newsletter.render.compile import compile_issue
 from newsletter.render.issues import read_issue
 from newsletter.send import campaign_rows
 from newsletter.send.campaign_rows import Campaign, recipient_condition, write_connection
-from newsletter.send.sending import SendPlan, send_campaign
+from newsletter.send.plan import SendPlan
+from newsletter.send.sending import send_campaign
 from newsletter.store import Store, open_store, snapshots
 from newsletter.store.automation_tables import (
     automation_campaigns,

@@ -7,7 +7,7 @@ import click
 from newsletter.cli import State, cli, pass_state
 from newsletter.send.mail_queue import Letter, queue_state, send_due
 from newsletter.send.providers import Delivery
-from newsletter.send.sending import send_transactional
+from newsletter.send.transactional import send_transactional
 from newsletter.store import open_store
 
 

@@ -11,6 +11,7 @@ import click
 
 from newsletter.cli import State, cli, pass_state
 from newsletter.config import Config
+from newsletter.send.plan import SendPlan
 from newsletter.send.schedule import (
     Scheduled,
     cancel,
@@ -22,7 +23,6 @@ from newsletter.send.schedule import (
     system_clock,
     time_zone,
 )
-from newsletter.send.sending import SendPlan
 
 
 def requested_time(

@@ -18,16 +18,11 @@ from newsletter.errors import SendError
 from newsletter.safe_text import visible
 from newsletter.send.campaign import Progress, SendSummary
 from newsletter.send.campaign_rows import Audience
+from newsletter.send.plan import SendPlan, plan_send, refuse_on_errors
+from newsletter.send.proofs import send_tests
 from newsletter.send.providers import PROVIDERS
-from newsletter.send.sending import (
-    SendPlan,
-    campaign_status,
-    plan_send,
-    refuse_on_errors,
-    send_campaign,
-    send_tests,
-    unknown_hint,
-)
+from newsletter.send.sending import send_campaign
+from newsletter.send.status import campaign_status, unknown_hint
 
 
 @cli.command()

@@ -101,7 +101,7 @@ class FrontMatter(Schema):
     # goes out ("3 days"); read by newsletter.automations.sequences.
     after: str | int | None = None
     # Who among the topics' readers gets it: a segment's name or expression, resolved
-    # against newsletter.yaml by newsletter.send.sending.plan_send (docs/segments.md).
+    # against newsletter.yaml by newsletter.send.plan.plan_send (docs/segments.md).
     segment: OneLine | None = Field(None, min_length=1)
 
 

@@ -11,7 +11,7 @@ from newsletter.config import Config
 from newsletter.errors import NewsletterError
 from newsletter.reports.automations import step_reports
 from newsletter.reports.queries import IssueReport, ListWeek, Report, build_report
-from newsletter.send.sending import _slug_of as slug_of
+from newsletter.send.status import slug_of
 from newsletter.store import open_store
 
 __all__ = ["IssueReport", "ListWeek", "Report", "make_report"]

@@ -43,8 +43,9 @@ from newsletter.render.issues import split_front_matter
 from newsletter.send import campaign_rows
 from newsletter.send.campaign import SendSummary
 from newsletter.send.lease import owner_alive
-from newsletter.send.sending import SendPlan, plan_send, send_campaign
-from newsletter.send.sending import _slug_of as slug_of  # the one rule for issue -> slug
+from newsletter.send.plan import SendPlan, plan_send
+from newsletter.send.sending import send_campaign
+from newsletter.send.status import slug_of
 from newsletter.store import Store, open_store
 from newsletter.store.scheduling import schedules
 from newsletter.store.schema import campaigns

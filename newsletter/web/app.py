@@ -17,7 +17,7 @@ from newsletter.config import Config, env_secret
 from newsletter.languages import N_, catalog_for
 from newsletter.send.provider_events import EventProcessor
 from newsletter.send.providers import Delivery
-from newsletter.send.sending import send_transactional
+from newsletter.send.transactional import send_transactional
 from newsletter.site.export import LiveSite
 from newsletter.store import open_store
 from newsletter.tokens import Links, Signer, require_secret

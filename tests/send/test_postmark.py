@@ -14,7 +14,7 @@ from newsletter.config import Config
 from newsletter.errors import ConfigError
 from newsletter.send import campaign_rows
 from newsletter.send.providers import get_provider
-from newsletter.send.sending import send_transactional
+from newsletter.send.transactional import send_transactional
 from newsletter.store import Store
 from newsletter.store.schema import ledger
 from newsletter.tokens import Signer

@@ -17,7 +17,8 @@ import pytest
 from newsletter.config import Config
 from newsletter.send import campaign_rows, ledger
 from newsletter.send.campaign import SendSummary
-from newsletter.send.sending import plan_send, send_campaign
+from newsletter.send.plan import plan_send
+from newsletter.send.sending import send_campaign
 from newsletter.store import Store, open_store
 from newsletter.store.schema import ledger as ledger_rows
 from tests.fakes.sendgrid import FakeSendGrid

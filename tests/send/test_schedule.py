@@ -18,6 +18,7 @@ from newsletter.config import Config
 from newsletter.errors import ConfigError, SendError
 from newsletter.send import campaign_rows
 from newsletter.send.lease import Lease
+from newsletter.send.plan import plan_send
 from newsletter.send.schedule import (
     DueChecker,
     list_schedule,
@@ -26,7 +27,6 @@ from newsletter.send.schedule import (
     schedule_issue,
     time_zone,
 )
-from newsletter.send.sending import plan_send
 from newsletter.store import Store
 from tests.send.conftest import SEED
 from tests.send.test_send_cli import body_of, outbox_messages

@@ -21,8 +21,8 @@ from click.testing import CliRunner
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.send import campaign_rows
+from newsletter.send.plan import plan_send
 from newsletter.send.schedule import list_schedule, schedule_issue
-from newsletter.send.sending import plan_send
 from newsletter.store import Store
 from tests.send.conftest import SEED
 from tests.send.test_wait_before_hand_over import Sender, add_readers, outbox_received

@@ -15,7 +15,7 @@ from newsletter.config import Config
 from newsletter.models import Personalization
 from newsletter.send import campaign_rows
 from newsletter.send.providers import Batch, Content, Recipient, get_provider
-from newsletter.send.sending import send_transactional
+from newsletter.send.transactional import send_transactional
 from newsletter.store import Store
 from newsletter.tokens import Signer
 from tests.fakes.sendgrid import FakeSendGrid

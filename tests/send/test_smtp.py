@@ -16,7 +16,7 @@ from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.errors import ConfigError
 from newsletter.send import campaign_rows
-from newsletter.send.sending import send_transactional
+from newsletter.send.transactional import send_transactional
 from newsletter.store import Store
 from newsletter.tokens import Signer
 from tests.fakes.smtp import FakeSmtp
