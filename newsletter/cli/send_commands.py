@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import sys
@@ -123,21 +124,18 @@ def send(
     """
     config = state.config
     # Imported here: scheduling is one branch of this command (see schedule_commands).
-    from newsletter.cli.schedule_commands import requested_time, schedule_planned
-    from newsletter.send.schedule import settle_after_send
+    from newsletter.cli.schedule_commands import schedule_planned
 
-    if at is not None and (test_addresses or dry_run or send_now):
-        raise click.UsageError("--at cannot be combined with --test, --dry-run or --now")
-    if at is not None and segment is not None:
-        raise click.UsageError(
-            "--at cannot be combined with --segment; to schedule a send to a segment, put "
-            "segment: in the issue's front matter"
-        )
-    if not test_addresses:
-        _refuse_steps(state, issue)
-    # The issue's own send_at: counts unless this is a test, a dry run or --now.
-    use_front_matter = not (test_addresses or dry_run or send_now)
-    when = requested_time(config, issue, at=at, zone=zone, front_matter=use_front_matter)
+    when = _when_to_send(
+        state,
+        issue,
+        at=at,
+        zone=zone,
+        segment=segment,
+        test=bool(test_addresses),
+        dry_run=dry_run,
+        send_now=send_now,
+    )
     # With --json, stdout holds only the JSON: everything for people goes to stderr.
     say = _printer(err=as_json)
     plan = plan_send(
@@ -169,19 +167,80 @@ def send(
         _nothing_to_send(plan, say, as_json)
         return
     if not dry_run and not yes and waiting:
-        if plan.warnings:
-            # Each warning is a reason to stop; going on is not the default then.
-            question = f"{len(plan.warnings)} warning(s) above. Send to {waiting} anyway?"
-        else:
-            question = f"Send to {waiting} recipient(s) through {plan.provider}?"
-        click.confirm(question, abort=True, err=as_json)
+        _confirm(plan, waiting, err=as_json)
+    summary = _send_with_progress(
+        config,
+        plan,
+        waiting,
+        rate=rate,
+        retry_unknown=retry_unknown,
+        retry_failed=retry_failed,
+        dry_run=dry_run,
+        err=as_json,
+    )
+    _finish(config, summary, say, as_json=as_json)
 
+
+Say = Callable[[str], None]
+
+
+def _when_to_send(
+    state: State,
+    issue: Path,
+    *,
+    at: str | None,
+    zone: str | None,
+    segment: str | None,
+    test: bool,
+    dry_run: bool,
+    send_now: bool,
+) -> tuple[dt.datetime, str] | None:
+    """The options that cannot go together refused; when to schedule the send (--at, or
+    the issue's send_at:, as UTC and the zone's name), or None to send now."""
+    from newsletter.cli.schedule_commands import requested_time
+
+    if at is not None and (test or dry_run or send_now):
+        raise click.UsageError("--at cannot be combined with --test, --dry-run or --now")
+    if at is not None and segment is not None:
+        raise click.UsageError(
+            "--at cannot be combined with --segment; to schedule a send to a segment, put "
+            "segment: in the issue's front matter"
+        )
+    if not test:
+        _refuse_steps(state, issue)
+    # The issue's own send_at: counts unless this is a test, a dry run or --now.
+    use_front_matter = not (test or dry_run or send_now)
+    return requested_time(state.config, issue, at=at, zone=zone, front_matter=use_front_matter)
+
+
+def _confirm(plan: SendPlan, waiting: int, *, err: bool) -> None:
+    if plan.warnings:
+        # Each warning is a reason to stop; going on is not the default then.
+        question = f"{len(plan.warnings)} warning(s) above. Send to {waiting} anyway?"
+    else:
+        question = f"Send to {waiting} recipient(s) through {plan.provider}?"
+    click.confirm(question, abort=True, err=err)
+
+
+def _send_with_progress(
+    config: Config,
+    plan: SendPlan,
+    waiting: int,
+    *,
+    rate: float | None,
+    retry_unknown: bool,
+    retry_failed: bool,
+    dry_run: bool,
+    err: bool,
+) -> SendSummary:
+    """The run, behind a progress bar (on stderr with ``err``); the first Ctrl-C stops it
+    between batches."""
     with click.progressbar(
         length=waiting,
         label="Dry run" if dry_run else "Sending",
         show_eta=True,
         item_show_func=_progress_line,
-        file=sys.stderr if as_json else None,
+        file=sys.stderr if err else None,
     ) as bar:
 
         def on_progress(progress: Progress) -> None:
@@ -192,7 +251,7 @@ def send(
             click.echo(f"\n{message}", err=True)
 
         with stop_on_ctrl_c() if not dry_run else nullcontext(None) as stopping:
-            summary = send_campaign(
+            return send_campaign(
                 config,
                 plan,
                 rate=rate,
@@ -203,6 +262,13 @@ def send(
                 notice=on_notice,
                 stopping=stopping,
             )
+
+
+def _finish(config: Config, summary: SendSummary, say: Say, *, as_json: bool) -> None:
+    """The summary (as JSON too with ``as_json``); a stopped run fails the command, a
+    complete one marks its schedule entry sent."""
+    from newsletter.send.schedule import settle_after_send
+
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     _show_summary(summary, say)
@@ -211,9 +277,6 @@ def send(
     settled = settle_after_send(config, summary)
     if settled is not None:
         say(f"Schedule:  the {settled.state} entry for {settled.slug} is marked sent.")
-
-
-Say = Callable[[str], None]
 
 
 @contextmanager
