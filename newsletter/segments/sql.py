@@ -23,6 +23,7 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     and_,
+    false,
     func,
     not_,
     or_,
@@ -121,8 +122,10 @@ def _leaf(node: Condition, now: dt.datetime) -> ColumnElement[bool]:
         lowered = Condition(node.field, node.op, _lower(node.value))
         return _text(subscribers.c.email_key, lowered)
     if field == "attributes":
+        # Read once per row (PostgreSQL parses the JSON text at each ->>), and false,
+        # not NULL, where the attribute is missing.
         value = subscribers.c.attributes[node.key].as_string()
-        return and_(value.is_not(None), _text(value, node))
+        return func.coalesce(_text(value, node), false())
     if field in ("subscribed", "confirmed"):
         column = subscribers.c.opt_in_at if field == "subscribed" else subscribers.c.confirmed_at
         return _moment(column, node, now)
