@@ -4,6 +4,7 @@ get the issue."""
 
 from __future__ import annotations
 
+import datetime as dt
 import mailbox
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -12,6 +13,9 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
+from newsletter.config import load_config
+from newsletter.send.plan import plan_send
+from newsletter.send.schedule import run_due, schedule_issue
 from newsletter.store import Store
 
 SEED = "issues/2026-11-26-stem-cells-in-breast-milk.md"
@@ -121,3 +125,25 @@ def test_a_bad_segment_stops_the_send(runner: CliRunner, project: Path, readers:
     assert result.exit_code == 2
     assert "--at cannot be combined with --segment" in result.output
     assert not (project / "outbox").exists() or recipients(project) == []
+
+
+def test_run_due_sends_a_scheduled_issue_to_its_front_matter_segment(
+    project: Path, readers: Store
+) -> None:
+    issue = project / SEED
+    issue.write_text(
+        issue.read_text(encoding="utf-8").replace(
+            "topics: [research]\n", "topics: [research]\nsegment: uk\n"
+        ),
+        encoding="utf-8",
+    )
+    config = load_config(project / "newsletter.yaml")
+    due = dt.datetime(2030, 3, 1, 9, 0, tzinfo=dt.UTC)
+    plan = plan_send(config, issue)
+    assert plan.audience.recipients == 2
+    schedule_issue(config, plan, due, zone="UTC", clock=lambda: due - dt.timedelta(days=1))
+
+    [result] = run_due(config, clock=lambda: due)
+
+    assert result.outcome == "sent"
+    assert recipients(project) == ["ann@example.org", "dan@example.org"]
