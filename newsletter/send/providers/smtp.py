@@ -149,6 +149,8 @@ class SmtpProvider(BaseProvider):
         index: int,
         log: DeliveryLog,
     ) -> Delivery:
+        """Hand the message over, again after the back-off while the answer is temporary."""
+        sender = recipient.envelope_sender or content.sender_email
         last_error = ""
         for retry in range(self.backoff.retries + 1):
             if retry:
@@ -159,79 +161,111 @@ class SmtpProvider(BaseProvider):
                     return Delivery("deferred", error=f"not attempted: {self._stop}")
                 if not log.starting(index, wait=wait):
                     return _NOT_SUBSCRIBED
-            try:
-                sender = recipient.envelope_sender or content.sender_email
-                self._send(sender, recipient.email, data)
-                return Delivery("sent", message_id=message_id)
-            except smtplib.SMTPRecipientsRefused as error:
-                refusals = list(error.recipients.values())
-                code, text = refusals[0]
-                last_error = _reply(code, text)
-                # The relay's answer for the sender's own address, when it was asked.
-                everyone = len(refusals) > 1 and same_refusal(
-                    _text(text), refusals[1][0], _text(refusals[1][1])
-                )
-                if code >= 500 and (everyone or rcpt_refusal_scope(code, _text(text)) == "relay"):
-                    return self._halt(self._refused_for_everyone(last_error, "recipient"))
-                if code >= 500:
-                    bounced = is_no_such_user(code, _text(text))
-                    return Delivery("failed", error=last_error, bounced=bounced)
-            except smtplib.SMTPDataError as error:
-                last_error = _reply(error.smtp_code, error.smtp_error)
-                scope = data_refusal_scope(error.smtp_code, _text(error.smtp_error))
-                if error.smtp_code >= 500 and scope == "relay":
-                    return self._halt(self._refused_for_everyone(last_error, "message"))
-                if error.smtp_code >= 500:
-                    return Delivery("failed", error=last_error)
-            except smtplib.SMTPHeloError as error:
-                last_error = _reply(error.smtp_code, error.smtp_error)
-                if error.smtp_code >= 500:
-                    return self._halt(self._refused_for_everyone(last_error, "EHLO"))
-            except ssl.SSLCertVerificationError as error:
+            outcome = self._try_once(sender, recipient, message_id, data)
+            if isinstance(outcome, Delivery):
+                return outcome
+            last_error = outcome
+        return self._out_of_retries(last_error)
+
+    def _try_once(
+        self, sender: str, recipient: Recipient, message_id: str, data: bytes
+    ) -> Delivery | str:
+        """One SMTP transaction: the Delivery when the answer settles the message (or stops
+        the batch), else the temporary answer to try again after."""
+        try:
+            self._send(sender, recipient.email, data)
+        except _LostAfterData as error:
+            # The message was on the wire: trying again risks a second copy, and not
+            # trying risks none at all. Say so instead of guessing.
+            return Delivery("unknown", error=str(error))
+        except (smtplib.SMTPException, OSError) as error:
+            return self._answer(error, sender, recipient)
+        return Delivery("sent", message_id=message_id)
+
+    def _answer(self, error: OSError, sender: str, recipient: Recipient) -> Delivery | str:
+        """What a failed transaction means: this message refused (failed), every message
+        refused or our set-up wrong (the batch stops), or a temporary answer (its text)."""
+        if isinstance(error, smtplib.SMTPRecipientsRefused):
+            return self._recipient_refused(error)
+        if isinstance(error, smtplib.SMTPDataError):
+            reply = _reply(error.smtp_code, error.smtp_error)
+            scope = data_refusal_scope(error.smtp_code, _text(error.smtp_error))
+            if error.smtp_code >= 500 and scope == "relay":
+                return self._halt(self._refused_for_everyone(reply, "message"))
+            return Delivery("failed", error=reply) if error.smtp_code >= 500 else reply
+        if isinstance(error, smtplib.SMTPHeloError):
+            reply = _reply(error.smtp_code, error.smtp_error)
+            if error.smtp_code >= 500:
+                return self._halt(self._refused_for_everyone(reply, "EHLO"))
+            return reply
+        if isinstance(
+            error,
+            ssl.SSLCertVerificationError
+            | smtplib.SMTPAuthenticationError
+            | smtplib.SMTPNotSupportedError,
+        ):
+            return self._halt(self._set_up_wrong(error))
+        if isinstance(error, smtplib.SMTPSenderRefused):
+            reply = _reply(error.smtp_code, error.smtp_error)
+            if error.smtp_code >= 500:
                 return self._halt(
                     ProviderError(
-                        f"the SMTP server {self.server}'s certificate cannot be verified "
-                        f"({error.verify_message or error.reason}); fix the server's "
-                        "certificate, or set smtp.ca_file to the CA that signed it"
+                        f"the SMTP server {self.server} refused the sender address "
+                        f"{sender}: {reply}; check "
+                        f"{'bounces.address' if recipient.envelope_sender else 'from'} "
+                        "in newsletter.yaml and what the server lets you send as"
                     )
                 )
-            except smtplib.SMTPSenderRefused as error:
-                last_error = _reply(error.smtp_code, error.smtp_error)
-                if error.smtp_code >= 500:
-                    return self._halt(
-                        ProviderError(
-                            f"the SMTP server {self.server} refused the sender address "
-                            f"{sender}: {last_error}; check "
-                            f"{'bounces.address' if recipient.envelope_sender else 'from'} "
-                            "in newsletter.yaml and what the server lets you send as"
-                        )
-                    )
-            except smtplib.SMTPAuthenticationError as error:
-                return self._halt(
-                    ProviderError(
-                        f"the SMTP server {self.server} refused the login of "
-                        f"{self.settings.username!r} "
-                        f"({_reply(error.smtp_code, error.smtp_error)}); check smtp.username "
-                        f"and {self.settings.password_env}"
-                    )
-                )
-            except smtplib.SMTPNotSupportedError as error:
-                return self._halt(
-                    ProviderError(
-                        f"the SMTP server {self.server} cannot do smtp.security = "
-                        f"{self.settings.security!r} ({error}); set smtp.security to what "
-                        "the server offers"
-                    )
-                )
-            except _LostAfterData as error:
-                # The message was on the wire: trying again risks a second copy, and not
-                # trying risks none at all. Say so instead of guessing.
-                return Delivery("unknown", error=str(error))
-            except smtplib.SMTPResponseException as error:
-                # The greeting, HELO or a 421 "closing channel": the server, not the message.
-                last_error = _reply(error.smtp_code, error.smtp_error)
-            except (smtplib.SMTPException, OSError) as error:
-                last_error = f"{type(error).__name__}: {error}"
+            return reply
+        if isinstance(error, smtplib.SMTPResponseException):
+            # The greeting, HELO or a 421 "closing channel": the server, not the message.
+            return _reply(error.smtp_code, error.smtp_error)
+        return f"{type(error).__name__}: {error}"
+
+    def _recipient_refused(self, error: smtplib.SMTPRecipientsRefused) -> Delivery | str:
+        refusals = list(error.recipients.values())
+        code, text = refusals[0]
+        reply = _reply(code, text)
+        # The relay's answer for the sender's own address, when it was asked.
+        everyone = len(refusals) > 1 and same_refusal(
+            _text(text), refusals[1][0], _text(refusals[1][1])
+        )
+        if code >= 500 and (everyone or rcpt_refusal_scope(code, _text(text)) == "relay"):
+            return self._halt(self._refused_for_everyone(reply, "recipient"))
+        if code >= 500:
+            return Delivery("failed", error=reply, bounced=is_no_such_user(code, _text(text)))
+        return reply
+
+    def _set_up_wrong(
+        self,
+        error: ssl.SSLCertVerificationError
+        | smtplib.SMTPAuthenticationError
+        | smtplib.SMTPNotSupportedError,
+    ) -> ProviderError:
+        """The campaign-stopping error of a certificate, login or security setting that
+        does not work with this server."""
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return ProviderError(
+                f"the SMTP server {self.server}'s certificate cannot be verified "
+                f"({error.verify_message or error.reason}); fix the server's "
+                "certificate, or set smtp.ca_file to the CA that signed it"
+            )
+        if isinstance(error, smtplib.SMTPAuthenticationError):
+            return ProviderError(
+                f"the SMTP server {self.server} refused the login of "
+                f"{self.settings.username!r} "
+                f"({_reply(error.smtp_code, error.smtp_error)}); check smtp.username "
+                f"and {self.settings.password_env}"
+            )
+        return ProviderError(
+            f"the SMTP server {self.server} cannot do smtp.security = "
+            f"{self.settings.security!r} ({error}); set smtp.security to what "
+            "the server offers"
+        )
+
+    def _out_of_retries(self, last_error: str) -> Delivery:
+        """After the last try: a temporary refusal of this message defers it; a server
+        that stays unavailable stops the batch."""
         if (
             last_error[:1] == "4"
             and not last_error.startswith("421")
