@@ -65,8 +65,10 @@ def report(
             generated=dt.datetime.now(dt.UTC),
             language=config.language,
         )
-    else:
-        text = {"table": as_table, "json": as_json, "csv": as_csv}[output_format](made)
+    elif output_format == "table":
+        text = as_table(made, language=config.language)
+    else:  # machine formats: ISO 8601 dates, plain numbers, whatever the language
+        text = {"json": as_json, "csv": as_csv}[output_format](made)
     if out is None:
         click.echo(text, nl=False)
         return

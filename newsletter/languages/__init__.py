@@ -6,7 +6,8 @@ under ``locale/``, compiled to the ``newsletter.mo`` beside it (committed; a tes
 each one in step with its ``.po``). :func:`catalog_for` gives the :class:`Catalog` of a
 language with the editor's ``strings:`` laid over it; the templates reach it through
 ``gettext`` / ``{% trans %}`` (:func:`jinja_callables`), Python code through
-``catalog.gettext``. Dates go through :func:`long_date` (Babel's CLDR data).
+``catalog.gettext``. Dates go through :func:`long_date` / :func:`short_date`, counts
+through :func:`count` (Babel's CLDR data).
 
 A catalog file is read only when its language is first asked for, so a command that
 renders nothing loads none.
@@ -25,7 +26,7 @@ from newsletter.languages.catalogs import (
     jinja_callables,
     message_ids,
 )
-from newsletter.languages.dates import long_date
+from newsletter.languages.dates import count, long_date, short_date
 
 __all__ = [
     "N_",
@@ -33,9 +34,11 @@ __all__ = [
     "SHIPPED",
     "Catalog",
     "catalog_for",
+    "count",
     "i18n_environment",
     "is_rtl",
     "jinja_callables",
     "long_date",
     "message_ids",
+    "short_date",
 ]

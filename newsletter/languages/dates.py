@@ -1,4 +1,5 @@
-"""Dates in the language's own form, from Babel's CLDR data (imported on first use)."""
+"""Dates and counts in the language's own form, from Babel's CLDR data (imported on
+first use)."""
 
 from __future__ import annotations
 
@@ -36,3 +37,17 @@ def long_date(value: dt.date, language: str) -> str:
     from babel.dates import format_date
 
     return format_date(value, format="long", locale=babel_locale(language))
+
+
+def short_date(value: dt.date, language: str) -> str:
+    """``07.12.2026`` (de), ``7 déc. 2026`` (fr): Babel's medium form, for narrow places."""
+    from babel.dates import format_date
+
+    return format_date(value, format="medium", locale=babel_locale(language))
+
+
+def count(value: int, language: str) -> str:
+    """A count with the language's grouping: ``1.234`` (de), ``1 234`` (fr), ``1,234`` (en)."""
+    from babel.numbers import format_decimal
+
+    return format_decimal(value, locale=babel_locale(language))

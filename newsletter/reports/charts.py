@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from markupsafe import Markup, escape
 
@@ -82,8 +82,11 @@ def _label_under(x: float, y: float, width: float, label: str, full: str) -> str
     )
 
 
-def funnel(title: str, steps: Sequence[tuple[str, int]]) -> Markup:
-    """Horizontal bars, each step as wide as its share of the first."""
+def funnel(
+    title: str, steps: Sequence[tuple[str, int]], *, count: Callable[[int], str] = str
+) -> Markup:
+    """Horizontal bars, each step as wide as its share of the first (``count`` writes
+    a number: the report's language)."""
     row, label_width = 34, 150
     height = row * len(steps) + 10
     top = max((value for _, value in steps), default=0) or 1
@@ -93,9 +96,10 @@ def funnel(title: str, steps: Sequence[tuple[str, int]]) -> Markup:
         width = (WIDTH - label_width - 90) * value / top
         share = f" ({100 * value / steps[0][1]:.1f}%)" if steps[0][1] else ""
         body.append(_text(label_width - 8, y + 18, name, anchor="end"))
-        body.append(_rect(label_width, y + 4, width, row - 10, PALETTE[0], f"{name}: {value}"))
-        body.append(_text(label_width + width + 6, y + 18, f"{value}{share}"))
-    description = "; ".join(f"{name}: {value}" for name, value in steps)
+        tip = f"{name}: {count(value)}"
+        body.append(_rect(label_width, y + 4, width, row - 10, PALETTE[0], tip))
+        body.append(_text(label_width + width + 6, y + 18, f"{count(value)}{share}"))
+    description = "; ".join(f"{name}: {count(value)}" for name, value in steps)
     return _frame(title, description, height, body)
 
 
@@ -106,6 +110,7 @@ def bars(
     *,
     stacked: bool = True,
     tips: Sequence[str] | None = None,
+    count: Callable[[int], str] = str,
 ) -> Markup:
     """Vertical bars per label (stacked, or side by side): the legend above, each
     label under its bar (``tips``: the full text of each label's tooltip)."""
@@ -121,7 +126,7 @@ def bars(
     group_width = min(slot * 0.7, 80)
     bar_width = group_width / (1 if stacked else max(len(series), 1))
     every = math.ceil(48 / slot)  # a label needs some 48 px: then every n-th bar gets one
-    body = _axis(left, top_pad, plot_height, ticks)
+    body = _axis(left, top_pad, plot_height, ticks, count)
     for i, label in enumerate(labels):
         x = left + i * slot + (slot - group_width) / 2
         base: float = top_pad + plot_height
@@ -130,7 +135,14 @@ def bars(
             color = PALETTE[s % len(PALETTE)]
             bar_x = x if stacked else x + s * bar_width
             body.append(
-                _rect(bar_x, base - size, bar_width, size, color, f"{label}, {name}: {values[i]}")
+                _rect(
+                    bar_x,
+                    base - size,
+                    bar_width,
+                    size,
+                    color,
+                    f"{label}, {name}: {count(values[i])}",
+                )
             )
             if stacked:
                 base -= size
@@ -142,18 +154,24 @@ def bars(
                 )
             )
     body += _legend([name for name, _ in series], 18)
-    description = _describe(labels, series)
+    description = _describe(labels, series, count)
     return _frame(title, description, height, body)
 
 
-def lines(title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence[int]]]) -> Markup:
+def lines(
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[int]]],
+    *,
+    count: Callable[[int], str] = str,
+) -> Markup:
     """One line per series over ``labels`` (weeks), with a legend."""
     height, left, bottom, top_pad = 300, 60, 30, 40
     plot_height = height - bottom - top_pad
     ticks = nice_ticks(max((max(values, default=0) for _, values in series), default=0))
     top = ticks[-1]
     step = (WIDTH - left - 40) / max(len(labels) - 1, 1)
-    body = _axis(left, top_pad, plot_height, ticks)
+    body = _axis(left, top_pad, plot_height, ticks, count)
     for s, (name, values) in enumerate(series):
         points = " ".join(
             f"{left + i * step:.1f},{top_pad + plot_height - plot_height * v / top:.1f}"
@@ -169,17 +187,23 @@ def lines(title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequenc
                 x, y = point.split(",")
                 body.append(
                     f'<circle cx="{x}" cy="{y}" r="3" fill="{color}">'
-                    f"<title>{escape(label)}, {escape(name)}: {value}</title></circle>"
+                    f"<title>{escape(label)}, {escape(name)}: {count(value)}</title></circle>"
                 )
     every = math.ceil(64 / step) if len(labels) > 1 else 1  # a week's label: some 64 px
     for i, label in enumerate(labels):
         if i % every == 0:
             body.append(_label_under(left + i * step, top_pad + plot_height + 16, 60, label, label))
     body += _legend([name for name, _ in series], 18)
-    return _frame(title, _describe(labels, series), height, body)
+    return _frame(title, _describe(labels, series, count), height, body)
 
 
-def _axis(left: float, top_pad: float, plot_height: float, ticks: Sequence[int]) -> list[str]:
+def _axis(
+    left: float,
+    top_pad: float,
+    plot_height: float,
+    ticks: Sequence[int],
+    count: Callable[[int], str] = str,
+) -> list[str]:
     bottom = top_pad + plot_height
     parts = [
         f'<line x1="{left}" y1="{top_pad}" x2="{left}" y2="{bottom}" stroke="#555"/>',
@@ -193,16 +217,20 @@ def _axis(left: float, top_pad: float, plot_height: float, ticks: Sequence[int])
             )
         parts.append(
             f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end" '
-            f'class="tick">{tick}</text>'
+            f'class="tick">{count(tick)}</text>'
         )
     return parts
 
 
-def _describe(labels: Sequence[str], series: Sequence[tuple[str, Sequence[int]]]) -> str:
+def _describe(
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[int]]],
+    count: Callable[[int], str] = str,
+) -> str:
     """The data in words, for screen readers (the last few points when there are many)."""
     shown = list(range(len(labels)))[-12:]
     parts = [
-        f"{labels[i]}: " + ", ".join(f"{name} {values[i]}" for name, values in series)
+        f"{labels[i]}: " + ", ".join(f"{name} {count(values[i])}" for name, values in series)
         for i in shown
     ]
     return "; ".join(parts)

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+from newsletter.reports.forms import Forms
 from newsletter.reports.queries import IssueReport, Report
 
 # The per-issue columns of the table, in the order of _cells().
@@ -25,30 +26,31 @@ _HEADINGS = [
 ]
 
 
-def _cells(issue: IssueReport) -> list[str]:
+def _cells(issue: IssueReport, forms: Forms) -> list[str]:
+    n = forms.count
     return [
         issue.slug,
-        f"{issue.started:%Y-%m-%d}",
-        str(issue.recipients),
-        str(issue.handed_over),
-        str(issue.failed),
-        str(issue.unknown),
-        f"{issue.bounced_hard}/{issue.bounced_soft}",
-        str(issue.blocked),
-        str(issue.complained),
-        f"{issue.unsubscribed} ({issue.unsubscribed_within_7_days})",
-        _with_readers(issue.opens, issue.unique_opens, issue),
-        _with_readers(issue.clicks, issue.unique_clicks, issue),
+        forms.date(issue.started),
+        n(issue.recipients),
+        n(issue.handed_over),
+        n(issue.failed),
+        n(issue.unknown),
+        f"{n(issue.bounced_hard)}/{n(issue.bounced_soft)}",
+        n(issue.blocked),
+        n(issue.complained),
+        f"{n(issue.unsubscribed)} ({n(issue.unsubscribed_within_7_days)})",
+        _with_readers(issue.opens, issue.unique_opens, issue, forms),
+        _with_readers(issue.clicks, issue.unique_clicks, issue, forms),
     ]
 
 
-def _with_readers(total: int | None, readers: int | None, issue: IssueReport) -> str:
+def _with_readers(total: int | None, readers: int | None, issue: IssueReport, forms: Forms) -> str:
     """``12 (5)``: 12 in all, by 5 readers; ``12 (n/a)`` where readers were not told apart."""
     if total is None:
         return "-"
     if readers is None:
-        return f"{total} (n/a)" if issue.unique_note else str(total)
-    return f"{total} ({readers})"
+        return f"{forms.count(total)} (n/a)" if issue.unique_note else forms.count(total)
+    return f"{forms.count(total)} ({forms.count(readers)})"
 
 
 def _table(rows: list[list[str]]) -> list[str]:
@@ -58,13 +60,16 @@ def _table(rows: list[list[str]]) -> list[str]:
     ]
 
 
-def as_table(report: Report) -> str:
-    """Per issue a row (one issue: its details and top links); then the list by week."""
+def as_table(report: Report, *, language: str = "en") -> str:
+    """Per issue a row (one issue: its details and top links); then the list by week.
+    Dates and counts in ``language``'s form (:class:`Forms`), the labels English."""
     if not report.issues:
         return "No campaigns yet.\n"
-    lines = _table([_HEADINGS, *map(_cells, report.issues)])
+    forms = Forms(language)
+    n = forms.count
+    lines = _table([_HEADINGS, *(_cells(issue, forms) for issue in report.issues)])
     if len(report.issues) == 1:
-        lines += _details(report.issues[0])
+        lines += _details(report.issues[0], forms)
     lines.append("")
     lines.append("Unsubscribed: through the issue's own links (any way within 7 days after it).")
     if report.automations:
@@ -76,9 +81,9 @@ def as_table(report: Report) -> str:
             + [
                 [
                     f"{step.automation}/{step.step}",
-                    *map(str, (step.versions, step.recipients, step.handed_over, step.failed)),
-                    *map(str, (step.unknown, step.pending, step.bounced, step.complained)),
-                    str(step.unsubscribed),
+                    *map(n, (step.versions, step.recipients, step.handed_over, step.failed)),
+                    *map(n, (step.unknown, step.pending, step.bounced, step.complained)),
+                    n(step.unsubscribed),
                 ]
                 for step in report.automations
             ]
@@ -90,9 +95,9 @@ def as_table(report: Report) -> str:
             [["WEEK OF", "ACTIVE", "PENDING", "UNSUBSCRIBED", "BOUNCED", "COMPLAINED", "JOINED"]]
             + [
                 [
-                    week.week.isoformat(),
-                    *map(str, (week.active, week.pending, week.unsubscribed)),
-                    *map(str, (week.bounced, week.complained, week.joined)),
+                    forms.week(week.week),
+                    *map(n, (week.active, week.pending, week.unsubscribed)),
+                    *map(n, (week.bounced, week.complained, week.joined)),
                 ]
                 for week in report.weeks
             ]
@@ -100,28 +105,30 @@ def as_table(report: Report) -> str:
     if report.sources:
         lines.append("")
         lines.append(
-            "Subscribers by source: " + ", ".join(f"{s} {n}" for s, n in report.sources.items())
+            "Subscribers by source: "
+            + ", ".join(f"{source} {n(number)}" for source, number in report.sources.items())
         )
     return "\n".join(lines) + "\n"
 
 
-def _details(issue: IssueReport) -> list[str]:
+def _details(issue: IssueReport, forms: Forms) -> list[str]:
+    n = forms.count
     lines = ["", f"{issue.slug}: {issue.subject}", f"  provider {issue.provider}"]
     if issue.pending or issue.skipped:
-        lines.append(f"  still pending {issue.pending}, skipped {issue.skipped}")
+        lines.append(f"  still pending {n(issue.pending)}, skipped {n(issue.skipped)}")
     if not issue.tracked:
         lines.append("  opens and clicks: not tracked (tracking.clicks or sendgrid.tracking)")
         return lines
     if issue.unique_note:
-        lines.append(f"  opens {issue.opens}, clicks {issue.clicks}")
+        lines.append(f"  opens {n(issue.opens or 0)}, clicks {n(issue.clicks or 0)}")
         lines.append(f"  readers who opened, who clicked: {issue.unique_note}")
     else:
         lines.append(
-            f"  opens {issue.opens} ({issue.unique_opens} readers), "
-            f"clicks {issue.clicks} ({issue.unique_clicks} readers)"
+            f"  opens {n(issue.opens or 0)} ({n(issue.unique_opens or 0)} readers), "
+            f"clicks {n(issue.clicks or 0)} ({n(issue.unique_clicks or 0)} readers)"
         )
     for link in issue.top_links:
-        lines.append(f"  {link.clicks:>6}  {link.url}")
+        lines.append(f"  {n(link.clicks):>6}  {link.url}")
     return lines
 
 

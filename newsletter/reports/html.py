@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 
 from newsletter.reports import charts
+from newsletter.reports.forms import Forms
 from newsletter.reports.queries import IssueReport, Report
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -22,19 +23,23 @@ _ENVIRONMENT = jinja2.Environment(
 
 
 def as_html(report: Report, *, title: str, generated: dt.datetime, language: str = "en") -> str:
+    """The page, its dates and counts in ``language``'s form (:class:`Forms`)."""
+    forms = Forms(language)
     issues = report.issues
     labels = [issue.subject for issue in issues]  # shortened under the bars
     tips = [f"{issue.subject} ({issue.slug})" for issue in issues]  # in full, as tooltips
     context = {
         "title": title,
         "language": language,
-        "generated": generated,
+        "generated": f"{forms.date(generated)} {generated:%H:%M} UTC",
+        "forms": forms,
+        "n": forms.count,
         "report": report,
-        "funnels": [(issue, _funnel(issue)) for issue in issues[-1:] if len(issues) == 1]
-        or [(issue, _funnel(issue)) for issue in issues[-3:]],
+        "funnels": [(issue, _funnel(issue, forms)) for issue in issues[-1:] if len(issues) == 1]
+        or [(issue, _funnel(issue, forms)) for issue in issues[-3:]],
         "growth": charts.lines(
             "The list by week",
-            [f"{week.week:%d %b %y}" for week in report.weeks],
+            [forms.chart_week(week.week) for week in report.weeks],
             [
                 ("active", [week.active for week in report.weeks]),
                 ("pending", [week.pending for week in report.weeks]),
@@ -42,6 +47,7 @@ def as_html(report: Report, *, title: str, generated: dt.datetime, language: str
                 ("bounced", [week.bounced for week in report.weeks]),
                 ("complained", [week.complained for week in report.weeks]),
             ],
+            count=forms.count,
         )
         if report.weeks
         else None,
@@ -57,6 +63,7 @@ def as_html(report: Report, *, title: str, generated: dt.datetime, language: str
             ],
             stacked=False,
             tips=tips,
+            count=forms.count,
         )
         if issues
         else None,
@@ -69,6 +76,7 @@ def as_html(report: Report, *, title: str, generated: dt.datetime, language: str
                 ("unknown", [issue.unknown for issue in issues]),
             ],
             tips=tips,
+            count=forms.count,
         )
         if issues
         else None,
@@ -76,7 +84,7 @@ def as_html(report: Report, *, title: str, generated: dt.datetime, language: str
     return _ENVIRONMENT.get_template("report.html.j2").render(context)
 
 
-def _funnel(issue: IssueReport) -> str:
+def _funnel(issue: IssueReport, forms: Forms) -> str:
     steps = [
         ("Recipients", issue.recipients),
         ("Handed over", issue.handed_over),
@@ -86,4 +94,4 @@ def _funnel(issue: IssueReport) -> str:
         steps.append(("Opens", issue.opens))
     if issue.clicks is not None:
         steps.append(("Clicks", issue.clicks))
-    return charts.funnel(f"Funnel of {issue.slug}", steps)
+    return charts.funnel(f"Funnel of {issue.slug}", steps, count=forms.count)
