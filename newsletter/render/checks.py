@@ -14,13 +14,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from newsletter.config import CONFIG_FILENAME, Config
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, SegmentError
 from newsletter.models import CompiledIssue, ImageBlock, Issue
 from newsletter.render import mjml_schema
 from newsletter.render.checks_source import source_problems
 from newsletter.render.compile import compile_issue
 from newsletter.render.issues import read_issue
 from newsletter.render.personalize import Personalizer
+from newsletter.segments.language import resolve
 from newsletter.tokens import sample_personalization
 
 CLIP_ERROR_BYTES = 100 * 1024  # Gmail clips an HTML part above about 102 KB
@@ -42,6 +43,17 @@ class Finding:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         return f"{where}: {self.level}: {self.message}"
+
+
+def _check_segment(issue: Issue, config: Config, label: str) -> Iterator[Finding]:
+    """The front matter's ``segment:`` names a saved segment or parses, over known topics
+    (``send`` refuses it the same way)."""
+    if issue.segment is None:
+        return
+    try:
+        resolve(config.segments, issue.segment, config.topic_ids)
+    except SegmentError as error:
+        yield Finding("error", f"front matter: segment: {error}", label)
 
 
 def check_issue(path: Path, config: Config) -> tuple[list[Finding], CompiledIssue | None]:
@@ -113,6 +125,7 @@ def check_compiled(compiled: CompiledIssue, config: Config) -> Iterator[Finding]
             explained.add(problem.url)
     yield from _check_subject_and_preheader(issue, label)
     yield from _check_headings(issue, label)
+    yield from _check_segment(issue, config, label)
 
     page = _Links()
     page.feed(html)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from newsletter.errors import SegmentError
@@ -322,9 +322,22 @@ class Segment:
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-def resolve(saved: Mapping[str, str], given: str) -> Segment:
+def resolve(saved: Mapping[str, str], given: str, topics: Sequence[str] | None = None) -> Segment:
     """``given`` as a saved segment's name, else as an expression. A bare word that no
-    segment has is an unknown name (not a field nobody compared with anything)."""
+    segment has is an unknown name (not a field nobody compared with anything). With
+    ``topics`` (the config's ids), a topic outside them is refused rather than matching
+    nobody."""
+    segment = _resolve(saved, given)
+    unknown = sorted(topics_named(segment.tree) - set(topics)) if topics is not None else []
+    if unknown:
+        raise SegmentError(
+            f"segment {segment.name or segment.expression!r}: unknown topic {unknown[0]!r}; "
+            f"known topics: {', '.join(topics or ()) or 'none'}"
+        )
+    return segment
+
+
+def _resolve(saved: Mapping[str, str], given: str) -> Segment:
     if given in saved:
         return Segment(given, saved[given], parse(saved[given]))
     if _NAME.match(given.strip()) and given.strip().lower() not in FIELD_OPS:

@@ -35,7 +35,6 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from newsletter.config import Config
-from newsletter.errors import SegmentError
 from newsletter.segments.language import (
     And,
     Condition,
@@ -44,7 +43,6 @@ from newsletter.segments.language import (
     Or,
     Segment,
     resolve,
-    topics_named,
 )
 from newsletter.store.engagement import engagement_by_subscriber
 from newsletter.store.scheduling import link_clicks_by_subscriber
@@ -81,14 +79,7 @@ def _contains_postgresql(element: _Contains, compiler: SQLCompiler, **kw: Any) -
 def choose(config: Config, given: str) -> Segment:
     """The segment ``given`` names (newsletter.yaml's ``segments:``) or spells out; a
     topic that newsletter.yaml does not define is refused rather than matching nobody."""
-    segment = resolve(config.segments, given)
-    unknown = sorted(topics_named(segment.tree) - set(config.topic_ids))
-    if unknown:
-        raise SegmentError(
-            f"segment {segment.name or segment.expression!r}: unknown topic {unknown[0]!r}; "
-            f"known topics: {', '.join(config.topic_ids) or 'none'}"
-        )
-    return segment
+    return resolve(config.segments, given, config.topic_ids)
 
 
 def segment_condition(node: Node, *, now: dt.datetime) -> ColumnElement[bool]:

@@ -147,3 +147,27 @@ def test_run_due_sends_a_scheduled_issue_to_its_front_matter_segment(
 
     assert result.outcome == "sent"
     assert recipients(project) == ["ann@example.org", "dan@example.org"]
+
+
+def test_check_names_a_bad_segment_in_the_front_matter(
+    runner: CliRunner, project: Path, readers: Store
+) -> None:
+    issue = project / SEED
+    source = issue.read_text(encoding="utf-8")
+    issue.write_text(
+        source.replace("topics: [research]\n", "topics: [research]\nsegment: uk\n"), "utf-8"
+    )
+    assert runner.invoke(cli, ["check", SEED]).exit_code == 0
+
+    issue.write_text(
+        source.replace(
+            "topics: [research]\n", "topics: [research]\nsegment: 'topics contains \"nope\"'\n"
+        ),
+        "utf-8",
+    )
+    result = runner.invoke(cli, ["check", SEED])
+    assert result.exit_code == 1
+    assert (
+        f"{SEED}: error: front matter: segment: segment 'topics contains \"nope\"': unknown "
+        "topic 'nope'; known topics: research, stories, events\n"
+    ) in result.output
