@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import email.header
+import email.parser
 import email.policy
 import re
 from collections.abc import Callable
@@ -38,14 +39,18 @@ ADDRESS = "zoe@example.org"
 # Any character a header may carry (control characters other than tab are refused, and
 # lone surrogates are not text), with the pieces that broke folding before mixed in:
 # runs of spaces, tabs, text that looks like an encoded word, quotes and address specials.
-_character = st.characters(exclude_categories=("Cs", "Cc")) | st.sampled_from(" \t")
+# One text draw per piece, so that 10,000 subjects and names are drawn in seconds.
+_character = st.characters(exclude_categories=("Cs", "Cc"), include_characters=" \t")
 _tricky = [" ", "  ", "\t", "=?", "?=", "=?utf-8?q?x?=", '"', "\\", ",", ";", "<", ">", "@", "("]
-_piece = st.text(_character, max_size=12) | st.sampled_from(
+_piece = st.text(_character, max_size=40) | st.sampled_from(
     [*_tricky, ")", "Zürich", "東京", "über", "x" * 80, "😀", "\u200f"]
 )
-header_text = st.lists(_piece, max_size=30).map("".join)
+header_text = st.lists(_piece, max_size=10).map("".join)
+# Issue 20: 10,000 random subjects and names, checked in batches of ten per example
+# (what a Hypothesis example costs on its own is most of a header's check).
+BATCH = 10
 PROPERTY = settings(
-    max_examples=10_000,
+    max_examples=10_000 // BATCH,
     deadline=None,
     derandomize=True,
     database=None,
@@ -62,7 +67,8 @@ def example() -> Config:
 def written_and_read(headers: dict[str, str]) -> tuple[str, email.message.EmailMessage]:
     data = message_bytes(headers, html="<p>Hi</p>", text="Hi")
     head = data.split(b"\n\n", 1)[0].decode("ascii")  # only ASCII goes on the wire
-    parsed = email.message_from_bytes(data, policy=email.policy.default)
+    # The headers as a mail program reads them; the body is not what is checked here.
+    parsed = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(data)
     assert isinstance(parsed, email.message.EmailMessage)
     return head, parsed
 
@@ -118,11 +124,18 @@ def test_a_long_plain_subject_stays_readable_and_folds_at_its_spaces(config: Con
     assert_within_limits(head)
 
 
-@pytest.mark.slow  # 10,000 messages through the stdlib parser: a few minutes
-@pytest.mark.timeout(1200)  # ten times that on a loaded machine, and still not hung
+@pytest.mark.slow  # 10,000 messages through the stdlib parser: about a minute under load
+@pytest.mark.timeout(600)  # ten times that, and still not hung
 @PROPERTY
-@given(subject=header_text, name=header_text)
-def test_subjects_and_names_read_back_exactly(example: Config, subject: str, name: str) -> None:
+@given(pairs=st.lists(st.tuples(header_text, header_text), min_size=BATCH, max_size=BATCH))
+def test_subjects_and_names_read_back_exactly(
+    example: Config, pairs: list[tuple[str, str]]
+) -> None:
+    for subject, name in pairs:
+        assert_reads_back(example, subject, name)
+
+
+def assert_reads_back(example: Config, subject: str, name: str) -> None:
     assert first_control(subject) is None and first_control(name) is None
     sender = example.sender.model_copy(update={"name": name})
     config = example.model_copy(update={"sender": sender})
