@@ -55,8 +55,13 @@ from tests.store.databases import postgres_schema
 from tests.web.conftest import SECRET, public_key_text
 from tests.web.live import PORT_ATTEMPTS, PortTaken, free_port, make_project
 
-# Four workers starting and a hundred requests: minutes on a loaded 2-core machine.
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(600)]
+# Four workers starting and a hundred requests: minutes on a loaded 2-core machine
+# (under load 13, each of its processes gets a tenth of a core).
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
+# How long one request may take before it counts as cut off, and how long gunicorn may
+# take to start its workers: generous, so that only a hang fails the test.
+REQUEST_TIMEOUT = 120
+START_TIMEOUT = 300
 
 WORKERS = 4
 SIGNUP_LIMIT = 10
@@ -89,7 +94,7 @@ class Gunicorn:
             self.url + path, data=body, method=method, headers=headers or {}
         )
         try:
-            with (opener or _opener()).open(request, timeout=30) as response:
+            with (opener or _opener()).open(request, timeout=REQUEST_TIMEOUT) as response:
                 return response.status, dict(response.headers), response.read().decode()
         except urllib.error.HTTPError as error:
             with error:
@@ -146,6 +151,17 @@ def database(postgres_url: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def store(database: str) -> Iterator[Store]:
+    """The test's own connection to the database the workers share, closed however the
+    test ends (a connection left to the garbage collector fails a later test)."""
+    store = open_store_url(database, TOPICS)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
 @contextmanager
 def gunicorn(
     folder: Path, database: str, key: ec.EllipticCurvePrivateKey, *options: str
@@ -183,14 +199,14 @@ def gunicorn(
             continue
         except BaseException:
             process.kill()
-            process.wait(timeout=60)
+            process.wait(timeout=START_TIMEOUT)
             raise
         try:
             yield server
         finally:
             if process.poll() is None:
                 process.terminate()
-                process.wait(timeout=60)
+                process.wait(timeout=START_TIMEOUT)
         return
     raise RuntimeError(f"no free port for gunicorn in {PORT_ATTEMPTS} attempts")
 
@@ -207,7 +223,7 @@ def served(
 
 
 def _wait_for_workers(server: Gunicorn) -> None:
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             log = server.log.read_text(errors="replace")
@@ -379,7 +395,7 @@ def _waiting_for(store: Store, blocker: int) -> int:
     Asked in a new transaction each time: PostgreSQL shows a transaction one snapshot
     of pg_stat_activity."""
     query = "SELECT client_port FROM pg_stat_activity WHERE %(me)s = ANY(pg_blocking_pids(pid))"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + REQUEST_TIMEOUT
     while time.monotonic() < deadline:
         with store.engine.connect() as connection:
             port = connection.exec_driver_sql(query, {"me": blocker}).scalar()
@@ -390,9 +406,8 @@ def _waiting_for(store: Store, blocker: int) -> int:
 
 
 def test_four_workers_apply_everything_once_through_a_killed_worker(
-    served: Gunicorn, database: str, webhook_private_key: ec.EllipticCurvePrivateKey
+    served: Gunicorn, store: Store, webhook_private_key: ec.EllipticCurvePrivateKey
 ) -> None:
-    store = open_store_url(database, TOPICS)
     plan = plan_for(store, SECRET)
     held = plan.unsubscribes.popitem()  # not in the crowd: the request the kill cuts off
     work = tasks(served, plan, webhook_private_key)
@@ -409,7 +424,7 @@ def test_four_workers_apply_everything_once_through_a_killed_worker(
 
     with ThreadPoolExecutor(12) as pool:
         futures = [pool.submit(run, task) for task in work]
-        assert halfway.wait(timeout=120)
+        assert halfway.wait(timeout=START_TIMEOUT)
         with held_one_click(served, store, plan, *held) as killed:
             os.kill(killed, signal.SIGKILL)  # in the middle of the held request
         for future in futures:
@@ -419,7 +434,7 @@ def test_four_workers_apply_everything_once_through_a_killed_worker(
     later = [served.request("GET", f"/c/{TrackingSigner(SECRET).click_token(1, 1)}")[0]
              for _ in range(10)]  # fmt: skip
     served.process.send_signal(signal.SIGTERM)
-    served.process.wait(timeout=60)
+    served.process.wait(timeout=START_TIMEOUT)
 
     answered = {key: statuses for key, statuses in plan.answers.items()
                 if any(status is not None for status in statuses)}  # fmt: skip
@@ -427,7 +442,9 @@ def test_four_workers_apply_everything_once_through_a_killed_worker(
     assert ("unsubscribe", plan.held) in cut_off  # the client saw the connection close
     log = served.log.read_text(errors="replace")
     assert f"Worker (pid:{killed}) was sent SIGKILL" in log
-    assert log.count("Booting worker") == WORKERS + 1  # the killed one was replaced
+    # The killed one was replaced (as is any that missed gunicorn's 30 s heartbeat on a
+    # machine too loaded to run it: what it had answered still took effect once).
+    assert log.count("Booting worker") == WORKERS + 1 + log.count("WORKER TIMEOUT"), log
     with store.engine.connect() as connection:
         events = Counter(
             (row.subscriber_id, row.event)
@@ -478,19 +495,18 @@ def test_four_workers_apply_everything_once_through_a_killed_worker(
     answered_clicks = sum(1 for key in answered if key[0] == "click") + later.count(302)
     assert later.count(302) == 10
     assert later.count(302) <= clicks <= answered_clicks
-    store.close()
 
 
 def test_a_worker_that_stops_gracefully_writes_its_click_counts_first(
     gunicorn_installed: None,
     database: str,
+    store: Store,
     tmp_path: Path,
     webhook_private_key: ec.EllipticCurvePrivateKey,
 ) -> None:
     # --max-requests 1: each worker stops right after one request, well before its
     # once-a-second flush; the counts are written on the way out, not lost.
     with gunicorn(tmp_path, database, webhook_private_key, "--max-requests", "1") as server:
-        store = open_store_url(database, TOPICS)
         start_campaign(store, slug="s", issue_path="i.md", subject="S", topics=(), provider="smtp")
         with store.engine.begin() as connection:
             connection.execute(
@@ -499,9 +515,8 @@ def test_a_worker_that_stops_gracefully_writes_its_click_counts_first(
         token = TrackingSigner(SECRET).click_token(1, 1)
         answers = [server.request("GET", f"/c/{token}")[0] for _ in range(6)]
         server.process.send_signal(signal.SIGTERM)
-        server.process.wait(timeout=60)
+        server.process.wait(timeout=START_TIMEOUT)
 
     assert answers == [302] * 6
     with store.engine.connect() as connection:
         assert connection.scalar(select(campaign_links.c.clicks)) == 6
-    store.close()
