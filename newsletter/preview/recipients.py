@@ -13,6 +13,7 @@ from pathlib import Path
 
 from newsletter.config import Config
 from newsletter.models import Personalization, Subscriber
+from newsletter.send.campaign_rows import Campaign, find_campaign
 from newsletter.store import Store, open_store
 from newsletter.tokens import Links, Signer, sample_personalization, secret_or_development
 
@@ -24,6 +25,8 @@ class Recipient:
     personalization: Personalization
     source: str  # where the values come from, shown next to the picker
     notice: str = ""  # why the preview differs from what was asked for
+    # A real subscriber's (id, link key), for the tokens of their copy; None: sample data.
+    subscriber: tuple[int, str] | None = None
 
 
 def sqlite_file(database_url: str) -> Path | None:
@@ -80,7 +83,13 @@ class Recipients:
         return Recipient(
             self._personalization(subscriber, slug),
             f"subscriber #{subscriber.id} ({subscriber.status}) in {self.store_name}",
+            subscriber=(subscriber.id, subscriber.link_key),
         )
+
+    def campaign(self, slug: str) -> Campaign | None:
+        """The issue's campaign, once it has started: its copies carry its id."""
+        store = self.store()
+        return None if store is None else find_campaign(store, slug)
 
     def choices(self) -> list[tuple[str, str]]:
         """(address, label) pairs for the picker: the sample reader, then subscribers."""
@@ -95,10 +104,12 @@ class Recipients:
 
     def _personalization(self, subscriber: Subscriber, slug: str) -> Personalization:
         links = Links(self.config, Signer(secret_or_development()))
+        campaign = self.campaign(slug)
+        campaign_id = None if campaign is None else campaign.id
         return Personalization(
             email=subscriber.email,
             name=subscriber.name,
-            unsubscribe_url=links.unsubscribe(subscriber.id, subscriber.link_key, None),
+            unsubscribe_url=links.unsubscribe(subscriber.id, subscriber.link_key, campaign_id),
             preferences_url=links.preferences(subscriber.id, subscriber.link_key),
             view_url=links.view(slug),
         )

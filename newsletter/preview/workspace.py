@@ -290,7 +290,10 @@ class Workspace:
             text=text,
             frame_html=frame_html,
             headers=message_headers(
-                config, subject=sent.subject, recipient=recipient.personalization
+                config,
+                compiled=sent,
+                recipient=recipient,
+                campaign=recipients.campaign(issue.slug),
             ),
             findings=list(check_compiled(sent, config)),
             version=_version(frame_html, shown.assets),

@@ -15,7 +15,7 @@ import gc
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from contextlib import contextmanager
@@ -26,17 +26,17 @@ from typing import Any
 from newsletter.config import Config
 from newsletter.errors import ProviderError, ProviderUnavailable
 from newsletter.models import CompiledIssue, Personalization
-from newsletter.render.mail import list_unsubscribe, shared_list_headers
+from newsletter.render.mail import ListUnsubscribe, shared_list_headers
 from newsletter.safe_text import without_controls
 from newsletter.send import campaign_rows, ledger
 from newsletter.send.lease import Lease
 from newsletter.send.ledger_log import LEDGER_STATE, LedgerLog, SendStopped
 from newsletter.send.providers import Batch, Content, Delivery, Provider, Recipient, local_message
 from newsletter.send.ratelimit import RateLimiter
-from newsletter.send.return_tokens import MAILTO_SUBJECT_PREFIX, ReturnTokens
+from newsletter.send.return_tokens import ReturnTokens
 from newsletter.store import Store
 from newsletter.store.statuses import StatusChange
-from newsletter.tokens import DEVELOPMENT_SECRET, SAMPLE_LINK_KEY, Links, Signer
+from newsletter.tokens import DEVELOPMENT_SECRET, Links, Signer
 
 TEST_PREFIX = "[TEST] "
 
@@ -91,17 +91,26 @@ class SendSummary:
 
 
 def campaign_content(
-    config: Config, compiled: CompiledIssue, *, test: bool = False, view_url: str | None = None
+    config: Config,
+    compiled: CompiledIssue,
+    *,
+    topics: Sequence[str] | None = None,
+    test: bool = False,
+    view_url: str | None = None,
 ) -> Content:
     """The issue's content for every recipient, its one shared link already filled in
-    (``view_url``: instead of the issue's page in the archive)."""
+    (``view_url``: instead of the issue's page in the archive), with the list headers
+    every copy shares; ``topics``: the campaign's (default: the issue's)."""
     subject = f"{TEST_PREFIX}{compiled.subject}" if test else compiled.subject
+    issue = compiled.issue
     content = Content.from_config(
         config,
         subject=subject,
         html=compiled.html,
         text=compiled.text,
-        headers=shared_list_headers(config),
+        headers=shared_list_headers(
+            config, campaign=issue.slug, topics=issue.topics if topics is None else topics
+        ),
     )
     # The view-in-browser link is the same for everyone and carries no token.
     if view_url is None:
@@ -131,18 +140,11 @@ class RecipientBuilder:
         )
         self.campaign_id = campaign_id
         self.campaign_tag = str(campaign_id)
-        # Everything after the recipient's own URL, checked once (no line breaks).
-        sample = links.unsubscribe(0, SAMPLE_LINK_KEY, campaign_id)
-        self.after_url = list_unsubscribe(config, sample).removeprefix(f"<{sample}>")
+        # The one rule for List-Unsubscribe (render/mail.py), made once.
+        self.list_unsubscribe = ListUnsubscribe(config)
         # With the return-path tokens: a signed mailto subject and VERP sender per copy.
-        # The mailto up to its token is the same for everyone: built once.
         self.returns = returns
-        self.mailto_before_token = (
-            f", <mailto:{config.unsubscribe_mailto}?subject="
-            + MAILTO_SUBJECT_PREFIX.replace(" ", "%20")
-            if returns is not None and config.unsubscribe_mailto
-            else None
-        )
+        self.mailto_token = returns is not None and bool(config.unsubscribe_mailto)
         self.bounce_address = config.bounces.address if returns else None
 
     def __call__(self, row: ledger.LedgerRecipient) -> Recipient:
@@ -159,19 +161,18 @@ class RecipientBuilder:
             preferences_url=preferences_url,
             click_key="" if self.click_key is None else self.click_key(subscriber_id),
         )
-        after_url = self.after_url
+        token = None
         envelope_sender = None
         if self.returns is not None:
-            if self.mailto_before_token is not None:
+            if self.mailto_token:
                 token = self.returns.token("mailto", subscriber_id, link_key, campaign_id)
-                after_url = f"{self.mailto_before_token}{token}>"
             if self.bounce_address:
                 envelope_sender = self.returns.envelope_sender(
                     self.bounce_address, subscriber_id, link_key, campaign_id
                 )
         return Recipient(
             personalization,
-            headers={"List-Unsubscribe": f"<{unsubscribe_url}>{after_url}"},
+            headers={"List-Unsubscribe": self.list_unsubscribe(unsubscribe_url, token)},
             tags={"campaign_id": self.campaign_tag, "subscriber_id": str(subscriber_id)},
             envelope_sender=envelope_sender,
         )

@@ -26,7 +26,7 @@ def send_tests(config: Config, plan: SendPlan, addresses: Sequence[str]) -> list
     ``[TEST]``; recorded in no campaign (and needing no signing key)."""
     refuse_on_errors(plan)
     sample = sample_personalization(config, plan.slug)
-    content = campaign_content(config, plan.compiled, test=True)
+    content = campaign_content(config, plan.compiled, topics=plan.topics, test=True)
     recipients = [
         Recipient(
             # Addressed to the proof's own address, with no made-up name: the greeting

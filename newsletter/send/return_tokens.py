@@ -31,7 +31,9 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-MAILTO_SUBJECT_PREFIX = "unsubscribe "  # then the token
+from newsletter.render.mail import UNSUBSCRIBE_SUBJECT
+
+MAILTO_SUBJECT_PREFIX = f"{UNSUBSCRIBE_SUBJECT} "  # then the token (render/mail.py)
 # <subscriber>-<campaign>-<MAC>, the MAC 16 base32 characters (80 bits).
 _TOKEN = r"(\d{1,18})-(\d{1,18})-([a-z2-7]{16})"
 _BOUNCE_TOKEN = re.compile(r"\+" + _TOKEN + "@", re.IGNORECASE)

@@ -60,7 +60,7 @@ def send_campaign(
     secret = signing_secret(plan.provider)
     links = Links(config, Signer(secret))
     returns = ReturnTokens(secret)
-    content = campaign_content(config, _as_sent(plan), view_url=plan.view_url)
+    content = campaign_content(config, _as_sent(plan), topics=plan.topics, view_url=plan.view_url)
     store = open_store(config)
     try:
         limiter = _limiter(config, store, rate)

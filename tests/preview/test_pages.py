@@ -140,7 +140,9 @@ def test_headers_view_shows_the_headers_as_they_will_be_sent(client: Client) -> 
     assert rows["Subject"] == "Stem Cells: The Medicine in Breast Milk?"
     unsubscribe = re.fullmatch(
         r"&lt;https://news\.breastfeedingworld\.example/u/([^&]+)&gt;, "
-        r"&lt;mailto:unsubscribe@breastfeedingworld\.example\?subject=unsubscribe&gt;",
+        # The mailto carries the copy's signed token, as a sent copy's does.
+        r"&lt;mailto:unsubscribe@breastfeedingworld\.example\?subject=unsubscribe%20"
+        r"0-0-[0-9a-z]+&gt;",
         rows["List-Unsubscribe"],
     )
     assert unsubscribe is not None
@@ -148,6 +150,9 @@ def test_headers_view_shows_the_headers_as_they_will_be_sent(client: Client) -> 
     assert rows["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert rows["List-Id"] == (
         "Breastfeeding World &lt;breastfeeding-world.news.breastfeedingworld.example&gt;"
+    )
+    assert rows["Feedback-ID"] == (
+        "stem-cells-in-breast-milk:research:breastfeeding-world:breastfeedingworld.example"
     )
 
 

@@ -170,7 +170,7 @@ def _batch(config: Config) -> Batch:
         subject=SUBJECT,
         html="<p>Hi</p>",
         text="Hi",
-        headers=shared_list_headers(config),
+        headers=shared_list_headers(config, campaign="folge-12", topics=("research",)),
     )
     recipients = [
         Recipient(Personalization(email=f"reader{n}@example.org", name=name))

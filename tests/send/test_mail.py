@@ -13,6 +13,7 @@ from newsletter.config import Config
 from newsletter.errors import SendError
 from newsletter.render.mail import (
     MAX_LINE,
+    feedback_id,
     format_address,
     list_headers,
     message_bytes,
@@ -26,20 +27,38 @@ LONG_URL = "https://news.breastfeedingworld.example/u/" + "A" * 150
 
 
 def test_list_headers_follow_rfc_2369_and_8058(config: Config) -> None:
-    assert list_headers(config, "https://news.breastfeedingworld.example/u/TOKEN") == {
+    headers = list_headers(
+        config,
+        "https://news.breastfeedingworld.example/u/TOKEN",
+        campaign="winter",
+        topics=("research", "events"),
+        mailto_token="7-1-abc",
+    )
+
+    assert headers == {
         "List-Unsubscribe": "<https://news.breastfeedingworld.example/u/TOKEN>, "
-        "<mailto:unsubscribe@breastfeedingworld.example?subject=unsubscribe>",
+        "<mailto:unsubscribe@breastfeedingworld.example?subject=unsubscribe%207-1-abc>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         "List-Id": "Breastfeeding World <breastfeeding-world.news.breastfeedingworld.example>",
+        "Feedback-ID": "winter:events+research:breastfeeding-world:breastfeedingworld.example",
     }
+
+
+def test_feedback_id_fields_hold_no_colon_space_or_junk_and_stay_short(config: Config) -> None:
+    sender = config.sender.model_copy(update={"email": "x@Mail.Example.ORG"})
+    odd = config.model_copy(update={"sender": sender, "list_id": "Ä List: <list:ö.example>"})
+
+    value = feedback_id(odd, campaign="Über: alles " + "x" * 80, topics=())
+
+    assert value.split(":") == ["ber-alles-" + "x" * 30, "all", "list", "mail.example.org"]
 
 
 def test_without_a_mailto_the_https_url_stands_alone(config: Config) -> None:
     config = config.model_copy(update={"unsubscribe_mailto": None})
 
-    assert list_headers(config, "https://x.example/u/T")["List-Unsubscribe"] == (
-        "<https://x.example/u/T>"
-    )
+    headers = list_headers(config, "https://x.example/u/T", campaign="a", topics=())
+
+    assert headers["List-Unsubscribe"] == "<https://x.example/u/T>"
 
 
 def test_a_long_unsubscribe_url_survives_serialisation_unencoded(config: Config) -> None:

@@ -80,6 +80,9 @@ def test_each_request_carries_the_content_once_and_one_personalization_per_recip
     assert body["headers"] == {
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         "List-Id": "Breastfeeding World <breastfeeding-world.news.breastfeedingworld.example>",
+        "Feedback-ID": (
+            "stem-cells-in-breast-milk:research:breastfeeding-world:breastfeedingworld.example"
+        ),
     }
     assert body["tracking_settings"] == {
         "click_tracking": {"enable": False, "enable_text": False},

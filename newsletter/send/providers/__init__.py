@@ -39,7 +39,6 @@ import importlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.utils import format_datetime
 from html import escape
 from types import TracebackType
 from typing import Literal, Protocol
@@ -48,7 +47,13 @@ from newsletter.config import Config
 from newsletter.errors import ConfigError
 from newsletter.models import GREETING_FALLBACK, Personalization
 from newsletter.render.compile import marker
-from newsletter.render.mail import format_address, message_bytes, new_message_id, safe_header
+from newsletter.render.mail import (
+    copy_headers,
+    format_address,
+    message_bytes,
+    new_message_id,
+    safe_header,
+)
 from newsletter.render.personalize import fill, split_markers
 
 
@@ -171,18 +176,25 @@ def local_message(content: Content, recipient: Recipient) -> tuple[str, bytes]:
     """
     html, text = content.personalize(content.values_for(recipient.personalization))
     message_id = new_message_id(content.sender_email)
-    headers = {"From": content.sender}
-    if content.reply_to:
-        headers["Reply-To"] = content.reply_to
-    headers |= {
-        "To": format_address(recipient.email, recipient.name),
-        "Subject": content.subject,
-        "Date": format_datetime(dt.datetime.now(dt.UTC)),
-        "Message-ID": message_id,
-        **content.headers,
-        **recipient.headers,
-    }
+    headers = message_headers(content, recipient, message_id)
     return message_id, message_bytes(headers, html=html, text=text)
+
+
+def message_headers(
+    content: Content, recipient: Recipient, message_id: str, date: dt.datetime | None = None
+) -> dict[str, str]:
+    """Every header of ``recipient``'s copy, by the one rule (``render.mail.copy_headers``):
+    what the outbox and SMTP write, and what the preview shows."""
+    return copy_headers(
+        sender=content.sender,
+        reply_to=content.reply_to,
+        to=format_address(recipient.email, recipient.name),
+        subject=content.subject,
+        message_id=message_id,
+        date=date,
+        own=recipient.headers,
+        shared=content.headers,
+    )
 
 
 DeliveryStatus = Literal["sent", "failed", "deferred", "unknown", "skipped"]
