@@ -35,6 +35,7 @@ SIGNED = [
     "list-unsubscribe",
     "list-unsubscribe-post",
     "list-id",
+    "feedback-id",
     "mime-version",
     "content-type",
 ]
