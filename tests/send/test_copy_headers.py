@@ -2,7 +2,7 @@
 
 The preview shows the headers a reader's copy will have: the same builder as a send,
 so the same List-Unsubscribe (the HTTPS link and the mailto with its signed token),
-List-Id, List-Unsubscribe-Post and Feedback-ID. A test send goes through it too.
+List-Id, List-Unsubscribe-Post and Feedback-ID.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pathlib import Path
 
 from newsletter.config import Config
 from newsletter.preview.workspace import Workspace
+from newsletter.send.plan import plan_send
 from newsletter.send.return_tokens import ReturnTokens
-from newsletter.send.sending import plan_send, send_campaign
+from newsletter.send.sending import send_campaign
 from newsletter.store import Store
 from newsletter.tokens import secret_or_development
 from tests.send.conftest import SEED
