@@ -3,10 +3,12 @@
     python benchmarks/bench_providers.py [--subscribers 20000] [--runs 3]
                                          [--ses 2000] [--memory 100000]
                                          [--memory-providers sendgrid,postmark,mailgun]
+                                         [--postmark-whole]
 
 Each run sends one whole campaign end to end through the library (plan, snapshot,
 ledger, personalisation, hand-off) per provider, in turns (SendGrid, Postmark, Mailgun,
-SES, then again), to its stand-in in *another process*: tests/fakes/sendgrid.py,
+SES, then again; with ``--postmark-whole``, Postmark also without its template, each
+message the whole issue), to its stand-in in *another process*: tests/fakes/sendgrid.py,
 tests/fakes/postmark.py, tests/fakes/mailgun.py (each checking every request as the real
 API does) and moto in server mode for SES. Prints a Markdown table of medians, each
 against SendGrid's time for the same list.
@@ -49,6 +51,8 @@ def settings(provider: str, url: str) -> dict[str, Any]:
         return {"provider": "sendgrid", "sendgrid": {"api_host": url}}
     if provider == "postmark":
         return {"provider": "postmark", "postmark": {"api_url": url}}
+    if provider == "postmark-whole":
+        return {"provider": "postmark", "postmark": {"api_url": url, "templates": False}}
     if provider == "mailgun":
         return {"provider": "mailgun", "mailgun": {"api_url": url, "domain": DOMAIN}}
     return {"provider": "ses", "ses": {"rate_from_account": False, "connections": 8}}
@@ -101,6 +105,9 @@ def main() -> None:
     parser.add_argument(
         "--memory-providers", default="sendgrid,postmark,mailgun", help="Whose memory to measure."
     )
+    parser.add_argument(
+        "--postmark-whole", action="store_true", help="Postmark without templates as well."
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("NEWSLETTER_SECRET_KEY", "benchmark-secret-key-0123456789abcdef")
@@ -126,6 +133,8 @@ def main() -> None:
     ):
         work = Path(scratch)
         urls = {"sendgrid": sendgrid, "postmark": postmark, "mailgun": mailgun}
+        if args.postmark_whole:
+            urls["postmark-whole"] = postmark
         moto = None
         command = moto_server_command()
         if args.ses and command:

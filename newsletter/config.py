@@ -287,6 +287,17 @@ class PostmarkSettings(Schema):
     timeout: float = Field(30.0, gt=0, description="Seconds per HTTP request.")
     batch_size: int = Field(500, ge=1, le=500, description="Messages per batch request.")
     tracking: bool = Field(False, description="Let Postmark track opens and clicks.")
+    templates: bool = Field(
+        True,
+        description="Send a campaign through a template made of it for the run "
+        "(/email/batchWithTemplates: each message only its reader's values; the template "
+        "is deleted afterwards); false: each message the whole issue (/email/batch).",
+    )
+    dkim_selector: DnsName | None = Field(
+        None,
+        description="The DKIM selector on Postmark's DNS Settings page (a date and 'pm', "
+        "like 20240101123456pm): 'newsletter doctor' checks its key.",
+    )
     webhook_username: str = Field(
         "postmark", min_length=1, description="The user name of the webhook URL's basic auth."
     )
@@ -308,6 +319,12 @@ class MailgunSettings(Schema):
         None, description="API base URL; default the region's (https://api.eu.mailgun.net)."
     )
     api_key_env: str = Field("MAILGUN_API_KEY", description="Variable holding the API key.")
+    dkim_selectors: list[DnsName] = Field(
+        default_factory=lambda: ["pdk1", "pdk2"],
+        description="The DKIM selectors of the Mailgun domain (pdk1, pdk2 with Automatic "
+        "Sender Security; the one on Mailgun's DNS records page otherwise): 'newsletter "
+        "doctor' checks them.",
+    )
     timeout: float = Field(30.0, gt=0, description="Seconds per HTTP request.")
     batch_size: int = Field(1000, ge=1, le=1000, description="Recipients per request.")
     tracking: bool = Field(False, description="Let Mailgun track opens and clicks.")
@@ -337,6 +354,11 @@ class SesSettings(Schema):
         "bounces, complaints and deliveries.",
     )
     connections: int = Field(4, ge=1, le=32, description="Parallel requests to SES.")
+    dkim_tokens: list[DnsName] = Field(
+        default_factory=list,
+        description="The three Easy DKIM tokens of the SES identity (SES console, or 'aws "
+        "sesv2 get-email-identity'): 'newsletter doctor' checks their CNAMEs.",
+    )
     timeout: float = Field(30.0, gt=0, description="Seconds per request.")
     rate_from_account: bool = Field(
         True,

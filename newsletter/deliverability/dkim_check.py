@@ -1,4 +1,5 @@
-"""The doctor's DKIM findings: SendGrid's domain-authentication CNAMEs, or the key of
+"""The doctor's DKIM findings: SendGrid's domain-authentication CNAMEs, Postmark's key at
+its dated selector, SES's three Easy DKIM CNAMEs, Mailgun's selectors, or the key of
 ``smtp.dkim`` published, long enough, and the one we sign with."""
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from newsletter.deliverability import dkim_keys
 from newsletter.deliverability.findings import SENDGRID_SPF, Finding, SenderSetup
 from newsletter.errors import NewsletterError
 
+SES_DKIM = "dkim.amazonses.com"
+MAILGUN_DKIM = (".mailgun.com", ".mailgun.org")
+
 
 def dkim_findings(setup: SenderSetup) -> Iterator[Finding]:
     if setup.provider == "sendgrid":
@@ -16,6 +20,98 @@ def dkim_findings(setup: SenderSetup) -> Iterator[Finding]:
             yield from _sendgrid_selector(setup, selector)
     elif setup.provider == "smtp":
         yield from _smtp_key(setup)
+    elif setup.provider == "postmark":
+        yield from _postmark_key(setup)
+    elif setup.provider == "ses":
+        yield from _ses_tokens(setup)
+    elif setup.provider == "mailgun":
+        domain = setup.config.mailgun.domain or setup.from_domain
+        for selector in setup.config.mailgun.dkim_selectors:
+            yield from _mailgun_selector(setup, domain, selector)
+
+
+def _postmark_key(setup: SenderSetup) -> Iterator[Finding]:
+    selector = setup.config.postmark.dkim_selector
+    if selector is None:
+        yield Finding(
+            "dkim",
+            "warning",
+            setup.from_domain,
+            "postmark.dkim_selector is not set, so its key is not checked: Postmark's "
+            "selector has a date in it (like 20240101123456pm); copy it from the Sender "
+            "Signatures > DNS Settings page into newsletter.yaml",
+        )
+        return
+    name = f"{selector}._domainkey.{setup.from_domain}"
+    texts = [text for text in setup.dns.txt(name) if "p=" in text]
+    example = f'{name}. IN TXT "k=rsa; p=..." (the value is on Postmark\'s DNS Settings page)'
+    yield from _published_key(setup, name, texts, example, None)
+
+
+def _ses_tokens(setup: SenderSetup) -> Iterator[Finding]:
+    tokens = setup.config.ses.dkim_tokens
+    if not tokens:
+        yield Finding(
+            "dkim",
+            "warning",
+            setup.from_domain,
+            "ses.dkim_tokens is not set, so Easy DKIM is not checked: copy the three tokens "
+            "of the identity's DKIM CNAMEs (SES console, or 'aws sesv2 get-email-identity "
+            f"--email-identity {setup.from_domain}') into newsletter.yaml",
+        )
+        return
+    for token in tokens:
+        name = f"{token}._domainkey.{setup.from_domain}"
+        expected = f"{token}.{SES_DKIM}"
+        record = f"{name}. IN CNAME {expected}."
+        target = setup.dns.cname(name)
+        if target is None:
+            yield Finding(
+                "dkim",
+                "error",
+                name,
+                f"no CNAME at {name}: SES signs as {setup.from_domain} only once all three "
+                "Easy DKIM CNAMEs are published",
+                record,
+            )
+        elif target != expected:
+            yield Finding(
+                "dkim", "error", name, f"{name} points to {target}, not {expected}", record
+            )
+        else:
+            yield Finding("dkim", "ok", name, f"{name} points to SES's key ({expected})")
+
+
+def _mailgun_selector(setup: SenderSetup, domain: str, selector: str) -> Iterator[Finding]:
+    name = f"{selector}._domainkey.{domain}"
+    target = setup.dns.cname(name)
+    example = (
+        f"{name}. IN CNAME {selector}._domainkey.<id>.dkim1.mailgun.com. (or the TXT key; "
+        "both are on Mailgun's DNS records page)"
+    )
+    if target is not None and target.endswith(MAILGUN_DKIM):
+        yield Finding("dkim", "ok", name, f"{name} points to Mailgun's key ({target})")
+        return
+    texts = [text for text in setup.dns.txt(name) if "p=" in text]
+    if target is None and not texts:
+        yield Finding(
+            "dkim",
+            "error",
+            name,
+            f"no DKIM key at {name}: publish the record on Mailgun's DNS records page, or "
+            "set mailgun.dkim_selectors to the selector it shows",
+            example,
+        )
+        return
+    if target is not None:
+        yield Finding(
+            "dkim",
+            "warning",
+            name,
+            f"{name} points to {target}, not to Mailgun: is it another service's key?",
+            example,
+        )
+    yield from _published_key(setup, name, texts, example, None)
 
 
 def _sendgrid_selector(setup: SenderSetup, selector: str) -> Iterator[Finding]:

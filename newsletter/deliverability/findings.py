@@ -9,6 +9,19 @@ from newsletter.config import Config
 from newsletter.deliverability.dns_lookup import Dns
 
 SENDGRID_SPF = "sendgrid.net"
+# What each HTTP provider's SPF include is (the first is suggested), and its name.
+PROVIDER_SPF: dict[str, tuple[str, ...]] = {
+    "sendgrid": (SENDGRID_SPF,),
+    "postmark": ("spf.mtasv.net",),
+    "ses": ("amazonses.com",),
+    "mailgun": ("mailgun.org", "eu.mailgun.org"),
+}
+PROVIDER_NAMES = {
+    "sendgrid": "SendGrid",
+    "postmark": "Postmark",
+    "ses": "Amazon SES",
+    "mailgun": "Mailgun",
+}
 
 
 @dataclass(frozen=True)

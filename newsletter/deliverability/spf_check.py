@@ -1,5 +1,6 @@
 """The doctor's SPF findings for one domain: the record, its look-ups, its ending, and
-whether it authorises the provider (SendGrid's include, or the SMTP relay's addresses)."""
+whether it authorises the provider (SendGrid's, Postmark's, SES's or Mailgun's include,
+or the SMTP relay's addresses)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 from newsletter.deliverability import spf
 from newsletter.deliverability.dkim_keys import zone_txt_line
 from newsletter.deliverability.dns_lookup import Dns
-from newsletter.deliverability.findings import SENDGRID_SPF, Finding, SenderSetup
+from newsletter.deliverability.findings import PROVIDER_NAMES, PROVIDER_SPF, Finding, SenderSetup
 
 
 def spf_findings(setup: SenderSetup, domain: str) -> Iterator[Finding]:
@@ -92,17 +93,19 @@ def _spf_authorises(
     setup: SenderSetup, domain: str, record: spf.SpfRecord, tree: spf.Tree
 ) -> Iterator[Finding]:
     counted = f"{tree.lookups} of {spf.LOOKUP_LIMIT} look-ups"
-    if setup.provider == "sendgrid":
-        if SENDGRID_SPF in tree.includes:
-            yield Finding("spf", "ok", domain, f"{record.text} authorises SendGrid ({counted})")
+    includes = PROVIDER_SPF.get(setup.provider)
+    if includes is not None:
+        name = PROVIDER_NAMES[setup.provider]
+        if any(include in tree.includes for include in includes):
+            yield Finding("spf", "ok", domain, f"{record.text} authorises {name} ({counted})")
         else:
             yield Finding(
                 "spf",
                 "error",
                 domain,
-                f"{record.text} does not include {SENDGRID_SPF}: SendGrid's servers are "
-                "not authorised to send as this domain",
-                _spf_line(domain, record.with_mechanism(f"include:{SENDGRID_SPF}")),
+                f"{record.text} does not include {' or '.join(includes)}: {name}'s servers "
+                "are not authorised to send as this domain",
+                _spf_line(domain, record.with_mechanism(f"include:{includes[0]}")),
             )
         return
     if setup.provider != "smtp":
@@ -152,8 +155,8 @@ def _spf_authorises(
 
 
 def _suggested_spf(setup: SenderSetup) -> str:
-    if setup.provider == "sendgrid":
-        mechanism = f"include:{SENDGRID_SPF}"
+    if setup.provider in PROVIDER_SPF:
+        mechanism = f"include:{PROVIDER_SPF[setup.provider][0]}"
     elif setup.provider == "smtp":
         relay = setup.config.smtp.host
         mechanism = _mechanism_for(relay, _relay_addresses(setup.dns, relay))

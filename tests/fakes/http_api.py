@@ -41,6 +41,7 @@ class Request:
     headers: dict[str, str]  # lowercase names
     body: bytes
     parsed: Any = None  # what check() read from the body, for accept()
+    method: str = "POST"
 
 
 class FakeApi(LocalServer):
@@ -171,7 +172,7 @@ def _handler_for(fake: FakeApi) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
             headers = {name.lower(): value for name, value in self.headers.items()}
-            answer = fake.handle(Request(self.path, headers, raw))
+            answer = fake.handle(Request(self.path, headers, raw, method=self.command))
             if answer is None:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -191,6 +192,8 @@ def _handler_for(fake: FakeApi) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
             except OSError:
                 pass
+
+        do_DELETE = do_POST
 
     return Handler
 

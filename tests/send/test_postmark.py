@@ -86,6 +86,9 @@ def test_a_campaign_goes_out_in_batches_of_personal_messages_on_the_broadcast_st
     # Each message's own id is kept, for the webhooks to find the row.
     sent_ids = {m["MessageID"] for m in postmark.accepted}
     assert message_ids(store, campaign.id) == sent_ids
+    # Through one template made for the campaign, deleted once it is sent.
+    assert postmark.batch_paths == ["/email/batchWithTemplates"] * 3
+    assert (postmark.templates_made, postmark.templates) == (1, {})
 
 
 def test_an_inactive_or_invalid_recipient_fails_alone(
@@ -162,7 +165,8 @@ def test_an_account_or_sender_problem_stops_the_campaign_with_everyone_pending(
 
     assert result.exit_code == 1
     assert result.output.splitlines()[-1] == line
-    assert postmark.requests == 1
+    # A bad token is refused when the campaign's template is made, before any batch.
+    assert postmark.requests == (0 if fault == "token" else 1)
     assert counts(store) == (0, 0, 0, 5)
 
     if fault == "sender":  # fixed at Postmark: sending again sends everyone once

@@ -79,8 +79,11 @@ class Answer:
         return self.body.decode("utf-8", "replace").strip()[:limit] or "(no message)"
 
 
-def post(url: str, body: bytes, headers: Mapping[str, str], *, timeout: float) -> Answer:
-    """One POST on a fresh connection. :class:`NotSent` or :class:`AnswerLost` if it failed."""
+def post(
+    url: str, body: bytes, headers: Mapping[str, str], *, timeout: float, method: str = "POST"
+) -> Answer:
+    """One POST (or ``method``) on a fresh connection. :class:`NotSent` or
+    :class:`AnswerLost` if it failed."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     path = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -93,7 +96,7 @@ def post(url: str, body: bytes, headers: Mapping[str, str], *, timeout: float) -
         connection = http.client.HTTPConnection(host, parts.port, timeout=timeout)
     try:
         try:
-            connection.request("POST", path or "/", body=body, headers=dict(headers))
+            connection.request(method, path or "/", body=body, headers=dict(headers))
         except (OSError, http.client.HTTPException) as error:
             raise NotSent(_describe(error)) from None
         try:

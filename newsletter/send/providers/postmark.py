@@ -1,7 +1,11 @@
-"""``postmark``: Postmark's batch endpoint, ``POST /email/batch``.
+"""``postmark``: Postmark's batch endpoints, ``/email/batchWithTemplates`` and ``/email/batch``.
 
-One request carries up to ``postmark.batch_size`` (at most 500) messages, each already
-personalised here (the batch endpoint has no substitutions), on the message stream
+One request carries up to ``postmark.batch_size`` (at most 500) messages. A campaign
+goes through a template made of its content when the provider first sends it
+(:mod:`~newsletter.send.providers.postmark_templates`), each message then carrying
+only its reader's values; with ``postmark.templates: false``, for confirmation mail
+and for content Postmark would misread as a template, each message is the whole
+personalised issue (``/email/batch`` has no substitutions). Messages go on the message stream
 ``postmark.message_stream`` (a Broadcast stream, ``broadcast`` by default; confirmation
 mail goes on ``postmark.transactional_stream``). Each message carries the campaign and
 subscriber ids as ``Metadata``, which Postmark echoes in its webhooks.
@@ -27,8 +31,29 @@ import orjson
 from newsletter.config import Config, env_secret
 from newsletter.errors import ConfigError, ProviderError
 from newsletter.render.mail import format_address, header_value
-from newsletter.send.providers import NO_LOG, BaseProvider, Batch, Delivery, DeliveryLog
-from newsletter.send.providers.http_api import Answer, AnswerLost, ApiClient, spread
+from newsletter.send.providers import (
+    NO_LOG,
+    BaseProvider,
+    Batch,
+    Content,
+    Delivery,
+    DeliveryLog,
+)
+from newsletter.send.providers.http_api import (
+    Answer,
+    AnswerLost,
+    ApiClient,
+    NotSent,
+    post,
+    spread,
+)
+from newsletter.send.providers.postmark_templates import (
+    Template,
+    new_alias,
+    templatable,
+    template_body,
+    template_for,
+)
 from newsletter.send.providers.retry import Backoff
 
 TOKEN_HEADER = "X-Postmark-Server-Token"
@@ -70,18 +95,24 @@ class PostmarkProvider(BaseProvider):
             timeout=self.settings.timeout,
             backoff=Backoff.from_settings(config.sending, notify=self.notice),
         )
+        # Content -> its template (None: it goes as full messages), made on first use.
+        self.templates: dict[int, tuple[Content, Template | None]] = {}
 
     def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
         # One request for the whole batch, handed over through ``log`` right before each
         # attempt (the log waits first); its outcome returned as a whole.
         count = len(batch.recipients)
+        template = self.template(batch.content)
 
         def body(going: Sequence[int]) -> bytes:
-            chosen = [batch.recipients[index] for index in going]
-            return orjson.dumps(self.messages(Batch(batch.content, chosen)))
+            chosen = Batch(batch.content, [batch.recipients[index] for index in going])
+            if template is None:
+                return orjson.dumps(self.messages(chosen))
+            return orjson.dumps({"Messages": self.messages(chosen, template)})
 
+        path = "/email/batch" if template is None else "/email/batchWithTemplates"
         try:
-            posted = self.api.post("/email/batch", body, "application/json", count=count, log=log)
+            posted = self.api.post(path, body, "application/json", count=count, log=log)
         except AnswerLost as lost:
             return spread(count, lost.going, Delivery("unknown", error=str(lost)))
         going, answer = posted.going, posted.answer
@@ -113,14 +144,70 @@ class PostmarkProvider(BaseProvider):
             )
         return spread(count, going, deliveries)
 
-    def messages(self, batch: Batch) -> list[dict[str, Any]]:
+    def template(self, content: Content) -> Template | None:
+        """``content``'s template at Postmark, made on first use; None: full messages
+        (templates off, confirmation mail, content Postmark would misread, or Postmark
+        did not take the template: the campaign goes all the same, only larger)."""
+        known = self.templates.get(id(content))
+        if known is not None and known[0] is content:
+            return known[1]
+        template = None
+        if self.settings.templates and templatable(content):
+            template = self._create(content)
+        self.templates[id(content)] = (content, template)
+        return template
+
+    def _create(self, content: Content) -> Template | None:
+        alias = new_alias(content)
+        data = orjson.dumps(template_body(content, alias))
+        headers = {**self.api.headers, "Content-Type": "application/json"}
+        url = self.api.base_url + "/templates"
+        try:
+            answer = post(url, data, headers, timeout=self.api.timeout)
+        except (NotSent, AnswerLost) as error:
+            answer = None
+            why = str(error)
+        if answer is not None and answer.status == 200:
+            return template_for(content, alias)
+        if answer is not None:
+            if answer.status == 401:
+                raise self._refusal(answer)
+            why = f"{answer.status}: {answer.text(200)}"
+        self.notice(
+            f"Postmark did not take the campaign's template ({why}); sending whole messages "
+            "instead (larger requests, same mail)"
+        )
+        return None
+
+    def close(self) -> None:
+        """Delete the templates this provider made (a Postmark server holds at most 100)."""
+        for _, template in self.templates.values():
+            if template is None:
+                continue
+            url = f"{self.api.base_url}/templates/{template.alias}"
+            try:
+                post(url, b"", self.api.headers, timeout=self.api.timeout, method="DELETE")
+            except (NotSent, AnswerLost):
+                self.notice(
+                    f"could not delete the Postmark template {template.alias}: delete it on "
+                    "Postmark's Templates page"
+                )
+        self.templates.clear()
+        super().close()
+
+    def messages(self, batch: Batch, template: Template | None = None) -> list[dict[str, Any]]:
         content = batch.content
         stream = (
             self.settings.transactional_stream
             if content.transactional
             else self.settings.message_stream
         )
-        shared: dict[str, Any] = {"From": content.sender, "Subject": content.subject}
+        shared: dict[str, Any] = {"From": content.sender}
+        if template is None:
+            shared["Subject"] = content.subject
+        else:
+            shared["TemplateAlias"] = template.alias
+            shared["InlineCss"] = False  # the issue's HTML is already inlined as it should be
         if content.reply_to:
             shared["ReplyTo"] = content.reply_to
         shared_headers = [
@@ -132,13 +219,12 @@ class PostmarkProvider(BaseProvider):
         shared["TrackLinks"] = "HtmlAndText" if self.settings.tracking else "None"
         messages = []
         for recipient in batch.recipients:
-            html, text = content.personalize(content.values_for(recipient.personalization))
-            message = {
-                **shared,
-                "To": format_address(recipient.email, recipient.name),
-                "HtmlBody": html,
-                "TextBody": text,
-            }
+            values = content.values_for(recipient.personalization)
+            message = {**shared, "To": format_address(recipient.email, recipient.name)}
+            if template is None:
+                message["HtmlBody"], message["TextBody"] = content.personalize(values)
+            else:
+                message["TemplateModel"] = template.model(values)
             headers = shared_headers + [
                 {"Name": name, "Value": header_value(name, value)}
                 for name, value in recipient.headers.items()

@@ -1,0 +1,129 @@
+"""``newsletter doctor`` for Postmark, Amazon SES and Mailgun: each one's SPF include and
+its DKIM records, against a real DNS server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+
+from newsletter.deliverability.dkim_keys import SigningKey, generate_key
+from tests.deliverability.conftest import DOMAIN, RELAY
+from tests.deliverability.test_doctor import Configure, check, found
+from tests.fakes.dns import FakeDns
+from tests.fakes.tls import TestCA
+
+pytestmark = pytest.mark.slow  # a DNS server and the web app over TLS for each test
+
+TOKENS = ["abcdefghijklmnopqrstuvwxyz234567", "bcdefghijklmnopqrstuvwxyz2345678",
+          "cdefghijklmnopqrstuvwxyz23456789"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("provider", "settings", "include", "name"),
+    [
+        ("postmark", {}, "spf.mtasv.net", "Postmark"),
+        ("ses", {}, "amazonses.com", "Amazon SES"),
+        ("mailgun", {"mailgun": {"domain": DOMAIN}}, "mailgun.org", "Mailgun"),
+    ],
+)
+def test_spf_must_include_the_configured_provider(
+    configure: Configure,
+    dns: FakeDns,
+    test_ca: TestCA,
+    provider: str,
+    settings: dict[str, object],
+    include: str,
+    name: str,
+) -> None:
+    config = configure(provider=provider, **settings)
+
+    [error] = found(check(config, dns, test_ca), "spf", "error")
+
+    assert f"does not include {include}" in error.message
+    assert f"{name}'s servers are not authorised" in error.message
+    assert error.record == (
+        f'{DOMAIN}. IN TXT "v=spf1 a:{RELAY} include:_spf.{DOMAIN} include:{include} -all"'
+    )
+
+    dns.set(include, "TXT", "v=spf1 ip4:198.51.100.0/24 ~all")  # the provider's own
+    dns.set(DOMAIN, "TXT", f"v=spf1 include:{include} ~all")
+    [ok] = found(check(config, dns, test_ca), "spf")
+    assert (ok.level, ok.message) == ("ok", f"{DOMAIN}: v=spf1 include:{include} ~all "
+                                      f"authorises {name} (1 of 10 look-ups)")  # fmt: skip
+
+
+def test_mailgun_eu_include_is_accepted(
+    configure: Configure, dns: FakeDns, test_ca: TestCA
+) -> None:
+    config = configure(provider="mailgun", mailgun={"domain": DOMAIN, "region": "eu"})
+    dns.set("eu.mailgun.org", "TXT", "v=spf1 ip4:198.51.100.0/24 ~all")
+    dns.set(DOMAIN, "TXT", "v=spf1 include:eu.mailgun.org ~all")
+
+    [ok] = found(check(config, dns, test_ca), "spf")
+
+    assert ok.level == "ok"
+
+
+def test_postmark_dkim_is_checked_at_its_configured_selector(
+    configure: Configure, dns: FakeDns, test_ca: TestCA
+) -> None:
+    unset = check(configure(provider="postmark"), dns, test_ca)
+    [warning] = found(unset, "dkim")
+    assert warning.level == "warning"
+    assert "postmark.dkim_selector is not set" in warning.message
+
+    selector = "20240101123456pm"
+    config = configure(provider="postmark", postmark={"dkim_selector": selector})
+    [missing] = found(check(config, dns, test_ca), "dkim")
+    assert (missing.level, missing.subject) == ("error", f"{selector}._domainkey.{DOMAIN}")
+
+    key = SigningKey(DOMAIN, selector, generate_key(2048), "postmark's")
+    dns.set(key.record_name, "TXT", key.txt_record)
+    [ok] = found(check(config, dns, test_ca), "dkim")
+    assert ok.level == "ok"
+    assert ok.message == f"{selector}._domainkey.{DOMAIN} publishes a 2048-bit RSA key"
+
+
+def test_ses_easy_dkim_needs_its_three_cnames(
+    configure: Configure, dns: FakeDns, test_ca: TestCA
+) -> None:
+    [warning] = found(check(configure(provider="ses"), dns, test_ca), "dkim")
+    assert warning.level == "warning"
+    assert "ses.dkim_tokens is not set" in warning.message
+
+    config = configure(provider="ses", ses={"dkim_tokens": TOKENS})
+    dns.set(f"{TOKENS[0]}._domainkey.{DOMAIN}", "CNAME", f"{TOKENS[0]}.dkim.amazonses.com")
+    dns.set(f"{TOKENS[1]}._domainkey.{DOMAIN}", "CNAME", "elsewhere.example.net")
+
+    findings = found(check(config, dns, test_ca), "dkim")
+
+    assert [(f.subject, f.level) for f in findings] == [
+        (f"{TOKENS[0]}._domainkey.{DOMAIN}", "ok"),
+        (f"{TOKENS[1]}._domainkey.{DOMAIN}", "error"),
+        (f"{TOKENS[2]}._domainkey.{DOMAIN}", "error"),
+    ]
+    assert "points to elsewhere.example.net" in findings[1].message
+    assert findings[2].record == (
+        f"{TOKENS[2]}._domainkey.{DOMAIN}. IN CNAME {TOKENS[2]}.dkim.amazonses.com."
+    )
+
+
+def test_mailgun_dkim_selectors_point_to_mailgun_or_publish_a_key(
+    configure: Configure, dns: FakeDns, test_ca: TestCA
+) -> None:
+    sending = f"mg.{DOMAIN}"
+    config = configure(provider="mailgun", mailgun={"domain": sending})
+    dns.set(f"pdk1._domainkey.{sending}", "CNAME", "pdk1._domainkey.9d876.dkim1.mailgun.com")
+
+    findings = found(check(config, dns, test_ca), "dkim")
+
+    assert [(f.subject, f.level) for f in findings] == [
+        (f"pdk1._domainkey.{sending}", "ok"),
+        (f"pdk2._domainkey.{sending}", "error"),
+    ]
+    assert "set mailgun.dkim_selectors" in findings[1].message
+
+    manual = configure(provider="mailgun", mailgun={"domain": sending, "dkim_selectors": ["k1"]})
+    key = SigningKey(sending, "k1", generate_key(2048), "mailgun's")
+    dns.set(key.record_name, "TXT", key.txt_record)
+    [ok] = found(check(manual, dns, test_ca), "dkim")
+    assert (ok.subject, ok.level) == (f"k1._domainkey.{sending}", "ok")
