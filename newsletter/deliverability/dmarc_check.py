@@ -98,7 +98,11 @@ def _alignment(setup: SenderSetup, record: dmarc.DmarcRecord) -> Finding:
             "warning",
             domain,
             f"{said}: DMARC passes through one of them only; align both (set "
-            + ("bounces.address on the From domain)" if not spf_aligned else "smtp.dkim)"),
+            + (
+                "bounces.address on the From domain)"
+                if not spf_aligned
+                else f"{setup.dkim_setting})"
+            ),
         )
     return Finding(
         "alignment",

@@ -81,9 +81,26 @@ class SenderSetup:
     @property
     def dkim_domain(self) -> str | None:
         """The d= of our signatures: smtp.dkim's domain; SendGrid signs as the From
-        domain once the domain is authenticated there."""
+        domain once the domain is authenticated there, Postmark and SES once their DKIM
+        is set up (known here by postmark.dkim_selector, ses.dkim_tokens), Mailgun as
+        its sending domain."""
         if self.provider == "smtp" and self.config.smtp.dkim is not None:
             return self.config.smtp.dkim.domain or self.from_domain
         if self.provider == "sendgrid":
             return self.from_domain
+        if self.provider == "postmark" and self.config.postmark.dkim_selector:
+            return self.from_domain
+        if self.provider == "ses" and self.config.ses.dkim_tokens:
+            return self.from_domain
+        if self.provider == "mailgun":
+            return self.config.mailgun.domain or self.from_domain
         return None
+
+    @property
+    def dkim_setting(self) -> str:
+        """The setting that makes (or declares) this provider's DKIM signature."""
+        return {
+            "postmark": "postmark.dkim_selector, once Postmark's DKIM record is published",
+            "ses": "ses.dkim_tokens, once SES's Easy DKIM CNAMEs are published",
+            "mailgun": "mailgun.domain on the From domain",
+        }.get(self.provider, "smtp.dkim")

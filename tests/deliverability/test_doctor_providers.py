@@ -78,9 +78,22 @@ def test_postmark_dkim_is_checked_at_its_configured_selector(
 
     key = SigningKey(DOMAIN, selector, generate_key(2048), "postmark's")
     dns.set(key.record_name, "TXT", key.txt_record)
-    [ok] = found(check(config, dns, test_ca), "dkim")
+    checked = check(config, dns, test_ca)
+    [ok] = found(checked, "dkim")
     assert ok.level == "ok"
     assert ok.message == f"{selector}._domainkey.{DOMAIN} publishes a 2048-bit RSA key"
+    # Postmark signs as the From domain: DMARC alignment counts it.
+    [aligned] = found(checked, "alignment")
+    assert (aligned.level, aligned.message) == (
+        "ok",
+        f"From {DOMAIN}: DKIM d={DOMAIN} is aligned; the return path {DOMAIN} is aligned",
+    )
+    # Without the selector, the warning says what to set for Postmark, not smtp.dkim.
+    [unaligned] = found(unset, "alignment")
+    assert unaligned.level == "warning"
+    assert unaligned.message.endswith(
+        "(set postmark.dkim_selector, once Postmark's DKIM record is published)"
+    )
 
 
 def test_ses_easy_dkim_needs_its_three_cnames(
