@@ -3,6 +3,7 @@ mail the same as whole messages would be."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -141,3 +142,40 @@ def test_the_stand_in_renders_mustachio_variables() -> None:
     assert (
         mustachio("{{a}}|{{{ a }}}|{{ p.n }}|{{missing}}!", model) == "&lt;x&gt;|<x>|Ann &amp; Bo|!"
     )
+
+
+def test_the_stand_in_refuses_templates_and_batches_postmark_refuses(
+    postmark: FakePostmark,
+) -> None:
+    from newsletter.send.providers.http_api import post
+
+    headers = {"X-Postmark-Server-Token": SERVER_TOKEN, "Content-Type": "application/json"}
+    good = {"Name": "n", "Alias": "issue-7", "Subject": "S", "TextBody": "Hi {{{ t_name }}}"}
+
+    def make(body: dict[str, object]) -> tuple[int, object]:
+        answer = post(postmark.url + "/templates", json.dumps(body).encode(), headers, timeout=5)
+        return answer.status, answer.json().get("ErrorCode")
+
+    assert make({**good, "Alias": "7-issue"}) == (422, 300)  # must start with a letter
+    assert make({**good, "Subject": ""}) == (422, 300)
+    assert make({**good, "TextBody": "{{#each x}}{{/each}}"}) == (422, 300)
+    assert make(good) == (200, None)
+    assert make(good) == (422, 1123)  # the alias is taken
+
+    batch = postmark.url + "/email/batchWithTemplates"
+    message = {"From": "letters@breastfeedingworld.example", "To": "a@example.org",
+               "MessageStream": "broadcast"}  # fmt: skip
+    bare_array = post(batch, json.dumps([message]).encode(), headers, timeout=5)
+    assert bare_array.status == 422
+    answer = post(
+        batch,
+        json.dumps({"Messages": [
+            {**message, "TemplateAlias": "nope", "TemplateModel": {}},
+            {**message, "TemplateAlias": "issue-7"},
+            {**message, "TemplateAlias": "issue-7", "TemplateModel": {"t_name": "<Ann>"}},
+        ]}).encode(),
+        headers,
+        timeout=5,
+    )  # fmt: skip
+    assert [r["ErrorCode"] for r in answer.json()] == [1101, 300, 0]
+    assert postmark.accepted[0]["TextBody"] == "Hi <Ann>"
