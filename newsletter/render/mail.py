@@ -164,22 +164,6 @@ def shared_list_headers(config: Config, *, campaign: str, topics: Sequence[str])
     }
 
 
-def list_headers(
-    config: Config,
-    unsubscribe_url: str,
-    *,
-    campaign: str,
-    topics: Sequence[str],
-    mailto_token: str | None = None,
-) -> dict[str, str]:
-    """The list headers of one recipient's copy, its own first; ``unsubscribe_url`` is
-    their ``/u/<token>`` link, the same as in the body."""
-    return {
-        "List-Unsubscribe": list_unsubscribe(config, unsubscribe_url, mailto_token),
-        **shared_list_headers(config, campaign=campaign, topics=topics),
-    }
-
-
 def copy_headers(
     *,
     sender: str,

@@ -15,15 +15,32 @@ from newsletter.render.mail import (
     MAX_LINE,
     feedback_id,
     format_address,
-    list_headers,
+    list_unsubscribe,
     message_bytes,
     message_headers,
+    shared_list_headers,
 )
 from newsletter.send.campaign import RecipientBuilder
 from newsletter.send.ledger import LedgerRecipient
 from newsletter.tokens import Links, Signer
 
 LONG_URL = "https://news.breastfeedingworld.example/u/" + "A" * 150
+
+
+def list_headers(
+    config: Config,
+    unsubscribe_url: str,
+    *,
+    campaign: str,
+    topics: tuple[str, ...],
+    mailto_token: str | None = None,
+) -> dict[str, str]:
+    """The list headers of one reader's copy as a send writes them: their own
+    List-Unsubscribe, then those every copy of the campaign shares."""
+    return {
+        "List-Unsubscribe": list_unsubscribe(config, unsubscribe_url, mailto_token),
+        **shared_list_headers(config, campaign=campaign, topics=topics),
+    }
 
 
 def test_list_headers_follow_rfc_2369_and_8058(config: Config) -> None:
