@@ -11,6 +11,7 @@ cut off took effect at most once, and the signup limit held across the workers.
 from __future__ import annotations
 
 import base64
+import http.client
 import http.cookiejar
 import json
 import os
@@ -94,12 +95,15 @@ class Gunicorn:
             self.url + path, data=body, method=method, headers=headers or {}
         )
         try:
-            with (opener or _opener()).open(request, timeout=REQUEST_TIMEOUT) as response:
-                return response.status, dict(response.headers), response.read().decode()
-        except urllib.error.HTTPError as error:
-            with error:
-                return error.code, dict(error.headers), error.read().decode()
-        except (ConnectionError, urllib.error.URLError, OSError):
+            try:
+                with (opener or _opener()).open(request, timeout=REQUEST_TIMEOUT) as response:
+                    return response.status, dict(response.headers), response.read().decode()
+            except urllib.error.HTTPError as error:
+                with error:
+                    return error.code, dict(error.headers), error.read().decode()
+        except (ConnectionError, urllib.error.URLError, OSError, http.client.HTTPException):
+            # No answer, or one cut off in its body (IncompleteRead: the kill came while
+            # the worker was writing it): the client saw no whole answer.
             return None, {}, ""
 
 
