@@ -15,14 +15,14 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, exists, select, update
 
-from newsletter.send.ledger import ACCEPTED_EVENTS, REFUSED_EVENTS
+from newsletter.send.ledger import ACCEPTED_EVENTS, REFUSED_EVENTS, refusal_error
 from newsletter.store.schema import campaigns, ledger
 
 
 class DeliveryEvent(NamedTuple):
     campaign_id: int
     subscriber_id: int
-    event: str  # processed, delivered, deferred, bounce, dropped
+    event: str  # processed, delivered, deferred, bounce, dropped, blocked
     message_id: str | None
 
 
@@ -63,7 +63,7 @@ def apply_delivery_events(
                         ledger.c.subscriber_id.in_(chunk),
                         ledger.c.state.in_(("unknown", "in_flight", "sent")) | handed_over,
                     )
-                    .values(state="failed", error=_refusal(kind), updated_at=when)
+                    .values(state="failed", error=refusal_error(kind), updated_at=when)
                 )
     first_ids: dict[tuple[int, int], str] = {}
     for e in events:
@@ -106,10 +106,6 @@ def _by_campaign(events: Iterable[DeliveryEvent]) -> dict[int, list[int]]:
 def _chunks(ids: list[int], size: int = 500) -> Iterator[list[int]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
-
-
-def _refusal(event: str) -> str:
-    return f"{event} (reported by the provider)"
 
 
 def _finish_settled(connection: Connection, campaign_ids: set[int], when: dt.datetime) -> None:

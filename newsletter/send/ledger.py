@@ -48,7 +48,19 @@ LOST_IN_FLIGHT = (
 # Webhook events that prove the provider has the message, and those that say it never
 # will deliver it.
 ACCEPTED_EVENTS = frozenset({"processed", "delivered", "deferred"})
-REFUSED_EVENTS = frozenset({"bounce", "dropped"})
+# "blocked": the receiving server refused the content or the sender, not the address
+# (SendGrid's bounce of type blocked); recorded as blocked like the mailbox's policy blocks.
+REFUSED_EVENTS = frozenset({"bounce", "dropped", "blocked"})
+
+
+def refusal_error(event: str) -> str:
+    """The ledger error of a copy the provider reports refused by ``event``; a block's
+    starts with ``blocked: `` (store/returns.BLOCKED), which status and report count."""
+    if event == "blocked":
+        return "blocked: refused for the content or the sender (reported by the provider)"
+    return f"{event} (reported by the provider)"
+
+
 MAX_ID = 2**63 - 1  # above every id (ids are 64-bit)
 
 
@@ -490,7 +502,7 @@ def apply_delivery_event(
         values: dict[str, Any] = {"state": "sent", "sent_at": when, "error": None}
     elif event in REFUSED_EVENTS:
         condition = ledger.c.state.in_(("unknown", "in_flight", "sent")) | handed_over
-        values = {"state": "failed", "error": f"{event} (reported by the provider)"}
+        values = {"state": "failed", "error": refusal_error(event)}
     else:
         return False
     row = and_(ledger.c.campaign_id == campaign_id, ledger.c.subscriber_id == subscriber_id)

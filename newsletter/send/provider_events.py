@@ -14,7 +14,9 @@ trip per event), so a batch of SendGrid's maximum size is applied in seconds, wi
 any worker timeout.
 
 An event's ``kind`` is in SendGrid's vocabulary, which the other webhooks translate
-into: ``processed``, ``delivered``, ``deferred``, ``bounce`` and ``dropped`` move the
+into: ``processed``, ``delivered``, ``deferred``, ``bounce``, ``dropped`` and ``blocked``
+(a refusal of the content or the sender, not the address: the row fails with an error
+starting ``blocked:``, counted per campaign by ``status`` and ``report``) move the
 message's ledger row (:mod:`newsletter.send.delivery_events`), found through the
 campaign and subscriber ids the sender gave the provider and it echoes; ``open`` and
 ``click`` add to the campaign's totals when engagement is counted (``sendgrid.tracking``),
@@ -50,7 +52,7 @@ from newsletter.store.subscriber_rows import lookup_key
 CAMPAIGN_ARG = "campaign_id"
 SUBSCRIBER_ARG = "subscriber_id"
 
-LEDGER_EVENTS = frozenset({"processed", "delivered", "deferred", "bounce", "dropped"})
+LEDGER_EVENTS = frozenset({"processed", "delivered", "deferred", "bounce", "dropped", "blocked"})
 ENGAGEMENT_EVENTS = frozenset({"open", "click"})
 # Providers retry a batch for up to a day (SendGrid: 24 hours); remember ids well beyond.
 REMEMBER_EVENTS_FOR = dt.timedelta(days=7)

@@ -12,7 +12,8 @@ What SendGrid's events mean here:
 
 - ``bounce`` (hard, ``type: bounce``) and ``dropped`` with reason ``Bounced Address``
   -> bounced. A ``type: blocked`` bounce is the receiving server refusing the sender
-  for now (reputation, content), not the address: it fails the delivery, nothing more.
+  for now (reputation, content), not the address: it fails the delivery as blocked
+  (``newsletter status`` and ``report`` count it), nothing more.
 - ``spamreport``, and ``dropped`` with reason ``Spam Reporting Address`` -> complained.
 - ``unsubscribe``, ``group_unsubscribe``, and ``dropped`` with reason
   ``Unsubscribed Address`` -> unsubscribed. ``group_resubscribe`` changes nothing:
@@ -111,6 +112,8 @@ def _read(event: Mapping[str, Any]) -> ProviderEvent:
     # with their name), so a batch retried across an upgrade is still a duplicate.
     event_id = as_text(event.get("sg_event_id"))
     kind = as_text(event.get("event"))
+    if kind == "bounce" and event.get("type") == "blocked":
+        kind = "blocked"  # the server refused the sender or the content, not the address
     email = as_text(event.get("email"))
     return ProviderEvent(
         event_id=event_id[:100] if event_id else None,

@@ -16,6 +16,7 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 from newsletter.models import Subscriber
 from newsletter.send.campaign_rows import reactions, start_campaign, state_counts
 from newsletter.send.ledger import Ledger
+from newsletter.store.returns import blocked_copies
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.signature import verify_signature
 from tests.web.conftest import Webhook, events_of, public_key_text
@@ -173,6 +174,35 @@ def test_delivery_events_resolve_the_campaign_ledger(
     assert response.status_code == 200
     counts = state_counts(site.store, campaign.id)
     assert (counts["sent"], counts["failed"], counts["unknown"]) == (1, 1, 0)
+    assert status_of(site, bob) == "bounced"
+
+
+def test_a_blocked_bounce_fails_the_copy_as_blocked_and_suppresses_no_one(
+    webhook: Webhook, site: Services, subscriber: Subscriber
+) -> None:
+    bob = site.store.add("bob@example.org", source="test")
+    campaign = start_campaign(
+        site.store, slug="issue-1", issue_path="i.md", subject="S", topics=(), provider="sendgrid"
+    )
+    ledger = Ledger(site.store, campaign.id)
+    batch = ledger.next_batch(after=0, size=10)
+    assert batch is not None
+    ledger.hand_over(batch)
+    ledger.recover()
+
+    response = webhook(
+        [
+            event("bounce", subscriber, 1, campaign_id=str(campaign.id), type="blocked",
+                  reason="550 5.7.1 Message rejected as spam by Content Filtering"),
+            event("bounce", bob, 2, campaign_id=str(campaign.id), type="bounce"),
+        ]
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert state_counts(site.store, campaign.id)["failed"] == 2
+    assert blocked_copies(site.store, campaign.id) == 1  # what status and report count
+    assert status_of(site, subscriber) == "active"
+    assert not site.store.is_suppressed(subscriber.email)
     assert status_of(site, bob) == "bounced"
 
 
