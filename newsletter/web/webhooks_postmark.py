@@ -13,7 +13,8 @@ record is applied once):
 
 - ``Bounce``: a ``HardBounce`` or ``BadEmailAddress`` fails the message and bounces the
   subscriber; ``SpamComplaint`` (a bounce type too) makes them complained; ``Blocked``
-  fails the message only (the receiver refused the sender, not the address); any other
+  and ``DMARCPolicy`` fail the message as blocked, nothing more (the receiver refused the
+  sender or the content, not the address; ``status`` and ``report`` count it); any other
   type (soft, transient, auto-responder) means Postmark had the message: ``sent``.
 - ``SpamComplaint``: complained, and the message was delivered.
 - ``SubscriptionChange`` with ``SuppressSending: true``: an unsubscribe through
@@ -46,6 +47,8 @@ log = logging.getLogger(__name__)
 blueprint = Blueprint("webhooks_postmark", __name__)
 SOURCE = "postmark"
 HARD_BOUNCES = frozenset({"HardBounce", "BadEmailAddress"})
+# The receiver refused the content or the sender, not the address: counted as blocked.
+POLICY_BLOCKS = frozenset({"Blocked", "DMARCPolicy"})
 SUPPRESSION_STATUS = {
     "ManualSuppression": "unsubscribed",
     "HardBounce": "bounced",
@@ -107,8 +110,8 @@ def read_record(record: Mapping[str, Any]) -> ProviderEvent | None:
             ledger_kind, status = "bounce", "bounced"
         elif bounce_type == "SpamComplaint":
             ledger_kind, status = "delivered", "complained"
-        elif bounce_type == "Blocked":
-            ledger_kind, status = "bounce", None
+        elif bounce_type in POLICY_BLOCKS:
+            ledger_kind, status = "blocked", None
         else:
             ledger_kind, status = "deferred", None
         return provider_event(

@@ -12,9 +12,11 @@ Certificates are fetched once and kept.
   be on the same SNS host), here, in answer to SNS's POST: nothing happens on a GET.
 - ``Notification``: its ``Message`` is an SES event (event publishing: ``eventType``;
   identity notifications: ``notificationType``), one event per recipient it names:
-  ``Bounce`` ``Permanent`` -> bounced, the message failed; other bounces -> the message
-  was accepted; ``Complaint`` -> complained (unless its feedback type is ``not-spam``);
-  ``Delivery``/``Send`` -> the message was sent; ``Reject`` -> the message failed.
+  ``Bounce`` ``Permanent`` -> bounced, the message failed; a bounce of subtype
+  ``ContentRejected`` or ``AttachmentRejected``, and ``Reject`` (SES found a virus) ->
+  the message failed as blocked, nobody suppressed (``status`` and ``report`` count it);
+  other bounces -> the message was accepted; ``Complaint`` -> complained (unless its
+  feedback type is ``not-spam``); ``Delivery``/``Send`` -> the message was sent.
   Applied through :class:`~newsletter.send.provider_events.EventProcessor` (a complaint is never
   downgraded; SNS's retry of a message is applied once, by its ``MessageId``).
 - ``UnsubscribeConfirmation``: logged.
@@ -58,6 +60,11 @@ MAX_CERTIFICATES = 32
 FETCH_TIMEOUT = 10.0
 _certificates: dict[str, x509.Certificate] = {}
 _certificates_lock = threading.Lock()
+
+
+# Bounce subtypes where the receiver refused the message's content, not the address:
+# the copy fails as blocked (counted by status and report), nobody is suppressed.
+CONTENT_REFUSALS = frozenset({"ContentRejected", "AttachmentRejected"})
 
 
 @blueprint.post("/webhooks/ses")
@@ -213,6 +220,8 @@ def read_event(event: Mapping[str, Any], sns_id: str) -> list[ProviderEvent]:
         assert isinstance(bounce, dict)
         permanent = bounce.get("bounceType") == "Permanent"
         ledger_kind, status = ("bounce", "bounced") if permanent else ("deferred", None)
+        if bounce.get("bounceSubType") in CONTENT_REFUSALS:
+            ledger_kind, status = "blocked", None  # the content, not the address
         recipients = _addresses(bounce.get("bouncedRecipients"))
         reason = f"{bounce.get('bounceType')} {bounce.get('bounceSubType')}"
     elif kind == "Complaint":
@@ -227,8 +236,8 @@ def read_event(event: Mapping[str, Any], sns_id: str) -> list[ProviderEvent]:
         ledger_kind, status = "delivered" if kind == "Delivery" else "processed", None
         recipients = [a for a in mail.get("destination") or [] if isinstance(a, str)]
         reason = kind.lower()
-    elif kind == "Reject":
-        ledger_kind, status = "bounce", None
+    elif kind == "Reject":  # SES found a virus in the message: a refusal of its content
+        ledger_kind, status = "blocked", None
         recipients = [a for a in mail.get("destination") or [] if isinstance(a, str)]
         reason = "rejected by SES"
     else:

@@ -13,6 +13,7 @@ from werkzeug.test import TestResponse
 from newsletter.models import Subscriber
 from newsletter.send.campaign_rows import start_campaign, state_counts
 from newsletter.send.ledger import Ledger
+from newsletter.store.returns import blocked_copies
 from newsletter.web.context import Services
 from tests.web.conftest import events_of
 
@@ -176,6 +177,29 @@ def test_records_settle_the_campaigns_unknown_rows(
     counts = state_counts(site.store, campaign.id)
     assert (counts["sent"], counts["failed"], counts["unknown"]) == (1, 1, 0)
     assert status_of(site, bob) == "bounced"
+
+
+@pytest.mark.parametrize("kind", ["Blocked", "DMARCPolicy"])
+def test_a_policy_block_fails_the_copy_as_blocked_and_suppresses_no_one(
+    post: Any, site: Services, subscriber: Subscriber, kind: str
+) -> None:
+    campaign = start_campaign(
+        site.store, slug="issue-1", issue_path="issues/x.md", subject="S", topics=(),
+        provider="postmark",
+    )  # fmt: skip
+    ledger = Ledger(site.store, campaign.id)
+    batch = ledger.next_batch(after=0, size=10)
+    assert batch is not None
+    ledger.hand_over(batch)
+    ledger.recover()
+
+    record = bounce(subscriber, kind, Metadata=metadata(subscriber, campaign.id))
+    assert post(record).status_code == 200
+
+    assert state_counts(site.store, campaign.id)["failed"] == 1
+    assert blocked_copies(site.store, campaign.id) == 1  # what status and report count
+    assert status_of(site, subscriber) == "active"
+    assert not site.store.is_suppressed(subscriber.email)
 
 
 @pytest.mark.parametrize(

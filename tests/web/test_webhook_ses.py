@@ -24,6 +24,7 @@ from newsletter.config import Config
 from newsletter.models import Subscriber
 from newsletter.send.campaign_rows import start_campaign, state_counts
 from newsletter.send.ledger import Ledger
+from newsletter.store.returns import blocked_copies
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.webhooks_ses import string_to_sign
 from tests.web.conftest import events_of
@@ -164,7 +165,7 @@ def ses_event(kind: str, subscriber: Subscriber, campaign_id: int | None = None,
     if kind == "Bounce":
         event["bounce"] = {
             "bounceType": detail.get("bounce_type", "Permanent"),
-            "bounceSubType": "General",
+            "bounceSubType": detail.get("sub_type", "General"),
             "bouncedRecipients": [{"emailAddress": subscriber.email}],
         }
     if kind == "Complaint":
@@ -236,6 +237,37 @@ def test_notifications_settle_the_campaigns_unknown_rows(
     counts = state_counts(site.store, campaign.id)
     assert (counts["sent"], counts["failed"], counts["unknown"]) == (1, 1, 0)
     assert status_of(site, bob) == "bounced"
+
+
+@pytest.mark.parametrize(
+    ("kind", "detail"),
+    [
+        ("Bounce", {"bounce_type": "Transient", "sub_type": "ContentRejected"}),
+        ("Bounce", {"bounce_type": "Transient", "sub_type": "AttachmentRejected"}),
+        ("Reject", {}),
+    ],
+)
+def test_a_refused_content_fails_the_copy_as_blocked_and_suppresses_no_one(
+    post: Any, sns: FakeSns, site: Services, subscriber: Subscriber, kind: str,
+    detail: dict[str, str],
+) -> None:  # fmt: skip
+    campaign = start_campaign(
+        site.store, slug="issue-1", issue_path="issues/x.md", subject="S", topics=(),
+        provider="ses",
+    )  # fmt: skip
+    ledger = Ledger(site.store, campaign.id)
+    batch = ledger.next_batch(after=0, size=10)
+    assert batch is not None
+    ledger.hand_over(batch)
+    ledger.recover()
+
+    event = ses_event(kind, subscriber, campaign.id, **detail)
+    assert post(sns.sign(notification(event))).status_code == 200
+
+    assert state_counts(site.store, campaign.id)["failed"] == 1
+    assert blocked_copies(site.store, campaign.id) == 1  # what status and report count
+    assert status_of(site, subscriber) == "active"
+    assert not site.store.is_suppressed(subscriber.email)
 
 
 def test_a_subscription_is_confirmed_through_its_subscribe_url(post: Any, sns: FakeSns) -> None:
