@@ -12,7 +12,10 @@ nothing, so Mailgun's retry goes through.
 What each event does (through :class:`~newsletter.send.provider_events.EventProcessor`, the one
 path every provider's events take):
 
-- ``failed`` with severity ``permanent``: the message failed; the subscriber is bounced,
+- ``failed`` with severity ``permanent`` whose reply refuses the message or the sender
+  (spam, DMARC, a blocklist: :func:`newsletter.send.mailbox.blocks.is_policy_block`):
+  the message failed as blocked, nobody suppressed (``status`` and ``report`` count it).
+- Any other ``failed`` with severity ``permanent``: the message failed; the subscriber is bounced,
   or, when Mailgun refused because the address is on one of its suppression lists
   (``suppress-unsubscribe``, ``suppress-complaint``), unsubscribed or complained.
   ``temporary``: Mailgun has the message and keeps trying: ``sent``.
@@ -37,6 +40,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, request
 
 from newsletter.config import env_secret
+from newsletter.send.mailbox.blocks import is_policy_block
 from newsletter.send.provider_events import ProviderEvent, provider_event
 from newsletter.web.context import services
 from newsletter.web.security import csrf_exempt
@@ -111,7 +115,9 @@ def read_event(data: Mapping[str, Any]) -> ProviderEvent | None:
     kind = data.get("event")
     severity = data.get("severity")
     reason = data.get("reason")
-    if kind == "failed" and severity == "permanent":
+    if kind == "failed" and severity == "permanent" and _policy_block(data):
+        ledger_kind, status = "blocked", None
+    elif kind == "failed" and severity == "permanent":
         ledger_kind, status = "bounce", SUPPRESSED.get(str(reason), "bounced")
     elif kind == "failed":
         ledger_kind, status = "deferred", None
@@ -142,3 +148,16 @@ def read_event(data: Mapping[str, Any]) -> ProviderEvent | None:
         new_status=status,
         reason=" ".join(str(part) for part in (kind, severity, reason, detail) if part),
     )
+
+
+def _policy_block(data: Mapping[str, Any]) -> bool:
+    """Whether the receiving server refused the message or the sender (its reply in
+    ``delivery-status``, read as the mailbox reads a bounce's), not the address; an
+    address on Mailgun's own suppression lists is never a block."""
+    delivery = data.get("delivery-status")
+    if str(data.get("reason")) in SUPPRESSED or not isinstance(delivery, dict):
+        return False
+    reply = " ".join(
+        str(delivery.get(key) or "") for key in ("code", "enhanced-code", "message", "description")
+    )
+    return is_policy_block(str(delivery.get("enhanced-code") or ""), reply)

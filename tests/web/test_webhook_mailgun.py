@@ -16,6 +16,7 @@ from werkzeug.test import TestResponse
 from newsletter.models import Subscriber
 from newsletter.send.campaign_rows import start_campaign, state_counts
 from newsletter.send.ledger import Ledger
+from newsletter.store.returns import blocked_copies
 from newsletter.web.context import Services
 from tests.web.conftest import events_of
 
@@ -142,6 +143,34 @@ def test_events_settle_the_campaigns_unknown_rows(
 
     counts = state_counts(site.store, campaign.id)
     assert (counts["sent"], counts["failed"], counts["unknown"]) == (1, 1, 0)
+    assert status_of(site, bob) == "bounced"
+
+
+def test_a_policy_block_fails_the_copy_as_blocked_and_a_bad_address_still_bounces(
+    post: Any, site: Services, subscriber: Subscriber
+) -> None:
+    bob = site.store.add("bob@example.org", source="test")
+    campaign = start_campaign(
+        site.store, slug="issue-1", issue_path="issues/x.md", subject="S", topics=(),
+        provider="mailgun",
+    )  # fmt: skip
+    ledger = Ledger(site.store, campaign.id)
+    batch = ledger.next_batch(after=0, size=10)
+    assert batch is not None
+    ledger.hand_over(batch)
+    ledger.recover()
+    spam = {"code": 550, "message": "5.7.1 Message rejected as spam by Content Filtering"}
+    unknown = {"code": 550, "message": "5.1.1 The email account does not exist"}
+
+    post(signed(event("failed", subscriber, 1, campaign.id, severity="permanent",
+                      reason="generic", **{"delivery-status": spam})))  # fmt: skip
+    post(signed(event("failed", bob, 2, campaign.id, severity="permanent",
+                      reason="bounce", **{"delivery-status": unknown})))  # fmt: skip
+
+    assert state_counts(site.store, campaign.id)["failed"] == 2
+    assert blocked_copies(site.store, campaign.id) == 1  # what status and report count
+    assert status_of(site, subscriber) == "active"
+    assert not site.store.is_suppressed(subscriber.email)
     assert status_of(site, bob) == "bounced"
 
 
