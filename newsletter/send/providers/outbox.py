@@ -8,6 +8,10 @@ into ``new/``, so a crash never leaves half a message where a reader looks.
 from __future__ import annotations
 
 import mailbox
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from newsletter.config import Config
 from newsletter.errors import ProviderUnavailable, SendError
@@ -34,7 +38,8 @@ class OutboxProvider(BaseProvider):
     def _open(self) -> mailbox.Maildir:
         if self._maildir is None:
             try:
-                self._maildir = mailbox.Maildir(self.path, factory=None, create=True)
+                _create_whole(Path(self.path))
+                self._maildir = mailbox.Maildir(self.path, factory=None, create=False)
             except OSError as error:
                 raise SendError(
                     f"{self.path}: cannot create the outbox ({error.strerror}); "
@@ -73,3 +78,21 @@ class OutboxProvider(BaseProvider):
             log.finished(index, delivery)
             deliveries.append(delivery)
         return deliveries
+
+
+def _create_whole(path: Path) -> None:
+    """Make the Maildir beside ``path`` and rename it into place, so that a mail client
+    (or ``run-due`` in another process) never finds the folder without ``cur/``."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        for folder in ("tmp", "new", "cur"):
+            (building / folder).mkdir(mode=0o700)
+        os.rename(building, path)
+    except OSError:
+        if not path.is_dir():  # not another process that got there first
+            raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
