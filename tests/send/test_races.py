@@ -17,12 +17,17 @@ import pytest
 from newsletter.config import Config
 from newsletter.send import campaign_rows, ledger
 from newsletter.send.campaign import SendSummary
+from newsletter.send.ledger_log import LedgerLog
 from newsletter.send.plan import plan_send
 from newsletter.send.sending import send_campaign
 from newsletter.store import Store, open_store
 from newsletter.store.schema import ledger as ledger_rows
 from tests.fakes.sendgrid import FakeSendGrid
 from tests.send.conftest import SEED
+
+# Every wait on the sender's thread: long enough for a machine under heavy load, and
+# within pytest-timeout's two minutes.
+HOLD_LIMIT = 60.0
 
 
 @pytest.fixture
@@ -75,7 +80,7 @@ def test_who_leaves_while_a_batch_is_out_is_skipped_not_mailed(
     release = sendgrid.hold_next()  # the first batch stays out until the readers have left
     thread, summaries = in_background(config, project)
     try:
-        sendgrid.wait_for_requests(1)
+        sendgrid.wait_for_requests(1, timeout=HOLD_LIMIT)
         wait_until(lambda: len(batches_read) == 2)  # the second batch is read meanwhile
         # Readers of the batch already read leave, and one of a later batch; each way out
         # counts.
@@ -85,8 +90,9 @@ def test_who_leaves_while_a_batch_is_out_is_skipped_not_mailed(
         shared_store.unsubscribe(ids[25], source="web")
     finally:
         release.set()
-        thread.join(30)
+        thread.join(HOLD_LIMIT)
 
+    assert not thread.is_alive()
     assert [claim.last_id for claim in batches_read[:2]] == [ids[9], ids[19]]
     assert {ids[11], ids[12], ids[13]} <= {r.subscriber_id for r in batches_read[1].recipients}
     received = sendgrid.received_by()
@@ -114,11 +120,30 @@ def watch_batch_reads(monkeypatch: pytest.MonkeyPatch) -> list[ledger.Claim]:
     return read
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float = HOLD_LIMIT) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.01)
+
+
+def hold_before(
+    monkeypatch: pytest.MonkeyPatch, index: int
+) -> tuple[threading.Event, threading.Event]:
+    """A per-message provider stops before handing message ``index`` over until released.
+
+    Returns (reached, release): ``reached`` is set once the messages before it are out."""
+    reached, release = threading.Event(), threading.Event()
+    real = LedgerLog.starting
+
+    def starting(self: LedgerLog, at: int, wait: float = 0.0) -> bool:
+        if at == index:
+            reached.set()
+            release.wait(HOLD_LIMIT)
+        return real(self, at, wait)
+
+    monkeypatch.setattr(LedgerLog, "starting", starting)
+    return reached, release
 
 
 def test_who_leaves_during_a_per_message_batch_is_skipped(
@@ -126,17 +151,22 @@ def test_who_leaves_during_a_per_message_batch_is_skipped(
     configure: Callable[..., Config],
     subscribers: Callable[..., list[int]],
     store: Store,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = configure(provider="outbox", sending={"batch_size": 30, "rate": 30})
+    config = configure(provider="outbox", sending={"batch_size": 30})
     ids = subscribers(30)
-    thread, _ = in_background(config, project)
     new = config.outbox_dir / "new"
-    deadline = time.monotonic() + 20
-    while not (new.is_dir() and any(new.iterdir())):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    store.unsubscribe(ids[20], source="web")  # in the batch already out
-    thread.join(30)
+    reached, release = hold_before(monkeypatch, 1)
+    thread, summaries = in_background(config, project)
+    try:
+        assert reached.wait(HOLD_LIMIT), "the sender never handed its first message over"
+        assert len(list(new.iterdir())) == 1  # the batch is out, reader 20 not yet handed over
+        store.unsubscribe(ids[20], source="web")
+    finally:
+        release.set()
+        thread.join(HOLD_LIMIT)
 
+    assert not thread.is_alive()
     assert len(list(new.iterdir())) == 29
     assert skipped(store) == {ids[20]}
+    assert summaries[0].skipped == 1
