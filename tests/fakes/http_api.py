@@ -101,7 +101,7 @@ class FakeApi(LocalServer):
 
     # What arrived.
 
-    def wait_for_requests(self, count: int, timeout: float = 10.0) -> None:
+    def wait_for_requests(self, count: int, timeout: float = 60.0) -> None:
         with self.lock:
             if not self.lock.wait_for(lambda: self.requests >= count, timeout):
                 raise TimeoutError(f"{self.requests} request(s) arrived, expected {count}")
