@@ -73,10 +73,10 @@ def server(workspace: Workspace) -> Iterator[PreviewServer]:
     yield preview
     preview.shutdown()
     preview.close()
-    thread.join(timeout=5)
+    thread.join(timeout=30)
 
 
-def wait_until_watching(workspace: Workspace, timeout: float = 10.0) -> None:
+def wait_until_watching(workspace: Workspace, timeout: float = 30.0) -> None:
     """Touch a file until the watcher reports it: from then on, no save is missed."""
     probe = workspace.issues_dir / "watch-probe.txt"
     start = workspace.changes.generation

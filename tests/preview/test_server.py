@@ -26,6 +26,10 @@ from newsletter.preview import PreviewServer, Workspace
 from newsletter.preview.watch import Watcher
 from tests.conftest import SEED_ISSUE
 
+# On a two-core machine under load 10 or more, a rebuild, a page or a stop can take
+# many seconds.
+WAIT_SECONDS = 60
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -52,7 +56,7 @@ def read_event(stream: http.client.HTTPResponse) -> dict[str, str]:
 
 def open_events(url: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=WAIT_SECONDS)
     connection.request("GET", "/_preview/events")
     response = connection.getresponse()
     assert response.status == 200
@@ -98,7 +102,7 @@ def filter_calls(monkeypatch: pytest.MonkeyPatch) -> list[FilterCall]:
     return calls
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT_SECONDS) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "the preview's watcher did not see the change"
@@ -191,36 +195,55 @@ def current_tag(url: str) -> str:
         connection.close()
 
 
+def start_preview(project: Path) -> tuple[subprocess.Popen[str], int, str]:
+    """``newsletter preview`` on a free port, with the first line it printed.
+
+    A port found free can be taken by another test run before the preview binds it (the
+    suite runs in parallel, beside other runs): then it starts again on another."""
+    command = [sys.executable, "-m", "newsletter", "preview", "--no-open", SEED_ISSUE]
+    for _ in range(5):
+        port = free_port()
+        process = subprocess.Popen(
+            [*command, "--port", str(port)],
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert process.stdout is not None and process.stderr is not None
+        first_line = process.stdout.readline()
+        if first_line.startswith("Previewing at "):
+            return process, port, first_line
+        with process:
+            if process.poll() is None:
+                process.kill()
+            said = first_line + process.stdout.read() + process.stderr.read()
+        assert "already in use" in said, said
+    raise AssertionError("no free port for the preview in 5 attempts")
+
+
 @pytest.mark.slow
 def test_the_command_reports_saves_and_stops_cleanly_on_ctrl_c(project: Path) -> None:
-    port = free_port()
-    command = [sys.executable, "-m", "newsletter", "preview", "--no-open", "--port", str(port)]
-    with subprocess.Popen(
-        [*command, SEED_ISSUE],
-        cwd=project,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    ) as process:
+    process, port, first_line = start_preview(project)
+    with process:
         assert process.stdout is not None and process.stderr is not None
         try:
-            first_line = process.stdout.readline()
             url = f"http://127.0.0.1:{port}/issue/{Path(SEED_ISSUE).stem}"
             assert first_line == f"Previewing at {url}\n"
-            with urlopen(url, timeout=10) as page:
+            with urlopen(url, timeout=WAIT_SECONDS) as page:
                 assert page.status == 200
             connection, events = open_events(url)  # an open stream must not hold it up
             read_event(events)
             issue = project / SEED_ISSUE
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + WAIT_SECONDS
             while current_tag(url).endswith("-0"):  # saved until the starting watcher sees it
                 assert time.monotonic() < deadline, "the save was never noticed"
                 issue.write_text(issue.read_text(encoding="utf-8") + "\n", encoding="utf-8")
                 time.sleep(0.1)
 
             process.send_signal(signal.SIGINT)
-            process.wait(timeout=10)
+            process.wait(timeout=WAIT_SECONDS)
             connection.close()
         finally:
             if process.poll() is None:

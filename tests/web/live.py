@@ -20,7 +20,10 @@ import yaml
 
 from tests.conftest import ROOT
 
-STARTUP_SECONDS = 20
+# On a two-core machine under load 10 or more, each process gets a fraction of a core:
+# a start, a page or a stop may take many seconds.
+STARTUP_SECONDS = 60
+REQUEST_SECONDS = 60
 PORT_ATTEMPTS = 5
 
 
@@ -65,7 +68,7 @@ class LiveServer:
         )
         opener = urllib.request.build_opener(_NoRedirect)
         try:
-            with opener.open(request, timeout=10) as response:
+            with opener.open(request, timeout=REQUEST_SECONDS) as response:
                 return response.status, dict(response.headers), response.read().decode()
         except urllib.error.HTTPError as error:
             with error:
@@ -145,7 +148,12 @@ def _start(project: Path, env: dict[str, str], log: Path, port: int) -> LiveServ
 
 def _stop(server: LiveServer) -> None:
     server.process.terminate()
-    server.process.wait(timeout=10)
+    try:
+        server.process.wait(timeout=STARTUP_SECONDS)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+        raise
 
 
 def _wait_until_healthy(server: LiveServer) -> None:

@@ -25,7 +25,7 @@ from newsletter.send.mail_queue import Letter, enqueue
 from newsletter.store import open_store
 from tests.fakes.sendgrid import API_KEY, FakeSendGrid
 from tests.web.conftest import SECRET
-from tests.web.live import LiveServer, make_project, serve_project
+from tests.web.live import REQUEST_SECONDS, LiveServer, make_project, serve_project
 
 pytestmark = pytest.mark.slow
 
@@ -47,13 +47,13 @@ def sign_up(running: LiveServer, email: str) -> int:
     opener = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
     )
-    with opener.open(running.url + "/subscribe", timeout=10) as response:
+    with opener.open(running.url + "/subscribe", timeout=REQUEST_SECONDS) as response:
         token = re.search(r'name="csrf_token" value="([^"]+)"', response.read().decode())
     assert token
     form = {"email": email, "name": "Grace", "topics": "research", "consent": "yes",
             "csrf_token": token.group(1)}  # fmt: skip
     with opener.open(
-        running.url + "/subscribe", urllib.parse.urlencode(form).encode(), timeout=10
+        running.url + "/subscribe", urllib.parse.urlencode(form).encode(), timeout=REQUEST_SECONDS
     ) as response:
         return int(response.status)
 
@@ -103,7 +103,7 @@ def test_flush_mail_sends_what_a_dead_server_left_and_says_what_waits(
     assert len(list((project / "outbox" / "new").iterdir())) == 1
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 20) -> bool:
+def _wait_for(condition: Callable[[], bool], timeout: float = 60) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

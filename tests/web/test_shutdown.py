@@ -48,7 +48,7 @@ def test_a_second_shutdown_closes_connections_opened_since_the_first(
 
     assert site.store.engine.pool.checkedin() == 0  # type: ignore[attr-defined]
     if pid is not None:  # and PostgreSQL sees the session end
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while _backend_alive(database_url, pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not _backend_alive(database_url, pid)
