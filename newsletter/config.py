@@ -375,6 +375,11 @@ class SesSettings(Schema):
         description="Where SNS signing certificates and subscription confirmations may "
         "come from; default https://sns.<the topic's region>.amazonaws.com/ (for tests).",
     )
+    tracking: bool = Field(
+        False,
+        description="Count the opens and clicks SES reports (the configuration set tracks "
+        "them once its event destination publishes Open and Click).",
+    )
 
 
 class DkimSettings(Schema):
@@ -730,6 +735,19 @@ class Config(Schema):
         return self
 
     # Derived values: computed here, so every consumer agrees on them.
+
+    @property
+    def provider_tracking(self) -> frozenset[str]:
+        """The providers whose own open and click tracking is on (``sendgrid.tracking``,
+        ``postmark.tracking``, ``mailgun.tracking``, ``ses.tracking``): their webhooks'
+        opens and clicks are counted."""
+        settings = {
+            "sendgrid": self.sendgrid.tracking,
+            "postmark": self.postmark.tracking,
+            "mailgun": self.mailgun.tracking,
+            "ses": self.ses.tracking,
+        }
+        return frozenset(name for name, on in settings.items() if on)
 
     @property
     def assets_base_url(self) -> str:

@@ -425,7 +425,7 @@ def _counts_line(counts: dict[str, int]) -> str:
 
 def _reactions_line(reactions: dict[str, int], config: Config) -> str:
     # Opens and clicks only where they can be counted: "0 opens" would mislead otherwise.
-    tracked = config.sendgrid.tracking or reactions["open"] or reactions["click"]
+    tracked = config.provider_tracking or reactions["open"] or reactions["click"]
     shown = reactions if tracked else {"unsubscribed": reactions["unsubscribed"]}
     return ", ".join(_counted(count, kind) for kind, count in shown.items())
 
@@ -499,7 +499,8 @@ def status(state: State, issue: str | None, as_json: bool) -> None:
     """Show each campaign (or ISSUE's): recipients, sent, failed, unknown, pending, errors.
 
     Also what readers did after it: how many unsubscribed through it, and the opens and
-    clicks SendGrid reported when its tracking is on (sendgrid.tracking).
+    clicks the provider reported when its tracking is on (sendgrid.tracking,
+    postmark.tracking, mailgun.tracking, ses.tracking).
 
     ISSUE is an issue file or its slug.
 

@@ -19,7 +19,8 @@ __all__ = ["IssueReport", "ListWeek", "Report", "make_report"]
 
 def make_report(config: Config, issue: str | None = None) -> Report:
     """The report over every campaign, or over ``issue``'s (a file or its slug)."""
-    tracking = config.sendgrid.tracking or config.tracking.clicks or config.tracking.opens
+    tracked_by = config.provider_tracking
+    tracking = bool(tracked_by) or config.tracking.clicks or config.tracking.opens
     store = open_store(config)
     try:
         slugs = None if issue is None else [slug_of(issue)]
@@ -28,7 +29,7 @@ def make_report(config: Config, issue: str | None = None) -> Report:
             slugs=slugs,
             tracking=tracking,
             per_subscriber=config.tracking.per_subscriber,
-            sendgrid_tracking=config.sendgrid.tracking,
+            tracked_by=tracked_by,
         )
         report.automations = step_reports(store, report.issues)
     finally:

@@ -117,7 +117,7 @@ def _details(issue: IssueReport, forms: Forms) -> list[str]:
     if issue.pending or issue.skipped:
         lines.append(f"  still pending {n(issue.pending)}, skipped {n(issue.skipped)}")
     if not issue.tracked:
-        lines.append("  opens and clicks: not tracked (tracking.clicks or sendgrid.tracking)")
+        lines.append("  opens and clicks: not tracked (tracking.clicks or <provider>.tracking)")
         return lines
     if issue.unique_note:
         lines.append(f"  opens {n(issue.opens or 0)}, clicks {n(issue.clicks or 0)}")

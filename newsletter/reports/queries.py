@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -42,7 +42,7 @@ class LinkCount:
 
 
 class ProviderLinkCount(LinkCount):
-    """A link's clicks as SendGrid counted them (already in the campaign's click total)."""
+    """A link's clicks as a provider counted them (already in the campaign's click total)."""
 
 
 UNIQUE_UNKNOWN = "n/a (tracking.per_subscriber is off)"
@@ -71,7 +71,7 @@ class IssueReport:
     tracked: bool  # clicks/opens were counted for it
     opens: int | None = None
     clicks: int | None = None
-    unique_opens: int | None = None  # readers: SendGrid's tracking, or per_subscriber
+    unique_opens: int | None = None  # readers: a provider's tracking, or per_subscriber
     unique_clicks: int | None = None
     # Why the unique counts are None although tracked ("" when they are known).
     unique_note: str = ""
@@ -126,14 +126,15 @@ def build_report(
     slugs: Sequence[str] | None = None,
     tracking: bool,
     per_subscriber: bool = False,
-    sendgrid_tracking: bool = False,
+    tracked_by: Collection[str] = (),
 ) -> Report:
     """The report over every campaign, or over those of ``slugs``.
 
-    ``tracking``: opens and clicks were counted (SendGrid's tracking or first-party).
-    Unique opens and clicks are known where readers were told apart: SendGrid campaigns
-    with ``sendgrid_tracking`` (every event names its subscriber), first-party ones with
-    ``per_subscriber``, and any campaign that has per-reader rows.
+    ``tracking``: opens and clicks were counted (a provider's tracking or first-party).
+    Unique opens and clicks are known where readers were told apart: campaigns sent
+    through a provider in ``tracked_by`` (the providers whose tracking is on: every
+    event names its subscriber), first-party ones with ``per_subscriber``, and any
+    campaign that has per-reader rows.
     """
     engine = store.engine
     chosen = campaign_rows.list_campaigns(store)
@@ -159,11 +160,7 @@ def build_report(
             link.clicks for link in campaign_links_ if not isinstance(link, ProviderLinkCount)
         )
         readers = unique.get(campaign.id)
-        readers_known = (
-            readers is not None
-            or per_subscriber
-            or (sendgrid_tracking and campaign.provider == "sendgrid")
-        )
+        readers_known = readers is not None or per_subscriber or campaign.provider in tracked_by
         readers = readers or Counter()
         issues.append(
             IssueReport(
@@ -197,7 +194,7 @@ def build_report(
 
 
 def _top(links: Iterable[LinkCount]) -> list[LinkCount]:
-    """The most clicked links, a URL counted by both first-party tracking and SendGrid
+    """The most clicked links, a URL counted by both first-party tracking and a provider
     once, with both counts."""
     clicks: Counter[str] = Counter()
     for link in links:
@@ -364,7 +361,7 @@ def unique_readers(engine: Engine, ids: Sequence[int]) -> dict[int, Counter[str]
     """Per campaign, the readers who opened and who clicked (each reader once), for the
     campaigns that have any per-reader row.
 
-    Clicks are counted across both sources (first-party links and SendGrid's events), a
+    Clicks are counted across both sources (first-party links and a provider's events), a
     reader who clicked in both once. Each table's primary key leads with the campaign,
     so this reads only the rows of the chosen campaigns, from their indexes.
     """

@@ -251,7 +251,8 @@ def first_errors(store: Store | Engine, campaign_id: int, limit: int = 3) -> lis
 def reactions(store: Store | Engine, campaign_id: int) -> dict[str, int]:
     """What readers did after the campaign: ``unsubscribed`` through it (its links or the
     provider's; erased subscribers no longer count), and the ``open``/``click`` totals
-    SendGrid's Event Webhook reported (zero unless ``sendgrid.tracking`` is on)."""
+    the provider's webhook reported (zero unless its tracking is on,
+    :attr:`newsletter.config.Config.provider_tracking`)."""
     with engine_of(store).connect() as connection:
         unsubscribed = connection.scalar(
             select(func.count())

@@ -19,9 +19,11 @@ into: ``processed``, ``delivered``, ``deferred``, ``bounce``, ``dropped`` and ``
 starting ``blocked:``, counted per campaign by ``status`` and ``report``) move the
 message's ledger row (:mod:`newsletter.send.delivery_events`), found through the
 campaign and subscriber ids the sender gave the provider and it echoes; ``open`` and
-``click`` add to the campaign's totals when engagement is counted (``sendgrid.tracking``),
-remember the reader (``engagement_by_subscriber``, first time only, so unique opens and
-clicks are exact and a retried batch adds nothing) and a click its URL
+``click`` add to the campaign's totals when the provider that reports them tracks for
+the editor (``sendgrid.tracking``, ``postmark.tracking``, ``mailgun.tracking``,
+``ses.tracking``: :attr:`newsletter.config.Config.provider_tracking`), remember the
+reader (``engagement_by_subscriber``, first time only, so unique opens and clicks are
+exact and a retried batch adds nothing) and a click its URL
 (``provider_link_clicks``, for the report's top links). ``new_status`` is what the
 subscriber becomes; which status may overwrite which (a complaint is never downgraded,
 nothing brings anyone back) is :mod:`newsletter.store.statuses`' rule, applied in the
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -97,19 +99,20 @@ class ProviderEvent:
 
 
 class EventProcessor:
-    """Applies provider events to ``store``'s database; ``count_engagement``: whether
-    opens and clicks are counted (else they are ignored)."""
+    """Applies provider events to ``store``'s database; ``tracked_by``: the providers
+    (an event's ``source``) whose opens and clicks are counted (the others' are ignored:
+    the editor did not turn their tracking on here)."""
 
     def __init__(
         self,
         store: Any,
         *,
-        count_engagement: bool = False,
+        tracked_by: Collection[str] = (),
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self.store = store
         self.engine = store.engine
-        self.count_engagement = count_engagement
+        self.tracked_by = frozenset(tracked_by)
         self.clock = clock
 
     def apply(self, parsed: Sequence[ProviderEvent], *, claims: Sequence[str] = ()) -> EventTally:
@@ -142,7 +145,7 @@ class EventProcessor:
             for event, subscriber_id in zip(fresh, whose, strict=True):
                 applied = False
                 if event.kind in ENGAGEMENT_EVENTS:
-                    if self.count_engagement and event.campaign_id is not None:
+                    if event.source in self.tracked_by and event.campaign_id is not None:
                         engagement[(event.campaign_id, event.kind)] += 1
                         if subscriber_id is not None:
                             readers.add((event.campaign_id, event.kind, subscriber_id))
@@ -198,10 +201,11 @@ def provider_event(
     message_id: object,
     new_status: str | None,
     reason: object,
+    url: object = None,
 ) -> ProviderEvent:
     """An event of another provider's webhook, its values checked as SendGrid's are:
-    ``tags`` is the mapping the provider echoed (campaign and subscriber id), anything
-    of the wrong type counts as absent."""
+    ``tags`` is the mapping the provider echoed (campaign and subscriber id), ``url`` a
+    click's link; anything of the wrong type counts as absent."""
     tags = tags if isinstance(tags, Mapping) else {}
     address = as_text(email)
     identifier = as_text(event_id if isinstance(event_id, str) else None)
@@ -215,6 +219,7 @@ def provider_event(
         new_status=new_status,
         reason=(as_text(reason) or kind)[:500],
         source=source,
+        url=click_url(url) if kind == "click" else None,
     )
 
 

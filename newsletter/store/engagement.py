@@ -1,16 +1,16 @@
-"""Migration 9's tables: who opened and clicked, and clicks per URL from SendGrid.
+"""Migration 9's tables: who opened and clicked, and clicks per URL from a provider.
 
 In their own module on the shared metadata (like :mod:`newsletter.store.scheduling`),
 so that a parallel branch's edits to :mod:`newsletter.store.schema` do not collide.
 
 - ``engagement_by_subscriber``: one row per (campaign, ``open`` or ``click``,
-  subscriber): the first time the reader did it. Written by the SendGrid webhook
-  (``sendgrid.tracking``, from the subscriber id in the events' ``custom_args``) and by
+  subscriber): the first time the reader did it. Written by the providers' webhooks
+  (their ``tracking``, from the subscriber id their events echo) and by
   the first-party open pixel with ``tracking.per_subscriber``. Unique opens and clicks
   are a count of rows, never a guess from totals. It holds no address and cascades
   when the subscriber is erased.
-- ``provider_link_clicks``: clicks per URL of a campaign, from SendGrid's ``click``
-  events (their ``url``), so ``report`` shows the top links for SendGrid campaigns as
+- ``provider_link_clicks``: clicks per URL of a campaign, from a provider's ``click``
+  events (their URL), so ``report`` shows the top links for provider-tracked campaigns as
   it does for first-party ones (``campaign_links``). Keyed by the URL's SHA-256: a URL
   may be longer than PostgreSQL indexes a text key.
 """
@@ -97,7 +97,7 @@ def record_readers(
 
 
 def add_link_clicks(connection: Connection, clicks: Mapping[tuple[int, str], int]) -> None:
-    """Add SendGrid's clicks per (campaign, URL), in the caller's transaction."""
+    """Add a provider's clicks per (campaign, URL), in the caller's transaction."""
     for (campaign_id, url), count in sorted(clicks.items()):
         table = provider_link_clicks
         connection.execute(

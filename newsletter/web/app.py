@@ -141,7 +141,7 @@ def build_services(config: Config, secret: str) -> Services:
         limiter=RateLimiter(store.engine),
         postman=Postman(store.engine, send),
         site=LiveSite(config, store),
-        events=EventProcessor(store, count_engagement=config.sendgrid.tracking),
+        events=EventProcessor(store, tracked_by=config.provider_tracking),
         one_click=OneClickWriter(store),
         webhook_key=webhook_key,
     )

@@ -22,6 +22,8 @@ path every provider's events take):
 - ``complained``: complained (the message was delivered).
 - ``unsubscribed``: unsubscribed (recorded as Mailgun's).
 - ``accepted``, ``delivered``: the message's ledger row is ``sent``.
+- ``opened``, ``clicked`` (``mailgun.tracking``): counted for the campaign and the reader
+  (a click with its ``url``); ignored while ``mailgun.tracking`` is off.
 
 Rows are found through the ``campaign_id`` and ``subscriber_id`` user variables the
 sender set, checked against the address.
@@ -127,6 +129,8 @@ def read_event(data: Mapping[str, Any]) -> ProviderEvent | None:
         ledger_kind, status = "delivered", "unsubscribed"
     elif kind in ("accepted", "delivered"):
         ledger_kind, status = ("processed" if kind == "accepted" else "delivered"), None
+    elif kind in ("opened", "clicked"):
+        ledger_kind, status = ("open" if kind == "opened" else "click"), None
     else:
         return None
     message = data.get("message")
@@ -147,6 +151,7 @@ def read_event(data: Mapping[str, Any]) -> ProviderEvent | None:
         message_id=message_id,
         new_status=status,
         reason=" ".join(str(part) for part in (kind, severity, reason, detail) if part),
+        url=data.get("url"),
     )
 
 

@@ -1,5 +1,5 @@
-"""``POST /webhooks/postmark``: Postmark's Bounce, Spam Complaint, Subscription Change and
-Delivery webhooks.
+"""``POST /webhooks/postmark``: Postmark's Bounce, Spam Complaint, Subscription Change,
+Delivery, Open and Click webhooks.
 
 Postmark signs nothing; it authenticates with HTTP basic auth written into the webhook
 URL (``https://postmark:PASSWORD@your.site/webhooks/postmark``). The password comes
@@ -22,6 +22,10 @@ record is applied once):
   complaint ``complained``. Reactivation (``false``) changes nothing: the store never
   reactivates a suppressed subscriber behind the editor's back.
 - ``Delivery``: the message's ledger row is ``sent``.
+- ``Open`` and ``Click`` (``postmark.tracking``): counted for the campaign and the reader
+  (a click with its ``OriginalLink``); ignored while ``postmark.tracking`` is off. Postmark
+  posts every open (or the first only, as the webhook is set) and a reader's first click
+  on each link.
 
 Rows are found through the ``campaign_id`` and ``subscriber_id`` the sender put in
 ``Metadata`` (Postmark echoes it), checked against the address.
@@ -29,6 +33,7 @@ Rows are found through the ``campaign_id`` and ``subscriber_id`` the sender put 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -151,6 +156,24 @@ def read_record(record: Mapping[str, Any]) -> ProviderEvent | None:
             message_id=message_id,
             new_status=status,
             reason=f"Postmark subscription change: {reason}",
+        )
+    if kind in ("Open", "Click"):
+        # Neither carries an id: the message, the moment and (a click) the link make one,
+        # the same in Postmark's retry of the record.
+        link = record.get("OriginalLink")
+        unique = [message_id, record.get("ReceivedAt")]
+        if kind == "Click":
+            unique.append(hashlib.sha256(str(link).encode()).hexdigest()[:16])
+        return provider_event(
+            SOURCE,
+            event_id=_event_id(kind.lower(), *unique),
+            kind=kind.lower(),
+            email=record.get("Recipient"),
+            tags=metadata,
+            message_id=message_id,
+            new_status=None,
+            reason=kind.lower(),
+            url=link,
         )
     if kind == "Delivery":
         return provider_event(

@@ -16,7 +16,10 @@ Certificates are fetched once and kept.
   ``ContentRejected`` or ``AttachmentRejected``, and ``Reject`` (SES found a virus) ->
   the message failed as blocked, nobody suppressed (``status`` and ``report`` count it);
   other bounces -> the message was accepted; ``Complaint`` -> complained (unless its
-  feedback type is ``not-spam``); ``Delivery``/``Send`` -> the message was sent.
+  feedback type is ``not-spam``); ``Delivery``/``Send`` -> the message was sent;
+  ``Open`` and ``Click`` (the configuration set tracks them, and ``ses.tracking`` says to
+  count them; ignored otherwise) -> counted for the campaign and the reader, a click
+  with its ``link``.
   Applied through :class:`~newsletter.send.provider_events.EventProcessor` (a complaint is never
   downgraded; SNS's retry of a message is applied once, by its ``MessageId``).
 - ``UnsubscribeConfirmation``: logged.
@@ -214,6 +217,7 @@ def read_event(event: Mapping[str, Any], sns_id: str) -> list[ProviderEvent]:
         if isinstance(values, list) and values and isinstance(values[0], str)
     } if isinstance(mail.get("tags"), dict) else {}  # fmt: skip
     message_id = mail.get("messageId")
+    url: object = None
     recipients: Sequence[Any]
     if kind == "Bounce":
         bounce = event.get("bounce") if isinstance(event.get("bounce"), dict) else {}
@@ -240,6 +244,12 @@ def read_event(event: Mapping[str, Any], sns_id: str) -> list[ProviderEvent]:
         ledger_kind, status = "blocked", None
         recipients = [a for a in mail.get("destination") or [] if isinstance(a, str)]
         reason = "rejected by SES"
+    elif kind in ("Open", "Click"):
+        ledger_kind, status = kind.lower(), None
+        recipients = [a for a in mail.get("destination") or [] if isinstance(a, str)]
+        reason = kind.lower()
+        click = event.get("click")
+        url = click.get("link") if kind == "Click" and isinstance(click, dict) else None
     else:
         return []
     return [
@@ -252,6 +262,7 @@ def read_event(event: Mapping[str, Any], sns_id: str) -> list[ProviderEvent]:
             message_id=message_id,
             new_status=status,
             reason=reason,
+            url=url,
         )
         for number, address in enumerate(recipients[:50])
     ]

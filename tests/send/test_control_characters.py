@@ -43,7 +43,7 @@ def test_a_webhooks_click_url_and_reason_reach_the_report_and_csv_without_contro
     _, _, complained = subscribers(3)
     assert runner.invoke(cli, ["send", SEED, "--yes"]).exit_code == 0
     tagged = {"campaign_id": "1"}
-    events = EventProcessor(store, count_engagement=True)
+    events = EventProcessor(store, tracked_by={"sendgrid"})
     events.apply(
         read_events(
             [

@@ -64,7 +64,7 @@ def test_report_table_for_one_issue(runner: CliRunner, sent_issue: list[int]) ->
     cells = lines[1].split()
     assert cells[0] == SLUG
     assert cells[2:] == ["6", "5", "1", "0", "1/1", "0", "1", "1", "(2)", "-", "-"]
-    assert "  opens and clicks: not tracked (tracking.clicks or sendgrid.tracking)" in lines
+    assert "  opens and clicks: not tracked (tracking.clicks or <provider>.tracking)" in lines
     assert "The list by week:" in lines
     assert "Subscribers by source: cli 6, web 1" in lines
 

@@ -315,7 +315,7 @@ def test_status_shows_what_readers_did_after_the_campaign(
     runner.invoke(cli, ["send", SEED, "--yes"])
     store.unsubscribe(first, source="one-click", campaign_id=1)
     store.unsubscribe(second, source="cli")  # not through this issue: not counted
-    events = EventProcessor(store, count_engagement=True)
+    events = EventProcessor(store, tracked_by={"sendgrid"})
     events.apply(
         read_events(
             {"event": kind, "email": "reader2@example.org", "campaign_id": "1"}

@@ -9,6 +9,7 @@ NEWSLETTER_TEST_POSTGRES_URL is set (each test in a fresh schema of its own).
 - ``site``: the app's services (store, signer, links...).
 - ``outbox``: the mail the app sent, read from the Maildir once its postman is idle.
 - ``webhook``: signs and posts SendGrid event batches with a key the app trusts.
+- ``make_hook``: Postmark's, Mailgun's or SES's webhook on an app of its own.
 """
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ from newsletter.send.mail_queue import due_now
 from newsletter.web import create_app, shutdown
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from tests.fakes.sns import FakeSns
+from tests.web.provider_hooks import (
+    MAILGUN_KEY,
+    POSTMARK_PASSWORD,
+    SES_TOPIC,
+    Hook,
+    MailgunHook,
+    PostmarkHook,
+    SesHook,
+)
 
 SECRET = "test-secret-key-for-the-web-suite-0123456789"
 KEY_ENV = "SENDGRID_WEBHOOK_PUBLIC_KEY"
@@ -195,6 +206,32 @@ def link_in(message: EmailMessage, path: str) -> str:
 @pytest.fixture
 def outbox(site: Services) -> Outbox:
     return Outbox(site)
+
+
+@pytest.fixture
+def make_hook(
+    web_config: Config, make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Hook]]:
+    """``make_hook(provider, **settings)``: Postmark's, Mailgun's or SES's webhook on an
+    app of its own whose ``<provider>:`` settings are updated with ``settings``, its
+    secrets set (see tests/web/provider_hooks.py)."""
+    fakes: list[FakeSns] = []
+    monkeypatch.setenv("POSTMARK_WEBHOOK_PASSWORD", POSTMARK_PASSWORD)
+    monkeypatch.setenv("MAILGUN_WEBHOOK_SIGNING_KEY", MAILGUN_KEY)
+
+    def make(provider: str, **settings: Any) -> Hook:
+        if provider == "ses":
+            fakes.append(FakeSns())
+            settings = {"sns_topic_arns": [SES_TOPIC], "sns_url_prefix": fakes[-1].url, **settings}
+        section = getattr(web_config, provider).model_copy(update=settings)
+        app = make_app(web_config.model_copy(update={provider: section}), {"TESTING": True})
+        if provider == "ses":
+            return SesHook(app, fakes[-1])
+        return PostmarkHook(app) if provider == "postmark" else MailgunHook(app)
+
+    yield make
+    for fake in fakes:
+        fake.close()
 
 
 Webhook = Callable[..., TestResponse]

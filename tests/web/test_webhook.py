@@ -320,7 +320,7 @@ def test_opens_and_clicks_are_not_counted_without_tracking(
 def test_opens_and_clicks_are_counted_when_tracking_is_on(
     webhook: Webhook, site: Services, subscriber: Subscriber
 ) -> None:
-    site.events.count_engagement = True  # as with sendgrid.tracking: true
+    site.events.tracked_by = frozenset({"sendgrid"})  # as with sendgrid.tracking: true
 
     webhook(
         [

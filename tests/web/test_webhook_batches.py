@@ -107,7 +107,7 @@ def test_a_batch_of_sendgrids_maximum_size_is_applied_well_within_a_worker_timeo
 def test_a_full_batch_of_opens_and_clicks_counts_readers_well_within_a_worker_timeout(
     site: Services, webhook: Webhook
 ) -> None:
-    site.events.count_engagement = True  # sendgrid.tracking: true
+    site.events.tracked_by = frozenset({"sendgrid"})  # sendgrid.tracking: true
     ids = readers(site.store, 4000)
     campaign = start_campaign(
         site.store, slug="s", issue_path="i.md", subject="S", topics=(), provider="sendgrid"
@@ -131,7 +131,7 @@ def test_a_full_batch_of_opens_and_clicks_counts_readers_well_within_a_worker_ti
     assert response.status_code == 200
     assert seconds < 20, f"{len(events)} events took {seconds:.1f} s"
     print(f"{len(events)} open and click events, {len(body)} bytes: {seconds:.1f} s")
-    [issue] = build_report(site.store, tracking=True, sendgrid_tracking=True).issues
+    [issue] = build_report(site.store, tracking=True, tracked_by={"sendgrid"}).issues
     opened = {e["subscriber_id"] for e in events if e["event"] == "open"}
     clicked = {e["subscriber_id"] for e in events if e["event"] == "click"}
     clicks = sum(1 for e in events if e["event"] == "click")
@@ -144,7 +144,7 @@ def test_a_full_batch_of_opens_and_clicks_counts_readers_well_within_a_worker_ti
     assert all(per_url[link.url] == link.clicks for link in issue.top_links)
     assert [link.clicks for link in issue.top_links] == sorted(per_url.values())[::-1][:5]
     assert webhook(body).status_code == 200  # the retry: nothing counted twice
-    [again] = build_report(site.store, tracking=True, sendgrid_tracking=True).issues
+    [again] = build_report(site.store, tracking=True, tracked_by={"sendgrid"}).issues
     assert (again.opens, again.unique_opens, again.clicks) == (issue.opens, len(opened), clicks)
 
 

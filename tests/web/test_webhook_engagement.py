@@ -29,7 +29,7 @@ STORY = "https://example.org/story?utm=mail&x=<b>"
 
 @pytest.fixture
 def tracked(site: Services) -> Services:
-    site.events.count_engagement = True  # as with sendgrid.tracking: true
+    site.events.tracked_by = frozenset({"sendgrid"})  # as with sendgrid.tracking: true
     return site
 
 
@@ -80,7 +80,7 @@ def batch(readers: list[Subscriber], campaign: Campaign) -> list[dict[str, Any]]
 
 
 def report_of(site: Services) -> Report:
-    return build_report(site.store, tracking=True, sendgrid_tracking=True)
+    return build_report(site.store, tracking=True, tracked_by={"sendgrid"})
 
 
 def test_repeated_opens_and_clicks_count_once_per_reader_and_a_retry_changes_nothing(

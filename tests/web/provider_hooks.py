@@ -1,0 +1,244 @@
+"""Postmark's, Mailgun's and SES's webhooks, driven as each provider drives its own.
+
+A :class:`Hook` builds a provider's records in its documented shape (Postmark's records,
+Mailgun's ``event-data``, SES's events inside signed SNS notifications) and posts them
+to the real web app, authenticated as that provider authenticates: Postmark's basic
+auth, Mailgun's HMAC over a fresh timestamp and token, SNS's signature by the test's
+certificate (:class:`tests.fakes.sns.FakeSns`). Every builder names the reader, the
+campaign (or None) and a number that makes the record's own id; the same number again
+is the same record, as a provider's retry sends it.
+
+``make_hook(name, **settings)`` (a fixture in ``tests/web/conftest.py``) makes one over
+an app whose ``<name>:`` settings are updated with ``settings`` (``tracking=True``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import uuid
+from typing import Any
+
+from flask import Flask
+from werkzeug.test import TestResponse
+
+from newsletter.models import Subscriber
+from newsletter.web.context import EXTENSION, Services
+from tests.fakes.sns import FakeSns
+
+PROVIDERS = ("postmark", "mailgun", "ses")
+POSTMARK_PASSWORD = "postmark-webhook-password-for-tests"
+MAILGUN_KEY = "mailgun-webhook-signing-key-for-tests"
+SES_TOPIC = "arn:aws:sns:eu-west-1:123456789012:newsletter-events"
+
+
+class Hook:
+    """One provider's webhook on one app."""
+
+    name = ""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.client = app.test_client()
+
+    @property
+    def site(self) -> Services:
+        services: Services = self.app.extensions[EXTENSION]
+        return services
+
+    def post(self, record: Any) -> TestResponse:
+        raise NotImplementedError
+
+    def open(self, reader: Subscriber, campaign_id: int | None, number: int) -> Any:
+        raise NotImplementedError
+
+    def click(self, reader: Subscriber, campaign_id: int | None, number: int, url: str) -> Any:
+        raise NotImplementedError
+
+
+def _tags(reader: Subscriber, campaign_id: int | None) -> dict[str, str]:
+    tags = {"subscriber_id": str(reader.id)}
+    if campaign_id is not None:
+        tags["campaign_id"] = str(campaign_id)
+    return tags
+
+
+class PostmarkHook(Hook):
+    """Postmark posts one JSON record a request, with basic auth in the webhook URL."""
+
+    name = "postmark"
+
+    def post(self, record: Any, *, user: str = "postmark", password: str = POSTMARK_PASSWORD
+             ) -> TestResponse:  # fmt: skip
+        body = record if isinstance(record, bytes) else json.dumps(record).encode()
+        credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return self.client.post(
+            "/webhooks/postmark",
+            data=body,
+            content_type="application/json",
+            headers={"Authorization": f"Basic {credentials}"},
+        )
+
+    def open(self, reader: Subscriber, campaign_id: int | None, number: int) -> Any:
+        return {
+            "RecordType": "Open",
+            "MessageStream": "broadcast",
+            "Metadata": _tags(reader, campaign_id),
+            "FirstOpen": number == 1,
+            "Recipient": reader.email,
+            "MessageID": f"883953f4-6105-42a2-a16a-{reader.id:012d}",
+            "ReceivedAt": f"2026-12-07T05:{number // 60:02d}:{number % 60:02d}.1234567Z",
+            "Platform": "WebMail",
+            "ReadSeconds": 5,
+            "Tag": "",
+            "UserAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0",
+            "OS": {"Name": "Windows 10", "Family": "Windows", "Company": "Microsoft"},
+            "Client": {"Name": "Chrome 120", "Family": "Chrome", "Company": "Google"},
+            "Geo": {"CountryISOCode": "NL", "Country": "Netherlands", "City": "Utrecht"},
+        }
+
+    def click(self, reader: Subscriber, campaign_id: int | None, number: int, url: str) -> Any:
+        return {
+            "RecordType": "Click",
+            "MessageStream": "broadcast",
+            "ClickLocation": "HTML",
+            "Client": {"Name": "Chrome 120", "Family": "Chrome", "Company": "Google"},
+            "OS": {"Name": "Windows 10", "Family": "Windows", "Company": "Microsoft"},
+            "Platform": "Desktop",
+            "UserAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0",
+            "OriginalLink": url,
+            "Geo": {"CountryISOCode": "NL", "Country": "Netherlands", "City": "Utrecht"},
+            "MessageID": f"883953f4-6105-42a2-a16a-{reader.id:012d}",
+            "Metadata": _tags(reader, campaign_id),
+            "ReceivedAt": f"2026-12-07T06:{number // 60:02d}:{number % 60:02d}.7654321Z",
+            "Tag": "",
+            "Recipient": reader.email,
+        }
+
+
+class MailgunHook(Hook):
+    """Mailgun posts ``{"signature": ..., "event-data": ...}``; each post here is signed
+    afresh (a new token), as Mailgun signs each delivery of an event."""
+
+    name = "mailgun"
+
+    def post(self, record: Any) -> TestResponse:
+        body = record if isinstance(record, bytes) else json.dumps(self.signed(record)).encode()
+        return self.client.post("/webhooks/mailgun", data=body, content_type="application/json")
+
+    @staticmethod
+    def signed(data: dict[str, Any], *, key: str = MAILGUN_KEY, token: str | None = None,
+               timestamp: int | None = None) -> dict[str, Any]:  # fmt: skip
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        token = token or secrets.token_hex(25)
+        digest = hmac.new(key.encode(), (stamp + token).encode(), hashlib.sha256).hexdigest()
+        return {"signature": {"timestamp": stamp, "token": token, "signature": digest},
+                "event-data": data}  # fmt: skip
+
+    @staticmethod
+    def event(kind: str, reader: Subscriber, campaign_id: int | None, number: int,
+              **extra: Any) -> dict[str, Any]:  # fmt: skip
+        return {
+            "event": kind,
+            "id": f"G9Bn5sl1TC6nu79C8C0bwg-{kind}-{reader.id}-{number}",
+            "timestamp": time.time(),
+            "log-level": "info",
+            "recipient": reader.email,
+            "recipient-domain": reader.email.partition("@")[2],
+            "message": {"headers": {"message-id": f"2026.{reader.id}@mg.example.org"}},
+            "tags": [],
+            "campaigns": [],
+            "user-variables": _tags(reader, campaign_id),
+            **extra,
+        }
+
+    def open(self, reader: Subscriber, campaign_id: int | None, number: int) -> Any:
+        return self.event("opened", reader, campaign_id, number, **_mailgun_client())
+
+    def click(self, reader: Subscriber, campaign_id: int | None, number: int, url: str) -> Any:
+        return self.event("clicked", reader, campaign_id, number, url=url, **_mailgun_client())
+
+
+def _mailgun_client() -> dict[str, Any]:
+    return {
+        "ip": "192.0.2.10",
+        "geolocation": {"country": "NL", "region": "Utrecht", "city": "Utrecht"},
+        "client-info": {
+            "client-type": "browser",
+            "client-os": "Windows",
+            "device-type": "desktop",
+            "client-name": "Chrome",
+            "user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0",
+        },
+    }
+
+
+class SesHook(Hook):
+    """SES publishes each event to SNS, which posts it signed; a builder here returns the
+    signed notification, so posting the same one again is SNS's retry of it."""
+
+    name = "ses"
+
+    def __init__(self, app: Flask, sns: FakeSns) -> None:
+        super().__init__(app)
+        self.sns = sns
+
+    def post(self, record: Any) -> TestResponse:
+        body = record if isinstance(record, bytes) else json.dumps(record).encode()
+        kind = "" if isinstance(record, bytes) else record.get("Type", "")
+        return self.client.post(
+            "/webhooks/ses",
+            data=body,
+            content_type="text/plain; charset=UTF-8",
+            headers={"x-amz-sns-message-type": kind},
+        )
+
+    def notification(self, event: dict[str, Any], number: int, *, version: str = "1"
+                     ) -> dict[str, str]:  # fmt: skip
+        message = {
+            "Type": "Notification",
+            "MessageId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{number}/{json.dumps(event)}")),
+            "TopicArn": SES_TOPIC,
+            "Message": json.dumps(event),
+            "Timestamp": "2026-12-07T04:30:00.000Z",
+            "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",
+        }
+        return self.sns.sign(message, version=version)
+
+    @staticmethod
+    def event(kind: str, reader: Subscriber, campaign_id: int | None, **detail: Any
+              ) -> dict[str, Any]:  # fmt: skip
+        tags = {name: [value] for name, value in _tags(reader, campaign_id).items()}
+        return {
+            "eventType": kind,
+            "mail": {
+                "timestamp": "2026-12-07T04:00:00.000Z",
+                "source": "Newsletter <news@example.org>",
+                "messageId": f"0102018c-ses-message-{reader.id}",
+                "destination": [reader.email],
+                "tags": tags,
+            },
+            **detail,
+        }
+
+    def open(self, reader: Subscriber, campaign_id: int | None, number: int) -> Any:
+        opened = {
+            "ipAddress": "192.0.2.10",
+            "timestamp": "2026-12-07T05:00:00.000Z",
+            "userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0",
+        }
+        return self.notification(self.event("Open", reader, campaign_id, open=opened), number)
+
+    def click(self, reader: Subscriber, campaign_id: int | None, number: int, url: str) -> Any:
+        clicked = {
+            "ipAddress": "192.0.2.10",
+            "link": url,
+            "linkTags": {},
+            "timestamp": "2026-12-07T06:00:00.000Z",
+            "userAgent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0",
+        }
+        return self.notification(self.event("Click", reader, campaign_id, click=clicked), number)
