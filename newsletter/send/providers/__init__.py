@@ -9,9 +9,9 @@ here by name and imported only when used (so ``sendgrid`` is imported only by
 ``providers/sendgrid.py``, and only when someone sends through it).
 
 Every provider tells its :class:`DeliveryLog` right before it puts recipients on the
-wire, and only then: :meth:`DeliveryLog.starting` for one message (outbox, SMTP:
-``per_message = True``), :meth:`DeliveryLog.starting_many` for a request that carries
-many (SendGrid). The log first *waits* (the run's rate limit, and any back-off the
+wire, and only then: :meth:`DeliveryLog.starting` for one message (outbox, SMTP, SES),
+:meth:`DeliveryLog.starting_many` for a request that carries many (SendGrid, Postmark,
+Mailgun). The log first *waits* (the run's rate limit, and any back-off the
 provider asks for with ``wait=``), then re-checks who is still subscribed and records
 them as handed over, and answers who may go; the provider then calls its server at
 once. So every wait happens while the recipients are still ``pending``: a kill or
@@ -280,9 +280,6 @@ class Provider(Protocol):
     name: str
     # The most recipients one send_batch call takes (SendGrid: personalizations/request).
     batch_size: int
-    # True: send_batch hands over and reports every message to its DeliveryLog one by one
-    # (starting/finished); False: each request as a whole (starting_many/put_back).
-    per_message: bool
     # Told what the provider waits for (a retry after a 5xx, a 429's reset), as it starts.
     notify: Callable[[str], None]
 
@@ -311,7 +308,6 @@ class BaseProvider:
 
     name = "base"
     batch_size = 1000
-    per_message = False
 
     def __init__(self, config: Config) -> None:
         self.config = config

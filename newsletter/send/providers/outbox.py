@@ -27,7 +27,6 @@ from newsletter.send.providers import (
 
 class OutboxProvider(BaseProvider):
     name = "outbox"
-    per_message = True
 
     def __init__(self, config: Config) -> None:
         super().__init__(config)

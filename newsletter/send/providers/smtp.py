@@ -60,7 +60,6 @@ def _reply(code: int, message: bytes | str) -> str:
 
 class SmtpProvider(BaseProvider):
     name = "smtp"
-    per_message = True
 
     def __init__(self, config: Config, *, reuse_connections: bool = True) -> None:
         super().__init__(config)
