@@ -37,7 +37,7 @@ def kill_during_third_request(project: Path, sendgrid: FakeSendGrid) -> None:
         cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        sendgrid.wait_for_requests(3, timeout=30)
+        sendgrid.wait_for_requests(3, timeout=60)
     finally:
         sender.kill()  # SIGKILL: no cleanup, no finally blocks, no lease release
         sender.wait()

@@ -33,7 +33,7 @@ def send(project: Path, *args: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
+def wait_until(condition: Callable[[], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"

@@ -283,8 +283,8 @@ def test_the_stand_in_refuses_what_postmark_refuses(postmark: FakePostmark) -> N
                "Subject": "S", "TextBody": "t"}  # fmt: skip
 
     url = postmark.url + "/email/batch"
-    too_many = post(url, json.dumps([message] * 501).encode(), headers, timeout=5)
-    no_body = post(url, json.dumps([{**message, "TextBody": ""}]).encode(), headers, timeout=5)
+    too_many = post(url, json.dumps([message] * 501).encode(), headers, timeout=60)
+    no_body = post(url, json.dumps([{**message, "TextBody": ""}]).encode(), headers, timeout=60)
 
     assert (too_many.status, too_many.json()["ErrorCode"]) == (422, 410)
     assert no_body.status == 200

@@ -72,7 +72,7 @@ def ses_config(configure: Callable[..., Config], **ses: object) -> Config:
 
 def sent_messages(aws: MotoServer) -> list[tuple[str, EmailMessage]]:
     """(SES message id, message) of everything moto accepted."""
-    with urllib.request.urlopen(f"{aws.url}/moto-api/data.json", timeout=10) as answer:
+    with urllib.request.urlopen(f"{aws.url}/moto-api/data.json", timeout=60) as answer:
         data = json.load(answer)
     found = []
     for raw in data["ses"]["RawMessage"]:

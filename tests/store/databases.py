@@ -68,7 +68,7 @@ class RowHolder:
             self.release()  # no connection left for the garbage collector to close
             raise
 
-    def wait_for_waiters(self, count: int, timeout: float = 20.0) -> None:
+    def wait_for_waiters(self, count: int, timeout: float = 60.0) -> None:
         """Return once ``count`` other transactions wait (in a queue) behind this one."""
         deadline = time.monotonic() + timeout
         with self.engine.connect() as probe:
