@@ -7,9 +7,12 @@ The same condition selects the same rows on SQLite and PostgreSQL:
 - text compares byte for byte: ``contains`` is ``instr`` on SQLite and ``strpos`` on
   PostgreSQL (``LIKE`` ignores case on one and not on the other); ``email`` compares the
   lowercased address, so it ignores case on both;
-- attributes are read with SQLAlchemy's JSON path (``json_extract`` / ``->>``) as text;
+- attributes are read with SQLAlchemy's JSON path (``json_extract`` / ``->>``) as text
+  (PostgreSQL keeps them as ``jsonb`` since migration 13: a key is found without
+  parsing the document);
 - engagement is an ``IN (SELECT subscriber_id ...)`` over the engagement tables, a
-  single pass over them (a semi-join), never a query per subscriber.
+  single pass over their recent rows (a semi-join; migration 13 indexes them by event
+  and time), never a query per subscriber.
 """
 
 from __future__ import annotations
@@ -113,8 +116,7 @@ def _leaf(node: Condition, now: dt.datetime) -> ColumnElement[bool]:
         lowered = Condition(node.field, node.op, _lower(node.value))
         return _text(subscribers.c.email_key, lowered)
     if field == "attributes":
-        # Read once per row (PostgreSQL parses the JSON text at each ->>), and false,
-        # not NULL, where the attribute is missing.
+        # Read once per row, and false, not NULL, where the attribute is missing.
         value = subscribers.c.attributes[node.key].as_string()
         return func.coalesce(_text(value, node), false())
     if field in ("subscribed", "confirmed"):

@@ -134,6 +134,30 @@ def _digests(connection: Connection) -> None:
     create_tables(connection, digest_tables.automation_feeds)
 
 
+def _segment_reads(connection: Connection) -> None:
+    # Imported here: the modules add their tables to the shared metadata on import.
+    from sqlalchemy.dialects import postgresql
+
+    from newsletter.store import engagement, scheduling
+
+    # A fresh database has them already: migrations 8 and 9 create these tables with
+    # every index the metadata names.
+    engagement.ENGAGEMENT_RECENT.create(connection, checkfirst=True)
+    scheduling.LINK_CLICKS_RECENT.create(connection, checkfirst=True)
+    if connection.dialect.name != "postgresql":
+        return
+    column = next(
+        c for c in inspect(connection).get_columns("subscribers") if c["name"] == "attributes"
+    )
+    if not isinstance(column["type"], postgresql.JSONB):
+        # Rewrites the table (some seconds a million rows), under the migration's lock.
+        connection.execute(
+            text(
+                "ALTER TABLE subscribers ALTER COLUMN attributes TYPE jsonb USING attributes::jsonb"
+            )
+        )
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "subscribers, topics, consent events and suppressions", _subscribers),
     Migration(2, "campaigns and the send ledger", _campaigns),
@@ -172,6 +196,11 @@ MIGRATIONS: list[Migration] = [
         _automations,
     ),
     Migration(12, "RSS-to-email digests: what each has seen of its feed", _digests),
+    Migration(
+        13,
+        "segments: recent opens and clicks indexed; PostgreSQL keeps attributes as jsonb",
+        _segment_reads,
+    ),
 ]
 
 # Any constant works; it only has to be the same in every process of this application.

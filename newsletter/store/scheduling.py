@@ -73,3 +73,9 @@ link_clicks_by_subscriber = Table(
     Column("at", UtcDateTime, nullable=False),
     sqlite_with_rowid=False,
 )
+# Migration 13: a segment's `clicked within N days` reads the recent clicks alone.
+LINK_CLICKS_RECENT = Index(
+    "ix_link_clicks_by_subscriber_at",
+    link_clicks_by_subscriber.c.at,
+    link_clicks_by_subscriber.c.subscriber_id,
+)

