@@ -98,7 +98,7 @@ def run_due_steps(
         store.close()
 
 
-class _Version:
+class StepVersion:
     """The step file as it is now, compiled and checked once per run, when needed."""
 
     def __init__(self, config: Config, step: Step) -> None:
@@ -123,7 +123,7 @@ class _Version:
 def _run_step(
     config: Config, store: Store, step: Step, now: dt.datetime, say: Say
 ) -> list[StepResult]:
-    version = _Version(config, step)
+    version = StepVersion(config, step)
     name = f"{step.automation}/{step.key}"
     if has_due(store, step, now):
         try:
@@ -142,7 +142,7 @@ def _run_step(
     else:
         mark_considered(store, step, now)
     return [
-        _send(config, store, step, version, campaign, say)
+        send_version(config, store, step, version, campaign, say)
         for campaign in campaigns_with_work(store, step)
     ]
 
@@ -277,7 +277,7 @@ def _due_readers(step: Step, since: dt.datetime, until: dt.datetime, versions: l
     return due
 
 
-def _version_campaign(store: Store, version: _Version) -> Campaign:
+def _version_campaign(store: Store, version: StepVersion) -> Campaign:
     """The campaign of the step file as it is now; started empty, with its snapshot,
     if this version is new. (Another process starting it at the same moment: theirs.)"""
     step = version.step
@@ -341,9 +341,18 @@ def campaigns_with_work(store: Store, step: Step) -> list[Campaign]:
     return [c for slug in slugs if (c := campaign_rows.find_campaign(store, slug)) is not None]
 
 
-def _send(
-    config: Config, store: Store, step: Step, version: _Version, campaign: Campaign, say: Say
+def send_version(
+    config: Config,
+    store: Store,
+    step: Step,
+    version: StepVersion,
+    campaign: Campaign,
+    say: Say,
+    *,
+    retry_unknown: bool = False,
 ) -> StepResult:
+    """Send one version's campaign of the step: its pending readers (and, with
+    ``retry_unknown``, those whose copy is unknown, each at the risk of a duplicate)."""
     name = f"{step.automation}/{step.key}"
     try:
         compiled, findings, snapshot_row = version.compiled()
@@ -368,10 +377,10 @@ def _send(
         snapshot=snapshots.find_snapshot(store, campaign.id),
         view_url=f"{config.site_url}/",
     )
-    pending = plan.to_send()
+    pending = plan.to_send(retry_unknown=retry_unknown)
     say(f"{name}: sending to {pending} reader(s) through {provider} (campaign {campaign.id})")
     try:
-        summary = send_campaign(config, plan)
+        summary = send_campaign(config, plan, retry_unknown=retry_unknown)
     except SendError as error:
         holder = _lease_holder(store, campaign.id)
         if holder is not None:

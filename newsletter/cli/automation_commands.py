@@ -89,3 +89,33 @@ def _relative(path: str, root: Path) -> str:
         return str(Path(path).relative_to(root))
     except ValueError:
         return path
+
+
+def retry_step(state: State, issue: Path, *, yes: bool) -> bool:
+    """``send STEP --retry-unknown``: the step sent again to the readers whose copy is
+    unknown, after asking (unless ``yes``); False when ``issue`` is not a step."""
+    from newsletter.automations.retry import retry_unknown, unknown_copies
+    from newsletter.automations.sequences import step_of
+    from newsletter.errors import NewsletterError
+
+    try:
+        step = step_of(state.config, issue)
+    except NewsletterError:
+        return False  # not a readable step: the plan says what is wrong with the file
+    if step is None:
+        return False
+    name = f"{step.automation}/{step.key}"
+    unknown = sum(unknown_copies(state.config, step).values())
+    if not unknown:
+        click.echo(f"{name}: no reader's copy is unknown; nothing to send again.")
+        return True
+    if not yes:
+        click.confirm(
+            f"{name}: send it again to {unknown} reader(s) whose copy is unknown (each may "
+            "get it twice)?",
+            abort=True,
+        )
+    results = retry_unknown(state.config, step, say=click.echo)
+    if any(result.outcome != "sent" for result in results):
+        raise click.exceptions.Exit(1)
+    return True

@@ -126,6 +126,11 @@ def send(
     # Imported here: scheduling is one branch of this command (see schedule_commands).
     from newsletter.cli.schedule_commands import schedule_planned
 
+    if retry_unknown and not (test_addresses or dry_run):
+        from newsletter.cli.automation_commands import retry_step
+
+        if retry_step(state, issue, yes=yes):
+            return
     when = _when_to_send(
         state,
         issue,
@@ -561,5 +566,6 @@ def _refuse_steps(state: State, issue: Path) -> None:
     if step is not None:
         raise SendError(
             f"{issue}: a step of the sequence {step.automation!r}: 'newsletter run-due' "
-            "sends it to each reader when it is due; --test sends a proof"
+            "sends it to each reader when it is due; --test sends a proof, "
+            "--retry-unknown sends it again to the readers whose copy is unknown"
         )

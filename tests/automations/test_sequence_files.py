@@ -104,6 +104,7 @@ def test_a_step_is_not_sent_to_the_whole_list_but_can_be_proofed(
     assert refused.exit_code == 1
     assert refused.output == (
         f"Error: {step}: a step of the sequence 'welcome': 'newsletter run-due' sends it to "
-        "each reader when it is due; --test sends a proof\n"
+        "each reader when it is due; --test sends a proof, --retry-unknown sends it again to "
+        "the readers whose copy is unknown\n"
     )
     assert proof.exit_code == 0, proof.output
