@@ -24,7 +24,9 @@ class StepReport:
     failed: int = 0
     unknown: int = 0
     pending: int = 0
-    bounced: int = 0
+    bounced: int = 0  # hard and soft
+    bounced_hard: int = 0
+    bounced_soft: int = 0
     complained: int = 0
     unsubscribed: int = 0  # through the step's own links
     opens: int | None = None
@@ -54,6 +56,8 @@ def step_reports(store: Store, issues: list[IssueReport]) -> list[StepReport]:
         step.unknown += issue.unknown
         step.pending += issue.pending
         step.bounced += issue.bounced_hard + issue.bounced_soft
+        step.bounced_hard += issue.bounced_hard
+        step.bounced_soft += issue.bounced_soft
         step.complained += issue.complained
         step.unsubscribed += issue.unsubscribed
         if issue.opens is not None:

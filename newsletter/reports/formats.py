@@ -137,13 +137,15 @@ def as_json(report: Report) -> str:
 
 
 def as_csv(report: Report) -> str:
-    """One row per issue, every count in its own column (for a spreadsheet)."""
+    """One row per issue, every count in its own column (for a spreadsheet); then one
+    row per automation step, its versions' campaigns (rows above) summed, ``versions``
+    saying how many (empty on an issue's row)."""
     out = io.StringIO()
     fields = [
         "issue", "subject", "campaign_id", "started", "provider", "recipients", "handed_over",
         "failed", "unknown", "pending", "skipped", "bounced_hard", "bounced_soft", "blocked",
         "complained", "unsubscribed", "unsubscribed_within_7_days", "opens", "clicks",
-        "unique_opens", "unique_clicks", "top_links",
+        "unique_opens", "unique_clicks", "top_links", "versions",
     ]  # fmt: skip
     writer = csv.DictWriter(out, fields, lineterminator="\n")
     writer.writeheader()
@@ -154,6 +156,10 @@ def as_csv(report: Report) -> str:
             data["unique_opens"] = data["unique_clicks"] = "n/a"
         # One cell: "clicks URL" per link, most clicked first.
         data["top_links"] = " | ".join(f"{link.clicks} {link.url}" for link in issue.top_links)
+        writer.writerow({name: _spreadsheet_safe(data.get(name)) for name in fields})
+    for step in report.automations:
+        data = step.as_dict()
+        data["issue"] = f"{data.pop('automation')}/{data.pop('step')}"
         writer.writerow({name: _spreadsheet_safe(data.get(name)) for name in fields})
     return out.getvalue()
 
