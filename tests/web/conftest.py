@@ -212,19 +212,21 @@ def outbox(site: Services) -> Outbox:
 def make_hook(
     web_config: Config, make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Callable[..., Hook]]:
-    """``make_hook(provider, **settings)``: Postmark's, Mailgun's or SES's webhook on an
-    app of its own whose ``<provider>:`` settings are updated with ``settings``, its
-    secrets set (see tests/web/provider_hooks.py)."""
+    """``make_hook(provider, base=None, **settings)``: Postmark's, Mailgun's or SES's
+    webhook on an app of its own over ``base`` (the web config by default) whose
+    ``<provider>:`` settings are updated with ``settings``, its secrets set (see
+    tests/web/provider_hooks.py)."""
     fakes: list[FakeSns] = []
     monkeypatch.setenv("POSTMARK_WEBHOOK_PASSWORD", POSTMARK_PASSWORD)
     monkeypatch.setenv("MAILGUN_WEBHOOK_SIGNING_KEY", MAILGUN_KEY)
 
-    def make(provider: str, **settings: Any) -> Hook:
+    def make(provider: str, *, base: Config | None = None, **settings: Any) -> Hook:
+        config = base or web_config
         if provider == "ses":
             fakes.append(FakeSns())
             settings = {"sns_topic_arns": [SES_TOPIC], "sns_url_prefix": fakes[-1].url, **settings}
-        section = getattr(web_config, provider).model_copy(update=settings)
-        app = make_app(web_config.model_copy(update={provider: section}), {"TESTING": True})
+        section = getattr(config, provider).model_copy(update=settings)
+        app = make_app(config.model_copy(update={provider: section}), {"TESTING": True})
         if provider == "ses":
             return SesHook(app, fakes[-1])
         return PostmarkHook(app) if provider == "postmark" else MailgunHook(app)

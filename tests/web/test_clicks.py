@@ -3,11 +3,16 @@ redirect, counted per link (and per reader only when asked), nothing else change
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from newsletter.config import Config, TrackingSettings
 from newsletter.models import Subscriber
+from newsletter.reports import make_report
 from newsletter.send import campaign_rows
 from newsletter.send.click_tracking import register_links
 from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
@@ -16,6 +21,7 @@ from newsletter.tokens import TrackingSigner
 from newsletter.web import shutdown
 from newsletter.web.context import Services
 from tests.web.conftest import SECRET
+from tests.web.provider_hooks import PROVIDERS, Hook
 
 TARGET = "https://example.net/a?b=1&c=2"
 
@@ -121,3 +127,34 @@ def test_reader_keys_are_what_itsdangerous_would_sign() -> None:
         if subscriber_id != 10**12:
             assert key == reference.dumps([campaign_id, subscriber_id])
         assert signer.read_reader_key(key) == (campaign_id, subscriber_id)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_reader_counted_by_first_party_tracking_and_the_provider_counts_once(
+    web_config: Config, make_hook: Callable[..., Hook], provider: str
+) -> None:
+    tracking = TrackingSettings(clicks=True, opens=True, per_subscriber=True)
+    hook = make_hook(provider, base=web_config.model_copy(update={"tracking": tracking}),
+                     tracking=True)  # fmt: skip
+    store, reader = hook.site.store, hook.site.store.add
+    both, ours, theirs = (reader(f"r{n}@example.org", source="test") for n in range(3))
+    campaign = campaign_rows.start_campaign(
+        store, slug="s", issue_path="s.md", subject="S", topics=[], provider=provider
+    )
+    register_links(store, campaign.id, [TARGET])
+    signer = TrackingSigner(SECRET)
+    click = f"/c/{signer.click_token(campaign.id, 0)}"
+    pixel = f"/o/{signer.click_token(campaign.id, TrackingSigner.OPEN)}"
+
+    for subscriber in (both, ours):  # through our own links and pixel
+        key = signer.reader_key(campaign.id, subscriber.id)
+        assert hook.client.get(f"{click}/{key}").status_code == 302
+        assert hook.client.get(f"{pixel}/{key}").status_code == 200
+    for number, subscriber in enumerate((both, theirs)):  # as the provider tracked them
+        assert hook.post(hook.click(subscriber, campaign.id, number, TARGET)).status_code == 200
+        assert hook.post(hook.open(subscriber, campaign.id, 10 + number)).status_code == 200
+    shutdown(hook.app)  # the clicks counted in memory are written
+
+    [issue] = make_report(hook.site.config).issues
+    assert (issue.opens, issue.unique_opens, issue.clicks, issue.unique_clicks) == (4, 3, 4, 3)
+    assert [(link.url, link.clicks) for link in issue.top_links] == [(TARGET, 4)]
