@@ -44,8 +44,8 @@ from sqlalchemy import Connection, delete, select
 from newsletter.safe_text import clean_text
 from newsletter.send.delivery_events import DeliveryEvent, apply_delivery_events
 from newsletter.store.database import insert_on_conflict, writing
-from newsletter.store.engagement import add_link_clicks, record_readers
-from newsletter.store.schema import campaign_engagement, subscribers, webhook_events
+from newsletter.store.engagement import add_link_clicks, add_totals, record_readers
+from newsletter.store.schema import subscribers, webhook_events
 from newsletter.store.statuses import StatusChange, change_statuses
 from newsletter.store.subscriber_rows import lookup_key
 
@@ -180,7 +180,7 @@ class EventProcessor:
                     tally.ignored += 1
             apply_delivery_events(connection, deliveries, when=now)
             change_statuses(connection, changes, when=now)
-            _count(connection, engagement)
+            add_totals(connection, engagement)
             record_readers(connection, readers, now)
             add_link_clicks(connection, link_clicks)
             connection.execute(
@@ -334,18 +334,6 @@ def _resolve(connection: Connection, events: Sequence[ProviderEvent]) -> list[in
         m if m is not None else (id_of.get(e.email_key) if e.email_key else None)
         for e, m in zip(events, matched, strict=True)
     ]
-
-
-def _count(connection: Connection, engagement: Counter[tuple[int, str]]) -> None:
-    for (campaign_id, kind), count in sorted(engagement.items()):
-        connection.execute(
-            insert_on_conflict(connection, campaign_engagement)
-            .values(campaign_id=campaign_id, event=kind, count=count)
-            .on_conflict_do_update(
-                index_elements=[campaign_engagement.c.campaign_id, campaign_engagement.c.event],
-                set_={"count": campaign_engagement.c.count + count},
-            )
-        )
 
 
 def _chunks(items: Sequence[T]) -> Iterator[Sequence[T]]:

@@ -13,6 +13,13 @@ so that a parallel branch's edits to :mod:`newsletter.store.schema` do not colli
   events (their URL), so ``report`` shows the top links for provider-tracked campaigns as
   it does for first-party ones (``campaign_links``). Keyed by the URL's SHA-256: a URL
   may be longer than PostgreSQL indexes a text key.
+
+It is also the one home of how engagement is written, whoever counted it (the providers'
+webhooks through :mod:`newsletter.send.provider_events`, the first-party links and pixel
+through :mod:`newsletter.web.clicks`): :func:`add_totals` (``campaign_engagement``),
+:func:`record_readers`, :func:`record_link_clickers` (``link_clicks_by_subscriber``),
+:func:`add_link_clicks` (a provider's, per URL) and :func:`add_first_party_clicks`
+(``campaign_links``), each in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -31,10 +38,12 @@ from sqlalchemy import (
     Table,
     Text,
     select,
+    update,
 )
 
 from newsletter.store.database import insert_on_conflict
-from newsletter.store.schema import Id, UtcDateTime, metadata, subscribers
+from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
+from newsletter.store.schema import Id, UtcDateTime, campaign_engagement, metadata, subscribers
 
 _CHUNK = 500  # ids per IN (...) list
 
@@ -125,4 +134,49 @@ def add_link_clicks(connection: Connection, clicks: Mapping[tuple[int, str], int
                 index_elements=[table.c.campaign_id, table.c.url_hash],
                 set_={"clicks": table.c.clicks + count},
             )
+        )
+
+
+def add_totals(connection: Connection, counts: Mapping[tuple[int, str], int]) -> None:
+    """Add to each (campaign, ``open`` or ``click``)'s total in ``campaign_engagement``."""
+    for (campaign_id, event), count in sorted(counts.items()):
+        table = campaign_engagement
+        connection.execute(
+            insert_on_conflict(connection, table)
+            .values(campaign_id=campaign_id, event=event, count=count)
+            .on_conflict_do_update(
+                index_elements=[table.c.campaign_id, table.c.event],
+                set_={"count": table.c.count + count},
+            )
+        )
+
+
+def record_link_clickers(
+    connection: Connection, clicks: Iterable[tuple[int, int, int]], when: dt.datetime
+) -> None:
+    """Remember (campaign, first-party link, subscriber): who clicked which link, first
+    click only; as :func:`record_readers`, only subscribers who exist now."""
+    wanted = sorted(set(clicks))
+    if not wanted:
+        return
+    existing = existing_subscribers(connection, {subscriber_id for _, _, subscriber_id in wanted})
+    rows = [
+        {"campaign_id": campaign_id, "link": link, "subscriber_id": subscriber_id, "at": when}
+        for campaign_id, link, subscriber_id in wanted
+        if subscriber_id in existing
+    ]
+    if rows:
+        connection.execute(
+            insert_on_conflict(connection, link_clicks_by_subscriber).on_conflict_do_nothing(),
+            rows,
+        )
+
+
+def add_first_party_clicks(connection: Connection, clicks: Mapping[tuple[int, int], int]) -> None:
+    """Add to each (campaign, link number)'s clicks in ``campaign_links``."""
+    for (campaign_id, link), count in sorted(clicks.items()):
+        connection.execute(
+            update(campaign_links)
+            .where(campaign_links.c.campaign_id == campaign_id, campaign_links.c.link == link)
+            .values(clicks=campaign_links.c.clicks + count)
         )

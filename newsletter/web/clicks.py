@@ -12,7 +12,9 @@ ledger row.
 
 Counting must not slow the redirect down: a click adds to an in-memory counter, and a
 writer thread adds the counts to ``campaign_links`` about once a second, in one
-transaction (and on shutdown). The link targets are cached: a link never changes.
+transaction (and on shutdown), through :mod:`newsletter.store.engagement`, as the
+providers' opens and clicks are written. The link targets are cached: a link never
+changes.
 """
 
 from __future__ import annotations
@@ -25,16 +27,20 @@ from collections import Counter
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import select
 from werkzeug.urls import iri_to_uri
 
 from newsletter.errors import TokenError
 from newsletter.send.campaign_rows import now
 from newsletter.store import Store
-from newsletter.store.engagement import existing_subscribers, record_readers
-from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
-from newsletter.store.schema import campaign_engagement
-from newsletter.store.subscriber_rows import insert_ignoring_duplicates
+from newsletter.store.database import writing
+from newsletter.store.engagement import (
+    add_first_party_clicks,
+    add_totals,
+    record_link_clickers,
+    record_readers,
+)
+from newsletter.store.scheduling import campaign_links
 from newsletter.tokens import ClickClaim, TrackingSigner
 
 log = logging.getLogger(__name__)
@@ -96,34 +102,14 @@ class ClickCounter:
             readers, self._readers = self._readers, set()
         if not (clicks or opens or who or readers):
             return
-        with self.store.engine.connect() as connection:
-            connection.execution_options(write=True)
-            with connection.begin():
-                for (campaign_id, link), count in clicks.items():
-                    connection.execute(
-                        update(campaign_links)
-                        .where(
-                            campaign_links.c.campaign_id == campaign_id,
-                            campaign_links.c.link == link,
-                        )
-                        .values(clicks=campaign_links.c.clicks + count)
-                    )
-                for campaign_id, count in opens.items():
-                    _add_opens(connection, campaign_id, count)
-                when = now()
-                record_readers(connection, readers, when)
-                # A reader erased since their mail went out still has the link; their
-                # click counts above, but no row may name them.
-                present = existing_subscribers(connection, (s for _, _, s in who))
-                insert_ignoring_duplicates(
-                    connection,
-                    link_clicks_by_subscriber,
-                    [
-                        {"campaign_id": c, "link": link, "subscriber_id": s, "at": when}
-                        for c, link, s in who
-                        if s in present
-                    ],
-                )
+        when = now()
+        with writing(self.store.engine) as connection:
+            add_first_party_clicks(connection, clicks)
+            add_totals(connection, {(campaign, "open"): n for campaign, n in opens.items()})
+            record_readers(connection, readers, when)
+            # A reader erased since their mail went out still has the link: their click
+            # counts above, but no row names them (record_link_clickers leaves them out).
+            record_link_clickers(connection, who, when)
 
     def close(self) -> None:
         self._stop.set()
@@ -136,22 +122,6 @@ class ClickCounter:
                 self.flush()
             except Exception:  # the next flush tries again; the counts are lost, not the app
                 log.exception("could not record clicks")
-
-
-def _add_opens(connection: Any, campaign_id: int, count: int) -> None:
-    insert_ignoring_duplicates(
-        connection,
-        campaign_engagement,
-        [{"campaign_id": campaign_id, "event": "open", "count": 0}],
-    )
-    connection.execute(
-        update(campaign_engagement)
-        .where(
-            campaign_engagement.c.campaign_id == campaign_id,
-            campaign_engagement.c.event == "open",
-        )
-        .values(count=campaign_engagement.c.count + count)
-    )
 
 
 def init_clicks(app: Flask, store: Store, secret: str, *, per_subscriber: bool) -> None:
