@@ -157,7 +157,8 @@ def run_due_command(state: State) -> None:
     it is sent, scheduled again or cancelled. The steps of sequences
     (docs/automations.md) go to every reader due for them, once each, and a digest
     whose time has come turns its feed's new posts into an issue. Exits 1 if an issue,
-    digest or step was held or stopped by this run, or a digest's feed failed.
+    digest or step was held or stopped by this run, or a digest's feed failed; 130 if
+    interrupted (Ctrl-C), after which the next run resumes.
 
     \b
     Example crontab line:
@@ -166,9 +167,15 @@ def run_due_command(state: State) -> None:
     from newsletter.automations.digest import run_due_digests
     from newsletter.automations.steps import run_due_steps
 
-    results = run_due(state.config, say=click.echo)
-    digests = run_due_digests(state.config, say=click.echo)
-    steps = run_due_steps(state.config, say=click.echo)
+    try:
+        results = run_due(state.config, say=click.echo)
+        digests = run_due_digests(state.config, say=click.echo)
+        steps = run_due_steps(state.config, say=click.echo)
+    except KeyboardInterrupt:
+        # Whatever was out is recorded as such (a batch with the provider: unknown, never
+        # sent again on its own); the rest stays pending for the next run.
+        click.echo("\ninterrupted; run it again to resume", err=True)
+        raise click.exceptions.Exit(130) from None
     outcomes = [r.outcome for r in results] + [d.outcome for d in digests]
     outcomes += [step.outcome for step in steps]
     if any(outcome in ("held", "stopped", "failed") for outcome in outcomes):
