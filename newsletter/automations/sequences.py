@@ -126,6 +126,12 @@ def read_step(path: Path, automation: str, topics: tuple[str, ...] | list[str] =
     except ConfigError as error:
         raise IssueFileError(str(error)) from None
     after = parse_after(matter.get("after"), what=f"{path}: front matter")
+    if matter.get("segment") is not None:  # run-due would send it to everyone due
+        raise AutomationError(
+            f"{path}: front matter: segment: a sequence's step goes to every reader of the "
+            "sequence who is due (narrow it with topics:); segments do not apply to steps: "
+            "remove it"
+        )
     own = matter.get("topics") or []
     if not isinstance(own, list):
         raise IssueFileError(f"{path}: front matter: topics: give a list, e.g. [news]")

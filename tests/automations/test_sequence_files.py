@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.errors import ConfigError
+from newsletter.store import Store
 
 
 def test_new_automation_starts_a_step_that_checks_once_written(
@@ -108,3 +109,30 @@ def test_a_step_is_not_sent_to_the_whole_list_but_can_be_proofed(
         "the readers whose copy is unknown\n"
     )
     assert proof.exit_code == 0, proof.output
+
+
+def test_a_step_with_a_segment_is_refused_rather_than_sent_to_everyone_due(
+    welcome: Config,
+    runner: CliRunner,
+    project: Path,
+    store: Store,
+    write_step: Callable[..., Path],
+) -> None:
+    # A step goes to every reader of its sequence who is due; a segment: there would
+    # be ignored, so it is an error, named by check and by run-due before anything goes.
+    segmented = write_step(
+        "02-uk-only", "0 days", extra="segment: 'attributes.country == \"GB\"'\n"
+    ).relative_to(project)
+    store.add("ada@example.org", attributes={"country": "FR"})
+    message = (
+        "front matter: segment: a sequence's step goes to every reader of the sequence who "
+        "is due (narrow it with topics:); segments do not apply to steps: remove it"
+    )
+
+    checked = runner.invoke(cli, ["check", str(segmented)])
+    ran = runner.invoke(cli, ["run-due"])
+
+    assert checked.exit_code == 1
+    assert checked.output.splitlines()[-1] == f"{segmented}: error: {message}"
+    assert (ran.exit_code, ran.output) == (1, f"Error: {project / segmented}: {message}\n")
+    assert not (project / "outbox").exists()
