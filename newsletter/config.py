@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from newsletter.errors import ConfigError, SegmentError
-from newsletter.segments.language import FIELD_OPS, parse, topics_named
+from newsletter.segments.language import FIELD_OPS, parse, unknown_topic
 
 CONFIG_FILENAME = "newsletter.yaml"
 SECRET_KEY_ENV = "NEWSLETTER_SECRET_KEY"
@@ -721,9 +721,12 @@ class Config(Schema):
                 raise ValueError(f"topics: duplicate id {topic.id!r}")
             seen.add(topic.id)
         for name, text in self.segments.items():
-            for wanted in sorted(topics_named(parse(text)) - seen):
+            unknown = unknown_topic(parse(text), sorted(seen))
+            if unknown is not None:
+                wanted, position = unknown
                 raise ValueError(
-                    f"segments.{name}: unknown topic {wanted!r}; use one of the ids under topics:"
+                    f"segments.{name}: position {position}: unknown topic {wanted!r}; use one "
+                    "of the ids under topics:"
                 )
         for name, automation in self.automations.items():
             for wanted in automation.topics:

@@ -14,6 +14,7 @@ time over the text, which is bounded (``MAX_LENGTH``).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -53,6 +54,8 @@ class Condition:
     op: str
     value: Value  # days (int) for "within"
     key: str = ""  # the attribute's name, for field "attributes"
+    # Where each value stands in the text (1-based), for errors found after parsing.
+    positions: tuple[int, ...] = dataclasses.field(default=(), compare=False)
 
 
 @dataclass(frozen=True)
@@ -126,15 +129,33 @@ def parse(text: str) -> Node:
     return _Parser(list(tokens(text))).whole()
 
 
-def topics_named(node: Node) -> set[str]:
-    """The topics a segment refers to (the config checks that they exist)."""
+def topics_named(node: Node) -> dict[str, int]:
+    """The topics a segment refers to, each with its first position in the text (the
+    config checks that they exist)."""
     if isinstance(node, Condition):
         if node.field != "topics":
-            return set()
-        return set(node.value) if isinstance(node.value, tuple) else {str(node.value)}
-    if isinstance(node, Not):
-        return topics_named(node.item)
-    return set().union(*(topics_named(item) for item in node.items))
+            return {}
+        values = node.value if isinstance(node.value, tuple) else (str(node.value),)
+        positions = node.positions or (0,) * len(values)  # a tree built by hand has none
+        named: dict[str, int] = {}
+        for topic, position in zip(values, positions, strict=True):
+            named.setdefault(topic, position)
+        return named
+    items = (node.item,) if isinstance(node, Not) else node.items
+    found: dict[str, int] = {}
+    for item in items:
+        for topic, position in topics_named(item).items():
+            found.setdefault(topic, position)
+    return found
+
+
+def unknown_topic(node: Node, known: Sequence[str]) -> tuple[str, int] | None:
+    """The first topic (by position) that ``known`` lacks, with its position."""
+    unknown = sorted((p, t) for t, p in topics_named(node).items() if t not in known)
+    if not unknown:
+        return None
+    position, topic = unknown[0]
+    return topic, position
 
 
 def _found(token: Token) -> str:
@@ -215,14 +236,16 @@ class _Parser:
         if op == "within":
             return Condition(name, op, self.days())
         if op in ("in",):
-            return Condition(name, op, self.text_list(name), key)
+            values, positions = self.text_list(name)
+            return Condition(name, op, values, key, positions)
         if name in DATE_FIELDS:
             return Condition(name, op, self.date())
         if name in COUNT_FIELDS:
             if self.token.kind != "number":
                 raise self.fail("a whole number")
             return Condition(name, op, int(self.take().value))
-        return Condition(name, op, self.text(name), key)
+        position = self.token.position
+        return Condition(name, op, self.text(name), key, (position,))
 
     def attribute_key(self) -> str:
         if self.token.text == ".":
@@ -279,18 +302,21 @@ class _Parser:
             )
         return value
 
-    def text_list(self, name: str) -> tuple[str, ...]:
+    def text_list(self, name: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """The quoted values of ``[...]`` and where each stands."""
         if self.token.text != "[":
             raise self.fail("'[' and a list of quoted values")
         self.take()
+        positions = [self.token.position]
         values = [self.text(name)]
         while self.token.text == ",":
             self.take()
+            positions.append(self.token.position)
             values.append(self.text(name))
         if self.token.text != "]":
             raise self.fail("',' or ']'")
         self.take()
-        return tuple(values)
+        return tuple(values), tuple(positions)
 
     def date(self) -> dt.date:
         token = self.token
@@ -328,11 +354,12 @@ def resolve(saved: Mapping[str, str], given: str, topics: Sequence[str] | None =
     ``topics`` (the config's ids), a topic outside them is refused rather than matching
     nobody."""
     segment = _resolve(saved, given)
-    unknown = sorted(topics_named(segment.tree) - set(topics)) if topics is not None else []
-    if unknown:
+    unknown = unknown_topic(segment.tree, topics) if topics is not None else None
+    if unknown is not None:
+        topic, position = unknown
         raise SegmentError(
-            f"segment {segment.name or segment.expression!r}: unknown topic {unknown[0]!r}; "
-            f"known topics: {', '.join(topics or ()) or 'none'}"
+            f"segment {segment.name or segment.expression!r}: position {position}: unknown "
+            f"topic {topic!r}; known topics: {', '.join(topics or ()) or 'none'}"
         )
     return segment
 

@@ -86,8 +86,8 @@ def test_a_bad_segment_is_one_line_and_exit_1(runner: CliRunner) -> None:
     )
     assert run(runner, "subscribers", "list", "--segment", 'topics contains "recipes"') == (
         1,
-        "Error: segment 'topics contains \"recipes\"': unknown topic 'recipes'; known topics: "
-        "research, stories, events\n",
+        "Error: segment 'topics contains \"recipes\"': position 17: unknown topic 'recipes'; "
+        "known topics: research, stories, events\n",
     )
 
 
@@ -101,7 +101,7 @@ def test_a_bad_segment_is_one_line_and_exit_1(runner: CliRunner) -> None:
         ),
         (
             "'topics contains \"recipes\"'",
-            "segments.uk: unknown topic 'recipes'; use one of the ids under topics:",
+            "segments.uk: position 17: unknown topic 'recipes'; use one of the ids under topics:",
         ),
     ],
 )

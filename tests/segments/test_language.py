@@ -121,3 +121,15 @@ def test_a_name_is_looked_up_and_an_expression_parsed() -> None:
     assert str(bad.value) == (
         "segment 'received >=': position 12: expected a whole number, found end of input"
     )
+
+
+def test_an_unknown_topic_is_named_with_its_position() -> None:
+    given = 'status == "active" and topics in ["research", "recipes"] or topics contains "x"'
+    with pytest.raises(SegmentError) as raised:
+        resolve({}, given, ["research"])
+    assert str(raised.value) == (
+        f"segment {given!r}: position 47: unknown topic 'recipes'; known topics: research"
+    )
+    assert resolve({}, 'topics in ["research"]', ["research"]).tree == Condition(
+        "topics", "in", ("research",)
+    )

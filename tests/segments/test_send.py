@@ -168,6 +168,6 @@ def test_check_names_a_bad_segment_in_the_front_matter(
     result = runner.invoke(cli, ["check", SEED])
     assert result.exit_code == 1
     assert (
-        f"{SEED}: error: front matter: segment: segment 'topics contains \"nope\"': unknown "
-        "topic 'nope'; known topics: research, stories, events\n"
+        f"{SEED}: error: front matter: segment: segment 'topics contains \"nope\"': position "
+        "17: unknown topic 'nope'; known topics: research, stories, events\n"
     ) in result.output
