@@ -23,11 +23,14 @@ import time
 import uuid
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import Flask
 from werkzeug.test import TestResponse
 
 from newsletter.models import Subscriber
 from newsletter.web.context import EXTENSION, Services
+from newsletter.web.webhooks_ses import string_to_sign
 from tests.fakes.sns import FakeSns
 
 PROVIDERS = ("postmark", "mailgun", "ses")
@@ -37,9 +40,14 @@ SES_TOPIC = "arn:aws:sns:eu-west-1:123456789012:newsletter-events"
 
 
 class Hook:
-    """One provider's webhook on one app."""
+    """One provider's webhook on one app: ``post`` a record as the provider would,
+    ``forge`` one as a stranger would, and the records every provider has. Each builder
+    takes the reader, the campaign id or None, and a number (the same number: the same
+    record, as the provider's retry)."""
 
     name = ""
+    refused = 403  # the answer to a request whose credentials or signature are wrong
+    unreadable = 403  # the answer to a body that is not JSON, or nests too deep
 
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -51,6 +59,35 @@ class Hook:
         return services
 
     def post(self, record: Any) -> TestResponse:
+        raise NotImplementedError
+
+    def forge(self, record: Any) -> TestResponse:
+        """Post ``record`` with credentials or a signature that are not the provider's."""
+        raise NotImplementedError
+
+    def bounce(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1) -> Any:
+        """A permanent bounce: the address does not exist."""
+        raise NotImplementedError
+
+    def soft_bounce(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                    ) -> Any:  # fmt: skip
+        raise NotImplementedError
+
+    def blocked(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1) -> Any:
+        """A refusal of the content or the sender, not of the address."""
+        raise NotImplementedError
+
+    def complaint(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                  ) -> Any:  # fmt: skip
+        raise NotImplementedError
+
+    def unsubscribe(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                    ) -> Any | None:  # fmt: skip
+        """The provider's unsubscribe record; None where it has none (SES)."""
+        return None
+
+    def delivery(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                 ) -> Any:  # fmt: skip
         raise NotImplementedError
 
     def open(self, reader: Subscriber, campaign_id: int | None, number: int) -> Any:
@@ -71,6 +108,8 @@ class PostmarkHook(Hook):
     """Postmark posts one JSON record a request, with basic auth in the webhook URL."""
 
     name = "postmark"
+    refused = 401
+    unreadable = 400
 
     def post(self, record: Any, *, user: str = "postmark", password: str = POSTMARK_PASSWORD
              ) -> TestResponse:  # fmt: skip
@@ -82,6 +121,81 @@ class PostmarkHook(Hook):
             content_type="application/json",
             headers={"Authorization": f"Basic {credentials}"},
         )
+
+    def forge(self, record: Any) -> TestResponse:
+        return self.post(record, password="wrong")
+
+    @staticmethod
+    def bounce_record(reader: Subscriber, kind: str = "HardBounce", campaign_id: int | None = None,
+                      number: int = 1, **extra: Any) -> dict[str, Any]:  # fmt: skip
+        return {
+            "RecordType": "Bounce",
+            "ID": 4323372036854775807 + number,
+            "Type": kind,
+            "TypeCode": 1,
+            "MessageID": f"883953f4-6105-42a2-a16a-77a8eac7{number:04d}",
+            "Description": "The server was unable to deliver your message (ex: unknown user).",
+            "Details": "smtp;550 5.1.1 The email account that you tried to reach does not exist.",
+            "Email": reader.email,
+            "BouncedAt": "2026-12-07T04:00:00Z",
+            "MessageStream": "broadcast",
+            "Metadata": _tags(reader, campaign_id),
+            **extra,
+        }
+
+    @staticmethod
+    def change_record(reader: Subscriber, reason: str = "ManualSuppression",
+                      campaign_id: int | None = None, **extra: Any) -> dict[str, Any]:  # fmt: skip
+        return {
+            "RecordType": "SubscriptionChange",
+            "MessageID": "a4909a96-73d6-4c59-a5fc-6ac7ab7b1a7d",
+            "ServerID": 23,
+            "MessageStream": "broadcast",
+            "ChangedAt": "2026-12-07T04:10:00Z",
+            "Recipient": reader.email,
+            "Origin": "Recipient",
+            "SuppressSending": True,
+            "SuppressionReason": reason,
+            "Metadata": _tags(reader, campaign_id),
+            **extra,
+        }
+
+    def bounce(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1) -> Any:
+        return self.bounce_record(reader, "HardBounce", campaign_id, number)
+
+    def soft_bounce(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                    ) -> Any:  # fmt: skip
+        return self.bounce_record(reader, "SoftBounce", campaign_id, number)
+
+    def blocked(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1) -> Any:
+        return self.bounce_record(reader, "Blocked", campaign_id, number)
+
+    def complaint(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                  ) -> Any:  # fmt: skip
+        return {
+            "RecordType": "SpamComplaint",
+            "ID": 42 + number,
+            "Type": "SpamComplaint",
+            "TypeCode": 512,
+            "MessageID": f"00000000-0000-0000-0000-00000000{number:04d}",
+            "Email": reader.email,
+            "MessageStream": "broadcast",
+            "Metadata": _tags(reader, campaign_id),
+        }
+
+    def unsubscribe(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                    ) -> Any | None:  # fmt: skip
+        return self.change_record(reader, "ManualSuppression", campaign_id)
+
+    def delivery(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                 ) -> Any:  # fmt: skip
+        return {
+            "RecordType": "Delivery",
+            "MessageID": f"d-{number}",
+            "Recipient": reader.email,
+            "DeliveredAt": "2026-12-07T04:00:00Z",
+            "Metadata": _tags(reader, campaign_id),
+        }
 
     def open(self, reader: Subscriber, campaign_id: int | None, number: int) -> Any:
         return {
@@ -127,8 +241,42 @@ class MailgunHook(Hook):
     name = "mailgun"
 
     def post(self, record: Any) -> TestResponse:
-        body = record if isinstance(record, bytes) else json.dumps(self.signed(record)).encode()
-        return self.client.post("/webhooks/mailgun", data=body, content_type="application/json")
+        """Post ``record`` (an ``event-data``) signed afresh; bytes as they are."""
+        return self.post_body(record if isinstance(record, bytes) else self.signed(record))
+
+    def post_body(self, body: dict[str, Any] | bytes) -> TestResponse:
+        """Post a whole body (``signature`` and ``event-data``) as it is."""
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return self.client.post("/webhooks/mailgun", data=raw, content_type="application/json")
+
+    def forge(self, record: Any) -> TestResponse:
+        return self.post_body(self.signed(record, key="another key"))
+
+    def bounce(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1) -> Any:
+        return self.event("failed", reader, campaign_id, number, severity="permanent",
+                          reason="bounce")  # fmt: skip
+
+    def soft_bounce(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                    ) -> Any:  # fmt: skip
+        return self.event("failed", reader, campaign_id, number, severity="temporary",
+                          reason="generic")  # fmt: skip
+
+    def blocked(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1) -> Any:
+        spam = {"code": 550, "message": "5.7.1 Message rejected as spam by Content Filtering"}
+        return self.event("failed", reader, campaign_id, number, severity="permanent",
+                          reason="generic", **{"delivery-status": spam})  # fmt: skip
+
+    def complaint(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                  ) -> Any:  # fmt: skip
+        return self.event("complained", reader, campaign_id, number)
+
+    def unsubscribe(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                    ) -> Any | None:  # fmt: skip
+        return self.event("unsubscribed", reader, campaign_id, number)
+
+    def delivery(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                 ) -> Any:  # fmt: skip
+        return self.event("delivered", reader, campaign_id, number)
 
     @staticmethod
     def signed(data: dict[str, Any], *, key: str = MAILGUN_KEY, token: str | None = None,
@@ -197,9 +345,23 @@ class SesHook(Hook):
             headers={"x-amz-sns-message-type": kind},
         )
 
-    def notification(self, event: dict[str, Any], number: int, *, version: str = "1"
+    def forge(self, record: Any) -> TestResponse:
+        """``record`` signed by a key that is not the certificate's."""
+        stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        canonical = string_to_sign(record)
+        assert canonical is not None
+        signature = stranger.sign(canonical.encode(), padding.PKCS1v15(), hashes.SHA1())
+        return self.post({**record, "Signature": base64.b64encode(signature).decode()})
+
+    def notification(self, event: dict[str, Any], number: int = 1, *, version: str = "1"
                      ) -> dict[str, str]:  # fmt: skip
-        message = {
+        """``event`` as SNS posts it, signed; its ``MessageId`` made of the event and
+        ``number``, so the same event and number again is SNS's retry."""
+        return self.sns.sign(self.unsigned(event, number), version=version)
+
+    @staticmethod
+    def unsigned(event: dict[str, Any], number: int = 1) -> dict[str, str]:
+        return {
             "Type": "Notification",
             "MessageId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{number}/{json.dumps(event)}")),
             "TopicArn": SES_TOPIC,
@@ -207,7 +369,45 @@ class SesHook(Hook):
             "Timestamp": "2026-12-07T04:30:00.000Z",
             "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",
         }
-        return self.sns.sign(message, version=version)
+
+    @classmethod
+    def bounce_event(cls, reader: Subscriber, campaign_id: int | None = None,
+                     bounce_type: str = "Permanent", sub_type: str = "General"
+                     ) -> dict[str, Any]:  # fmt: skip
+        bounce = {
+            "bounceType": bounce_type,
+            "bounceSubType": sub_type,
+            "bouncedRecipients": [{"emailAddress": reader.email}],
+        }
+        return cls.event("Bounce", reader, campaign_id, bounce=bounce)
+
+    @classmethod
+    def complaint_event(cls, reader: Subscriber, campaign_id: int | None = None,
+                        feedback: str = "abuse") -> dict[str, Any]:  # fmt: skip
+        complaint = {
+            "complainedRecipients": [{"emailAddress": reader.email}],
+            "complaintFeedbackType": feedback,
+        }
+        return cls.event("Complaint", reader, campaign_id, complaint=complaint)
+
+    def bounce(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1) -> Any:
+        return self.notification(self.bounce_event(reader, campaign_id), number)
+
+    def soft_bounce(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                    ) -> Any:  # fmt: skip
+        return self.notification(self.bounce_event(reader, campaign_id, "Transient"), number)
+
+    def blocked(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1) -> Any:
+        event = self.bounce_event(reader, campaign_id, "Transient", "ContentRejected")
+        return self.notification(event, number)
+
+    def complaint(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                  ) -> Any:  # fmt: skip
+        return self.notification(self.complaint_event(reader, campaign_id), number)
+
+    def delivery(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                 ) -> Any:  # fmt: skip
+        return self.notification(self.event("Delivery", reader, campaign_id), number)
 
     @staticmethod
     def event(kind: str, reader: Subscriber, campaign_id: int | None, **detail: Any
