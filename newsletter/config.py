@@ -12,6 +12,7 @@ import datetime as dt
 import os
 import re
 import string
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -508,6 +509,110 @@ class TrackingSettings(Schema):
     )
 
 
+def _sample_percent(value: object) -> float:
+    """``20%`` (or a plain number of percent) as a float; 0 and 100 leave no test."""
+    text = str(value).strip() if isinstance(value, str | int | float) else ""
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*%?", text)
+    if isinstance(value, bool) or match is None or not 0 < float(match[1]) < 100:
+        raise ValueError(
+            f"cannot read {value!r} as a sample; write a percentage of the audience "
+            "above 0 and below 100, like '20%'"
+        )
+    return float(match[1])
+
+
+_WAIT_UNITS = {
+    "m": 60,
+    "min": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hours": 3600,
+    "d": 86400,
+    "days": 86400,
+}
+
+
+def _wait(value: object) -> dt.timedelta:
+    """``4h``, ``90m``, ``1d`` (or ``4 hours``) as a timedelta, a minute to 30 days."""
+    if isinstance(value, dt.timedelta):
+        wait = value
+    else:
+        match = re.fullmatch(r"(\d+)\s*([a-z]+)", str(value).strip().lower())
+        unit = _WAIT_UNITS.get(match[2]) if match else None
+        if match is None or unit is None or isinstance(value, bool):
+            raise ValueError(
+                f"cannot read {value!r} as a wait; write a number and m, h or d, like '4h'"
+            )
+        wait = dt.timedelta(seconds=int(match[1]) * unit)
+    if not dt.timedelta(minutes=1) <= wait <= dt.timedelta(days=30):
+        raise ValueError("the wait must be between 1 minute and 30 days, like '4h'")
+    return wait
+
+
+SamplePercent = Annotated[float, PlainValidator(_sample_percent)]
+Wait = Annotated[dt.timedelta, PlainValidator(_wait)]
+Metric = Literal["clicks", "opens"]
+
+
+class AbSettings(Schema):
+    """How a subject test runs (an issue's ``subject_variants:``): docs/subject-tests.md."""
+
+    sample: SamplePercent = Field(
+        "20%",
+        validate_default=True,
+        description="The share of the audience that gets the variants, split evenly and "
+        "at random, like '20%'; the rest get the winner.",
+    )
+    wait: Wait = Field(
+        "4h",
+        validate_default=True,
+        description="How long after the sample went out the winner is picked and sent to "
+        "the rest (by 'newsletter run-due'), like '4h', '90m' or '1d'.",
+    )
+    metric: Metric = Field(
+        "clicks",
+        description="What makes a variant win: the share of its readers who "
+        "clicked (clicks) or opened (opens), each reader once.",
+    )
+    min_events: int = Field(
+        10,
+        ge=1,
+        description="Fewer readers than this who clicked (or opened) in the whole sample "
+        "is too little to tell: the first variant is sent, and the report says why.",
+    )
+
+
+def ab_settings(config: Config, overrides: Iterable[tuple[str, object]] = ()) -> AbSettings:
+    """An issue's subject test settings: its front matter's ``ab:`` over the config's."""
+    return AbSettings.model_validate({**config.ab.model_dump(), **dict(overrides)})
+
+
+def missing_measure(config: Config, provider: str, metric: str) -> str | None:
+    """Why a subject test by ``metric`` cannot be decided when sent through
+    ``provider`` (nothing records which reader clicked or opened); None when it can.
+    ``check`` reports it and ``send`` refuses with it."""
+    tracking = config.tracking
+    counted = tracking.clicks if metric == "clicks" else tracking.opens
+    if (counted and tracking.per_subscriber) or provider in config.provider_tracking:
+        return None
+    verb = "clicked" if metric == "clicks" else "opened"
+    return (
+        f"a subject test by {metric} needs to know which reader {verb}, and nothing "
+        f"records it: turn on first-party tracking (tracking.{metric}: true and "
+        f"tracking.per_subscriber: true in newsletter.yaml), or {provider}'s own tracking "
+        "and its webhook (sendgrid, postmark, mailgun or ses: its tracking: true)"
+    )
+
+
+class AbOverrides(Schema):
+    """An issue's own ``ab:``: any of the config's ``ab:`` keys, for this issue only."""
+
+    sample: SamplePercent | None = None
+    wait: Wait | None = None
+    metric: Metric | None = None
+    min_events: int | None = Field(None, ge=1)
+
+
 class WebSettings(Schema):
     link_max_age_days: int = Field(7, ge=1, description="Lifetime of confirm and manage links.")
     consent_text: str | None = Field(
@@ -702,6 +807,11 @@ class Config(Schema):
         default_factory=dict,
         description="Mail that goes out on its own, by name: sequences of steps after "
         "signup (welcome mails) and RSS-to-email digests. See docs/automations.md.",
+    )
+    ab: AbSettings = Field(
+        default_factory=AbSettings,
+        description="Subject tests (an issue's subject_variants:): the sample, the wait "
+        "and the metric; an issue's front matter ab: overrides any of them.",
     )
     segments: dict[SegmentName, SegmentText] = Field(
         default_factory=dict,

@@ -84,6 +84,10 @@ class Issue:
     language: str | None = None
     # The front matter's segment: a name under ``segments:`` or an expression; None: none.
     segment: str | None = None
+    # A subject test's subjects (``subject`` is the first), () for none; ``ab``: the
+    # front matter's own ab: settings over the config's, as (key, validated value).
+    subject_variants: tuple[str, ...] = ()
+    ab: tuple[tuple[str, object], ...] = ()
 
 
 # The per-recipient fields. The compiled message holds a marker for each, and

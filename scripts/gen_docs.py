@@ -56,6 +56,8 @@ _VALIDATOR_NAMES = {
     "_color": "colour",
     "_slug": "id",
     "_one_line": "one line of text",
+    "_sample_percent": "percentage",
+    "_wait": "duration",
 }
 _PLAIN_NAMES = {str: "text", int: "integer", float: "number", bool: "true/false"}
 

@@ -27,6 +27,7 @@ SEND_WORKFLOWS = {
     "schedule",
     "mail_queue",
     "mailbox",
+    "subject_phases",
 }
 
 

@@ -19,11 +19,12 @@ from newsletter.errors import SendError
 from newsletter.safe_text import visible
 from newsletter.send.campaign import Progress, SendSummary
 from newsletter.send.campaign_rows import Audience
-from newsletter.send.plan import SendPlan, plan_send, refuse_on_errors
+from newsletter.send.plan import SendPlan, plan_send, refuse_bad_pick, refuse_on_errors
 from newsletter.send.proofs import send_tests
 from newsletter.send.providers import PROVIDERS
 from newsletter.send.sending import send_campaign
 from newsletter.send.status import campaign_status, unknown_hint
+from newsletter.send.subject_test import LETTERS, SubjectPlan, letter, why
 
 
 @cli.command()
@@ -87,6 +88,12 @@ from newsletter.send.status import campaign_status, unknown_hint
 )
 @click.option("--tz", "zone", metavar="ZONE", help="Time zone of --at (default: timezone).")
 @click.option("--now", "send_now", is_flag=True, help="Send now even if the issue has send_at.")
+@click.option(
+    "--pick",
+    metavar="A|B|C|D",
+    help="Decide a subject test by hand once its sample went out: the rest get this "
+    "subject variant now (docs/subject-tests.md).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @pass_state
@@ -105,6 +112,7 @@ def send(
     at: str | None,
     zone: str | None,
     send_now: bool,
+    pick: str | None,
     as_json: bool,
     yes: bool,
 ) -> None:
@@ -121,6 +129,7 @@ def send(
       newsletter send issues/2026-11-26-stem-cells.md --provider sendgrid --yes
       newsletter send issues/2026-11-26-stem-cells.md --segment uk
       newsletter send issues/2026-11-26-stem-cells.md --at "2026-12-01 09:00"
+      newsletter send issues/2026-11-26-stem-cells.md --pick B
     """
     config = state.config
     # Imported here: scheduling is one branch of this command (see schedule_commands).
@@ -139,8 +148,10 @@ def send(
         segment=segment,
         test=bool(test_addresses),
         dry_run=dry_run,
-        send_now=send_now,
+        send_now=send_now or pick is not None,
     )
+    if pick is not None and (test_addresses or dry_run or at is not None):
+        raise click.UsageError("--pick cannot be combined with --test, --dry-run or --at")
     # With --json, stdout holds only the JSON: everything for people goes to stderr.
     say = _printer(err=as_json)
     plan = plan_send(
@@ -152,6 +163,8 @@ def send(
         switch_provider=switch_provider,
         segment=segment,
     )
+    if pick is not None:
+        plan = refuse_bad_pick(plan, pick)
     _show_plan(
         plan,
         say,
@@ -182,8 +195,9 @@ def send(
         retry_failed=retry_failed,
         dry_run=dry_run,
         err=as_json,
+        pick=pick,
     )
-    _finish(config, summary, say, as_json=as_json)
+    _finish(config, plan, summary, say, as_json=as_json)
 
 
 Say = Callable[[str], None]
@@ -237,6 +251,7 @@ def _send_with_progress(
     retry_failed: bool,
     dry_run: bool,
     err: bool,
+    pick: str | None = None,
 ) -> SendSummary:
     """The run, behind a progress bar (on stderr with ``err``); the first Ctrl-C stops it
     between batches."""
@@ -266,17 +281,28 @@ def _send_with_progress(
                 progress=on_progress,
                 notice=on_notice,
                 stopping=stopping,
+                pick=pick,
             )
 
 
-def _finish(config: Config, summary: SendSummary, say: Say, *, as_json: bool) -> None:
+def _finish(
+    config: Config, plan: SendPlan, summary: SendSummary, say: Say, *, as_json: bool
+) -> None:
     """The summary (as JSON too with ``as_json``); a stopped run fails the command, a
-    complete one marks its schedule entry sent."""
-    from newsletter.send.schedule import settle_after_send
+    complete one marks its schedule entry sent, and a subject test's rest is queued
+    for its time."""
+    from newsletter.send.schedule import schedule_rest, settle_after_send
 
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     _show_summary(summary, say)
+    if summary.rest_at is not None and not summary.dry_run:
+        entry = schedule_rest(config, plan, summary.rest_at)
+        say(
+            f"Rest:       {summary.totals['pending']} reader(s) get the winner at "
+            f"{entry.local_time:%Y-%m-%d %H:%M %Z}: 'newsletter run-due' (cron) or "
+            "'newsletter serve' decides and sends it; --pick decides now."
+        )
     if summary.stopped:
         raise SendError(summary.stopped)
     settled = settle_after_send(config, summary)
@@ -344,7 +370,8 @@ def _show_plan(
 ) -> None:
     issue = plan.compiled.issue
     say(f"Issue:      {issue.title} ({issue.path})")
-    say(f"Subject:    {plan.subject}")
+    if plan.subject_test is None:
+        say(f"Subject:    {plan.subject}")
     say(f"Provider:   {plan.provider}")
     if plan.switched_from:
         say(f"Switching:  from {plan.switched_from}, which this campaign used so far")
@@ -364,6 +391,9 @@ def _show_plan(
             say(f"Resuming:   campaign {plan.campaign.id} of {started}: {counts}")
         if retry_failed and plan.counts is not None:
             say(f"Re-queue:   {plan.counts['failed']} failed recipient(s) (--retry-failed)")
+        if plan.subject_test is not None:
+            for line in _subject_test_lines(plan.subject_test):
+                say(line)
         say(f"To send:    {plan.to_send(retry_unknown=retry_unknown, retry_failed=retry_failed)}")
     for warning in plan.warnings:
         say(f"Warning:    {warning}")
@@ -376,6 +406,39 @@ def _show_plan(
             "Note:       links are signed with the development key (NEWSLETTER_SECRET_KEY "
             "is not set): fine for the outbox, refused for real mail"
         )
+
+
+def _subject_test_lines(test: SubjectPlan) -> list[str]:
+    """The subjects, the sample per subject and when the rest gets the winner."""
+    lines = [
+        f"Variant {letter(number)}:  {visible(subject)}"
+        for number, subject in enumerate(test.variants, 1)
+    ]
+    split = ", ".join(f"{letter(n)} {size}" for n, size in enumerate(test.sample, 1))
+    drawn = "drawn" if test.test is not None else "drawn at random when it starts"
+    lines.append(
+        f"Sample:     {sum(test.sample)} reader(s) ({test.sample_percent}%), {drawn}: {split}"
+    )
+    when = f"{test.rest_at:%Y-%m-%d %H:%M} UTC"
+    decided = test.test.winner if test.test is not None else None
+    if test.test is not None and decided is not None:
+        rest = f"get {why(test.test)}"
+    elif test.settings is not None:
+        wait = _duration(test.settings.wait)
+        rest = f"get the better subject by {test.metric} at {when} (after {wait})"
+    else:
+        rest = f"get the better subject by {test.metric} at {when}"
+    by_hand = "" if decided is not None else "; --pick decides by hand"
+    lines.append(f"Rest:       {test.rest} reader(s) {rest}{by_hand}")
+    return lines
+
+
+def _duration(wait: dt.timedelta) -> str:
+    minutes = int(wait.total_seconds()) // 60
+    for unit, size in (("d", 1440), ("h", 60)):
+        if minutes % size == 0:
+            return f"{minutes // size}{unit}"
+    return f"{minutes}m"
 
 
 def _audience_lines(audience: Audience, segmented: bool = False) -> list[str]:
@@ -450,8 +513,16 @@ def _progress_line(progress: Progress | None) -> str:
 
 def _nothing_to_send(plan: SendPlan, say: Say, as_json: bool) -> None:
     counts = plan.counts or {}
+    test = plan.subject_test
     if plan.campaign is None:
         message = "Nothing to send: no active subscriber matches."
+    elif test is not None and test.pending_rest and not test.rest_due:
+        choices = "|".join(LETTERS[: len(test.variants)])
+        message = (
+            f"Nothing to send now: the subject test's sample went out; the rest "
+            f"({test.pending_rest}) get the winner at {test.rest_at:%Y-%m-%d %H:%M} UTC "
+            f"through 'newsletter run-due', or now with --pick {choices}."
+        )
     else:
         message = f"Nothing to send: campaign {plan.campaign.id} has no one left to send to."
         if counts.get("unknown"):

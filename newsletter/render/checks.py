@@ -13,7 +13,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from newsletter.config import CONFIG_FILENAME, Config
+from newsletter.config import CONFIG_FILENAME, Config, ab_settings, missing_measure
 from newsletter.errors import NewsletterError, SegmentError
 from newsletter.models import CompiledIssue, ImageBlock, Issue
 from newsletter.render import mjml_schema
@@ -54,6 +54,25 @@ def _check_segment(issue: Issue, config: Config, label: str) -> Iterator[Finding
         resolve(config.segments, issue.segment, config.topic_ids)
     except SegmentError as error:
         yield Finding("error", f"front matter: segment: {error}", label)
+
+
+def _check_subject_test(issue: Issue, config: Config, label: str) -> Iterator[Finding]:
+    """A subject test's variants fit in an inbox, and something measures the winner
+    through the configured provider (``send`` refuses without it, for its provider)."""
+    if not issue.subject_variants:
+        return
+    for letter, variant in zip("ABCD", issue.subject_variants, strict=False):
+        if len(variant) > SUBJECT_WARNING_LENGTH:
+            yield Finding(
+                "warning",
+                f"subject_variants: {letter} is {len(variant)} characters; inboxes cut it "
+                f"after about {SUBJECT_WARNING_LENGTH}",
+                label,
+            )
+    metric = ab_settings(config, issue.ab).metric
+    reason = missing_measure(config, config.provider, metric)
+    if reason is not None:
+        yield Finding("error", f"subject_variants: {reason}", label)
 
 
 def check_issue(path: Path, config: Config) -> tuple[list[Finding], CompiledIssue | None]:
@@ -126,6 +145,7 @@ def check_compiled(compiled: CompiledIssue, config: Config) -> Iterator[Finding]
     yield from _check_subject_and_preheader(issue, label)
     yield from _check_headings(issue, label)
     yield from _check_segment(issue, config, label)
+    yield from _check_subject_test(issue, config, label)
 
     page = _Links()
     page.feed(html)
@@ -213,7 +233,7 @@ def _size(count: int) -> str:
 def _check_subject_and_preheader(issue: Issue, label: str) -> Iterator[Finding]:
     if not issue.subject.strip():
         yield Finding("error", "the subject is empty; set 'subject' or 'title'", label)
-    elif len(issue.subject) > SUBJECT_WARNING_LENGTH:
+    elif len(issue.subject) > SUBJECT_WARNING_LENGTH and not issue.subject_variants:
         yield Finding(
             "warning",
             f"the subject is {len(issue.subject)} characters; inboxes "

@@ -20,9 +20,10 @@ from typing import Annotated
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.attrs import attrs_plugin
-from pydantic import AfterValidator, Field, ValidationError
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from newsletter.config import (
+    AbOverrides,
     Greeting,
     HttpUrl,
     OneLine,
@@ -82,6 +83,21 @@ def _no_control_characters(value: str) -> str:
 HeaderLine = Annotated[OneLine, AfterValidator(_no_control_characters)]
 
 
+def _variants(value: list[str]) -> list[str]:
+    if not 2 <= len(value) <= 4:
+        raise ValueError(f"give 2 to 4 subjects to test, not {len(value)}")
+    if any(not variant.strip() for variant in value):
+        raise ValueError("a subject variant is empty; write each subject out")
+    seen = {variant.strip() for variant in value}
+    if len(seen) != len(value):
+        raise ValueError("two subject variants are the same; give each a different subject")
+    return value
+
+
+# A subject test's subjects (docs/subject-tests.md): 2 to 4, distinct, none empty.
+SubjectVariants = Annotated[list[HeaderLine], AfterValidator(_variants)]
+
+
 class FrontMatter(Schema):
     title: HeaderLine = Field(min_length=1)
     subject: HeaderLine | None = None
@@ -103,6 +119,21 @@ class FrontMatter(Schema):
     # Who among the topics' readers gets it: a segment's name or expression, resolved
     # against newsletter.yaml by newsletter.send.plan.plan_send (docs/segments.md).
     segment: OneLine | None = Field(None, min_length=1)
+    # A subject test: the sample gets these subjects, the rest the winner; ab: its own
+    # settings over the config's ab: (newsletter.send.subject_test).
+    subject_variants: SubjectVariants | None = None
+    ab: AbOverrides | None = None
+
+    @model_validator(mode="after")
+    def _one_kind_of_subject(self) -> FrontMatter:
+        if self.subject_variants is not None and self.subject is not None:
+            raise ValueError(
+                "subject_variants: give either subject or subject_variants, not both (the "
+                "first variant is the subject of previews and test sends)"
+            )
+        if self.ab is not None and self.subject_variants is None:
+            raise ValueError("ab: only for a subject test; add subject_variants: or remove ab:")
+        return self
 
 
 def markdown_parser(*, fast: bool | None = None) -> MarkdownIt:
@@ -197,7 +228,7 @@ def parse_issue(
         path=path,
         slug=slug,
         title=matter.title,
-        subject=matter.subject or matter.title,
+        subject=(matter.subject_variants or [matter.subject or matter.title])[0],
         preheader=matter.preheader,
         date=date,
         author=author,
@@ -210,6 +241,8 @@ def parse_issue(
         greeting=None if matter.greeting is None else matter.greeting or "",
         language=matter.language,
         segment=matter.segment,
+        subject_variants=tuple(matter.subject_variants or ()),
+        ab=tuple(matter.ab.model_dump(exclude_unset=True).items()) if matter.ab else (),
     )
 
 

@@ -11,6 +11,7 @@ calls its server.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import threading
 import time
@@ -85,9 +86,13 @@ class SendSummary:
     totals: dict[str, int]  # the whole campaign's ledger, after this run
     stopped: str | None  # why the run stopped early, if it did
     requeued_failed: int = 0  # put back by --retry-failed
+    # A subject test's rest, waiting for its winner: when it is due (run-due sends it).
+    rest_at: dt.datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["rest_at"] = self.rest_at.isoformat() if self.rest_at else None
+        return data
 
 
 def campaign_content(
@@ -192,6 +197,7 @@ class CampaignRun:
         limiter: RateLimiter | None = None,
         stopping: threading.Event | None = None,
         stop_when: Callable[[], str | None] | None = None,
+        only: Any = None,
     ) -> None:
         self.store = store
         # Set from outside (Ctrl-C in `newsletter send`): every wait ends, nothing more is
@@ -205,7 +211,8 @@ class CampaignRun:
         self.provider = provider
         self.report = progress or (lambda _: None)
         self.limiter = limiter or RateLimiter()
-        self.ledger = ledger.Ledger(store, campaign.id)
+        # only: the rows of one phase of a subject test (newsletter.send.subject_test).
+        self.ledger = ledger.Ledger(store, campaign.id, only)
 
     def run(
         self, lease: Lease, *, size: int, retry_unknown: bool, retry_failed: bool = False
@@ -215,9 +222,7 @@ class CampaignRun:
         recovered = self.ledger.recover()
         requeued = self.ledger.requeue_unknown() if retry_unknown else 0
         requeued_failed = self.ledger.requeue_failed() if retry_failed else 0
-        progress = Progress(
-            total=campaign_rows.state_counts(self.store, self.campaign.id)["pending"]
-        )
+        progress = Progress(total=self.ledger.count("pending"))
         self.report(progress)
         stopped: str | None = None
         try:

@@ -11,7 +11,7 @@ The recipients' states themselves, batch by batch, are :mod:`newsletter.send.led
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,9 +172,11 @@ def start_campaign(
     topics: Sequence[str],
     provider: str,
     where: Any = None,
+    after_snapshot: Callable[[Connection, int], None] | None = None,
 ) -> Campaign:
     """Create the campaign and snapshot its recipients, in one transaction; ``where``:
-    a segment's condition (see :func:`recipient_condition`).
+    a segment's condition (see :func:`recipient_condition`); ``after_snapshot(connection,
+    campaign_id)``: more to write in the same transaction (a subject test's sample).
 
     If another process created it first, that campaign is returned instead.
     """
@@ -213,6 +215,8 @@ def start_campaign(
             connection.execute(
                 update(campaigns).where(campaigns.c.id == campaign_id).values(recipients=count)
             )
+            if after_snapshot is not None:
+                after_snapshot(connection, campaign_id)
     except IntegrityError:
         pass  # another process started this campaign a moment ago: use theirs
     campaign = find_campaign(engine, slug)

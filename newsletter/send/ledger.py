@@ -105,16 +105,19 @@ def upcoming(
         after = rows[-1][0]
 
 
-def pending_batch(campaign_id: int, *, after: int, size: int) -> Any:
+def pending_batch(campaign_id: int, *, after: int, size: int, only: Any = None) -> Any:
     """``(subscriber_id, email, name, link_key, status)`` of the next ``size`` pending rows of the
     campaign above ``after``, in id order; an erased subscriber's columns are NULL.
 
     The batch is a range of the ledger's primary key, and the join is bounded by that
     range on both tables, so a batch costs the same at the start and at the end of a
     million-recipient campaign. (Joined and then limited, PostgreSQL may read every
-    remaining row of either table for each batch.)
+    remaining row of either table for each batch.) ``only``: a condition on the ledger
+    rows (a subject test's phase).
     """
     pending = and_(ledger.c.campaign_id == campaign_id, ledger.c.state == "pending")
+    if only is not None:
+        pending = and_(pending, only)
     last = (
         select(ledger.c.subscriber_id)
         .where(pending, ledger.c.subscriber_id > after)
@@ -201,12 +204,17 @@ class Claim:
 
 
 class Ledger:
-    """The rows of one campaign, for the process holding its lease."""
+    """The rows of one campaign, for the process holding its lease; ``only``: those of
+    them that meet a condition (a subject test's phase: one subject's sample, the rest).
+    Every statement reads and moves those rows alone, so a phase never touches another's."""
 
-    def __init__(self, store: Store | Engine, campaign_id: int) -> None:
+    def __init__(self, store: Store | Engine, campaign_id: int, only: Any = None) -> None:
         self.engine = engine_of(store)
         self.campaign_id = campaign_id
+        self.only = only
         self._mine = ledger.c.campaign_id == campaign_id
+        if only is not None:
+            self._mine = and_(self._mine, only)
         # The per-message statements (SMTP, the outbox: one transaction per message),
         # built once: building an UPDATE costs several times what SQLite takes to run it.
         one_pending = and_(
@@ -245,6 +253,18 @@ class Ledger:
         first); see :func:`newsletter.store.database.analyze`."""
         analyze(self.engine, ledger)
 
+    def count(self, state: str) -> int:
+        """This ledger's rows in ``state``."""
+        with self.engine.connect() as connection:
+            return (
+                connection.scalar(
+                    select(func.count())
+                    .select_from(ledger)
+                    .where(self._mine, ledger.c.state == state)
+                )
+                or 0
+            )
+
     def requeue_unknown(self) -> int:
         """``unknown`` -> ``pending``, for ``--retry-unknown``. Returns how many."""
         return self._move("unknown", "pending")
@@ -272,7 +292,7 @@ class Ledger:
         Recipients no longer active (unsubscribed, bounced, erased since the start) are
         marked ``skipped`` here and left out.
         """
-        query = pending_batch(self.campaign_id, after=after, size=size)
+        query = pending_batch(self.campaign_id, after=after, size=size, only=self.only)
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
         if not rows:
@@ -454,12 +474,14 @@ class Ledger:
 
     def finish(self, *, error: str | None) -> None:
         """Note how this run ended: finished when nothing is pending, in flight or
-        unknown (someone may still have to settle those), else why it stopped."""
+        unknown (someone may still have to settle those), else why it stopped. The whole
+        campaign counts, whatever rows this ledger works on."""
+        whole = ledger.c.campaign_id == self.campaign_id
         with write_connection(self.engine) as connection, connection.begin():
             left = connection.scalar(
                 select(func.count())
                 .select_from(ledger)
-                .where(self._mine, ledger.c.state.in_(("pending", "in_flight", "unknown")))
+                .where(whole, ledger.c.state.in_(("pending", "in_flight", "unknown")))
             )
             connection.execute(
                 update(campaigns)

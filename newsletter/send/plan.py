@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from newsletter.config import Config
+from newsletter.config import AbSettings, Config, ab_settings, missing_measure
 from newsletter.errors import SegmentError, SendError
 from newsletter.models import CompiledIssue
 from newsletter.render.checks import Finding, check_compiled, config_findings, has_errors
@@ -19,7 +19,7 @@ from newsletter.render.compile import compile_issue
 from newsletter.render.issues import read_issue
 from newsletter.segments.language import Segment
 from newsletter.segments.sql import choose, segment_condition
-from newsletter.send import campaign_rows
+from newsletter.send import campaign_rows, subject_test
 from newsletter.send.providers import get_provider
 from newsletter.store import Store, open_store, snapshots
 from newsletter.tokens import DEVELOPMENT_SECRET, require_secret, secret_or_development
@@ -51,6 +51,8 @@ class SendPlan:
     view_url: str | None = None
     # Who among the topics' readers gets it (--segment, or the front matter's segment:).
     segment: Segment | None = None
+    # A subject test (the issue's subject_variants:): the sample, the rest and its time.
+    subject_test: subject_test.SubjectPlan | None = None
 
     def segment_where(self) -> Any:
         """The segment's condition on ``subscribers`` as of now, or None."""
@@ -72,9 +74,12 @@ class SendPlan:
 
     def to_send(self, *, retry_unknown: bool = False, retry_failed: bool = False) -> int:
         """Recipients a run would hand to the provider."""
+        test = self.subject_test
         if self.counts is None:
-            return self.audience.recipients
+            return self.audience.recipients if test is None else sum(test.sample)
         waiting = self.counts["pending"]
+        if test is not None and not test.rest_due:
+            waiting -= test.pending_rest  # they wait for the winner
         if retry_failed:
             waiting += self.counts["failed"]
         if retry_unknown:  # in_flight rows of a dead run become unknown first
@@ -91,13 +96,16 @@ def plan_send(
     test: bool = False,
     switch_provider: bool = False,
     segment: str | None = None,
+    now: dt.datetime | None = None,
 ) -> SendPlan:
     """Read, compile and check the issue; count its audience; find an earlier run.
 
     Unless the plan is for ``--test`` sends, a provider that needs the link-signing key
     and does not have it is refused here, before anything is shown or asked; so is a
-    provider missing its own credentials.
+    provider missing its own credentials, and a subject test that nothing would measure.
+    ``now``: the time a subject test's wait is measured against (default: the clock's).
     """
+    now = now or dt.datetime.now(dt.UTC)
     issue = read_issue(issue_path, topics=config.topic_ids)
     chosen_segment = _segment(config, issue_path, segment, issue.segment)
     compiled = compile_issue(issue, config)
@@ -110,6 +118,11 @@ def plan_send(
     # now, not after the plan was shown and the campaign started. Building one
     # connects to nothing.
     get_provider(config, provider_name).close()
+    settings = ab_settings(config, issue.ab) if issue.subject_variants else None
+    if settings is not None and not test:
+        reason = missing_measure(config, provider_name, settings.metric)
+        if reason is not None:
+            raise SendError(f"{issue_path}: subject_variants: {reason}")
     store = open_store(config)
     try:
         campaign = campaign_rows.find_campaign(store, issue.slug)
@@ -140,6 +153,7 @@ def plan_send(
         if campaign is None and chosen_segment is not None:
             where = segment_condition(chosen_segment.tree, now=dt.datetime.now(dt.UTC))
         audience = campaign_rows.audience(store, chosen, where)
+        tested = _subject_test(store, campaign, issue.subject_variants, settings, audience, now)
         snapshot = snapshots.find_snapshot(store, campaign.id) if campaign else None
         warnings = _snapshot_warnings(store, issue_path, campaign, snapshot, snapshot_row)
     finally:
@@ -158,7 +172,26 @@ def plan_send(
         snapshot_row=snapshot_row,
         snapshot=snapshot,
         warnings=warnings,
+        subject_test=tested,
     )
+
+
+def _subject_test(
+    store: Store,
+    campaign: campaign_rows.Campaign | None,
+    variants: Sequence[str],
+    settings: AbSettings | None,
+    audience: campaign_rows.Audience,
+    now: dt.datetime,
+) -> subject_test.SubjectPlan | None:
+    """The send's subject test: as recorded when its campaign started (whatever the file
+    says now), or as it would start."""
+    if campaign is not None:
+        recorded = subject_test.find_test(store, campaign.id)
+        return None if recorded is None else subject_test.started(store, recorded, now)
+    if settings is None:
+        return None
+    return subject_test.planned(variants, settings, audience.recipients, now)
 
 
 def _segment(
@@ -225,6 +258,20 @@ def signing_secret(provider: str) -> str:
     """The link-signing key. The outbox may use the development key (so the demo runs on
     a fresh machine: its links cannot work anywhere anyway); real mail never does."""
     return secret_or_development() if provider == "outbox" else require_secret()
+
+
+def refuse_bad_pick(plan: SendPlan, pick: str) -> SendPlan:
+    """``--pick`` names a variant of a subject test whose sample went out (before it,
+    there is nothing to decide); the plan then sends the rest now."""
+    test = plan.subject_test
+    if test is None or test.test is None:
+        what = "has no subject test" if test is None else "has not sent its sample yet"
+        raise SendError(
+            f"{plan.compiled.issue.path}: --pick decides a subject test after its sample "
+            f"went out, and this issue {what}; send it without --pick"
+        )
+    subject_test.refuse_another_pick(test.test, pick)
+    return replace(plan, subject_test=replace(test, picked=True))
 
 
 def refuse_on_errors(plan: SendPlan) -> None:

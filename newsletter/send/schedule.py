@@ -243,6 +243,42 @@ def schedule_issue(
         store.close()
 
 
+# The note of a subject test's rest in the queue.
+REST_NOTE = (
+    "the rest of a subject test: run-due picks the winner and sends it then "
+    "('newsletter send ISSUE --pick A' decides now)"
+)
+
+
+def schedule_rest(config: Config, plan: SendPlan, rest_at: dt.datetime) -> Scheduled:
+    """Queue the rest of a subject test whose sample went out: ``run-due`` decides the
+    winner and sends it at ``rest_at`` (an entry the issue had is replaced: its sample
+    went)."""
+    path = Path(plan.compiled.issue.path).resolve()
+    now = campaign_rows.now()
+    values = {
+        "slug": plan.slug,
+        "issue_path": str(path),
+        "send_at": rest_at,
+        "timezone": config.timezone,
+        "provider": plan.provider,
+        "topics": list(plan.topics),
+        "issue_hash": issue_hash(path),
+        "state": "queued",
+        "note": REST_NOTE,
+        "created_at": now,
+        "updated_at": now,
+    }
+    store = open_store(config)
+    try:
+        with campaign_rows.write_connection(store.engine) as connection, connection.begin():
+            connection.execute(delete(schedules).where(schedules.c.slug == plan.slug))
+            connection.execute(insert(schedules).values(**values))
+        return _find(store, plan.slug) or _missing(plan.slug)
+    finally:
+        store.close()
+
+
 def _missing(slug: str) -> Scheduled:
     raise SendError(f"{slug}: the schedule entry vanished while it was written; try again")
 
@@ -335,7 +371,9 @@ def _schedule_cancelled(store: Store, slug: str) -> Callable[[], str | None]:
 @dataclass(frozen=True)
 class DueResult:
     slug: str
-    outcome: str  # sent, held, busy, stopped, skipped (held earlier), cancelled
+    # sent, held, busy, stopped, skipped (held earlier), cancelled, sample (a subject
+    # test's sample went out; its rest is queued for later)
+    outcome: str
     message: str
 
 
@@ -363,7 +401,7 @@ def run_due(
             ).all()
         due = [_scheduled(row) for row in rows]
         results = [
-            _send_due(config, store, entry, tell)
+            _send_due(config, store, entry, tell, clock)
             if entry.state == "queued"
             else _skip(entry, tell_skipped)
             for entry in due
@@ -373,7 +411,7 @@ def run_due(
     return results
 
 
-def _send_due(config: Config, store: Store, entry: Scheduled, say: Say) -> DueResult:
+def _send_due(config: Config, store: Store, entry: Scheduled, say: Say, clock: Clock) -> DueResult:
     path = Path(entry.issue_path)
     if not path.exists():
         return _hold(store, entry, f"the issue file {path} is gone", say)
@@ -383,7 +421,13 @@ def _send_due(config: Config, store: Store, entry: Scheduled, say: Say) -> DueRe
         note = "the issue changed after it was scheduled: rebuilt and re-checked"
         say(f"{entry.slug}: {note}")
     try:
-        plan = plan_send(config, path, provider=entry.provider, topics=list(entry.topics) or None)
+        plan = plan_send(
+            config,
+            path,
+            provider=entry.provider,
+            topics=list(entry.topics) or None,
+            now=clock(),
+        )
     except NewsletterError as error:
         return _hold(store, entry, str(error), say)
     if plan.has_errors:
@@ -394,7 +438,9 @@ def _send_due(config: Config, store: Store, entry: Scheduled, say: Say) -> DueRe
         _update(store, entry.slug, note=f"{note} (checks ok)")
     say(f"{entry.slug}: sending to {plan.to_send()} recipient(s) through {plan.provider}")
     try:
-        summary = send_campaign(config, plan, stop_when=_schedule_cancelled(store, entry.slug))
+        summary = send_campaign(
+            config, plan, stop_when=_schedule_cancelled(store, entry.slug), clock=clock
+        )
     except SendError as error:
         holder = _lease_holder(store, entry.slug)
         if holder is not None:
@@ -403,6 +449,15 @@ def _send_due(config: Config, store: Store, entry: Scheduled, say: Say) -> DueRe
             return DueResult(entry.slug, "busy", message)
         return _hold(store, entry, str(error), say)
     totals = summary.totals
+    if summary.rest_at is not None and not summary.stopped:
+        rest = schedule_rest(config, plan, summary.rest_at)
+        message = (
+            f"{entry.slug}: campaign {summary.campaign_id}: the subject test's sample went "
+            f"out ({summary.sent} sent); the rest ({totals.get('pending', 0)}) get the "
+            f"winner at {rest.local_time:%Y-%m-%d %H:%M %Z}"
+        )
+        say(message)
+        return DueResult(entry.slug, "sample", message)
     if summary.stopped == CANCELLED:
         message = (
             f"{entry.slug}: stopped: {CANCELLED} (campaign {summary.campaign_id}: "

@@ -11,6 +11,9 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
+
+from sqlalchemy import Connection
 
 from newsletter.config import Config
 from newsletter.models import CompiledIssue
@@ -26,9 +29,11 @@ from newsletter.send.campaign import (
 from newsletter.send.click_tracking import tracked_content
 from newsletter.send.lease import Lease
 from newsletter.send.plan import SendPlan, refuse_on_errors, signing_secret
-from newsletter.send.providers import get_provider
+from newsletter.send.providers import Content, get_provider
 from newsletter.send.ratelimit import DAY, RateLimiter
 from newsletter.send.return_tokens import ReturnTokens
+from newsletter.send.subject_phases import Phases
+from newsletter.send.subject_test import SubjectPlan, assign
 from newsletter.store import Store, open_store, snapshots
 from newsletter.tokens import Links, Signer, TrackingSigner
 
@@ -45,6 +50,8 @@ def send_campaign(
     notice: Callable[[str], None] | None = None,
     stopping: threading.Event | None = None,
     stop_when: Callable[[], str | None] | None = None,
+    pick: str | None = None,
+    clock: Callable[[], dt.datetime] = campaign_rows.now,
 ) -> SendSummary:
     """Send (or resume) the issue's campaign; the summary says what this run did.
 
@@ -55,6 +62,10 @@ def send_campaign(
     before its next hand-over, everyone not yet handed over still pending.
     ``stop_when`` is asked before each batch is handed over; a reason it gives stops the
     run there (``summary.stopped``), the rest still pending (a cancelled schedule).
+
+    A subject test (``plan.subject_test``) goes in phases (:class:`Phases`): the sample,
+    then, once ``clock()`` passed its wait or ``pick`` (a variant's letter) decided it,
+    the rest; ``summary.rest_at`` says when the rest is due while it waits.
     """
     refuse_on_errors(plan)
     secret = signing_secret(plan.provider)
@@ -83,6 +94,7 @@ def send_campaign(
                     progress=progress,
                     where=None if plan.campaign else plan.segment_where(),
                 )
+            test = plan.subject_test
             started = plan.campaign or campaign_rows.start_campaign(
                 store,
                 slug=plan.slug,
@@ -91,6 +103,7 @@ def send_campaign(
                 topics=plan.topics,
                 provider=plan.provider,
                 where=plan.segment_where(),
+                after_snapshot=None if test is None else _draw_sample(test, clock()),
             )
             if plan.snapshot is None:
                 # Also a campaign started before snapshots were kept: from its next run on.
@@ -103,23 +116,48 @@ def send_campaign(
                 content = tracked_content(config, store, content, signer, started.id)
                 if config.tracking.per_subscriber:
                     click_key = signer.reader_key
-            run = CampaignRun(
-                store,
-                started,
-                content,
-                RecipientBuilder(config, links, started.id, returns, click_key),
-                provider,
-                progress,
-                limiter,
-                stopping,
-                stop_when,
-            )
+            recipient = RecipientBuilder(config, links, started.id, returns, click_key)
+
+            def run(content: Content, only: Any = None, offset: int = 0) -> CampaignRun:
+                report = progress
+                if progress is not None and offset:
+                    # One bar over every phase: each run counts from zero.
+                    report = lambda done: progress(replace(done, done=done.done + offset))  # noqa: E731
+                return CampaignRun(
+                    store,
+                    started,
+                    content,
+                    recipient,
+                    provider,
+                    report,
+                    limiter,
+                    stopping,
+                    stop_when,
+                    only,
+                )
+
             with Lease(store, started) as lease:
-                return run.run(
-                    lease, size=size, retry_unknown=retry_unknown, retry_failed=retry_failed
+                if test is None:
+                    return run(content).run(
+                        lease, size=size, retry_unknown=retry_unknown, retry_failed=retry_failed
+                    )
+                phases = Phases(store, started, content, run, lease, size)
+                return phases.send(
+                    retry_unknown=retry_unknown, retry_failed=retry_failed, pick=pick, now=clock()
                 )
     finally:
         store.close()
+
+
+def _draw_sample(test: SubjectPlan, now: dt.datetime) -> Callable[[Connection, int], None]:
+    """What the campaign's start writes with its snapshot for a subject test: the
+    sample, drawn among the snapshot, and the test's row."""
+
+    def draw(connection: Connection, campaign_id: int) -> None:
+        assert test.settings is not None  # a test not started yet
+        assign(connection, campaign_id, variants=test.variants, settings=test.settings, now=now)
+
+    return draw
 
 
 def _as_sent(plan: SendPlan) -> CompiledIssue:

@@ -61,7 +61,7 @@ def _subscribers(connection: Connection) -> None:
 
 
 def _campaigns(connection: Connection) -> None:
-    create_tables(connection, schema.campaigns, schema.ledger)
+    create_tables(connection, schema.campaigns, schema.ledger_before_14)
 
 
 def _web_state(connection: Connection) -> None:
@@ -158,6 +158,15 @@ def _segment_reads(connection: Connection) -> None:
         )
 
 
+def _subject_tests(connection: Connection) -> None:
+    # Imported here: the module adds its table to the shared metadata on import.
+    from newsletter.store import subject_tests
+
+    # A nullable column without a default: no table rewrite on either engine.
+    connection.execute(text("ALTER TABLE ledger ADD COLUMN variant INTEGER"))
+    create_tables(connection, subject_tests.subject_tests)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "subscribers, topics, consent events and suppressions", _subscribers),
     Migration(2, "campaigns and the send ledger", _campaigns),
@@ -200,6 +209,12 @@ MIGRATIONS: list[Migration] = [
         13,
         "segments: recent opens and clicks indexed; PostgreSQL keeps attributes as jsonb",
         _segment_reads,
+    ),
+    Migration(
+        14,
+        "subject tests: each sample reader's variant in the ledger, each test's subjects "
+        "and winner",
+        _subject_tests,
     ),
 ]
 

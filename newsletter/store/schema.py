@@ -226,6 +226,31 @@ ledger = Table(
     Column("error", Text),
     Column("sent_at", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False),
+    # Migration 14: the subject variant of a reader in a subject test's sample (1 = A),
+    # NULL otherwise (newsletter.store.subject_tests).
+    Column("variant", Integer),
+    CheckConstraint(
+        "state IN (" + ", ".join(f"'{state}'" for state in LEDGER_STATES) + ")",
+        name="state",
+    ),
+)
+
+
+# The ledger as migration 2 created it (a fresh database goes through the same steps as
+# an old one): every column but ``variant``. Frozen: never change it.
+_before_14 = MetaData(naming_convention=metadata.naming_convention)
+Table("campaigns", _before_14, Column("id", Id, primary_key=True))  # the foreign key's target
+ledger_before_14 = Table(
+    "ledger",
+    _before_14,
+    Column("campaign_id", Id, ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    Column("subscriber_id", Id, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("message_id", String(255)),
+    Column("error", Text),
+    Column("sent_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
     CheckConstraint(
         "state IN (" + ", ".join(f"'{state}'" for state in LEDGER_STATES) + ")",
         name="state",

@@ -22,6 +22,7 @@ from newsletter.store import open_store_url
 from newsletter.store.database import make_engine
 from newsletter.store.link_keys import subscribers_before_4
 from newsletter.store.migrations import MIGRATIONS, recorded_version, upgrade
+from newsletter.store.schema import ledger_before_14
 from newsletter.store.schema import schema_version as schema_version_table
 from newsletter.store.table_dump import encoded_pages, last_ids, shape_of, snapshot
 from newsletter.store.tables import schema_tables
@@ -198,7 +199,7 @@ def test_a_backup_from_an_older_schema_is_migrated_forward(
                 for n in (1, 2, 5)
             ],
         )  # fmt: skip
-    version_3 = {"subscribers": subscribers_before_4}
+    version_3 = {"subscribers": subscribers_before_4, "ledger": ledger_before_14}
     names = {"schema_version", "subscribers", "subscriber_topics", "subscriber_events",
              "suppressions", "campaigns", "ledger", "webhook_events", "rate_limits",
              "campaign_engagement"}  # fmt: skip

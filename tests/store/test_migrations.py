@@ -12,11 +12,21 @@ from itsdangerous import URLSafeSerializer
 from sqlalchemy import Connection, Engine, func, insert, inspect, select, text
 
 from newsletter.errors import StoreError
+from newsletter.send import campaign_rows
 from newsletter.store import open_store_url
 from newsletter.store.database import make_engine
 from newsletter.store.link_keys import subscribers_before_4
 from newsletter.store.migrations import MIGRATIONS, Migration, current_version, upgrade
-from newsletter.store.schema import schema_version, subscriber_events, subscriber_topics
+from newsletter.store.schema import (
+    campaigns,
+    ledger,
+    ledger_before_14,
+    schema_version,
+    subscriber_events,
+    subscriber_topics,
+    subscribers,
+)
+from newsletter.store.subject_tests import subject_tests
 from newsletter.tokens import Signer
 
 
@@ -190,3 +200,54 @@ def test_migration_4_keeps_every_row_and_old_links_work_only_for_their_owners(
     assert newcomer.id > 3
     assert store.holder(newcomer.id, None) is None  # old-style links never reach a newcomer
     store.close()
+
+
+def test_migration_14_gives_the_ledger_a_variant_and_keeps_every_campaign(
+    database_url: str, engine: Engine
+) -> None:
+    upgrade(engine, MIGRATIONS[:13])  # the schema before subject tests
+    assert "variant" not in {column["name"] for column in inspect(engine).get_columns("ledger")}
+    readers = [1, 2, 3]
+    when = dt.datetime.now(dt.UTC)
+    with engine.begin() as connection:  # a campaign of version 13, half sent
+        connection.execute(
+            insert(subscribers),
+            [
+                {"id": reader, "email": f"r{reader}@x.org", "email_key": f"r{reader}@x.org",
+                 "name": "", "status": "active", "attributes": {}, "created_at": when,
+                 "updated_at": when, "source": "cli", "opt_in_at": when, "link_key": f"key{reader}"}
+                for reader in readers
+            ],
+        )  # fmt: skip
+        connection.execute(
+            insert(campaigns).values(
+                id=7, slug="old", issue_path="issues/old.md", subject="Old", topics=[],
+                provider="outbox", recipients=3, created_at=when,
+            )
+        )  # fmt: skip
+        connection.execute(
+            insert(ledger_before_14),
+            [
+                {"campaign_id": 7, "subscriber_id": reader, "state": state, "attempts": 1,
+                 "updated_at": when}
+                for reader, state in zip(readers, ["sent", "sent", "pending"], strict=True)
+            ],
+        )  # fmt: skip
+
+    store = open_store_url(database_url, ["research"])  # applies migration 14
+    try:
+        assert current_version(engine) == 14
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(ledger.c.subscriber_id, ledger.c.state, ledger.c.variant).order_by(
+                    ledger.c.subscriber_id
+                )
+            ).all()
+            tests = connection.execute(select(func.count()).select_from(subject_tests)).scalar()
+        assert [tuple(row) for row in rows] == [
+            (readers[0], "sent", None), (readers[1], "sent", None), (readers[2], "pending", None)
+        ]  # fmt: skip
+        assert tests == 0
+        assert campaign_rows.state_counts(store, 7)["pending"] == 1  # the campaign resumes
+    finally:
+        store.close()

@@ -1,0 +1,149 @@
+"""Sending a subject test's campaign phase by phase (:class:`Phases`), for
+:func:`newsletter.send.sending.send_campaign`, which holds the campaign's lease.
+
+Each run first finishes the sample: one :class:`~newsletter.send.campaign.CampaignRun`
+per subject over the ledger rows of that subject (``variant == n``), each with its own
+subject and otherwise the same content. Then, when the rest is due (its time came, or a
+pick), the winner is decided once (:mod:`newsletter.send.subject_test`) and one more
+run sends it to the rest (``variant IS NULL``). Each run only ever moves its own rows,
+and each row is sent at most once, so nobody gets two subjects; a run killed in either
+phase is resumed by the next, which starts by marking what the dead one had in flight
+``unknown`` (over the whole campaign).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from newsletter.errors import SendError
+from newsletter.send import campaign_rows, subject_test
+from newsletter.send.campaign import CampaignRun, SendSummary
+from newsletter.send.lease import Lease
+from newsletter.send.ledger import Ledger
+from newsletter.send.providers import Content
+from newsletter.store import Store
+from newsletter.store.schema import ledger
+
+MakeRun = Callable[[Content, Any, int], CampaignRun]
+
+
+class Phases:
+    """The phases of one subject test's campaign that are due now."""
+
+    def __init__(
+        self,
+        store: Store,
+        campaign: campaign_rows.Campaign,
+        content: Content,
+        make_run: MakeRun,
+        lease: Lease,
+        size: int,
+    ) -> None:
+        self.store = store
+        self.campaign = campaign
+        self.content = content
+        self.make_run = make_run
+        self.lease = lease
+        self.size = size
+
+    def send(
+        self, *, retry_unknown: bool, retry_failed: bool, pick: str | None, now: dt.datetime
+    ) -> SendSummary:
+        test = subject_test.find_test(self.store, self.campaign.id)
+        if test is None:
+            raise SendError(
+                f"campaign {self.campaign.id} has no subject test recorded; send it again"
+            )
+        whole = Ledger(self.store, self.campaign.id)
+        recovered = whole.recover()
+        requeued = whole.requeue_unknown() if retry_unknown else 0
+        requeued_failed = whole.requeue_failed() if retry_failed else 0
+        if pick is not None:
+            test = self._pick(test, pick, now)
+        summaries: list[SendSummary] = []
+        done = 0
+        for number, subject in enumerate(test.variants, 1):
+            summary = self._phase(subject, ledger.c.variant == number, done, summaries)
+            done += _handled(summary)
+            if summary is not None and summary.stopped:
+                return self._summary(summaries, recovered, requeued, requeued_failed, None)
+        if test.winner is None and now < test.rest_at:
+            return self._summary(summaries, recovered, requeued, requeued_failed, test.rest_at)
+        if test.winner is None:
+            figures = subject_test.measure(self.store, test)
+            winner, how = subject_test.decide(figures, test.min_events)
+            test = subject_test.record_decision(
+                self.store, test, winner=winner, decided_by=how, figures=figures, now=now
+            )
+        assert test.winner is not None
+        winning = test.variants[test.winner - 1]
+        self._phase(winning, ledger.c.variant.is_(None), done, summaries)
+        return self._summary(summaries, recovered, requeued, requeued_failed, None)
+
+    def _pick(
+        self, test: subject_test.SubjectTest, pick: str, now: dt.datetime
+    ) -> subject_test.SubjectTest:
+        chosen = subject_test.refuse_another_pick(test, pick)
+        if test.winner is None:
+            test = subject_test.record_decision(
+                self.store,
+                test,
+                winner=chosen,
+                decided_by=subject_test.PICKED,
+                figures=subject_test.measure(self.store, test),
+                now=now,
+            )
+        subject_test.refuse_another_pick(test, pick)  # another run decided first
+        return test
+
+    def _phase(
+        self, subject: str, only: Any, done: int, summaries: list[SendSummary]
+    ) -> SendSummary | None:
+        """One phase's run, if it has anyone pending."""
+        run = self.make_run(replace(self.content, subject=subject), only, done)
+        if not run.ledger.count("pending"):
+            return None
+        summary = run.run(self.lease, size=self.size, retry_unknown=False)
+        summaries.append(summary)
+        return summary
+
+    def _summary(
+        self,
+        summaries: list[SendSummary],
+        recovered: int,
+        requeued: int,
+        requeued_failed: int,
+        rest_at: dt.datetime | None,
+    ) -> SendSummary:
+        """This run's phases as one summary; ``rest_at``: when the rest is due, while
+        it waits."""
+        if not summaries:
+            # Nobody pending in a phase that is due: the campaign's end is noted all the same.
+            Ledger(self.store, self.campaign.id).finish(error=None)
+        return SendSummary(
+            campaign_id=self.campaign.id,
+            slug=self.campaign.slug,
+            provider=summaries[0].provider if summaries else self.campaign.provider,
+            dry_run=False,
+            sent=sum(summary.sent for summary in summaries),
+            failed=sum(summary.failed for summary in summaries),
+            skipped=sum(summary.skipped for summary in summaries),
+            deferred=sum(summary.deferred for summary in summaries),
+            unknown=sum(summary.unknown for summary in summaries),
+            recovered_unknown=recovered,
+            requeued_unknown=requeued,
+            requeued_failed=requeued_failed,
+            seconds=sum(summary.seconds for summary in summaries),
+            totals=campaign_rows.state_counts(self.store, self.campaign.id),
+            stopped=next((summary.stopped for summary in summaries if summary.stopped), None),
+            rest_at=rest_at,
+        )
+
+
+def _handled(summary: SendSummary | None) -> int:
+    if summary is None:
+        return 0
+    return summary.sent + summary.failed + summary.skipped + summary.deferred + summary.unknown
