@@ -2,7 +2,9 @@
 
 :func:`choose_format` recognises an export by its header (``--from auto``) or takes
 the one asked for; :mod:`newsletter.store.csv_import` reads the file with it. Plain
-CSV is the fallback: any file with an email column.
+CSV is the fallback: any file with an email column. The import's parts that every
+format shares are here too: :mod:`.header`, :mod:`.rows`, :mod:`.summary` and
+:mod:`.bookkeeping`.
 """
 
 from __future__ import annotations
