@@ -96,7 +96,3 @@ _._contains_postgresql
 # Fields of a dataclass written out by name through asdict (automation list --json).
 _.posts_mailed  # automations/overview.py: DigestOverview
 
-# Nothing reads a provider's per_message any more (every provider hands over through its
-# DeliveryLog); send/providers/ses.py, owned by another change, still declares it: remove
-# this line with that declaration.
-_.per_message

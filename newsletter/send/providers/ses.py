@@ -26,23 +26,12 @@ what to fix; a refusal of one address fails that recipient only.
 from __future__ import annotations
 
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from newsletter.config import Config
 from newsletter.errors import ConfigError, ProviderError, ProviderUnavailable
-from newsletter.send.providers import (
-    NO_LOG,
-    BaseProvider,
-    Batch,
-    Content,
-    Delivery,
-    DeliveryLog,
-    Recipient,
-    local_message,
-)
-from newsletter.send.providers.retry import Backoff
+from newsletter.send.providers import Content, Delivery, Recipient, local_message
+from newsletter.send.providers.per_message import PerMessageProvider
 
 try:
     import boto3
@@ -81,19 +70,14 @@ RECIPIENT_PROBLEMS = (
 )
 
 
-_NOT_SUBSCRIBED = Delivery("skipped", error="not sent: no longer subscribed")
-
-
-class SesProvider(BaseProvider):
+class SesProvider(PerMessageProvider[dict[str, Any]]):
     name = "ses"
-    per_message = True
 
     def __init__(self, config: Config) -> None:
-        super().__init__(config)
+        super().__init__(config, connections=config.ses.connections)
         if boto3 is None:
             raise ConfigError("provider ses needs boto3: pip install 'newsletter[ses]' (or boto3)")
         self.settings = config.ses
-        self.batch_size = config.sending.batch_size
         self.region = (
             self.settings.region
             or os.environ.get("AWS_REGION")
@@ -103,7 +87,6 @@ class SesProvider(BaseProvider):
             raise ConfigError(
                 "no AWS region for SES: set ses.region in newsletter.yaml or export AWS_REGION"
             )
-        self.backoff = Backoff.from_settings(config.sending, notify=self.notice)
         client_config = botocore.config.Config(
             region_name=self.region,
             retries={"total_max_attempts": 1},
@@ -114,9 +97,6 @@ class SesProvider(BaseProvider):
         session = boto3.session.Session()
         self.client = session.client("sesv2", config=client_config)
         self._quota_client = session.client("ses", config=client_config)
-        self._workers = ThreadPoolExecutor(self.settings.connections, thread_name_prefix="ses")
-        self._stop: ProviderError | ProviderUnavailable | None = None
-        self._stop_lock = threading.Lock()
 
     # The account's pace, read once, before the first message.
 
@@ -138,39 +118,9 @@ class SesProvider(BaseProvider):
         account_rate = float(quota.get("MaxSendRate") or 0)
         return account_rate if account_rate > 0 else None
 
-    def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
-        self._stop = None
-        deliveries = list(
-            self._workers.map(
-                lambda index: self._deliver(batch.content, batch.recipients[index], index, log),
-                range(len(batch.recipients)),
-            )
-        )
-        if self._stop is not None:
-            self._stop.deliveries = deliveries
-            raise self._stop
-        return deliveries
+    # One message, on a worker thread (per_message.PerMessageProvider hands it over).
 
-    def close(self) -> None:
-        self._workers.shutdown(wait=True)
-
-    # One message, on a worker thread.
-
-    def _deliver(
-        self, content: Content, recipient: Recipient, index: int, log: DeliveryLog
-    ) -> Delivery:
-        if self._stop is not None:
-            return Delivery("deferred", error=f"not attempted: {self._stop}")
-        if not log.starting(index):  # waits for the pace, then hands over
-            return _NOT_SUBSCRIBED
-        delivery = self._attempt(content, recipient, index, log)
-        if delivery is not _NOT_SUBSCRIBED:
-            log.finished(index, delivery)
-        return delivery
-
-    def _attempt(
-        self, content: Content, recipient: Recipient, index: int, log: DeliveryLog
-    ) -> Delivery:
+    def prepare(self, content: Content, recipient: Recipient) -> dict[str, Any]:
         _, message = local_message(content, recipient)
         request: dict[str, Any] = {
             "FromEmailAddress": content.sender_email,
@@ -181,59 +131,47 @@ class SesProvider(BaseProvider):
             request["EmailTags"] = [{"Name": k, "Value": v} for k, v in recipient.tags.items()]
         if self.settings.configuration_set:
             request["ConfigurationSetName"] = self.settings.configuration_set
-        last_error = ""
-        for retry in range(self.backoff.retries + 1):
-            if retry:
-                # Not taken: back to pending while we wait, handed over again after it.
-                log.finished(index, Delivery("deferred", error=f"to retry: {last_error}"))
-                wait = self.backoff.before_retry(retry - 1, reason=last_error)
-                if self._stop is not None:
-                    return Delivery("deferred", error=f"not attempted: {self._stop}")
-                if not log.starting(index, wait=wait):
-                    return _NOT_SUBSCRIBED
-            try:
-                answer = self.client.send_email(**request)
-                return Delivery("sent", message_id=answer.get("MessageId"))
-            except botocore.exceptions.ClientError as error:
-                code, text = _code(error), _message(error)
-                status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-                last_error = f"{code}: {text}"
-                if _is_rate_limit(code, text) or status >= 500:
-                    continue
-                if code == "BadRequestException" and _about_recipient(text):
-                    return Delivery("failed", error=f"SES refused the address ({last_error})")
-                return self._halt(self._refusal(code, text, sender=content.sender_email))
-            except botocore.exceptions.NoCredentialsError:
-                return self._halt(ProviderError(_NO_CREDENTIALS))
-            except (
-                botocore.exceptions.EndpointConnectionError,
-                botocore.exceptions.ConnectTimeoutError,
-            ) as error:
-                last_error = f"cannot connect to SES ({error})"  # never sent: try again
-            except (
-                botocore.exceptions.ReadTimeoutError,
-                botocore.exceptions.ConnectionClosedError,
-                botocore.exceptions.HTTPClientError,
-            ) as error:
-                return Delivery(
-                    "unknown",
-                    error=f"no answer from SES ({error}) after the message was sent: SES may "
-                    "have accepted it, so it was not sent again; its events or "
-                    "--retry-unknown settle it",
-                )
-        return self._halt(
+        return request
+
+    def try_once(self, message: dict[str, Any]) -> Delivery | str:
+        try:
+            answer = self.client.send_email(**message)
+            return Delivery("sent", message_id=answer.get("MessageId"))
+        except botocore.exceptions.ClientError as error:
+            code, text = _code(error), _message(error)
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if _is_rate_limit(code, text) or status >= 500:
+                return f"{code}: {text}"
+            if code == "BadRequestException" and _about_recipient(text):
+                return Delivery("failed", error=f"SES refused the address ({code}: {text})")
+            return self.halt(self._refusal(code, text, sender=message["FromEmailAddress"]))
+        except botocore.exceptions.NoCredentialsError:
+            return self.halt(ProviderError(_NO_CREDENTIALS))
+        except (
+            botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectTimeoutError,
+        ) as error:
+            return f"cannot connect to SES ({error})"  # never sent: try again
+        except (
+            botocore.exceptions.ReadTimeoutError,
+            botocore.exceptions.ConnectionClosedError,
+            botocore.exceptions.HTTPClientError,
+        ) as error:
+            return Delivery(
+                "unknown",
+                error=f"no answer from SES ({error}) after the message was sent: SES may "
+                "have accepted it, so it was not sent again; its events or "
+                "--retry-unknown settle it",
+            )
+
+    def out_of_retries(self, last_error: str) -> Delivery:
+        return self.halt(
             ProviderUnavailable(
                 f"SES did not accept the message after {self.backoff.retries + 1} attempts "
                 f"(last: {last_error})",
                 maybe_delivered=False,
             )
         )
-
-    def _halt(self, error: ProviderError | ProviderUnavailable) -> Delivery:
-        with self._stop_lock:
-            if self._stop is None:
-                self._stop = error
-        return Delivery("deferred", error=str(error))
 
     def _refusal(self, code: str, text: str, *, sender: str = "") -> ProviderError:
         """The campaign-stopping line for an account or configuration problem."""

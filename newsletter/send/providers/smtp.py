@@ -25,23 +25,14 @@ import queue
 import smtplib
 import ssl
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from newsletter.config import Config, env_secret
 from newsletter.deliverability.dkim_keys import load_signing_key
 from newsletter.deliverability.dkim_signing import DkimSigner
 from newsletter.errors import ConfigError, ProviderError, ProviderUnavailable
-from newsletter.send.providers import (
-    NO_LOG,
-    BaseProvider,
-    Batch,
-    Content,
-    Delivery,
-    DeliveryLog,
-    Recipient,
-    local_message,
-)
-from newsletter.send.providers.retry import Backoff
+from newsletter.send.providers import Content, Delivery, Recipient, local_message
+from newsletter.send.providers.per_message import PerMessageProvider
 from newsletter.send.providers.smtp_connect import default_local_hostname, tls_context
 from newsletter.send.providers.smtp_replies import (
     data_refusal_scope,
@@ -58,14 +49,12 @@ def _reply(code: int, message: bytes | str) -> str:
     return f"{code} {text}".strip()
 
 
-class SmtpProvider(BaseProvider):
+class SmtpProvider(PerMessageProvider["_Outgoing"]):
     name = "smtp"
 
     def __init__(self, config: Config, *, reuse_connections: bool = True) -> None:
-        super().__init__(config)
+        super().__init__(config, connections=config.smtp.connections)
         self.settings = config.smtp
-        self.batch_size = config.sending.batch_size
-        self.backoff = Backoff.from_settings(config.sending, notify=self.notice)
         # False opens one connection per message: only the benchmark's baseline wants it.
         self.reuse_connections = reuse_connections
         self.password = env_secret(self.settings.password_env)
@@ -88,98 +77,43 @@ class SmtpProvider(BaseProvider):
         self._idle: queue.SimpleQueue[smtplib.SMTP] = queue.SimpleQueue()
         self._open: list[smtplib.SMTP] = []
         self._open_lock = threading.Lock()
-        self._workers = ThreadPoolExecutor(self.settings.connections, thread_name_prefix="smtp")
-        self._stop: ProviderError | ProviderUnavailable | None = None
         self._accepted_anyone = False  # until then a 5.7.x refusal may be everyone's
 
     @property
     def server(self) -> str:
         return f"{self.settings.host}:{self.settings.port}"
 
-    def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
-        self._stop = None
-        deliveries = list(
-            self._workers.map(
-                lambda index: self._deliver(batch.content, batch.recipients[index], index, log),
-                range(len(batch.recipients)),
-            )
-        )
-        if self._stop is not None:
-            self._stop.deliveries = deliveries
-            raise self._stop
-        return deliveries
+    # One message, on a worker thread (per_message.PerMessageProvider hands it over).
 
-    def close(self) -> None:
-        self._workers.shutdown(wait=True)
-        with self._open_lock:
-            connections, self._open = self._open, []
-        for connection in connections:
-            self._quit(connection)
-
-    # One message, on a worker thread.
-
-    def _deliver(
-        self, content: Content, recipient: Recipient, index: int, log: DeliveryLog
-    ) -> Delivery:
-        """One message, reported to ``log`` before and after: a worker (one connection)
-        puts its next message on the wire only once this one's outcome is recorded."""
-        if self._stop is not None:
-            return Delivery("deferred", error=f"not attempted: {self._stop}")
-        if not log.starting(index):  # waits for the pace, then hands over
-            return _NOT_SUBSCRIBED
-        # Built now, not before the wait: its Date is when it leaves.
+    def prepare(self, content: Content, recipient: Recipient) -> _Outgoing:
         message_id, message = local_message(content, recipient)
         # SMTP wants CRLF (servers refuse bare LF since "SMTP smuggling"); smtplib only
         # adds the dot-stuffing.
         data = message.replace(b"\n", b"\r\n")
         if self.signer is not None:
             data = self.signer.sign(data)  # once: a retry sends the same signed bytes
-        delivery = self._attempt(content, recipient, message_id, data, index, log)
-        if delivery is not _NOT_SUBSCRIBED:
-            log.finished(index, delivery)
-        return delivery
-
-    def _attempt(
-        self,
-        content: Content,
-        recipient: Recipient,
-        message_id: str,
-        data: bytes,
-        index: int,
-        log: DeliveryLog,
-    ) -> Delivery:
-        """Hand the message over, again after the back-off while the answer is temporary."""
         sender = recipient.envelope_sender or content.sender_email
-        last_error = ""
-        for retry in range(self.backoff.retries + 1):
-            if retry:
-                # Not taken: back to pending while we wait, handed over again after it.
-                log.finished(index, Delivery("deferred", error=f"to retry: {last_error}"))
-                wait = self.backoff.before_retry(retry - 1, reason=last_error)
-                if self._stop is not None:
-                    return Delivery("deferred", error=f"not attempted: {self._stop}")
-                if not log.starting(index, wait=wait):
-                    return _NOT_SUBSCRIBED
-            outcome = self._try_once(sender, recipient, message_id, data)
-            if isinstance(outcome, Delivery):
-                return outcome
-            last_error = outcome
-        return self._out_of_retries(last_error)
+        return _Outgoing(sender, recipient, message_id, data)
 
-    def _try_once(
-        self, sender: str, recipient: Recipient, message_id: str, data: bytes
-    ) -> Delivery | str:
+    def close(self) -> None:
+        super().close()
+        with self._open_lock:
+            connections, self._open = self._open, []
+        for connection in connections:
+            self._quit(connection)
+
+    def try_once(self, message: _Outgoing) -> Delivery | str:
         """One SMTP transaction: the Delivery when the answer settles the message (or stops
         the batch), else the temporary answer to try again after."""
         try:
-            self._send(sender, recipient.email, data)
+            self._send(message.sender, message.recipient.email, message.data)
         except _LostAfterData as error:
             # The message was on the wire: trying again risks a second copy, and not
             # trying risks none at all. Say so instead of guessing.
             return Delivery("unknown", error=str(error))
         except (smtplib.SMTPException, OSError) as error:
-            return self._answer(error, sender, recipient)
-        return Delivery("sent", message_id=message_id)
+            return self._answer(error, message.sender, message.recipient)
+        return Delivery("sent", message_id=message.message_id)
 
     def _answer(self, error: OSError, sender: str, recipient: Recipient) -> Delivery | str:
         """What a failed transaction means: this message refused (failed), every message
@@ -190,12 +124,12 @@ class SmtpProvider(BaseProvider):
             reply = _reply(error.smtp_code, error.smtp_error)
             scope = data_refusal_scope(error.smtp_code, _text(error.smtp_error))
             if error.smtp_code >= 500 and scope == "relay":
-                return self._halt(self._refused_for_everyone(reply, "message"))
+                return self.halt(self._refused_for_everyone(reply, "message"))
             return Delivery("failed", error=reply) if error.smtp_code >= 500 else reply
         if isinstance(error, smtplib.SMTPHeloError):
             reply = _reply(error.smtp_code, error.smtp_error)
             if error.smtp_code >= 500:
-                return self._halt(self._refused_for_everyone(reply, "EHLO"))
+                return self.halt(self._refused_for_everyone(reply, "EHLO"))
             return reply
         if isinstance(
             error,
@@ -203,11 +137,11 @@ class SmtpProvider(BaseProvider):
             | smtplib.SMTPAuthenticationError
             | smtplib.SMTPNotSupportedError,
         ):
-            return self._halt(self._set_up_wrong(error))
+            return self.halt(self._set_up_wrong(error))
         if isinstance(error, smtplib.SMTPSenderRefused):
             reply = _reply(error.smtp_code, error.smtp_error)
             if error.smtp_code >= 500:
-                return self._halt(
+                return self.halt(
                     ProviderError(
                         f"the SMTP server {self.server} refused the sender address "
                         f"{sender}: {reply}; check "
@@ -230,7 +164,7 @@ class SmtpProvider(BaseProvider):
             _text(text), refusals[1][0], _text(refusals[1][1])
         )
         if code >= 500 and (everyone or rcpt_refusal_scope(code, _text(text)) == "relay"):
-            return self._halt(self._refused_for_everyone(reply, "recipient"))
+            return self.halt(self._refused_for_everyone(reply, "recipient"))
         if code >= 500:
             return Delivery("failed", error=reply, bounced=is_no_such_user(code, _text(text)))
         return reply
@@ -262,7 +196,7 @@ class SmtpProvider(BaseProvider):
             "the server offers"
         )
 
-    def _out_of_retries(self, last_error: str) -> Delivery:
+    def out_of_retries(self, last_error: str) -> Delivery:
         """After the last try: a temporary refusal of this message defers it; a server
         that stays unavailable stops the batch."""
         if (
@@ -271,7 +205,7 @@ class SmtpProvider(BaseProvider):
             and not temporary_refusal_is_about_us(last_error)
         ):
             return Delivery("deferred", error=last_error)
-        return self._halt(
+        return self.halt(
             ProviderUnavailable(
                 f"the SMTP server {self.server} did not take messages after "
                 f"{self.backoff.retries + 1} attempts (last: {last_error})",
@@ -306,12 +240,6 @@ class SmtpProvider(BaseProvider):
             f"the SMTP server {self.server} refused at {step}: {reply}; this is about the "
             f"server or this client, not the recipient ({hint})"
         )
-
-    def _halt(self, error: ProviderError | ProviderUnavailable) -> Delivery:
-        """Stop the batch: this and every message not yet started stay ``pending``."""
-        if self._stop is None:
-            self._stop = error
-        return Delivery("deferred", error=str(error))
 
     def _send(self, sender: str, to: str, data: bytes) -> None:
         """One SMTP transaction on a pooled connection.
@@ -424,7 +352,12 @@ class SmtpProvider(BaseProvider):
             connection.close()
 
 
-_NOT_SUBSCRIBED = Delivery("skipped", error="not sent: no longer subscribed")
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    sender: str  # MAIL FROM
+    recipient: Recipient
+    message_id: str
+    data: bytes  # CRLF, signed once
 
 
 def _text(message: bytes | str) -> str:
