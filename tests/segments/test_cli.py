@@ -113,3 +113,21 @@ def test_a_bad_saved_segment_is_refused_when_the_config_loads(
     code, output = run(runner, "subscribers", "count")
     assert code == 1
     assert output == f"Error: newsletter.yaml: {message}\n"
+
+
+def test_a_segment_over_an_imported_services_custom_fields(runner: CliRunner) -> None:
+    # Mailchimp's audience export: its CC column becomes attributes.country, a merge
+    # field of its own ("Phone Number") an attribute of that name.
+    export = Path(__file__).parent.parent / "store/exports/subscribed_members_export_5f2a.csv"
+    assert run(runner, "subscribers", "import", str(export))[0] == 0
+
+    def listed(segment: str) -> list[str]:
+        code, output = run(runner, "subscribers", "list", "--segment", segment, "--format", "csv")
+        assert code == 0, output
+        return [line.split(",")[0] for line in output.splitlines()[1:]]
+
+    assert listed('attributes.country == "PL"') == ["zoe@example.org"]
+    assert listed('attributes["Phone Number"] contains "+48"') == ["zoe@example.org"]
+    assert listed(
+        'source == "import:subscribed_members_export_5f2a.csv" and not attributes.country in ["PL"]'
+    ) == ["amir@example.org", "mei@example.org"]
