@@ -38,7 +38,6 @@ Message = TypeVar("Message")
 
 
 class PerMessageProvider(BaseProvider, Generic[Message]):
-
     def __init__(self, config: Config, *, connections: int) -> None:
         super().__init__(config)
         self.batch_size = config.sending.batch_size
