@@ -2,7 +2,7 @@
 
 :func:`make_report` reads it from the store (:mod:`.queries`); :mod:`.formats` writes
 it as a table, JSON or CSV, and :mod:`.html` as one self-contained page with inline
-SVG charts (:mod:`.charts`).
+SVG charts (:mod:`.charts`); :mod:`.subject_tests` adds each subject test's figures.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from newsletter.config import Config
 from newsletter.errors import NewsletterError
 from newsletter.reports.automations import step_reports
 from newsletter.reports.queries import IssueReport, ListWeek, Report, build_report
+from newsletter.reports.subject_tests import add_subject_tests
 from newsletter.send.status import slug_of
 from newsletter.store import open_store
 
@@ -32,6 +33,7 @@ def make_report(config: Config, issue: str | None = None) -> Report:
             tracked_by=tracked_by,
         )
         report.automations = step_reports(store, report.issues)
+        add_subject_tests(store, report.issues)
     finally:
         store.close()
     if issue is not None and not report.issues:

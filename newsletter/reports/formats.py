@@ -8,6 +8,7 @@ import json
 
 from newsletter.reports.forms import Forms
 from newsletter.reports.queries import IssueReport, Report
+from newsletter.reports.subject_tests import table_lines
 
 # The per-issue columns of the table, in the order of _cells().
 _HEADINGS = [
@@ -70,6 +71,12 @@ def as_table(report: Report, *, language: str = "en") -> str:
     lines = _table([_HEADINGS, *(_cells(issue, forms) for issue in report.issues)])
     if len(report.issues) == 1:
         lines += _details(report.issues[0], forms)
+    else:
+        tested = [issue for issue in report.issues if issue.subject_test is not None]
+        if tested:
+            lines += ["", "Subject tests:"]
+            for issue in tested:
+                lines += [f"{issue.slug}:", *table_lines(issue)]
     lines.append("")
     lines.append("Unsubscribed: through the issue's own links (any way within 7 days after it).")
     if report.automations:
@@ -116,6 +123,7 @@ def _details(issue: IssueReport, forms: Forms) -> list[str]:
     lines = ["", f"{issue.slug}: {issue.subject}", f"  provider {issue.provider}"]
     if issue.pending or issue.skipped:
         lines.append(f"  still pending {n(issue.pending)}, skipped {n(issue.skipped)}")
+    lines += table_lines(issue)
     if not issue.tracked:
         lines.append("  opens and clicks: not tracked (tracking.clicks or <provider>.tracking)")
         return lines
@@ -145,7 +153,7 @@ def as_csv(report: Report) -> str:
         "issue", "subject", "campaign_id", "started", "provider", "recipients", "handed_over",
         "failed", "unknown", "pending", "skipped", "bounced_hard", "bounced_soft", "blocked",
         "complained", "unsubscribed", "unsubscribed_within_7_days", "opens", "clicks",
-        "unique_opens", "unique_clicks", "top_links", "versions",
+        "unique_opens", "unique_clicks", "top_links", "subject_test", "versions",
     ]  # fmt: skip
     writer = csv.DictWriter(out, fields, lineterminator="\n")
     writer.writeheader()
@@ -156,6 +164,8 @@ def as_csv(report: Report) -> str:
             data["unique_opens"] = data["unique_clicks"] = "n/a"
         # One cell: "clicks URL" per link, most clicked first.
         data["top_links"] = " | ".join(f"{link.clicks} {link.url}" for link in issue.top_links)
+        # One cell: each subject's rate, the winner and why ("" without a test).
+        data["subject_test"] = issue.subject_test.summary() if issue.subject_test else ""
         writer.writerow({name: _spreadsheet_safe(data.get(name)) for name in fields})
     for step in report.automations:
         data = step.as_dict()

@@ -79,10 +79,14 @@ class IssueReport:
     # Copies a receiving server refused for their content or the sender (a policy
     # block read from the mailbox): failed, and nobody suppressed.
     blocked: int = 0
+    # Its subject test, each subject's figures and the winner: a
+    # newsletter.reports.subject_tests.SubjectTestReport, or None.
+    subject_test: Any = None
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["started"] = self.started.isoformat()
+        data["subject_test"] = self.subject_test.as_dict() if self.subject_test else None
         return data
 
 
