@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -108,19 +109,25 @@ def record_readers(
     Only ids of subscribers who exist now are written: a signed key or an echoed id may
     name someone erased since, and their row would break the foreign key.
     """
-    wanted = sorted(set(readers))
-    if not wanted:
+    _insert_first(
+        connection,
+        engagement_by_subscriber,
+        [
+            {"campaign_id": campaign_id, "event": event, "subscriber_id": subscriber_id, "at": when}
+            for campaign_id, event, subscriber_id in sorted(set(readers))
+        ],
+    )
+
+
+def _insert_first(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert the rows whose ``subscriber_id`` exists now; a row already there stays as
+    it was (the first time)."""
+    if not rows:
         return
-    existing = existing_subscribers(connection, {subscriber_id for _, _, subscriber_id in wanted})
-    rows = [
-        {"campaign_id": campaign_id, "event": event, "subscriber_id": subscriber_id, "at": when}
-        for campaign_id, event, subscriber_id in wanted
-        if subscriber_id in existing
-    ]
-    if rows:
-        connection.execute(
-            insert_on_conflict(connection, engagement_by_subscriber).on_conflict_do_nothing(), rows
-        )
+    existing = existing_subscribers(connection, {row["subscriber_id"] for row in rows})
+    kept = [row for row in rows if row["subscriber_id"] in existing]
+    if kept:
+        connection.execute(insert_on_conflict(connection, table).on_conflict_do_nothing(), kept)
 
 
 def add_link_clicks(connection: Connection, clicks: Mapping[tuple[int, str], int]) -> None:
@@ -156,20 +163,14 @@ def record_link_clickers(
 ) -> None:
     """Remember (campaign, first-party link, subscriber): who clicked which link, first
     click only; as :func:`record_readers`, only subscribers who exist now."""
-    wanted = sorted(set(clicks))
-    if not wanted:
-        return
-    existing = existing_subscribers(connection, {subscriber_id for _, _, subscriber_id in wanted})
-    rows = [
-        {"campaign_id": campaign_id, "link": link, "subscriber_id": subscriber_id, "at": when}
-        for campaign_id, link, subscriber_id in wanted
-        if subscriber_id in existing
-    ]
-    if rows:
-        connection.execute(
-            insert_on_conflict(connection, link_clicks_by_subscriber).on_conflict_do_nothing(),
-            rows,
-        )
+    _insert_first(
+        connection,
+        link_clicks_by_subscriber,
+        [
+            {"campaign_id": campaign_id, "link": link, "subscriber_id": subscriber_id, "at": when}
+            for campaign_id, link, subscriber_id in sorted(set(clicks))
+        ],
+    )
 
 
 def add_first_party_clicks(connection: Connection, clicks: Mapping[tuple[int, int], int]) -> None:
