@@ -17,9 +17,7 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
-import json
 import re
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -27,7 +25,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from flask.testing import FlaskClient
@@ -38,7 +36,6 @@ from newsletter.models import Subscriber
 from newsletter.send.mail_queue import due_now
 from newsletter.web import create_app, shutdown
 from newsletter.web.context import EXTENSION, Services
-from newsletter.web.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.fakes.sns import FakeSns
 from tests.web.provider_hooks import (
     MAILGUN_KEY,
@@ -47,7 +44,9 @@ from tests.web.provider_hooks import (
     Hook,
     MailgunHook,
     PostmarkHook,
+    SendGridHook,
     SesHook,
+    post_to_sendgrid,
 )
 
 SECRET = "test-secret-key-for-the-web-suite-0123456789"
@@ -210,15 +209,19 @@ def outbox(site: Services) -> Outbox:
 
 @pytest.fixture
 def make_hook(
-    web_config: Config, make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+    web_config: Config,
+    make_app: Callable[..., Flask],
+    webhook_private_key: ec.EllipticCurvePrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Callable[..., Hook]]:
-    """``make_hook(provider, base=None, **settings)``: Postmark's, Mailgun's or SES's
-    webhook on an app of its own over ``base`` (the web config by default) whose
+    """``make_hook(provider, base=None, **settings)``: SendGrid's, Postmark's, Mailgun's
+    or SES's webhook on an app of its own over ``base`` (the web config by default) whose
     ``<provider>:`` settings are updated with ``settings``, its secrets set (see
     tests/web/provider_hooks.py)."""
     fakes: list[FakeSns] = []
     monkeypatch.setenv("POSTMARK_WEBHOOK_PASSWORD", POSTMARK_PASSWORD)
     monkeypatch.setenv("MAILGUN_WEBHOOK_SIGNING_KEY", MAILGUN_KEY)
+    monkeypatch.setenv(KEY_ENV, public_key_text(webhook_private_key))
 
     def make(provider: str, *, base: Config | None = None, **settings: Any) -> Hook:
         config = base or web_config
@@ -229,6 +232,8 @@ def make_hook(
         app = make_app(config.model_copy(update={provider: section}), {"TESTING": True})
         if provider == "ses":
             return SesHook(app, fakes[-1])
+        if provider == "sendgrid":
+            return SendGridHook(app, webhook_private_key)
         return PostmarkHook(app) if provider == "postmark" else MailgunHook(app)
 
     yield make
@@ -248,18 +253,9 @@ def webhook(client: FlaskClient, webhook_private_key: ec.EllipticCurvePrivateKey
         timestamp: int | None = None,
         signature: str | None = None,
     ) -> TestResponse:
-        body = events if isinstance(events, bytes) else json.dumps(events).encode()
-        stamp = str(int(time.time()) if timestamp is None else timestamp)
-        if signature is None:
-            signed = (key or webhook_private_key).sign(
-                stamp.encode() + body, ec.ECDSA(hashes.SHA256())
-            )
-            signature = base64.b64encode(signed).decode()
-        return client.post(
-            "/webhooks/sendgrid",
-            data=body,
-            content_type="application/json",
-            headers={SIGNATURE_HEADER: signature, TIMESTAMP_HEADER: stamp},
-        )
+        return post_to_sendgrid(
+            client, events, key=key or webhook_private_key, timestamp=timestamp,
+            signature=signature,
+        )  # fmt: skip
 
     return post

@@ -10,6 +10,8 @@ is the same record, as a provider's retry sends it.
 
 ``make_hook(name, **settings)`` (a fixture in ``tests/web/conftest.py``) makes one over
 an app whose ``<name>:`` settings are updated with ``settings`` (``tracking=True``).
+SendGrid's (:class:`SendGridHook`) builds only opens and clicks, for the engagement
+tests; its other events are tests/web/test_webhook*.py's.
 """
 
 from __future__ import annotations
@@ -24,16 +26,20 @@ import uuid
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from flask import Flask
+from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from newsletter.models import Subscriber
+from newsletter.reports.queries import IssueReport
 from newsletter.web.context import EXTENSION, Services
+from newsletter.web.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from newsletter.web.webhooks_ses import string_to_sign
 from tests.fakes.sns import FakeSns
 
-PROVIDERS = ("postmark", "mailgun", "ses")
+PROVIDERS = ("postmark", "mailgun", "ses")  # what test_webhook_contract.py holds to
+TRACKERS = ("sendgrid", *PROVIDERS)  # the providers whose opens and clicks are counted
 POSTMARK_PASSWORD = "postmark-webhook-password-for-tests"
 MAILGUN_KEY = "mailgun-webhook-signing-key-for-tests"
 SES_TOPIC = "arn:aws:sns:eu-west-1:123456789012:newsletter-events"
@@ -95,6 +101,75 @@ class Hook:
 
     def click(self, reader: Subscriber, campaign_id: int | None, number: int, url: str) -> Any:
         raise NotImplementedError
+
+
+class SendGridHook(Hook):
+    """SendGrid posts batches of events, signed (ECDSA over timestamp + body); a record
+    here is one event, posted as a batch of its own (a list: a batch as it is)."""
+
+    name = "sendgrid"
+
+    def __init__(self, app: Flask, key: ec.EllipticCurvePrivateKey) -> None:
+        super().__init__(app)
+        self.key = key
+
+    def post(self, record: Any) -> TestResponse:
+        events = record if isinstance(record, list | bytes) else [record]
+        return post_to_sendgrid(self.client, events, key=self.key)
+
+    @staticmethod
+    def event(kind: str, reader: Subscriber, campaign_id: int | None, number: int,
+              **extra: Any) -> dict[str, Any]:  # fmt: skip
+        return {
+            "email": reader.email,
+            "timestamp": int(time.time()),
+            "event": kind,
+            "sg_event_id": f"{kind}-{reader.id}-{number}",
+            "sg_message_id": f"message-{reader.id}.filter0001",
+            **_tags(reader, campaign_id),
+            **extra,
+        }
+
+    def open(self, reader: Subscriber, campaign_id: int | None, number: int) -> Any:
+        return self.event("open", reader, campaign_id, number)
+
+    def click(self, reader: Subscriber, campaign_id: int | None, number: int, url: str) -> Any:
+        return self.event("click", reader, campaign_id, number, url=url)
+
+
+def post_to_sendgrid(
+    client: FlaskClient,
+    events: list[dict[str, Any]] | bytes,
+    *,
+    key: ec.EllipticCurvePrivateKey,
+    timestamp: int | None = None,
+    signature: str | None = None,
+) -> TestResponse:
+    """A batch of SendGrid events, signed with ``key`` as SendGrid signs (``signature``:
+    this one instead)."""
+    body = events if isinstance(events, bytes) else json.dumps(events).encode()
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    if signature is None:
+        signed = key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+        signature = base64.b64encode(signed).decode()
+    return client.post(
+        "/webhooks/sendgrid",
+        data=body,
+        content_type="application/json",
+        headers={SIGNATURE_HEADER: signature, TIMESTAMP_HEADER: stamp},
+    )
+
+
+def figures(issue: IssueReport) -> tuple[Any, ...]:
+    """A report's engagement figures of an issue: opens, readers who opened, clicks,
+    readers who clicked, the top links with their clicks."""
+    return (
+        issue.opens,
+        issue.unique_opens,
+        issue.clicks,
+        issue.unique_clicks,
+        [(link.url, link.clicks) for link in issue.top_links],
+    )
 
 
 def _tags(reader: Subscriber, campaign_id: int | None) -> dict[str, str]:

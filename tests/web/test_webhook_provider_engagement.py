@@ -1,7 +1,9 @@
-"""Opens and clicks from Postmark (``Open``, ``Click``), Mailgun (``opened``, ``clicked``)
-and SES (``Open``, ``Click`` through SNS), posted to the real web app as each provider
-posts them: with ``<provider>.tracking`` on, ``newsletter report`` shows the opens, the
-readers who opened and clicked (each once) and the top links, as for SendGrid."""
+"""Opens and clicks from SendGrid (``open``, ``click``), Postmark (``Open``, ``Click``),
+Mailgun (``opened``, ``clicked``) and SES (``Open``, ``Click`` through SNS), posted to the
+real web app as each provider posts them: with ``<provider>.tracking`` on, ``newsletter
+report`` shows the opens, the readers who opened and clicked (each once) and the top
+links, the same for every provider; with it off, nothing is counted. SendGrid's batches
+and the report's formats are in test_webhook_engagement.py."""
 
 from __future__ import annotations
 
@@ -14,16 +16,15 @@ from sqlalchemy import func, select
 from newsletter.models import Subscriber
 from newsletter.reports import make_report
 from newsletter.reports.formats import as_table
-from newsletter.reports.queries import IssueReport
 from newsletter.send.campaign_rows import Campaign, reactions, start_campaign
 from newsletter.store.engagement import engagement_by_subscriber, provider_link_clicks
-from tests.web.provider_hooks import PROVIDERS, Hook
+from tests.web.provider_hooks import TRACKERS, Hook, figures
 
 HOME = "https://example.org/"
 STORY = "https://example.org/story?utm=mail&x=<b>"
 
 
-@pytest.fixture(params=PROVIDERS)
+@pytest.fixture(params=TRACKERS)
 def provider(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name
@@ -43,7 +44,8 @@ def readers_and_campaign(hook: Hook) -> tuple[list[Subscriber], Campaign]:
 def records(hook: Hook, readers: list[Subscriber], campaign: Campaign) -> list[Any]:
     """Reader 0 opens three times and clicks the story and home; reader 1 opens once and
     clicks the story; reader 2 does nothing. (Postmark posts a reader's first click on
-    each link only; every open when its webhook is set to.)"""
+    each link only; every open when its webhook is set to. SendGrid's repeated clicks:
+    test_webhook_engagement.py.)"""
     first, second, _ = readers
     return [
         hook.open(first, campaign.id, 1),
@@ -54,16 +56,6 @@ def records(hook: Hook, readers: list[Subscriber], campaign: Campaign) -> list[A
         hook.open(second, campaign.id, 6),
         hook.click(second, campaign.id, 7, STORY),
     ]
-
-
-def figures(issue: IssueReport) -> tuple[Any, ...]:
-    return (
-        issue.opens,
-        issue.unique_opens,
-        issue.clicks,
-        issue.unique_clicks,
-        [(link.url, link.clicks) for link in issue.top_links],
-    )
 
 
 def test_opens_and_clicks_show_in_the_report_once_each_whatever_is_posted_again(
