@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, Engine, and_, bindparam, func, literal, select, update
 
 from newsletter.errors import SendError
+from newsletter.safe_text import clean_text
 from newsletter.send.campaign_rows import (
     count_handovers,
     engine_of,
@@ -146,6 +147,13 @@ def pending_batch(campaign_id: int, *, after: int, size: int, only: Any = None) 
         .where(pending, ledger.c.subscriber_id > after, ledger.c.subscriber_id <= upper)
         .order_by(ledger.c.subscriber_id)
     )
+
+
+def stored_error(text: str | None) -> str | None:
+    """An error as the ledger keeps it. Most are a provider's words (an SMTP server's
+    reply, an API's message): a stranger's text, which ``newsletter status`` and
+    ``report`` print, so its control characters go (and PostgreSQL takes no NUL)."""
+    return None if text is None else clean_text(text)
 
 
 class Outcome(NamedTuple):
@@ -379,7 +387,7 @@ class Ledger:
                     ledger.c.state == "in_flight",
                     ledger.c.subscriber_id.between(claim.first_id, claim.last_recipient_id),
                 )
-                .values(state="pending", error=reason, updated_at=now())
+                .values(state="pending", error=stored_error(reason), updated_at=now())
             )
 
     def start_one(self, subscriber_id: int, settled: Sequence[Outcome]) -> bool:
@@ -411,7 +419,7 @@ class Ledger:
                     "id": subscriber_id,
                     "new_state": state,
                     "new_message_id": message_id,
-                    "new_error": error,
+                    "new_error": stored_error(error),
                     "new_sent_at": when if state == "sent" else None,
                     "now": when,
                 }
@@ -463,7 +471,7 @@ class Ledger:
                         "id": recipient.subscriber_id,
                         "new_state": state,
                         "new_message_id": message_id,
-                        "new_error": error,
+                        "new_error": stored_error(error),
                         "new_sent_at": when if state == "sent" else None,
                     }
                     for recipient, (state, message_id, error) in zip(
@@ -486,14 +494,14 @@ class Ledger:
             connection.execute(
                 update(campaigns)
                 .where(campaigns.c.id == self.campaign_id)
-                .values(finished_at=None if left else now(), last_error=error)
+                .values(finished_at=None if left else now(), last_error=stored_error(error))
             )
 
 
 def _row_values(
     state: str, message_id: str | None, error: str | None, when: dt.datetime
 ) -> dict[str, Any]:
-    values: dict[str, Any] = {"state": state, "error": error, "updated_at": when}
+    values: dict[str, Any] = {"state": state, "error": stored_error(error), "updated_at": when}
     if message_id is not None:
         values["message_id"] = message_id
     if state == "sent":
