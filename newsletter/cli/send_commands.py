@@ -24,7 +24,8 @@ from newsletter.send.proofs import send_tests
 from newsletter.send.providers import PROVIDERS
 from newsletter.send.sending import send_campaign
 from newsletter.send.status import campaign_status, unknown_hint
-from newsletter.send.subject_test import LETTERS, SubjectPlan, letter, why
+from newsletter.send.subject_plan import SubjectPlan
+from newsletter.send.subject_test import LETTERS, letter, why
 
 
 @cli.command()

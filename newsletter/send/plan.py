@@ -19,7 +19,7 @@ from newsletter.render.compile import compile_issue
 from newsletter.render.issues import read_issue
 from newsletter.segments.language import Segment
 from newsletter.segments.sql import choose, segment_condition
-from newsletter.send import campaign_rows, subject_test
+from newsletter.send import campaign_rows, subject_plan, subject_test
 from newsletter.send.providers import get_provider
 from newsletter.store import Store, open_store, snapshots
 from newsletter.tokens import DEVELOPMENT_SECRET, require_secret, secret_or_development
@@ -52,7 +52,7 @@ class SendPlan:
     # Who among the topics' readers gets it (--segment, or the front matter's segment:).
     segment: Segment | None = None
     # A subject test (the issue's subject_variants:): the sample, the rest and its time.
-    subject_test: subject_test.SubjectPlan | None = None
+    subject_test: subject_plan.SubjectPlan | None = None
 
     def segment_where(self) -> Any:
         """The segment's condition on ``subscribers`` as of now, or None."""
@@ -183,15 +183,15 @@ def _subject_test(
     settings: AbSettings | None,
     audience: campaign_rows.Audience,
     now: dt.datetime,
-) -> subject_test.SubjectPlan | None:
+) -> subject_plan.SubjectPlan | None:
     """The send's subject test: as recorded when its campaign started (whatever the file
     says now), or as it would start."""
     if campaign is not None:
         recorded = subject_test.find_test(store, campaign.id)
-        return None if recorded is None else subject_test.started(store, recorded, now)
+        return None if recorded is None else subject_plan.started(store, recorded, now)
     if settings is None:
         return None
-    return subject_test.planned(variants, settings, audience.recipients, now)
+    return subject_plan.planned(variants, settings, audience.recipients, now)
 
 
 def _segment(

@@ -33,7 +33,8 @@ from newsletter.send.providers import Content, get_provider
 from newsletter.send.ratelimit import DAY, RateLimiter
 from newsletter.send.return_tokens import ReturnTokens
 from newsletter.send.subject_phases import Phases
-from newsletter.send.subject_test import SubjectPlan, assign
+from newsletter.send.subject_plan import SubjectPlan
+from newsletter.send.subject_test import assign
 from newsletter.store import Store, open_store, snapshots
 from newsletter.tokens import Links, Signer, TrackingSigner
 
