@@ -37,7 +37,7 @@ from newsletter.send.mail_queue import due_now
 from newsletter.web import create_app, shutdown
 from newsletter.web.context import EXTENSION, Services
 from tests.fakes.sns import FakeSns
-from tests.web.provider_hooks import (
+from tests.web.hooks import (
     MAILGUN_KEY,
     POSTMARK_PASSWORD,
     SES_TOPIC,
@@ -217,7 +217,7 @@ def make_hook(
     """``make_hook(provider, base=None, **settings)``: SendGrid's, Postmark's, Mailgun's
     or SES's webhook on an app of its own over ``base`` (the web config by default) whose
     ``<provider>:`` settings are updated with ``settings``, its secrets set (see
-    tests/web/provider_hooks.py)."""
+    tests/web/hooks/)."""
     fakes: list[FakeSns] = []
     monkeypatch.setenv("POSTMARK_WEBHOOK_PASSWORD", POSTMARK_PASSWORD)
     monkeypatch.setenv("MAILGUN_WEBHOOK_SIGNING_KEY", MAILGUN_KEY)

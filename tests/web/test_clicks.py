@@ -21,7 +21,7 @@ from newsletter.tokens import TrackingSigner
 from newsletter.web import shutdown
 from newsletter.web.context import Services
 from tests.web.conftest import SECRET
-from tests.web.provider_hooks import TRACKERS, Hook
+from tests.web.hooks import TRACKERS, Hook
 
 TARGET = "https://example.net/a?b=1&c=2"
 

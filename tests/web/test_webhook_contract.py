@@ -1,5 +1,5 @@
 """What every provider's webhook promises (``POST /webhooks/postmark``, ``/mailgun``,
-``/ses``), each driven as its provider drives it (tests/web/provider_hooks.py), on
+``/ses``), each driven as its provider drives it (tests/web/hooks/), on
 SQLite and PostgreSQL: who is not the provider is refused and changes nothing; a bounce
 bounces and a complaint complains, through the one status rule, so a complaint is never
 downgraded; a retried record counts once; a record applied halfway (a worker killed)
@@ -22,7 +22,7 @@ from newsletter.send.ledger import Ledger
 from newsletter.store.returns import blocked_copies
 from newsletter.web.context import Services
 from tests.web.conftest import events_of
-from tests.web.provider_hooks import PROVIDERS, Hook
+from tests.web.hooks import PROVIDERS, Hook
 
 
 @pytest.fixture(params=PROVIDERS)

@@ -23,7 +23,7 @@ from newsletter.send.campaign_rows import Campaign, start_campaign
 from newsletter.store.engagement import engagement_by_subscriber
 from newsletter.web.context import Services
 from tests.web.conftest import Webhook
-from tests.web.provider_hooks import SendGridHook, figures
+from tests.web.hooks import SendGridHook, figures
 
 HOME = "https://example.org/"
 STORY = "https://example.org/story?utm=mail&x=<b>"

@@ -16,7 +16,7 @@ from newsletter.send.ledger import Ledger
 from newsletter.store.returns import blocked_copies
 from newsletter.web.context import Services
 from tests.web.conftest import events_of
-from tests.web.provider_hooks import MailgunHook
+from tests.web.hooks import MailgunHook
 
 signed = MailgunHook.signed
 

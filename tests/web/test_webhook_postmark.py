@@ -13,7 +13,7 @@ from newsletter.send.campaign_rows import start_campaign, state_counts
 from newsletter.send.ledger import Ledger
 from newsletter.store.returns import blocked_copies
 from newsletter.web.context import Services
-from tests.web.provider_hooks import POSTMARK_PASSWORD, PostmarkHook
+from tests.web.hooks import POSTMARK_PASSWORD, PostmarkHook
 
 bounce, change = PostmarkHook.bounce_record, PostmarkHook.change_record
 

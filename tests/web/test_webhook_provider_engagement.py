@@ -18,7 +18,7 @@ from newsletter.reports import make_report
 from newsletter.reports.formats import as_table
 from newsletter.send.campaign_rows import Campaign, reactions, start_campaign
 from newsletter.store.engagement import engagement_by_subscriber, provider_link_clicks
-from tests.web.provider_hooks import TRACKERS, Hook, figures
+from tests.web.hooks import TRACKERS, Hook, figures
 
 HOME = "https://example.org/"
 STORY = "https://example.org/story?utm=mail&x=<b>"

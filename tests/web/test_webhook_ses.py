@@ -15,7 +15,7 @@ from newsletter.send.campaign_rows import start_campaign, state_counts
 from newsletter.send.ledger import Ledger
 from newsletter.store.returns import blocked_copies
 from newsletter.web.context import Services
-from tests.web.provider_hooks import SES_TOPIC, SesHook
+from tests.web.hooks import SES_TOPIC, SesHook
 
 TOPIC = SES_TOPIC
 
