@@ -182,6 +182,8 @@ def send(
         return
 
     waiting = plan.to_send(retry_unknown=retry_unknown, retry_failed=retry_failed)
+    if dry_run and plan.subject_test is not None:
+        waiting = plan.to_build()  # a dry run builds the rest's messages too
     if waiting == 0 and not (plan.counts and plan.counts["in_flight"]):
         _nothing_to_send(plan, say, as_json)
         return
@@ -199,6 +201,11 @@ def send(
         pick=pick,
     )
     _finish(config, plan, summary, say, as_json=as_json)
+    if dry_run and plan.subject_test is not None:
+        say(
+            "Subject test: every reader's message was built with the first subject; the "
+            "sample is drawn when the campaign starts."
+        )
 
 
 Say = Callable[[str], None]
@@ -344,15 +351,21 @@ def _printer(*, err: bool) -> Say:
 def _send_tests(
     config: Config, plan: SendPlan, addresses: tuple[str, ...], say: Say, as_json: bool
 ) -> None:
-    deliveries = send_tests(config, plan, addresses)
-    results = [
-        {"to": address, **vars(delivery)}
-        for address, delivery in zip(addresses, deliveries, strict=True)
-    ]
+    # A subject test: a proof of each subject, so each can be read in an inbox.
+    test = plan.subject_test
+    subjects = list(zip(LETTERS, test.variants, strict=False)) if test else [("", None)]
+    results = []
+    for variant, subject in subjects:
+        deliveries = send_tests(config, plan, addresses, subject=subject)
+        results += [
+            {"to": address, **({"variant": variant} if variant else {}), **vars(delivery)}
+            for address, delivery in zip(addresses, deliveries, strict=True)
+        ]
     if as_json:
         click.echo(json.dumps({"test": results}, indent=2))
     for result in results:
-        say(f"Test to {result['to']}: {result['status']}" + _because(result["error"]))
+        which = f" (subject {result['variant']})" if "variant" in result else ""
+        say(f"Test to {result['to']}{which}: {result['status']}" + _because(result["error"]))
     if any(result["status"] != "sent" for result in results):
         raise click.exceptions.Exit(1)
 

@@ -129,7 +129,7 @@ class FrontMatter(Schema):
         if self.subject_variants is not None and self.subject is not None:
             raise ValueError(
                 "subject_variants: give either subject or subject_variants, not both (the "
-                "first variant is the subject of previews and test sends)"
+                "first variant is the subject of the preview)"
             )
         if self.ab is not None and self.subject_variants is None:
             raise ValueError("ab: only for a subject test; add subject_variants: or remove ab:")

@@ -72,6 +72,11 @@ class SendPlan:
     def has_errors(self) -> bool:
         return has_errors(self.findings)
 
+    def to_build(self) -> int:
+        """Messages ``--dry-run`` builds: every recipient still pending (a subject test's
+        rest too, with the first subject), or the whole audience of a new campaign."""
+        return self.audience.recipients if self.counts is None else self.counts["pending"]
+
     def to_send(self, *, retry_unknown: bool = False, retry_failed: bool = False) -> int:
         """Recipients a run would hand to the provider."""
         test = self.subject_test

@@ -4,6 +4,7 @@ sample reader's links, subject prefixed [TEST], recorded in no campaign."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from newsletter.config import Config
 from newsletter.errors import ProviderError, ProviderUnavailable, SendError
@@ -21,12 +22,16 @@ TEST_SAMPLE_NOTE = (
 )
 
 
-def send_tests(config: Config, plan: SendPlan, addresses: Sequence[str]) -> list[Delivery]:
+def send_tests(
+    config: Config, plan: SendPlan, addresses: Sequence[str], *, subject: str | None = None
+) -> list[Delivery]:
     """The issue to ``addresses`` with a sample recipient's links, subject prefixed
-    ``[TEST]``; recorded in no campaign (and needing no signing key)."""
+    ``[TEST]``; recorded in no campaign (and needing no signing key). ``subject``: one
+    of a subject test's subjects instead of the issue's."""
     refuse_on_errors(plan)
     sample = sample_personalization(config, plan.slug)
-    content = campaign_content(config, plan.compiled, topics=plan.topics, test=True)
+    compiled = plan.compiled if subject is None else replace(plan.compiled, subject=subject)
+    content = campaign_content(config, compiled, topics=plan.topics, test=True)
     recipients = [
         Recipient(
             # Addressed to the proof's own address, with no made-up name: the greeting

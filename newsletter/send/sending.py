@@ -91,7 +91,7 @@ def send_campaign(
                     content=content,
                     recipient=RecipientBuilder(config, links, campaign_id, returns),
                     size=size,
-                    total=plan.to_send(),
+                    total=plan.to_build(),
                     progress=progress,
                     where=None if plan.campaign else plan.segment_where(),
                 )

@@ -113,8 +113,7 @@ def test_subject_and_subject_variants_do_not_go_together(
     assert result.exit_code == 1
     assert (
         f"{SEED}: error: front matter: subject_variants: give either subject or "
-        "subject_variants, not both (the first variant is the subject of previews and test "
-        "sends)\n"
+        "subject_variants, not both (the first variant is the subject of the preview)\n"
     ) in result.output
 
 

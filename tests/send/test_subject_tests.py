@@ -31,6 +31,7 @@ from tests.send.subject_tests_helpers import (
     variants_in_ledger,
     with_variants,
 )
+from tests.send.test_send_cli import outbox_messages
 
 pytestmark = pytest.mark.usefixtures("secret", "on_both")
 
@@ -272,3 +273,37 @@ def test_a_scheduled_subject_test_sends_its_sample_when_due_and_queues_the_rest(
     [rest] = run_due(config, clock=lambda: due + dt.timedelta(hours=2))
     assert rest.outcome == "sent", rest.message
     assert sendgrid.received_by() == {f"reader{n}@example.org": 1 for n in range(20)}
+
+
+def test_test_sends_proof_each_subject_and_a_dry_run_builds_everyone(
+    configure: Callable[..., Config],
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    runner: CliRunner,
+    project: Path,
+) -> None:
+    configure(tracking={"clicks": True, "per_subscriber": True})  # the outbox, measured
+    with_variants(project)
+    subscribers(10)
+
+    proofs = runner.invoke(cli, ["send", SEED, "--test", "me@example.org"])
+
+    assert proofs.exit_code == 0, proofs.output
+    assert proofs.output.splitlines()[-2:] == [
+        "Test to me@example.org (subject A): sent",
+        "Test to me@example.org (subject B): sent",
+    ]
+    assert sorted(message["Subject"] for message in outbox_messages(project)) == sorted(
+        f"[TEST] {subject}" for subject in SUBJECTS
+    )
+
+    dry = runner.invoke(cli, ["send", SEED, "--dry-run"])
+
+    assert dry.exit_code == 0, dry.output
+    assert "Would send 10, failed 0" in dry.output
+    assert dry.output.splitlines()[-1] == (
+        "Subject test: every reader's message was built with the first subject; the sample "
+        "is drawn when the campaign starts."
+    )
+    assert campaign_rows.list_campaigns(store) == []
+    assert len(outbox_messages(project)) == 2  # the proofs only
