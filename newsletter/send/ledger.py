@@ -403,7 +403,8 @@ class Ledger:
         return bool(moved)
 
     def settle(self, outcomes: Sequence[Outcome]) -> None:
-        """Write outcomes of single ``in_flight`` rows (``per_message`` providers)."""
+        """Write outcomes of single ``in_flight`` rows (providers that send one message
+        at a time: the outbox, SMTP, SES)."""
         if outcomes:
             with write_connection(self.engine) as connection, connection.begin():
                 self._settle(connection, outcomes)
