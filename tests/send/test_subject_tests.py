@@ -6,6 +6,7 @@ the local SendGrid stand-in with tracking."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,7 +32,8 @@ from tests.send.subject_tests_helpers import (
     variants_in_ledger,
     with_variants,
 )
-from tests.send.test_send_cli import outbox_messages
+from tests.send.test_clicks import follow
+from tests.send.test_send_cli import body_of, outbox_messages
 
 pytestmark = pytest.mark.usefixtures("secret", "on_both")
 
@@ -307,3 +309,44 @@ def test_test_sends_proof_each_subject_and_a_dry_run_builds_everyone(
     )
     assert campaign_rows.list_campaigns(store) == []
     assert len(outbox_messages(project)) == 2  # the proofs only
+
+
+def test_first_party_clicks_through_the_web_app_decide_the_winner(
+    configure: Callable[..., Config],
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    runner: CliRunner,
+    project: Path,
+) -> None:
+    config = configure(
+        tracking={"clicks": True, "per_subscriber": True}, ab={"sample": "20%", "min_events": 2}
+    )
+    with_variants(project)
+    subscribers(20)
+    send_sample(runner)  # through the outbox: 2 readers each
+    sample = outbox_messages(project)
+    assert sorted(message["Subject"] for message in sample) == sorted(SUBJECTS * 2)
+    # Both of B's readers click their own tracked link, one of A's does.
+    clicked = [m for m in sample if m["Subject"] == SUBJECTS[1]] + [
+        next(m for m in sample if m["Subject"] == SUBJECTS[0])
+    ]
+    follow(
+        config,
+        [
+            re.findall(
+                rf'href="{re.escape(config.site_url)}(/c/[^"/]+/[^"]+)"', body_of(m, "html")
+            )[0]
+            for m in clicked
+        ],
+    )
+
+    [result] = run_due(config, clock=later(4.1))
+
+    assert result.outcome == "sent", result.message
+    [campaign] = campaign_rows.list_campaigns(store)
+    test = find_test(store, campaign.id)
+    assert test is not None
+    assert (test.winner, test.figures) == (2, ((1, 2), (2, 2)))
+    everyone = outbox_messages(project)
+    assert len({message["To"] for message in everyone}) == len(everyone) == 20
+    assert sum(message["Subject"] == SUBJECTS[1] for message in everyone) == 2 + 16
