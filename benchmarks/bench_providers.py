@@ -2,7 +2,7 @@
 
     python benchmarks/bench_providers.py [--subscribers 20000] [--runs 3]
                                          [--ses 2000] [--memory 100000]
-                                         [--memory-providers sendgrid,postmark,mailgun]
+                                         [--memory-providers sendgrid,postmark,mailgun,ses]
                                          [--postmark-whole]
 
 Each run sends one whole campaign end to end through the library (plan, snapshot,
@@ -16,8 +16,12 @@ against SendGrid's time for the same list.
 SES sends one request per reader (raw content, so each reader's own List-Unsubscribe
 travels), and moto answers each in milliseconds of its own CPU on the same machine: its
 list is smaller (``--ses``) and its time for ``--subscribers`` is its rate scaled up,
-said so in the table. Memory: peak RSS of a fresh process sending ``--memory`` readers
-through each HTTP provider (0: skipped).
+said so in the table. The same list also goes to benchmarks/ses_sink.py, a stand-in
+that answers at once and keeps nothing: what the sender alone allows. Each row gives
+the sender's CPU per recipient (this process, every thread) and, for moto, moto's.
+
+Memory: peak RSS of a fresh process sending ``--memory`` readers through each provider
+in ``--memory-providers`` (0: skipped); SES's go to the sink, as moto keeps every message.
 """
 
 from __future__ import annotations
@@ -58,14 +62,42 @@ def settings(provider: str, url: str) -> dict[str, Any]:
     return {"provider": "ses", "ses": {"rate_from_account": False, "connections": 8}}
 
 
-def run(work: Path, provider: str, url: str, count: int) -> dict[str, float]:
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU (user + system) of this process, or of process ``pid``, all threads."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(
+    work: Path, provider: str, url: str, count: int, server_pid: int | None = None
+) -> dict[str, float]:
+    """One campaign; its time, and the CPU per recipient of the sender (and the server's
+    with ``server_pid``)."""
     folder = Path(tempfile.mkdtemp(dir=work))
     config = make_project(folder, **settings(provider, url))
     populate(config, count)
-    sent, seconds = send(config)
+    environment = os.environ.copy()
+    if url and provider == "ses":
+        os.environ["AWS_ENDPOINT_URL"] = url
+    ours, theirs = cpu_seconds(), cpu_seconds(server_pid) if server_pid else 0.0
+    try:
+        sent, seconds = send(config)
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
+    figures = {
+        "seconds": seconds,
+        "rate": sent / seconds,
+        "cpu_ms": 1000 * (cpu_seconds() - ours) / sent,
+    }
+    if server_pid:
+        figures["server_cpu_ms"] = 1000 * (cpu_seconds(server_pid) - theirs) / sent
     shutil.rmtree(folder)
     assert sent == count, (provider, sent)
-    return {"seconds": seconds, "rate": sent / seconds}
+    return figures
 
 
 def memory_child(folder: Path) -> None:
@@ -87,9 +119,12 @@ def memory_run(work: Path, provider: str, url: str, count: int) -> dict[str, flo
     folder = work / f"memory-{provider}"
     config = make_project(folder, **settings(provider, url))
     populate(config, count)
+    environment = os.environ.copy()
+    if provider == "ses":
+        environment["AWS_ENDPOINT_URL"] = url  # the sink: moto would keep every message
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_providers", "--child", str(folder)],
-        capture_output=True, text=True, check=True, env=os.environ.copy(), cwd=ROOT,
+        capture_output=True, text=True, check=True, env=environment, cwd=ROOT,
     )  # fmt: skip
     shutil.rmtree(folder)
     figures: dict[str, float] = json.loads(result.stdout)
@@ -103,7 +138,9 @@ def main() -> None:
     parser.add_argument("--ses", type=int, default=2_000, help="SES's list (0: skipped).")
     parser.add_argument("--memory", type=int, default=100_000)
     parser.add_argument(
-        "--memory-providers", default="sendgrid,postmark,mailgun", help="Whose memory to measure."
+        "--memory-providers",
+        default="sendgrid,postmark,mailgun,ses",
+        help="Whose memory to measure.",
     )
     parser.add_argument(
         "--postmark-whole", action="store_true", help="Postmark without templates as well."
@@ -130,6 +167,7 @@ def main() -> None:
         server("tests.fakes.sendgrid") as sendgrid,
         server("tests.fakes.postmark") as postmark,
         server("tests.fakes.mailgun") as mailgun,
+        server("benchmarks.ses_sink") as ses_sink,
     ):
         work = Path(scratch)
         urls = {"sendgrid": sendgrid, "postmark": postmark, "mailgun": mailgun}
@@ -139,21 +177,25 @@ def main() -> None:
         command = moto_server_command()
         if args.ses and command:
             moto = MotoServer(command).start()
-            os.environ["AWS_ENDPOINT_URL"] = moto.url
             import boto3
 
-            boto3.client("ses").verify_email_identity(EmailAddress=SENDER)
+            boto3.client("ses", endpoint_url=moto.url).verify_email_identity(EmailAddress=SENDER)
         try:
             for _ in range(args.runs):
                 for provider, url in urls.items():
                     times.setdefault(provider, []).append(
                         run(work, provider, url, args.subscribers)
                     )
-                if moto is not None:
-                    times.setdefault("ses", []).append(run(work, "ses", "", args.ses))
+                if moto is not None and moto.process is not None:
+                    times.setdefault("ses", []).append(
+                        run(work, "ses", moto.url, args.ses, server_pid=moto.process.pid)
+                    )
+                if args.ses:
+                    times.setdefault("ses-sink", []).append(run(work, "ses", ses_sink, args.ses))
             if args.memory:
                 for provider in args.memory_providers.split(","):
-                    memory[provider] = memory_run(work, provider, urls[provider], args.memory)
+                    url = ses_sink if provider == "ses" else urls[provider]
+                    memory[provider] = memory_run(work, provider, url, args.memory)
         finally:
             if moto is not None:
                 moto.stop()
@@ -161,17 +203,25 @@ def main() -> None:
     base = statistics.median(r["seconds"] for r in times.get("sendgrid", [{"seconds": 1}]))
     print(f"\n{args.subscribers:,} recipients, median of {args.runs} runs; load: "
           f"{os.getloadavg()[0]:.1f}\n")  # fmt: skip
-    print("| provider | seconds | recipients/s | against SendGrid | target |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| provider | seconds | recipients/s | against SendGrid | target | sender's CPU "
+          "a recipient | server's CPU a recipient |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for provider, runs in times.items():
         rate = statistics.median(r["rate"] for r in runs)
         seconds = statistics.median(r["seconds"] for r in runs)
-        if provider == "ses":
+        cpu = statistics.median(r["cpu_ms"] for r in runs)
+        server_cpu = (
+            f"{statistics.median(r['server_cpu_ms'] for r in runs):.2f} ms"
+            if "server_cpu_ms" in runs[0]
+            else ""
+        )
+        label = provider
+        if provider.startswith("ses"):
             seconds = args.subscribers / rate
-            label = f"ses ({args.ses:,} sent to moto, scaled to {args.subscribers:,})"
-        else:
-            label = provider
-        print(f"| {label} | {seconds:.1f} | {rate:,.0f} | {seconds / base:.2f}x | <= 2x |")
+            to = "moto" if provider == "ses" else "the sink"
+            label = f"ses ({args.ses:,} sent to {to}, scaled to {args.subscribers:,})"
+        print(f"| {label} | {seconds:.1f} | {rate:,.0f} | {seconds / base:.2f}x | <= 2x "
+              f"| {cpu:.2f} ms | {server_cpu} |")  # fmt: skip
     if memory:
         print(f"\n| peak RSS sending {args.memory:,} | MB | seconds |\n| --- | --- | --- |")
         for provider, figures in memory.items():

@@ -2,12 +2,14 @@
 
 Each message is personalised and written here (as the SMTP provider does) and handed
 over with ``SendEmail`` and raw content, so every reader's own ``List-Unsubscribe``
-travels in their message; ``SendBulkEmail`` would need a stored template and cannot
-carry per-reader headers. ``ses.connections`` requests run at once, each reported to
-the campaign's :class:`~newsletter.send.providers.DeliveryLog` before and after (a crash
-leaves at most one message per connection ``unknown``). The campaign and subscriber
-ids go as message tags, which SES echoes in the events its configuration set
-(``ses.configuration_set``) publishes to SNS, read back by ``POST /webhooks/ses``.
+travels in their message. (``SendBulkEmail`` with a stored template and
+``ReplacementHeaders`` would take 50 readers a request, but moto, the SES the tests run
+against, has neither it nor SES v2 templates.) ``ses.connections`` requests run at
+once, each reported to the campaign's :class:`~newsletter.send.providers.DeliveryLog`
+before and after (a crash leaves at most one message per connection ``unknown``). The
+campaign and subscriber ids go as message tags, which SES echoes in the events its
+configuration set (``ses.configuration_set``) publishes to SNS, read back by
+``POST /webhooks/ses``.
 
 Region and credentials come from the usual AWS environment (``AWS_REGION``,
 ``AWS_ACCESS_KEY_ID``..., a profile, a role; ``AWS_ENDPOINT_URL`` for a local stand-in);
