@@ -67,7 +67,8 @@ from newsletter.send.subject_test import LETTERS, letter, why
     "--retry-unknown",
     is_flag=True,
     help="Also resend recipients whose batch was in flight when an earlier run died "
-    "(each may get the issue twice).",
+    "(each may get the issue twice). For a sequence's step: send it again to the readers "
+    "whose copy is unknown.",
 )
 @click.option(
     "--retry-failed",
