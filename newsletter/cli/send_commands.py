@@ -623,6 +623,8 @@ def status(state: State, issue: str | None, as_json: bool) -> None:
         click.echo(f"  started {campaign.created_at:%Y-%m-%d %H:%M} UTC, {finished}")
         click.echo(f"  {campaign.recipients} recipient(s): {_counts_line(item.counts)}")
         click.echo(f"  after it: {_reactions_line(item.reactions, state.config)}")
+        if item.subject_test:
+            click.echo(f"  subject test: winner {item.subject_test}")
         if item.handovers:
             handed = ", ".join(f"{name} {count}" for name, count in item.handovers.items())
             click.echo(f"  handed over: {handed}")

@@ -9,7 +9,7 @@ from typing import Any
 
 from newsletter.config import Config
 from newsletter.render.issues import ISSUE_NAME
-from newsletter.send import campaign_rows
+from newsletter.send import campaign_rows, subject_test
 from newsletter.store import open_store
 from newsletter.store.returns import blocked_copies
 
@@ -43,9 +43,12 @@ class CampaignStatus:
     reactions: dict[str, int]  # see campaign_rows.reactions
     handovers: dict[str, int] = field(default_factory=dict)  # provider -> handed over
     blocked: int = 0  # copies refused as a policy block (failed; nobody suppressed)
+    # A subject test's winner in words, or when the rest goes ("" for no test).
+    subject_test: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "subject_test": self.subject_test or None,
             **asdict(self.campaign),
             "counts": self.counts,
             "blocked": self.blocked,
@@ -71,11 +74,17 @@ def campaign_status(config: Config, issue: str | None = None) -> list[CampaignSt
                 campaign_rows.reactions(store, campaign.id),
                 campaign_rows.handovers(store, campaign.id),
                 blocked_copies(store, campaign.id),
+                _subject_test(store, campaign.id),
             )
             for campaign in campaigns
         ]
     finally:
         store.close()
+
+
+def _subject_test(store: Any, campaign_id: int) -> str:
+    test = subject_test.find_test(store, campaign_id)
+    return "" if test is None else subject_test.why(test)
 
 
 def slug_of(issue: str) -> str:

@@ -88,6 +88,8 @@ def test_the_sample_gets_the_variants_and_run_due_sends_the_winner_to_the_rest(
     sample = {variant: [s for s, v in variants.items() if v == variant] for variant in (1, 2)}
     report_events(store, campaign.id, "click", sample[2][:3] + sample[1][:1])
 
+    status = runner.invoke(cli, ["status", SEED]).output
+    assert "  subject test: winner not decided yet: the rest goes at " in status
     assert run_due(config, clock=later(3.9)) == []  # not yet: nothing more goes out
     assert sum(sendgrid.received_by().values()) == 10
     [result] = run_due(config, clock=later(4.1))
@@ -103,6 +105,10 @@ def test_the_sample_gets_the_variants_and_run_due_sends_the_winner_to_the_rest(
         2, "measured", ((1, 5), (3, 5))
     )  # fmt: skip
     assert campaign_rows.state_counts(store, campaign.id)["sent"] == 50
+    assert (
+        "  subject test: winner B, the higher click rate (A 20.0% (1 of 5), B 60.0% (3 of 5) "
+        "clicked)"
+    ) in runner.invoke(cli, ["status", SEED]).output
     assert run_due(config, clock=later(5)) == []  # sent: off the queue
 
 
