@@ -17,7 +17,7 @@ from newsletter.cli import State, cli, pass_state
 from newsletter.config import Config
 from newsletter.errors import SendError
 from newsletter.safe_text import visible
-from newsletter.send.campaign import Progress, SendSummary
+from newsletter.send.campaign import INTERRUPTED, Progress, SendSummary
 from newsletter.send.campaign_rows import Audience
 from newsletter.send.plan import SendPlan, plan_send, refuse_bad_pick, refuse_on_errors
 from newsletter.send.proofs import send_tests
@@ -122,7 +122,8 @@ def send(
 
     Shows the plan, runs the pre-send checks (refusing on errors), asks for
     confirmation, then sends with a progress bar. Nobody gets the issue twice: an
-    interrupted run is resumed by running the same command again.
+    interrupted run (Ctrl-C: exit status 130) is resumed by running the same command
+    again.
 
     \b
     Examples:
@@ -312,6 +313,11 @@ def _finish(
             f"{entry.local_time:%Y-%m-%d %H:%M %Z}: 'newsletter run-due' (cron) or "
             "'newsletter serve' decides and sends it; --pick decides now."
         )
+    if summary.stopped == INTERRUPTED:
+        # 130 like any program stopped by Ctrl-C (and like run-due), so a wrapper script
+        # can tell an interrupted send from a failed one.
+        click.echo(f"Error: {INTERRUPTED}", err=True)
+        raise click.exceptions.Exit(130)
     if summary.stopped:
         raise SendError(summary.stopped)
     settled = settle_after_send(config, summary)
