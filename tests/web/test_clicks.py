@@ -21,7 +21,7 @@ from newsletter.tokens import TrackingSigner
 from newsletter.web import shutdown
 from newsletter.web.context import Services
 from tests.web.conftest import SECRET
-from tests.web.hooks import TRACKERS, Hook
+from tests.web.hooks import PROVIDERS, Hook
 
 TARGET = "https://example.net/a?b=1&c=2"
 
@@ -129,7 +129,7 @@ def test_reader_keys_are_what_itsdangerous_would_sign() -> None:
         assert signer.read_reader_key(key) == (campaign_id, subscriber_id)
 
 
-@pytest.mark.parametrize("provider", TRACKERS)
+@pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_reader_counted_by_first_party_tracking_and_the_provider_counts_once(
     web_config: Config, make_hook: Callable[..., Hook], provider: str
 ) -> None:

@@ -1,12 +1,13 @@
-"""What every provider's webhook promises (``POST /webhooks/postmark``, ``/mailgun``,
-``/ses``), each driven as its provider drives it (tests/web/hooks/), on
+"""What every provider's webhook promises (``POST /webhooks/sendgrid``, ``/postmark``,
+``/mailgun``, ``/ses``), each driven as its provider drives it (tests/web/hooks/), on
 SQLite and PostgreSQL: who is not the provider is refused and changes nothing; a bounce
 bounces and a complaint complains, through the one status rule, so a complaint is never
 downgraded; a retried record counts once; a record applied halfway (a worker killed)
 leaves nothing, and the provider's retry applies it; records settle the campaign's
 ``unknown`` rows; a refusal of the content fails the copy as blocked and suppresses no
-one. Each provider's own ways (Postmark's records and basic auth, Mailgun's signed
-tokens, SNS's signatures and subscriptions) are in test_webhook_<provider>.py.
+one. Each provider's own ways (SendGrid's batches and signature, Postmark's records and
+basic auth, Mailgun's signed tokens, SNS's signatures and subscriptions) are in
+test_webhook.py (SendGrid) and test_webhook_<provider>.py.
 """
 
 from __future__ import annotations
@@ -76,17 +77,19 @@ def test_records_change_the_subscriber(
 
 
 @pytest.mark.parametrize("provider", [p for p in PROVIDERS if p != "ses"])  # SES has none
-def test_an_unsubscribe_unsubscribes_and_is_recorded_as_the_providers(
+def test_an_unsubscribe_unsubscribes_and_is_recorded_as_the_providers_for_the_campaign(
     make_hook: Callable[..., Hook], provider: str
 ) -> None:
     hook = make_hook(provider)
     subscriber = hook.site.store.add("ada@example.org", source="test")
 
-    assert hook.post(hook.unsubscribe(subscriber)).status_code == 200
+    assert hook.post(hook.unsubscribe(subscriber, campaign_id=12)).status_code == 200
 
     assert status_of(hook.site, subscriber) == "unsubscribed"
     [*_, last] = events_of(hook.site, subscriber.id)
     assert last["source"] == provider
+    record = hook.site.store.describe(subscriber.email)
+    assert (record["unsubscribe_source"], record["unsubscribe_campaign_id"]) == (provider, 12)
 
 
 def test_a_complaint_is_never_downgraded_and_a_retried_record_counts_once(
@@ -111,6 +114,7 @@ def test_records_settle_the_campaigns_unknown_rows(
 ) -> None:
     bob = site.store.add("bob@example.org", source="test")
     campaign = unknown_campaign(hook)
+    assert state_counts(site.store, campaign.id)["unknown"] == 2
 
     assert hook.post(hook.delivery(subscriber, campaign.id)).status_code == 200
     assert hook.post(hook.bounce(bob, campaign.id, 2)).status_code == 200
@@ -146,6 +150,8 @@ def test_without_its_secret_every_request_is_refused(
 ) -> None:  # fmt: skip
     if hook.name == "ses":
         hook = make_hook("ses", sns_topic_arns=[])  # no topic trusted
+    elif hook.name == "sendgrid":
+        hook.site.webhook_key = None  # read when the app starts: none was set
     else:
         monkeypatch.delenv(SECRETS[hook.name])
 

@@ -18,13 +18,13 @@ from newsletter.reports import make_report
 from newsletter.reports.formats import as_table
 from newsletter.send.campaign_rows import Campaign, reactions, start_campaign
 from newsletter.store.engagement import engagement_by_subscriber, provider_link_clicks
-from tests.web.hooks import TRACKERS, Hook, figures
+from tests.web.hooks import PROVIDERS, Hook, figures
 
 HOME = "https://example.org/"
 STORY = "https://example.org/story?utm=mail&x=<b>"
 
 
-@pytest.fixture(params=TRACKERS)
+@pytest.fixture(params=PROVIDERS)
 def provider(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name

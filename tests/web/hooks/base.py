@@ -12,8 +12,7 @@ from newsletter.models import Subscriber
 from newsletter.reports.queries import IssueReport
 from newsletter.web.context import EXTENSION, Services
 
-PROVIDERS = ("postmark", "mailgun", "ses")  # what test_webhook_contract.py holds to
-TRACKERS = ("sendgrid", *PROVIDERS)  # the providers whose opens and clicks are counted
+PROVIDERS = ("sendgrid", "postmark", "mailgun", "ses")  # test_webhook_contract.py's
 POSTMARK_PASSWORD = "postmark-webhook-password-for-tests"
 MAILGUN_KEY = "mailgun-webhook-signing-key-for-tests"
 SES_TOPIC = "arn:aws:sns:eu-west-1:123456789012:newsletter-events"

@@ -23,6 +23,7 @@ class SendGridHook(Hook):
     here is one event, posted as a batch of its own (a list: a batch as it is)."""
 
     name = "sendgrid"
+    unreadable = 400
 
     def __init__(self, app: Flask, key: ec.EllipticCurvePrivateKey) -> None:
         super().__init__(app)
@@ -44,6 +45,35 @@ class SendGridHook(Hook):
             **tags(reader, campaign_id),
             **extra,
         }
+
+    def forge(self, record: Any) -> TestResponse:
+        stranger = ec.generate_private_key(ec.SECP256R1())
+        return post_to_sendgrid(self.client, [record], key=stranger)
+
+    def bounce(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1) -> Any:
+        return self.event("bounce", reader, campaign_id, number, type="bounce",
+                          reason="550 5.1.1 no such user")  # fmt: skip
+
+    def soft_bounce(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                    ) -> Any:  # fmt: skip
+        return self.event("deferred", reader, campaign_id, number, attempt="2",
+                          response="451 4.2.0 mailbox busy, try again later")  # fmt: skip
+
+    def blocked(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1) -> Any:
+        spam = "550 5.7.1 Message rejected as spam by Content Filtering"
+        return self.event("bounce", reader, campaign_id, number, type="blocked", reason=spam)
+
+    def complaint(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                  ) -> Any:  # fmt: skip
+        return self.event("spamreport", reader, campaign_id, number)
+
+    def unsubscribe(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                    ) -> Any | None:  # fmt: skip
+        return self.event("unsubscribe", reader, campaign_id, number)
+
+    def delivery(self, reader: Subscriber, campaign_id: int | None = None, number: int = 1
+                 ) -> Any:  # fmt: skip
+        return self.event("delivered", reader, campaign_id, number)
 
     def open(self, reader: Subscriber, campaign_id: int | None, number: int) -> Any:
         return self.event("open", reader, campaign_id, number)
