@@ -16,7 +16,9 @@ from flask import Flask
 from sendgrid.helpers.eventwebhook import EventWebhook
 
 from newsletter.models import Subscriber
-from newsletter.send.campaign_rows import reactions
+from newsletter.send.campaign_rows import reactions, start_campaign, state_counts
+from newsletter.send.ledger import Ledger
+from newsletter.store.returns import blocked_copies
 from newsletter.web.context import EXTENSION, Services
 from newsletter.web.signature import verify_signature
 from tests.web.conftest import Webhook, events_of, public_key_text
@@ -129,6 +131,35 @@ def test_an_echoed_id_of_someone_else_falls_back_to_the_address(
 
     assert status_of(site, subscriber) == "complained"
     assert status_of(site, other) == "active"
+
+
+def test_a_batch_of_a_blocked_and_a_hard_bounce_fails_both_copies_one_as_blocked(
+    webhook: Webhook, site: Services, subscriber: Subscriber
+) -> None:
+    bob = site.store.add("bob@example.org", source="test")
+    campaign = start_campaign(
+        site.store, slug="issue-1", issue_path="i.md", subject="S", topics=(), provider="sendgrid"
+    )
+    ledger = Ledger(site.store, campaign.id)
+    batch = ledger.next_batch(after=0, size=10)
+    assert batch is not None
+    ledger.hand_over(batch)
+    ledger.recover()
+
+    response = webhook(
+        [
+            event("bounce", subscriber, 1, campaign_id=str(campaign.id), type="blocked",
+                  reason="550 5.7.1 Message rejected as spam by Content Filtering"),
+            event("bounce", bob, 2, campaign_id=str(campaign.id), type="bounce"),
+        ]
+    )  # fmt: skip
+
+    assert response.status_code == 200
+    assert state_counts(site.store, campaign.id)["failed"] == 2
+    assert blocked_copies(site.store, campaign.id) == 1  # what status and report count
+    assert status_of(site, subscriber) == "active"
+    assert not site.store.is_suppressed(subscriber.email)
+    assert status_of(site, bob) == "bounced"
 
 
 @pytest.mark.parametrize(
