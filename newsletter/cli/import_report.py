@@ -45,7 +45,7 @@ def print_summary(summary: ImportSummary) -> None:
         click.echo(f"Columns: {columns}")
     if summary.attribute_columns:
         kept = ", ".join(repr(name) for name in summary.attribute_columns)
-        click.echo(f"Kept as attributes: {kept}")
+        click.echo(f"Kept as attributes: {kept} (--ignore-other-columns leaves them out)")
     if summary.group_like_columns:
         _print_group_columns(summary.group_like_columns)
     if summary.ignored_columns:

@@ -96,6 +96,12 @@ def subscribers() -> None:
     "sequences), as if they had just signed up. Without it an import greets nobody.",
 )
 @click.option(
+    "--ignore-other-columns",
+    is_flag=True,
+    help="Leave out the columns the import does not read (by default each is kept as an "
+    "attribute of its row's subscriber, under the column's name, for segments).",
+)
+@click.option(
     "--encoding", default="utf-8", show_default=True, help="Text encoding of FILE (e.g. cp1252)."
 )
 @click.option(
@@ -113,6 +119,7 @@ def import_command(
     status: str,
     dry_run: bool,
     welcome: bool,
+    ignore_other_columns: bool,
     encoding: str,
     delimiter: str | None,
 ) -> None:
@@ -122,7 +129,8 @@ def import_command(
     the audience ZIP), Substack, Buttondown, Ghost, Kit, listmonk, beehiiv and
     MailerLite exports, and
     plain CSVs with the columns email (required), name or first name + last name,
-    topics, status, subscribed_at, source. Every opt-out, bounce and complaint
+    topics, status, subscribed_at, source; any other column is kept as an attribute
+    (--ignore-other-columns leaves it out). Every opt-out, bounce and complaint
     arrives suppressed; a row whose status is not understood is rejected, never
     imported as active. Rejected rows are listed with their line numbers and written
     to FILE.rejects.csv. Unsubscribed, bounced, complained and erased addresses are
@@ -149,6 +157,7 @@ def import_command(
         encoding=encoding,
         delimiter=delimiter,
         welcome=welcome,
+        ignore_other_columns=ignore_other_columns,
     )
     with (
         _store(state) as store,

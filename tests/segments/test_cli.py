@@ -131,3 +131,28 @@ def test_a_segment_over_an_imported_services_custom_fields(runner: CliRunner) ->
     assert listed(
         'source == "import:subscribed_members_export_5f2a.csv" and not attributes.country in ["PL"]'
     ) == ["amir@example.org", "mei@example.org"]
+
+
+def test_a_segment_over_a_plain_csvs_own_columns(runner: CliRunner, project: Path) -> None:
+    # A spreadsheet's columns the import does not read (Country, Plan) are kept as
+    # attributes, as other services' custom fields are, so a segment can use them.
+    sheet = project / "sheet.csv"
+    sheet.write_text(
+        "email,name,Country,Plan\n"
+        "ann@example.org,Ann,GB,pro\n"
+        "bob@example.org,Bob,FR,pro\n"
+        "cat@example.org,Cat,GB,\n",
+        encoding="utf-8",
+    )
+    code, output = run(runner, "subscribers", "import", str(sheet))
+    assert code == 0, output
+    assert "Kept as attributes: 'Country', 'Plan' (--ignore-other-columns" in output
+    assert "Ignored columns" not in output
+
+    def listed(segment: str) -> list[str]:
+        code, output = run(runner, "subscribers", "list", "--segment", segment, "--format", "csv")
+        assert code == 0, output
+        return [line.split(",")[0] for line in output.splitlines()[1:]]
+
+    assert listed('attributes.Country == "GB"') == ["ann@example.org", "cat@example.org"]
+    assert listed('attributes.Country == "GB" and attributes.Plan == "pro"') == ["ann@example.org"]

@@ -643,7 +643,8 @@ def test_an_unrecognised_interest_group_column_says_how_to_make_it_topics(
 
     assert code == 0, output
     assert (
-        "Kept as attributes: 'Phone Number', 'Newsletter Interests'\n"
+        "Kept as attributes: 'Phone Number', 'Newsletter Interests' "
+        "(--ignore-other-columns leaves them out)\n"
         "'Newsletter Interests' looks like an interest-group column: to make its groups "
         "topics, add it to newsletter.yaml and import again:\n"
         "  imports:\n"
@@ -673,3 +674,32 @@ def test_a_group_column_with_any_title_is_named_when_its_values_are_topics(
         "    - What would you like to read?\n"
     ) in output
     assert "'Company' look" not in output
+
+
+def test_a_plain_csvs_other_columns_are_attributes_unless_ignored(
+    runner: CliRunner, project: Path, project_store: Store
+) -> None:
+    (project / "sheet.csv").write_text(
+        "email,name,Country,Notes\nann@example.org,Ann,GB,met at the fair\n", encoding="utf-8"
+    )
+    (project / "later.csv").write_text(
+        "email,Country,Phone\nbob@example.org,FR,555-0100\n", encoding="utf-8"
+    )
+
+    code, output = run(runner, "subscribers", "import", "sheet.csv")
+    assert code == 0, output
+    assert output.splitlines()[:2] == [
+        "Read sheet.csv (comma-delimited): email from 'email', name from 'name'",
+        "Kept as attributes: 'Country', 'Notes' (--ignore-other-columns leaves them out)",
+    ]
+    ann = project_store.find("ann@example.org")
+    assert ann is not None and ann.attributes == {"Country": "GB", "Notes": "met at the fair"}
+
+    code, output = run(runner, "subscribers", "import", "later.csv", "--ignore-other-columns")
+    assert code == 0, output
+    assert output.splitlines()[:2] == [
+        "Read later.csv (comma-delimited): email from 'email'",
+        "Ignored columns: 'Country', 'Phone'",
+    ]
+    bob = project_store.find("bob@example.org")
+    assert bob is not None and bob.attributes == {}

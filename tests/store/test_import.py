@@ -151,8 +151,10 @@ def test_bom_semicolons_and_header_aliases(store: Store, tmp_path: Path) -> None
         "last_name": "Last Name",
         "topics": "Interests",
     }
-    assert summary.ignored_columns == ["Phone"]
+    assert summary.ignored_columns == []
+    assert summary.attribute_columns == ["Phone"]  # kept, as other services' own fields are
     assert store.find("ann@example.org") == store.get(1)
+    assert store.get(1).attributes == {"Phone": "555-0100"}  # type: ignore[union-attr]
     assert store.get(1).name == "Ann Lee"  # type: ignore[union-attr]
     assert store.get(1).topics == ("research", "stories", "events")  # type: ignore[union-attr]
 

@@ -43,7 +43,11 @@ def read_header(
         if field_name is None:
             if not name:
                 continue
-            if source_format.other_columns_as_attributes and key not in source_format.dropped:
+            if (
+                source_format.other_columns_as_attributes
+                and not options.ignore_other_columns
+                and key not in source_format.dropped
+            ):
                 attributes.append((name, position))
             else:
                 ignored.append(name)

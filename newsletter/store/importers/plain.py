@@ -4,7 +4,9 @@ Columns are found by common aliases (``E-mail``, ``First Name`` + ``Last Name``,
 A ``status`` cell may use another platform's word (Mailchimp's ``cleaned`` is
 bounced); an empty one takes the import's ``--status``; any other value rejects the
 row. The consent columns our export writes are read back, so an export imports into
-a fresh store unchanged.
+a fresh store unchanged. Any other column is kept as an attribute under its header's
+name (``Country`` is ``attributes.Country`` in a segment), as the services' custom
+fields are.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ STATUSES = {status: status for status in SUBSCRIBER_STATUSES} | {
 class PlainCsv(SourceFormat):
     name = "csv"
     title = "CSV file"
+    other_columns_as_attributes = True  # a spreadsheet's own columns: country, plan, ...
     columns = MappingProxyType(
         {
             "email": ("email", "emailaddress", "mail", "emailadresse", "correo"),

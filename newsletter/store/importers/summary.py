@@ -61,3 +61,5 @@ class ImportOptions:
     encoding: str = "utf-8"
     delimiter: str | None = None
     welcome: bool = False  # rows added as active enter the automations (welcome mail)
+    # Columns no field reads are listed as ignored instead of kept as attributes.
+    ignore_other_columns: bool = False
