@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, or_, select, union
 
 from newsletter.automations.digest import digest_settings, find_state, parse_every_setting
 from newsletter.automations.sequences import Sequence, Step, describe_after, read_sequences
@@ -45,7 +45,7 @@ class SequenceOverview:
     name: str
     path: str
     topics: list[str]
-    in_it: int  # active readers who entered and have a step still ahead of them
+    in_it: int  # active readers who entered and have a step still ahead (or due, unsent)
     entered: int  # active readers who ever entered (of the sequence's topics)
     steps: list[StepOverview] = field(default_factory=list)
 
@@ -70,72 +70,72 @@ def overview(config: Config, *, clock: Any = system_clock) -> list[SequenceOverv
 def _sequence(store: Store, sequence: Sequence, now: dt.datetime) -> SequenceOverview:
     last = max((step.after for step in sequence.steps), default=dt.timedelta(0))
     with store.engine.connect() as connection:
-
-        def entered(since: dt.datetime | None) -> int:
-            query = (
-                select(func.count())
-                .select_from(automation_entries)
-                .join(subscribers, subscribers.c.id == automation_entries.c.subscriber_id)
-                .where(
-                    recipient_condition(sequence.topics),
-                    subscribers.c.opt_in_at <= automation_entries.c.entered_at,
-                )
+        steps = [_step(connection, step, now) for step in sequence.steps]
+        entries = (
+            select(func.count())
+            .select_from(automation_entries)
+            .join(subscribers, subscribers.c.id == automation_entries.c.subscriber_id)
+            .where(
+                recipient_condition(sequence.topics),
+                subscribers.c.opt_in_at <= automation_entries.c.entered_at,
             )
-            if since is not None:
-                query = query.where(automation_entries.c.entered_at > since)
-            return connection.scalar(query) or 0
-
-        in_it, ever = entered(now - last), entered(None)
+        )
+        # Still ahead: the last step's time has not come, or a step is due now or
+        # waiting in its campaign (run-due has not sent it yet).
+        ahead: list[Any] = [automation_entries.c.entered_at > now - last]
+        if steps:
+            waiting = select(ledger.c.subscriber_id).where(
+                ledger.c.campaign_id.in_([id_ for _, due, versions in steps for id_ in versions]),
+                ledger.c.state == "pending",
+            )
+            behind = union(waiting, *(due for _, due, _ in steps)).subquery()
+            ahead.append(automation_entries.c.subscriber_id.in_(select(behind.c.subscriber_id)))
+        in_it = connection.scalar(entries.where(or_(*ahead))) or 0
+        ever = connection.scalar(entries) or 0
     return SequenceOverview(
         name=sequence.name,
         path=str(sequence.folder),
         topics=list(sequence.topics),
         in_it=in_it,
         entered=ever,
-        steps=[_step(store, step, now) for step in sequence.steps],
+        steps=[shown for shown, _, _ in steps],
     )
 
 
-def _step(store: Store, step: Step, now: dt.datetime) -> StepOverview:
-    with store.engine.connect() as connection:
-        row = connection.execute(
-            select(automation_steps.c.started_at, automation_steps.c.through).where(
-                automation_steps.c.automation == step.automation,
-                automation_steps.c.step == step.key,
-            )
-        ).one_or_none()
-        if row is None:  # never seen by run-due: it starts when its file was written
-            written = dt.datetime.fromtimestamp(step.path.stat().st_mtime, dt.UTC)
-            started_at = min(now, written)
-            row_through = started_at - step.after
-        else:
-            started_at, row_through = row.started_at, row.through
-        due = due_readers(connection, step, started_at, row_through, now).subquery()
-        due_now = connection.scalar(select(func.count()).select_from(due)) or 0
-        versions = (
-            select(automation_campaigns.c.campaign_id)
-            .where(
-                automation_campaigns.c.automation == step.automation,
-                automation_campaigns.c.step == step.key,
-            )
-            .scalar_subquery()
+def _step(
+    connection: Connection, step: Step, now: dt.datetime
+) -> tuple[StepOverview, Any, list[int]]:
+    """The step's figures, with who is due for it now (a SELECT) and its campaigns."""
+    row = connection.execute(
+        select(automation_steps.c.started_at, automation_steps.c.through).where(
+            automation_steps.c.automation == step.automation,
+            automation_steps.c.step == step.key,
         )
-        counted = connection.execute(
-            select(ledger.c.state, func.count())
-            .where(ledger.c.campaign_id.in_(versions))
-            .group_by(ledger.c.state)
-        ).all()
-        campaigns = connection.scalar(
-            select(func.count())
-            .select_from(automation_campaigns)
-            .where(
+    ).one_or_none()
+    if row is None:  # never seen by run-due: it starts when its file was written
+        written = dt.datetime.fromtimestamp(step.path.stat().st_mtime, dt.UTC)
+        started_at = min(now, written)
+        row_through = started_at - step.after
+    else:
+        started_at, row_through = row.started_at, row.through
+    due_select = due_readers(connection, step, started_at, row_through, now)
+    due_now = connection.scalar(select(func.count()).select_from(due_select.subquery())) or 0
+    versions = list(
+        connection.scalars(
+            select(automation_campaigns.c.campaign_id).where(
                 automation_campaigns.c.automation == step.automation,
                 automation_campaigns.c.step == step.key,
             )
         )
+    )
+    counted = connection.execute(
+        select(ledger.c.state, func.count())
+        .where(ledger.c.campaign_id.in_(versions))
+        .group_by(ledger.c.state)
+    ).all()
     found: dict[str, int] = {state: count for state, count in counted}
     states = {state: int(found.get(state, 0)) for state in LEDGER_STATES}
-    return StepOverview(
+    shown = StepOverview(
         step=step.key,
         path=str(step.path),
         after=describe_after(step.after),
@@ -143,8 +143,9 @@ def _step(store: Store, step: Step, now: dt.datetime) -> StepOverview:
         due_now=due_now,
         waiting=states["pending"],
         states=states,
-        versions=campaigns or 0,
+        versions=len(versions),
     )
+    return shown, due_select, versions
 
 
 @dataclass(frozen=True)

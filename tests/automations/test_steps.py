@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -215,6 +216,46 @@ def test_automations_lists_each_step_with_who_is_due_and_what_was_sent(
         ("01-thanks", 2),
         ("02-our-best", 0),
     ]
+
+
+def test_a_reader_whose_step_is_due_but_not_yet_sent_is_in_the_sequence(
+    welcome: Config, store: Store, runner: CliRunner
+) -> None:
+    # A one-step welcome sequence: the new reader's welcome mail is still ahead of them.
+    store.add("ada@example.org")
+
+    def heading() -> str:
+        result = runner.invoke(cli, ["automations"])
+        assert result.exit_code == 0, result.output
+        return result.output.splitlines()[0]
+
+    assert heading() == "welcome (automations/welcome, everyone): 1 in it, 1 entered"
+    run_due_steps(welcome)
+    assert heading() == "welcome (automations/welcome, everyone): 0 in it, 1 entered"
+
+
+def test_a_reader_past_the_last_steps_time_who_has_not_had_it_is_in_the_sequence(
+    welcome: Config,
+    store: Store,
+    runner: CliRunner,
+    write_step: Callable[..., Path],
+    project: Path,
+) -> None:
+    write_step("02-our-best", "3 days", title="Our best stories")
+    written = (now() - LATER - LATER).timestamp()  # the steps were there when ada joined
+    for step in (project / "automations/welcome").iterdir():
+        os.utime(step, (written, written))
+    ada = store.add("ada@example.org")
+    backdate(store, ada.id, LATER)  # both steps due; run-due has not run since
+
+    listed = json.loads(runner.invoke(cli, ["automations", "--json"]).output)
+    assert listed["sequences"][0]["in_it"] == 1
+    assert [step["due_now"] for step in listed["sequences"][0]["steps"]] == [1, 1]
+
+    run_due_steps(welcome)
+    listed = json.loads(runner.invoke(cli, ["automations", "--json"]).output)
+    assert listed["sequences"][0]["in_it"] == 0
+    assert [step["sent"] for step in listed["sequences"][0]["steps"]] == [1, 1]
 
 
 def test_report_sums_each_step_over_its_versions(
