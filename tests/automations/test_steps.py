@@ -25,6 +25,7 @@ from newsletter.send.schedule import DueChecker
 from newsletter.store import Store
 from newsletter.store.automation_tables import automation_entries
 from newsletter.store.schema import subscribers
+from newsletter.store.statuses import StatusChange
 from tests.automations.conftest import LATER, clock_at, now
 from tests.send.test_send_cli import outbox_messages
 
@@ -107,6 +108,41 @@ def test_the_second_step_comes_three_days_later_and_not_to_who_left(
         ("stays@example.org", "Thanks for joining"),
     ]
     assert stays.id != leaves.id
+
+
+@pytest.mark.parametrize("leaving", ["bounced", "complained", "erased"])
+def test_who_bounces_complains_or_is_erased_leaves_every_sequence_at_once(
+    leaving: str,
+    configure: Callable[..., Config],
+    store: Store,
+    project: Path,
+    write_step: Callable[..., Path],
+) -> None:
+    write_step("01-thanks", "0 days", title="Thanks for joining")
+    write_step("02-our-best", "3 days", title="Our best stories")
+    write_step("01-course", "1 day", title="Lesson one", sequence="course")
+    config = configure(
+        automations={
+            "welcome": {"path": "automations/welcome"},
+            "course": {"path": "automations/course"},
+        }
+    )
+    store.add("stays@example.org")
+    leaves = store.add("leaves@example.org")
+    run_due_steps(config)
+    if leaving == "erased":
+        assert store.forget("leaves@example.org")
+    else:
+        store.change_statuses([StatusChange(leaves.id, leaving, "test")])
+
+    run_due_steps(config, clock=clock_at(now() + LATER))
+
+    assert received(project) == [
+        ("leaves@example.org", "Thanks for joining"),
+        ("stays@example.org", "Lesson one"),
+        ("stays@example.org", "Our best stories"),
+        ("stays@example.org", "Thanks for joining"),
+    ]
 
 
 def test_someone_who_left_and_came_back_is_out_of_the_sequence(
