@@ -10,7 +10,9 @@ from newsletter.deliverability.dkim_keys import zone_txt_line
 from newsletter.deliverability.findings import Finding, SenderSetup
 
 
-def dmarc_findings(setup: SenderSetup) -> Iterator[Finding]:
+def dmarc_findings(setup: SenderSetup, *, dkim_ready: bool = True) -> Iterator[Finding]:
+    """``dkim_ready``: the DKIM check found our key in place (for SendGrid, the domain
+    authenticated), so receivers can verify the signature that alignment counts on."""
     domain = setup.from_domain
     suggested = zone_txt_line(
         f"_dmarc.{domain}", f"v=DMARC1; p=none; rua=mailto:dmarc-reports@{domain}"
@@ -66,29 +68,41 @@ def dmarc_findings(setup: SenderSetup) -> Iterator[Finding]:
                 record.name, f"{record.text.rstrip('; ')}; rua=mailto:dmarc-reports@{domain}"
             ),
         )
-    yield _alignment(setup, record)
+    yield _alignment(setup, record, dkim_ready)
 
 
-def _alignment(setup: SenderSetup, record: dmarc.DmarcRecord) -> Finding:
+def _alignment(setup: SenderSetup, record: dmarc.DmarcRecord, dkim_ready: bool) -> Finding:
     domain = setup.from_domain
     dkim_domain = setup.dkim_domain
     return_path = setup.return_path_domain
-    dkim_aligned = dkim_domain is not None and dmarc.aligned(
-        domain, dkim_domain, strict=record.strict("dkim")
+    dkim_aligned = (
+        dkim_ready
+        and dkim_domain is not None
+        and dmarc.aligned(domain, dkim_domain, strict=record.strict("dkim"))
     )
     spf_aligned = return_path is not None and dmarc.aligned(
         domain, return_path, strict=record.strict("spf")
     )
-    if setup.provider == "sendgrid":
-        spf_aligned = True  # SendGrid's return path is a subdomain of yours (em1234.)
-    parts = [
-        f"DKIM d={dkim_domain} {'is' if dkim_aligned else 'is not'} aligned"
-        if dkim_domain
-        else "no DKIM signature of ours",
-        f"the return path {return_path} {'is' if spf_aligned else 'is not'} aligned"
-        if return_path
-        else "SendGrid's return path (a subdomain of yours once authenticated) is aligned",
-    ]
+    sendgrid = setup.provider == "sendgrid"
+    if sendgrid:
+        # Once the domain is authenticated, SendGrid's return path is a subdomain of
+        # yours (em1234.); before, it is SendGrid's own, as is its signature's d=.
+        spf_aligned = dkim_ready
+    if dkim_domain is None:
+        signed = "no DKIM signature of ours"
+    elif not dkim_ready:
+        signed = (
+            f"DKIM d={dkim_domain} is not aligned (its key is not in place: see the dkim error)"
+        )
+    else:
+        signed = f"DKIM d={dkim_domain} {'is' if dkim_aligned else 'is not'} aligned"
+    if return_path:
+        returned = f"the return path {return_path} {'is' if spf_aligned else 'is not'} aligned"
+    elif spf_aligned:
+        returned = "SendGrid's return path (a subdomain of yours once authenticated) is aligned"
+    else:
+        returned = "SendGrid's return path is its own until the domain is authenticated"
+    parts = [signed, returned]
     said = f"From {domain}: " + "; ".join(parts)
     if dkim_aligned and spf_aligned:
         return Finding("alignment", "ok", domain, said)
@@ -97,17 +111,24 @@ def _alignment(setup: SenderSetup, record: dmarc.DmarcRecord) -> Finding:
             "alignment",
             "warning",
             domain,
-            f"{said}: DMARC passes through one of them only; align both (set "
+            f"{said}: DMARC passes through one of them only; align both ("
             + (
-                "bounces.address on the From domain)"
+                "set bounces.address on the From domain)"
                 if not spf_aligned
-                else f"{setup.dkim_setting})"
+                else f"set {setup.dkim_setting})"
+                if dkim_ready
+                else "publish the key the dkim check names)"
             ),
         )
     return Finding(
         "alignment",
         "error",
         domain,
-        f"{said}: DMARC fails, and Gmail and Yahoo reject or junk the mail; sign with "
-        "smtp.dkim for the From domain and put bounces.address on it",
+        f"{said}: DMARC fails, and Gmail and Yahoo reject or junk the mail; "
+        + (
+            "authenticate the domain at SendGrid (Settings > Sender Authentication) and "
+            "publish the CNAMEs the dkim check names"
+            if sendgrid
+            else f"sign with {setup.dkim_setting} for the From domain and put bounces.address on it"
+        ),
     )

@@ -44,12 +44,18 @@ def diagnose(
         checks.append(("spf", bounce_domain, lambda: spf_findings(setup, bounce_domain)))
     checks += [
         ("dkim", from_domain, lambda: dkim_findings(setup)),
-        ("dmarc", from_domain, lambda: dmarc_findings(setup)),
+        # Run after the DKIM check: a signature counts for alignment only when its
+        # key is in place (no DKIM error found above).
+        ("dmarc", from_domain, lambda: dmarc_findings(setup, dkim_ready=dkim_ready())),
     ]
     if config.mailbox.url:
         mx_domain = domain_of(config.bounces.address or config.sender.email)
         checks.append(("mx", mx_domain, lambda: mx_findings(setup, mx_domain)))
     checks.append(("https", config.site_url, lambda: https_findings(setup, ca_file, timeout)))
+
+    def dkim_ready() -> bool:
+        return not any(f.check == "dkim" and f.level == "error" for f in diagnosis.findings)
+
     for check, subject, run in checks:
         try:
             diagnosis.findings.extend(run())

@@ -93,13 +93,14 @@ def test_json_lists_every_finding_and_exits_1_on_an_error(
 
     assert code == 1
     report = json.loads(output)
-    assert report["errors"] == 1 and report["warnings"] == 0
+    # The signature nobody can verify no longer aligns: DMARC rests on SPF alone.
+    assert report["errors"] == 1 and report["warnings"] == 1
     [dkim] = [finding for finding in report["findings"] if finding["check"] == "dkim"]
     assert dkim["level"] == "error"
     assert dkim["subject"] == f"s1._domainkey.{DOMAIN}"
     assert dkim["record"] == signing_key.zone_line
     assert dkim["record"].startswith(f's1._domainkey.{DOMAIN}. IN TXT ( "v=DKIM1; k=rsa; p=MIIB')
-    assert {finding["level"] for finding in report["findings"]} == {"ok", "error"}
+    assert {finding["level"] for finding in report["findings"]} == {"ok", "warning", "error"}
 
 
 def test_the_record_to_publish_is_printed_under_an_error(
@@ -418,6 +419,46 @@ def test_nothing_aligned_is_an_error(configure: Configure, dns: FakeDns, test_ca
 
     assert alignment.level == "error"
     assert "DMARC fails" in alignment.message
+
+
+def test_a_signature_nobody_can_verify_counts_for_no_alignment(
+    configure: Configure, dns: FakeDns, test_ca: TestCA, signing_key: SigningKey
+) -> None:
+    config = configure()
+    dns.set(signing_key.record_name, "TXT")  # the key was never published
+
+    diagnosis = check(config, dns, test_ca)
+
+    assert [f.level for f in found(diagnosis, "dkim")] == ["error"]
+    [alignment] = found(diagnosis, "alignment")
+    assert alignment.level == "warning"
+    assert (
+        f"DKIM d={DOMAIN} is not aligned (its key is not in place: see the dkim error)"
+        in alignment.message
+    )
+    assert "the return path breastfeedingworld.example is aligned" in alignment.message
+
+
+def test_sendgrid_without_domain_authentication_aligns_nothing(
+    configure: Configure, dns: FakeDns, test_ca: TestCA
+) -> None:
+    """Until the domain is authenticated at SendGrid (the CNAMEs the dkim check asks
+    for), SendGrid signs as itself and bounces to its own domain: DMARC fails."""
+    config = configure(provider="sendgrid", sendgrid={"dkim_selectors": ["em1", "em2"]})
+    dns.set(DOMAIN, "TXT", "v=spf1 include:sendgrid.net ~all")
+
+    diagnosis = check(config, dns, test_ca)
+
+    assert [f.level for f in found(diagnosis, "dkim")] == ["error", "error"]
+    [alignment] = found(diagnosis, "alignment")
+    assert alignment.level == "error"
+    assert alignment.message == (
+        f"From {DOMAIN}: DKIM d={DOMAIN} is not aligned (its key is not in place: see the "
+        "dkim error); SendGrid's return path is its own until the domain is authenticated: "
+        "DMARC fails, and Gmail and Yahoo reject or junk the mail; authenticate the domain "
+        "at SendGrid (Settings > Sender Authentication) and publish the CNAMEs the dkim "
+        "check names"
+    )
 
 
 # -- MX ------------------------------------------------------------------------------
