@@ -381,3 +381,22 @@ def test_the_check_card_does_not_say_all_is_well_while_the_error_panel_shows(
 
     saved(workspace, issue_file, good)
     assert "No problems found." in checks_card(client.get(PAGE).text)
+
+
+def test_a_sequences_step_is_previewed_like_an_issue(project: Path) -> None:
+    # newsletter preview automations/welcome/01-thanks.md: the step is listed, shown in
+    # every view and checked, although it lives outside issues/.
+    step = project / "automations/welcome/01-thanks.md"
+    step.parent.mkdir(parents=True)
+    step.write_text(
+        "---\ntitle: Thanks for joining\npreheader: What to expect from us.\n"
+        "date: 2026-12-01\nafter: 0 days\n---\n\nThanks for joining us: one letter a month.\n",
+        encoding="utf-8",
+    )
+    client = Client(PreviewApp(Workspace(project / "newsletter.yaml", issue=step)))
+
+    assert 'href="/issue/01-thanks"' in client.get("/").text
+    text = page_text(client, "/issue/01-thanks")
+    assert "Thanks for joining – What to expect from us." in text
+    assert "Thanks for joining us: one letter a month." in text
+    assert "newsletter check No problems found." in text
