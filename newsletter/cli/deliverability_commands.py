@@ -131,7 +131,8 @@ def _dns_name(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to write the private key. Default: dkim/<selector>.pem in the project.",
+    help="Where to write the private key. Default: smtp.dkim.private_key_file when "
+    "smtp.dkim has this selector, else dkim/<selector>.pem in the project.",
 )
 @pass_state
 def keygen(state: State, selector: str, domain: str | None, bits: str, out: Path | None) -> None:
@@ -151,7 +152,14 @@ def keygen(state: State, selector: str, domain: str | None, bits: str, out: Path
     config = state.config
     configured = config.smtp.dkim.domain if config.smtp.dkim else None
     domain = domain or configured or config.sender.email.rpartition("@")[2].lower()
-    path = out if out is not None else config.root / "dkim" / f"{selector}.pem"
+    settings = config.smtp.dkim
+    if out is not None:
+        path = out
+    elif settings is not None and settings.selector == selector and settings.private_key_file:
+        # The file the configuration reads (and a missing key's error asks for).
+        path = config.root / settings.private_key_file
+    else:
+        path = config.root / "dkim" / f"{selector}.pem"
     key = generate_key(int(bits))
     write_private_key(path, key)
     signing = SigningKey(domain, selector, key, str(path))

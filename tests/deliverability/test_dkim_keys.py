@@ -5,18 +5,27 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import shlex
 import stat
 from pathlib import Path
 
 import dkim
 import pytest
+import yaml
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from dkim.canonicalization import Relaxed
 
 from newsletter.cli import cli
-from newsletter.deliverability.dkim_keys import SigningKey, generate_key, parse_key_record
+from newsletter.config import load_config
+from newsletter.deliverability.dkim_keys import (
+    SigningKey,
+    generate_key,
+    load_signing_key,
+    parse_key_record,
+)
 from newsletter.deliverability.dkim_signing import DkimSigner, relaxed_body
+from newsletter.errors import ConfigError
 
 DOMAIN = "breastfeedingworld.example"
 
@@ -79,6 +88,32 @@ def test_keygen_with_a_domain_and_a_file_of_ones_choosing(
     assert result.exit_code == 0, result.output
     assert "2026a._domainkey.mail.example.org. IN TXT" in result.output
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_the_keygen_a_missing_key_file_asks_for_makes_that_file(
+    runner: CliRunner, project: Path
+) -> None:
+    """Following the error's advice word for word fixes it: the key lands in the file
+    smtp.dkim.private_key_file names, not beside it."""
+    config_file = project / "newsletter.yaml"
+    settings = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    dkim_settings = {"selector": "s1", "private_key_file": "keys/mine.pem"}
+    settings["smtp"] = {"host": "127.0.0.1", "security": "none", "dkim": dkim_settings}
+    config_file.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_signing_key(load_config(config_file))
+    [advice] = re.findall(r"'(newsletter dkim keygen [^']*)'", str(refused.value))
+
+    made = runner.invoke(cli, shlex.split(advice)[1:])
+
+    assert made.exit_code == 0, made.output
+    assert made.output.splitlines()[0] == (
+        "Wrote the private key to keys/mine.pem (mode 0600; keep it secret)."
+    )
+    assert "       private_key_file: keys/mine.pem" in made.output.splitlines()
+    key = load_signing_key(load_config(config_file))
+    assert key is not None and key.source == str(project / "keys" / "mine.pem")
+    assert not (project / "dkim").exists()
 
 
 BODIES = [
