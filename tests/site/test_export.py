@@ -197,3 +197,55 @@ def walk(browser: Any, base: str, axe: str, problems: list[str]) -> tuple[set[st
     finally:
         context.close()
     return seen_pages, other_files
+
+
+# Where a page's first heading sits in its <main>, and whether anything scrolls sideways.
+HEADING_PLACE = """() => {
+    const main = document.querySelector('main').getBoundingClientRect();
+    const range = document.createRange();
+    range.selectNodeContents(document.querySelector('main h1, main h2'));
+    const heading = range.getBoundingClientRect();
+    return {
+        dir: document.documentElement.getAttribute('dir'),
+        lang: document.documentElement.getAttribute('lang'),
+        scrollWidth: document.documentElement.scrollWidth,
+        fromRight: main.right - heading.right,
+        fromLeft: heading.left - main.left,
+    };
+}"""
+
+
+@pytest.mark.chromium
+def test_an_arabic_site_reads_from_the_right_on_every_page(
+    runner: CliRunner,
+    project: Path,
+    published: Config,
+    static_server: tuple[str, Path],
+    browser: Any,
+    axe_source: str,
+) -> None:
+    settings = project / "newsletter.yaml"
+    settings.write_text(
+        settings.read_text(encoding="utf-8").replace("\nlanguage: en\n", "\nlanguage: ar\n"),
+        encoding="utf-8",
+    )
+    base, folder = static_server
+    assert runner.invoke(cli, ["site", "build", "--out", str(folder)]).exit_code == 0
+    problems: list[str] = []
+    pages, _ = walk(browser, base, axe_source, problems)  # axe-clean, nothing broken
+    assert problems == []
+    assert {base, f"{base}archive/{SEED_SLUG}/", f"{base}archive/milk-banks/"} <= pages, pages
+
+    years = {f"{base}years/2026/", f"{base}years/2027/"}  # linked once the home is full
+    for url in sorted(pages | years):
+        for width in (375, 700):
+            page = browser.new_page(viewport={"width": width, "height": 900})
+            try:
+                page.goto(url, wait_until="load")
+                place = page.evaluate(HEADING_PLACE)
+            finally:
+                page.close()
+            assert (place["dir"], place["lang"]) == ("rtl", "ar"), url
+            assert place["scrollWidth"] <= width, (url, width)
+            # The heading starts at the right edge and any gap is on its left.
+            assert place["fromRight"] < place["fromLeft"] + 1, (url, width, place)
