@@ -7,7 +7,8 @@ The sender announces each long wait on stderr ("waiting ... s"): the tests act o
 line, never on a guess of how long anything takes. While it waits, nobody it waits for
 may be ``in_flight``: a kill -9 or a Ctrl-C leaves them ``pending`` (and a later send
 mails each reader exactly once), and a reader who unsubscribes meanwhile is not mailed.
-The same holds for the back-off before a retry (SendGrid, Postmark, Mailgun, SMTP).
+The same holds for the hours-long wait of a full ``sending.per_hour`` or ``per_day``
+cap, and for the back-off before a retry (SendGrid, Postmark, Mailgun, SMTP).
 """
 
 from __future__ import annotations
@@ -203,6 +204,35 @@ def test_ctrl_c_during_the_rate_wait_stops_at_once_and_leaves_them_pending(
     assert "Stopping: nothing more is handed over" in sender.output
     assert "Error: interrupted (Ctrl-C): nothing more was handed over" in sender.output
     assert_nothing_in_flight(shared_store, mailer, ids)
+    assert_everyone_once(project, shared_store, mailer)
+
+
+@pytest.mark.parametrize(("cap", "stop"), [("per_hour", "ctrl-c"), ("per_day", "kill")])
+def test_a_stop_during_a_cap_s_hours_long_wait_leaves_the_waiting_readers_pending(
+    project: Path,
+    mailer: Mailer,
+    shared_store: Store,
+    configure: Callable[..., Config],
+    cap: str,
+    stop: str,
+) -> None:
+    """sending.per_hour and per_day: the first hand-over fills the cap, and the rest
+    wait the window out (an hour or a day) as pending readers, not in flight."""
+    configure(sending={cap: mailer.batch})
+    ids = add_readers(shared_store, mailer.readers)
+    sender = Sender(project)
+    sender.wait_for("for the rate limit (sending.rate, per_hour, per_day)")
+    waited = float(sender.output.rpartition("waiting ")[2].partition(" s ")[0])
+    assert waited > 3000  # the window, not a pace
+
+    if stop == "kill":
+        sender.kill()
+    else:
+        sender.process.send_signal(signal.SIGINT)
+        assert sender.finish(timeout=30) == 130, sender.output
+        assert "Error: interrupted (Ctrl-C): nothing more was handed over" in sender.output
+    assert_nothing_in_flight(shared_store, mailer, ids)
+    configure(sending={cap: None})  # lifted, or the next run waits for the window too
     assert_everyone_once(project, shared_store, mailer)
 
 
