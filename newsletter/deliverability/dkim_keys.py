@@ -149,14 +149,21 @@ def write_private_key(path: Path, key: rsa.RSAPrivateKey) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"{folder} is a file, not a folder: choose another --out for the key")
     try:
+        folder.mkdir(parents=True, exist_ok=True)
         # Created with 0600 from the start: never readable by others, not even briefly.
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise ConfigError(
             f"{path} already exists; it may be the key you sign with: choose another "
             "selector or file, or remove it first"
+        ) from None
+    except OSError as error:
+        raise ConfigError(
+            f"{path}: cannot write the key there ({error.strerror}); choose another --out"
         ) from None
     with os.fdopen(descriptor, "wb") as file:
         file.write(pem)

@@ -90,6 +90,25 @@ def test_keygen_with_a_domain_and_a_file_of_ones_choosing(
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
 
+def test_keygen_where_no_file_can_be_written_is_one_line(runner: CliRunner, tmp_path: Path) -> None:
+    blocker = tmp_path / "keys"
+    blocker.write_text("a file, not a folder", encoding="utf-8")
+
+    def keygen(out: Path) -> tuple[int, str]:
+        result = runner.invoke(cli, ["dkim", "keygen", "--selector", "s1", "--out", str(out)])
+        return result.exit_code, result.output
+
+    assert keygen(blocker / "s1.pem") == (
+        1,
+        f"Error: {blocker} is a file, not a folder: choose another --out for the key\n",
+    )
+    assert keygen(blocker / "deeper" / "s1.pem") == (
+        1,
+        f"Error: {blocker / 'deeper' / 's1.pem'}: cannot write the key there (Not a "
+        "directory); choose another --out\n",
+    )
+
+
 def test_the_keygen_a_missing_key_file_asks_for_makes_that_file(
     runner: CliRunner, project: Path
 ) -> None:
