@@ -17,7 +17,8 @@ from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.send import campaign_rows
 from newsletter.send.plan import plan_send
-from newsletter.send.schedule import list_schedule, run_due, schedule_issue
+from newsletter.send.schedule import list_schedule, run_due, schedule_issue, settle_after_send
+from newsletter.send.sending import send_campaign
 from newsletter.send.subject_test import decide, find_test, why
 from newsletter.store import Store
 from tests.fakes.sendgrid import FakeSendGrid
@@ -356,3 +357,33 @@ def test_first_party_clicks_through_the_web_app_decide_the_winner(
     everyone = outbox_messages(project)
     assert len({message["To"] for message in everyone}) == len(everyone) == 20
     assert sum(message["Subject"] == SUBJECTS[1] for message in everyone) == 2 + 16
+
+
+def test_a_measure_turned_off_during_the_wait_holds_the_rest_until_it_is_back(
+    configure: Callable[..., Config],
+    sendgrid: FakeSendGrid,
+    subscribers: Callable[..., list[int]],
+    runner: CliRunner,
+    project: Path,
+) -> None:
+    tracked_sendgrid(configure, sendgrid)
+    with_variants(project)
+    subscribers(20)
+    send_sample(runner)
+    untracked = configure(sendgrid={"tracking": False})
+
+    [held] = run_due(untracked, clock=later(4.1))
+
+    assert held.outcome == "held", held.message
+    assert "subject_variants: a subject test by clicks needs to know which reader" in held.message
+    assert sum(sendgrid.received_by().values()) == 4
+    tracked = configure(sendgrid={"tracking": True})
+    # Held until the editor sends it (what `send` does, four hours on): the rest is due,
+    # so the send decides and sends it, and the held entry is settled.
+    summary = send_campaign(
+        tracked, plan_send(tracked, project / SEED, now=later(4.1)()), clock=later(4.1)
+    )
+    settled = settle_after_send(tracked, summary)
+    assert settled is not None and settled.state == "held"
+    assert [entry.state for entry in list_schedule(tracked, include_sent=True)] == ["sent"]
+    assert sendgrid.received_by() == {f"reader{n}@example.org": 1 for n in range(20)}
