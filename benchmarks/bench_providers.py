@@ -18,7 +18,8 @@ travels), and moto answers each in milliseconds of its own CPU on the same machi
 list is smaller (``--ses``) and its time for ``--subscribers`` is its rate scaled up,
 said so in the table. The same list also goes to benchmarks/ses_sink.py, a stand-in
 that answers at once and keeps nothing: what the sender alone allows. Each row gives
-the sender's CPU per recipient (this process, every thread) and, for moto, moto's.
+the sender's CPU per recipient (this process, every thread) and the stand-in's (moto's
+for SES).
 
 Memory: peak RSS of a fresh process sending ``--memory`` readers through each provider
 in ``--memory-providers`` (0: skipped); SES's go to the sink, as moto keeps every message.
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -69,6 +71,16 @@ def cpu_seconds(pid: int | None = None) -> float:
         return usage.ru_utime + usage.ru_stime
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def listener_pid(url: str) -> int | None:
+    """The process listening at ``url`` (a stand-in started by ``server()``), from ss."""
+    port = url.rsplit(":", 1)[1].rstrip("/")
+    found = subprocess.run(
+        ["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True, check=False
+    ).stdout
+    match = re.search(r"pid=(\d+),", found)
+    return int(match.group(1)) if match else None
 
 
 def run(
@@ -184,14 +196,16 @@ def main() -> None:
             for _ in range(args.runs):
                 for provider, url in urls.items():
                     times.setdefault(provider, []).append(
-                        run(work, provider, url, args.subscribers)
+                        run(work, provider, url, args.subscribers, listener_pid(url))
                     )
                 if moto is not None and moto.process is not None:
                     times.setdefault("ses", []).append(
                         run(work, "ses", moto.url, args.ses, server_pid=moto.process.pid)
                     )
                 if args.ses:
-                    times.setdefault("ses-sink", []).append(run(work, "ses", ses_sink, args.ses))
+                    times.setdefault("ses-sink", []).append(
+                        run(work, "ses", ses_sink, args.ses, listener_pid(ses_sink))
+                    )
             if args.memory:
                 for provider in args.memory_providers.split(","):
                     url = ses_sink if provider == "ses" else urls[provider]
