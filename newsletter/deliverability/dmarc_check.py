@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from newsletter.deliverability import dmarc
 from newsletter.deliverability.dkim_keys import zone_txt_line
-from newsletter.deliverability.findings import Finding, SenderSetup
+from newsletter.deliverability.findings import OWN_RETURN_PATH, Finding, SenderSetup
 
 
 def dmarc_findings(setup: SenderSetup, *, dkim_ready: bool = True) -> Iterator[Finding]:
@@ -96,6 +96,27 @@ def _alignment(setup: SenderSetup, record: dmarc.DmarcRecord, dkim_ready: bool) 
         )
     else:
         signed = f"DKIM d={dkim_domain} {'is' if dkim_aligned else 'is not'} aligned"
+    if setup.provider in OWN_RETURN_PATH:
+        said = f"From {domain}: {signed}; {OWN_RETURN_PATH[setup.provider]}"
+        if dkim_aligned:
+            return Finding("alignment", "ok", domain, said)
+        return Finding(
+            "alignment",
+            "warning",
+            domain,
+            f"{said}: DMARC passes only through that custom domain, if it is set up ("
+            + (
+                f"set {setup.dkim_setting})"
+                if dkim_ready
+                else "publish the key the dkim check names)"
+            ),
+        )
+    # Where bounces.address would not move the return path, the setting that does.
+    moves_return_path = (
+        "mailgun.domain under the From domain"
+        if setup.provider == "mailgun"
+        else "bounces.address on the From domain"
+    )
     if return_path:
         returned = f"the return path {return_path} {'is' if spf_aligned else 'is not'} aligned"
     elif spf_aligned:
@@ -113,7 +134,7 @@ def _alignment(setup: SenderSetup, record: dmarc.DmarcRecord, dkim_ready: bool) 
             domain,
             f"{said}: DMARC passes through one of them only; align both ("
             + (
-                "set bounces.address on the From domain)"
+                f"set {moves_return_path})"
                 if not spf_aligned
                 else f"set {setup.dkim_setting})"
                 if dkim_ready
@@ -129,6 +150,6 @@ def _alignment(setup: SenderSetup, record: dmarc.DmarcRecord, dkim_ready: bool) 
             "authenticate the domain at SendGrid (Settings > Sender Authentication) and "
             "publish the CNAMEs the dkim check names"
             if sendgrid
-            else f"sign with {setup.dkim_setting} for the From domain and put bounces.address on it"
+            else f"sign with {setup.dkim_setting} for the From domain and set {moves_return_path}"
         ),
     )

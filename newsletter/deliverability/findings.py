@@ -23,6 +23,15 @@ PROVIDER_NAMES = {
     "mailgun": "Mailgun",
 }
 
+# Providers whose return path is their own unless set up there, where the doctor cannot
+# see that set-up (SendGrid's comes with its domain authentication, checked by its CNAMEs).
+OWN_RETURN_PATH = {
+    "postmark": "Postmark's return path is its own (pm.mtasv.net) unless a custom "
+    "Return-Path domain is set up there: not checked here",
+    "ses": "Amazon SES's return path is its own (amazonses.com) unless a custom MAIL FROM "
+    "domain is set up there: not checked here",
+}
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -36,7 +45,7 @@ class Finding:
 @dataclass(frozen=True)
 class Diagnosis:
     from_domain: str
-    return_path_domain: str | None  # None: the provider's own (SendGrid)
+    return_path_domain: str | None  # None: the provider's own (SendGrid, Postmark, SES)
     site_url: str
     provider: str
     nameserver: str  # HOST[:PORT] asked, or "system" (the system's nameservers)
@@ -72,10 +81,14 @@ class SenderSetup:
 
     @property
     def return_path_domain(self) -> str | None:
-        """Where bounces go, whose SPF receivers check: ``bounces.address``'s domain,
-        else the From domain; None for SendGrid, which uses a return path of its own."""
-        if self.provider == "sendgrid":
+        """Where bounces go, whose SPF receivers check: through SMTP ``bounces.address``'s
+        domain, else the From domain; through Mailgun its sending domain; None where the
+        provider bounces to a return path of its own, which only its own set-up can make
+        a domain of yours (SendGrid, Postmark, SES): none of those reads bounces.address."""
+        if self.provider == "sendgrid" or self.provider in OWN_RETURN_PATH:
             return None
+        if self.provider == "mailgun":
+            return (self.config.mailgun.domain or self.from_domain).lower()
         return domain_of(self.config.bounces.address or self.config.sender.email)
 
     @property

@@ -84,9 +84,11 @@ def test_postmark_dkim_is_checked_at_its_configured_selector(
     assert ok.message == f"{selector}._domainkey.{DOMAIN} publishes a 2048-bit RSA key"
     # Postmark signs as the From domain: DMARC alignment counts it.
     [aligned] = found(checked, "alignment")
+    # Postmark bounces to its own return path, not to bounces.address: not claimed.
     assert (aligned.level, aligned.message) == (
         "ok",
-        f"From {DOMAIN}: DKIM d={DOMAIN} is aligned; the return path {DOMAIN} is aligned",
+        f"From {DOMAIN}: DKIM d={DOMAIN} is aligned; Postmark's return path is its own "
+        "(pm.mtasv.net) unless a custom Return-Path domain is set up there: not checked here",
     )
     # Without the selector, the warning says what to set for Postmark, not smtp.dkim.
     [unaligned] = found(unset, "alignment")
@@ -140,3 +142,45 @@ def test_mailgun_dkim_selectors_point_to_mailgun_or_publish_a_key(
     dns.set(key.record_name, "TXT", key.txt_record)
     [ok] = found(check(manual, dns, test_ca), "dkim")
     assert (ok.subject, ok.level) == (f"k1._domainkey.{sending}", "ok")
+
+
+def test_mailgun_returns_to_its_sending_domain_not_to_bounces_address(
+    configure: Configure, dns: FakeDns, test_ca: TestCA
+) -> None:
+    """Mailgun's return path is bounce+...@ its sending domain, whatever bounces.address
+    says: that domain's SPF is checked, and it is what DMARC aligns."""
+    sending = f"mg.{DOMAIN}"
+    config = configure(
+        provider="mailgun",
+        mailgun={"domain": sending},
+        bounces={"address": "bounces@mailer.example.net"},
+    )
+
+    diagnosis = check(config, dns, test_ca)
+
+    assert diagnosis.return_path_domain == sending
+    assert [f.subject for f in found(diagnosis, "spf")] == [DOMAIN, sending]
+    [alignment] = found(diagnosis, "alignment")
+    assert alignment.message.startswith(
+        f"From {DOMAIN}: DKIM d={sending} is not aligned (its key is not in place: see the "
+        f"dkim error); the return path {sending} is aligned"
+    )
+
+
+def test_ses_is_never_said_to_return_to_bounces_address(
+    configure: Configure, dns: FakeDns, test_ca: TestCA
+) -> None:
+    config = configure(provider="ses", bounces={"address": "bounces@mailer.example.net"})
+
+    diagnosis = check(config, dns, test_ca)
+
+    assert diagnosis.return_path_domain is None
+    assert [f.subject for f in found(diagnosis, "spf")] == [DOMAIN]
+    [alignment] = found(diagnosis, "alignment")
+    assert alignment.level == "warning"
+    assert alignment.message == (
+        f"From {DOMAIN}: no DKIM signature of ours; Amazon SES's return path is its own "
+        "(amazonses.com) unless a custom MAIL FROM domain is set up there: not checked here: "
+        "DMARC passes only through that custom domain, if it is set up (set ses.dkim_tokens, "
+        "once SES's Easy DKIM CNAMEs are published)"
+    )
