@@ -25,7 +25,9 @@ def setup_warnings(config: Config, provider: str | None = None) -> list[str]:
             f"mailbox' can never match them to a reader; set bounces.address (e.g. "
             f"bounces@{sender_domain}) to a mailbox that mailbox.url reads"
         )
-    if bounces:
+    # Only SMTP sends from bounces.address (the outbox shows what SMTP would send); the
+    # API providers bounce to a return path of their own.
+    if bounces and provider in ("smtp", "outbox"):
         bounce_domain = bounces.rpartition("@")[2].lower()
         if not _same_organisation(sender_domain, bounce_domain):
             warnings.append(

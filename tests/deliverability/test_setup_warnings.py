@@ -53,6 +53,11 @@ def configure(project: Path) -> Callable[..., None]:
             {"provider": "smtp", "site_url": "http://news.breastfeedingworld.example"},
             [NO_BOUNCES, HTTP_SITE],
         ),
+        # Providers that bounce to a return path of their own never use bounces.address.
+        *(
+            ({"provider": provider, "bounces": {"address": "bounces@mailer.example.net"}}, [])
+            for provider in ("sendgrid", "postmark", "mailgun", "ses")
+        ),
         # On the From domain or a subdomain of it, SMTP with a return path: nothing to say.
         ({"provider": "smtp", "bounces": {"address": "b@returns.breastfeedingworld.example"}}, []),
     ],
