@@ -127,7 +127,7 @@ class NewsletterGroup(LazyGroup):
             state = ctx.find_object(State)
             if state is not None and state.debug:
                 raise
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(_printable(str(error))) from None
         except Exception as error:
             if not _is_database_error(error):
                 raise
@@ -142,6 +142,15 @@ class NewsletterGroup(LazyGroup):
             assert isinstance(error, SQLAlchemyError)
             url = state.config.database if state is not None and state._config else ""
             raise click.ClickException(str(database_error(error, url))) from None
+
+
+def _printable(message: str) -> str:
+    """An error's message as the terminal gets it: its lines kept, any other control
+    character written as an escape. Errors quote strangers' words (an SMTP server's
+    refusal, a value read from a file), which must not drive the terminal."""
+    from newsletter.safe_text import visible
+
+    return "\n".join(visible(line) for line in message.split("\n"))
 
 
 def _is_database_error(error: Exception) -> bool:

@@ -1,6 +1,7 @@
 """An SMTP server's refusal is a stranger's text: the ledger keeps it, and ``newsletter
 status`` prints it, without the control characters that would drive the terminal (an
-escape sequence that retitles or rewrites it, a NUL that ends a string early)."""
+escape sequence that retitles or rewrites it, a NUL that ends a string early); the
+send's own error line writes them out as escapes."""
 
 from __future__ import annotations
 
@@ -75,6 +76,11 @@ def test_a_relay_refusal_that_stops_the_campaign_is_stored_and_shown_cleaned(
     status = runner.invoke(cli, ["status"])
 
     assert sent.exit_code == 1
+    # The send's own error line quotes the refusal with its controls written out.
+    assert "refused at recipient: 554 5.7.1 \\x1b]0;owned\\x07Relay access\\x00 denied" in (
+        sent.output
+    )
+    assert "\x1b" not in sent.output and "\x00" not in sent.output
     with shared_store.engine.connect() as connection:
         stopped = connection.scalar(select(campaigns.c.last_error))
     assert stopped is not None
