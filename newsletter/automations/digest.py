@@ -238,7 +238,11 @@ def _send_or_hold(
         return _hold(config, store, name, path, now, reason, say, outcome="waiting")
     say(f"{name}: {count} new post(s): sending {shown} to {plan.to_send()} recipient(s)")
     try:
-        summary = send_campaign(config, plan)
+        summary = send_campaign(
+            config,
+            plan,
+            notice=lambda message: say(f"{name}: {message}"),  # a wait, a retry
+        )
     except SendError as error:
         return _hold(config, store, name, path, now, str(error), say)
     totals = summary.totals

@@ -380,7 +380,12 @@ def send_version(
     pending = plan.to_send(retry_unknown=retry_unknown)
     say(f"{name}: sending to {pending} reader(s) through {provider} (campaign {campaign.id})")
     try:
-        summary = send_campaign(config, plan, retry_unknown=retry_unknown)
+        summary = send_campaign(
+            config,
+            plan,
+            retry_unknown=retry_unknown,
+            notice=lambda message: say(f"{name}: {message}"),  # a wait, a retry
+        )
     except SendError as error:
         holder = _lease_holder(store, campaign.id)
         if holder is not None:

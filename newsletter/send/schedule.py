@@ -439,7 +439,11 @@ def _send_due(config: Config, store: Store, entry: Scheduled, say: Say, clock: C
     say(f"{entry.slug}: sending to {plan.to_send()} recipient(s) through {plan.provider}")
     try:
         summary = send_campaign(
-            config, plan, stop_when=_schedule_cancelled(store, entry.slug), clock=clock
+            config,
+            plan,
+            stop_when=_schedule_cancelled(store, entry.slug),
+            clock=clock,
+            notice=lambda message: say(f"{entry.slug}: {message}"),  # a wait, a retry
         )
     except SendError as error:
         holder = _lease_holder(store, entry.slug)
