@@ -63,6 +63,9 @@ def refusal_error(event: str) -> str:
 
 
 MAX_ID = 2**63 - 1  # above every id (ids are 64-bit)
+# A batch with more distinct (state, error) outcomes than this is written row by row: one
+# UPDATE per outcome would cost more than one per recipient.
+MAX_OUTCOME_GROUPS = 8
 
 
 def upcoming(
@@ -237,6 +240,14 @@ class Ledger:
             update(ledger)
             .where(one_pending)
             .values(state="skipped", error=_skip_reason(), updated_at=bindparam("now"))
+        )
+        # A batch's message ids, one per recipient (Postmark's), before its states move.
+        self._message_id_one = (
+            update(ledger)
+            .where(
+                self._mine, ledger.c.state == "in_flight", ledger.c.subscriber_id == bindparam("id")
+            )
+            .values(message_id=bindparam("new_message_id"))
         )
         self._settle_one = (
             update(ledger)
@@ -457,29 +468,87 @@ class Ledger:
                     .values(_row_values(state, message_id, error, when))
                 )
                 return
+            self._record_mixed(connection, claim, outcomes, in_batch, when)
+
+    def _record_mixed(
+        self,
+        connection: Connection,
+        claim: Claim,
+        outcomes: Sequence[tuple[str, str | None, str | None]],
+        in_batch: Any,
+        when: dt.datetime,
+    ) -> None:
+        """A batch whose outcomes differ. Postmark's, all sent with a message id each:
+        the ids row by row (a column no index holds, no timestamp to convert), then
+        one UPDATE per outcome (state, error) for the states and times. Every row still
+        ``in_flight`` ends with the same columns as :meth:`_settle_rows` would give it."""
+        groups: dict[tuple[str, str | None], list[int]] = {}
+        for recipient, (state, _, error) in zip(claim.recipients, outcomes, strict=True):
+            groups.setdefault((state, error), []).append(recipient.subscriber_id)
+        if len(groups) > MAX_OUTCOME_GROUPS:
+            self._settle_rows(connection, claim, outcomes, in_batch, when)
+            return
+        message_ids = {message_id for _, message_id, _ in outcomes}
+        shared_id: dict[str, str | None] = {}
+        if len(message_ids) == 1:
+            shared_id["message_id"] = message_ids.pop()
+        else:
+            # Before the states move: only rows still in flight are written.
             connection.execute(
-                update(ledger)
-                .where(in_batch, ledger.c.subscriber_id == bindparam("id"))
-                .values(
-                    state=bindparam("new_state"),
-                    message_id=bindparam("new_message_id"),
-                    error=bindparam("new_error"),
-                    sent_at=bindparam("new_sent_at"),
-                    updated_at=when,
-                ),
+                self._message_id_one,
                 [
-                    {
-                        "id": recipient.subscriber_id,
-                        "new_state": state,
-                        "new_message_id": message_id,
-                        "new_error": stored_error(error),
-                        "new_sent_at": when if state == "sent" else None,
-                    }
-                    for recipient, (state, message_id, error) in zip(
+                    {"id": recipient.subscriber_id, "new_message_id": message_id}
+                    for recipient, (_, message_id, _) in zip(
                         claim.recipients, outcomes, strict=True
                     )
                 ],
             )
+        for (state, error), ids in groups.items():
+            rows = in_batch if len(groups) == 1 else and_(in_batch, ledger.c.subscriber_id.in_(ids))
+            connection.execute(
+                update(ledger)
+                .where(rows)
+                .values(
+                    state=state,
+                    error=stored_error(error),
+                    sent_at=when if state == "sent" else None,
+                    updated_at=when,
+                    **shared_id,
+                )
+            )
+
+    def _settle_rows(
+        self,
+        connection: Connection,
+        claim: Claim,
+        outcomes: Sequence[tuple[str, str | None, str | None]],
+        in_batch: Any,
+        when: dt.datetime,
+    ) -> None:
+        """Every recipient's outcome written on its own row (outcomes too varied to group)."""
+        connection.execute(
+            update(ledger)
+            .where(in_batch, ledger.c.subscriber_id == bindparam("id"))
+            .values(
+                state=bindparam("new_state"),
+                message_id=bindparam("new_message_id"),
+                error=bindparam("new_error"),
+                sent_at=bindparam("new_sent_at"),
+                updated_at=when,
+            ),
+            [
+                {
+                    "id": recipient.subscriber_id,
+                    "new_state": state,
+                    "new_message_id": message_id,
+                    "new_error": stored_error(error),
+                    "new_sent_at": when if state == "sent" else None,
+                }
+                for recipient, (state, message_id, error) in zip(
+                    claim.recipients, outcomes, strict=True
+                )
+            ],
+        )
 
     def finish(self, *, error: str | None) -> None:
         """Note how this run ended: finished when nothing is pending, in flight or

@@ -17,7 +17,7 @@ from newsletter.cli import cli
 from newsletter.errors import SendError
 from newsletter.send import campaign_rows, ledger
 from newsletter.send.lease import Lease
-from newsletter.store import Store, open_store_url
+from newsletter.store import Store, open_store_url, schema
 from newsletter.store.schema import campaigns
 from tests.send.conftest import SEED
 
@@ -295,3 +295,57 @@ def test_sent_messages_count_against_the_caps_of_later_runs(db: Store) -> None:
 
     assert count == 3
     assert campaign_rows.now() - at < dt.timedelta(minutes=1)
+
+
+def ledger_rows(store: Store, campaign_id: int) -> dict[int, tuple[object, ...]]:
+    """subscriber id -> (state, message id, error, sent at set, updated at) of the campaign."""
+    query = select(
+        schema.ledger.c.subscriber_id,
+        schema.ledger.c.state,
+        schema.ledger.c.message_id,
+        schema.ledger.c.error,
+        schema.ledger.c.sent_at,
+        schema.ledger.c.updated_at,
+    ).where(schema.ledger.c.campaign_id == campaign_id)
+    with store.engine.connect() as connection:
+        return {
+            row[0]: (row[1], row[2], row[3], row[4] is not None and row[4] == row[5], row[5])
+            for row in connection.execute(query)
+        }
+
+
+@pytest.mark.parametrize("kinds", [1, 3, 12], ids=["one-outcome", "few", "many"])
+def test_each_recipient_of_a_batch_keeps_its_own_outcome_and_message_id(
+    db: Store, kinds: int
+) -> None:
+    # Postmark's batches: a message id per recipient, now and then a refusal among them
+    # (few kinds of outcome: written per kind; many: row by row). Either way each row
+    # gets its state, id and error, sent_at only when sent, and a row the delivery log
+    # settled already (a per-message provider's report) is left as it was.
+    ids = add_readers(db, 24)
+    campaign = start(db)
+    book = ledger.Ledger(db, campaign.id)
+    claim = hand_over(book, after=0, size=24)
+    assert claim is not None
+    settled = ledger.Outcome(ids[5], "failed", None, "550 reported by the log")
+    book.settle([settled])
+    before = ledger_rows(db, campaign.id)[ids[5]]
+    outcomes: list[tuple[str, str | None, str | None]] = [
+        ("sent", f"id-{n}", None)
+        if n % kinds == 0
+        else ("failed" if n % 2 else "unknown", None, f"refusal {n % kinds}")
+        for n in range(24)
+    ]
+    outcomes[5] = ("sent", "not-this-one", None)
+
+    book.record(claim, outcomes, handed_over=("postmark", 23))
+
+    rows = ledger_rows(db, campaign.id)
+    assert rows[ids[5]] == before
+    for n, subscriber_id in enumerate(ids):
+        if n == 5:
+            continue
+        state, message_id, error = outcomes[n]
+        assert rows[subscriber_id][:4] == (state, message_id, error, state == "sent"), n
+    assert len({rows[s][4] for n, s in enumerate(ids) if n != 5}) == 1  # one time for all
+    assert book.count("in_flight") == 0
