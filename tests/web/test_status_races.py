@@ -40,8 +40,7 @@ from newsletter.web.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.mailbox.conftest import fill
 from tests.store.databases import holding_rows
 from tests.web.conftest import SECRET, events_of
-from tests.web.test_webhook_postmark import PASSWORD as POSTMARK_PASSWORD
-from tests.web.test_webhook_postmark import bounce as postmark_bounce
+from tests.web.hooks import POSTMARK_PASSWORD, PostmarkHook
 
 # Only PostgreSQL interleaves writers: SQLite's take the write lock at BEGIN.
 concurrent = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -172,7 +171,7 @@ def test_a_complaint_stays_a_complaint_after_every_later_report_of_a_bounce(
     post_events([sendgrid_event("unsubscribe", angry)])
     postmark = app.test_client().post(
         "/webhooks/postmark",
-        json=postmark_bounce(angry),
+        json=PostmarkHook.bounce_record(angry),
         headers={"Authorization": f"Basic {credentials}"},
     )
     imported = [
