@@ -4,10 +4,12 @@ It refuses what Mailgun refuses: a missing or wrong basic auth ``api:<key>`` (40
 "Forbidden"), a domain it does not know (404), an unverified domain (403), a sandbox
 domain sending to an address that is not an authorised recipient (403), no ``from``, no
 ``to``, more than 1,000 recipients, neither ``text`` nor ``html``, ``recipient-variables``
-that are not a JSON object (400), a body over 25 MB (413). Only form-urlencoded bodies
-are read (what the provider sends). An accepted request becomes one message per
-recipient with ``%recipient.KEY%`` filled from their variables, in the body, the headers
-(``h:``) and the user variables (``v:``), as Mailgun does::
+that are not a JSON object (400), a body over 25 MB (413). It reads
+``multipart/form-data`` (what the provider sends) and form-urlencoded bodies; a
+multipart body without its boundary, or a part without a ``form-data`` name, is a 400.
+An accepted request becomes one message per recipient with ``%recipient.KEY%`` filled
+from their variables, in the body, the headers (``h:``) and the user variables
+(``v:``), as Mailgun does::
 
     with FakeMailgun() as mailgun:
         ... MailgunProvider with mailgun.api_url = mailgun.url ...
@@ -32,12 +34,15 @@ from urllib.parse import parse_qsl
 import orjson
 
 from tests.fakes.http_api import FakeApi, Request, serve_until_stdin_closes
+from tests.fakes.postmark import addresses_in
 
 API_KEY = "key-fake-mailgun-for-tests"
 DOMAIN = "mg.breastfeedingworld.example"
 MAX_RECIPIENTS = 1000
 MAX_BODY_BYTES = 25 * 1024 * 1024
 VARIABLE = re.compile(r"%recipient\.([A-Za-z0-9_]+)%")
+BOUNDARY = re.compile(r';\s*boundary="?([^";]+)"?')
+PART_NAME = re.compile(rb'^Content-Disposition:\s*form-data;\s*name="([^"]*)"', re.I | re.M)
 
 
 def error(message: str) -> bytes:
@@ -76,11 +81,9 @@ class FakeMailgun(FakeApi):
             return 404, error(f"Domain not found: {domain}")
         if len(request.body) > MAX_BODY_BYTES:
             return 413, error("request entity too large")
-        if not request.headers.get("content-type", "").startswith(
-            "application/x-www-form-urlencoded"
-        ):
-            return 400, error("the stand-in reads form-urlencoded bodies only")
-        fields = parse_qsl(request.body.decode(), keep_blank_values=True)
+        fields = _fields(request.headers.get("content-type", ""), request.body)
+        if fields is None:
+            return 400, error("the body is not form data (multipart or urlencoded) as sent")
         form: dict[str, list[str]] = {}
         for name, value in fields:
             form.setdefault(name, []).append(value)
@@ -91,7 +94,7 @@ class FakeMailgun(FakeApi):
             return 400, error("'to' parameter is missing")
         if len(to) > MAX_RECIPIENTS:
             return 400, error("Too many recipients: at most 1000 per message")
-        addresses = [email.utils.parseaddr(item)[1] for item in to]
+        addresses = [_address(item) for item in to]
         if not all("@" in address for address in addresses):
             return 400, error("'to' parameter is not a valid address. please check documentation")
         if not (form.get("text") or form.get("html")):
@@ -104,7 +107,7 @@ class FakeMailgun(FakeApi):
             variables = None
         if not isinstance(variables, dict):
             return 400, error("recipient-variables parameter is not a valid JSON")
-        request.parsed = (form, variables)
+        request.parsed = (form, variables, addresses)
         if domain in self.unverified:
             return 403, error(
                 f"Domain {domain} is not allowed to send: Please activate your Mailgun "
@@ -120,12 +123,9 @@ class FakeMailgun(FakeApi):
         return None
 
     def accept(self, request: Request) -> tuple[bytes, list[str]]:
-        form, variables = request.parsed
+        form, variables, addresses = request.parsed
         message_id = f"{secrets.token_hex(8)}@{DOMAIN}"
-        addresses = []
-        for to in form["to"]:
-            address = email.utils.parseaddr(to)[1]
-            addresses.append(address)
+        for to, address in zip(form["to"], addresses, strict=True):
             if self.keep_requests:
                 own = variables.get(address, {})
                 message = _deliver(form, to, own)
@@ -140,6 +140,46 @@ class FakeMailgun(FakeApi):
     def messages(self) -> list[EmailMessage]:
         with self.lock:
             return list(self.delivered)
+
+
+def _fields(content_type: str, body: bytes) -> list[tuple[str, str]] | None:
+    """The form's fields in order; None if the body is not the form it says it is."""
+    try:
+        return _decoded_fields(content_type, body)
+    except UnicodeDecodeError:
+        return None
+
+
+def _decoded_fields(content_type: str, body: bytes) -> list[tuple[str, str]] | None:
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        return parse_qsl(body.decode(), keep_blank_values=True)
+    found = BOUNDARY.search(content_type)
+    if not content_type.startswith("multipart/form-data") or found is None:
+        return None
+    delimiter = b"--" + found[1].encode()
+    pieces = body.split(delimiter)
+    if len(pieces) < 3 or pieces[0] or not pieces[-1].startswith(b"--"):
+        return None
+    fields = []
+    for piece in pieces[1:-1]:
+        head, blank, value = piece.partition(b"\r\n\r\n")
+        name = PART_NAME.search(head)
+        if (
+            not blank
+            or name is None
+            or not piece.startswith(b"\r\n")
+            or not value.endswith(b"\r\n")
+        ):
+            return None
+        fields.append((name[1].decode(), value[:-2].decode()))
+    return fields
+
+
+def _address(to: str) -> str:
+    """The address of one ``to`` value, as ``email.utils.parseaddr`` reads it ("" if
+    it holds none, or several)."""
+    found = addresses_in(to)
+    return found[0] if len(found) == 1 else ""
 
 
 def _b64(text: str) -> str:

@@ -4,6 +4,7 @@ API provider does is in test_http_api_providers.py."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -15,6 +16,7 @@ from newsletter.errors import ConfigError
 from newsletter.models import Personalization
 from newsletter.send import campaign_rows
 from newsletter.send.providers import Batch, Content, Recipient, get_provider
+from newsletter.send.providers.http_api import post
 from newsletter.store import Store
 from newsletter.tokens import Signer
 from tests.fakes.mailgun import API_KEY, DOMAIN, FakeMailgun
@@ -141,3 +143,49 @@ def test_without_a_domain_nothing_is_sent(configure: Callable[..., Config]) -> N
 
     with pytest.raises(ConfigError, match=r"mailgun\.domain is not set: give the sending domain"):
         get_provider(config)
+
+
+def test_content_that_looks_like_form_data_arrives_as_written(
+    configure: Callable[..., Config], mailgun: FakeMailgun
+) -> None:
+    # The request is multipart/form-data: the issue's text, HTML and each reader's values
+    # go as they are, so lines that look like a part's boundary or headers must not cut them.
+    config = mailgun_config(configure, mailgun)
+    text = 'Hi [[text:name]]\r\n--newsletter_0\r\nContent-Disposition: form-data; name="to"\r\n'
+    content = Content.from_config(
+        config, subject='Grüße -- "%"', html="<p>[[html:name]] &amp; ✓</p>", text=text
+    )
+    ann = Recipient(Personalization(email="ann@example.org", name="Ann --x ✓ 日本"))
+
+    with get_provider(config) as provider:
+        [delivery] = provider.send_batch(Batch(content, [ann]))
+
+    assert delivery.status == "sent"
+    [message] = mailgun.messages()
+    assert message["Subject"] == 'Grüße -- "%"'
+    plain, html = parts(message)
+    assert plain.startswith("Hi Ann --x ✓ 日本\n--newsletter_0\nContent-Disposition: form-data")
+    assert html == "<p>Ann --x ✓ 日本 &amp; ✓</p>\n"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="to"'),
+        ("multipart/form-data", b'--b\r\nContent-Disposition: form-data; name="to"\r\n\r\nx\r\n'),
+        ("multipart/form-data; boundary=b", b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--"),
+        ("application/json", b'{"to": "ann@example.org"}'),
+    ],
+    ids=["cut-short", "no-boundary", "no-name", "json"],
+)
+def test_the_stand_in_refuses_a_body_that_is_not_the_form_it_says(
+    mailgun: FakeMailgun, content_type: str, body: bytes
+) -> None:
+    headers = {"Authorization": "Basic " + _basic(f"api:{API_KEY}"), "Content-Type": content_type}
+    answer = post(f"{mailgun.url}/v3/{DOMAIN}/messages", body, headers, timeout=5)
+    assert answer.status == 400
+    assert mailgun.messages() == []
+
+
+def _basic(credentials: str) -> str:
+    return base64.b64encode(credentials.encode()).decode()
