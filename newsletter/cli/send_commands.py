@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
 
 from newsletter.cli import State, cli, pass_state
+from newsletter.cli.ctrl_c import stop_on_ctrl_c
 from newsletter.config import Config
 from newsletter.errors import SendError
 from newsletter.safe_text import visible
@@ -323,29 +322,6 @@ def _finish(
     settled = settle_after_send(config, summary)
     if settled is not None:
         say(f"Schedule:  the {settled.state} entry for {settled.slug} is marked sent.")
-
-
-@contextmanager
-def stop_on_ctrl_c() -> Iterator[threading.Event]:
-    """An event that the first Ctrl-C sets instead of raising KeyboardInterrupt: the run
-    ends its waits and stops before its next hand-over, recording everything first (an
-    interrupt in the middle of a database call would leave its connection unusable). A
-    second Ctrl-C interrupts at once, as usual."""
-    stopping = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stopping  # signal handlers live in the main thread only
-        return
-
-    def on_ctrl_c(_signum: int, _frame: object) -> None:
-        stopping.set()
-        signal.signal(signal.SIGINT, previous)
-        click.echo("\nStopping: nothing more is handed over (Ctrl-C again to quit now).", err=True)
-
-    previous = signal.signal(signal.SIGINT, on_ctrl_c)
-    try:
-        yield stopping
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _printer(*, err: bool) -> Say:
