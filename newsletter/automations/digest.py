@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +38,9 @@ from newsletter.config import AutomationSettings, Config, parse_every
 from newsletter.errors import NewsletterError, SendError
 from newsletter.render.issues import issue_slug
 from newsletter.send import campaign_rows
+from newsletter.send.campaign import INTERRUPTED
 from newsletter.send.plan import plan_send
-from newsletter.send.schedule import issue_hash
+from newsletter.send.schedule import issue_hash, why_stopped
 from newsletter.send.sending import send_campaign
 from newsletter.store import Store, open_store
 from newsletter.store.digest_tables import SEEN_LIMIT, automation_feeds
@@ -92,7 +94,9 @@ def digest_settings(config: Config) -> dict[str, AutomationSettings]:
 @dataclass(frozen=True)
 class DigestResult:
     name: str
-    outcome: str  # sent, waiting (for approval), held (checks failed), stopped, nothing, failed
+    # sent, waiting (for approval), held (checks failed), stopped, interrupted (Ctrl-C: the
+    # next run resumes it), nothing, failed
+    outcome: str
     message: str
 
 
@@ -108,9 +112,16 @@ class DigestState:
 
 
 def run_due_digests(
-    config: Config, *, clock: Clock = system_clock, say: Say | None = None
+    config: Config,
+    *,
+    clock: Clock = system_clock,
+    say: Say | None = None,
+    stopping: threading.Event | None = None,
 ) -> list[DigestResult]:
-    """Make (and send, or hold for approval) every digest whose moment has come."""
+    """Make (and send, or hold for approval) every digest whose moment has come. Once
+    ``stopping`` is set (Ctrl-C), the digest being sent stops before its next hand-over
+    and its moment is left unrecorded, so that the next run resumes it; no other
+    digest starts."""
     tell = say or (lambda message: log.info("%s", message))
     chosen = digest_settings(config)
     if not chosen:
@@ -121,7 +132,9 @@ def run_due_digests(
     try:
         results = []
         for name, settings in chosen.items():
-            result = _run_digest(config, store, name, settings, now, zone, tell)
+            if stopping is not None and stopping.is_set():
+                break
+            result = _run_digest(config, store, name, settings, now, zone, tell, stopping)
             if result is not None:
                 results.append(result)
         return results
@@ -150,6 +163,7 @@ def _run_digest(
     now: dt.datetime,
     zone: ZoneInfo,
     say: Say,
+    stopping: threading.Event | None,
 ) -> DigestResult | None:
     assert settings.feed is not None
     moment = parse_every_setting(settings.every).last(now, zone)
@@ -190,7 +204,11 @@ def _run_digest(
     path = config.issues_dir / f"{date.isoformat()}-{name}-{date.isoformat()}.md"
     if not path.exists():  # else: a run that died after writing it; the same issue goes on
         write_digest(feed, new, path, date=date, topics=settings.topics)
-    result = _send_or_hold(config, store, name, settings, path, now, say, count=len(new))
+    result = _send_or_hold(
+        config, store, name, settings, path, now, say, count=len(new), stopping=stopping
+    )
+    if result.outcome == "interrupted":
+        return result  # the moment is not recorded: the next run resumes the same issue
     seen = [item.key for item in new] + [key for key in state.seen if key]
     _record(
         store, name, checked_at=now, last_error=None, last_slot=moment,
@@ -220,6 +238,7 @@ def _send_or_hold(
     say: Say,
     *,
     count: int,
+    stopping: threading.Event | None,
 ) -> DigestResult:
     shown = path.relative_to(config.root)
     try:
@@ -242,10 +261,16 @@ def _send_or_hold(
             config,
             plan,
             notice=lambda message: say(f"{name}: {message}"),  # a wait, a retry
+            stopping=stopping,
         )
     except SendError as error:
         return _hold(config, store, name, path, now, str(error), say)
     totals = summary.totals
+    if summary.stopped == INTERRUPTED:
+        reason = why_stopped(summary, "recipients are still pending")
+        message = f"{name}: {shown}: stopped ({reason}); the next run-due resumes it"
+        say(message)
+        return DigestResult(name, "interrupted", message)
     if summary.stopped or totals.get("pending") or totals.get("in_flight"):
         message = (
             f"{name}: {shown}: stopped ({summary.stopped or 'recipients are still pending'}); "

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -43,6 +44,7 @@ from newsletter.render.issues import read_issue
 from newsletter.send import campaign_rows
 from newsletter.send.campaign_rows import Campaign, recipient_condition, write_connection
 from newsletter.send.plan import SendPlan
+from newsletter.send.schedule import why_stopped
 from newsletter.send.sending import send_campaign
 from newsletter.store import Store, open_store, snapshots
 from newsletter.store.automation_tables import (
@@ -77,11 +79,17 @@ class StepResult:
 
 
 def run_due_steps(
-    config: Config, *, clock: Clock = system_clock, say: Say | None = None
+    config: Config,
+    *,
+    clock: Clock = system_clock,
+    say: Say | None = None,
+    stopping: threading.Event | None = None,
 ) -> list[StepResult]:
     """Add every reader who is due to their steps' campaigns and send those; what became
     of each step that had anyone to send to. A sequence that does not read (a step
-    without ``after:``, a folder that is not there) raises before anything is sent."""
+    without ``after:``, a folder that is not there) raises before anything is sent.
+    Once ``stopping`` is set (Ctrl-C), the step being sent stops before its next
+    hand-over, its readers still pending, and no other step starts."""
     tell = say or (lambda message: log.info("%s", message))
     sequences = read_sequences(config)
     if not any(sequence.steps for sequence in sequences):
@@ -90,9 +98,10 @@ def run_due_steps(
     store = open_store(config)
     try:
         results = []
-        for sequence in sequences:
-            for step in sequence.steps:
-                results.extend(_run_step(config, store, step, now, tell))
+        for step in [step for sequence in sequences for step in sequence.steps]:
+            if stopping is not None and stopping.is_set():
+                break  # the next run goes on from here
+            results.extend(_run_step(config, store, step, now, tell, stopping))
         return results
     finally:
         store.close()
@@ -121,7 +130,12 @@ class StepVersion:
 
 
 def _run_step(
-    config: Config, store: Store, step: Step, now: dt.datetime, say: Say
+    config: Config,
+    store: Store,
+    step: Step,
+    now: dt.datetime,
+    say: Say,
+    stopping: threading.Event | None,
 ) -> list[StepResult]:
     version = StepVersion(config, step)
     name = f"{step.automation}/{step.key}"
@@ -142,8 +156,9 @@ def _run_step(
     else:
         mark_considered(store, step, now)
     return [
-        send_version(config, store, step, version, campaign, say)
+        send_version(config, store, step, version, campaign, say, stopping=stopping)
         for campaign in campaigns_with_work(store, step)
+        if stopping is None or not stopping.is_set()
     ]
 
 
@@ -350,6 +365,7 @@ def send_version(
     say: Say,
     *,
     retry_unknown: bool = False,
+    stopping: threading.Event | None = None,
 ) -> StepResult:
     """Send one version's campaign of the step: its pending readers (and, with
     ``retry_unknown``, those whose copy is unknown, each at the risk of a duplicate)."""
@@ -385,6 +401,7 @@ def send_version(
             plan,
             retry_unknown=retry_unknown,
             notice=lambda message: say(f"{name}: {message}"),  # a wait, a retry
+            stopping=stopping,
         )
     except SendError as error:
         holder = _lease_holder(store, campaign.id)
@@ -397,7 +414,7 @@ def send_version(
         return StepResult(step.automation, step.key, "held", message)
     totals = summary.totals
     if summary.stopped or totals.get("pending") or totals.get("in_flight"):
-        reason = summary.stopped or "readers are still pending"
+        reason = why_stopped(summary, "readers are still pending")
         message = f"{name}: stopped ({reason}); the next run-due resumes it"
         say(message)
         return StepResult(step.automation, step.key, "stopped", message)

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from newsletter.cli import State, cli, pass_state
+from newsletter.cli.ctrl_c import stop_on_ctrl_c
 from newsletter.config import Config
 from newsletter.send.plan import SendPlan
 from newsletter.send.schedule import (
@@ -168,14 +169,20 @@ def run_due_command(state: State) -> None:
     from newsletter.automations.steps import run_due_steps
 
     try:
-        results = run_due(state.config, say=click.echo)
-        digests = run_due_digests(state.config, say=click.echo)
-        steps = run_due_steps(state.config, say=click.echo)
+        with stop_on_ctrl_c() as stopping:
+            # The first Ctrl-C stops the send under way before its next hand-over, with
+            # everything recorded, and starts nothing more; it stays queued or pending.
+            results = run_due(state.config, say=click.echo, stopping=stopping)
+            digests = run_due_digests(state.config, say=click.echo, stopping=stopping)
+            steps = run_due_steps(state.config, say=click.echo, stopping=stopping)
     except KeyboardInterrupt:
-        # Whatever was out is recorded as such (a batch with the provider: unknown, never
-        # sent again on its own); the rest stays pending for the next run.
+        # A second Ctrl-C: whatever was out is recorded as such (a batch with the
+        # provider: unknown, never sent again on its own); the rest stays pending.
         click.echo("\ninterrupted; run it again to resume", err=True)
         raise click.exceptions.Exit(130) from None
+    if stopping.is_set():
+        click.echo("interrupted; run it again to resume", err=True)
+        raise click.exceptions.Exit(130)
     outcomes = [r.outcome for r in results] + [d.outcome for d in digests]
     outcomes += [step.outcome for step in steps]
     if any(outcome in ("held", "stopped", "failed") for outcome in outcomes):

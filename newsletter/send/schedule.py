@@ -41,7 +41,7 @@ from newsletter.config import Config, load_yaml_mapping
 from newsletter.errors import NewsletterError, SendError
 from newsletter.render.issues import split_front_matter
 from newsletter.send import campaign_rows
-from newsletter.send.campaign import SendSummary
+from newsletter.send.campaign import INTERRUPTED, SendSummary
 from newsletter.send.lease import owner_alive
 from newsletter.send.plan import SendPlan, plan_send
 from newsletter.send.sending import send_campaign
@@ -378,9 +378,15 @@ class DueResult:
 
 
 def run_due(
-    config: Config, *, clock: Clock = system_clock, say: Say | None = None
+    config: Config,
+    *,
+    clock: Clock = system_clock,
+    say: Say | None = None,
+    stopping: threading.Event | None = None,
 ) -> list[DueResult]:
-    """Send every queued issue whose time has come; what became of each."""
+    """Send every queued issue whose time has come; what became of each. Once
+    ``stopping`` is set (Ctrl-C), the issue being sent stops before its next hand-over
+    and stays queued, and no other issue starts."""
     tell = say or (lambda message: log.info("%s", message))
     # serve's checker runs every minute: a held issue was logged when it was held, and is
     # not logged again each minute (run-due, for cron's mail, says it every time).
@@ -399,19 +405,27 @@ def run_due(
                 )
                 .order_by(schedules.c.send_at, schedules.c.slug)
             ).all()
-        due = [_scheduled(row) for row in rows]
-        results = [
-            _send_due(config, store, entry, tell, clock)
-            if entry.state == "queued"
-            else _skip(entry, tell_skipped)
-            for entry in due
-        ]
+        results = []
+        for entry in map(_scheduled, rows):
+            if stopping is not None and stopping.is_set():
+                break  # what is left stays as it is for the next run
+            if entry.state == "queued":
+                results.append(_send_due(config, store, entry, tell, clock, stopping))
+            else:
+                results.append(_skip(entry, tell_skipped))
     finally:
         store.close()
     return results
 
 
-def _send_due(config: Config, store: Store, entry: Scheduled, say: Say, clock: Clock) -> DueResult:
+def _send_due(
+    config: Config,
+    store: Store,
+    entry: Scheduled,
+    say: Say,
+    clock: Clock,
+    stopping: threading.Event | None,
+) -> DueResult:
     path = Path(entry.issue_path)
     if not path.exists():
         return _hold(store, entry, f"the issue file {path} is gone", say)
@@ -441,6 +455,7 @@ def _send_due(config: Config, store: Store, entry: Scheduled, say: Say, clock: C
         summary = send_campaign(
             config,
             plan,
+            stopping=stopping,
             stop_when=_schedule_cancelled(store, entry.slug),
             clock=clock,
             notice=lambda message: say(f"{entry.slug}: {message}"),  # a wait, a retry
@@ -470,7 +485,7 @@ def _send_due(config: Config, store: Store, entry: Scheduled, say: Say, clock: C
         say(message)
         return DueResult(entry.slug, "cancelled", message)
     if summary.stopped or totals.get("pending") or totals.get("in_flight"):
-        reason = summary.stopped or "recipients are still pending"
+        reason = why_stopped(summary, "recipients are still pending")
         message = f"{entry.slug}: stopped ({reason}); the next run-due resumes it"
         _update(store, entry.slug, note=f"stopped: {reason}; the next run-due resumes it")
         say(message)
@@ -480,6 +495,14 @@ def _send_due(config: Config, store: Store, entry: Scheduled, say: Say, clock: C
     message = f"{entry.slug}: campaign {summary.campaign_id}: {done}"
     say(message)
     return DueResult(entry.slug, "sent", message)
+
+
+def why_stopped(summary: SendSummary, otherwise: str) -> str:
+    """Why a send of run-due's stopped, for its log: Ctrl-C in short (the next run-due,
+    not ``send``, resumes it), else the provider's reason, else ``otherwise``."""
+    if summary.stopped == INTERRUPTED:
+        return "interrupted (Ctrl-C)"
+    return summary.stopped or otherwise
 
 
 def _skip(entry: Scheduled, say: Say) -> DueResult:

@@ -252,3 +252,39 @@ def test_a_digest_and_a_sequence_are_told_apart_in_the_config(
         "newsletter.yaml: automations.weekly: every: cannot read 'weekly'; write a weekday "
         "or 'daily' and a time, e.g. 'monday 9:00'",
     ]
+
+
+def test_ctrl_c_during_a_digest_leaves_its_moment_to_the_next_run_which_sends_it(
+    digest: Callable[..., Config],
+    feed_server: FeedServer,
+    subscribers: Callable[..., list[int]],
+    project: Path,
+) -> None:
+    config = digest(approve=False)
+    subscribers(2)
+    feed_server.body = rss(OLD)
+    run_due_digests(config, clock=clock_at(MONDAY))
+    feed_server.body = rss(("Milk banks", MONDAY + DAY / 2), OLD)
+    stopping = threading.Event()
+    lines: list[str] = []
+
+    def say(line: str) -> None:
+        lines.append(line)
+        if ": sending " in line:
+            stopping.set()  # Ctrl-C as the digest's campaign starts
+
+    stopped = run_due_digests(config, clock=clock_at(MONDAY + DAY), say=say, stopping=stopping)
+    assert [r.outcome for r in stopped] == ["interrupted"]
+    assert lines[-1] == (
+        "digest: issues/2030-03-05-digest-2030-03-05.md: stopped (interrupted (Ctrl-C)); "
+        "the next run-due resumes it"
+    )
+    assert messages(project) == []
+
+    resumed = run_due_digests(config, clock=clock_at(MONDAY + DAY + DAY / 24))
+    assert [r.outcome for r in resumed] == ["sent"]
+    assert messages(project) == [
+        "reader0@example.org: The latest from The Milk Blog",
+        "reader1@example.org: The latest from The Milk Blog",
+    ]
+    assert run_due_digests(config, clock=clock_at(MONDAY + DAY + DAY / 12)) == []
