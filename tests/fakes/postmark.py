@@ -122,14 +122,17 @@ class FakePostmark(FakeApi):
         with self.lock:
             self.batch_paths.append(request.path)
         templated = request.path == "/email/batchWithTemplates"
-        for message in request.parsed:
+        # Message ids of 32 hex digits, unique: the request's random part and the index
+        # (one system random draw a request, not one a message).
+        request_id = secrets.token_hex(12)
+        for index, message in enumerate(request.parsed):
             code, text = self.render(message) if templated else (0, "")
             if not code:
                 code, text = self.problem(message)
             if code:
                 results.append({"ErrorCode": code, "Message": text})
                 continue
-            message_id = secrets.token_hex(16)
+            message_id = f"{request_id}{index:08x}"
             addresses.append(addresses_in(message["To"])[0])
             if self.keep_requests:
                 with self.lock:
@@ -137,7 +140,7 @@ class FakePostmark(FakeApi):
             results.append(
                 {"ErrorCode": 0, "Message": "OK", "MessageID": message_id, "To": message["To"]}
             )
-        return json.dumps(results).encode(), addresses
+        return orjson.dumps(results), addresses
 
     def problem(self, message: dict[str, Any]) -> tuple[int, str]:
         sender = (addresses_in(str(message.get("From") or "")) or [""])[0]
@@ -166,7 +169,7 @@ class FakePostmark(FakeApi):
         ):
             return 300, "Metadata: at most 10 fields, names of 20 and values of 80 characters."
         headers = message.get("Headers") or []
-        if not all(isinstance(h, dict) and {"Name", "Value"} <= h.keys() for h in headers):
+        if not all(isinstance(h, dict) and "Name" in h and "Value" in h for h in headers):
             return 300, "Headers must be a list of {Name, Value}."
         if any(address in self.inactive for address in to):
             return 406, (
