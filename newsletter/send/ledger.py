@@ -16,8 +16,9 @@ work on a campaign at a time: it holds the campaign's
 lease (:class:`newsletter.send.lease.Lease`).
 
 Functions take the :class:`~newsletter.store.Store` (or its engine). Updates are per
-batch, never per recipient: a batch's rows are one id range (they are claimed in id
-order), so "mark the batch sent" is one ``UPDATE ... BETWEEN``.
+batch, not per recipient: a batch's rows are one id range (they are claimed in id
+order), so "mark the batch sent" is one ``UPDATE ... BETWEEN``; only what differs from
+reader to reader (Postmark's message id a reader) is written row by row.
 """
 
 from __future__ import annotations

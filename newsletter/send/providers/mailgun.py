@@ -174,8 +174,9 @@ class MailgunProvider(BaseProvider):
 
 
 def new_boundary(fields: Sequence[tuple[str, str]]) -> str:
-    """A multipart boundary that no value of ``fields`` holds (letters, digits and
-    ``_``: it cannot start or end inside a JSON string's neighbour)."""
+    """A multipart boundary that no value of ``fields`` holds. It is letters, digits
+    and ``_`` only, so it can only occur inside one run of these in a value, and every
+    such run of a smaller request's values is in the whole batch's too."""
     while True:
         boundary = "newsletter_" + secrets.token_hex(16)
         if not any(boundary in value for _, value in fields):
