@@ -596,11 +596,17 @@ def missing_measure(config: Config, provider: str, metric: str) -> str | None:
     if (counted and tracking.per_subscriber) or provider in config.provider_tracking:
         return None
     verb = "clicked" if metric == "clicks" else "opened"
+    if provider in ("sendgrid", "postmark", "mailgun", "ses"):
+        theirs = f"{provider}'s own tracking ({provider}.tracking: true) and its webhook"
+    else:  # the outbox and SMTP track nothing themselves
+        theirs = (
+            "a provider that tracks (sendgrid, postmark, mailgun or ses, with its "
+            "tracking: true and its webhook)"
+        )
     return (
         f"a subject test by {metric} needs to know which reader {verb}, and nothing "
         f"records it: turn on first-party tracking (tracking.{metric}: true and "
-        f"tracking.per_subscriber: true in newsletter.yaml), or {provider}'s own tracking "
-        "and its webhook (sendgrid, postmark, mailgun or ses: its tracking: true)"
+        f"tracking.per_subscriber: true in newsletter.yaml), or send through {theirs}"
     )
 
 

@@ -223,8 +223,8 @@ def test_send_refuses_a_subject_test_nothing_would_measure(
         f"Error: {SEED}: subject_variants: a subject test by clicks needs to know "
         "which reader clicked, and nothing records it: turn on first-party tracking "
         "(tracking.clicks: true and tracking.per_subscriber: true in newsletter.yaml), or "
-        "outbox's own tracking and its webhook (sendgrid, postmark, mailgun or ses: its "
-        "tracking: true)"
+        "send through a provider that tracks (sendgrid, postmark, mailgun or ses, with its "
+        "tracking: true and its webhook)"
     ]
     assert campaign_rows.list_campaigns(store) == []
 
