@@ -45,6 +45,7 @@ from sqlalchemy import (
 from newsletter.store.database import insert_on_conflict
 from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
 from newsletter.store.schema import Id, UtcDateTime, campaign_engagement, metadata, subscribers
+from newsletter.store.subscriber_rows import insert_ignoring_duplicates
 
 _CHUNK = 500  # ids per IN (...) list
 
@@ -125,9 +126,9 @@ def _insert_first(connection: Connection, table: Table, rows: list[dict[str, Any
     if not rows:
         return
     existing = existing_subscribers(connection, {row["subscriber_id"] for row in rows})
-    kept = [row for row in rows if row["subscriber_id"] in existing]
-    if kept:
-        connection.execute(insert_on_conflict(connection, table).on_conflict_do_nothing(), kept)
+    insert_ignoring_duplicates(
+        connection, table, [row for row in rows if row["subscriber_id"] in existing]
+    )
 
 
 def add_link_clicks(connection: Connection, clicks: Mapping[tuple[int, str], int]) -> None:
