@@ -186,7 +186,7 @@ def send(
     if dry_run and plan.subject_test is not None:
         waiting = plan.to_build()  # a dry run builds the rest's messages too
     if waiting == 0 and not (plan.counts and plan.counts["in_flight"]):
-        _nothing_to_send(plan, say, as_json)
+        _nothing_to_send(config, plan, say, as_json)
         return
     if not dry_run and not yes and waiting:
         _confirm(plan, waiting, err=as_json)
@@ -508,12 +508,16 @@ def _progress_line(progress: Progress | None) -> str:
     return line
 
 
-def _nothing_to_send(plan: SendPlan, say: Say, as_json: bool) -> None:
+def _nothing_to_send(config: Config, plan: SendPlan, say: Say, as_json: bool) -> None:
+    from newsletter.send.schedule import queue_rest_if_lost
+
     counts = plan.counts or {}
     test = plan.subject_test
     if plan.campaign is None:
         message = "Nothing to send: no active subscriber matches."
     elif test is not None and test.pending_rest and not test.rest_due:
+        if queue_rest_if_lost(config, plan, test.rest_at):
+            say("Schedule:  the rest had no entry (the run that sent the sample died): queued.")
         choices = "|".join(LETTERS[: len(test.variants)])
         message = (
             f"Nothing to send now: the subject test's sample went out; the rest "

@@ -279,6 +279,21 @@ def schedule_rest(config: Config, plan: SendPlan, rest_at: dt.datetime) -> Sched
         store.close()
 
 
+def queue_rest_if_lost(config: Config, plan: SendPlan, rest_at: dt.datetime) -> bool:
+    """Queue the rest of a subject test whose sample went out when no entry waits for it
+    (a ``send`` killed between its last batch and ``schedule_rest``); an entry that is
+    queued or held is left as it is. True if it queued one."""
+    store = open_store(config)
+    try:
+        entry = _find(store, plan.slug)
+    finally:
+        store.close()
+    if entry is not None and entry.state != "sent":
+        return False
+    schedule_rest(config, plan, rest_at)
+    return True
+
+
 def _missing(slug: str) -> Scheduled:
     raise SendError(f"{slug}: the schedule entry vanished while it was written; try again")
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import delete
 
 from newsletter.cli import cli
 from newsletter.config import Config
@@ -21,6 +22,7 @@ from newsletter.send.schedule import list_schedule, run_due, schedule_issue, set
 from newsletter.send.sending import send_campaign
 from newsletter.send.subject_test import decide, find_test, why
 from newsletter.store import Store
+from newsletter.store.scheduling import schedules
 from tests.fakes.sendgrid import FakeSendGrid
 from tests.send.conftest import SEED
 from tests.send.subject_tests_helpers import (
@@ -387,3 +389,36 @@ def test_a_measure_turned_off_during_the_wait_holds_the_rest_until_it_is_back(
     assert settled is not None and settled.state == "held"
     assert [entry.state for entry in list_schedule(tracked, include_sent=True)] == ["sent"]
     assert sendgrid.received_by() == {f"reader{n}@example.org": 1 for n in range(20)}
+
+
+def test_a_send_killed_before_it_queued_the_rest_queues_it_when_run_again(
+    configure: Callable[..., Config],
+    sendgrid: FakeSendGrid,
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    runner: CliRunner,
+    project: Path,
+) -> None:
+    """A kill between the sample's last batch and the rest's schedule entry: sending the
+    issue again (it has nobody to send to now) queues the rest instead of leaving it to
+    someone who remembers."""
+    config = tracked_sendgrid(configure, sendgrid)
+    with_variants(project)
+    subscribers(50)
+    send_sample(runner)
+    [campaign] = campaign_rows.list_campaigns(store)
+    test = find_test(store, campaign.id)
+    assert test is not None
+    with store.engine.begin() as connection:  # what the kill left: no entry
+        connection.execute(delete(schedules))
+
+    again = runner.invoke(cli, ["send", SEED, "--yes"])
+
+    assert again.exit_code == 0, again.output
+    assert "Nothing to send now: the subject test's sample went out" in again.output
+    [entry] = list_schedule(config)
+    assert (entry.state, entry.send_at) == ("queued", test.rest_at)
+    assert sum(sendgrid.received_by().values()) == 10  # nothing more went out
+    [result] = run_due(config, clock=later(4.1))
+    assert result.outcome == "sent", result.message
+    assert len(subjects_received(sendgrid)) == 50
