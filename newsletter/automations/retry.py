@@ -1,5 +1,6 @@
-"""``newsletter send STEP --retry-unknown``: a step's readers whose copy ended ``unknown``
-sent again, as ``send ISSUE --retry-unknown`` does for an issue's campaign.
+"""``newsletter send STEP --retry-unknown`` / ``--retry-failed``: a step's readers whose
+copy ended ``unknown`` (or ``failed``) sent again, as ``send ISSUE --retry-unknown`` /
+``--retry-failed`` do for an issue's campaign.
 
 A copy is ``unknown`` when the provider may have it: its answer was lost, or a run died
 while the batch was out (the next run marks what it left ``in_flight`` so). ``run-due``
@@ -8,9 +9,17 @@ events, the outbox, the SMTP server's log), this sends each of them again, at th
 of a duplicate each, in every version's campaign of the step, through the same
 :func:`newsletter.automations.steps.send_version` as ``run-due`` (the lease, the
 re-check at hand-over, the rate limits).
+
+A copy is ``failed`` when the provider refused it for good (a rejected address, a
+blocked domain). Once the editor fixed the cause, ``--retry-failed`` puts those copies
+back as pending through the same ledger move as an issue's (``Ledger.requeue_failed``
+inside :func:`newsletter.send.sending.send_campaign`): whoever bounced or left since is
+skipped at hand-over.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
@@ -23,35 +32,58 @@ from newsletter.store import Store, open_store
 from newsletter.store.automation_tables import automation_campaigns
 from newsletter.store.schema import campaigns, ledger
 
-# in_flight: left by a run that died; the run that retries marks them unknown first.
-_UNSETTLED = ("unknown", "in_flight")
+
+@dataclass(frozen=True)
+class Retry:
+    """Which copies a retry sends again: ``--retry-unknown``, ``--retry-failed`` or both."""
+
+    unknown: bool = False
+    failed: bool = False
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        states: tuple[str, ...] = ()
+        if self.unknown:  # in_flight: left by a run that died; the retry marks them unknown
+            states += ("unknown", "in_flight")
+        if self.failed:
+            states += ("failed",)
+        return states
 
 
-def unknown_copies(config: Config, step: Step) -> dict[int, int]:
-    """Per campaign (every version of the step), how many copies are unknown."""
+def copies_to_retry(config: Config, step: Step, retry: Retry) -> dict[int, int]:
+    """Per campaign (every version of the step), how many copies the retry sends again."""
     store = open_store(config)
     try:
-        return _unknown_copies(store, step)
+        return _copies(store, step, retry)
     finally:
         store.close()
 
 
-def retry_unknown(config: Config, step: Step, *, say: Say) -> list[StepResult]:
-    """Send the step again to every reader whose copy is unknown; what became of each
-    campaign that had any."""
+def retry_copies(config: Config, step: Step, retry: Retry, *, say: Say) -> list[StepResult]:
+    """Send the step again to every reader whose copy is unknown (or failed, as
+    ``retry`` asks); what became of each campaign that had any."""
     store = open_store(config)
     try:
-        found = _unknown_copies(store, step)
+        found = _copies(store, step, retry)
         version = StepVersion(config, step)
         return [
-            send_version(config, store, step, version, campaign, say, retry_unknown=True)
+            send_version(
+                config,
+                store,
+                step,
+                version,
+                campaign,
+                say,
+                retry_unknown=retry.unknown,
+                retry_failed=retry.failed,
+            )
             for campaign in _campaigns(store, sorted(found))
         ]
     finally:
         store.close()
 
 
-def _unknown_copies(store: Store, step: Step) -> dict[int, int]:
+def _copies(store: Store, step: Step, retry: Retry) -> dict[int, int]:
     with store.engine.connect() as connection:
         rows = connection.execute(
             select(ledger.c.campaign_id, func.count())
@@ -59,7 +91,7 @@ def _unknown_copies(store: Store, step: Step) -> dict[int, int]:
             .where(
                 automation_campaigns.c.automation == step.automation,
                 automation_campaigns.c.step == step.key,
-                ledger.c.state.in_(_UNSETTLED),
+                ledger.c.state.in_(retry.states),
             )
             .group_by(ledger.c.campaign_id)
         ).all()

@@ -365,10 +365,12 @@ def send_version(
     say: Say,
     *,
     retry_unknown: bool = False,
+    retry_failed: bool = False,
     stopping: threading.Event | None = None,
 ) -> StepResult:
     """Send one version's campaign of the step: its pending readers (and, with
-    ``retry_unknown``, those whose copy is unknown, each at the risk of a duplicate)."""
+    ``retry_unknown``, those whose copy is unknown, each at the risk of a duplicate;
+    with ``retry_failed``, those the provider refused)."""
     name = f"{step.automation}/{step.key}"
     try:
         compiled, findings, snapshot_row = version.compiled()
@@ -393,13 +395,14 @@ def send_version(
         snapshot=snapshots.find_snapshot(store, campaign.id),
         view_url=f"{config.site_url}/",
     )
-    pending = plan.to_send(retry_unknown=retry_unknown)
+    pending = plan.to_send(retry_unknown=retry_unknown, retry_failed=retry_failed)
     say(f"{name}: sending to {pending} reader(s) through {provider} (campaign {campaign.id})")
     try:
         summary = send_campaign(
             config,
             plan,
             retry_unknown=retry_unknown,
+            retry_failed=retry_failed,
             notice=lambda message: say(f"{name}: {message}"),  # a wait, a retry
             stopping=stopping,
         )

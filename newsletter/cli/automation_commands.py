@@ -91,10 +91,13 @@ def _relative(path: str, root: Path) -> str:
         return path
 
 
-def retry_step(state: State, issue: Path, *, yes: bool) -> bool:
-    """``send STEP --retry-unknown``: the step sent again to the readers whose copy is
-    unknown, after asking (unless ``yes``); False when ``issue`` is not a step."""
-    from newsletter.automations.retry import retry_unknown, unknown_copies
+def retry_step(
+    state: State, issue: Path, *, retry_unknown: bool, retry_failed: bool, yes: bool
+) -> bool:
+    """``send STEP --retry-unknown`` / ``--retry-failed``: the step sent again to the
+    readers whose copy is unknown (or failed), after asking (unless ``yes``); False when
+    ``issue`` is not a step."""
+    from newsletter.automations.retry import Retry, copies_to_retry, retry_copies
     from newsletter.automations.sequences import step_of
     from newsletter.errors import NewsletterError
 
@@ -105,17 +108,23 @@ def retry_step(state: State, issue: Path, *, yes: bool) -> bool:
     if step is None:
         return False
     name = f"{step.automation}/{step.key}"
-    unknown = sum(unknown_copies(state.config, step).values())
-    if not unknown:
-        click.echo(f"{name}: no reader's copy is unknown; nothing to send again.")
+    retry = Retry(unknown=retry_unknown, failed=retry_failed)
+    whose = {
+        (True, False): "is unknown",
+        (False, True): "failed",
+        (True, True): "is unknown or failed",
+    }[retry_unknown, retry_failed]
+    count = sum(copies_to_retry(state.config, step, retry).values())
+    if not count:
+        click.echo(f"{name}: no reader's copy is {whose}; nothing to send again.")
         return True
     if not yes:
+        risk = " (each may get it twice)" if retry_unknown else ""
         click.confirm(
-            f"{name}: send it again to {unknown} reader(s) whose copy is unknown (each may "
-            "get it twice)?",
+            f"{name}: send it again to {count} reader(s) whose copy is {whose}{risk}?",
             abort=True,
         )
-    results = retry_unknown(state.config, step, say=click.echo)
+    results = retry_copies(state.config, step, retry, say=click.echo)
     if any(result.outcome != "sent" for result in results):
         raise click.exceptions.Exit(1)
     return True

@@ -73,7 +73,8 @@ from newsletter.send.subject_test import LETTERS, letter, why
     "--retry-failed",
     is_flag=True,
     help="Also resend recipients the provider refused for good in earlier runs (after "
-    "fixing the cause); who has bounced or left since is still left out.",
+    "fixing the cause); who has bounced or left since is still left out. For a sequence's "
+    "step: send it again to the readers whose copy failed.",
 )
 @click.option(
     "--switch-provider",
@@ -137,10 +138,12 @@ def send(
     # Imported here: scheduling is one branch of this command (see schedule_commands).
     from newsletter.cli.schedule_commands import schedule_planned
 
-    if retry_unknown and not (test_addresses or dry_run):
+    if (retry_unknown or retry_failed) and not (test_addresses or dry_run):
         from newsletter.cli.automation_commands import retry_step
 
-        if retry_step(state, issue, yes=yes):
+        if retry_step(
+            state, issue, retry_unknown=retry_unknown, retry_failed=retry_failed, yes=yes
+        ):
             return
     when = _when_to_send(
         state,
@@ -641,5 +644,6 @@ def _refuse_steps(state: State, issue: Path) -> None:
         raise SendError(
             f"{issue}: a step of the sequence {step.automation!r}: 'newsletter run-due' "
             "sends it to each reader when it is due; --test sends a proof, "
-            "--retry-unknown sends it again to the readers whose copy is unknown"
+            "--retry-unknown sends it again to the readers whose copy is unknown, "
+            "--retry-failed to those whose copy failed"
         )
