@@ -116,12 +116,12 @@ def retry_step(
     }[retry_unknown, retry_failed]
     count = sum(copies_to_retry(state.config, step, retry).values())
     if not count:
-        click.echo(f"{name}: no reader's copy is {whose}; nothing to send again.")
+        click.echo(f"{name}: no reader's copy {whose}; nothing to send again.")
         return True
     if not yes:
         risk = " (each may get it twice)" if retry_unknown else ""
         click.confirm(
-            f"{name}: send it again to {count} reader(s) whose copy is {whose}{risk}?",
+            f"{name}: send it again to {count} reader(s) whose copy {whose}{risk}?",
             abort=True,
         )
     results = retry_copies(state.config, step, retry, say=click.echo)
