@@ -80,7 +80,7 @@ _.SmtpProvider
 _.is_suppressed  # Store.is_suppressed
 _.count_recipients  # Store.count_recipients
 _.mailto_subject  # ReturnTokens: the mailto token's writer, tested against read_mailto
-_.apply_delivery_event  # the one-event reference send/delivery_events.py is tested against
+_.apply_delivery_event  # the one-event reference apply_delivery_events is tested against
 
 # The run summary's fields (send/campaign.py), for callers of the library.
 _.requeued_unknown

@@ -17,7 +17,7 @@ from newsletter.preview.recipients import Recipient
 from newsletter.send import providers
 from newsletter.send.campaign import RecipientBuilder, campaign_content
 from newsletter.send.campaign_rows import Campaign
-from newsletter.send.ledger import LedgerRecipient
+from newsletter.send.ledger_batches import LedgerRecipient
 from newsletter.send.return_tokens import ReturnTokens
 from newsletter.tokens import SAMPLE_LINK_KEY, Links, Signer, secret_or_development
 

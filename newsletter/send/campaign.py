@@ -29,7 +29,7 @@ from newsletter.errors import ProviderError, ProviderUnavailable
 from newsletter.models import CompiledIssue, Personalization
 from newsletter.render.mail import ListUnsubscribe, shared_list_headers
 from newsletter.safe_text import without_controls
-from newsletter.send import campaign_rows, ledger
+from newsletter.send import campaign_rows, ledger, ledger_batches
 from newsletter.send.lease import Lease
 from newsletter.send.ledger_log import LEDGER_STATE, LedgerLog, SendStopped
 from newsletter.send.providers import Batch, Content, Delivery, Provider, Recipient, local_message
@@ -152,7 +152,7 @@ class RecipientBuilder:
         self.mailto_token = returns is not None and bool(config.unsubscribe_mailto)
         self.bounce_address = config.bounces.address if returns else None
 
-    def __call__(self, row: ledger.LedgerRecipient) -> Recipient:
+    def __call__(self, row: ledger_batches.LedgerRecipient) -> Recipient:
         subscriber_id, email, name, link_key = row
         campaign_id = self.campaign_id
         unsubscribe_url, preferences_url = self.links.message_links(
@@ -293,7 +293,7 @@ class CampaignRun:
 
     def _prepare(
         self, after: int, size: int, progress: Progress
-    ) -> tuple[ledger.Claim, Batch] | None:
+    ) -> tuple[ledger_batches.Claim, Batch] | None:
         """The next batch with anyone left to send to, personalised; None at the end."""
         while (claim := self.ledger.next_batch(after=after, size=size)) is not None:
             progress.add("skipped", claim.skipped)
@@ -305,7 +305,7 @@ class CampaignRun:
 
     def _record(
         self,
-        claim: ledger.Claim,
+        claim: ledger_batches.Claim,
         out: Future[list[Delivery]],
         log: LedgerLog,
         progress: Progress,
@@ -336,7 +336,7 @@ class CampaignRun:
         self._write(claim, deliveries, log, progress)
         return stopped
 
-    def _abandon(self, claim: ledger.Claim, log: LedgerLog, why: str) -> None:
+    def _abandon(self, claim: ledger_batches.Claim, log: LedgerLog, why: str) -> None:
         """Record a batch whose outcome never came back: what a per-message provider
         reported is written, and the rows still in flight are the ones the provider may
         have (``unknown``); everyone not handed over stays pending."""
@@ -346,7 +346,7 @@ class CampaignRun:
 
     def _write(
         self,
-        claim: ledger.Claim,
+        claim: ledger_batches.Claim,
         deliveries: list[Delivery],
         log: LedgerLog,
         progress: Progress,
@@ -430,7 +430,7 @@ def dry_run_campaign(
     started = time.monotonic()
     state = Progress(total=total)
     report = progress or (lambda _: None)
-    upcoming = ledger.upcoming(
+    upcoming = ledger_batches.upcoming(
         store, campaign_id=campaign_id, topics=topics, size=size, where=where
     )
     for rows in upcoming:

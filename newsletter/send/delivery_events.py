@@ -1,6 +1,7 @@
-"""Provider events (SendGrid's Event Webhook) applied to campaign ledgers, many at once.
+"""Provider events (SendGrid's Event Webhook) applied to campaign ledgers: one
+(:func:`apply_delivery_event`) or many at once (:func:`apply_delivery_events`).
 
-The set-based twin of :func:`newsletter.send.ledger.apply_delivery_event`: a webhook batch
+The set-based twin of :func:`apply_delivery_event`: a webhook batch
 holds thousands of events, and one UPDATE per campaign and 500 ids (plus one
 executemany for message ids not known yet) keeps a batch of SendGrid's maximum size
 well within a worker's timeout. It works on a connection the caller holds, so
@@ -11,12 +12,68 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, bindparam, exists, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, exists, select, update
 
-from newsletter.send.ledger import ACCEPTED_EVENTS, REFUSED_EVENTS, refusal_error
+from newsletter.send.campaign_rows import engine_of, now, write_connection
+from newsletter.store import Store
 from newsletter.store.schema import campaigns, ledger
+
+# Webhook events that prove the provider has the message, and those that say it never
+# will deliver it.
+ACCEPTED_EVENTS = frozenset({"processed", "delivered", "deferred"})
+# "blocked": the receiving server refused the content or the sender, not the address
+# (SendGrid's bounce of type blocked); recorded as blocked like the mailbox's policy blocks.
+REFUSED_EVENTS = frozenset({"bounce", "dropped", "blocked"})
+
+
+def refusal_error(event: str) -> str:
+    """The ledger error of a copy the provider reports refused by ``event``; a block's
+    starts with ``blocked: `` (store/returns.BLOCKED), which status and report count."""
+    if event == "blocked":
+        return "blocked: refused for the content or the sender (reported by the provider)"
+    return f"{event} (reported by the provider)"
+
+
+def apply_delivery_event(
+    store: Store | Engine,
+    *,
+    campaign_id: int,
+    subscriber_id: int,
+    event: str,
+    message_id: str | None,
+) -> bool:
+    """Reconcile one provider event (SendGrid Event Webhook) with the ledger.
+
+    ``processed``/``delivered``/``deferred`` prove the provider has the message: a row
+    still ``unknown`` or ``in_flight`` (or put back to ``pending`` by --retry-unknown
+    after an earlier hand-off) becomes ``sent``. ``bounce``/``dropped`` mean it will not
+    be delivered: the row becomes ``failed``. Other events leave the ledger alone.
+    Returns True when a row changed.
+    """
+    when = now()
+    handed_over = (ledger.c.state == "pending") & (ledger.c.attempts > 0)
+    if event in ACCEPTED_EVENTS:
+        condition = ledger.c.state.in_(("unknown", "in_flight")) | handed_over
+        values: dict[str, Any] = {"state": "sent", "sent_at": when, "error": None}
+    elif event in REFUSED_EVENTS:
+        condition = ledger.c.state.in_(("unknown", "in_flight", "sent")) | handed_over
+        values = {"state": "failed", "error": refusal_error(event)}
+    else:
+        return False
+    row = and_(ledger.c.campaign_id == campaign_id, ledger.c.subscriber_id == subscriber_id)
+    with write_connection(engine_of(store)) as connection, connection.begin():
+        changed = connection.execute(
+            update(ledger).where(row, condition).values(**values, updated_at=when)
+        ).rowcount
+        if changed and message_id:
+            connection.execute(
+                update(ledger)
+                .where(row, ledger.c.message_id.is_(None))
+                .values(message_id=message_id)
+            )
+    return bool(changed)
 
 
 class DeliveryEvent(NamedTuple):

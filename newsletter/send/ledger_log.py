@@ -28,7 +28,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-from newsletter.send.ledger import Claim, Ledger, Outcome
+from newsletter.send.ledger import Ledger
+from newsletter.send.ledger_batches import Claim, Outcome
 from newsletter.send.providers import Delivery
 from newsletter.send.ratelimit import RateLimiter
 

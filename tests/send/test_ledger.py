@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from newsletter.cli import cli
 from newsletter.errors import SendError
-from newsletter.send import campaign_rows, ledger
+from newsletter.send import campaign_rows, delivery_events, ledger, ledger_batches
 from newsletter.send.lease import Lease
 from newsletter.store import Store, open_store_url, schema
 from newsletter.store.schema import campaigns
@@ -58,7 +58,7 @@ def test_the_snapshot_holds_the_active_subscribers_of_the_topics(db: Store) -> N
     assert start(db).id == campaign.id  # starting it again finds the same campaign
 
 
-def hand_over(book: ledger.Ledger, *, after: int, size: int) -> ledger.Claim | None:
+def hand_over(book: ledger.Ledger, *, after: int, size: int) -> ledger_batches.Claim | None:
     claim = book.next_batch(after=after, size=size)
     if claim is not None:
         book.hand_over(claim)
@@ -149,7 +149,7 @@ def test_delivery_events_settle_unknown_recipients(db: Store) -> None:
     book.recover()
 
     def event(subscriber_id: int, name: str) -> bool:
-        return ledger.apply_delivery_event(
+        return delivery_events.apply_delivery_event(
             db, campaign_id=campaign.id, subscriber_id=subscriber_id, event=name,
             message_id="sg-1.filter",
         )  # fmt: skip
@@ -170,7 +170,7 @@ def test_an_event_for_a_requeued_recipient_settles_it_before_it_is_sent_again(db
     book.recover()
     book.requeue_unknown()
 
-    assert ledger.apply_delivery_event(
+    assert delivery_events.apply_delivery_event(
         db, campaign_id=campaign.id, subscriber_id=ids[0], event="delivered", message_id=None
     )
     assert book.next_batch(after=0, size=1) is None  # nothing left to send
@@ -327,7 +327,7 @@ def test_each_recipient_of_a_batch_keeps_its_own_outcome_and_message_id(
     book = ledger.Ledger(db, campaign.id)
     claim = hand_over(book, after=0, size=24)
     assert claim is not None
-    settled = ledger.Outcome(ids[5], "failed", None, "550 reported by the log")
+    settled = ledger_batches.Outcome(ids[5], "failed", None, "550 reported by the log")
     book.settle([settled])
     before = ledger_rows(db, campaign.id)[ids[5]]
     outcomes: list[tuple[str, str | None, str | None]] = [

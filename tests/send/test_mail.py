@@ -21,7 +21,7 @@ from newsletter.render.mail import (
     shared_list_headers,
 )
 from newsletter.send.campaign import RecipientBuilder
-from newsletter.send.ledger import LedgerRecipient
+from newsletter.send.ledger_batches import LedgerRecipient
 from newsletter.tokens import Links, Signer
 
 LONG_URL = "https://news.breastfeedingworld.example/u/" + "A" * 150

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.config import Config
-from newsletter.send import campaign_rows, ledger
+from newsletter.send import campaign_rows, ledger, ledger_batches
 from newsletter.send.campaign import SendSummary
 from newsletter.send.ledger_log import LedgerLog
 from newsletter.send.plan import plan_send
@@ -105,12 +105,12 @@ def test_who_leaves_while_a_batch_is_out_is_skipped_not_mailed(
     assert summaries[0].skipped == 4
 
 
-def watch_batch_reads(monkeypatch: pytest.MonkeyPatch) -> list[ledger.Claim]:
+def watch_batch_reads(monkeypatch: pytest.MonkeyPatch) -> list[ledger_batches.Claim]:
     """Every batch the sender reads (the real read, recorded as it returns)."""
-    read: list[ledger.Claim] = []
+    read: list[ledger_batches.Claim] = []
     real = ledger.Ledger.next_batch
 
-    def next_batch(self: ledger.Ledger, *, after: int, size: int) -> ledger.Claim | None:
+    def next_batch(self: ledger.Ledger, *, after: int, size: int) -> ledger_batches.Claim | None:
         claim = real(self, after=after, size=size)
         if claim is not None:
             read.append(claim)
