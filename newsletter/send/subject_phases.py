@@ -1,11 +1,12 @@
 """Sending a subject test's campaign phase by phase (:class:`Phases`), for
 :func:`newsletter.send.sending.send_campaign`, which holds the campaign's lease.
 
-Each run first finishes the sample: one :class:`~newsletter.send.campaign.CampaignRun`
-per subject over the ledger rows of that subject (``variant == n``), each with its own
-subject and otherwise the same content. Then, when the rest is due (its time came, or a
-pick), the winner is decided once (:mod:`newsletter.send.subject_test`) and one more
-run sends it to the rest (``variant IS NULL``). Each run only ever moves its own rows,
+When the rest is due (its time came, or a pick), each run first decides the winner,
+once (:mod:`newsletter.send.subject_test`), on the sample handed over so far. Then it
+finishes the sample: one :class:`~newsletter.send.campaign.CampaignRun` per subject over
+the ledger rows of that subject (``variant == n``), each with its own subject and
+otherwise the same content; and once the rest is due, one more run sends the winner to
+the rest (``variant IS NULL``). Each run only ever moves its own rows,
 and each row is sent at most once, so nobody gets two subjects; a run killed in either
 phase is resumed by the next, which starts by marking what the dead one had in flight
 ``unknown`` (over the whole campaign).
@@ -63,6 +64,15 @@ class Phases:
         requeued_failed = whole.requeue_failed() if retry_failed else 0
         if pick is not None:
             test = self._pick(test, pick, now)
+        elif test.winner is None and now >= test.rest_at:
+            # Decided before a sample reader still pending (deferred by the server, or
+            # left by a kill) goes out: handed over now, they had no time to click or
+            # open, and counting them would lower their subject's rate.
+            figures = subject_test.measure(self.store, test)
+            winner, how = subject_test.decide(figures, test.min_events)
+            test = subject_test.record_decision(
+                self.store, test, winner=winner, decided_by=how, figures=figures, now=now
+            )
         summaries: list[SendSummary] = []
         done = 0
         for number, subject in enumerate(test.variants, 1):
@@ -70,15 +80,8 @@ class Phases:
             done += _handled(summary)
             if summary is not None and summary.stopped:
                 return self._summary(summaries, recovered, requeued, requeued_failed, None)
-        if test.winner is None and now < test.rest_at:
-            return self._summary(summaries, recovered, requeued, requeued_failed, test.rest_at)
         if test.winner is None:
-            figures = subject_test.measure(self.store, test)
-            winner, how = subject_test.decide(figures, test.min_events)
-            test = subject_test.record_decision(
-                self.store, test, winner=winner, decided_by=how, figures=figures, now=now
-            )
-        assert test.winner is not None
+            return self._summary(summaries, recovered, requeued, requeued_failed, test.rest_at)
         winning = test.variants[test.winner - 1]
         self._phase(winning, ledger.c.variant.is_(None), done, summaries)
         return self._summary(summaries, recovered, requeued, requeued_failed, None)
