@@ -94,7 +94,7 @@ def _library_answer(address: str) -> str | None:
 def test_plain_addresses_get_exactly_email_validators_answer() -> None:
     import random
 
-    from newsletter.config import _plain_address
+    from newsletter.config.fields import _plain_address
 
     addresses = [f"{local}@{domain}" for local in _LOCALS for domain in _DOMAINS]
     generated = random.Random(14)
@@ -119,7 +119,7 @@ def test_plain_addresses_get_exactly_email_validators_answer() -> None:
 def test_special_use_domains_are_email_validators() -> None:
     import email_validator
 
-    from newsletter.config import _SPECIAL_USE_DOMAINS
+    from newsletter.config.fields import _SPECIAL_USE_DOMAINS
 
     assert set(email_validator.SPECIAL_USE_DOMAIN_NAMES) == _SPECIAL_USE_DOMAINS
 
