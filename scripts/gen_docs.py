@@ -137,7 +137,7 @@ def config_reference() -> str:
     lines = [
         "# Configuration reference: `newsletter.yaml`",
         "",
-        "Generated from the schema in `newsletter/config.py` by `scripts/gen_docs.py`.",
+        "Generated from the schema in `newsletter/config/` by `scripts/gen_docs.py`.",
         "Secrets never go in this file: keys ending in `_env` name the environment",
         "variable that holds the secret. `NEWSLETTER_SECRET_KEY` signs the links in mail;",
         "`NEWSLETTER_DATABASE_URL` overrides `database_url`. `NEWSLETTER_LIBRARY_PATHS=1`",
