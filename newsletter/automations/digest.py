@@ -40,7 +40,8 @@ from newsletter.render.issues import issue_slug
 from newsletter.send import campaign_rows
 from newsletter.send.campaign import INTERRUPTED
 from newsletter.send.plan import plan_send
-from newsletter.send.schedule import issue_hash, why_stopped
+from newsletter.send.schedule import why_stopped
+from newsletter.send.schedule_times import issue_hash
 from newsletter.send.sending import send_campaign
 from newsletter.store import Store, open_store
 from newsletter.store.digest_tables import SEEN_LIMIT, automation_feeds

@@ -13,17 +13,10 @@ from newsletter.cli import State, cli, pass_state
 from newsletter.cli.ctrl_c import stop_on_ctrl_c
 from newsletter.config import Config
 from newsletter.send.plan import SendPlan
-from newsletter.send.schedule import (
-    Scheduled,
-    cancel,
-    front_matter_send_at,
-    list_schedule,
-    parse_when,
-    run_due,
-    schedule_issue,
-    system_clock,
-    time_zone,
-)
+from newsletter.send.schedule import run_due
+from newsletter.send.schedule_cancel import cancel
+from newsletter.send.schedule_queue import Scheduled, list_schedule, schedule_issue
+from newsletter.send.schedule_times import front_matter_send_at, parse_when, system_clock, time_zone
 
 
 def requested_time(

@@ -303,7 +303,8 @@ def _finish(
     """The summary (as JSON too with ``as_json``); a stopped run fails the command, a
     complete one marks its schedule entry sent, and a subject test's rest is queued
     for its time."""
-    from newsletter.send.schedule import schedule_rest, settle_after_send
+    from newsletter.send.schedule import settle_after_send
+    from newsletter.send.schedule_queue import schedule_rest
 
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
@@ -512,7 +513,7 @@ def _progress_line(progress: Progress | None) -> str:
 
 
 def _nothing_to_send(config: Config, plan: SendPlan, say: Say, as_json: bool) -> None:
-    from newsletter.send.schedule import queue_rest_if_lost
+    from newsletter.send.schedule_queue import queue_rest_if_lost
 
     counts = plan.counts or {}
     test = plan.subject_test

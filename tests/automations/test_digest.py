@@ -16,7 +16,7 @@ from newsletter.automations.digest import find_state, run_due_digests
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.errors import ConfigError
-from newsletter.send.schedule import list_schedule
+from newsletter.send.schedule_queue import list_schedule
 from newsletter.store import Store
 from tests.automations.conftest import clock_at
 from tests.send.test_send_cli import outbox_messages

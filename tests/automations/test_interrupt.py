@@ -22,7 +22,7 @@ import pytest
 from newsletter.config import Config
 from newsletter.send import campaign_rows
 from newsletter.send.plan import plan_send
-from newsletter.send.schedule import list_schedule, schedule_issue
+from newsletter.send.schedule_queue import list_schedule, schedule_issue
 from newsletter.store import Store
 from tests.fakes.sendgrid import FakeSendGrid
 from tests.send.conftest import SEED, sendgrid  # noqa: F401

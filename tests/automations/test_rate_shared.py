@@ -21,7 +21,7 @@ from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.send import campaign_rows
 from newsletter.send.plan import plan_send
-from newsletter.send.schedule import schedule_issue
+from newsletter.send.schedule_queue import schedule_issue
 from newsletter.store import Store
 from tests.conftest import SEED_ISSUE
 from tests.send.test_send_cli import outbox_messages

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.send.plan import plan_send
-from newsletter.send.schedule import run_due, schedule_issue
+from newsletter.send.schedule import run_due
+from newsletter.send.schedule_queue import schedule_issue
 from newsletter.store import Store
 
 SEED = "issues/2026-11-26-stem-cells-in-breast-milk.md"

@@ -19,14 +19,9 @@ from newsletter.errors import ConfigError, SendError
 from newsletter.send import campaign_rows
 from newsletter.send.lease import Lease
 from newsletter.send.plan import plan_send
-from newsletter.send.schedule import (
-    DueChecker,
-    list_schedule,
-    parse_when,
-    run_due,
-    schedule_issue,
-    time_zone,
-)
+from newsletter.send.schedule import DueChecker, run_due
+from newsletter.send.schedule_queue import list_schedule, schedule_issue
+from newsletter.send.schedule_times import parse_when, time_zone
 from newsletter.store import Store
 from tests.send.conftest import SEED
 from tests.send.test_send_cli import body_of, outbox_messages

@@ -22,7 +22,7 @@ from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.send import campaign_rows
 from newsletter.send.plan import plan_send
-from newsletter.send.schedule import list_schedule, schedule_issue
+from newsletter.send.schedule_queue import list_schedule, schedule_issue
 from newsletter.store import Store
 from tests.send.conftest import SEED
 from tests.send.test_wait_before_hand_over import Sender, add_readers, outbox_received

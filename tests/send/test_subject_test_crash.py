@@ -16,7 +16,8 @@ import pytest
 from newsletter.config import Config
 from newsletter.send import campaign_rows
 from newsletter.send.plan import plan_send
-from newsletter.send.schedule import run_due, schedule_rest
+from newsletter.send.schedule import run_due
+from newsletter.send.schedule_queue import schedule_rest
 from newsletter.send.sending import send_campaign
 from newsletter.send.subject_test import find_test
 from newsletter.store import Store

@@ -18,7 +18,8 @@ from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.send import campaign_rows
 from newsletter.send.plan import plan_send
-from newsletter.send.schedule import list_schedule, run_due, schedule_issue, settle_after_send
+from newsletter.send.schedule import run_due, settle_after_send
+from newsletter.send.schedule_queue import list_schedule, schedule_issue
 from newsletter.send.sending import send_campaign
 from newsletter.send.subject_test import decide, find_test, why
 from newsletter.store import Store
