@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
-import signal
-import sys
 
 import click
 
 from newsletter.cli import State, cli, pass_state
+from newsletter.cli.ctrl_c import stop_on_ctrl_c
+
+STOPPING = (
+    "Stopping: a scheduled send under way stops after its batch with the provider "
+    "(Ctrl-C again to quit now)."
+)
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -60,24 +64,30 @@ def serve(state: State, host: str, port: int, threads: int, no_run_due: bool) ->
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     app = create_app(state.config)
     server = create_server(app, host=host, port=port, threads=threads)
-    # A stop request (docker stop, systemd, kill) ends the server like Ctrl+C does.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     for url in listening_on(server):
         click.echo(f"Serving {state.config.name} on {url}")
-    due_checker = None
-    if not no_run_due:
-        from newsletter.automations.digest import run_due_digests
-        from newsletter.automations.steps import run_due_steps
-        from newsletter.send.schedule import DueChecker
+    # Ctrl-C or a stop request (docker stop, systemd, kill) ends the server; a scheduled
+    # send under way is let finish its batch with the provider, recorded, and stops there
+    # (the next run resumes it), as run-due's does. A second signal quits at once.
+    with stop_on_ctrl_c(sigterm=True, interrupt=True, message=STOPPING) as stopping:
+        due_checker = None
+        try:
+            if not no_run_due:
+                from newsletter.automations.digest import run_due_digests
+                from newsletter.automations.steps import run_due_steps
+                from newsletter.send.schedule import DueChecker
 
-        due_checker = DueChecker(state.config, also=(run_due_digests, run_due_steps))
-        due_checker.start()
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        click.echo("Stopped.")
-    finally:
-        if due_checker is not None:
-            due_checker.stop()
-        server.close()
-        shutdown(app)
+                also = (run_due_digests, run_due_steps)
+                due_checker = DueChecker(state.config, also=also, stopping=stopping)
+                due_checker.start()
+            server.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            try:
+                if due_checker is not None:
+                    due_checker.stop()  # waits for the batch with the provider
+            finally:
+                server.close()
+                shutdown(app)
+    click.echo("Stopped.")

@@ -243,32 +243,38 @@ class DueChecker:
         interval: float = 60.0,
         clock: Clock = system_clock,
         also: tuple[Callable[..., object], ...] = (),
+        stopping: threading.Event | None = None,
     ) -> None:
         self.config = config
         self.interval = interval
         self.clock = clock
-        # More runs of the minute, called as ``run(config, clock=clock)`` after run_due
-        # (the CLI passes the automations' run: this module cannot import it).
+        # More runs of the minute, called as ``run(config, clock=clock, stopping=...)``
+        # after run_due (the CLI passes the automations' run: this module cannot import it).
         self.also = also
-        self._stop = threading.Event()
+        # Set (by stop(), or by serve's signal handler): the send under way stops before
+        # its next hand-over, as run-due's does on Ctrl-C, and no other run starts.
+        self._stop = stopping or threading.Event()
         self._thread = threading.Thread(target=self._run, name="newsletter-run-due", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop, waiting for the batch with the provider to be answered and recorded."""
         self._stop.set()
-        self._thread.join(timeout=self.interval)
+        self._thread.join()
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                run_due(self.config, clock=self.clock)
+                run_due(self.config, clock=self.clock, stopping=self._stop)
             except Exception:  # a bad run must not end the web app's checks for good
                 log.exception("checking for scheduled issues failed")
             for run in self.also:
+                if self._stop.is_set():
+                    break
                 try:
-                    run(self.config, clock=self.clock)
+                    run(self.config, clock=self.clock, stopping=self._stop)
                 except Exception:
                     log.exception("checking for due automation steps failed")
             self._stop.wait(self.interval)
