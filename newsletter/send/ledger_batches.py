@@ -105,6 +105,26 @@ def pending_batch(campaign_id: int, *, after: int, size: int, only: Any = None) 
     )
 
 
+def still_to_send(store: Store | Engine, campaign_id: int) -> int:
+    """The campaign's readers a run would still hand over: its ``pending`` rows whose
+    subscriber is still active (the hand-over skips the others). Once a subject test's
+    sample went out, these are its rest."""
+    with engine_of(store).connect() as connection:
+        return (
+            connection.scalar(
+                select(func.count())
+                .select_from(ledger)
+                .join(subscribers, subscribers.c.id == ledger.c.subscriber_id)
+                .where(
+                    ledger.c.campaign_id == campaign_id,
+                    ledger.c.state == "pending",
+                    subscribers.c.status == "active",
+                )
+            )
+            or 0
+        )
+
+
 def stored_error(text: str | None) -> str | None:
     """An error as the ledger keeps it. Most are a provider's words (an SMTP server's
     reply, an API's message): a stranger's text, which ``newsletter status`` and

@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, select, update
 from newsletter.config import Config
 from newsletter.errors import SendError
 from newsletter.send import campaign_rows
+from newsletter.send.ledger_batches import still_to_send
 from newsletter.send.plan import SendPlan
 from newsletter.send.schedule_times import Clock, issue_hash, system_clock
 from newsletter.store import Store, open_store
@@ -37,7 +38,9 @@ class Scheduled:
     issue_hash: str
     state: str  # queued, held, sent
     note: str | None
-    audience: int | None = None  # active recipients now (filled in by list_schedule)
+    # Who it goes to (filled in by list_schedule): the active recipients now, or once its
+    # campaign started (a subject test's rest, a stopped send), who is still to be sent.
+    audience: int | None = None
 
     @property
     def local_time(self) -> dt.datetime:
@@ -194,7 +197,8 @@ def find_entry(store: Store, slug: str) -> Scheduled | None:
 
 
 def list_schedule(config: Config, *, include_sent: bool = False) -> list[Scheduled]:
-    """What is queued or held (and sent, if asked), soonest first, with audience sizes."""
+    """What is queued or held (and sent, if asked), soonest first, with audience sizes:
+    a campaign that started never takes anyone new, so its entry counts who it has left."""
     store = open_store(config)
     try:
         query = select(schedules).order_by(schedules.c.send_at, schedules.c.slug)
@@ -205,7 +209,11 @@ def list_schedule(config: Config, *, include_sent: bool = False) -> list[Schedul
         entries = []
         for row in rows:
             entry = scheduled_from_row(row)
-            audience = campaign_rows.audience(store, entry.topics).recipients
+            campaign = campaign_rows.find_campaign(store, entry.slug)
+            if campaign is not None and entry.state != "sent":
+                audience = still_to_send(store, campaign.id)
+            else:
+                audience = campaign_rows.audience(store, entry.topics).recipients
             entries.append(replace(entry, audience=audience))
         return entries
     finally:
