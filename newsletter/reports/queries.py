@@ -18,9 +18,9 @@ from sqlalchemy import Date, Engine, cast, func, select
 
 from newsletter.send import campaign_rows
 from newsletter.store import Store
-from newsletter.store.engagement import engagement_by_subscriber, provider_link_clicks
+from newsletter.store.engagement import provider_link_clicks, readers_who
 from newsletter.store.returns import BLOCKED
-from newsletter.store.scheduling import campaign_links, link_clicks_by_subscriber
+from newsletter.store.scheduling import campaign_links
 from newsletter.store.schema import (
     LEDGER_STATES,
     campaign_engagement,
@@ -362,38 +362,17 @@ def _links(engine: Engine, ids: Sequence[int]) -> dict[int, list[LinkCount]]:
 
 
 def unique_readers(engine: Engine, ids: Sequence[int]) -> dict[int, Counter[str]]:
-    """Per campaign, the readers who opened and who clicked (each reader once), for the
-    campaigns that have any per-reader row.
-
-    Clicks are counted across both sources (first-party links and a provider's events), a
-    reader who clicked in both once. Each table's primary key leads with the campaign,
-    so this reads only the rows of the chosen campaigns, from their indexes.
-    """
-    first_party = link_clicks_by_subscriber
-    both = engagement_by_subscriber
+    """Per campaign, the readers who opened and who clicked (each reader once, a click
+    in either source or both once), for the campaigns that have any per-reader row."""
     found: dict[int, Counter[str]] = defaultdict(Counter)
     with engine.connect() as connection:
         for chunk in _chunks(ids):
-            clicks = (
-                select(first_party.c.campaign_id, first_party.c.subscriber_id)
-                .where(first_party.c.campaign_id.in_(chunk))
-                .union(
-                    select(both.c.campaign_id, both.c.subscriber_id).where(
-                        both.c.campaign_id.in_(chunk), both.c.event == "click"
-                    )
-                )
-                .subquery()
-            )
-            for campaign_id, count in connection.execute(
-                select(clicks.c.campaign_id, func.count()).group_by(clicks.c.campaign_id)
-            ):
-                found[campaign_id]["click"] = count
-            for campaign_id, count in connection.execute(
-                select(both.c.campaign_id, func.count())
-                .where(both.c.campaign_id.in_(chunk), both.c.event == "open")
-                .group_by(both.c.campaign_id)
-            ):
-                found[campaign_id]["open"] = count
+            for event in ("click", "open"):
+                readers = readers_who(event, campaign_ids=chunk, per_campaign=True).subquery()
+                for campaign_id, count in connection.execute(
+                    select(readers.c.campaign_id, func.count()).group_by(readers.c.campaign_id)
+                ):
+                    found[campaign_id][event] = count
     return dict(found)
 
 

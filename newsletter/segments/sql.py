@@ -31,7 +31,6 @@ from sqlalchemy import (
     not_,
     or_,
     select,
-    union,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -47,8 +46,7 @@ from newsletter.segments.language import (
     Segment,
     resolve,
 )
-from newsletter.store.engagement import engagement_by_subscriber
-from newsletter.store.scheduling import link_clicks_by_subscriber
+from newsletter.store.engagement import readers_who
 from newsletter.store.schema import ledger, soft_bounces, subscriber_topics, subscribers
 
 COMPARE: dict[str, Callable[[Any, Any], Any]] = {
@@ -171,17 +169,9 @@ def _count(node: Condition) -> ColumnElement[bool]:
 
 
 def _engaged(node: Condition, now: dt.datetime) -> ColumnElement[bool]:
-    """``clicked`` / ``opened within N days``: first-party per-reader counts and
-    SendGrid's events, wherever the reader's first click or open was recorded."""
+    """``clicked`` / ``opened within N days``: wherever the reader's first click or open
+    was recorded (first-party links and pixel, a provider's events)."""
     assert isinstance(node.value, int)
     since = now - dt.timedelta(days=node.value)
     event = "click" if node.field == "clicked" else "open"
-    recorded = select(engagement_by_subscriber.c.subscriber_id).where(
-        engagement_by_subscriber.c.event == event, engagement_by_subscriber.c.at >= since
-    )
-    if event == "click":
-        first_party = select(link_clicks_by_subscriber.c.subscriber_id).where(
-            link_clicks_by_subscriber.c.at >= since
-        )
-        return subscribers.c.id.in_(union(recorded, first_party))
-    return subscribers.c.id.in_(recorded)
+    return subscribers.c.id.in_(readers_who(event, since=since))

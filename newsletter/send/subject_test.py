@@ -45,8 +45,7 @@ from newsletter.config import AbSettings
 from newsletter.errors import SendError
 from newsletter.send.campaign_rows import engine_of, write_connection
 from newsletter.store import Store
-from newsletter.store.engagement import engagement_by_subscriber
-from newsletter.store.scheduling import link_clicks_by_subscriber
+from newsletter.store.engagement import readers_who
 from newsletter.store.schema import ledger
 from newsletter.store.subject_tests import subject_tests
 from newsletter.store.table_dump import load_pages
@@ -208,31 +207,11 @@ def find_test(store: Store | Any, campaign_id: int) -> SubjectTest | None:
     )
 
 
-def _readers_condition(campaign_id: int, metric: str) -> Any:
-    """``ledger.subscriber_id`` is among the campaign's readers who clicked (first-party
-    links or provider events) or opened, each once."""
-    both = engagement_by_subscriber
-    if metric == "opens":
-        return ledger.c.subscriber_id.in_(
-            select(both.c.subscriber_id).where(
-                both.c.campaign_id == campaign_id, both.c.event == "open"
-            )
-        )
-    first_party = link_clicks_by_subscriber
-    return ledger.c.subscriber_id.in_(
-        select(first_party.c.subscriber_id)
-        .where(first_party.c.campaign_id == campaign_id)
-        .union(
-            select(both.c.subscriber_id).where(
-                both.c.campaign_id == campaign_id, both.c.event == "click"
-            )
-        )
-    )
-
-
 def measure(store: Store | Any, test: SubjectTest) -> tuple[tuple[int, int], ...]:
     """Per variant: (readers with the metric's event, sample readers handed over)."""
     sample = and_(ledger.c.campaign_id == test.campaign_id, ledger.c.variant.is_not(None))
+    event = "open" if test.metric == "opens" else "click"
+    who = readers_who(event, campaign_ids=[test.campaign_id])
     with engine_of(store).connect() as connection:
         handed: dict[int, int] = {
             variant: count
@@ -246,7 +225,7 @@ def measure(store: Store | Any, test: SubjectTest) -> tuple[tuple[int, int], ...
             variant: count
             for variant, count in connection.execute(
                 select(ledger.c.variant, func.count())
-                .where(sample, _readers_condition(test.campaign_id, test.metric))
+                .where(sample, ledger.c.subscriber_id.in_(who))
                 .group_by(ledger.c.variant)
             )
         }

@@ -19,26 +19,32 @@ webhooks through :mod:`newsletter.send.provider_events`, the first-party links a
 through :mod:`newsletter.web.clicks`): :func:`add_totals` (``campaign_engagement``),
 :func:`record_readers`, :func:`record_link_clickers` (``link_clicks_by_subscriber``),
 :func:`add_link_clicks` (a provider's, per URL) and :func:`add_first_party_clicks`
-(``campaign_links``), each in the caller's transaction.
+(``campaign_links``), each in the caller's transaction. And of how it is read back:
+:func:`readers_who` opened or clicked, whichever table recorded it, for the report, a
+subject test's decision and a segment's ``clicked`` / ``opened within``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
     Column,
+    ColumnElement,
+    CompoundSelect,
     Connection,
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
     Table,
     Text,
     select,
+    union,
     update,
 )
 
@@ -80,6 +86,36 @@ provider_link_clicks = Table(
     Column("url", Text, nullable=False),
     Column("clicks", Integer, nullable=False),
 )
+
+
+def readers_who(
+    event: str,
+    *,
+    campaign_ids: Sequence[int] | None = None,
+    since: dt.datetime | None = None,
+    per_campaign: bool = False,
+) -> Select[Any] | CompoundSelect[Any]:
+    """Who opened (``event`` ``open``) or clicked (``click``), each reader once: a
+    provider's events and the first-party pixel are in ``engagement_by_subscriber``, and
+    first-party link clicks in ``link_clicks_by_subscriber``, so a click is in either or
+    both. Its column is ``subscriber_id``; with ``per_campaign``, ``campaign_id`` comes
+    first and each reader counts once per campaign. Only ``campaign_ids``' campaigns
+    (each table's primary key leads with the campaign), only since ``since`` (the
+    ``(event, at, subscriber_id)`` index: a segment reads only recent rows, from the
+    index alone, so nothing else is selected then unless asked)."""
+
+    def rows_of(table: Table, *conditions: ColumnElement[bool]) -> Select[Any]:
+        if campaign_ids is not None:
+            conditions += (table.c.campaign_id.in_(campaign_ids),)
+        if since is not None:
+            conditions += (table.c.at >= since,)
+        columns = [table.c.campaign_id] if per_campaign else []
+        return select(*columns, table.c.subscriber_id).where(*conditions)
+
+    recorded = rows_of(engagement_by_subscriber, engagement_by_subscriber.c.event == event)
+    if event != "click":
+        return recorded
+    return union(recorded, rows_of(link_clicks_by_subscriber))
 
 
 def url_hash(url: str) -> str:
