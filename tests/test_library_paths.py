@@ -12,7 +12,7 @@ import sys
 import pytest
 from itsdangerous import URLSafeSerializer
 
-from newsletter.render.issues import markdown_parser
+from newsletter.render.issue_body import markdown_parser
 from newsletter.render.markdown_links import normalize_link
 from newsletter.tokens import Signer, TrackingSigner
 from tests.conftest import ROOT, SEED_ISSUE
@@ -24,7 +24,7 @@ SEED = ROOT / SEED_ISSUE
 REPORT = f"""
 import json
 from pathlib import Path
-from newsletter.render import issues
+from newsletter.render import issue_body, issues
 from newsletter.render.markdown_links import normalize_link
 from newsletter.tokens import Signer, TrackingSigner
 from tests.render.test_markdown_links import TRICKY_LINKS
@@ -32,10 +32,10 @@ from tests.render.test_markdown_links import TRICKY_LINKS
 signer, tracking = Signer("a-secret"), TrackingSigner("a-secret")
 ids = [0, 7, 123456, 918273645, 2**63 - 1]  # no run itsdangerous would compress
 print(json.dumps({{
-    "fast_markdown": issues._PARSER.normalizeLink is normalize_link,
+    "fast_markdown": issue_body._PARSER.normalizeLink is normalize_link,
     "fast_tokens": signer._fast["unsubscribe"].max_plain_length > 0,
     "issue": repr(issues.read_issue(Path({str(SEED)!r}), topics=["research"])),
-    "links": [[t.as_dict() for t in issues._PARSER.parse(s)] for s in TRICKY_LINKS],
+    "links": [[t.as_dict() for t in issue_body._PARSER.parse(s)] for s in TRICKY_LINKS],
     "tokens": [signer.message_tokens(i, 3, "k3yK3y_k3y-") for i in ids]
     + [tracking.reader_key(3, i) for i in ids],
 }}))

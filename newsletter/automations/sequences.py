@@ -17,7 +17,7 @@ from pathlib import Path
 from newsletter.author.scaffold import STARTER, slugify
 from newsletter.config import AutomationSettings, Config, load_yaml_mapping
 from newsletter.errors import AutomationError, ConfigError, IssueFileError, NewsletterError
-from newsletter.render.issues import split_front_matter
+from newsletter.render.front_matter import split_front_matter
 
 _AFTER = re.compile(r"(?P<count>\d{1,5})\s*(?P<unit>minute|hour|day|week)s?", re.IGNORECASE)
 _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}

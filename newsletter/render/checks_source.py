@@ -18,7 +18,8 @@ from pathlib import Path
 from markdown_it.token import Token
 
 from newsletter.models import Issue
-from newsletter.render.issues import markdown_parser, own_line_images, split_front_matter
+from newsletter.render.front_matter import split_front_matter
+from newsletter.render.issue_body import markdown_parser, own_line_images
 
 STARTER_ISSUE = Path(__file__).parent.parent / "starter" / "issue.md"
 STARTER_TITLE = "Welcome to our newsletter"  # the issue `newsletter init` creates

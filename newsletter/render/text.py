@@ -1,6 +1,6 @@
 """The plain-text part of an issue: Markdown tokens -> readable text of at most
 ``TEXT_WIDTH`` columns, links as numbered references ("words [3]") listed at the end of
-the message. Read by :mod:`newsletter.render.issues` from the same tokens as the HTML."""
+the message. Read by :mod:`newsletter.render.issue_body` from the same tokens as the HTML."""
 
 from __future__ import annotations
 

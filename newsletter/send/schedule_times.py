@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from newsletter.config import load_yaml_mapping
 from newsletter.errors import SendError
-from newsletter.render.issues import split_front_matter
+from newsletter.render.front_matter import split_front_matter
 
 Clock = Callable[[], dt.datetime]
 

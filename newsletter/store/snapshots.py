@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 
 from newsletter.errors import IssueFileError
 from newsletter.models import CompiledIssue
-from newsletter.render.issues import split_front_matter
+from newsletter.render.front_matter import split_front_matter
 from newsletter.store.schema import Id, UtcDateTime, campaigns, metadata
 from newsletter.store.subscriber_rows import insert_ignoring_duplicates, now
 from newsletter.store.subscribers import Store

@@ -13,7 +13,8 @@ from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.errors import IssueFileError
 from newsletter.render.compile import compile_issue
-from newsletter.render.issues import _PARSER, MAX_INLINE_NESTING, read_issue
+from newsletter.render.issue_body import _PARSER, MAX_INLINE_NESTING
+from newsletter.render.issues import read_issue
 from newsletter.render.text import PlainText
 from newsletter.send.campaign_rows import start_campaign
 from newsletter.store import open_store_url

@@ -13,7 +13,8 @@ from markdown_it.helpers import parseLinkDestination
 from mdit_py_plugins.attrs import attrs_plugin
 
 from newsletter.config import Config
-from newsletter.render.issues import markdown_parser, read_issue
+from newsletter.render.issue_body import markdown_parser
+from newsletter.render.issues import read_issue
 from newsletter.render.markdown_links import normalize_link, normalize_link_text, parse_destination
 
 TRICKY_URLS = [
