@@ -111,28 +111,7 @@ def schedule_issue(
             f"{issue.path}: its campaign {plan.campaign.id} already started; resume it "
             f"now: {_SEND_NOW}"
         )
-    path = Path(issue.path).resolve()
-    values = {
-        "slug": plan.slug,
-        "issue_path": str(path),
-        "send_at": send_at,
-        "timezone": zone,
-        "provider": plan.provider,
-        "topics": list(plan.topics),
-        "issue_hash": issue_hash(path),
-        "state": "queued",
-        "note": None,
-        "created_at": now,
-        "updated_at": now,
-    }
-    store = open_store(config)
-    try:
-        with campaign_rows.write_connection(store.engine) as connection, connection.begin():
-            connection.execute(delete(schedules).where(schedules.c.slug == plan.slug))
-            connection.execute(insert(schedules).values(**values))
-        return find_entry(store, plan.slug) or _missing(plan.slug)
-    finally:
-        store.close()
+    return _queue(config, plan, send_at, zone=zone, note=None, now=now)
 
 
 # The note of a subject test's rest in the queue.
@@ -146,18 +125,34 @@ def schedule_rest(config: Config, plan: SendPlan, rest_at: dt.datetime) -> Sched
     """Queue the rest of a subject test whose sample went out: ``run-due`` decides the
     winner and sends it at ``rest_at`` (an entry the issue had is replaced: its sample
     went)."""
+    return _queue(
+        config, plan, rest_at, zone=config.timezone, note=REST_NOTE, now=campaign_rows.now()
+    )
+
+
+def _queue(
+    config: Config,
+    plan: SendPlan,
+    send_at: dt.datetime,
+    *,
+    zone: str,
+    note: str | None,
+    now: dt.datetime,
+) -> Scheduled:
+    """The one write of a queued entry, an issue's or a subject test's rest: what run-due
+    re-plans it from (the file and its hash, the provider, the topics), replacing the
+    entry the slug had."""
     path = Path(plan.compiled.issue.path).resolve()
-    now = campaign_rows.now()
     values = {
         "slug": plan.slug,
         "issue_path": str(path),
-        "send_at": rest_at,
-        "timezone": config.timezone,
+        "send_at": send_at,
+        "timezone": zone,
         "provider": plan.provider,
         "topics": list(plan.topics),
         "issue_hash": issue_hash(path),
         "state": "queued",
-        "note": REST_NOTE,
+        "note": note,
         "created_at": now,
         "updated_at": now,
     }

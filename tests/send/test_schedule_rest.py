@@ -4,6 +4,7 @@ whole list as it is now; on SQLite and PostgreSQL, through the outbox with first
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,10 @@ from click.testing import CliRunner
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.send import campaign_rows
-from newsletter.send.schedule_queue import REST_NOTE
+from newsletter.send.plan import plan_send
+from newsletter.send.schedule import run_due
+from newsletter.send.schedule_queue import REST_NOTE, list_schedule, schedule_issue, schedule_rest
+from newsletter.send.schedule_times import issue_hash
 from newsletter.store import Store
 from tests.send.conftest import SEED
 from tests.send.subject_tests_helpers import variants_in_ledger, with_variants
@@ -66,3 +70,34 @@ def test_schedule_shows_the_rest_of_a_subject_test_as_the_readers_it_goes_to(
     assert note == f"stem-cells-in-breast-milk: {REST_NOTE}"
     [entry] = json.loads(runner.invoke(cli, ["schedule", "--json"]).output)
     assert entry["audience"] == 39
+
+
+def test_the_rest_is_queued_as_an_issue_is_with_its_own_time_and_note(
+    configure: Callable[..., Config],
+    subscribers: Callable[..., list[int]],
+    project: Path,
+) -> None:
+    """Both entries are written by one rule: what run-due re-plans the rest from (the file,
+    its hash, the provider, the topics) is what ``send --at`` records for an issue."""
+    config = configure(timezone="Europe/Berlin")
+    subscribers(3)
+    plan = plan_send(config, project / SEED, topics=["research"])
+    at = dt.datetime(2099, 12, 1, 8, 0, tzinfo=dt.UTC)
+    schedule_issue(config, plan, at, zone="America/New_York")
+    [scheduled] = (entry.as_dict() for entry in list_schedule(config))
+
+    rest = schedule_rest(config, plan, at + dt.timedelta(hours=4))
+
+    [queued] = (entry.as_dict() for entry in list_schedule(config))
+    assert queued == scheduled | {
+        "send_at": "2099-12-01T12:00:00+00:00",
+        "local_time": "2099-12-01T13:00:00+01:00",  # in the newsletter's own zone
+        "timezone": "Europe/Berlin",
+        "note": REST_NOTE,
+    }
+    assert (rest.state, rest.issue_hash) == ("queued", issue_hash(project / SEED))
+    # Nothing is taken for a change of the file when it goes.
+    said: list[str] = []
+    [due] = run_due(config, clock=lambda: at + dt.timedelta(hours=4), say=said.append)
+    assert due.outcome == "sent", due.message
+    assert not any("changed after it was scheduled" in line for line in said)
