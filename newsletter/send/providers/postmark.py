@@ -2,7 +2,7 @@
 
 One request carries up to ``postmark.batch_size`` (at most 500) messages. A campaign
 goes through a template made of its content when the provider first sends it
-(:mod:`~newsletter.send.providers.postmark_templates`), each message then carrying
+(:mod:`~newsletter.send.providers.stored_templates`), each message then carrying
 only its reader's values; with ``postmark.templates: false``, for confirmation mail
 and for content Postmark would misread as a template, each message is the whole
 personalised issue (``/email/batch`` has no substitutions). Messages go on the message stream
@@ -47,14 +47,14 @@ from newsletter.send.providers.http_api import (
     post,
     spread,
 )
-from newsletter.send.providers.postmark_templates import (
+from newsletter.send.providers.retry import Backoff
+from newsletter.send.providers.stored_templates import (
     Template,
     new_alias,
     templatable,
     template_body,
     template_for,
 )
-from newsletter.send.providers.retry import Backoff
 
 TOKEN_HEADER = "X-Postmark-Server-Token"
 INACTIVE_RECIPIENT = 406
