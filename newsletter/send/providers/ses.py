@@ -34,6 +34,14 @@ from newsletter.config import Config
 from newsletter.errors import ConfigError, ProviderError, ProviderUnavailable
 from newsletter.send.providers import Content, Delivery, Recipient, local_message
 from newsletter.send.providers.per_message import PerMessageProvider
+from newsletter.send.providers.ses_errors import (
+    NO_CREDENTIALS,
+    about_recipient,
+    error_code,
+    error_message,
+    is_rate_limit,
+    refusal,
+)
 
 try:
     import boto3
@@ -41,35 +49,6 @@ try:
     import botocore.exceptions
 except ImportError:  # pragma: no cover - the test extra installs it
     boto3 = None
-
-RETRY_CODES = frozenset(
-    {
-        "TooManyRequestsException",
-        "Throttling",
-        "ThrottlingException",
-        "InternalFailure",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-    }
-)
-CREDENTIAL_CODES = frozenset(
-    {
-        "AccessDenied",
-        "AccessDeniedException",
-        "UnrecognizedClientException",
-        "InvalidClientTokenId",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "ExpiredTokenException",
-    }
-)
-RECIPIENT_PROBLEMS = (
-    "illegal address",
-    "missing final '@domain'",
-    "invalid address",
-    "local address",
-)
 
 
 class SesProvider(PerMessageProvider[dict[str, Any]]):
@@ -80,15 +59,16 @@ class SesProvider(PerMessageProvider[dict[str, Any]]):
         if boto3 is None:
             raise ConfigError("provider ses needs boto3: pip install 'newsletter[ses]' (or boto3)")
         self.settings = config.ses
-        self.region = (
+        region = (
             self.settings.region
             or os.environ.get("AWS_REGION")
             or os.environ.get("AWS_DEFAULT_REGION")
         )
-        if not self.region:
+        if not region:
             raise ConfigError(
                 "no AWS region for SES: set ses.region in newsletter.yaml or export AWS_REGION"
             )
+        self.region: str = region
         client_config = botocore.config.Config(
             region_name=self.region,
             retries={"total_max_attempts": 1},
@@ -110,9 +90,9 @@ class SesProvider(PerMessageProvider[dict[str, Any]]):
         try:
             quota = self._quota_client.get_send_quota()
         except botocore.exceptions.ClientError as error:
-            raise self._refusal(_code(error), _message(error)) from None
+            raise self._refusal(error_code(error), error_message(error)) from None
         except botocore.exceptions.NoCredentialsError:
-            raise ProviderError(_NO_CREDENTIALS) from None
+            raise ProviderError(NO_CREDENTIALS) from None
         except botocore.exceptions.BotoCoreError as error:
             raise ProviderUnavailable(
                 f"cannot reach SES in {self.region} ({error})", maybe_delivered=False
@@ -140,15 +120,15 @@ class SesProvider(PerMessageProvider[dict[str, Any]]):
             answer = self.client.send_email(**message)
             return Delivery("sent", message_id=answer.get("MessageId"))
         except botocore.exceptions.ClientError as error:
-            code, text = _code(error), _message(error)
+            code, text = error_code(error), error_message(error)
             status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-            if _is_rate_limit(code, text) or status >= 500:
+            if is_rate_limit(code, text) or status >= 500:
                 return f"{code}: {text}"
-            if code == "BadRequestException" and _about_recipient(text):
+            if code == "BadRequestException" and about_recipient(text):
                 return Delivery("failed", error=f"SES refused the address ({code}: {text})")
             return self.halt(self._refusal(code, text, sender=message["FromEmailAddress"]))
         except botocore.exceptions.NoCredentialsError:
-            return self.halt(ProviderError(_NO_CREDENTIALS))
+            return self.halt(ProviderError(NO_CREDENTIALS))
         except (
             botocore.exceptions.EndpointConnectionError,
             botocore.exceptions.ConnectTimeoutError,
@@ -176,60 +156,10 @@ class SesProvider(PerMessageProvider[dict[str, Any]]):
         )
 
     def _refusal(self, code: str, text: str, *, sender: str = "") -> ProviderError:
-        """The campaign-stopping line for an account or configuration problem."""
-        lowered = text.lower()
-        region = self.region
-        if code in CREDENTIAL_CODES:
-            hint = (
-                "check the AWS credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY or the "
-                f"profile) and that they may use ses:SendEmail in {region}"
-            )
-        elif "not verified" in lowered and sender and sender.lower() not in lowered:
-            # The identities that failed the check are named; not the From: the recipient.
-            hint = (
-                f"the SES account is in the sandbox in {region}: it sends only to verified "
-                "addresses; request production access in the SES console"
-            )
-        elif (
-            "not verified" in lowered
-            or "authority to send" in lowered
-            or code == "MailFromDomainNotVerifiedException"
-        ):
-            hint = f"verify the From address or its domain in SES ({region})"
-        elif code == "NotFoundException" and self.settings.configuration_set:
-            hint = (
-                f"create the configuration set {self.settings.configuration_set!r} in SES "
-                f"({region}) or fix ses.configuration_set"
-            )
-        elif code in ("AccountSuspendedException", "SendingPausedException"):
-            hint = f"sending is paused for this SES account in {region}: see the SES console"
-        elif "quota" in lowered:
-            hint = "the account's 24-hour sending quota is used up: send again tomorrow"
-        else:
-            hint = "fix what it says, then send again"
-        return ProviderError(f"SES refused the message ({code}: {text}); {hint}")
-
-
-_NO_CREDENTIALS = (
-    "no AWS credentials for SES: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
-    "AWS_PROFILE), or run where an instance role provides them"
-)
-
-
-def _code(error: Any) -> str:
-    return str(error.response.get("Error", {}).get("Code") or "Unknown")
-
-
-def _message(error: Any) -> str:
-    return str(error.response.get("Error", {}).get("Message") or "(no message)")[:400]
-
-
-def _is_rate_limit(code: str, text: str) -> bool:
-    if code in RETRY_CODES:
-        return True
-    return code == "LimitExceededException" and "rate" in text.lower()
-
-
-def _about_recipient(text: str) -> bool:
-    lowered = text.lower()
-    return any(problem in lowered for problem in RECIPIENT_PROBLEMS)
+        return refusal(
+            code,
+            text,
+            region=self.region,
+            configuration_set=self.settings.configuration_set,
+            sender=sender,
+        )
