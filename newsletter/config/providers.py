@@ -120,6 +120,11 @@ class SesSettings(Schema):
         "bounces, complaints and deliveries.",
     )
     connections: int = Field(4, ge=1, le=32, description="Parallel requests to SES.")
+    templates: bool = Field(
+        True,
+        description="Send a campaign with SendBulkEmail, 50 readers a request through a "
+        "template of its content (deleted at the end); false: one raw SendEmail a reader.",
+    )
     dkim_tokens: list[DnsName] = Field(
         default_factory=list,
         description="The three Easy DKIM tokens of the SES identity (SES console, or 'aws "

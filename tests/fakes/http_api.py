@@ -45,6 +45,10 @@ class Request:
 
 
 class FakeApi(LocalServer):
+    # HTTP/1.1 keeps a client's connection open between requests, as an AWS endpoint
+    # does (botocore pools its connections); the others' clients open one a request.
+    keep_alive = False
+
     def __init__(self, *, keep_requests: bool = True) -> None:
         self.keep_requests = keep_requests  # False: only count (the benchmark)
         self.lock = threading.Condition()
@@ -75,6 +79,11 @@ class FakeApi(LocalServer):
 
     def fault_body(self, status: int) -> bytes:
         return json.dumps({"message": "too many requests" if status == 429 else "error"}).encode()
+
+    def answer_get(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
+        """A GET other than ``/_fake/stats`` (an API's read operation): 404 unless the
+        subclass serves it."""
+        return 404, b'{"message": "not found"}', {}
 
     # Scripting the next answers.
 
@@ -159,6 +168,9 @@ class FakeApi(LocalServer):
 
 def _handler_for(fake: FakeApi) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if fake.keep_alive else "HTTP/1.0"
+        disable_nagle_algorithm = fake.keep_alive  # no 40 ms delayed ACK between writes
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
@@ -166,7 +178,8 @@ def _handler_for(fake: FakeApi) -> type[BaseHTTPRequestHandler]:
             if self.path == "/_fake/stats":
                 self._answer(200, json.dumps(fake.stats()).encode())
             else:
-                self._answer(404, b'{"message": "not found"}')
+                headers = {name.lower(): value for name, value in self.headers.items()}
+                self._answer(*fake.answer_get(Request(self.path, headers, b"", method="GET")))
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)

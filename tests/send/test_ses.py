@@ -1,4 +1,6 @@
-"""Sending through Amazon SES (v2 API, boto3) against moto in server mode on 127.0.0.1."""
+"""Sending through Amazon SES (v2 API, boto3) against moto in server mode on 127.0.0.1:
+one raw ``SendEmail`` a reader (``ses.templates: false``, or where a template cannot
+carry the message). The bulk path is tests/send/test_ses_bulk.py's."""
 
 from __future__ import annotations
 
@@ -20,7 +22,10 @@ from sqlalchemy import select
 
 from newsletter.cli import cli
 from newsletter.config import Config
+from newsletter.models import Personalization
 from newsletter.send import campaign_rows
+from newsletter.send.providers import Batch, Content, Recipient
+from newsletter.send.providers.ses import SesProvider
 from newsletter.store import Store
 from newsletter.store.schema import ledger
 from newsletter.tokens import Signer
@@ -66,7 +71,12 @@ def on_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def ses_config(configure: Callable[..., Config], **ses: object) -> Config:
-    settings = {"rate_from_account": False, "configuration_set": "newsletter", **ses}
+    settings = {
+        "rate_from_account": False,
+        "configuration_set": "newsletter",
+        "templates": False,
+        **ses,
+    }
     return configure(provider="ses", ses=settings)
 
 
@@ -120,6 +130,52 @@ def test_a_campaign_goes_out_one_raw_message_per_reader(
     with store.engine.connect() as connection:
         kept = set(connection.scalars(select(ledger.c.message_id)))
     assert kept == {message_id for message_id, _ in messages}  # for the events to settle
+
+
+@pytest.mark.parametrize(
+    ("html", "notice"),
+    [
+        # moto has no SES v2 templates: the campaign goes as raw messages all the same.
+        ("<p>Hello</p>", "ses: SES did not take the campaign's template (404: "),
+        # Handlebars would read the braces: no template is even tried.
+        ("<p>Write {{ name }} to greet</p>", None),
+    ],
+    ids=["no templates at this SES", "content with braces"],
+)
+def test_raw_messages_where_a_template_cannot_carry_the_campaign(
+    configure: Callable[..., Config], aws: MotoServer, html: str, notice: str | None
+) -> None:
+    config = ses_config(configure, templates=True)
+    content = Content.from_config(
+        config,
+        subject="Issue 7",
+        html=html + '<a href="[[html:unsubscribe_url]]">Unsubscribe</a>',
+        text="Hello\nUnsubscribe: [[text:unsubscribe_url]]",
+        headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+    )
+    readers = [
+        Recipient(
+            Personalization(email=READERS[n], unsubscribe_url=f"https://example.org/u/{n}"),
+            headers={"List-Unsubscribe": f"<https://example.org/u/{n}>"},
+        )
+        for n in range(2)
+    ]
+    notices: list[str] = []
+    with SesProvider(config) as provider:
+        provider.notify = notices.append
+        deliveries = provider.send_batch(Batch(content, readers))
+
+    assert [d.status for d in deliveries] == ["sent", "sent"]
+    if notice is None:
+        assert notices == []
+    else:
+        assert len(notices) == 1 and notices[0].startswith(notice), notices
+    messages = sorted((m for _, m in sent_messages(aws)), key=lambda m: str(m["To"]))
+    assert [m["List-Unsubscribe"] for m in messages] == [
+        "<https://example.org/u/0>",
+        "<https://example.org/u/1>",
+    ]
+    assert html in str(messages[0].get_body(preferencelist=("html",)).get_content())
 
 
 @pytest.mark.slow

@@ -1,15 +1,16 @@
-"""``ses``: Amazon SES through its v2 API (boto3), one raw message per recipient.
+"""``ses``: Amazon SES through its v2 API (boto3).
 
-Each message is personalised and written here (as the SMTP provider does) and handed
-over with ``SendEmail`` and raw content, so every reader's own ``List-Unsubscribe``
-travels in their message. (``SendBulkEmail`` with a stored template and
-``ReplacementHeaders`` would take 50 readers a request, but moto, the SES the tests run
-against, has neither it nor SES v2 templates.) ``ses.connections`` requests run at
-once, each reported to the campaign's :class:`~newsletter.send.providers.DeliveryLog`
-before and after (a crash leaves at most one message per connection ``unknown``). The
-campaign and subscriber ids go as message tags, which SES echoes in the events its
-configuration set (``ses.configuration_set``) publishes to SNS, read back by
-``POST /webhooks/ses``.
+A campaign goes with ``SendBulkEmail``, up to 50 readers a request through a template
+made of its content (:mod:`~newsletter.send.providers.ses_bulk`). Where a template
+cannot carry the message (``ses.templates: false``, confirmation mail, content with
+``{{`` or ``}}``, SES not taking the template) each message is personalised and
+written here (as the SMTP provider does) and handed over with ``SendEmail`` and raw
+content: every reader's own ``List-Unsubscribe`` travels either way. ``ses.connections``
+requests run at once; raw messages are each reported to the campaign's
+:class:`~newsletter.send.providers.DeliveryLog` before and after (a crash leaves at
+most one message per connection ``unknown``). The campaign and subscriber ids go as
+message tags, which SES echoes in the events its configuration set
+(``ses.configuration_set``) publishes to SNS, read back by ``POST /webhooks/ses``.
 
 Region and credentials come from the usual AWS environment (``AWS_REGION``,
 ``AWS_ACCESS_KEY_ID``..., a profile, a role; ``AWS_ENDPOINT_URL`` for a local stand-in);
@@ -32,8 +33,17 @@ from typing import Any
 
 from newsletter.config import Config
 from newsletter.errors import ConfigError, ProviderError, ProviderUnavailable
-from newsletter.send.providers import Content, Delivery, Recipient, local_message
+from newsletter.send.providers import (
+    NO_LOG,
+    Batch,
+    Content,
+    Delivery,
+    DeliveryLog,
+    Recipient,
+    local_message,
+)
 from newsletter.send.providers.per_message import PerMessageProvider
+from newsletter.send.providers.ses_bulk import MAX_ENTRIES, SesBulk
 from newsletter.send.providers.ses_errors import (
     NO_CREDENTIALS,
     about_recipient,
@@ -79,6 +89,24 @@ class SesProvider(PerMessageProvider[dict[str, Any]]):
         session = boto3.session.Session()
         self.client = session.client("sesv2", config=client_config)
         self._quota_client = session.client("ses", config=client_config)
+        self.bulk = SesBulk(
+            self.client,
+            self.settings,
+            region=self.region,
+            backoff=self.backoff,
+            workers=self._workers,
+            notice=self.notice,
+        )
+
+    def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
+        template = self.bulk.template(batch.content)
+        if template is None:
+            return super().send_batch(batch, log)
+        return self.bulk.send(batch, template, log)
+
+    def close(self) -> None:
+        self.bulk.close()
+        super().close()
 
     # The account's pace, read once, before the first message.
 
@@ -98,7 +126,12 @@ class SesProvider(PerMessageProvider[dict[str, Any]]):
                 f"cannot reach SES in {self.region} ({error})", maybe_delivered=False
             ) from None
         account_rate = float(quota.get("MaxSendRate") or 0)
-        return account_rate if account_rate > 0 else None
+        if account_rate <= 0:
+            return None
+        # SES counts each reader of a bulk request against the rate: no more a request
+        # than it lets the account send in a second.
+        self.bulk.entries = max(1, min(MAX_ENTRIES, int(account_rate)))
+        return account_rate
 
     # One message, on a worker thread (per_message.PerMessageProvider hands it over).
 

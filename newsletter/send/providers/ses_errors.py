@@ -1,7 +1,8 @@
 """What SES's answers mean, for both ways the SES provider sends (``ses.py``, one raw
 ``SendEmail`` a reader; ``ses_bulk.py``, ``SendBulkEmail``): which error codes mean
 "try later", which are about the credentials or one address, and the one line that
-stops a campaign for an account or configuration problem."""
+stops a campaign for an account or configuration problem; for ``SendBulkEmail``,
+what each entry's result status means."""
 
 from __future__ import annotations
 
@@ -37,6 +38,27 @@ RECIPIENT_PROBLEMS = (
     "invalid address",
     "local address",
 )
+
+RETRY_STATUSES = frozenset({"ACCOUNT_THROTTLED", "TRANSIENT_FAILURE"})
+# Entry results that refuse this message only (its address, its parameters).
+READER_STATUSES = frozenset({"MESSAGE_REJECTED", "INVALID_PARAMETER", "FAILED"})
+# Entry results about the account or its configuration: what to do about each.
+ACCOUNT_STATUSES = {
+    "MAIL_FROM_DOMAIN_NOT_VERIFIED": "verify the From address or its domain in SES ({region})",
+    "CONFIGURATION_SET_NOT_FOUND": "create the configuration set {configuration_set!r} in "
+    "SES ({region}) or fix ses.configuration_set",
+    "TEMPLATE_NOT_FOUND": "the campaign's SES template was deleted while it was sending: "
+    "send again (it makes a new one)",
+    "ACCOUNT_SUSPENDED": "sending is paused for this SES account in {region}: see the SES console",
+    "ACCOUNT_SENDING_PAUSED": "sending is paused for this SES account in {region}: see the "
+    "SES console",
+    "CONFIGURATION_SET_SENDING_PAUSED": "sending is paused for the configuration set "
+    "{configuration_set!r}: resume it in the SES console ({region})",
+    "ACCOUNT_DAILY_QUOTA_EXCEEDED": "the account's 24-hour sending quota is used up: send "
+    "again tomorrow",
+    "INVALID_SENDING_POOL_NAME": "the configuration set {configuration_set!r} names a "
+    "dedicated IP pool that does not exist: fix it in the SES console ({region})",
+}
 
 
 def refusal(
@@ -98,3 +120,17 @@ def is_rate_limit(code: str, text: str) -> bool:
 def about_recipient(text: str) -> bool:
     lowered = text.lower()
     return any(problem in lowered for problem in RECIPIENT_PROBLEMS)
+
+
+def entry_refusal(
+    status: str, text: str, *, region: str, configuration_set: str | None, sender: str
+) -> ProviderError:
+    """The campaign-stopping line for a ``SendBulkEmail`` entry's status about the
+    account or its configuration."""
+    hint = ACCOUNT_STATUSES.get(status)
+    if hint is None:  # a sandbox's "not verified", or a status SES added since
+        return refusal(
+            status, text, region=region, configuration_set=configuration_set, sender=sender
+        )
+    hint = hint.format(region=region, configuration_set=configuration_set)
+    return ProviderError(f"SES refused the message ({status}: {text}); {hint}")

@@ -1,0 +1,446 @@
+"""A stand-in for SES v2's bulk sending and stored templates, on 127.0.0.1.
+
+moto (the SES of the other tests) has neither ``SendBulkEmail`` nor SES v2 templates,
+so this serves them as botocore's service model for ``sesv2`` (2019-09-27) shapes them,
+over HTTP with JSON, errors as ``x-amzn-ErrorType`` and ``{"message"}``:
+
+- ``POST /v2/email/templates`` (CreateEmailTemplate): a ``TemplateName`` of ASCII
+  letters, digits, ``_`` and ``-`` (at most 64) not in use, ``TemplateContent`` with a
+  Subject and an Html or Text part, at most 500 KB; only ``{{x}}`` and ``{{{x}}}``
+  variables (what it renders);
+- ``DELETE /v2/email/templates/{TemplateName}`` (DeleteEmailTemplate);
+- ``GET /v2/email/account`` (GetAccount) and SES v1's ``GetSendQuota`` (``POST /``,
+  form data, XML), the account's ``MaxSendRate`` (``max_send_rate``);
+- ``POST /v2/email/outbound-bulk-emails`` (SendBulkEmail): 1 to 50
+  ``BulkEmailEntries``, a stored template that exists, a verified From, at most 15
+  headers in ``DefaultContent.Template.Headers`` and in each entry's
+  ``ReplacementHeaders`` (printable ASCII, a name of at most 126 without ``:``, a value
+  of at most 995, never one SES sets itself: From, To, Subject, Date...), each entry's
+  ``ReplacementTemplateData`` a JSON object of at most 262,144 characters, tags of
+  ASCII letters, digits, ``_`` and ``-``. One ``BulkEmailEntryResults`` item per entry,
+  in order: ``SUCCESS`` with a ``MessageId``, or what ``entry_answers`` scripts for an
+  address (``MESSAGE_REJECTED``, ``ACCOUNT_THROTTLED``...), ``INVALID_PARAMETER`` for
+  an address SES cannot read, ``CONFIGURATION_SET_NOT_FOUND`` for an unknown
+  configuration set.
+
+Every request needs a SigV4 ``Authorization`` header (403 otherwise). Each accepted
+entry is rendered as SES renders a stored template (``{{x}}`` and ``{{{x}}}`` both as
+they are: SES does not escape HTML), its headers the template's overlaid by the
+entry's::
+
+    with FakeSes() as ses:          # AWS_ENDPOINT_URL=ses.url
+        ses.entry_answers["gone@example.org"] = [("MESSAGE_REJECTED", "...")]
+        ses.messages()              # (MessageId, EmailMessage) of every accepted entry
+
+``python -m tests.fakes.ses`` serves on its own for the benchmark.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import re
+import secrets
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import orjson
+
+from tests.fakes.http_api import FakeApi, Request, serve_until_stdin_closes
+
+SENDER = "letters@breastfeedingworld.example"  # the example project's From, verified
+REGION = "eu-west-1"
+MAX_ENTRIES = 50
+MAX_TEMPLATE_DATA = 262_144
+MAX_TEMPLATE_BYTES = 500 * 1024
+MAX_HEADERS = 15
+BULK_PATH = "/v2/email/outbound-bulk-emails"
+TEMPLATES_PATH = "/v2/email/templates"
+TEMPLATE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+TAG_TEXT = re.compile(r"[A-Za-z0-9_-]{1,256}")
+HEADER_NAME = re.compile(r"[!-9;-~]{1,126}")  # printable ASCII but the colon
+HEADER_VALUE = re.compile(r"[ -~]{0,995}")
+# The headers SES sets itself on templated and bulk mail, which a request may not set
+# (SES Developer Guide, "Amazon SES header fields").
+SES_SETS = frozenset(
+    name.lower()
+    for name in (
+        "BCC", "CC", "Content-Disposition", "Content-Type", "Date", "From", "Message-ID",
+        "MIME-Version", "Reply-To", "Return-Path", "Subject", "To",
+    )
+)  # fmt: skip
+VARIABLE = re.compile(r"\{\{\{\s*([\w.]+)\s*\}\}\}|\{\{\s*([\w.]+)\s*\}\}")
+
+
+def error(code: str, message: str, status: int = 400) -> tuple[int, bytes, dict[str, str]]:
+    return status, json.dumps({"message": message}).encode(), {"x-amzn-ErrorType": code}
+
+
+class RenderingFailure(Exception):
+    """A variable with no value: SES accepts the entry, then drops the message."""
+
+
+class FakeSes(FakeApi):
+    keep_alive = True
+
+    def __init__(
+        self,
+        *,
+        senders: tuple[str, ...] = (SENDER,),
+        configuration_sets: tuple[str, ...] = ("newsletter",),
+        max_send_rate: float = 1000.0,
+        keep_requests: bool = True,
+    ) -> None:
+        super().__init__(keep_requests=keep_requests)
+        self.senders = set(senders)
+        self.configuration_sets = set(configuration_sets)
+        self.max_send_rate = max_send_rate
+        self.templates: dict[str, dict[str, Any]] = {}  # name -> content, split
+        self.templates_made: list[str] = []
+        self.templates_deleted: list[str] = []
+        # address -> the next entry results for it, (Status, Error), one per attempt
+        self.entry_answers: dict[str, list[tuple[str, str]]] = {}
+        self.accepted: list[dict[str, Any]] = []  # each accepted entry, rendered
+        self.rendering_failures: list[str] = []
+        self.entries_per_request: list[int] = []
+
+    # Faults, as SES words them.
+
+    def throttle_next(self, *, times: int = 1) -> None:
+        self.fail_next(
+            429,
+            times=times,
+            headers={"x-amzn-ErrorType": "TooManyRequestsException"},
+            body=b'{"message": "Maximum sending rate exceeded."}',
+        )
+
+    def refuse_next(self, code: str, message: str, *, status: int = 400) -> None:
+        self.fail_next(
+            status,
+            headers={"x-amzn-ErrorType": code},
+            body=json.dumps({"message": message}).encode(),
+        )
+
+    # Requests.
+
+    def handle(self, request: Request) -> tuple[int, bytes, dict[str, str]] | None:
+        if not _signed(request):
+            return error("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
+        if request.path.startswith(TEMPLATES_PATH):
+            return self.manage_template(request)
+        if request.path == "/" and request.method == "POST":
+            return self.send_quota(request)
+        return super().handle(request)
+
+    def answer_get(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
+        if not _signed(request):
+            return error("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
+        if request.path != "/v2/email/account":
+            return error("NotFoundException", f"unknown path {request.path}", 404)
+        quota = {"Max24HourSend": 1e6, "MaxSendRate": self.max_send_rate, "SentLast24Hours": 0}
+        answer = {"SendQuota": quota, "SendingEnabled": True, "ProductionAccessEnabled": True}
+        return 200, json.dumps(answer).encode(), {}
+
+    def send_quota(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
+        form = parse_qs(request.body.decode())
+        if form.get("Action") != ["GetSendQuota"]:
+            return error("InvalidAction", "only GetSendQuota is served here")
+        xml = (
+            '<GetSendQuotaResponse xmlns="http://ses.amazonaws.com/doc/2010-12-01/">'
+            f"<GetSendQuotaResult><Max24HourSend>1000000.0</Max24HourSend>"
+            f"<MaxSendRate>{self.max_send_rate}</MaxSendRate>"
+            "<SentLast24Hours>0.0</SentLast24Hours></GetSendQuotaResult>"
+            f"<ResponseMetadata><RequestId>{secrets.token_hex(8)}</RequestId>"
+            "</ResponseMetadata></GetSendQuotaResponse>"
+        )
+        return 200, xml.encode(), {"Content-Type": "text/xml"}
+
+    def check(self, request: Request) -> tuple[int, bytes] | None:
+        if request.path != BULK_PATH:
+            return _short(error("NotFoundException", f"unknown path {request.path}", 404))
+        try:
+            body = orjson.loads(request.body)
+        except ValueError:
+            return _short(error("BadRequestException", "the body is not JSON"))
+        problem = _bulk_problem(body)
+        if problem:
+            return _short(error("BadRequestException", problem))
+        with self.lock:
+            template = self.templates.get(body["DefaultContent"]["Template"]["TemplateName"])
+        if template is None:
+            return _short(error("NotFoundException", "Template does not exist", 404))
+        sender = _address(body["FromEmailAddress"])
+        if sender not in self.senders:
+            return _short(
+                error(
+                    "MessageRejected",
+                    "Email address is not verified. The following identities failed the "
+                    f"check in region {REGION.upper()}: {sender}",
+                )
+            )
+        request.parsed = (body, template)
+        return None
+
+    def accept(self, request: Request) -> tuple[bytes, list[str]]:
+        body, template = request.parsed
+        shared_headers = body["DefaultContent"]["Template"].get("Headers") or []
+        default_tags = _tags(body.get("DefaultEmailTags"))
+        known_set = body.get("ConfigurationSetName") in (None, *self.configuration_sets)
+        request_id = secrets.token_hex(12)
+        results, addresses = [], []
+        for index, entry in enumerate(body["BulkEmailEntries"]):
+            to = entry["Destination"]["ToAddresses"]
+            scripted = self._scripted(to[0]) if to else None
+            if scripted is not None:
+                results.append({"Status": scripted[0], "Error": scripted[1]})
+                continue
+            if not known_set:
+                results.append(
+                    {
+                        "Status": "CONFIGURATION_SET_NOT_FOUND",
+                        "Error": f"Configuration set <{body['ConfigurationSetName']}> "
+                        "does not exist.",
+                    }
+                )
+                continue
+            if not all(_readable(address) for address in to):
+                results.append({"Status": "INVALID_PARAMETER", "Error": "Illegal address"})
+                continue
+            message_id = f"0102{request_id}{index:04x}-{secrets.token_hex(4)}-000000"
+            results.append({"Status": "SUCCESS", "MessageId": message_id})
+            addresses.append(_address(to[0]))
+            if self.keep_requests:
+                self._keep(body, template, entry, message_id, shared_headers, default_tags)
+        with self.lock:
+            self.entries_per_request.append(len(body["BulkEmailEntries"]))
+        return orjson.dumps({"BulkEmailEntryResults": results}), addresses
+
+    def _scripted(self, address: str) -> tuple[str, str] | None:
+        with self.lock:
+            queue = self.entry_answers.get(_address(address))
+            return queue.pop(0) if queue else None
+
+    def _keep(
+        self,
+        body: dict[str, Any],
+        template: dict[str, Any],
+        entry: dict[str, Any],
+        message_id: str,
+        shared_headers: list[dict[str, str]],
+        default_tags: dict[str, str],
+    ) -> None:
+        data = json.loads(entry["ReplacementEmailContent"]["ReplacementTemplate"][
+            "ReplacementTemplateData"
+        ])  # fmt: skip
+        try:
+            rendered = {part: _fill(pieces, data) for part, pieces in template.items()}
+        except RenderingFailure as failure:
+            with self.lock:
+                self.rendering_failures.append(str(failure))
+            return
+        headers = {h["Name"].lower(): (h["Name"], h["Value"]) for h in shared_headers}
+        headers |= {h["Name"].lower(): (h["Name"], h["Value"]) for h in entry.get(
+            "ReplacementHeaders") or []}  # fmt: skip
+        kept = {
+            "MessageId": message_id,
+            "From": body["FromEmailAddress"],
+            "ReplyTo": body.get("ReplyToAddresses") or [],
+            "To": entry["Destination"]["ToAddresses"],
+            "Headers": list(headers.values()),
+            "Tags": default_tags | _tags(entry.get("ReplacementTags")),
+            "ConfigurationSetName": body.get("ConfigurationSetName"),
+            **rendered,
+        }
+        with self.lock:
+            self.accepted.append(kept)
+
+    def manage_template(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
+        if request.method == "DELETE":
+            name = unquote(request.path.removeprefix(TEMPLATES_PATH + "/"))
+            with self.lock:
+                if self.templates.pop(name, None) is None:
+                    return error("NotFoundException", f"Template {name} does not exist.", 404)
+                self.templates_deleted.append(name)
+            return 200, b"{}", {}
+        if request.path != TEMPLATES_PATH or request.method != "POST":
+            return error("NotFoundException", f"unknown path {request.path}", 404)
+        try:
+            body = orjson.loads(request.body)
+        except ValueError:
+            return error("BadRequestException", "the body is not JSON")
+        problem = _template_problem(body)
+        if problem:
+            return error("BadRequestException", problem)
+        content = body["TemplateContent"]
+        with self.lock:
+            if body["TemplateName"] in self.templates:
+                return error(
+                    "AlreadyExistsException", f"Template {body['TemplateName']} already exists."
+                )
+            self.templates[body["TemplateName"]] = {
+                part: VARIABLE.split(content[part])
+                for part in ("Subject", "Html", "Text")
+                if content.get(part)
+            }
+            self.templates_made.append(body["TemplateName"])
+        return 200, b"{}", {}
+
+    # What arrived.
+
+    def messages(self) -> list[tuple[str, EmailMessage]]:
+        """(MessageId, message as its reader gets it) of every accepted entry."""
+        with self.lock:
+            accepted = list(self.accepted)
+        return [(kept["MessageId"], _as_email(kept)) for kept in accepted]
+
+    def tags(self) -> dict[str, dict[str, str]]:
+        """MessageId -> the message's tags (what SES echoes in its events)."""
+        with self.lock:
+            return {kept["MessageId"]: kept["Tags"] for kept in self.accepted}
+
+
+def _short(answer: tuple[int, bytes, dict[str, str]]) -> tuple[int, bytes]:
+    # FakeApi.check answers without headers: the error code goes in the body, which
+    # botocore reads as well ("__type").
+    status, body, headers = answer
+    message = json.loads(body)["message"]
+    return status, json.dumps({"__type": headers["x-amzn-ErrorType"], "message": message}).encode()
+
+
+def _signed(request: Request) -> bool:
+    authorization = request.headers.get("authorization", "")
+    return authorization.startswith("AWS4-HMAC-SHA256 Credential=") and "Signature=" in (
+        authorization
+    )
+
+
+def _bulk_problem(body: Any) -> str:
+    if not isinstance(body, dict):
+        return "the request must be a JSON object"
+    template = (body.get("DefaultContent") or {}).get("Template")
+    if not isinstance(template, dict) or not template.get("TemplateName"):
+        return "DefaultContent.Template.TemplateName is required (a stored template)"
+    if not body.get("FromEmailAddress"):
+        return "FromEmailAddress is required"
+    entries = body.get("BulkEmailEntries")
+    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_ENTRIES:
+        return "BulkEmailEntries: from 1 to 50 entries"
+    problem = _headers_problem(template.get("Headers"))
+    if problem:
+        return problem
+    if not _tags_ok(body.get("DefaultEmailTags")):
+        return "DefaultEmailTags: names and values of ASCII letters, digits, '_' and '-'"
+    for entry in entries:
+        to = (entry.get("Destination") or {}).get("ToAddresses")
+        if not isinstance(to, list) or not 1 <= len(to) <= MAX_ENTRIES:
+            return "each entry needs Destination.ToAddresses (at most 50)"
+        data = ((entry.get("ReplacementEmailContent") or {}).get("ReplacementTemplate") or {}).get(
+            "ReplacementTemplateData"
+        )
+        if not isinstance(data, str) or len(data) > MAX_TEMPLATE_DATA:
+            return "ReplacementTemplateData: a JSON object of at most 262144 characters"
+        try:
+            if not isinstance(json.loads(data), dict):
+                return "ReplacementTemplateData must be a JSON object"
+        except ValueError:
+            return "ReplacementTemplateData is not JSON"
+        problem = _headers_problem(entry.get("ReplacementHeaders"))
+        if problem:
+            return problem
+        if not _tags_ok(entry.get("ReplacementTags")):
+            return "ReplacementTags: names and values of ASCII letters, digits, '_' and '-'"
+    return ""
+
+
+def _headers_problem(headers: Any) -> str:
+    if headers is None:
+        return ""
+    if not isinstance(headers, list) or len(headers) > MAX_HEADERS:
+        return "at most 15 headers"
+    for header in headers:
+        name, value = str(header.get("Name", "")), str(header.get("Value", ""))
+        if not HEADER_NAME.fullmatch(name) or not HEADER_VALUE.fullmatch(value):
+            return f"header {name!r}: printable ASCII, a name of 126 and a value of 995"
+        if len(name) + len(value) > 996:
+            return f"header {name!r}: name and value longer than 996 characters"
+        if name.lower() in SES_SETS:
+            return f"header {name!r} is set by SES and may not be given"
+    return ""
+
+
+def _tags_ok(tags: Any) -> bool:
+    return tags is None or all(
+        TAG_TEXT.fullmatch(str(tag.get("Name"))) and TAG_TEXT.fullmatch(str(tag.get("Value")))
+        for tag in tags
+    )
+
+
+def _tags(tags: Any) -> dict[str, str]:
+    return {tag["Name"]: tag["Value"] for tag in tags or []}
+
+
+def _template_problem(body: Any) -> str:
+    if not isinstance(body, dict) or not isinstance(body.get("TemplateName"), str):
+        return "TemplateName is required"
+    if not TEMPLATE_NAME.fullmatch(body["TemplateName"]):
+        return "TemplateName: ASCII letters, digits, '_' and '-', at most 64"
+    content = body.get("TemplateContent")
+    if not isinstance(content, dict) or not content.get("Subject"):
+        return "TemplateContent needs a Subject"
+    if not content.get("Html") and not content.get("Text"):
+        return "TemplateContent needs Html or Text"
+    size = sum(len(str(content.get(part) or "").encode()) for part in ("Subject", "Html", "Text"))
+    if size > MAX_TEMPLATE_BYTES:
+        return "a template is at most 500 KB"
+    for part in ("Subject", "Html", "Text"):
+        rest = VARIABLE.sub("", str(content.get(part) or ""))
+        if "{{" in rest or "}}" in rest:
+            return f"{part}: the stand-in renders variables only, not other Handlebars"
+    return ""
+
+
+def _fill(pieces: list[str | None], data: dict[str, Any]) -> str:
+    """``pieces``: ``VARIABLE.split`` of a template part; each variable as it is."""
+    out = []
+    for index in range(0, len(pieces), 3):
+        out.append(pieces[index] or "")
+        if index + 2 < len(pieces):
+            name = str(pieces[index + 1] or pieces[index + 2])
+            if name not in data:
+                raise RenderingFailure(f"Attribute '{name}' is not present in the rendering data")
+            out.append(str(data[name]))
+    return "".join(out)
+
+
+def _address(field: str) -> str:
+    field = field.strip()
+    if field.endswith(">") and "<" in field:
+        return field[field.rindex("<") + 1 : -1]
+    return field
+
+
+def _readable(field: str) -> bool:
+    local, at, domain = _address(field).rpartition("@")
+    return bool(at and local and domain and local.isascii() and " " not in local)
+
+
+def _as_email(kept: dict[str, Any]) -> EmailMessage:
+    built = EmailMessage(policy=email.policy.default.clone(max_line_length=998))
+    built["From"] = kept["From"]
+    built["To"] = ", ".join(kept["To"])
+    if kept["ReplyTo"]:
+        built["Reply-To"] = ", ".join(kept["ReplyTo"])
+    built["Subject"] = kept["Subject"]
+    for name, value in kept["Headers"]:
+        built[name] = value
+    built.set_content(kept.get("Text", ""), cte="quoted-printable")
+    built.add_alternative(kept.get("Html", ""), subtype="html", cte="quoted-printable")
+    parsed = email.message_from_bytes(built.as_bytes(), policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
+if __name__ == "__main__":
+    serve_until_stdin_closes(FakeSes(keep_requests=False))
