@@ -30,7 +30,7 @@ from newsletter.store.database import analyze
 from newsletter.store.dry_run import DryRun
 from newsletter.store.importers.bookkeeping import RejectsFile, SeenAddresses
 from newsletter.store.importers.header import read_header
-from newsletter.store.importers.rows import RowReader
+from newsletter.store.importers.rows import RowReader, check_attribute_values
 from newsletter.store.importers.summary import ImportOptions, ImportSummary, Rejected
 from newsletter.store.importers.topics import TopicMapper
 from newsletter.store.schema import subscriber_topics, subscribers
@@ -95,6 +95,7 @@ def import_csv(
             )
         delimiter = options.delimiter or sniff_delimiter(header_line)
         layout, summary = read_header(path, header_line, delimiter, dry_run, options)
+        check_attribute_values(path, encoding, layout, delimiter)  # before any write
         rejects.header = layout.header
         rows = RowReader(
             layout,

@@ -10,6 +10,7 @@ from newsletter.errors import ImportFileError
 from newsletter.safe_text import clean_text
 from newsletter.store.importers import SourceFormat, choose_format
 from newsletter.store.importers.base import column_key
+from newsletter.store.importers.limits import check_attribute_columns
 from newsletter.store.importers.summary import ImportOptions, ImportSummary
 
 
@@ -72,6 +73,7 @@ def read_header(
                 "pass --delimiter (comma, semicolon and tab are recognised on their own)"
             )
         raise ImportFileError(message)
+    check_attribute_columns(path, tuple(attributes))
     summary = ImportSummary(
         path=path,
         dry_run=dry_run,

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from newsletter.models import SUPPRESSED_STATUSES
 from newsletter.safe_text import clean_text
 from newsletter.store.addresses import InvalidAddress, normalize_address
 from newsletter.store.bulk import Candidate
-from newsletter.store.csv_reader import DELIMITERS, Record, looks_like_a_row
+from newsletter.store.csv_reader import DELIMITERS, Lines, Record, looks_like_a_row, records
 from newsletter.store.importers.base import RowError, split_list, unneutralize
 from newsletter.store.importers.header import Layout
+from newsletter.store.importers.limits import MAX_ATTRIBUTE_VALUE, value_too_long
 from newsletter.store.importers.summary import ImportSummary, Rejected
 from newsletter.store.importers.topics import TopicMapper
 from newsletter.store.subscriber_rows import unknown_topic_message
@@ -22,6 +24,48 @@ GROUP_PROBE_ROWS = 1000  # rows whose attribute values are looked at for interes
 # Fields that never hold a line break: one that does was opened by a stray quote.
 KEY_FIELDS = ("email", "name", "first_name", "last_name", "topics", "status")
 _TOPIC_SEPARATORS = re.compile(r"[,;|]+")
+
+
+def swallowed_rows(record: Record, layout: Layout, delimiter: str) -> bool:
+    """Whether a record over several lines was opened by a stray quote and swallowed
+    rows (its lines are then read again on their own), rather than holding a note."""
+    fields = {
+        name: record.values[position]
+        for name, position in layout.positions.items()
+        if position < len(record.values)
+    }
+    if any("\n" in fields.get(name, "") or "\r" in fields.get(name, "") for name in KEY_FIELDS):
+        return True
+    email_position = layout.positions["email"]
+    columns = len(layout.header)
+    return any(
+        looks_like_a_row(line, delimiter, email_position, columns) for _, line in record.lines[1:]
+    )
+
+
+def check_attribute_values(path: Path, encoding: str, layout: Layout, delimiter: str) -> None:
+    """Read the file once before importing anything: a value too long for an attribute
+    stops the import with its line and column, so nothing is half-imported.
+
+    The records are read as the import reads them (the same reader, rows swallowed by a
+    stray quote read again on their own lines), so the line named is the import's."""
+    if not layout.attributes:
+        return
+    with path.open(encoding=encoding, newline="") as file:
+        lines = Lines(file)
+        lines.first_nonblank()  # the header
+        for record in records(lines, delimiter):
+            if record.error:
+                continue  # rejected on its own by the import
+            if record.spans_lines and swallowed_rows(record, layout, delimiter):
+                lines.read_again(list(record.lines[1:]))  # as the import does
+                continue
+            values = record.values
+            for name, position in layout.attributes:
+                if position >= len(values) or len(values[position]) <= MAX_ATTRIBUTE_VALUE:
+                    continue
+                if len(value := values[position].strip()) > MAX_ATTRIBUTE_VALUE:
+                    raise value_too_long(path, record.line, name, position, len(value))
 
 
 class RowReader:
@@ -58,7 +102,7 @@ class RowReader:
 
     def read(self, record: Record) -> Candidate | Rejected:
         self.status = ""
-        if record.spans_lines and self._swallowed_rows(record):
+        if record.spans_lines and swallowed_rows(record, self.layout, self.delimiter):
             # Only the first line is rejected; the rest are read again on their own, so
             # every line of the file is imported or rejected with its own number.
             return self._rejected(
@@ -78,21 +122,6 @@ class RowReader:
         self.summary.invalid += 1
         self.summary.by_status[self.status or "unreadable", "rejected"] += 1
         return rejected
-
-    def _swallowed_rows(self, record: Record) -> bool:
-        fields = {
-            name: record.values[position]
-            for name, position in self.layout.positions.items()
-            if position < len(record.values)
-        }
-        if any("\n" in fields.get(name, "") or "\r" in fields.get(name, "") for name in KEY_FIELDS):
-            return True
-        email_position = self.layout.positions["email"]
-        columns = len(self.layout.header)
-        return any(
-            looks_like_a_row(line, self.delimiter, email_position, columns)
-            for _, line in record.lines[1:]
-        )
 
     def _candidate(self, record: Record) -> Candidate:
         if record.error:

@@ -1,0 +1,54 @@
+"""How much of an import file may become attributes: the columns a plain CSV (or a
+service's custom fields) keeps, their names and their values.
+
+An attribute is a small fact a segment tests (``attributes.Country == "GB"``). A file
+with hundreds of such columns, or a cell holding a page of text, is a survey dump or a
+broken file, not a list: every one of its subscribers would carry it into every
+campaign's snapshot and every export. The limits are far above the custom fields a
+newsletter's list holds; a file over them stops before anything is written, naming
+the line and column.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from newsletter.errors import ImportFileError
+
+MAX_ATTRIBUTE_COLUMNS = 100
+MAX_ATTRIBUTE_NAME = 1000  # characters
+MAX_ATTRIBUTE_VALUE = 1000  # characters
+
+_WHAT_TO_DO = "or pass --ignore-other-columns to import none of the other columns"
+
+
+def check_attribute_columns(path: Path, attributes: tuple[tuple[str, int], ...]) -> None:
+    """The header's columns kept as attributes: not too many, no name too long."""
+    if len(attributes) > MAX_ATTRIBUTE_COLUMNS:
+        name, position = attributes[MAX_ATTRIBUTE_COLUMNS]
+        raise ImportFileError(
+            f"{path}:1: column {position + 1} ({_shown(name)}) would be the "
+            f"{MAX_ATTRIBUTE_COLUMNS + 1}st kept as an attribute, and at most "
+            f"{MAX_ATTRIBUTE_COLUMNS} are; remove the columns you do not need, {_WHAT_TO_DO}; "
+            "nothing was imported"
+        )
+    for name, position in attributes:
+        if len(name) > MAX_ATTRIBUTE_NAME:
+            raise ImportFileError(
+                f"{path}:1: column {position + 1} ({_shown(name)}) has a name of "
+                f"{len(name):,} characters, more than the {MAX_ATTRIBUTE_NAME:,} an attribute's "
+                f"name may have; shorten it, {_WHAT_TO_DO}; nothing was imported"
+            )
+
+
+def value_too_long(path: Path, line: int, name: str, position: int, length: int) -> ImportFileError:
+    """The error for a value too long to keep as an attribute (line ``line``)."""
+    return ImportFileError(
+        f"{path}:{line}: column {position + 1} ({_shown(name)}) holds {length:,} characters, "
+        f"more than the {MAX_ATTRIBUTE_VALUE:,} an attribute may hold; shorten the value, "
+        f"remove the column, {_WHAT_TO_DO}; nothing was imported"
+    )
+
+
+def _shown(name: str) -> str:
+    return repr(name if len(name) <= 40 else f"{name[:40]}...")
