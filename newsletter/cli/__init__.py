@@ -62,7 +62,7 @@ COMMANDS = {
         _SEND, "Send ISSUE to its subscribers; sending it again resumes where it stopped."
     ),
     "status": LazyCommand(
-        _SEND,
+        "newsletter.cli.status_commands",
         "Show each campaign (or ISSUE's): recipients, sent, failed, unknown, pending, errors.",
     ),
     "subscribers": LazyCommand(

@@ -1,11 +1,9 @@
-"""``newsletter send`` and ``newsletter status``: delivering an issue, and how it went."""
+"""``newsletter send``: delivering an issue (now, as test copies, or scheduled)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
-from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -13,18 +11,13 @@ import click
 
 from newsletter.cli import State, cli, pass_state
 from newsletter.cli.ctrl_c import stop_on_ctrl_c
+from newsletter.cli.send_plan_text import Say, show_plan
+from newsletter.cli.send_results import finish, nothing_to_send, progress_line, send_test_copies
 from newsletter.config import Config
-from newsletter.errors import SendError
-from newsletter.safe_text import visible
-from newsletter.send.campaign import INTERRUPTED, Progress, SendSummary
-from newsletter.send.campaign_rows import Audience
+from newsletter.send.campaign import Progress, SendSummary
 from newsletter.send.plan import SendPlan, plan_send, refuse_bad_pick, refuse_on_errors
-from newsletter.send.proofs import send_tests
 from newsletter.send.providers import PROVIDERS
 from newsletter.send.sending import send_campaign
-from newsletter.send.status import campaign_status, unknown_hint
-from newsletter.send.subject_plan import SubjectPlan
-from newsletter.send.subject_test import LETTERS, letter, why
 
 
 @cli.command()
@@ -170,7 +163,7 @@ def send(
     )
     if pick is not None:
         plan = refuse_bad_pick(plan, pick)
-    _show_plan(
+    show_plan(
         plan,
         say,
         test_addresses=test_addresses,
@@ -182,14 +175,14 @@ def send(
         schedule_planned(config, plan, when, say, yes=yes, as_json=as_json)
         return
     if test_addresses:
-        _send_tests(config, plan, test_addresses, say, as_json)
+        send_test_copies(config, plan, test_addresses, say, as_json)
         return
 
     waiting = plan.to_send(retry_unknown=retry_unknown, retry_failed=retry_failed)
     if dry_run and plan.subject_test is not None:
         waiting = plan.to_build()  # a dry run builds the rest's messages too
     if waiting == 0 and not (plan.counts and plan.counts["in_flight"]):
-        _nothing_to_send(config, plan, say, as_json)
+        nothing_to_send(config, plan, say, as_json)
         return
     if not dry_run and not yes and waiting:
         _confirm(plan, waiting, err=as_json)
@@ -204,15 +197,12 @@ def send(
         err=as_json,
         pick=pick,
     )
-    _finish(config, plan, summary, say, as_json=as_json)
+    finish(config, plan, summary, say, as_json=as_json)
     if dry_run and plan.subject_test is not None:
         say(
             "Subject test: every reader's message was built with the first subject; the "
             "sample is drawn when the campaign starts."
         )
-
-
-Say = Callable[[str], None]
 
 
 def _when_to_send(
@@ -271,7 +261,7 @@ def _send_with_progress(
         length=waiting,
         label="Dry run" if dry_run else "Sending",
         show_eta=True,
-        item_show_func=_progress_line,
+        item_show_func=progress_line,
         file=sys.stderr if err else None,
     ) as bar:
 
@@ -297,338 +287,11 @@ def _send_with_progress(
             )
 
 
-def _finish(
-    config: Config, plan: SendPlan, summary: SendSummary, say: Say, *, as_json: bool
-) -> None:
-    """The summary (as JSON too with ``as_json``); a stopped run fails the command, a
-    complete one marks its schedule entry sent, and a subject test's rest is queued
-    for its time."""
-    from newsletter.send.schedule import settle_after_send
-    from newsletter.send.schedule_queue import schedule_rest
-
-    if as_json:
-        click.echo(json.dumps(summary.as_dict(), indent=2))
-    _show_summary(summary, say)
-    if summary.rest_at is not None and not summary.dry_run:
-        entry = schedule_rest(config, plan, summary.rest_at)
-        say(
-            f"Rest:       {summary.totals['pending']} reader(s) get the winner at "
-            f"{entry.local_time:%Y-%m-%d %H:%M %Z}: 'newsletter run-due' (cron) or "
-            "'newsletter serve' decides and sends it; --pick decides now."
-        )
-    if summary.stopped == INTERRUPTED:
-        # 130 like any program stopped by Ctrl-C (and like run-due), so a wrapper script
-        # can tell an interrupted send from a failed one.
-        click.echo(f"Error: {INTERRUPTED}", err=True)
-        raise click.exceptions.Exit(130)
-    if summary.stopped:
-        raise SendError(summary.stopped)
-    settled = settle_after_send(config, summary)
-    if settled is not None:
-        say(f"Schedule:  the {settled.state} entry for {settled.slug} is marked sent.")
-
-
 def _printer(*, err: bool) -> Say:
     def say(message: str) -> None:
         click.echo(message, err=err)
 
     return say
-
-
-def _send_tests(
-    config: Config, plan: SendPlan, addresses: tuple[str, ...], say: Say, as_json: bool
-) -> None:
-    # A subject test: a proof of each subject, so each can be read in an inbox.
-    test = plan.subject_test
-    subjects = list(zip(LETTERS, test.variants, strict=False)) if test else [("", None)]
-    results = []
-    for variant, subject in subjects:
-        deliveries = send_tests(config, plan, addresses, subject=subject)
-        results += [
-            {"to": address, **({"variant": variant} if variant else {}), **vars(delivery)}
-            for address, delivery in zip(addresses, deliveries, strict=True)
-        ]
-    if as_json:
-        click.echo(json.dumps({"test": results}, indent=2))
-    for result in results:
-        which = f" (subject {result['variant']})" if "variant" in result else ""
-        say(f"Test to {result['to']}{which}: {result['status']}" + _because(result["error"]))
-    if any(result["status"] != "sent" for result in results):
-        raise click.exceptions.Exit(1)
-
-
-def _because(error: str | None) -> str:
-    return f" ({error})" if error else ""
-
-
-def _show_plan(
-    plan: SendPlan,
-    say: Say,
-    *,
-    test_addresses: tuple[str, ...],
-    retry_unknown: bool,
-    retry_failed: bool = False,
-) -> None:
-    issue = plan.compiled.issue
-    say(f"Issue:      {issue.title} ({issue.path})")
-    if plan.subject_test is None:
-        say(f"Subject:    {plan.subject}")
-    say(f"Provider:   {plan.provider}")
-    if plan.switched_from:
-        say(f"Switching:  from {plan.switched_from}, which this campaign used so far")
-    if test_addresses:
-        say(f"Test to:    {', '.join(test_addresses)} (subject prefixed [TEST], not recorded)")
-    else:
-        if plan.segment is not None:
-            fixed = ""
-            if plan.campaign is not None:
-                fixed = f": its recipients were chosen when campaign {plan.campaign.id} started"
-            say(f"Segment:    {visible(plan.segment.label)}{fixed}")
-        for line in _audience_lines(plan.audience, plan.segment is not None and not plan.campaign):
-            say(line)
-        if plan.campaign is not None and plan.counts is not None:
-            started = f"{plan.campaign.created_at:%Y-%m-%d %H:%M} UTC"
-            counts = _counts_line(plan.counts)
-            say(f"Resuming:   campaign {plan.campaign.id} of {started}: {counts}")
-        if retry_failed and plan.counts is not None:
-            say(f"Re-queue:   {plan.counts['failed']} failed recipient(s) (--retry-failed)")
-        if plan.subject_test is not None:
-            for line in _subject_test_lines(plan.subject_test):
-                say(line)
-        say(f"To send:    {plan.to_send(retry_unknown=retry_unknown, retry_failed=retry_failed)}")
-    for warning in plan.warnings:
-        say(f"Warning:    {warning}")
-    for finding in plan.findings:
-        say(f"Check:      {finding}")
-    if not plan.findings:
-        say("Checks:     ok")
-    if plan.development_key:
-        say(
-            "Note:       links are signed with the development key (NEWSLETTER_SECRET_KEY "
-            "is not set): fine for the outbox, refused for real mail"
-        )
-
-
-def _subject_test_lines(test: SubjectPlan) -> list[str]:
-    """The subjects, the sample per subject and when the rest gets the winner."""
-    lines = [
-        f"Variant {letter(number)}:  {visible(subject)}"
-        for number, subject in enumerate(test.variants, 1)
-    ]
-    split = ", ".join(f"{letter(n)} {size}" for n, size in enumerate(test.sample, 1))
-    drawn = "drawn" if test.test is not None else "drawn at random when it starts"
-    lines.append(
-        f"Sample:     {sum(test.sample)} reader(s) ({test.sample_percent}%), {drawn}: {split}"
-    )
-    when = f"{test.rest_at:%Y-%m-%d %H:%M} UTC"
-    decided = test.test.winner if test.test is not None else None
-    if test.test is not None and decided is not None:
-        rest = f"get {why(test.test)}"
-    elif test.settings is not None:
-        wait = _duration(test.settings.wait)
-        rest = f"get the better subject by {test.metric} at {when} (after {wait})"
-    else:
-        rest = f"get the better subject by {test.metric} at {when}"
-    by_hand = "" if decided is not None else "; --pick decides by hand"
-    lines.append(f"Rest:       {test.rest} reader(s) {rest}{by_hand}")
-    return lines
-
-
-def _duration(wait: dt.timedelta) -> str:
-    minutes = int(wait.total_seconds()) // 60
-    for unit, size in (("d", 1440), ("h", 60)):
-        if minutes % size == 0:
-            return f"{minutes // size}{unit}"
-    return f"{minutes}m"
-
-
-def _audience_lines(audience: Audience, segmented: bool = False) -> list[str]:
-    """Who gets the issue and who does not, each number said once with what it counts;
-    ``segmented``: the audience was narrowed by a segment (shown on the line above)."""
-    suppressed = "unsubscribed, bounced or complained"
-    outside = audience.outside_segment
-    if not audience.by_topic:
-        if segmented:
-            lines = [
-                f"Audience:   {audience.recipients} of {audience.recipients + outside} active "
-                "subscriber(s): those in the segment"
-            ]
-        else:
-            lines = [
-                f"Audience:   {audience.recipients} active subscriber(s): everyone (no topics)"
-            ]
-        left_out = [f"{outside} active subscriber(s) outside the segment"] if outside else []
-        if audience.suppressed:
-            left_out.append(f"{audience.suppressed} {suppressed}")
-        if left_out:
-            lines.append("Left out:   " + "; ".join(left_out))
-        return lines
-    active = audience.recipients + outside + audience.without_topics
-    if len(audience.by_topic) == 1:
-        [topic] = audience.by_topic
-        chosen, without, them = f"the topic {topic}", f"without the topic {topic}", "it"
-    else:
-        names = ", ".join(f"{name} ({count})" for name, count in audience.by_topic.items())
-        chosen, them = f"any of the topics {names}", "any of them"
-        without = f"with none of the topics {', '.join(audience.by_topic)}"
-    within = " in the segment" if segmented else ""
-    lines = [
-        f"Audience:   {audience.recipients} of {active} active subscriber(s): those with "
-        f"{chosen}{within}"
-    ]
-    left_out = []
-    if outside:
-        left_out.append(f"{outside} active subscriber(s) with {them} outside the segment")
-    if audience.without_topics:
-        left_out.append(f"{audience.without_topics} active subscriber(s) {without}")
-    if audience.suppressed:
-        left_out.append(f"{audience.suppressed} with {them} who {suppressed}")
-    if left_out:
-        lines.append("Left out:   " + "; ".join(left_out))
-    return lines
-
-
-def _counts_line(counts: dict[str, int]) -> str:
-    return ", ".join(f"{count} {state.replace('_', ' ')}" for state, count in counts.items())
-
-
-def _reactions_line(reactions: dict[str, int], config: Config) -> str:
-    # Opens and clicks only where they can be counted: "0 opens" would mislead otherwise.
-    tracked = config.provider_tracking or reactions["open"] or reactions["click"]
-    shown = reactions if tracked else {"unsubscribed": reactions["unsubscribed"]}
-    return ", ".join(_counted(count, kind) for kind, count in shown.items())
-
-
-def _counted(count: int, kind: str) -> str:
-    return f"{count} {kind}" if kind == "unsubscribed" or count == 1 else f"{count} {kind}s"
-
-
-def _progress_line(progress: Progress | None) -> str:
-    if progress is None:
-        return ""
-    line = f"sent {progress.sent}, failed {progress.failed}, {progress.rate:.0f}/s"
-    if progress.skipped:
-        line += f", skipped {progress.skipped}"
-    return line
-
-
-def _nothing_to_send(config: Config, plan: SendPlan, say: Say, as_json: bool) -> None:
-    from newsletter.send.schedule_queue import queue_rest_if_lost
-
-    counts = plan.counts or {}
-    test = plan.subject_test
-    if plan.campaign is None:
-        message = "Nothing to send: no active subscriber matches."
-    elif test is not None and test.pending_rest and not test.rest_due:
-        if queue_rest_if_lost(config, plan, test.rest_at):
-            say("Schedule:  the rest had no entry (the run that sent the sample died): queued.")
-        choices = "|".join(LETTERS[: len(test.variants)])
-        message = (
-            f"Nothing to send now: the subject test's sample went out; the rest "
-            f"({test.pending_rest}) get the winner at {test.rest_at:%Y-%m-%d %H:%M} UTC "
-            f"through 'newsletter run-due', or now with --pick {choices}."
-        )
-    else:
-        message = f"Nothing to send: campaign {plan.campaign.id} has no one left to send to."
-        if counts.get("unknown"):
-            message += (
-                f" {counts['unknown']} recipient(s) are unknown (in flight when a run died); "
-                "--retry-unknown sends them again, at the risk of a duplicate each."
-            )
-        if counts.get("failed"):
-            message += (
-                f" {counts['failed']} recipient(s) failed; once the cause is fixed, "
-                "--retry-failed sends them again."
-            )
-    if as_json:
-        click.echo(json.dumps({"nothing_to_send": True, "totals": counts}, indent=2))
-    say(message)
-
-
-def _show_summary(summary: SendSummary, say: Say) -> None:
-    rate = (summary.sent + summary.failed) / summary.seconds if summary.seconds else 0.0
-    verb = "Would send" if summary.dry_run else "Sent"
-    say(
-        f"{verb} {summary.sent}, failed {summary.failed}, skipped {summary.skipped}, "
-        f"deferred {summary.deferred}, unknown {summary.unknown} "
-        f"in {summary.seconds:.1f} s ({rate:.0f}/s)."
-    )
-    if summary.dry_run:
-        say("Dry run: nothing was handed over and nothing was recorded.")
-        return
-    say(f"Campaign {summary.campaign_id}: {_counts_line(summary.totals)}.")
-    if summary.recovered_unknown:
-        say(
-            f"{summary.recovered_unknown} recipient(s) were in flight when an earlier run "
-            f"stopped: they are 'unknown' and were not sent again. "
-            f"{unknown_hint(summary.provider)}."
-        )
-    if summary.unknown:
-        say(
-            f"{summary.unknown} recipient(s) are unknown: the provider may have their "
-            f"message, so it was not sent again. {unknown_hint(summary.provider)}."
-        )
-    if summary.deferred:
-        say(f"{summary.deferred} recipient(s) were deferred: send again later to retry them.")
-
-
-@cli.command()
-@click.argument("issue", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print the campaigns as JSON.")
-@pass_state
-def status(state: State, issue: str | None, as_json: bool) -> None:
-    """Show each campaign (or ISSUE's): recipients, sent, failed, unknown, pending, errors.
-
-    Also what readers did after it: how many unsubscribed through it, and the opens and
-    clicks the provider reported when its tracking is on (sendgrid.tracking,
-    postmark.tracking, mailgun.tracking, ses.tracking).
-
-    ISSUE is an issue file or its slug.
-
-    \b
-    Examples:
-      newsletter status
-      newsletter status issues/2026-11-26-stem-cells-in-breast-milk.md
-    """
-    statuses = campaign_status(state.config, issue)
-    if as_json:
-        click.echo(json.dumps([item.as_dict() for item in statuses], indent=2, default=str))
-        return
-    if not statuses:
-        click.echo("No campaigns yet." if issue is None else f"No campaign for {issue} yet.")
-        return
-    for item in statuses:
-        campaign = item.campaign
-        finished = (
-            f"finished {campaign.finished_at:%Y-%m-%d %H:%M} UTC"
-            if campaign.finished_at
-            else "not finished"
-        )
-        if item.counts["unknown"]:
-            finished = f"not finished: {item.counts['unknown']} unknown"
-        click.echo(
-            f"{campaign.slug}: campaign {campaign.id} via {campaign.provider}, topics "
-            f"{', '.join(campaign.topics) or '(all)'}"
-        )
-        click.echo(f"  started {campaign.created_at:%Y-%m-%d %H:%M} UTC, {finished}")
-        click.echo(f"  {campaign.recipients} recipient(s): {_counts_line(item.counts)}")
-        click.echo(f"  after it: {_reactions_line(item.reactions, state.config)}")
-        if item.subject_test:
-            click.echo(f"  subject test: winner {item.subject_test}")
-        if item.handovers:
-            handed = ", ".join(f"{name} {count}" for name, count in item.handovers.items())
-            click.echo(f"  handed over: {handed}")
-        if item.blocked:
-            click.echo(
-                f"  blocked: {item.blocked} copy(ies) refused for the content or the sender "
-                "(policy), not the address; nobody suppressed (docs/deliverability.md)"
-            )
-        for who, error in item.first_errors:
-            click.echo(f"  error: {who}: {error}")
-        if campaign.last_error:
-            click.echo(f"  stopped: {campaign.last_error}")
-        if item.counts["unknown"]:
-            click.echo(f"  unknown: {unknown_hint(campaign.provider)}")
 
 
 def _refuse_steps(state: State, issue: Path) -> None:
