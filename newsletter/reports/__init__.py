@@ -1,8 +1,9 @@
 """``newsletter report``: how each issue did and how the list grows.
 
-:func:`make_report` reads it from the store (:mod:`.queries`); :mod:`.formats` writes
-it as a table, JSON or CSV, and :mod:`.html` as one self-contained page with inline
-SVG charts (:mod:`.charts`); :mod:`.subject_tests` adds each subject test's figures.
+:func:`make_report` reads it from the store (:mod:`.queries`; the list as a whole:
+:mod:`.list_counts`) into the figures of :mod:`.figures`; :mod:`.formats` writes it as a
+table, JSON or CSV, and :mod:`.html` as one self-contained page with inline SVG charts
+(:mod:`.charts`); :mod:`.subject_tests` adds each subject test's figures.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 from newsletter.config import Config
 from newsletter.errors import NewsletterError
 from newsletter.reports.automations import step_reports
-from newsletter.reports.queries import IssueReport, ListWeek, Report, build_report
+from newsletter.reports.figures import IssueReport, ListWeek, Report
+from newsletter.reports.queries import build_report
 from newsletter.reports.subject_tests import add_subject_tests
 from newsletter.send.status import slug_of
 from newsletter.store import open_store

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from newsletter.reports.queries import IssueReport
+from newsletter.reports.figures import IssueReport
 from newsletter.store import Store
 from newsletter.store.automation_tables import automation_campaigns
 

@@ -6,8 +6,8 @@ import csv
 import io
 import json
 
+from newsletter.reports.figures import IssueReport, Report
 from newsletter.reports.forms import Forms
-from newsletter.reports.queries import IssueReport, Report
 from newsletter.reports.subject_tests import table_lines
 
 # The per-issue columns of the table, in the order of _cells().

@@ -11,8 +11,8 @@ from pathlib import Path
 import jinja2
 
 from newsletter.reports import charts
+from newsletter.reports.figures import IssueReport, Report
 from newsletter.reports.forms import Forms
-from newsletter.reports.queries import IssueReport, Report
 
 TEMPLATES = Path(__file__).parent / "templates"
 _ENVIRONMENT = jinja2.Environment(

@@ -11,11 +11,18 @@ import datetime as dt
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import Date, Engine, cast, func, select
+from sqlalchemy import Engine, func, select
 
+from newsletter.reports.figures import (
+    UNIQUE_UNKNOWN,
+    IssueReport,
+    LinkCount,
+    ProviderLinkCount,
+    Report,
+)
+from newsletter.reports.list_counts import list_by_week, subscriber_sources
 from newsletter.send import campaign_rows
 from newsletter.store import Store
 from newsletter.store.engagement import provider_link_clicks, readers_who
@@ -33,95 +40,6 @@ from newsletter.store.schema import ledger as ledger_table
 AFTER_DAYS = 7  # unsubscribes and complaints this long after a campaign count against it
 TOP_LINKS = 5
 _CHUNK = 500  # ids per IN (...) list
-
-
-@dataclass(frozen=True)
-class LinkCount:
-    url: str
-    clicks: int
-
-
-class ProviderLinkCount(LinkCount):
-    """A link's clicks as a provider counted them (already in the campaign's click total)."""
-
-
-UNIQUE_UNKNOWN = "n/a (tracking.per_subscriber is off)"
-
-
-@dataclass
-class IssueReport:
-    """One campaign, as the editor sees it."""
-
-    slug: str
-    subject: str
-    campaign_id: int
-    started: dt.datetime
-    provider: str
-    recipients: int
-    handed_over: int  # the provider accepted it
-    failed: int
-    unknown: int
-    pending: int
-    skipped: int
-    bounced_hard: int
-    bounced_soft: int
-    complained: int  # within AFTER_DAYS, by recipients of this campaign
-    unsubscribed: int  # through this campaign's links (or its mailto)
-    unsubscribed_within_7_days: int  # any way, by its recipients, within AFTER_DAYS
-    tracked: bool  # clicks/opens were counted for it
-    opens: int | None = None
-    clicks: int | None = None
-    unique_opens: int | None = None  # readers: a provider's tracking, or per_subscriber
-    unique_clicks: int | None = None
-    # Why the unique counts are None although tracked ("" when they are known).
-    unique_note: str = ""
-    top_links: list[LinkCount] = field(default_factory=list)
-    # Copies a receiving server refused for their content or the sender (a policy
-    # block read from the mailbox): failed, and nobody suppressed.
-    blocked: int = 0
-    # Its subject test, each subject's figures and the winner: a
-    # newsletter.reports.subject_tests.SubjectTestReport, or None.
-    subject_test: Any = None
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["started"] = self.started.isoformat()
-        data["subject_test"] = self.subject_test.as_dict() if self.subject_test else None
-        return data
-
-
-@dataclass(frozen=True)
-class ListWeek:
-    """The list at the end of a week (Monday ``week``), and who joined that week."""
-
-    week: dt.date
-    active: int
-    pending: int
-    unsubscribed: int
-    bounced: int
-    complained: int
-    joined: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "week": self.week.isoformat()}
-
-
-@dataclass
-class Report:
-    issues: list[IssueReport]
-    weeks: list[ListWeek]
-    sources: dict[str, int]  # new subscribers by source, over the whole list
-    # Each automation step, its versions' campaigns (also in ``issues``) summed: a
-    # newsletter.reports.automations.StepReport each.
-    automations: list[Any] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "issues": [issue.as_dict() for issue in self.issues],
-            "automations": [step.as_dict() for step in self.automations],
-            "list_by_week": [week.as_dict() for week in self.weeks],
-            "new_subscribers_by_source": self.sources,
-        }
 
 
 def build_report(
@@ -194,7 +112,7 @@ def build_report(
                 blocked=blocked.get(campaign.id, 0),
             )
         )
-    return Report(issues=issues, weeks=list_by_week(engine), sources=_sources(engine))
+    return Report(issues=issues, weeks=list_by_week(engine), sources=subscriber_sources(engine))
 
 
 def _top(links: Iterable[LinkCount]) -> list[LinkCount]:
@@ -374,84 +292,3 @@ def unique_readers(engine: Engine, ids: Sequence[int]) -> dict[int, Counter[str]
                 ):
                     found[campaign_id][event] = count
     return dict(found)
-
-
-def _week(column: Any, dialect: str) -> Any:
-    """The Monday (UTC) of the week of a timestamp column, as SQL."""
-    if dialect == "postgresql":
-        return cast(func.date_trunc("week", func.timezone("UTC", column)), Date)
-    # SQLite keeps UTC text: 'weekday 0' moves to the next Sunday (or stays), -6 days
-    # gives that week's Monday.
-    return func.date(column, "weekday 0", "-6 days")
-
-
-def _as_date(value: Any) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value))
-
-
-def list_by_week(engine: Engine) -> list[ListWeek]:
-    """Active, pending, unsubscribed, bounced and complained at the end of each week.
-
-    Each subscriber is counted from the week it joined, as active from the week it
-    confirmed (imported active subscribers: from joining), and in its current
-    suppressed status from the week it got there (the opt-out time for unsubscribes,
-    the last change for bounces and complaints). Erased subscribers are not counted.
-    """
-    dialect = engine.dialect.name
-    joined = _week(subscribers.c.created_at, dialect)
-    confirmed = _week(subscribers.c.confirmed_at, dialect)
-    left_at = func.coalesce(subscribers.c.unsubscribed_at, subscribers.c.updated_at)
-    left = _week(left_at, dialect)
-    query = select(joined, confirmed, left, subscribers.c.status, func.count()).group_by(
-        joined, confirmed, left, subscribers.c.status
-    )
-    with engine.connect() as connection:
-        rows = connection.execute(query).all()
-    if not rows:
-        return []
-    # Changes per week: (+1 pending when joining, pending -> active, active -> status).
-    changes: dict[dt.date, Counter[str]] = defaultdict(Counter)
-    for join_week, confirm_week, left_week, status, count in rows:
-        join = _as_date(join_week)
-        changes[join]["joined"] += count
-        if status == "pending":
-            changes[join]["pending"] += count
-            continue
-        # Added or imported as active: no confirmation time, active from joining.
-        active_from = max(_as_date(confirm_week), join) if confirm_week is not None else join
-        changes[join]["pending"] += count
-        changes[active_from]["pending"] -= count
-        changes[active_from]["active"] += count
-        if status != "active":
-            when = max(_as_date(left_week), active_from)
-            changes[when]["active"] -= count
-            changes[when][status] += count
-    first, last = min(changes), max(changes)
-    weeks = []
-    running: Counter[str] = Counter()
-    week = first
-    while week <= last:
-        running.update(changes.get(week, Counter()))
-        weeks.append(
-            ListWeek(
-                week=week,
-                active=running["active"],
-                pending=running["pending"],
-                unsubscribed=running["unsubscribed"],
-                bounced=running["bounced"],
-                complained=running["complained"],
-                joined=changes.get(week, Counter())["joined"],
-            )
-        )
-        week += dt.timedelta(days=7)
-    return weeks
-
-
-def _sources(engine: Engine) -> dict[str, int]:
-    query = (
-        select(subscribers.c.source, func.count())
-        .group_by(subscribers.c.source)
-        .order_by(func.count().desc(), subscribers.c.source)
-    )
-    with engine.connect() as connection:
-        return {source: count for source, count in connection.execute(query)}

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from newsletter.reports.queries import IssueReport
+from newsletter.reports.figures import IssueReport
 from newsletter.send import subject_test
 from newsletter.store import Store
 from newsletter.store.schema import ledger

@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import func, select
 
 from newsletter.models import Subscriber
+from newsletter.reports.figures import Report
 from newsletter.reports.formats import as_csv, as_json, as_table
 from newsletter.reports.html import as_html
-from newsletter.reports.queries import Report, build_report
+from newsletter.reports.queries import build_report
 from newsletter.send.campaign_rows import Campaign, start_campaign
 from newsletter.store.engagement import engagement_by_subscriber
 from newsletter.web.context import Services

@@ -9,7 +9,7 @@ from flask import Flask
 from werkzeug.test import TestResponse
 
 from newsletter.models import Subscriber
-from newsletter.reports.queries import IssueReport
+from newsletter.reports.figures import IssueReport
 from newsletter.web.context import EXTENSION, Services
 
 PROVIDERS = ("sendgrid", "postmark", "mailgun", "ses")  # test_webhook_contract.py's
