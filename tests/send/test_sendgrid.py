@@ -1,4 +1,8 @@
-"""Sending through the SendGrid provider, against the local fake SendGrid v3 API."""
+"""Sending through the SendGrid provider, against the local fake SendGrid v3 API: what is
+SendGrid's own (one request with the content once and a personalization per reader, the
+429 that waits for its rate limit's reset, its error messages). What it promises as every
+HTTP API provider does (batches, retries, lost answers, the key) is in
+test_http_api_providers.py."""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from newsletter.send.transactional import send_transactional
 from newsletter.store import Store
 from newsletter.tokens import Signer
 from tests.fakes.sendgrid import FakeSendGrid
-from tests.send.arrivals import check_copies, parts
+from tests.send.arrivals import parts
 from tests.send.conftest import SEED
 
 
@@ -27,35 +31,6 @@ def sendgrid_config(
     configure: Callable[..., Config], fake: FakeSendGrid, **sendgrid: object
 ) -> Config:
     return configure(provider="sendgrid", sendgrid={"api_host": fake.url, **sendgrid})
-
-
-@pytest.mark.slow
-def test_a_campaign_goes_out_in_requests_of_at_most_batch_size_recipients(
-    runner: CliRunner,
-    configure: Callable[..., Config],
-    sendgrid: FakeSendGrid,
-    subscribers: Callable[..., list[int]],
-    store: Store,
-    secret: Signer,
-) -> None:
-    sendgrid_config(configure, sendgrid, batch_size=40)
-    ids = subscribers(100)
-
-    result = runner.invoke(cli, ["send", SEED, "--yes"])
-
-    assert result.exit_code == 0, result.output
-    assert "Sent 100, failed 0, skipped 0, deferred 0, unknown 0" in result.output
-    assert sendgrid.personalization_counts == [40, 40, 20]
-    assert sendgrid.received_by() == {f"reader{n}@example.org": 1 for n in range(100)}
-    campaign = campaign_rows.find_campaign(store, "stem-cells-in-breast-milk")
-    assert campaign is not None
-    assert campaign_rows.state_counts(store, campaign.id)["sent"] == 100
-    check_copies(
-        [message.message() for message in sendgrid.messages()],
-        secret,
-        campaign_id=campaign.id,
-        subscriber_ids=ids,
-    )
 
 
 def test_each_request_carries_the_content_once_and_one_personalization_per_recipient(
@@ -135,66 +110,6 @@ def test_a_429_waits_for_the_rate_limit_reset_then_goes_on(
     assert time.monotonic() - started >= 1.0
     assert sendgrid.answers == [429, 202]
     assert sum(sendgrid.received_by().values()) == 5
-
-
-def test_server_errors_and_refused_connections_are_retried_without_duplicates(
-    runner: CliRunner,
-    configure: Callable[..., Config],
-    sendgrid: FakeSendGrid,
-    subscribers: Callable[..., list[int]],
-    secret: Signer,
-) -> None:
-    sendgrid_config(configure, sendgrid)
-    subscribers(5)
-    sendgrid.fail_next(500)
-    sendgrid.fail_next(503)
-
-    result = runner.invoke(cli, ["send", SEED, "--yes"])
-
-    assert result.exit_code == 0, result.output
-    assert sendgrid.requests == 3
-    assert sendgrid.received_by() == {f"reader{n}@example.org": 1 for n in range(5)}
-    # Each wait is announced with what it waits for, not spent in silence.
-    assert "sendgrid: retry 1 of 3 in " in result.output
-    assert "after 500 internal error" in result.output
-
-
-@pytest.mark.parametrize("lost_answer", ["reset", "timeout"])
-def test_a_batch_accepted_but_unanswered_is_never_sent_again_and_is_unknown(
-    lost_answer: str,
-    runner: CliRunner,
-    configure: Callable[..., Config],
-    sendgrid: FakeSendGrid,
-    subscribers: Callable[..., list[int]],
-    store: Store,
-    secret: Signer,
-) -> None:
-    # Two seconds: an answer never takes that long, even on a machine under heavy load.
-    sendgrid_config(configure, sendgrid, batch_size=4, timeout=2.0)
-    subscribers(12)
-    sendgrid.normal_next()
-    if lost_answer == "reset":
-        sendgrid.drop_next(deliver=True)  # accepted, then the connection goes away
-    else:
-        sendgrid.slow_next(4.0)  # accepted, but the answer comes too late
-
-    result = runner.invoke(cli, ["send", SEED, "--yes"])
-
-    assert result.exit_code == 0, result.output
-    assert sendgrid.received_by() == {f"reader{n}@example.org": 1 for n in range(12)}
-    assert sendgrid.requests == 3  # the unanswered batch was not sent again
-    assert "Sent 8, failed 0, skipped 0, deferred 0, unknown 4 in " in result.output
-    assert "4 recipient(s) are unknown: the provider may have their message" in result.output
-    assert "SendGrid's Event Webhook settles them" in result.output
-    counts = campaign_rows.state_counts(store, 1)
-    assert (counts["sent"], counts["unknown"]) == (8, 4)
-
-    status = runner.invoke(cli, ["status"])
-    assert "not finished: 4 unknown" in status.output
-    assert "finished 20" not in status.output
-    again = runner.invoke(cli, ["send", SEED, "--yes"])
-    assert "Nothing to send" in again.output
-    assert sendgrid.requests == 3
 
 
 @pytest.mark.slow
