@@ -25,13 +25,13 @@ def finish(
     complete one marks its schedule entry sent, and a subject test's rest is queued
     for its time."""
     from newsletter.send.schedule import settle_after_send
-    from newsletter.send.schedule_queue import schedule_rest
+    from newsletter.send.schedule_queue import queue_rest
 
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     show_summary(summary, say)
-    if summary.rest_at is not None and not summary.dry_run:
-        entry = schedule_rest(config, plan, summary.rest_at)
+    entry = queue_rest(config, plan, summary)
+    if entry is not None:
         say(
             f"Rest:       {summary.totals['pending']} reader(s) get the winner at "
             f"{entry.local_time:%Y-%m-%d %H:%M %Z}: 'newsletter run-due' (cron) or "

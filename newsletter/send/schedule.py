@@ -44,7 +44,7 @@ from newsletter.send.schedule_cancel import CANCELLED, lease_holder, schedule_ca
 from newsletter.send.schedule_queue import (
     Scheduled,
     find_entry,
-    schedule_rest,
+    queue_rest,
     scheduled_from_row,
     update_entry,
 )
@@ -158,8 +158,8 @@ def _send_due(
             return DueResult(entry.slug, "busy", message)
         return _hold(store, entry, str(error), say)
     totals = summary.totals
-    if summary.rest_at is not None and not summary.stopped:
-        rest = schedule_rest(config, plan, summary.rest_at)
+    rest = queue_rest(config, plan, summary)
+    if rest is not None:
         message = (
             f"{entry.slug}: campaign {summary.campaign_id}: the subject test's sample went "
             f"out ({summary.sent} sent); the rest ({totals.get('pending', 0)}) get the "

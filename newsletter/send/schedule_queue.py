@@ -18,6 +18,7 @@ from sqlalchemy import delete, insert, select, update
 from newsletter.config import Config
 from newsletter.errors import SendError
 from newsletter.send import campaign_rows
+from newsletter.send.campaign import SendSummary
 from newsletter.send.ledger_batches import still_to_send
 from newsletter.send.plan import SendPlan
 from newsletter.send.schedule_times import Clock, issue_hash, system_clock
@@ -164,6 +165,15 @@ def _queue(
         return find_entry(store, plan.slug) or _missing(plan.slug)
     finally:
         store.close()
+
+
+def queue_rest(config: Config, plan: SendPlan, summary: SendSummary) -> Scheduled | None:
+    """After a run of the plan, by ``send`` or ``run-due``: the rest of a subject test queued
+    for its time when the run sent the sample and left the rest waiting for the winner
+    (``summary.rest_at``). None when no rest waits, or for a dry run or a stopped one."""
+    if summary.rest_at is None or summary.dry_run or summary.stopped:
+        return None
+    return schedule_rest(config, plan, summary.rest_at)
 
 
 def queue_rest_if_lost(config: Config, plan: SendPlan, rest_at: dt.datetime) -> bool:
