@@ -6,17 +6,14 @@ here it is only read back, with the figures as they stand now."""
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-
 from newsletter.reports.figures import IssueReport
 from newsletter.send import subject_test
 from newsletter.store import Store
-from newsletter.store.schema import ledger
+from newsletter.store.subject_tests import count_by_variant
 
 
 @dataclass(frozen=True)
@@ -74,23 +71,13 @@ def add_subject_tests(store: Store, issues: Sequence[IssueReport]) -> None:
 
 def _report(store: Store, test: subject_test.SubjectTest) -> SubjectTestReport:
     with store.engine.connect() as connection:
-        rows = connection.execute(
-            select(ledger.c.variant, ledger.c.state, func.count())
-            .where(ledger.c.campaign_id == test.campaign_id)
-            .group_by(ledger.c.variant, ledger.c.state)
-        ).all()
-    drawn: Counter[int | None] = Counter()
-    sent: Counter[int | None] = Counter()
-    for variant, state, count in rows:
-        drawn[variant] += count
-        if state == "sent":
-            sent[variant] += count
-    figures = subject_test.measure(store, test)
+        states = count_by_variant(connection, test.campaign_id)
+    figures = subject_test.measure(store, test, states)
     variants = [
         VariantReport(
             letter=subject_test.letter(number),
             subject=subject,
-            sample=drawn[number],
+            sample=states.readers(number),
             handed_over=handed,
             readers=readers,
             rate=float(subject_test.rate(readers, handed)) * 100,
@@ -103,8 +90,8 @@ def _report(store: Store, test: subject_test.SubjectTest) -> SubjectTestReport:
         metric=test.metric,
         sample_percent=test.sample_percent,
         variants=variants,
-        rest=drawn[None],
-        rest_handed_over=sent[None],
+        rest=states.readers(None),
+        rest_handed_over=states.readers(None, "sent"),
         rest_at=test.rest_at,
         winner=None if test.winner is None else subject_test.letter(test.winner),
         decided_by=test.decided_by,

@@ -27,6 +27,7 @@ from newsletter.send.ledger import Ledger
 from newsletter.send.providers import Content
 from newsletter.store import Store
 from newsletter.store.schema import ledger
+from newsletter.store.subject_tests import VariantStates, count_by_variant
 
 MakeRun = Callable[[Content, Any, int], CampaignRun]
 
@@ -62,13 +63,16 @@ class Phases:
         recovered = whole.recover()
         requeued = whole.requeue_unknown() if retry_unknown else 0
         requeued_failed = whole.requeue_failed() if retry_failed else 0
+        # Who is pending in each phase, counted once: a phase's run moves only its own rows.
+        with self.store.engine.connect() as connection:
+            states = count_by_variant(connection, self.campaign.id)
         if pick is not None:
-            test = self._pick(test, pick, now)
+            test = self._pick(test, pick, now, states)
         elif test.winner is None and now >= test.rest_at:
             # Decided before a sample reader still pending (deferred by the server, or
             # left by a kill) goes out: handed over now, they had no time to click or
             # open, and counting them would lower their subject's rate.
-            figures = subject_test.measure(self.store, test)
+            figures = subject_test.measure(self.store, test, states)
             winner, how = subject_test.decide(figures, test.min_events)
             test = subject_test.record_decision(
                 self.store, test, winner=winner, decided_by=how, figures=figures, now=now
@@ -76,18 +80,20 @@ class Phases:
         summaries: list[SendSummary] = []
         done = 0
         for number, subject in enumerate(test.variants, 1):
-            summary = self._phase(subject, ledger.c.variant == number, done, summaries)
+            pending = states.readers(number, "pending")
+            summary = self._phase(subject, ledger.c.variant == number, pending, done, summaries)
             done += _handled(summary)
             if summary is not None and summary.stopped:
                 return self._summary(summaries, recovered, requeued, requeued_failed, None)
         if test.winner is None:
             return self._summary(summaries, recovered, requeued, requeued_failed, test.rest_at)
         winning = test.variants[test.winner - 1]
-        self._phase(winning, ledger.c.variant.is_(None), done, summaries)
+        pending = states.readers(None, "pending")
+        self._phase(winning, ledger.c.variant.is_(None), pending, done, summaries)
         return self._summary(summaries, recovered, requeued, requeued_failed, None)
 
     def _pick(
-        self, test: subject_test.SubjectTest, pick: str, now: dt.datetime
+        self, test: subject_test.SubjectTest, pick: str, now: dt.datetime, states: VariantStates
     ) -> subject_test.SubjectTest:
         chosen = subject_test.refuse_another_pick(test, pick)
         if test.winner is None:
@@ -96,19 +102,19 @@ class Phases:
                 test,
                 winner=chosen,
                 decided_by=subject_test.PICKED,
-                figures=subject_test.measure(self.store, test),
+                figures=subject_test.measure(self.store, test, states),
                 now=now,
             )
         subject_test.refuse_another_pick(test, pick)  # another run decided first
         return test
 
     def _phase(
-        self, subject: str, only: Any, done: int, summaries: list[SendSummary]
+        self, subject: str, only: Any, pending: int, done: int, summaries: list[SendSummary]
     ) -> SendSummary | None:
-        """One phase's run, if it has anyone pending."""
-        run = self.make_run(replace(self.content, subject=subject), only, done)
-        if not run.ledger.count("pending"):
+        """One phase's run, if it has anyone ``pending``."""
+        if not pending:
             return None
+        run = self.make_run(replace(self.content, subject=subject), only, done)
         summary = run.run(self.lease, size=self.size, retry_unknown=False)
         summaries.append(summary)
         return summary

@@ -10,13 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-
 from newsletter.config import AbSettings
 from newsletter.send.campaign_rows import engine_of
 from newsletter.send.subject_test import SubjectTest, sample_size
 from newsletter.store import Store
-from newsletter.store.schema import ledger
+from newsletter.store.subject_tests import count_by_variant
 
 
 @dataclass(frozen=True)
@@ -66,30 +64,17 @@ def planned(
 def started(store: Store | Any, test: SubjectTest, now: dt.datetime) -> SubjectPlan:
     """The test of a started campaign, with who is still to be sent in each phase."""
     with engine_of(store).connect() as connection:
-        rows = connection.execute(
-            select(ledger.c.variant, ledger.c.state, func.count())
-            .where(ledger.c.campaign_id == test.campaign_id)
-            .group_by(ledger.c.variant, ledger.c.state)
-        ).all()
-    sizes = [0] * len(test.variants)
-    rest = pending_sample = pending_rest = 0
-    for variant, state, count in rows:
-        pending = state == "pending"
-        if variant is None:
-            rest += count
-            pending_rest += count if pending else 0
-        else:
-            sizes[variant - 1] += count
-            pending_sample += count if pending else 0
+        states = count_by_variant(connection, test.campaign_id)
+    numbers = range(1, len(test.variants) + 1)
     return SubjectPlan(
         variants=test.variants,
         metric=test.metric,
         sample_percent=test.sample_percent,
-        sample=tuple(sizes),
-        rest=rest,
+        sample=tuple(states.readers(number) for number in numbers),
+        rest=states.readers(None),
         rest_at=test.rest_at,
         test=test,
-        pending_sample=pending_sample,
-        pending_rest=pending_rest,
+        pending_sample=states.pending_sample,
+        pending_rest=states.readers(None, "pending"),
         now=now,
     )

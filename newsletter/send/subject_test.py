@@ -47,7 +47,7 @@ from newsletter.send.campaign_rows import engine_of, write_connection
 from newsletter.store import Store
 from newsletter.store.engagement import readers_who
 from newsletter.store.schema import ledger
-from newsletter.store.subject_tests import subject_tests
+from newsletter.store.subject_tests import VariantStates, count_by_variant, subject_tests
 from newsletter.store.table_dump import load_pages
 
 LETTERS = "ABCD"
@@ -207,20 +207,17 @@ def find_test(store: Store | Any, campaign_id: int) -> SubjectTest | None:
     )
 
 
-def measure(store: Store | Any, test: SubjectTest) -> tuple[tuple[int, int], ...]:
-    """Per variant: (readers with the metric's event, sample readers handed over)."""
+def measure(
+    store: Store | Any, test: SubjectTest, states: VariantStates | None = None
+) -> tuple[tuple[int, int], ...]:
+    """Per variant: (readers with the metric's event, sample readers handed over);
+    ``states``: the campaign's rows by variant, if the caller counted them already."""
     sample = and_(ledger.c.campaign_id == test.campaign_id, ledger.c.variant.is_not(None))
     event = "open" if test.metric == "opens" else "click"
     who = readers_who(event, campaign_ids=[test.campaign_id])
     with engine_of(store).connect() as connection:
-        handed: dict[int, int] = {
-            variant: count
-            for variant, count in connection.execute(
-                select(ledger.c.variant, func.count())
-                .where(sample, ledger.c.state == "sent")
-                .group_by(ledger.c.variant)
-            )
-        }
+        if states is None:
+            states = count_by_variant(connection, test.campaign_id)
         readers: dict[int, int] = {
             variant: count
             for variant, count in connection.execute(
@@ -230,7 +227,7 @@ def measure(store: Store | Any, test: SubjectTest) -> tuple[tuple[int, int], ...
             )
         }
     return tuple(
-        (readers.get(variant, 0), handed.get(variant, 0))
+        (readers.get(variant, 0), states.readers(variant, "sent"))
         for variant in range(1, len(test.variants) + 1)
     )
 

@@ -10,13 +10,30 @@
   file says now), the settings, the seed of the sample's draw and its size, when the
   rest goes, and once decided: the winner, how (``measured``, ``tie``, ``too little
   data``, ``picked``), the figures it was decided on and when.
+
+:func:`count_by_variant` is the one count of a test's ledger rows by subject and state,
+for the send's plan, its phases, the decision and the report.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, ForeignKey, Integer, String, Table, Text
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from newsletter.store.schema import Id, UtcDateTime, metadata
+from sqlalchemy import (
+    JSON,
+    Column,
+    Connection,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    func,
+    select,
+)
+
+from newsletter.store.schema import Id, UtcDateTime, ledger, metadata
 
 subject_tests = Table(
     "subject_tests",
@@ -40,3 +57,36 @@ subject_tests = Table(
     Column("figures", JSON),  # per variant at the decision: [[readers, handed over], ...]
     Column("decided_at", UtcDateTime),
 )
+
+
+@dataclass(frozen=True)
+class VariantStates:
+    """A subject test's ledger rows counted by (variant, state); variant None is the rest."""
+
+    counts: Mapping[tuple[int | None, str], int]
+
+    def readers(self, variant: int | None, state: str | None = None) -> int:
+        """The rows of ``variant`` (None: the rest), in ``state`` or in any."""
+        return sum(
+            count
+            for (of, in_state), count in self.counts.items()
+            if of == variant and state in (None, in_state)
+        )
+
+    @property
+    def pending_sample(self) -> int:
+        """The sample's readers still to hand over, whatever their subject."""
+        return sum(
+            count
+            for (of, state), count in self.counts.items()
+            if of is not None and state == "pending"
+        )
+
+
+def count_by_variant(connection: Connection, campaign_id: int) -> VariantStates:
+    rows = connection.execute(
+        select(ledger.c.variant, ledger.c.state, func.count())
+        .where(ledger.c.campaign_id == campaign_id)
+        .group_by(ledger.c.variant, ledger.c.state)
+    )
+    return VariantStates({(variant, state): count for variant, state, count in rows})
