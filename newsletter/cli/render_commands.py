@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from newsletter.cli import State, cli, pass_state
+from newsletter.send.providers import PROVIDERS
 
 # The library is imported inside each command: each loads only the stages it uses.
 
@@ -186,8 +187,20 @@ def build(state: State, issue: Path, out_dir: Path) -> None:
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds to wait for each link with --links.",
 )
+@click.option(
+    "--provider",
+    type=click.Choice(sorted(PROVIDERS)),
+    help="Check for sending through this provider, as send --provider does (a subject "
+    "test's measure, the return path). Default: 'provider' in newsletter.yaml.",
+)
 @pass_state
-def check(state: State, issues: tuple[Path, ...], request_links: bool, timeout: float) -> None:
+def check(
+    state: State,
+    issues: tuple[Path, ...],
+    request_links: bool,
+    timeout: float,
+    provider: str | None,
+) -> None:
     """Check ISSUES for problems before sending; exit 1 on any error.
 
     Checks the HTML size against Gmail's clipping limit, alt text, link and image URLs,
@@ -199,14 +212,15 @@ def check(state: State, issues: tuple[Path, ...], request_links: bool, timeout: 
     Examples:
       newsletter check issues/2026-11-26-stem-cells-in-breast-milk.md
       newsletter check --links issues/*.md
+      newsletter check --provider sendgrid issues/2026-11-26-stem-cells-in-breast-milk.md
     """
     from newsletter.render.checks import check_issue, config_findings, has_errors, link_findings
 
-    for finding in config_findings(state.config):
+    for finding in config_findings(state.config, provider):
         click.echo(str(finding))
     failed = False
     for path in issues:
-        findings, compiled = check_issue(path, state.config)
+        findings, compiled = check_issue(path, state.config, provider)
         findings += _step_findings(state, path)
         if request_links and compiled is not None:
             findings += link_findings(compiled, state.config, timeout=timeout)

@@ -56,9 +56,11 @@ def _check_segment(issue: Issue, config: Config, label: str) -> Iterator[Finding
         yield Finding("error", f"front matter: segment: {error}", label)
 
 
-def _check_subject_test(issue: Issue, config: Config, label: str) -> Iterator[Finding]:
+def _check_subject_test(
+    issue: Issue, config: Config, label: str, provider: str
+) -> Iterator[Finding]:
     """A subject test's variants fit in an inbox, and something measures the winner
-    through the configured provider (``send`` refuses without it, for its provider)."""
+    when it goes through ``provider`` (``send`` refuses without it)."""
     if not issue.subject_variants:
         return
     for letter, variant in zip("ABCD", issue.subject_variants, strict=False):
@@ -70,20 +72,23 @@ def _check_subject_test(issue: Issue, config: Config, label: str) -> Iterator[Fi
                 label,
             )
     metric = ab_settings(config, issue.ab).metric
-    reason = missing_measure(config, config.provider, metric)
+    reason = missing_measure(config, provider, metric)
     if reason is not None:
         yield Finding("error", f"subject_variants: {reason}", label)
 
 
-def check_issue(path: Path, config: Config) -> tuple[list[Finding], CompiledIssue | None]:
-    """Read, compile and check one issue; a file that does not compile is one error."""
+def check_issue(
+    path: Path, config: Config, provider: str | None = None
+) -> tuple[list[Finding], CompiledIssue | None]:
+    """Read, compile and check one issue, to be sent through ``provider`` (default: the
+    configured one); a file that does not compile is one error."""
     label = _display(path)
     try:
         issue = read_issue(path, topics=config.topic_ids)
         compiled = compile_issue(issue, config)
     except NewsletterError as error:
         return [_finding_from_problem(problem, path, label) for problem in error.problems], None
-    return list(check_compiled(compiled, config)), compiled
+    return list(check_compiled(compiled, config, provider)), compiled
 
 
 def config_findings(config: Config, provider: str | None = None) -> list[Finding]:
@@ -116,7 +121,11 @@ def _finding_from_problem(problem: str, path: Path, label: str) -> Finding:
     return Finding("error", match[2], label, line)
 
 
-def check_compiled(compiled: CompiledIssue, config: Config) -> Iterator[Finding]:
+def check_compiled(
+    compiled: CompiledIssue, config: Config, provider: str | None = None
+) -> Iterator[Finding]:
+    """Everything :func:`check_issue` finds in a compiled issue sent through
+    ``provider`` (default: the configured one)."""
     issue = compiled.issue
     label = _display(issue.path)
     sample = sample_personalization(config, issue.slug)
@@ -145,7 +154,7 @@ def check_compiled(compiled: CompiledIssue, config: Config) -> Iterator[Finding]
     yield from _check_subject_and_preheader(issue, label)
     yield from _check_headings(issue, label)
     yield from _check_segment(issue, config, label)
-    yield from _check_subject_test(issue, config, label)
+    yield from _check_subject_test(issue, config, label, provider or config.provider)
 
     page = _Links()
     page.feed(html)

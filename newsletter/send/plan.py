@@ -117,7 +117,10 @@ def plan_send(
     source = issue_path.read_text(encoding="utf-8")
     snapshot_row = snapshots.snapshot_row(compiled, source, config.root)
     provider_name = provider or config.provider
-    findings = [*config_findings(config, provider_name), *check_compiled(compiled, config)]
+    findings = [
+        *config_findings(config, provider_name),
+        *check_compiled(compiled, config, provider_name),
+    ]
     development_key = not test and signing_secret(provider_name) == DEVELOPMENT_SECRET
     # A provider that cannot start (an API key or password not exported) is refused
     # now, not after the plan was shown and the campaign started. Building one

@@ -12,8 +12,9 @@ from click.testing import CliRunner
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.errors import ConfigError
+from tests.fakes.sendgrid import FakeSendGrid
 from tests.send.conftest import SEED
-from tests.send.subject_tests_helpers import with_variants
+from tests.send.subject_tests_helpers import SUBJECTS, with_variants
 
 MEASURED = {"tracking": {"clicks": True, "per_subscriber": True}}
 
@@ -128,3 +129,57 @@ def test_a_bad_ab_section_in_the_config_names_the_key(
         "or d, like '4h'",
         "newsletter.yaml: ab.min_events: Input should be greater than or equal to 1",
     ]
+
+
+def test_check_judges_the_measure_for_the_provider_given_as_send_does(
+    configure: Callable[..., Config], runner: CliRunner, project: Path
+) -> None:
+    # Only SendGrid's own events would measure it; newsletter.yaml sends through the outbox.
+    configure(provider="outbox", sendgrid={"tracking": True})
+    with_variants(project)
+
+    configured = runner.invoke(cli, ["check", SEED])
+    through_sendgrid = runner.invoke(cli, ["check", SEED, "--provider", "sendgrid"])
+    through_smtp = runner.invoke(cli, ["check", SEED, "--provider", "smtp"])
+
+    assert configured.exit_code == 1
+    assert (
+        f"{SEED}: error: subject_variants: a subject test by clicks needs to know which "
+        "reader clicked, and nothing records it: turn on first-party tracking "
+        "(tracking.clicks: true and tracking.per_subscriber: true in newsletter.yaml), or "
+        "send through a provider that tracks"
+    ) in configured.output
+    assert through_sendgrid.exit_code == 0, through_sendgrid.output
+    assert f"{SEED}: ok\n" in through_sendgrid.output
+    assert through_smtp.exit_code == 1
+    assert "error: subject_variants: a subject test by clicks" in through_smtp.output
+
+
+def test_check_with_an_unknown_provider_is_a_usage_error(
+    configure: Callable[..., Config], runner: CliRunner, project: Path
+) -> None:
+    configure(**MEASURED)
+    with_variants(project)
+
+    result = runner.invoke(cli, ["check", SEED, "--provider", "carrier-pigeon"])
+
+    assert result.exit_code == 2
+    assert "Invalid value for '--provider': 'carrier-pigeon' is not one of" in result.output
+
+
+@pytest.mark.usefixtures("secret")
+def test_send_through_a_tracking_provider_other_than_the_configured_one_sends_the_sample(
+    configure: Callable[..., Config],
+    sendgrid: FakeSendGrid,
+    subscribers: Callable[..., list[int]],
+    runner: CliRunner,
+    project: Path,
+) -> None:
+    configure(provider="outbox", sendgrid={"api_host": sendgrid.url, "tracking": True})
+    with_variants(project)
+    subscribers(10)
+
+    result = runner.invoke(cli, ["send", SEED, "--provider", "sendgrid", "--yes"])
+
+    assert result.exit_code == 0, result.output
+    assert sorted(message.subject for message in sendgrid.messages()) == sorted(SUBJECTS)
