@@ -106,7 +106,7 @@ def test_a_step_is_not_sent_to_the_whole_list_but_can_be_proofed(
     assert refused.output == (
         f"Error: {step}: a step of the sequence 'welcome': 'newsletter run-due' sends it to "
         "each reader when it is due; --test sends a proof, --retry-unknown sends it again to "
-        "the readers whose copy is unknown\n"
+        "the readers whose copy is unknown, --retry-failed to those whose copy failed\n"
     )
     assert proof.exit_code == 0, proof.output
 
