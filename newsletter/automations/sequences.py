@@ -16,7 +16,13 @@ from pathlib import Path
 
 from newsletter.author.scaffold import STARTER, slugify
 from newsletter.config import AutomationSettings, Config, load_yaml_mapping
-from newsletter.errors import AutomationError, ConfigError, IssueFileError, NewsletterError
+from newsletter.errors import (
+    AutomationError,
+    ConfigError,
+    IssueFileError,
+    NewsletterError,
+    SendError,
+)
 from newsletter.render.front_matter import split_front_matter
 
 _AFTER = re.compile(r"(?P<count>\d{1,5})\s*(?P<unit>minute|hour|day|week)s?", re.IGNORECASE)
@@ -152,6 +158,22 @@ def step_of(config: Config, path: Path) -> Step | None:
         if resolved.parent == _folder(config, settings).resolve():
             return read_step(path, name, settings.topics)
     return None
+
+
+def refuse_step_as_issue(config: Config, path: Path) -> None:
+    """A step of a sequence goes to each reader when they are due (run-due), never to the
+    whole list at once: sending it as an issue would greet everyone again."""
+    try:
+        step = step_of(config, path)
+    except NewsletterError:
+        return  # not a readable step: the plan says what is wrong with the file
+    if step is not None:
+        raise SendError(
+            f"{path}: a step of the sequence {step.automation!r}: 'newsletter run-due' "
+            "sends it to each reader when it is due; --test sends a proof, "
+            "--retry-unknown sends it again to the readers whose copy is unknown, "
+            "--retry-failed to those whose copy failed"
+        )
 
 
 def new_step(config: Config, automation: str, title: str, *, today: dt.date | None = None) -> Path:

@@ -218,6 +218,7 @@ def _when_to_send(
 ) -> tuple[dt.datetime, str] | None:
     """The options that cannot go together refused; when to schedule the send (--at, or
     the issue's send_at:, as UTC and the zone's name), or None to send now."""
+    from newsletter.automations.sequences import refuse_step_as_issue
     from newsletter.cli.schedule_commands import requested_time
 
     if at is not None and (test or dry_run or send_now):
@@ -228,7 +229,7 @@ def _when_to_send(
             "segment: in the issue's front matter"
         )
     if not test:
-        _refuse_steps(state, issue)
+        refuse_step_as_issue(state.config, issue)
     # The issue's own send_at: counts unless this is a test, a dry run or --now.
     use_front_matter = not (test or dry_run or send_now)
     return requested_time(state.config, issue, at=at, zone=zone, front_matter=use_front_matter)
@@ -292,22 +293,3 @@ def _printer(*, err: bool) -> Say:
         click.echo(message, err=err)
 
     return say
-
-
-def _refuse_steps(state: State, issue: Path) -> None:
-    """A step of a sequence goes to each reader when they are due (run-due), never to the
-    whole list at once: sending it as an issue would greet everyone again."""
-    from newsletter.automations.sequences import step_of
-    from newsletter.errors import NewsletterError, SendError
-
-    try:
-        step = step_of(state.config, issue)
-    except NewsletterError:
-        return  # not a readable step: the plan says what is wrong with the file
-    if step is not None:
-        raise SendError(
-            f"{issue}: a step of the sequence {step.automation!r}: 'newsletter run-due' "
-            "sends it to each reader when it is due; --test sends a proof, "
-            "--retry-unknown sends it again to the readers whose copy is unknown, "
-            "--retry-failed to those whose copy failed"
-        )
