@@ -52,6 +52,7 @@ from newsletter.send.providers.ses_errors import (
     is_rate_limit,
     refusal,
 )
+from newsletter.send.providers.ses_http import SignedPoster
 
 try:
     import boto3
@@ -89,8 +90,15 @@ class SesProvider(PerMessageProvider[dict[str, Any]]):
         session = boto3.session.Session()
         self.client = session.client("sesv2", config=client_config)
         self._quota_client = session.client("ses", config=client_config)
+        poster = SignedPoster(
+            self.client.meta.endpoint_url,
+            session.get_credentials(),
+            region=self.region,
+            timeout=self.settings.timeout,
+        )
         self.bulk = SesBulk(
             self.client,
+            poster,
             self.settings,
             region=self.region,
             backoff=self.backoff,

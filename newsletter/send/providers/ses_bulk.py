@@ -40,6 +40,7 @@ from newsletter.config import SesSettings
 from newsletter.errors import ProviderError, ProviderUnavailable
 from newsletter.render.mail import format_address, header_value
 from newsletter.send.providers import Batch, Content, Delivery, DeliveryLog
+from newsletter.send.providers.http_api import AnswerLost, NotSent
 from newsletter.send.providers.per_message import NOT_SUBSCRIBED
 from newsletter.send.providers.retry import Backoff
 from newsletter.send.providers.ses_errors import (
@@ -53,6 +54,7 @@ from newsletter.send.providers.ses_errors import (
     is_rate_limit,
     refusal,
 )
+from newsletter.send.providers.ses_http import SignedPoster
 from newsletter.send.providers.stored_templates import (
     Template,
     new_alias,
@@ -71,6 +73,7 @@ class SesBulk:
     def __init__(
         self,
         client: Any,
+        poster: SignedPoster,
         settings: SesSettings,
         *,
         region: str,
@@ -78,7 +81,8 @@ class SesBulk:
         workers: Executor,
         notice: Callable[[str], None],
     ) -> None:
-        self.client = client
+        self.client = client  # boto3's, for the templates
+        self.poster = poster  # for the requests
         self.settings = settings
         self.region = region
         self.backoff = backoff
@@ -186,33 +190,12 @@ class SesBulk:
             if not going:
                 return
             try:
-                answer = self.client.send_bulk_email(**self.body(batch, template, going))
-            except botocore.exceptions.ClientError as error:
-                code, text = error_code(error), error_message(error)
-                status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-                if is_rate_limit(code, text) or status >= 500:
-                    last_error = f"{code}: {text}"
-                    log.put_back(going, f"not accepted, to retry: {last_error}")
-                    continue
-                self._halt(self._refusal(code, text, sender=batch.content.sender_email))
-                _fill(outcomes, going, Delivery("deferred", error=str(self._stop)))
-                return
-            except botocore.exceptions.NoCredentialsError:
-                self._halt(ProviderError(NO_CREDENTIALS))
-                _fill(outcomes, going, Delivery("deferred", error=NO_CREDENTIALS))
-                return
-            except (
-                botocore.exceptions.EndpointConnectionError,
-                botocore.exceptions.ConnectTimeoutError,
-            ) as error:
+                answer = self.poster.send_bulk_email(self.body(batch, template, going))
+            except NotSent as error:
                 last_error = f"cannot connect to SES ({error})"
                 log.put_back(going, f"not sent, to retry: {last_error}")
                 continue
-            except (
-                botocore.exceptions.ReadTimeoutError,
-                botocore.exceptions.ConnectionClosedError,
-                botocore.exceptions.HTTPClientError,
-            ) as error:
+            except AnswerLost as error:
                 why = (
                     f"no answer from SES ({error}) after the request was sent: SES may have "
                     "accepted it, so it was not sent again; its events or --retry-unknown "
@@ -220,7 +203,22 @@ class SesBulk:
                 )
                 _fill(outcomes, going, Delivery("unknown", error=why))
                 return
-            going = self._settle(batch, going, answer, outcomes)
+            except ProviderError as error:  # no credentials
+                self._halt(error)
+                _fill(outcomes, going, Delivery("deferred", error=str(error)))
+                return
+            if answer.code:
+                if is_rate_limit(answer.code, answer.message) or answer.status >= 500:
+                    last_error = f"{answer.code}: {answer.message}"
+                    log.put_back(going, f"not accepted, to retry: {last_error}")
+                    continue
+                refused = self._refusal(
+                    answer.code, answer.message, sender=batch.content.sender_email
+                )
+                self._halt(refused)
+                _fill(outcomes, going, Delivery("deferred", error=str(refused)))
+                return
+            going = self._settle(batch, going, answer.body, outcomes)
             if not going:
                 return
             last_error = "SES asked to try again later (ACCOUNT_THROTTLED, TRANSIENT_FAILURE)"
@@ -238,7 +236,7 @@ class SesBulk:
         self, batch: Batch, going: list[int], answer: Any, outcomes: list[Delivery | None]
     ) -> list[int]:
         """Each entry's result into ``outcomes``; the indexes to try again."""
-        results = answer.get("BulkEmailEntryResults")
+        results = answer.get("BulkEmailEntryResults") if isinstance(answer, dict) else None
         if not isinstance(results, list) or len(results) != len(going):
             why = "SES's answer to the request does not say what became of each message"
             _fill(outcomes, going, Delivery("unknown", error=why))
