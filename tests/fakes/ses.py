@@ -23,7 +23,8 @@ over HTTP with JSON, errors as ``x-amzn-ErrorType`` and ``{"message"}``:
   an address SES cannot read, ``CONFIGURATION_SET_NOT_FOUND`` for an unknown
   configuration set.
 
-Every request needs a SigV4 ``Authorization`` header (403 otherwise). Each accepted
+Every request needs a valid SigV4 ``Authorization`` (service ``ses``, the test
+credentials' secret), checked as SES checks it (403 otherwise). Each accepted
 entry is rendered as SES renders a stored template (``{{x}}`` and ``{{{x}}}`` both as
 they are: SES does not escape HTML), its headers the template's overlaid by the
 entry's::
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hmac
 import json
 import re
 import secrets
@@ -47,11 +49,15 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import orjson
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from tests.fakes.http_api import FakeApi, Request, serve_until_stdin_closes
 
 SENDER = "letters@breastfeedingworld.example"  # the example project's From, verified
 REGION = "eu-west-1"
+SECRET_KEY = "testing"  # AWS_SECRET_ACCESS_KEY of tests.fakes.moto.CREDENTIALS
 MAX_ENTRIES = 50
 MAX_TEMPLATE_DATA = 262_144
 MAX_TEMPLATE_BYTES = 500 * 1024
@@ -309,11 +315,31 @@ def _short(answer: tuple[int, bytes, dict[str, str]]) -> tuple[int, bytes]:
     return status, json.dumps({"__type": headers["x-amzn-ErrorType"], "message": message}).encode()
 
 
+SIGNATURE = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)"
+    r"/aws4_request, SignedHeaders=(?P<headers>[a-z0-9;-]+), Signature=(?P<signature>[0-9a-f]{64})"
+)
+
+
 def _signed(request: Request) -> bool:
-    authorization = request.headers.get("authorization", "")
-    return authorization.startswith("AWS4-HMAC-SHA256 Credential=") and "Signature=" in (
-        authorization
+    """Whether ``request`` carries a SigV4 signature of its method, path, signed headers
+    and body with the test credentials (AWS_SECRET_ACCESS_KEY "testing"), as SES checks."""
+    found = SIGNATURE.fullmatch(request.headers.get("authorization", ""))
+    if found is None or found["service"] != "ses":
+        return False
+    names = found["headers"].split(";")
+    if "host" not in names or any(name not in request.headers for name in names):
+        return False
+    signed = AWSRequest(
+        method=request.method,
+        url=f"http://{request.headers['host']}{request.path}",
+        data=request.body,
+        headers={name: request.headers[name] for name in names},
     )
+    signed.context["timestamp"] = request.headers.get("x-amz-date", "")
+    auth = SigV4Auth(Credentials(found["key"], SECRET_KEY), "ses", found["region"])
+    expected = auth.signature(auth.string_to_sign(signed, auth.canonical_request(signed)), signed)
+    return hmac.compare_digest(expected, found["signature"])
 
 
 def _bulk_problem(body: Any) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
+import boto3
+import botocore.exceptions
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -209,3 +211,44 @@ def test_the_accounts_send_rate_caps_the_readers_a_request_and_paces_them(
     assert "ses: sending at most 2 a second (the account's send rate)" in result.output
     assert sorted(ses.entries_per_request) == [1, 2, 2]
     assert time.monotonic() - started >= 1.5  # five readers at two a second, not 3 requests
+
+
+def test_the_stand_in_refuses_what_ses_refuses(ses: FakeSes) -> None:
+    client = boto3.client("sesv2", endpoint_url=ses.url)
+    content = {"Subject": "S", "Text": "Hi {{{ t_name }}}", "Html": "<p>{{{ h_name }}}</p>"}
+    client.create_email_template(TemplateName="issue-7", TemplateContent=content)
+
+    def refusal(**changes: object) -> str:
+        entry = {
+            "Destination": {"ToAddresses": ["a@example.org"]},
+            "ReplacementEmailContent": {
+                "ReplacementTemplate": {"ReplacementTemplateData": '{"t_name": "A"}'}
+            },
+        }
+        request = {
+            "FromEmailAddress": SENDER,
+            "DefaultContent": {"Template": {"TemplateName": "issue-7"}},
+            "BulkEmailEntries": [entry],
+            **changes,
+        }
+        try:
+            client.send_bulk_email(**request)
+        except botocore.exceptions.ClientError as error:
+            return str(error.response["Error"]["Code"])
+        return "accepted"
+
+    assert refusal() == "accepted"
+    entry = {"Destination": {"ToAddresses": ["a@example.org"]}}
+    assert refusal(BulkEmailEntries=[entry] * 51) == "BadRequestException"
+    template = {"TemplateName": "issue-7", "Headers": [{"Name": "From", "Value": "x@y"}]}
+    assert refusal(DefaultContent={"Template": template}) == "BadRequestException"
+    assert refusal(DefaultContent={"Template": {"TemplateName": "gone"}}) == "NotFoundException"
+    forged = boto3.client(
+        "sesv2", endpoint_url=ses.url, aws_access_key_id="testing", aws_secret_access_key="x"
+    )
+    with pytest.raises(botocore.exceptions.ClientError, match="MissingAuthenticationToken"):
+        forged.get_account()
+    with pytest.raises(botocore.exceptions.ClientError, match="TemplateName"):
+        client.create_email_template(TemplateName="issue 7!", TemplateContent=content)
+    client.delete_email_template(TemplateName="issue-7")
+    assert ses.templates == {}
