@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT))  # run as a script: the benchmarks and tests packa
 
 from benchmarks.bench_send import API_KEY, make_project, populate, send, server  # noqa: E402
 from newsletter.automations.sequences import read_sequence  # noqa: E402
-from newsletter.automations.steps import _Version, _version_campaign, run_due_steps  # noqa: E402
+from newsletter.automations.step_campaigns import StepVersion, version_campaign  # noqa: E402
+from newsletter.automations.steps import run_due_steps  # noqa: E402
 from newsletter.config import Config  # noqa: E402
 from newsletter.store import open_store  # noqa: E402
 from newsletter.store.automation_tables import automation_entries, automation_steps  # noqa: E402
@@ -104,7 +105,7 @@ def idle_figure(work: Path, count: int, runs: int, database_url: str | None) -> 
     sequence = read_sequence(config, "welcome")
     store = open_store(config)
     first = sequence.steps[0]
-    campaign = _version_campaign(store, _Version(config, first))
+    campaign = version_campaign(store, StepVersion(config, first))
     now = dt.datetime.now(dt.UTC)
     with store.engine.begin() as connection:
         connection.execute(

@@ -11,8 +11,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, func, or_, select, union
 
 from newsletter.automations.digest import digest_settings, find_state, parse_every_setting
+from newsletter.automations.enrolment import due_readers
 from newsletter.automations.sequences import Sequence, Step, describe_after, read_sequences
-from newsletter.automations.steps import due_readers, system_clock
+from newsletter.automations.steps import system_clock
 from newsletter.config import Config
 from newsletter.send.campaign_rows import recipient_condition
 from newsletter.store import Store, open_store

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from newsletter.automations.sequences import Step
-from newsletter.automations.steps import Say, StepResult, StepVersion, send_version
+from newsletter.automations.step_campaigns import StepVersion
+from newsletter.automations.steps import Say, StepResult, send_version
 from newsletter.config import Config
 from newsletter.send import campaign_rows
 from newsletter.send.campaign_rows import Campaign
