@@ -53,9 +53,10 @@ def doctor(
     (valid, authorises the provider, within 10 look-ups, ends in ~all/-all), DKIM
     (SendGrid's CNAMEs, or the smtp.dkim key: published, long enough, the one we sign
     with), DMARC (policy, reports, alignment of From with DKIM and the return path),
-    MX for the bounce domain when mailbox.url is set, and HTTPS on site_url with a
-    one-click unsubscribe endpoint that answers a POST. Each finding says what is wrong
-    and the record to publish.
+    the records of Postmark's custom Return-Path or SES's custom MAIL FROM domain when
+    one is set, MX for the bounce domain when mailbox.url is set, and HTTPS on site_url
+    with a one-click unsubscribe endpoint that answers a POST. Each finding says what is
+    wrong and the record to publish.
 
     \b
     Examples:

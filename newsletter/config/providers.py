@@ -64,6 +64,12 @@ class PostmarkSettings(Schema):
         description="The DKIM selector on Postmark's DNS Settings page (a date and 'pm', "
         "like 20240101123456pm): 'newsletter doctor' checks its key.",
     )
+    return_path_domain: DnsName | None = Field(
+        None,
+        description="The custom Return-Path domain set up at Postmark (a subdomain of the "
+        "From domain, like pm-bounces.example.org, a CNAME to pm.mtasv.net): 'newsletter "
+        "doctor' checks its CNAME and counts it for DMARC's SPF alignment.",
+    )
     webhook_username: str = Field(
         "postmark", min_length=1, description="The user name of the webhook URL's basic auth."
     )
@@ -129,6 +135,13 @@ class SesSettings(Schema):
         default_factory=list,
         description="The three Easy DKIM tokens of the SES identity (SES console, or 'aws "
         "sesv2 get-email-identity'): 'newsletter doctor' checks their CNAMEs.",
+    )
+    mail_from_domain: DnsName | None = Field(
+        None,
+        description="The custom MAIL FROM domain of the SES identity (a subdomain of the "
+        "From domain, like mail.example.org): 'newsletter doctor' checks its MX "
+        "(feedback-smtp.<region>.amazonses.com) and SPF (include:amazonses.com) and counts "
+        "it for DMARC's SPF alignment.",
     )
     timeout: float = Field(30.0, gt=0, description="Seconds per request.")
     rate_from_account: bool = Field(

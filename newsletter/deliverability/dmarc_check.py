@@ -7,12 +7,21 @@ from collections.abc import Iterator
 
 from newsletter.deliverability import dmarc
 from newsletter.deliverability.dkim_keys import zone_txt_line
-from newsletter.deliverability.findings import OWN_RETURN_PATH, Finding, SenderSetup
+from newsletter.deliverability.findings import (
+    CUSTOM_RETURN_PATH,
+    OWN_RETURN_PATH,
+    Finding,
+    SenderSetup,
+)
 
 
-def dmarc_findings(setup: SenderSetup, *, dkim_ready: bool = True) -> Iterator[Finding]:
+def dmarc_findings(
+    setup: SenderSetup, *, dkim_ready: bool = True, return_path_ready: bool = True
+) -> Iterator[Finding]:
     """``dkim_ready``: the DKIM check found our key in place (for SendGrid, the domain
-    authenticated), so receivers can verify the signature that alignment counts on."""
+    authenticated), so receivers can verify the signature that alignment counts on.
+    ``return_path_ready``: the return path's records are in place (Postmark's CNAME, SES's
+    MX and SPF), so the provider uses it."""
     domain = setup.from_domain
     suggested = zone_txt_line(
         f"_dmarc.{domain}", f"v=DMARC1; p=none; rua=mailto:dmarc-reports@{domain}"
@@ -68,10 +77,12 @@ def dmarc_findings(setup: SenderSetup, *, dkim_ready: bool = True) -> Iterator[F
                 record.name, f"{record.text.rstrip('; ')}; rua=mailto:dmarc-reports@{domain}"
             ),
         )
-    yield _alignment(setup, record, dkim_ready)
+    yield _alignment(setup, record, dkim_ready, return_path_ready)
 
 
-def _alignment(setup: SenderSetup, record: dmarc.DmarcRecord, dkim_ready: bool) -> Finding:
+def _alignment(
+    setup: SenderSetup, record: dmarc.DmarcRecord, dkim_ready: bool, return_path_ready: bool
+) -> Finding:
     domain = setup.from_domain
     dkim_domain = setup.dkim_domain
     return_path = setup.return_path_domain
@@ -80,8 +91,11 @@ def _alignment(setup: SenderSetup, record: dmarc.DmarcRecord, dkim_ready: bool) 
         and dkim_domain is not None
         and dmarc.aligned(domain, dkim_domain, strict=record.strict("dkim"))
     )
-    spf_aligned = return_path is not None and dmarc.aligned(
-        domain, return_path, strict=record.strict("spf")
+    custom = CUSTOM_RETURN_PATH.get(setup.provider)  # Postmark's, SES's: only once set up
+    spf_aligned = (
+        return_path is not None
+        and (return_path_ready or custom is None)
+        and dmarc.aligned(domain, return_path, strict=record.strict("spf"))
     )
     sendgrid = setup.provider == "sendgrid"
     if sendgrid:
@@ -96,7 +110,7 @@ def _alignment(setup: SenderSetup, record: dmarc.DmarcRecord, dkim_ready: bool) 
         )
     else:
         signed = f"DKIM d={dkim_domain} {'is' if dkim_aligned else 'is not'} aligned"
-    if setup.provider in OWN_RETURN_PATH:
+    if setup.provider in OWN_RETURN_PATH and return_path is None:
         said = f"From {domain}: {signed}; {OWN_RETURN_PATH[setup.provider]}"
         if dkim_aligned:
             return Finding("alignment", "ok", domain, said)
@@ -115,9 +129,16 @@ def _alignment(setup: SenderSetup, record: dmarc.DmarcRecord, dkim_ready: bool) 
     moves_return_path = (
         "mailgun.domain under the From domain"
         if setup.provider == "mailgun"
+        else f"{custom} under the From domain, its records published"
+        if custom
         else "bounces.address on the From domain"
     )
-    if return_path:
+    if return_path and custom and not return_path_ready:
+        returned = (
+            f"the return path {return_path} is not in use (its records are not in place: "
+            "see the mail-from error)"
+        )
+    elif return_path:
         returned = f"the return path {return_path} {'is' if spf_aligned else 'is not'} aligned"
     elif spf_aligned:
         returned = "SendGrid's return path (a subdomain of yours once authenticated) is aligned"

@@ -1,6 +1,7 @@
 """``newsletter doctor``: is the sender's domain ready to send?
 
-For the From domain, the return-path domain (``bounces.address``) and ``site_url``:
+For the From domain, the return-path domain (``bounces.address``; Postmark's or SES's
+custom one, :mod:`.return_path_check`) and ``site_url``:
 SPF (:mod:`.spf_check`), DKIM (:mod:`.dkim_check`), DMARC and its alignment
 (:mod:`.dmarc_check`), MX for the bounce domain when a mailbox is read, and HTTPS with
 a working one-click endpoint (:mod:`.https_check`). Each :class:`Finding` is ``ok``,
@@ -19,8 +20,15 @@ from newsletter.config import Config
 from newsletter.deliverability.dkim_check import dkim_findings
 from newsletter.deliverability.dmarc_check import dmarc_findings
 from newsletter.deliverability.dns_lookup import Dns, DnsUnavailable
-from newsletter.deliverability.findings import Diagnosis, Finding, SenderSetup, domain_of
+from newsletter.deliverability.findings import (
+    CUSTOM_RETURN_PATH,
+    Diagnosis,
+    Finding,
+    SenderSetup,
+    domain_of,
+)
 from newsletter.deliverability.https_check import check_site
+from newsletter.deliverability.return_path_check import return_path_findings
 from newsletter.deliverability.spf_check import spf_findings
 
 
@@ -40,13 +48,24 @@ def diagnose(
     checks: list[tuple[str, str, Callable[[], Iterator[Finding]]]] = [
         ("spf", from_domain, lambda: spf_findings(setup, from_domain)),
     ]
-    if bounce_domain is not None and bounce_domain != from_domain:
+    # Postmark's return path is a CNAME to its own domain, whose SPF is Postmark's.
+    if bounce_domain not in (None, from_domain) and setup.provider != "postmark":
         checks.append(("spf", bounce_domain, lambda: spf_findings(setup, bounce_domain)))
+    if bounce_domain is not None and setup.provider in CUSTOM_RETURN_PATH:
+        checks.append(
+            ("mail-from", bounce_domain, lambda: return_path_findings(setup, bounce_domain))
+        )
     checks += [
         ("dkim", from_domain, lambda: dkim_findings(setup)),
-        # Run after the DKIM check: a signature counts for alignment only when its
-        # key is in place (no DKIM error found above).
-        ("dmarc", from_domain, lambda: dmarc_findings(setup, dkim_ready=dkim_ready())),
+        # Run after the DKIM and return-path checks: a signature or a return path counts
+        # for alignment only when its records are in place (no error found above).
+        (
+            "dmarc",
+            from_domain,
+            lambda: dmarc_findings(
+                setup, dkim_ready=dkim_ready(), return_path_ready=return_path_ready()
+            ),
+        ),
     ]
     if config.mailbox.url:
         mx_domain = domain_of(config.bounces.address or config.sender.email)
@@ -55,6 +74,12 @@ def diagnose(
 
     def dkim_ready() -> bool:
         return not any(f.check == "dkim" and f.level == "error" for f in diagnosis.findings)
+
+    def return_path_ready() -> bool:
+        return not any(
+            f.level == "error" and (f.check == "mail-from" or f.subject == bounce_domain)
+            for f in diagnosis.findings
+        )
 
     for check, subject, run in checks:
         try:

@@ -23,19 +23,24 @@ PROVIDER_NAMES = {
     "mailgun": "Mailgun",
 }
 
-# Providers whose return path is their own unless set up there, where the doctor cannot
-# see that set-up (SendGrid's comes with its domain authentication, checked by its CNAMEs).
+# Providers whose return path is their own unless a domain of yours is set up there and
+# named in the config (SendGrid's comes with its domain authentication, checked by its
+# CNAMEs): the setting, and what is said while it is not set.
+CUSTOM_RETURN_PATH = {
+    "postmark": "postmark.return_path_domain",
+    "ses": "ses.mail_from_domain",
+}
 OWN_RETURN_PATH = {
     "postmark": "Postmark's return path is its own (pm.mtasv.net) unless a custom "
-    "Return-Path domain is set up there: not checked here",
+    "Return-Path domain is set up there and named in postmark.return_path_domain",
     "ses": "Amazon SES's return path is its own (amazonses.com) unless a custom MAIL FROM "
-    "domain is set up there: not checked here",
+    "domain is set up there and named in ses.mail_from_domain",
 }
 
 
 @dataclass(frozen=True)
 class Finding:
-    check: str  # spf, dkim, dmarc, alignment, mx, https, one-click
+    check: str  # spf, mail-from, dkim, dmarc, alignment, mx, https, one-click
     level: str  # ok, warning, error
     subject: str  # the name looked at: a domain, a record name, a URL
     message: str
@@ -45,7 +50,8 @@ class Finding:
 @dataclass(frozen=True)
 class Diagnosis:
     from_domain: str
-    return_path_domain: str | None  # None: the provider's own (SendGrid, Postmark, SES)
+    # None: the provider's own (SendGrid; Postmark and SES without their custom domain)
+    return_path_domain: str | None
     site_url: str
     provider: str
     nameserver: str  # HOST[:PORT] asked, or "system" (the system's nameservers)
@@ -67,6 +73,10 @@ def domain_of(address: str) -> str:
     return address.rpartition("@")[2].lower()
 
 
+def _lower(domain: str | None) -> str | None:
+    return domain.lower().rstrip(".") if domain else None
+
+
 @dataclass(frozen=True)
 class SenderSetup:
     """The config, the provider the check is for, and the DNS to ask."""
@@ -82,10 +92,16 @@ class SenderSetup:
     @property
     def return_path_domain(self) -> str | None:
         """Where bounces go, whose SPF receivers check: through SMTP ``bounces.address``'s
-        domain, else the From domain; through Mailgun its sending domain; None where the
-        provider bounces to a return path of its own, which only its own set-up can make
-        a domain of yours (SendGrid, Postmark, SES): none of those reads bounces.address."""
-        if self.provider == "sendgrid" or self.provider in OWN_RETURN_PATH:
+        domain, else the From domain; through Mailgun its sending domain; through Postmark
+        and SES the custom domain set up there (``postmark.return_path_domain``,
+        ``ses.mail_from_domain``); None where the provider bounces to a return path of its
+        own (SendGrid, Postmark and SES without theirs): none of those reads
+        bounces.address."""
+        if self.provider == "postmark":
+            return _lower(self.config.postmark.return_path_domain)
+        if self.provider == "ses":
+            return _lower(self.config.ses.mail_from_domain)
+        if self.provider == "sendgrid":
             return None
         if self.provider == "mailgun":
             return (self.config.mailgun.domain or self.from_domain).lower()

@@ -88,7 +88,8 @@ def test_postmark_dkim_is_checked_at_its_configured_selector(
     assert (aligned.level, aligned.message) == (
         "ok",
         f"From {DOMAIN}: DKIM d={DOMAIN} is aligned; Postmark's return path is its own "
-        "(pm.mtasv.net) unless a custom Return-Path domain is set up there: not checked here",
+        "(pm.mtasv.net) unless a custom Return-Path domain is set up there and named in "
+        "postmark.return_path_domain",
     )
     # Without the selector, the warning says what to set for Postmark, not smtp.dkim.
     [unaligned] = found(unset, "alignment")
@@ -180,7 +181,8 @@ def test_ses_is_never_said_to_return_to_bounces_address(
     assert alignment.level == "warning"
     assert alignment.message == (
         f"From {DOMAIN}: no DKIM signature of ours; Amazon SES's return path is its own "
-        "(amazonses.com) unless a custom MAIL FROM domain is set up there: not checked here: "
-        "DMARC passes only through that custom domain, if it is set up (set ses.dkim_tokens, "
+        "(amazonses.com) unless a custom MAIL FROM domain is set up there and named in "
+        "ses.mail_from_domain: DMARC passes only through that custom domain, if it is set up "
+        "(set ses.dkim_tokens, "
         "once SES's Easy DKIM CNAMEs are published)"
     )
