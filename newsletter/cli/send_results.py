@@ -33,7 +33,7 @@ def finish(
     entry = queue_rest(config, plan, summary)
     if entry is not None:
         say(
-            f"Rest:       {summary.totals['pending']} reader(s) get the winner at "
+            f"Rest:       {summary.rest_pending} reader(s) get the winner at "
             f"{entry.local_time:%Y-%m-%d %H:%M %Z}: 'newsletter run-due' (cron) or "
             "'newsletter serve' decides and sends it; --pick decides now."
         )

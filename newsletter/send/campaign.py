@@ -86,8 +86,10 @@ class SendSummary:
     totals: dict[str, int]  # the whole campaign's ledger, after this run
     stopped: str | None  # why the run stopped early, if it did
     requeued_failed: int = 0  # put back by --retry-failed
-    # A subject test's rest, waiting for its winner: when it is due (run-due sends it).
+    # A subject test's rest, waiting for its winner: when it is due (run-due sends it),
+    # and how many readers it goes to (a sample reader still pending is not one of them).
     rest_at: dt.datetime | None = None
+    rest_pending: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)

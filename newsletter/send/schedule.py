@@ -162,7 +162,7 @@ def _send_due(
     if rest is not None:
         message = (
             f"{entry.slug}: campaign {summary.campaign_id}: the subject test's sample went "
-            f"out ({summary.sent} sent); the rest ({totals.get('pending', 0)}) get the "
+            f"out ({summary.sent} sent); the rest ({summary.rest_pending}) get the "
             f"winner at {rest.local_time:%Y-%m-%d %H:%M %Z}"
         )
         say(message)

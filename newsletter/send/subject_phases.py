@@ -86,7 +86,8 @@ class Phases:
             if summary is not None and summary.stopped:
                 return self._summary(summaries, recovered, requeued, requeued_failed, None)
         if test.winner is None:
-            return self._summary(summaries, recovered, requeued, requeued_failed, test.rest_at)
+            rest = (test.rest_at, states.readers(None, "pending"))
+            return self._summary(summaries, recovered, requeued, requeued_failed, rest)
         winning = test.variants[test.winner - 1]
         pending = states.readers(None, "pending")
         self._phase(winning, ledger.c.variant.is_(None), pending, done, summaries)
@@ -125,10 +126,10 @@ class Phases:
         recovered: int,
         requeued: int,
         requeued_failed: int,
-        rest_at: dt.datetime | None,
+        rest: tuple[dt.datetime, int] | None,
     ) -> SendSummary:
-        """This run's phases as one summary; ``rest_at``: when the rest is due, while
-        it waits."""
+        """This run's phases as one summary; ``rest``: when the rest is due and how many
+        readers it goes to, while it waits."""
         if not summaries:
             # Nobody pending in a phase that is due: the campaign's end is noted all the same.
             Ledger(self.store, self.campaign.id).finish(error=None)
@@ -148,7 +149,8 @@ class Phases:
             seconds=sum(summary.seconds for summary in summaries),
             totals=campaign_rows.state_counts(self.store, self.campaign.id),
             stopped=next((summary.stopped for summary in summaries if summary.stopped), None),
-            rest_at=rest_at,
+            rest_at=None if rest is None else rest[0],
+            rest_pending=0 if rest is None else rest[1],
         )
 
 

@@ -73,6 +73,8 @@ def test_a_sample_reader_the_relay_deferred_keeps_their_subject_and_is_not_in_th
 
     assert result.exit_code == 0, result.output
     assert "Sent 3, failed 0, skipped 0, deferred 1, unknown 0" in result.output
+    # The rest is the 16 readers outside the sample; the deferred one is still B's.
+    assert "Rest:       16 reader(s) get the winner at " in result.output
     assert deferred not in subjects_by_address(smtp_server)
     # B's reader who got it clicks; A's readers do not.
     [b_message] = [a.message() for a in smtp_server.arrivals if clicker in a.recipients]
