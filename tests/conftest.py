@@ -142,3 +142,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     with postgres_schema(request.getfixturevalue("postgres_url")) as url:
         yield url
+
+
+@pytest.fixture
+def on_both(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The project's store (``NEWSLETTER_DATABASE_URL``) on SQLite and on PostgreSQL, for
+    every store the test and the ``newsletter`` processes it starts open."""
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
+    return database_url

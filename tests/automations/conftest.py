@@ -43,12 +43,6 @@ def clock_at(moment: dt.datetime) -> Callable[[], dt.datetime]:
 
 
 @pytest.fixture
-def on_both(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
-    return database_url
-
-
-@pytest.fixture
 def write_step(project: Path) -> Callable[..., Path]:
     def write(
         name: str,

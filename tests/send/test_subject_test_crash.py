@@ -38,12 +38,6 @@ from tests.send.test_crash import unknown_ids
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("secret", "on_both")]
 
 
-@pytest.fixture
-def on_both(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
-    return database_url
-
-
 def newsletter(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "newsletter", *args],

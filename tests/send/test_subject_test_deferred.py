@@ -27,12 +27,6 @@ from tests.send.test_send_cli import body_of
 pytestmark = pytest.mark.usefixtures("secret", "on_both")
 
 
-@pytest.fixture
-def on_both(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
-    return database_url
-
-
 SEED_OF_THE_DRAW = "0123456789abcdef"
 
 

@@ -33,12 +33,6 @@ pytestmark = pytest.mark.usefixtures("secret", "on_both")
 
 
 @pytest.fixture
-def on_both(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
-    return database_url
-
-
-@pytest.fixture
 def tested(
     configure: Callable[..., Config],
     sendgrid: FakeSendGrid,

@@ -42,12 +42,6 @@ from tests.send.test_send_cli import body_of, outbox_messages
 pytestmark = pytest.mark.usefixtures("secret", "on_both")
 
 
-@pytest.fixture
-def on_both(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", database_url)
-    return database_url
-
-
 def send_sample(runner: CliRunner) -> str:
     result = runner.invoke(cli, ["send", SEED, "--yes"])
     assert result.exit_code == 0, result.output
