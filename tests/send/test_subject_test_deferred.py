@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -39,15 +40,24 @@ def subjects_by_address(server: FakeSmtp) -> dict[str, list[str]]:
     return got
 
 
-def test_a_sample_reader_the_relay_deferred_keeps_their_subject_and_is_not_in_the_rest(
+@dataclass(frozen=True)
+class DeferredSample:
+    config: Config
+    deferred: str  # B's reader the relay deferred through every retry
+    clicker: str  # B's other reader, who clicked
+
+
+@pytest.fixture
+def deferred_sample(
     configure: Callable[..., Config],
     smtp_server: FakeSmtp,
     subscribers: Callable[..., list[int]],
-    store: Store,
     runner: CliRunner,
     project: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> DeferredSample:
+    """20 readers, a sample of 4 (A 2, B 2) sent through SMTP: one of B's deferred (still
+    pending), the other clicked; the rest waits for the winner."""
     config = configure(
         provider="smtp",
         smtp={"host": smtp_server.host, "port": smtp_server.port, "security": "none"},
@@ -59,8 +69,8 @@ def test_a_sample_reader_the_relay_deferred_keeps_their_subject_and_is_not_in_th
     # The draw's seed fixed, so the test knows the sample before it is drawn.
     monkeypatch.setattr(subject_test, "new_seed", lambda: SEED_OF_THE_DRAW)
     sample = draw(ids, percent=20, variants=2, seed=SEED_OF_THE_DRAW)
-    readers_of = {n: sorted(i for i, v in sample.items() if v == n) for n in (1, 2)}
-    deferred, clicker = (f"reader{ids.index(i)}@example.org" for i in readers_of[2])
+    b_readers = sorted(i for i, variant in sample.items() if variant == 2)
+    deferred, clicker = (f"reader{ids.index(i)}@example.org" for i in b_readers)
     smtp_server.defer(deferred, times=4)  # the first try and three retries: still pending
 
     result = runner.invoke(cli, ["send", SEED, "--yes"])
@@ -70,20 +80,24 @@ def test_a_sample_reader_the_relay_deferred_keeps_their_subject_and_is_not_in_th
     # The rest is the 16 readers outside the sample; the deferred one is still B's.
     assert "Rest:       16 reader(s) get the winner at " in result.output
     assert deferred not in subjects_by_address(smtp_server)
-    # B's reader who got it clicks; A's readers do not.
     [b_message] = [a.message() for a in smtp_server.arrivals if clicker in a.recipients]
     link = re.findall(
         rf'href="{re.escape(config.site_url)}(/c/[^"/]+/[^"]+)"', body_of(b_message, "html")
     )[0]
     follow(config, [link])
+    return DeferredSample(config, deferred, clicker)
 
-    # The relay takes it now: the reader's own subject goes out, then the decision and the rest.
-    [due] = run_due(config, clock=later(4.1))
+
+def test_a_sample_reader_the_relay_deferred_keeps_their_subject_and_is_not_in_the_rest(
+    deferred_sample: DeferredSample, smtp_server: FakeSmtp, store: Store
+) -> None:
+    # The relay takes it now: the decision, then the reader's own subject, then the rest.
+    [due] = run_due(deferred_sample.config, clock=later(4.1))
 
     assert due.outcome == "sent", due.message
     got = subjects_by_address(smtp_server)
     assert got == {f"reader{n}@example.org": [got[f"reader{n}@example.org"][0]] for n in range(20)}
-    assert got[deferred] == [SUBJECTS[1]]
+    assert got[deferred_sample.deferred] == [SUBJECTS[1]]
     [campaign] = campaign_rows.list_campaigns(store)
     test = find_test(store, campaign.id)
     assert test is not None
@@ -92,3 +106,28 @@ def test_a_sample_reader_the_relay_deferred_keeps_their_subject_and_is_not_in_th
     assert (test.winner, test.figures) == (2, ((0, 2), (1, 1)))
     assert sum(subjects == [SUBJECTS[1]] for subjects in got.values()) == 2 + 16
     assert campaign_rows.state_counts(store, campaign.id)["sent"] == 20
+
+
+def test_a_sample_reader_still_deferred_when_the_rest_goes_gets_their_subject_on_the_next_run(
+    deferred_sample: DeferredSample, smtp_server: FakeSmtp, store: Store
+) -> None:
+    smtp_server.defer(deferred_sample.deferred, times=4)  # deferred through this run too
+
+    [due] = run_due(deferred_sample.config, clock=later(4.1))
+
+    assert due.outcome == "stopped", due.message
+    got = subjects_by_address(smtp_server)
+    assert deferred_sample.deferred not in got
+    assert len(got) == 19 and all(len(subjects) == 1 for subjects in got.values())
+    [campaign] = campaign_rows.list_campaigns(store)
+    assert campaign_rows.state_counts(store, campaign.id)["pending"] == 1
+
+    [due] = run_due(deferred_sample.config, clock=later(4.2))
+
+    assert due.outcome == "sent", due.message
+    got = subjects_by_address(smtp_server)
+    assert got[deferred_sample.deferred] == [SUBJECTS[1]]
+    assert len(got) == 20 and all(len(subjects) == 1 for subjects in got.values())
+    test = find_test(store, campaign.id)
+    assert test is not None
+    assert (test.winner, test.figures) == (2, ((0, 2), (1, 1)))  # decided once
