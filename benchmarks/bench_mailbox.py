@@ -31,7 +31,7 @@ from newsletter.send import campaign_rows  # noqa: E402
 from newsletter.send.mailbox import process_mailbox  # noqa: E402
 from newsletter.send.return_tokens import ReturnTokens  # noqa: E402
 from newsletter.store import open_store  # noqa: E402
-from newsletter.store.bulk import Candidate  # noqa: E402
+from newsletter.store.bulk_plan import Candidate  # noqa: E402
 from newsletter.store.returns import link_keys  # noqa: E402
 from tests.mailbox.conftest import fill  # noqa: E402
 

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the test suite's fakes and throwaway schemas
 
 from newsletter.store import Store, open_store_url  # noqa: E402
-from newsletter.store.bulk import Candidate  # noqa: E402
+from newsletter.store.bulk_plan import Candidate  # noqa: E402
 from newsletter.store.schema import ledger, subscribers  # noqa: E402
 from tests.fakes.sendgrid import API_KEY, FakeSendGrid  # noqa: E402
 from tests.fakes.smtp import FakeSmtp  # noqa: E402

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from sqlalchemy import Column, Connection, Engine, ForeignKey, Index, String, Table, select
 
 from newsletter.store.addresses import address_key
-from newsletter.store.bulk import BulkOutcome, Candidate
+from newsletter.store.bulk_plan import BulkOutcome, Candidate
 from newsletter.store.schema import Id, UtcDateTime, campaigns, metadata, subscribers
 from newsletter.store.subscriber_rows import insert_ignoring_duplicates
 

@@ -24,7 +24,7 @@ from typing import Any
 from newsletter.errors import ImportFileError, StoreError
 from newsletter.models import SUBSCRIBER_STATUSES
 from newsletter.store.addresses import address_key
-from newsletter.store.bulk import Candidate
+from newsletter.store.bulk_plan import Candidate
 from newsletter.store.csv_reader import Lines, Record, check_encoding, records, sniff_delimiter
 from newsletter.store.database import analyze
 from newsletter.store.dry_run import DryRun

@@ -5,7 +5,7 @@ files wrote: an address in Mailchimp's unsubscribed file that is listed again in
 subscribed file is "suppressed (left alone)" the second time. A dry run writes
 nothing, so :class:`DryRun` keeps what the earlier files *would* have written and
 lays it over what the database holds before each chunk is planned, by the same
-:func:`~newsletter.store.bulk.plan_chunk` as the run. Statuses move by
+:func:`~newsletter.store.bulk_plan.plan_chunk` as the run. Statuses move by
 :data:`~newsletter.store.statuses.MOVES`, as the run's writes would move them.
 
 Within one file an address comes once (a duplicate is rejected before the store sees
@@ -22,7 +22,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection
 
 from newsletter.store.addresses import address_key
-from newsletter.store.bulk import BulkOutcome, Candidate, Found, plan_chunk, read_chunk
+from newsletter.store.bulk import read_chunk
+from newsletter.store.bulk_plan import BulkOutcome, Candidate, Found, plan_chunk
 from newsletter.store.statuses import LEAVING, MOVES
 
 

@@ -19,7 +19,8 @@ from newsletter.models import SUPPRESSED_STATUSES, Subscriber
 from newsletter.safe_text import without_controls
 from newsletter.store.addresses import address_hash, address_key, normalize_address
 from newsletter.store.automation_tables import enter, enter_imported
-from newsletter.store.bulk import BulkOutcome, Candidate, merge_chunk
+from newsletter.store.bulk import merge_chunk
+from newsletter.store.bulk_plan import BulkOutcome, Candidate
 from newsletter.store.dry_run import DryRun
 from newsletter.store.schema import new_link_key, subscribers
 from newsletter.store.subscriber_changes import SubscriberChanges

@@ -27,7 +27,7 @@ from sqlalchemy import select, update
 from newsletter.reports.queries import build_report
 from newsletter.send.campaign_rows import start_campaign, state_counts
 from newsletter.store import Store, open_store_url
-from newsletter.store.bulk import Candidate
+from newsletter.store.bulk_plan import Candidate
 from newsletter.store.schema import ledger, subscribers
 from newsletter.web.app import MAX_REQUEST_BYTES
 from newsletter.web.context import EXTENSION, Services

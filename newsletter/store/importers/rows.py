@@ -11,7 +11,7 @@ from pathlib import Path
 from newsletter.models import SUPPRESSED_STATUSES
 from newsletter.safe_text import clean_text
 from newsletter.store.addresses import InvalidAddress, normalize_address
-from newsletter.store.bulk import Candidate
+from newsletter.store.bulk_plan import Candidate
 from newsletter.store.csv_reader import DELIMITERS, Lines, Record, looks_like_a_row, records
 from newsletter.store.importers.base import RowError, split_list, unneutralize
 from newsletter.store.importers.header import Layout
