@@ -20,7 +20,8 @@ from newsletter.ops.backup_file import BackupHeader, BackupReader, BackupWriter
 from newsletter.ops.load import Loaded, load_into
 from newsletter.store.database import make_engine
 from newsletter.store.migrations import recorded_version, upgrade
-from newsletter.store.table_dump import encoded_pages, last_ids, live_shapes, snapshot
+from newsletter.store.table_dump import live_shapes
+from newsletter.store.table_dump_read import encoded_pages, last_ids, snapshot
 
 # Called after each table: (table, rows). The CLI shows progress with it; tests use it
 # to write between two tables while a backup reads.

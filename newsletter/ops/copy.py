@@ -22,14 +22,8 @@ from newsletter.ops.backup import shown_url
 from newsletter.ops.load import Loaded, load_into
 from newsletter.store.database import make_engine
 from newsletter.store.migrations import recorded_version, upgrade
-from newsletter.store.table_dump import (
-    TableShape,
-    last_ids,
-    live_shapes,
-    read_pages,
-    row_counts,
-    snapshot,
-)
+from newsletter.store.table_dump import TableShape, live_shapes
+from newsletter.store.table_dump_read import last_ids, read_pages, row_counts, snapshot
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,15 @@ from sqlalchemy import Engine
 
 from newsletter.errors import StoreError
 from newsletter.store.migrations import MIGRATIONS, apply_within, recorded_version
-from newsletter.store.table_dump import (
-    TableShape,
+from newsletter.store.table_dump import TableShape
+from newsletter.store.table_dump_load import (
     drop_schema,
     load_pages,
     loading,
-    row_counts,
     set_last_ids,
     tables_with_rows,
 )
+from newsletter.store.table_dump_read import row_counts
 
 
 class Source(Protocol):

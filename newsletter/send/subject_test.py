@@ -48,7 +48,7 @@ from newsletter.store import Store
 from newsletter.store.engagement import readers_who
 from newsletter.store.schema import ledger
 from newsletter.store.subject_tests import VariantStates, count_by_variant, subject_tests
-from newsletter.store.table_dump import load_pages
+from newsletter.store.table_dump_load import load_pages
 
 LETTERS = "ABCD"
 

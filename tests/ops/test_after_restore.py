@@ -24,7 +24,8 @@ from newsletter.store.link_keys import subscribers_before_4
 from newsletter.store.migrations import MIGRATIONS, recorded_version, upgrade
 from newsletter.store.schema import ledger_before_14
 from newsletter.store.schema import schema_version as schema_version_table
-from newsletter.store.table_dump import encoded_pages, last_ids, shape_of, snapshot
+from newsletter.store.table_dump import shape_of
+from newsletter.store.table_dump_read import encoded_pages, last_ids, snapshot
 from newsletter.store.tables import schema_tables
 from newsletter.tokens import Signer
 from newsletter.web import create_app, shutdown
