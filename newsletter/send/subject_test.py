@@ -47,7 +47,7 @@ from newsletter.send.campaign_rows import engine_of, write_connection
 from newsletter.store import Store
 from newsletter.store.engagement import readers_who
 from newsletter.store.schema import ledger
-from newsletter.store.subject_tests import VariantStates, count_by_variant, subject_tests
+from newsletter.store.subject_tests import VariantStates, subject_tests
 from newsletter.store.table_dump_load import load_pages
 
 LETTERS = "ABCD"
@@ -208,16 +208,14 @@ def find_test(store: Store | Any, campaign_id: int) -> SubjectTest | None:
 
 
 def measure(
-    store: Store | Any, test: SubjectTest, states: VariantStates | None = None
+    store: Store | Any, test: SubjectTest, states: VariantStates
 ) -> tuple[tuple[int, int], ...]:
-    """Per variant: (readers with the metric's event, sample readers handed over);
-    ``states``: the campaign's rows by variant, if the caller counted them already."""
+    """Per variant: (readers with the metric's event, sample readers handed over, from
+    ``states``: the campaign's rows by variant, which every caller has counted)."""
     sample = and_(ledger.c.campaign_id == test.campaign_id, ledger.c.variant.is_not(None))
     event = "open" if test.metric == "opens" else "click"
     who = readers_who(event, campaign_ids=[test.campaign_id])
     with engine_of(store).connect() as connection:
-        if states is None:
-            states = count_by_variant(connection, test.campaign_id)
         readers: dict[int, int] = {
             variant: count
             for variant, count in connection.execute(
