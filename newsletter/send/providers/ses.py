@@ -29,6 +29,7 @@ what to fix; a refusal of one address fails that recipient only.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from newsletter.config import Config
@@ -89,7 +90,9 @@ class SesProvider(PerMessageProvider[dict[str, Any]]):
         )
         session = boto3.session.Session()
         self.client = session.client("sesv2", config=client_config)
-        self._quota_client = session.client("ses", config=client_config)
+        # SES v1's, for GetSendQuota only: made when asked (loading a service's model
+        # costs a tenth of a second).
+        self._quota_client: Callable[[], Any] = lambda: session.client("ses", config=client_config)
         poster = SignedPoster(
             self.client.meta.endpoint_url,
             session.get_credentials(),
@@ -124,7 +127,7 @@ class SesProvider(PerMessageProvider[dict[str, Any]]):
         if not self.settings.rate_from_account:
             return None
         try:
-            quota = self._quota_client.get_send_quota()
+            quota = self._quota_client().get_send_quota()
         except botocore.exceptions.ClientError as error:
             raise self._refusal(error_code(error), error_message(error)) from None
         except botocore.exceptions.NoCredentialsError:

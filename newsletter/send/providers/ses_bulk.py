@@ -288,7 +288,7 @@ class SesBulk:
         data = orjson.dumps(template.model(values)).decode()
         entry: dict[str, Any] = {
             "Destination": {
-                "ToAddresses": [header_value("To", format_address(recipient.email, recipient.name))]
+                "ToAddresses": [_on_the_wire("To", format_address(recipient.email, recipient.name))]
             },
             "ReplacementEmailContent": {"ReplacementTemplate": {"ReplacementTemplateData": data}},
         }
@@ -322,4 +322,13 @@ def _fill(outcomes: list[Delivery | None], indexes: Sequence[int], delivery: Del
 
 
 def _headers(headers: Any) -> list[dict[str, str]]:
-    return [{"Name": name, "Value": header_value(name, value)} for name, value in headers.items()]
+    return [{"Name": name, "Value": _on_the_wire(name, value)} for name, value in headers.items()]
+
+
+def _on_the_wire(name: str, value: str) -> str:
+    """``header_value(name, value)``, which a value of printable ASCII without an encoded
+    word nor edge spaces (a reader's List-Unsubscribe, most addresses) already is: the
+    call is skipped for those (two a reader; its cache holds the values that repeat)."""
+    if value.isascii() and value.isprintable() and "=?" not in value and value == value.strip():
+        return value
+    return header_value(name, value)
