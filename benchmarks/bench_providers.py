@@ -2,27 +2,29 @@
 
     python benchmarks/bench_providers.py [--subscribers 20000] [--runs 3]
                                          [--ses 2000] [--memory 100000]
-                                         [--memory-providers sendgrid,postmark,mailgun,ses]
+                                         [--memory-providers sendgrid,postmark,mailgun,ses-bulk]
                                          [--postmark-whole]
 
 Each run sends one whole campaign end to end through the library (plan, snapshot,
 ledger, personalisation, hand-off) per provider, in turns (SendGrid, Postmark, Mailgun,
-SES, then again; with ``--postmark-whole``, Postmark also without its template, each
-message the whole issue), to its stand-in in *another process*: tests/fakes/sendgrid.py,
-tests/fakes/postmark.py, tests/fakes/mailgun.py (each checking every request as the real
-API does) and moto in server mode for SES. Prints a Markdown table of medians, each
-against SendGrid's time for the same list.
+SES in bulk, then again; with ``--postmark-whole``, Postmark also without its template,
+each message the whole issue), to its stand-in in *another process*:
+tests/fakes/sendgrid.py, tests/fakes/postmark.py, tests/fakes/mailgun.py and
+tests/fakes/ses.py (SES v2's ``SendBulkEmail`` and templates; each checking every
+request as the real API does). Prints a Markdown table of medians, each against
+SendGrid's time for the same list.
 
-SES sends one request per reader (raw content, so each reader's own List-Unsubscribe
-travels), and moto answers each in milliseconds of its own CPU on the same machine: its
-list is smaller (``--ses``) and its time for ``--subscribers`` is its rate scaled up,
-said so in the table. The same list also goes to benchmarks/ses_sink.py, a stand-in
-that answers at once and keeps nothing: what the sender alone allows. Each row gives
-the sender's CPU per recipient (this process, every thread) and the stand-in's (moto's
-for SES).
+``ses-bulk`` is SES as a campaign goes by default: ``SendBulkEmail``, 50 readers a
+request through a template. ``--ses N`` also sends N readers one raw ``SendEmail`` each
+(``ses.templates: false``) to moto in server mode, which answers each in milliseconds
+of its own CPU on the same machine, and to benchmarks/ses_sink.py, a stand-in that
+answers at once and keeps nothing (what the sender alone allows): their time for
+``--subscribers`` is their rate scaled up, said so in the table. Each row gives the
+sender's CPU per recipient (this process, every thread) and the stand-in's.
 
 Memory: peak RSS of a fresh process sending ``--memory`` readers through each provider
-in ``--memory-providers`` (0: skipped); SES's go to the sink, as moto keeps every message.
+in ``--memory-providers`` (0: skipped); ``ses``'s raw messages go to the sink, as moto
+keeps every message.
 """
 
 from __future__ import annotations
@@ -61,7 +63,12 @@ def settings(provider: str, url: str) -> dict[str, Any]:
         return {"provider": "postmark", "postmark": {"api_url": url, "templates": False}}
     if provider == "mailgun":
         return {"provider": "mailgun", "mailgun": {"api_url": url, "domain": DOMAIN}}
-    return {"provider": "ses", "ses": {"rate_from_account": False, "connections": 8}}
+    if provider == "ses-bulk":
+        return {"provider": "ses", "ses": {"rate_from_account": False}}
+    return {
+        "provider": "ses",
+        "ses": {"rate_from_account": False, "connections": 8, "templates": False},
+    }
 
 
 def cpu_seconds(pid: int | None = None) -> float:
@@ -92,7 +99,7 @@ def run(
     config = make_project(folder, **settings(provider, url))
     populate(config, count)
     environment = os.environ.copy()
-    if url and provider == "ses":
+    if url and provider.startswith("ses"):
         os.environ["AWS_ENDPOINT_URL"] = url
     ours, theirs = cpu_seconds(), cpu_seconds(server_pid) if server_pid else 0.0
     try:
@@ -132,8 +139,9 @@ def memory_run(work: Path, provider: str, url: str, count: int) -> dict[str, flo
     config = make_project(folder, **settings(provider, url))
     populate(config, count)
     environment = os.environ.copy()
-    if provider == "ses":
-        environment["AWS_ENDPOINT_URL"] = url  # the sink: moto would keep every message
+    if provider.startswith("ses"):
+        # ses: the sink, as moto would keep every message; ses-bulk: its stand-in
+        environment["AWS_ENDPOINT_URL"] = url
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_providers", "--child", str(folder)],
         capture_output=True, text=True, check=True, env=environment, cwd=ROOT,
@@ -151,7 +159,7 @@ def main() -> None:
     parser.add_argument("--memory", type=int, default=100_000)
     parser.add_argument(
         "--memory-providers",
-        default="sendgrid,postmark,mailgun,ses",
+        default="sendgrid,postmark,mailgun,ses-bulk",
         help="Whose memory to measure.",
     )
     parser.add_argument(
@@ -180,9 +188,15 @@ def main() -> None:
         server("tests.fakes.postmark") as postmark,
         server("tests.fakes.mailgun") as mailgun,
         server("benchmarks.ses_sink") as ses_sink,
+        server("tests.fakes.ses") as ses_bulk,
     ):
         work = Path(scratch)
-        urls = {"sendgrid": sendgrid, "postmark": postmark, "mailgun": mailgun}
+        urls = {
+            "sendgrid": sendgrid,
+            "postmark": postmark,
+            "mailgun": mailgun,
+            "ses-bulk": ses_bulk,
+        }
         if args.postmark_whole:
             urls["postmark-whole"] = postmark
         moto = None
@@ -230,7 +244,7 @@ def main() -> None:
             else ""
         )
         label = provider
-        if provider.startswith("ses"):
+        if provider in ("ses", "ses-sink"):
             seconds = args.subscribers / rate
             to = "moto" if provider == "ses" else "the sink"
             label = f"ses ({args.ses:,} sent to {to}, scaled to {args.subscribers:,})"
