@@ -63,6 +63,10 @@ def schedule_planned(
     )
 
 
+def _count(audience: int | None) -> str:
+    return "?" if audience is None else str(audience)  # the issue file cannot be read
+
+
 def _local(moment: dt.datetime) -> str:
     return f"{moment:%Y-%m-%d %H:%M %Z}"
 
@@ -93,7 +97,9 @@ def schedule(ctx: click.Context, state: State, show_sent: bool, as_json: bool) -
         click.echo("Nothing scheduled.")
         return
     rows = [("ISSUE", "WHEN", "AUDIENCE", "PROVIDER", "STATE")]
-    rows += [(e.slug, _local(e.local_time), str(e.audience), e.provider, e.state) for e in entries]
+    rows += [
+        (e.slug, _local(e.local_time), _count(e.audience), e.provider, e.state) for e in entries
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo(

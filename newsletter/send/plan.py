@@ -112,7 +112,7 @@ def plan_send(
     """
     now = now or dt.datetime.now(dt.UTC)
     issue = read_issue(issue_path, topics=config.topic_ids)
-    chosen_segment = _segment(config, issue_path, segment, issue.segment)
+    chosen_segment = send_segment(config, issue_path, segment, issue.segment)
     compiled = compile_issue(issue, config)
     source = issue_path.read_text(encoding="utf-8")
     snapshot_row = snapshots.snapshot_row(compiled, source, config.root)
@@ -157,10 +157,8 @@ def plan_send(
             chosen = wanted if wanted is not None else issue.topics
             counts = None
             switched_from = None
-        where = None
-        if campaign is None and chosen_segment is not None:
-            where = segment_condition(chosen_segment.tree, now=dt.datetime.now(dt.UTC))
-        audience = campaign_rows.audience(store, chosen, where)
+        # A campaign that started keeps the recipients its segment chose then.
+        audience = new_audience(store, chosen, chosen_segment if campaign is None else None)
         tested = _subject_test(store, campaign, issue.subject_variants, settings, audience, now)
         snapshot = snapshots.find_snapshot(store, campaign.id) if campaign else None
         warnings = _snapshot_warnings(store, issue_path, campaign, snapshot, snapshot_row)
@@ -202,7 +200,18 @@ def _subject_test(
     return subject_plan.planned(variants, settings, audience.recipients, now)
 
 
-def _segment(
+def new_audience(
+    store: Store, topics: Sequence[str], segment: Segment | None
+) -> campaign_rows.Audience:
+    """Who a new campaign for ``topics`` reaches, narrowed by ``segment`` as it stands
+    now: the plan's audience, and ``newsletter schedule``'s for an issue not started."""
+    where = None
+    if segment is not None:
+        where = segment_condition(segment.tree, now=dt.datetime.now(dt.UTC))
+    return campaign_rows.audience(store, topics, where)
+
+
+def send_segment(
     config: Config, issue_path: Path, given: str | None, front_matter: str | None
 ) -> Segment | None:
     """The segment of this send: ``--segment``, else the issue's ``segment:``."""

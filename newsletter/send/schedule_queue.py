@@ -16,11 +16,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, insert, select, update
 
 from newsletter.config import Config
-from newsletter.errors import SendError
+from newsletter.errors import NewsletterError, SendError
+from newsletter.render.issues import read_issue
 from newsletter.send import campaign_rows
 from newsletter.send.campaign import SendSummary
 from newsletter.send.ledger_batches import still_to_send
-from newsletter.send.plan import SendPlan
+from newsletter.send.plan import SendPlan, new_audience, send_segment
 from newsletter.send.schedule_times import Clock, issue_hash, system_clock
 from newsletter.store import Store, open_store
 from newsletter.store.scheduling import schedules
@@ -39,8 +40,9 @@ class Scheduled:
     issue_hash: str
     state: str  # queued, held, sent
     note: str | None
-    # Who it goes to (filled in by list_schedule): the active recipients now, or once its
-    # campaign started (a subject test's rest, a stopped send), who is still to be sent.
+    # Who it goes to (filled in by list_schedule): who send would plan it for now, or
+    # once its campaign started (a subject test's rest, a stopped send) who is still to
+    # be sent.
     audience: int | None = None
 
     @property
@@ -202,8 +204,7 @@ def find_entry(store: Store, slug: str) -> Scheduled | None:
 
 
 def list_schedule(config: Config, *, include_sent: bool = False) -> list[Scheduled]:
-    """What is queued or held (and sent, if asked), soonest first, with audience sizes:
-    a campaign that started never takes anyone new, so its entry counts who it has left."""
+    """What is queued or held (and sent, if asked), soonest first, with audience sizes."""
     store = open_store(config)
     try:
         query = select(schedules).order_by(schedules.c.send_at, schedules.c.slug)
@@ -211,18 +212,26 @@ def list_schedule(config: Config, *, include_sent: bool = False) -> list[Schedul
             query = query.where(schedules.c.state != "sent")
         with store.engine.connect() as connection:
             rows = connection.execute(query).all()
-        entries = []
-        for row in rows:
-            entry = scheduled_from_row(row)
-            campaign = campaign_rows.find_campaign(store, entry.slug)
-            if campaign is not None and entry.state != "sent":
-                audience = still_to_send(store, campaign.id)
-            else:
-                audience = campaign_rows.audience(store, entry.topics).recipients
-            entries.append(replace(entry, audience=audience))
-        return entries
+        entries = [scheduled_from_row(row) for row in rows]
+        return [replace(entry, audience=_audience(config, store, entry)) for entry in entries]
     finally:
         store.close()
+
+
+def _audience(config: Config, store: Store, entry: Scheduled) -> int | None:
+    """Who the entry goes to: who it has left once started (a campaign never takes
+    anyone new), else who ``send`` would plan it for now, its ``segment:`` included
+    (None when the issue cannot be read: run-due holds it with the reason)."""
+    campaign = campaign_rows.find_campaign(store, entry.slug)
+    if campaign is not None and entry.state != "sent":
+        return still_to_send(store, campaign.id)
+    path = Path(entry.issue_path)
+    try:
+        issue = read_issue(path, topics=config.topic_ids)
+        segment = send_segment(config, path, None, issue.segment)
+    except NewsletterError:
+        return None
+    return new_audience(store, entry.topics, segment).recipients
 
 
 def update_entry(store: Store, slug: str, **values: Any) -> None:
