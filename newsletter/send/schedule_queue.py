@@ -42,7 +42,7 @@ class Scheduled:
     note: str | None
     # Who it goes to (filled in by list_schedule): who send would plan it for now, or
     # once its campaign started (a subject test's rest, a stopped send) who is still to
-    # be sent.
+    # be sent, or once sent how many were handed over.
     audience: int | None = None
 
     @property
@@ -219,11 +219,14 @@ def list_schedule(config: Config, *, include_sent: bool = False) -> list[Schedul
 
 
 def _audience(config: Config, store: Store, entry: Scheduled) -> int | None:
-    """Who the entry goes to: who it has left once started (a campaign never takes
-    anyone new), else who ``send`` would plan it for now, its ``segment:`` included
-    (None when the issue cannot be read: run-due holds it with the reason)."""
+    """Who the entry goes to, or went to: how many its campaign handed over once sent,
+    who it has left once started (a campaign never takes anyone new), else who ``send``
+    would plan it for now, its ``segment:`` included (None when the issue cannot be
+    read: run-due holds it with the reason)."""
     campaign = campaign_rows.find_campaign(store, entry.slug)
-    if campaign is not None and entry.state != "sent":
+    if entry.state == "sent":
+        return 0 if campaign is None else campaign_rows.state_counts(store, campaign.id)["sent"]
+    if campaign is not None:
         return still_to_send(store, campaign.id)
     path = Path(entry.issue_path)
     try:

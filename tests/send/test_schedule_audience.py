@@ -1,9 +1,10 @@
 """What ``newsletter schedule`` counts for an entry: an issue not started yet, the readers
-``send`` would plan it for (its front matter's ``segment:`` included). On SQLite and
-PostgreSQL, through the outbox."""
+``send`` would plan it for (its front matter's ``segment:`` included); an issue sent, how
+many its campaign handed over. On SQLite and PostgreSQL, through the outbox."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import Config
+from newsletter.send.schedule import run_due
 from newsletter.store import Store
 from tests.send.conftest import SEED
 
@@ -64,3 +66,24 @@ def test_a_segmented_issue_is_listed_with_its_segments_readers(
     # An issue that cannot be read now has no audience to count: run-due holds it.
     issue.write_text(issue.read_text(encoding="utf-8").replace("segment: uk", "segment: gb"))
     assert listed(runner) == (["?"], [None])
+
+
+def test_a_sent_issue_is_listed_with_how_many_it_was_handed_over_to(
+    configure: Callable[..., Config],
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    runner: CliRunner,
+    project: Path,
+) -> None:
+    config = configure(timezone="UTC")
+    first = subscribers(3)
+    scheduled = runner.invoke(cli, ["send", SEED, "--at", "2099-12-01 09:00", "--yes"])
+    assert scheduled.exit_code == 0, scheduled.output
+    due = dt.datetime(2099, 12, 1, 9, 0, tzinfo=dt.UTC)
+    [result] = run_due(config, clock=lambda: due)
+    assert result.outcome == "sent"
+    # The list changes after it went: two join, one leaves.
+    subscribers(2, start=3)
+    store.unsubscribe(first[0], source="cli")
+
+    assert listed(runner, "--all") == (["3"], [3])
