@@ -50,7 +50,8 @@ def doctor(
     """Check that the sender's domain is ready to send; exit 1 on any error.
 
     For the From domain, the return-path domain (bounces.address) and site_url: SPF
-    (valid, authorises the provider, within 10 look-ups, ends in ~all/-all), DKIM
+    (valid, within 10 look-ups, ends in ~all/-all; the return path's authorises the
+    provider, and a From domain the provider does not return to needs no include), DKIM
     (SendGrid's CNAMEs, or the smtp.dkim key: published, long enough, the one we sign
     with), DMARC (policy, reports, alignment of From with DKIM and the return path),
     the records of Postmark's custom Return-Path or SES's custom MAIL FROM domain when

@@ -1,6 +1,12 @@
 """The doctor's SPF findings for one domain: the record, its look-ups, its ending, and
 whether it authorises the provider (SendGrid's, Postmark's, SES's or Mailgun's include,
-or the SMTP relay's addresses)."""
+or the SMTP relay's addresses).
+
+Receivers check SPF against the envelope sender's domain (the Return-Path), never the
+From domain. Only the return-path domain must authorise the provider; a From domain the
+provider does not return to (SendGrid's, Postmark's and SES's own return paths, their
+custom ones, Mailgun's sending subdomain, an SMTP bounces.address elsewhere) is checked
+for a sound record only, with a note of where SPF is checked instead."""
 
 from __future__ import annotations
 
@@ -8,10 +14,16 @@ import dataclasses
 import ipaddress
 from collections.abc import Iterator
 
-from newsletter.deliverability import spf
+from newsletter.deliverability import dmarc, spf
 from newsletter.deliverability.dkim_keys import zone_txt_line
 from newsletter.deliverability.dns_lookup import Dns
-from newsletter.deliverability.findings import PROVIDER_NAMES, PROVIDER_SPF, Finding, SenderSetup
+from newsletter.deliverability.findings import (
+    OWN_RETURN_PATH,
+    PROVIDER_NAMES,
+    PROVIDER_SPF,
+    Finding,
+    SenderSetup,
+)
 
 
 def spf_findings(setup: SenderSetup, domain: str) -> Iterator[Finding]:
@@ -34,6 +46,15 @@ def _findings(setup: SenderSetup, domain: str) -> Iterator[Finding]:
         else:
             message = f"the SPF record {records[0]!r} is invalid: {error}"
         yield Finding("spf", "error", domain, message, _spf_line(domain, _suggested_spf(setup)))
+        return
+    returns_here = domain == setup.return_path_domain
+    if record is None and not returns_here:
+        yield Finding(
+            "spf",
+            "ok",
+            domain,
+            f"no SPF record, which this mail does not need: {_where_spf_is_checked(setup)}",
+        )
         return
     if record is None:
         yield Finding(
@@ -59,7 +80,46 @@ def _findings(setup: SenderSetup, domain: str) -> Iterator[Finding]:
             "includes you do not send through, or list addresses with ip4:/ip6:",
         )
     yield from _spf_ending(setup, domain, record)
-    yield from _spf_authorises(setup, domain, record, tree)
+    if returns_here:
+        yield from _spf_authorises(setup, domain, record, tree)
+    else:
+        yield Finding(
+            "spf",
+            "ok",
+            domain,
+            f"{record.text} is valid ({tree.lookups} of {spf.LOOKUP_LIMIT} look-ups) and "
+            f"needs no {_what_it_would_name(setup)}: {_where_spf_is_checked(setup)}",
+        )
+
+
+def _what_it_would_name(setup: SenderSetup) -> str:
+    includes = PROVIDER_SPF.get(setup.provider)
+    if includes:
+        return f"include:{includes[0]}"
+    return "sender of this mail" if setup.provider != "smtp" else "relay"
+
+
+def _where_spf_is_checked(setup: SenderSetup) -> str:
+    """Which domain's SPF receivers check for this mail (the return path's), and what
+    DMARC's alignment then rests on: said for a From domain that is not the return path."""
+    return_path = setup.return_path_domain
+    if setup.provider == "sendgrid":
+        return (
+            "SendGrid's return path is its own (sendgrid.net), or once the domain is "
+            "authenticated there a subdomain of yours that SendGrid's records cover: SPF is "
+            "checked there, not here; DMARC's SPF alignment comes with that authentication, "
+            "else rests on DKIM alone"
+        )
+    if return_path is None:  # Postmark's, SES's own
+        return (
+            f"{OWN_RETURN_PATH[setup.provider]}: SPF is checked there, not here, and DMARC "
+            "alignment rests on DKIM alone"
+        )
+    whose = f"{PROVIDER_NAMES[setup.provider]}'s" if setup.provider in PROVIDER_NAMES else "the"
+    said = f"{whose} return path is {return_path}: SPF is checked there, not here"
+    if dmarc.aligned(setup.from_domain, return_path, strict=False):
+        return f"{said}; DMARC's SPF alignment comes from {return_path}"
+    return f"{said}; it is not under the From domain, so DMARC alignment rests on DKIM alone"
 
 
 def _spf_ending(setup: SenderSetup, domain: str, record: spf.SpfRecord) -> Iterator[Finding]:

@@ -18,37 +18,77 @@ TOKENS = ["abcdefghijklmnopqrstuvwxyz234567", "bcdefghijklmnopqrstuvwxyz2345678"
 
 
 @pytest.mark.parametrize(
-    ("provider", "settings", "include", "name"),
+    ("provider", "settings", "include", "checked_at"),
     [
-        ("postmark", {}, "spf.mtasv.net", "Postmark"),
-        ("ses", {}, "amazonses.com", "Amazon SES"),
-        ("mailgun", {"mailgun": {"domain": DOMAIN}}, "mailgun.org", "Mailgun"),
+        ("postmark", {}, "spf.mtasv.net", "Postmark's return path is its own (pm.mtasv.net)"),
+        ("ses", {}, "amazonses.com", "Amazon SES's return path is its own (amazonses.com)"),
+        ("sendgrid", {}, "sendgrid.net", "SendGrid's return path is its own (sendgrid.net)"),
+        (
+            "mailgun",
+            {"mailgun": {"domain": f"mg.{DOMAIN}"}},
+            "mailgun.org",
+            f"Mailgun's return path is mg.{DOMAIN}",
+        ),
     ],
 )
-def test_spf_must_include_the_configured_provider(
+def test_the_from_domain_needs_no_include_where_the_provider_does_not_return_to_it(
     configure: Configure,
     dns: FakeDns,
     test_ca: TestCA,
     provider: str,
     settings: dict[str, object],
     include: str,
-    name: str,
+    checked_at: str,
 ) -> None:
+    """These providers send with an envelope sender (Return-Path) of their own or of a
+    subdomain, never the From domain: receivers check SPF there, so the From domain's
+    record needs no include of theirs (the old check asked for one, a lookup wasted)."""
     config = configure(provider=provider, **settings)
+
+    [note] = [f for f in found(check(config, dns, test_ca), "spf") if f.subject == DOMAIN]
+
+    assert note.level == "ok"
+    assert note.record is None
+    assert note.message.startswith(
+        f"{DOMAIN}: v=spf1 a:{RELAY} include:_spf.{DOMAIN} -all is valid (2 of 10 look-ups) "
+        f"and needs no include:{include}: {checked_at}"
+    )
+    assert "SPF is checked there, not here" in note.message
+    if provider == "mailgun":  # its sending domain is under the From domain: aligned
+        assert note.message.endswith(f"DMARC's SPF alignment comes from mg.{DOMAIN}")
+    elif provider == "sendgrid":
+        assert note.message.endswith(
+            "DMARC's SPF alignment comes with that authentication, else rests on DKIM alone"
+        )
+    else:
+        assert note.message.endswith("DMARC alignment rests on DKIM alone")
+
+    dns.set(DOMAIN, "TXT")  # no SPF record at all: nothing this mail needs
+    [bare] = [f for f in found(check(config, dns, test_ca), "spf") if f.subject == DOMAIN]
+    assert bare.level == "ok"
+    assert bare.message.startswith(f"{DOMAIN}: no SPF record, which this mail does not need: ")
+
+
+def test_mailgun_sending_as_the_from_domain_needs_its_include(
+    configure: Configure, dns: FakeDns, test_ca: TestCA
+) -> None:
+    """With mailgun.domain the From domain itself, Mailgun's envelope sender is
+    bounce+...@ that domain: its SPF is the one receivers check."""
+    config = configure(provider="mailgun", mailgun={"domain": DOMAIN})
 
     [error] = found(check(config, dns, test_ca), "spf", "error")
 
-    assert f"does not include {include}" in error.message
-    assert f"{name}'s servers are not authorised" in error.message
+    assert "does not include mailgun.org" in error.message
+    assert "Mailgun's servers are not authorised" in error.message
     assert error.record == (
-        f'{DOMAIN}. IN TXT "v=spf1 a:{RELAY} include:_spf.{DOMAIN} include:{include} -all"'
+        f'{DOMAIN}. IN TXT "v=spf1 a:{RELAY} include:_spf.{DOMAIN} include:mailgun.org -all"'
     )
 
-    dns.set(include, "TXT", "v=spf1 ip4:198.51.100.0/24 ~all")  # the provider's own
-    dns.set(DOMAIN, "TXT", f"v=spf1 include:{include} ~all")
+    dns.set("mailgun.org", "TXT", "v=spf1 ip4:198.51.100.0/24 ~all")  # Mailgun's own
+    dns.set(DOMAIN, "TXT", "v=spf1 include:mailgun.org ~all")
     [ok] = found(check(config, dns, test_ca), "spf")
-    assert (ok.level, ok.message) == ("ok", f"{DOMAIN}: v=spf1 include:{include} ~all "
-                                      f"authorises {name} (1 of 10 look-ups)")  # fmt: skip
+    assert (ok.level, ok.message) == ("ok", f"{DOMAIN}: v=spf1 include:mailgun.org ~all "
+                                      "authorises Mailgun (1 of 10 look-ups)")  # fmt: skip
 
 
 def test_mailgun_eu_include_is_accepted(
