@@ -1,6 +1,6 @@
 """NEWSLETTER_LIBRARY_PATHS=1, the switch back from the speed shortcuts over library
-internals (tokens.py over itsdangerous, render/markdown_links.py over markdown-it-py) to
-the libraries' own code: it reaches both, and what comes out is the same."""
+internals (tokens/fast_dumps.py over itsdangerous, render/markdown_links.py over
+markdown-it-py) to the libraries' own code: it reaches both, and what comes out is the same."""
 
 from __future__ import annotations
 
