@@ -93,7 +93,9 @@ def test_cancel_of_a_started_send_that_is_not_running_says_what_stays_pending(
     runner: CliRunner,
 ) -> None:
     config = configure(provider="outbox", sending={"batch_size": 10, "rate": 10})
-    add_readers(shared_store, 30)
+    # As many readers as above (some 9 s of sending after the first batch), so that the
+    # run is still going when it is killed, however late a loaded machine polls.
+    add_readers(shared_store, READERS)
     schedule_now(config, project)
     sender = Sender.command(project, "run-due")
     wait_until(lambda: sum(outbox_received(config.outbox_dir).values()) >= 10)
