@@ -111,6 +111,8 @@ class FakeSes(FakeApi):
         self.accepted: list[dict[str, Any]] = []  # each accepted entry, rendered
         self.rendering_failures: list[str] = []
         self.entries_per_request: list[int] = []
+        # Addresses for which SES refuses the whole request (400 "Illegal address").
+        self.illegal: set[str] = set()
 
     # Faults, as SES words them.
 
@@ -186,6 +188,9 @@ class FakeSes(FakeApi):
                     f"check in region {REGION.upper()}: {sender}",
                 )
             )
+        for entry in body["BulkEmailEntries"]:
+            if any(_address(to) in self.illegal for to in entry["Destination"]["ToAddresses"]):
+                return _short(error("BadRequestException", "Illegal address"))
         request.parsed = (body, template)
         return None
 

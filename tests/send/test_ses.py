@@ -220,7 +220,9 @@ def test_an_unverified_sender_stops_the_campaign_with_everyone_pending(
     assert counts(store) == (0, 0, 0, 6)
 
 
+@pytest.mark.parametrize("templates", [False, True], ids=["raw", "bulk"])
 def test_without_credentials_nothing_is_sent(
+    templates: bool,
     runner: CliRunner,
     configure: Callable[..., Config],
     aws: MotoServer,
@@ -234,7 +236,7 @@ def test_without_credentials_nothing_is_sent(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    ses_config(configure)
+    ses_config(configure, templates=templates)
     subscribers(2)
 
     result = runner.invoke(cli, ["send", SEED, "--yes"])

@@ -106,6 +106,26 @@ def test_a_refused_message_fails_that_reader_only(
     assert "reader2@example.org" not in ses.received_by()
 
 
+def test_a_request_refused_for_one_address_fails_that_reader_only(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    ses: FakeSes,
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    secret: Signer,
+) -> None:
+    ses.illegal.add("reader1@example.org")  # SES refuses any request that carries it
+    ses_config(configure)
+    subscribers(4)
+
+    result = runner.invoke(cli, ["send", SEED, "--yes"])
+
+    assert result.exit_code == 0, result.output
+    assert "Sent 3, failed 1, skipped 0" in result.output
+    assert ses.received_by() == {r: 1 for r in READERS[:4] if r != "reader1@example.org"}
+    assert counts(store) == (3, 1, 0, 0)
+
+
 @pytest.mark.parametrize(
     ("setup", "line"),
     [

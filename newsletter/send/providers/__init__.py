@@ -9,9 +9,10 @@ here by name and imported only when used (so ``sendgrid`` is imported only by
 ``providers/sendgrid.py``, and only when someone sends through it).
 
 Every provider tells its :class:`DeliveryLog` right before it puts recipients on the
-wire, and only then: :meth:`DeliveryLog.starting` for one message (outbox, SMTP, SES),
-:meth:`DeliveryLog.starting_many` for a request that carries many (SendGrid, Postmark,
-Mailgun). The log first *waits* (the run's rate limit, and any back-off the
+wire, and only then: :meth:`DeliveryLog.starting` for one message (outbox, SMTP, SES's
+raw messages), :meth:`DeliveryLog.starting_many` for a request that carries many
+(SendGrid, Postmark, Mailgun, SES's ``SendBulkEmail``: one call a request, so the pace
+counts its readers). The log first *waits* (the run's rate limit, and any back-off the
 provider asks for with ``wait=``), then re-checks who is still subscribed and records
 them as handed over, and answers who may go; the provider then calls its server at
 once. So every wait happens while the recipients are still ``pending``: a kill or

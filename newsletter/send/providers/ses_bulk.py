@@ -22,7 +22,8 @@ only; ``ACCOUNT_THROTTLED`` and ``TRANSIENT_FAILURE`` put them back and try them
 after the back-off; anything about the account or its configuration stops the
 campaign with one line saying what to fix, everyone not yet accepted still pending.
 A request refused as a whole follows :mod:`~newsletter.send.providers.ses_errors`
-as a ``SendEmail`` would; a request whose answer was lost leaves its readers
+as a ``SendEmail`` would (refused for an address it cannot take, its readers go again
+one a request, so that one fails alone); a request whose answer was lost leaves its readers
 ``unknown``, never sent again on their own.
 """
 
@@ -48,6 +49,7 @@ from newsletter.send.providers.ses_errors import (
     NO_CREDENTIALS,
     READER_STATUSES,
     RETRY_STATUSES,
+    about_recipient,
     entry_refusal,
     error_code,
     error_message,
@@ -212,6 +214,9 @@ class SesBulk:
                     last_error = f"{answer.code}: {answer.message}"
                     log.put_back(going, f"not accepted, to retry: {last_error}")
                     continue
+                if answer.code == "BadRequestException" and about_recipient(answer.message):
+                    self._one_by_one(batch, template, going, log, outcomes, answer.message)
+                    return
                 refused = self._refusal(
                     answer.code, answer.message, sender=batch.content.sender_email
                 )
@@ -231,6 +236,24 @@ class SesBulk:
             )
         )
         _fill(outcomes, going, Delivery("deferred", error=last_error))
+
+    def _one_by_one(
+        self,
+        batch: Batch,
+        template: Template,
+        going: list[int],
+        log: DeliveryLog,
+        outcomes: list[Delivery | None],
+        why: str,
+    ) -> None:
+        """SES refused the whole request for an address it cannot take: that reader
+        fails alone, so each of the request's readers goes again in a request of its own."""
+        if len(going) == 1:
+            outcomes[going[0]] = Delivery("failed", error=f"SES refused the address ({why})")
+            return
+        log.put_back(going, f"not accepted, to send one by one: {why}")
+        for index in going:
+            self._request(batch, template, [index], log, outcomes)
 
     def _settle(
         self, batch: Batch, going: list[int], answer: Any, outcomes: list[Delivery | None]
