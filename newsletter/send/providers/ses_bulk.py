@@ -35,11 +35,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
 
-import orjson
-
 from newsletter.config import SesSettings
 from newsletter.errors import ProviderError, ProviderUnavailable
-from newsletter.render.mail import format_address, header_value
 from newsletter.send.providers import Batch, Content, Delivery, DeliveryLog
 from newsletter.send.providers.http_api import AnswerLost, NotSent
 from newsletter.send.providers.per_message import NOT_SUBSCRIBED
@@ -56,7 +53,7 @@ from newsletter.send.providers.ses_errors import (
     is_rate_limit,
     refusal,
 )
-from newsletter.send.providers.ses_http import SignedPoster
+from newsletter.send.providers.ses_http import SignedPoster, bulk_request
 from newsletter.send.providers.stored_templates import (
     Template,
     new_alias,
@@ -192,7 +189,9 @@ class SesBulk:
             if not going:
                 return
             try:
-                answer = self.poster.send_bulk_email(self.body(batch, template, going))
+                answer = self.poster.send_bulk_email(
+                    bulk_request(batch, template, going, self.settings.configuration_set)
+                )
             except NotSent as error:
                 last_error = f"cannot connect to SES ({error})"
                 log.put_back(going, f"not sent, to retry: {last_error}")
@@ -287,40 +286,6 @@ class SesBulk:
                 outcomes[index] = Delivery("deferred", error=str(self._stop))
         return again
 
-    def body(self, batch: Batch, template: Template, going: Sequence[int]) -> dict[str, Any]:
-        """The ``SendBulkEmail`` parameters for the batch's readers ``going``."""
-        content = batch.content
-        default: dict[str, Any] = {"TemplateName": template.alias}
-        if content.headers:
-            default["Headers"] = _headers(content.headers)
-        request: dict[str, Any] = {
-            "FromEmailAddress": header_value("From", content.sender),
-            "DefaultContent": {"Template": default},
-            "BulkEmailEntries": [
-                self._entry(content, template, batch.recipients[i]) for i in going
-            ],
-        }
-        if content.reply_to:
-            request["ReplyToAddresses"] = [header_value("Reply-To", content.reply_to)]
-        if self.settings.configuration_set:
-            request["ConfigurationSetName"] = self.settings.configuration_set
-        return request
-
-    def _entry(self, content: Content, template: Template, recipient: Any) -> dict[str, Any]:
-        values = content.values_for(recipient.personalization)
-        data = orjson.dumps(template.model(values)).decode()
-        entry: dict[str, Any] = {
-            "Destination": {
-                "ToAddresses": [_on_the_wire("To", format_address(recipient.email, recipient.name))]
-            },
-            "ReplacementEmailContent": {"ReplacementTemplate": {"ReplacementTemplateData": data}},
-        }
-        if recipient.headers:
-            entry["ReplacementHeaders"] = _headers(recipient.headers)
-        if recipient.tags:
-            entry["ReplacementTags"] = [{"Name": k, "Value": v} for k, v in recipient.tags.items()]
-        return entry
-
     # Stopping.
 
     def _halt(self, error: ProviderError | ProviderUnavailable) -> None:
@@ -342,16 +307,3 @@ class SesBulk:
 def _fill(outcomes: list[Delivery | None], indexes: Sequence[int], delivery: Delivery) -> None:
     for index in indexes:
         outcomes[index] = delivery
-
-
-def _headers(headers: Any) -> list[dict[str, str]]:
-    return [{"Name": name, "Value": _on_the_wire(name, value)} for name, value in headers.items()]
-
-
-def _on_the_wire(name: str, value: str) -> str:
-    """``header_value(name, value)``, which a value of printable ASCII without an encoded
-    word nor edge spaces (a reader's List-Unsubscribe, most addresses) already is: the
-    call is skipped for those (two a reader; its cache holds the values that repeat)."""
-    if value.isascii() and value.isprintable() and "=?" not in value and value == value.strip():
-        return value
-    return header_value(name, value)

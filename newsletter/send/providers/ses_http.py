@@ -1,4 +1,5 @@
-"""``SendBulkEmail`` as one signed POST, without botocore's per-request machinery.
+"""``SendBulkEmail`` written (:func:`bulk_request`) and sent as one signed POST
+(:class:`SignedPoster`), without botocore's per-request machinery.
 
 Measured (docs/performance.md): botocore validating and serialising a 50-entry
 ``SendBulkEmail`` walks the service model's shapes for every field of every entry,
@@ -16,14 +17,18 @@ body's ``__type``/``code``), the text from ``message``.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from newsletter.errors import ProviderError
+from newsletter.render.mail import format_address, header_value
+from newsletter.send.providers import Batch, Content
 from newsletter.send.providers.http_api import post
 from newsletter.send.providers.ses_errors import NO_CREDENTIALS
+from newsletter.send.providers.stored_templates import Template
 
 with contextlib.suppress(ImportError):  # ses.py says what to install
     from botocore.auth import SigV4Auth
@@ -74,3 +79,52 @@ class SignedPoster:
         )
         message = str(fields.get("message") or fields.get("Message") or answer.text(300))
         return SesAnswer(answer.status, body, code, message[:400])
+
+
+def bulk_request(
+    batch: Batch, template: Template, going: Sequence[int], configuration_set: str | None
+) -> dict[str, Any]:
+    """The ``SendBulkEmail`` parameters for the batch's readers ``going``."""
+    content = batch.content
+    default: dict[str, Any] = {"TemplateName": template.alias}
+    if content.headers:
+        default["Headers"] = _headers(content.headers)
+    request: dict[str, Any] = {
+        "FromEmailAddress": header_value("From", content.sender),
+        "DefaultContent": {"Template": default},
+        "BulkEmailEntries": [_entry(content, template, batch.recipients[i]) for i in going],
+    }
+    if content.reply_to:
+        request["ReplyToAddresses"] = [header_value("Reply-To", content.reply_to)]
+    if configuration_set:
+        request["ConfigurationSetName"] = configuration_set
+    return request
+
+
+def _entry(content: Content, template: Template, recipient: Any) -> dict[str, Any]:
+    values = content.values_for(recipient.personalization)
+    data = orjson.dumps(template.model(values)).decode()
+    entry: dict[str, Any] = {
+        "Destination": {
+            "ToAddresses": [_on_the_wire("To", format_address(recipient.email, recipient.name))]
+        },
+        "ReplacementEmailContent": {"ReplacementTemplate": {"ReplacementTemplateData": data}},
+    }
+    if recipient.headers:
+        entry["ReplacementHeaders"] = _headers(recipient.headers)
+    if recipient.tags:
+        entry["ReplacementTags"] = [{"Name": k, "Value": v} for k, v in recipient.tags.items()]
+    return entry
+
+
+def _headers(headers: Any) -> list[dict[str, str]]:
+    return [{"Name": name, "Value": _on_the_wire(name, value)} for name, value in headers.items()]
+
+
+def _on_the_wire(name: str, value: str) -> str:
+    """``header_value(name, value)``, which a value of printable ASCII without an encoded
+    word nor edge spaces (a reader's List-Unsubscribe, most addresses) already is: the
+    call is skipped for those (two a reader; its cache holds the values that repeat)."""
+    if value.isascii() and value.isprintable() and "=?" not in value and value == value.strip():
+        return value
+    return header_value(name, value)
