@@ -9,7 +9,8 @@ from dataclasses import replace
 from newsletter.config import Config
 from newsletter.errors import ProviderError, ProviderUnavailable, SendError
 from newsletter.models import Personalization
-from newsletter.render.mail import list_unsubscribe, safe_header
+from newsletter.render.header_lines import safe_header
+from newsletter.render.mail import list_unsubscribe
 from newsletter.send.campaign import campaign_content
 from newsletter.send.plan import SendPlan, refuse_on_errors
 from newsletter.send.providers import Batch, Delivery, Recipient, get_provider

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from newsletter.config import Config
 from newsletter.models import Personalization
-from newsletter.render.mail import safe_header
+from newsletter.render.header_lines import safe_header
 from newsletter.send.providers import Batch, Content, Delivery, Recipient, get_provider
 
 

@@ -21,12 +21,8 @@ from hypothesis import strategies as st
 
 from newsletter.config import Config, load_config
 from newsletter.models import Personalization
-from newsletter.render.mail import (
-    format_address,
-    message_bytes,
-    message_headers,
-    shared_list_headers,
-)
+from newsletter.render.header_lines import format_address
+from newsletter.render.mail import message_bytes, message_headers, shared_list_headers
 from newsletter.safe_text import first_control
 from newsletter.send.providers import Batch, Content, Recipient, get_provider
 from tests.conftest import ROOT

@@ -11,10 +11,9 @@ import pytest
 
 from newsletter.config import Config
 from newsletter.errors import SendError
+from newsletter.render.header_lines import MAX_LINE, format_address
 from newsletter.render.mail import (
-    MAX_LINE,
     feedback_id,
-    format_address,
     list_unsubscribe,
     message_bytes,
     message_headers,

@@ -48,13 +48,8 @@ from newsletter.config import Config
 from newsletter.errors import ConfigError
 from newsletter.models import GREETING_FALLBACK, Personalization
 from newsletter.render.compile import marker
-from newsletter.render.mail import (
-    copy_headers,
-    format_address,
-    message_bytes,
-    new_message_id,
-    safe_header,
-)
+from newsletter.render.header_lines import format_address, safe_header
+from newsletter.render.mail import copy_headers, message_bytes, new_message_id
 from newsletter.render.personalize import fill, split_markers
 
 

@@ -32,7 +32,7 @@ import orjson
 from newsletter.config import Config, env_secret
 from newsletter.errors import ConfigError, ProviderError
 from newsletter.render.compile import marker
-from newsletter.render.mail import format_address, header_value
+from newsletter.render.header_lines import format_address, header_value
 from newsletter.send.providers import NO_LOG, BaseProvider, Batch, Delivery, DeliveryLog
 from newsletter.send.providers.http_api import Answer, AnswerLost, ApiClient, spread
 from newsletter.send.providers.retry import Backoff

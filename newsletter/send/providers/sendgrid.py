@@ -37,7 +37,7 @@ from sendgrid import SendGridAPIClient
 from newsletter.config import Config, env_secret
 from newsletter.errors import ConfigError, ProviderError, ProviderUnavailable
 from newsletter.render.compile import marker
-from newsletter.render.mail import header_value
+from newsletter.render.header_lines import header_value
 from newsletter.send.providers import NO_LOG, BaseProvider, Batch, Delivery, DeliveryLog, Recipient
 from newsletter.send.providers.retry import Backoff
 

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from newsletter.errors import ProviderError
-from newsletter.render.mail import format_address, header_value
+from newsletter.render.header_lines import format_address, header_value
 from newsletter.send.providers import Batch, Content
 from newsletter.send.providers.http_api import post
 from newsletter.send.providers.ses_errors import NO_CREDENTIALS
