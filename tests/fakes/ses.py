@@ -111,6 +111,7 @@ class FakeSes(FakeApi):
         self.accepted: list[dict[str, Any]] = []  # each accepted entry, rendered
         self.rendering_failures: list[str] = []
         self.entries_per_request: list[int] = []
+        self.throttle_templates = 0  # CreateEmailTemplate calls to answer 429
         # Addresses for which SES refuses the whole request (400 "Illegal address").
         self.illegal: set[str] = set()
 
@@ -279,6 +280,13 @@ class FakeSes(FakeApi):
             return 200, b"{}", {}
         if request.path != TEMPLATES_PATH or request.method != "POST":
             return error("NotFoundException", f"unknown path {request.path}", 404)
+        with self.lock:
+            throttled, self.throttle_templates = (
+                self.throttle_templates > 0,
+                max(self.throttle_templates - 1, 0),
+            )
+        if throttled:  # SES: CreateEmailTemplate at most once a second
+            return error("TooManyRequestsException", "Too Many Requests", 429)
         try:
             body = orjson.loads(request.body)
         except ValueError:

@@ -86,6 +86,25 @@ def test_each_reader_gets_their_own_links_and_headers_fifty_a_request(
     assert ses.templates == {}
 
 
+def test_a_throttled_template_is_made_again_a_second_later(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    ses: FakeSes,
+    subscribers: Callable[..., list[int]],
+    secret: Signer,
+) -> None:
+    ses.throttle_templates = 1  # SES makes one template a second an account
+    ses_config(configure)
+    subscribers(3)
+
+    result = runner.invoke(cli, ["send", SEED, "--yes"])
+
+    assert result.exit_code == 0, result.output
+    assert "did not take the campaign's template" not in result.output
+    assert ses.entries_per_request == [3]  # in bulk all the same
+    assert len(ses.templates_made) == 1
+
+
 def test_a_refused_message_fails_that_reader_only(
     runner: CliRunner,
     configure: Callable[..., Config],

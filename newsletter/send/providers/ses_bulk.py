@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -66,6 +67,7 @@ with contextlib.suppress(ImportError):  # ses.py says what to install
     import botocore.exceptions
 
 MAX_ENTRIES = 50
+TEMPLATE_ATTEMPTS = 3  # CreateEmailTemplate: one a second an account
 
 
 class SesBulk:
@@ -112,18 +114,25 @@ class SesBulk:
         name = new_alias(content)
         body = template_body(content, name)
         parts = {"Subject": body["Subject"], "Html": body["HtmlBody"], "Text": body["TextBody"]}
-        try:
-            self.client.create_email_template(TemplateName=name, TemplateContent=parts)
-            return template_for(content, name)
-        except botocore.exceptions.NoCredentialsError:
-            raise ProviderError(NO_CREDENTIALS) from None
-        except botocore.exceptions.ClientError as error:
-            code = error_code(error)
-            if code in CREDENTIAL_CODES:
-                raise self._refusal(code, error_message(error)) from None
-            why = f"{code}: {error_message(error)}"
-        except botocore.exceptions.BotoCoreError as error:
-            why = str(error)
+        for attempt in range(TEMPLATE_ATTEMPTS):
+            try:
+                self.client.create_email_template(TemplateName=name, TemplateContent=parts)
+                return template_for(content, name)
+            except botocore.exceptions.NoCredentialsError:
+                raise ProviderError(NO_CREDENTIALS) from None
+            except botocore.exceptions.ClientError as error:
+                code, text = error_code(error), error_message(error)
+                if code in CREDENTIAL_CODES:
+                    raise self._refusal(code, text) from None
+                why = f"{code}: {text}"
+                if is_rate_limit(code, text) and attempt + 1 < TEMPLATE_ATTEMPTS:
+                    # SES makes at most one template a second (a subject test's variants
+                    # ask at once); nobody is handed over yet, so the wait holds no one.
+                    time.sleep(1.0)
+                    continue
+            except botocore.exceptions.BotoCoreError as error:
+                why = str(error)
+            break
         self.notice(
             f"SES did not take the campaign's template ({why}); sending one message a "
             "request instead (slower, same mail)"
