@@ -16,7 +16,9 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from newsletter.config import Config
-from newsletter.ops.backup_file import BackupHeader, BackupReader, BackupWriter
+from newsletter.ops.backup_file import BackupHeader
+from newsletter.ops.backup_reader import BackupReader
+from newsletter.ops.backup_writer import BackupWriter
 from newsletter.ops.load import Loaded, load_into
 from newsletter.store.database import make_engine
 from newsletter.store.migrations import recorded_version, upgrade

@@ -16,7 +16,7 @@ from newsletter.cli import cli
 from newsletter.config import Config, load_config
 from newsletter.errors import StoreError
 from newsletter.ops.backup import backup_database, restore_database
-from newsletter.ops.backup_file import BackupWriter
+from newsletter.ops.backup_writer import BackupWriter
 from newsletter.send import campaign_rows
 from newsletter.store import open_store_url
 from newsletter.store.database import make_engine
