@@ -46,7 +46,7 @@ from newsletter.config import Config, load_config
 from newsletter.deliverability.dkim_keys import generate_key, write_private_key
 from newsletter.render.compile import compile_issue
 from newsletter.render.issues import read_issue
-from newsletter.send.campaign import RecipientBuilder, campaign_content
+from newsletter.send.copies import RecipientBuilder, campaign_content
 from newsletter.send.ledger_batches import LedgerRecipient
 from newsletter.send.plan import plan_send
 from newsletter.send.providers import PROVIDERS, local_message

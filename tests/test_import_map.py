@@ -24,6 +24,8 @@ SEND_WORKFLOWS = {
     "status",
     "transactional",
     "campaign",
+    "copies",
+    "run_summary",
     "schedule",
     "schedule_queue",
     "schedule_cancel",

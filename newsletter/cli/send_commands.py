@@ -14,9 +14,9 @@ from newsletter.cli.ctrl_c import stop_on_ctrl_c
 from newsletter.cli.send_plan_text import Say, show_plan
 from newsletter.cli.send_results import finish, nothing_to_send, progress_line, send_test_copies
 from newsletter.config import Config
-from newsletter.send.campaign import Progress, SendSummary
 from newsletter.send.plan import SendPlan, plan_send, refuse_bad_pick, refuse_on_errors
 from newsletter.send.providers import PROVIDERS
+from newsletter.send.run_summary import Progress, SendSummary
 from newsletter.send.sending import send_campaign
 
 

@@ -11,9 +11,10 @@ import click
 from newsletter.cli.send_plan_text import Say, counts_line
 from newsletter.config import Config
 from newsletter.errors import SendError
-from newsletter.send.campaign import INTERRUPTED, Progress, SendSummary
+from newsletter.send.campaign import INTERRUPTED
 from newsletter.send.plan import SendPlan
 from newsletter.send.proofs import send_tests
+from newsletter.send.run_summary import Progress, SendSummary
 from newsletter.send.status import unknown_hint
 from newsletter.send.subject_test import LETTERS
 

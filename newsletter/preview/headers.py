@@ -1,8 +1,8 @@
 """The message headers shown in the preview's Headers view.
 
 They are built by the send's own path: the campaign's content
-(:func:`newsletter.send.campaign.campaign_content`, with the headers every copy shares),
-the reader's copy (:class:`newsletter.send.campaign.RecipientBuilder`: their
+(:func:`newsletter.send.copies.campaign_content`, with the headers every copy shares),
+the reader's copy (:class:`newsletter.send.copies.RecipientBuilder`: their
 ``List-Unsubscribe``, its mailto carrying their signed token) and
 :func:`newsletter.send.providers.message_headers`, which the outbox and SMTP write. So
 the view shows what this reader's copy carries. ``Date`` and ``Message-ID`` are left
@@ -15,8 +15,8 @@ from newsletter.config import Config
 from newsletter.models import CompiledIssue
 from newsletter.preview.recipients import Recipient
 from newsletter.send import providers
-from newsletter.send.campaign import RecipientBuilder, campaign_content
 from newsletter.send.campaign_rows import Campaign
+from newsletter.send.copies import RecipientBuilder, campaign_content
 from newsletter.send.ledger_batches import LedgerRecipient
 from newsletter.send.return_tokens import ReturnTokens
 from newsletter.tokens import SAMPLE_LINK_KEY, Links, Signer, secret_or_development

@@ -6,7 +6,7 @@ own (``List-Unsubscribe`` with the same ``/u/<token>`` URL as the body and, with
 ``unsubscribe_mailto``, the mailto whose subject carries the copy's signed token), then
 those shared by every copy of the campaign (:func:`shared_list_headers`: RFC 8058
 ``List-Unsubscribe-Post``, ``List-Id``, Gmail's ``Feedback-ID``). Every path builds
-them here: a campaign's copies (``send.campaign.RecipientBuilder`` and
+them here: a campaign's copies (``send.copies.RecipientBuilder`` and
 ``send.providers.local_message``, or a provider's API), a test send, and the preview's
 Headers view, which shows a reader's copy as it is sent. :func:`message_headers` is the
 same for one message given its parts. :func:`~newsletter.render.header_lines.header_line`

@@ -11,7 +11,7 @@ from newsletter.errors import ProviderError, ProviderUnavailable, SendError
 from newsletter.models import Personalization
 from newsletter.render.header_lines import safe_header
 from newsletter.render.mail import list_unsubscribe
-from newsletter.send.campaign import campaign_content
+from newsletter.send.copies import campaign_content
 from newsletter.send.plan import SendPlan, refuse_on_errors
 from newsletter.send.providers import Batch, Delivery, Recipient, get_provider
 from newsletter.tokens import sample_personalization

@@ -38,8 +38,9 @@ from sqlalchemy import or_, select
 
 from newsletter.config import Config
 from newsletter.errors import NewsletterError, SendError
-from newsletter.send.campaign import INTERRUPTED, SendSummary
+from newsletter.send.campaign import INTERRUPTED
 from newsletter.send.plan import plan_send
+from newsletter.send.run_summary import SendSummary
 from newsletter.send.schedule_cancel import CANCELLED, lease_holder, schedule_cancelled
 from newsletter.send.schedule_queue import (
     Scheduled,

@@ -19,9 +19,9 @@ from newsletter.config import Config
 from newsletter.errors import NewsletterError, SendError
 from newsletter.render.issues import read_issue
 from newsletter.send import campaign_rows
-from newsletter.send.campaign import SendSummary
 from newsletter.send.ledger_batches import still_to_send
 from newsletter.send.plan import SendPlan, new_audience, send_segment
+from newsletter.send.run_summary import SendSummary
 from newsletter.send.schedule_times import Clock, issue_hash, system_clock
 from newsletter.store import Store, open_store
 from newsletter.store.scheduling import schedules

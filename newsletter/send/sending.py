@@ -18,20 +18,15 @@ from sqlalchemy import Connection
 from newsletter.config import Config
 from newsletter.models import CompiledIssue
 from newsletter.send import campaign_rows
-from newsletter.send.campaign import (
-    CampaignRun,
-    ProgressCallback,
-    RecipientBuilder,
-    SendSummary,
-    campaign_content,
-    dry_run_campaign,
-)
+from newsletter.send.campaign import CampaignRun, dry_run_campaign
 from newsletter.send.click_tracking import tracked_content
+from newsletter.send.copies import RecipientBuilder, campaign_content
 from newsletter.send.lease import Lease
 from newsletter.send.plan import SendPlan, refuse_on_errors, signing_secret
 from newsletter.send.providers import Content, get_provider
 from newsletter.send.ratelimit import DAY, RateLimiter
 from newsletter.send.return_tokens import ReturnTokens
+from newsletter.send.run_summary import ProgressCallback, SendSummary
 from newsletter.send.subject_phases import Phases
 from newsletter.send.subject_plan import SubjectPlan
 from newsletter.send.subject_test import assign

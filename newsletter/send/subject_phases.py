@@ -21,10 +21,11 @@ from typing import Any
 
 from newsletter.errors import SendError
 from newsletter.send import campaign_rows, subject_test
-from newsletter.send.campaign import CampaignRun, SendSummary
+from newsletter.send.campaign import CampaignRun
 from newsletter.send.lease import Lease
 from newsletter.send.ledger import Ledger
 from newsletter.send.providers import Content
+from newsletter.send.run_summary import SendSummary
 from newsletter.store import Store
 from newsletter.store.schema import ledger
 from newsletter.store.subject_tests import VariantStates, count_by_variant

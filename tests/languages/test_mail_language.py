@@ -15,7 +15,7 @@ from newsletter.models import Personalization
 from newsletter.render.compile import compile_issue
 from newsletter.render.issues import read_issue
 from newsletter.render.personalize import Personalizer
-from newsletter.send.campaign import campaign_content
+from newsletter.send.copies import campaign_content
 from newsletter.send.providers import Recipient, local_message
 from tests.languages.leftovers import english_leftovers
 

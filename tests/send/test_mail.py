@@ -19,7 +19,7 @@ from newsletter.render.mail import (
     message_headers,
     shared_list_headers,
 )
-from newsletter.send.campaign import RecipientBuilder
+from newsletter.send.copies import RecipientBuilder
 from newsletter.send.ledger_batches import LedgerRecipient
 from newsletter.tokens import Links, Signer
 

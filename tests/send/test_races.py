@@ -16,9 +16,9 @@ import pytest
 
 from newsletter.config import Config
 from newsletter.send import campaign_rows, ledger, ledger_batches
-from newsletter.send.campaign import SendSummary
 from newsletter.send.ledger_log import LedgerLog
 from newsletter.send.plan import plan_send
+from newsletter.send.run_summary import SendSummary
 from newsletter.send.sending import send_campaign
 from newsletter.store import Store, open_store
 from newsletter.store.schema import ledger as ledger_rows
