@@ -51,7 +51,7 @@ def layer(module: str) -> int:
         return WORKFLOWS
     if top == "send" and len(parts) > 1 and parts[1] in SEND_WORKFLOWS:
         return WORKFLOWS
-    if module == "newsletter.segments.language":
+    if module in ("newsletter.segments.language", "newsletter.segments.lexer"):
         return BOTTOM  # the config checks saved segments with it
     if top in ("render", "send", "store", "segments", "deliverability", "tokens", "languages"):
         return STAGES

@@ -21,7 +21,7 @@ from newsletter.render.checks_source import source_problems
 from newsletter.render.compile import compile_issue
 from newsletter.render.issues import read_issue
 from newsletter.render.personalize import Personalizer
-from newsletter.segments.language import resolve
+from newsletter.segments.saved import resolve
 from newsletter.tokens import sample_personalization
 
 CLIP_ERROR_BYTES = 100 * 1024  # Gmail clips an HTML part above about 102 KB

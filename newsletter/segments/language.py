@@ -1,9 +1,9 @@
 """The segment language: text in, a small tree out (no SQL here; see ``sql.py``).
 
-A hand-written recursive-descent parser over a hand-written tokenizer: the grammar is
-a dozen lines (docs/segments.md), every error names the 1-based position and what was
-expected there, and the project takes no parsing library for it. Both run in linear
-time over the text, which is bounded (``MAX_LENGTH``).
+A hand-written recursive-descent parser over a hand-written tokenizer (``lexer.py``):
+the grammar is a dozen lines (docs/segments.md), every error names the 1-based position
+and what was expected there, and the project takes no parsing library for it. Both run
+in linear time over the text, which is bounded (``MAX_LENGTH``).
 
     expression := term ("or" term)*
     term       := factor ("and" factor)*
@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from newsletter.errors import SegmentError
+from newsletter.segments.lexer import Token, tokens
 
 MAX_LENGTH = 4000
 MAX_DEPTH = 50
@@ -74,49 +74,6 @@ class Or:
 
 
 Node = Condition | Not | And | Or
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str  # "word", "string", "number", "op", "punct", "end"
-    text: str
-    value: str | int
-    position: int  # 1-based
-
-
-_TOKEN = re.compile(
-    r"""
-    (?P<space>\s+)
-  | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
-  | (?P<number>\d+(?![A-Za-z_]))
-  | (?P<op>==|!=|<=|>=|<|>)
-  | (?P<punct>[()\[\],.])
-  | (?P<word>[A-Za-z_][A-Za-z0-9_-]*)
-    """,
-    re.VERBOSE,
-)
-_ESCAPE = re.compile(r"\\(.)")
-
-
-def tokens(text: str) -> Iterator[Token]:
-    position = 0
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None:
-            raise SegmentError(
-                f"position {position + 1}: unexpected {text[position]!r}; expected a field, "
-                'a "quoted value", a number, an operator or a parenthesis'
-            )
-        kind = match.lastgroup or ""
-        raw = match.group()
-        if kind == "string":
-            yield Token(kind, raw, _ESCAPE.sub(r"\1", raw[1:-1]), position + 1)
-        elif kind == "number":
-            yield Token(kind, raw, int(raw), position + 1)
-        elif kind != "space":
-            yield Token(kind, raw, raw, position + 1)
-        position = match.end()
-    yield Token("end", "", "", len(text) + 1)
 
 
 def parse(text: str) -> Node:
@@ -329,51 +286,3 @@ class _Parser:
                 self.take()
                 return moment
         raise self.fail('a date as "YYYY-MM-DD"')
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A segment as given: its name in newsletter.yaml ("" for an expression given
-    directly), its text and its tree."""
-
-    name: str
-    expression: str
-    tree: Node
-
-    @property
-    def label(self) -> str:
-        return f"{self.name} ({self.expression})" if self.name else self.expression
-
-
-_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def resolve(saved: Mapping[str, str], given: str, topics: Sequence[str] | None = None) -> Segment:
-    """``given`` as a saved segment's name, else as an expression. A bare word that no
-    segment has is an unknown name (not a field nobody compared with anything). With
-    ``topics`` (the config's ids), a topic outside them is refused rather than matching
-    nobody."""
-    segment = _resolve(saved, given)
-    unknown = unknown_topic(segment.tree, topics) if topics is not None else None
-    if unknown is not None:
-        topic, position = unknown
-        raise SegmentError(
-            f"segment {segment.name or segment.expression!r}: position {position}: unknown "
-            f"topic {topic!r}; known topics: {', '.join(topics or ()) or 'none'}"
-        )
-    return segment
-
-
-def _resolve(saved: Mapping[str, str], given: str) -> Segment:
-    if given in saved:
-        return Segment(given, saved[given], parse(saved[given]))
-    if _NAME.match(given.strip()) and given.strip().lower() not in FIELD_OPS:
-        known = ", ".join(sorted(saved)) or "none (add them under 'segments:')"
-        raise SegmentError(
-            f"unknown segment {given!r}; newsletter.yaml defines: {known}; "
-            "or give an expression such as 'attributes.country == \"GB\"'"
-        )
-    try:
-        return Segment("", given, parse(given))
-    except SegmentError as error:
-        raise SegmentError(f"segment {given!r}: {error}") from None

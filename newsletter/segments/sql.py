@@ -37,15 +37,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from newsletter.config import Config
-from newsletter.segments.language import (
-    And,
-    Condition,
-    Node,
-    Not,
-    Or,
-    Segment,
-    resolve,
-)
+from newsletter.segments.language import And, Condition, Node, Not, Or
+from newsletter.segments.saved import Segment, resolve
 from newsletter.store.engagement import readers_who
 from newsletter.store.schema import ledger, soft_bounces, subscriber_topics, subscribers
 

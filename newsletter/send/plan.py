@@ -17,7 +17,7 @@ from newsletter.models import CompiledIssue
 from newsletter.render.checks import Finding, check_compiled, config_findings, has_errors
 from newsletter.render.compile import compile_issue
 from newsletter.render.issues import read_issue
-from newsletter.segments.language import Segment
+from newsletter.segments.saved import Segment
 from newsletter.segments.sql import choose, segment_condition
 from newsletter.send import campaign_rows, subject_plan, subject_test
 from newsletter.send.providers import get_provider

@@ -7,7 +7,8 @@ import datetime as dt
 import pytest
 
 from newsletter.errors import SegmentError
-from newsletter.segments.language import And, Condition, Not, Or, parse, resolve
+from newsletter.segments.language import And, Condition, Not, Or, parse
+from newsletter.segments.saved import resolve
 
 FIELDS = (
     "topics, status, source, email, attributes, subscribed, confirmed, received, "
