@@ -38,11 +38,11 @@ from newsletter.config import AutomationSettings, Config, parse_every
 from newsletter.errors import NewsletterError, SendError
 from newsletter.render.issues import issue_slug
 from newsletter.send import campaign_rows
-from newsletter.send.campaign import INTERRUPTED
 from newsletter.send.plan import plan_send
 from newsletter.send.schedule import why_stopped
 from newsletter.send.schedule_times import issue_hash
 from newsletter.send.sending import send_campaign
+from newsletter.send.stop_request import signalled
 from newsletter.store import Store, open_store
 from newsletter.store.digest_tables import SEEN_LIMIT, automation_feeds
 from newsletter.store.scheduling import schedules
@@ -267,7 +267,7 @@ def _send_or_hold(
     except SendError as error:
         return _hold(config, store, name, path, now, str(error), say)
     totals = summary.totals
-    if summary.stopped == INTERRUPTED:
+    if signalled(summary.stopped):
         reason = why_stopped(summary, "recipients are still pending")
         message = f"{name}: {shown}: stopped ({reason}); the next run-due resumes it"
         say(message)

@@ -13,13 +13,15 @@ from typing import Any
 
 import click
 
+from newsletter.send.stop_request import StopRequest
+
 STOPPING = "Stopping: nothing more is handed over (Ctrl-C again to quit now)."
 
 
 @contextmanager
 def stop_on_ctrl_c(
     *, sigterm: bool = False, interrupt: bool = False, message: str = STOPPING
-) -> Iterator[threading.Event]:
+) -> Iterator[StopRequest]:
     """An event that the first Ctrl-C sets instead of raising KeyboardInterrupt: the run
     ends its waits and stops before its next hand-over, recording everything first (an
     interrupt in the middle of a database call would leave its connection unusable). A
@@ -29,15 +31,15 @@ def stop_on_ctrl_c(
     the first signal then also raises KeyboardInterrupt in the main thread, for ``serve``,
     whose main thread only runs the web server (which must stop) while its sends run in
     another thread (which the event stops after its batch)."""
-    stopping = threading.Event()
+    stopping = StopRequest()
     if threading.current_thread() is not threading.main_thread():
         yield stopping  # signal handlers live in the main thread only
         return
     signals = (signal.SIGINT, signal.SIGTERM) if sigterm else (signal.SIGINT,)
     previous: dict[int, Any] = {}
 
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stopping.set()
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stopping.stop(signum)  # the reason the run records names the signal
         for signum in signals:  # a second signal quits at once
             signal.signal(signum, previous[signum])
         click.echo(f"\n{message}", err=True)

@@ -11,11 +11,11 @@ import click
 from newsletter.cli.send_plan_text import Say, counts_line
 from newsletter.config import Config
 from newsletter.errors import SendError
-from newsletter.send.campaign import INTERRUPTED
 from newsletter.send.plan import SendPlan
 from newsletter.send.proofs import send_tests
 from newsletter.send.run_summary import Progress, SendSummary
 from newsletter.send.status import unknown_hint
+from newsletter.send.stop_request import signalled
 from newsletter.send.subject_test import LETTERS
 
 
@@ -38,10 +38,10 @@ def finish(
             f"{entry.local_time:%Y-%m-%d %H:%M %Z}: 'newsletter run-due' (cron) or "
             "'newsletter serve' decides and sends it; --pick decides now."
         )
-    if summary.stopped == INTERRUPTED:
+    if signalled(summary.stopped):
         # 130 like any program stopped by Ctrl-C (and like run-due), so a wrapper script
         # can tell an interrupted send from a failed one.
-        click.echo(f"Error: {INTERRUPTED}", err=True)
+        click.echo(f"Error: {summary.stopped}", err=True)
         raise click.exceptions.Exit(130)
     if summary.stopped:
         raise SendError(summary.stopped)

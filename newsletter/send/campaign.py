@@ -29,6 +29,7 @@ from newsletter.send.ledger_log import LEDGER_STATE, LedgerLog, SendStopped
 from newsletter.send.providers import Batch, Content, Delivery, Provider, local_message
 from newsletter.send.ratelimit import RateLimiter
 from newsletter.send.run_summary import Progress, ProgressCallback, SendSummary
+from newsletter.send.stop_request import stopped_reason
 from newsletter.store import Store
 from newsletter.store.statuses import StatusChange
 
@@ -111,7 +112,7 @@ class CampaignRun:
             claim, batch = upcoming
             lease.check()
             if self.stopping.is_set():
-                return INTERRUPTED
+                return stopped_reason(self.stopping)
             if reason := self.stop_when():
                 return reason  # before this batch's hand-over: it and the rest stay pending
             # The log waits for the pace, then hands over (re-checking who is still
@@ -171,7 +172,7 @@ class CampaignRun:
             # Stopped while the provider waited to hand someone over: they are pending.
             # Only a message a per-message provider had on the wire may still be in flight.
             self._abandon(claim, log, "stopped while the batch was out")
-            return INTERRUPTED
+            return stopped_reason(self.stopping)
         except BaseException as error:
             # A KeyboardInterrupt not caught by the CLI, a bug, a full disk. A wait for the
             # pace or a retry ends here and its recipients stay pending; a request already
@@ -236,12 +237,6 @@ def _rare_collections(threshold: int = 50_000) -> Iterator[None]:
         yield
     finally:
         gc.set_threshold(*old)
-
-
-INTERRUPTED = (
-    "interrupted (Ctrl-C): nothing more was handed over, and everyone not yet sent stays "
-    "pending; send again to resume"
-)
 
 
 def _why_the_campaign_stopped(error: ProviderError | ProviderUnavailable) -> str:

@@ -38,7 +38,6 @@ from sqlalchemy import or_, select
 
 from newsletter.config import Config
 from newsletter.errors import NewsletterError, SendError
-from newsletter.send.campaign import INTERRUPTED
 from newsletter.send.plan import plan_send
 from newsletter.send.run_summary import SendSummary
 from newsletter.send.schedule_cancel import CANCELLED, lease_holder, schedule_cancelled
@@ -51,6 +50,7 @@ from newsletter.send.schedule_queue import (
 )
 from newsletter.send.schedule_times import Clock, issue_hash, system_clock
 from newsletter.send.sending import send_campaign
+from newsletter.send.stop_request import signalled
 from newsletter.store import Store, open_store
 from newsletter.store.scheduling import schedules
 
@@ -189,11 +189,9 @@ def _send_due(
 
 
 def why_stopped(summary: SendSummary, otherwise: str) -> str:
-    """Why a send of run-due's stopped, for its log: Ctrl-C in short (the next run-due,
-    not ``send``, resumes it), else the provider's reason, else ``otherwise``."""
-    if summary.stopped == INTERRUPTED:
-        return "interrupted (Ctrl-C)"
-    return summary.stopped or otherwise
+    """Why a send of run-due's stopped, for its log: the signal in short (the next
+    run-due, not ``send``, resumes it), else the provider's reason, else ``otherwise``."""
+    return signalled(summary.stopped) or summary.stopped or otherwise
 
 
 def _skip(entry: Scheduled, say: Say) -> DueResult:

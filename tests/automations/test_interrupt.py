@@ -172,7 +172,9 @@ def test_serve_stops_its_scheduled_send_after_the_batch_under_way(
 
     said = log.read_text()
     assert code == 0, said
-    stopped = f"{plan.slug}: stopped (interrupted (Ctrl-C)); the next run-due resumes it\n"
+    # The reason names the signal: a stop request is no Ctrl-C.
+    reason = "stopped (SIGTERM)" if signum == signal.SIGTERM else "interrupted (Ctrl-C)"
+    stopped = f"{plan.slug}: stopped ({reason}); the next run-due resumes it\n"
     assert said.index(SERVE_STOPPING) < said.index(stopped), said
     assert said.endswith(f"{stopped}Stopped.\n"), said
     assert "Traceback" not in said
@@ -180,9 +182,11 @@ def test_serve_stops_its_scheduled_send_after_the_batch_under_way(
     [entry] = list_schedule(config)
     assert (entry.state, entry.note) == (
         "queued",
-        "stopped: interrupted (Ctrl-C); the next run-due resumes it",
+        f"stopped: {reason}; the next run-due resumes it",
     )
     [campaign] = campaign_rows.list_campaigns(store)
+    assert campaign.last_error is not None
+    assert campaign.last_error.startswith(f"{reason}: nothing more was handed over")
     counts = campaign_rows.state_counts(store, campaign.id)
     # The batch that was out when the signal came was answered and recorded.
     assert (counts["sent"], counts["unknown"], counts["pending"]) == (20, 0, 10)
