@@ -36,7 +36,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, request
 
-from newsletter.send.provider_events import (
+from newsletter.send.webhook_event import (
     CAMPAIGN_ARG,
     SUBSCRIBER_ARG,
     ProviderEvent,

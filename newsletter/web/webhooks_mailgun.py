@@ -43,7 +43,7 @@ from flask import Blueprint, Response, abort, request
 
 from newsletter.config import env_secret
 from newsletter.send.mailbox.blocks import is_policy_block
-from newsletter.send.provider_events import ProviderEvent, provider_event
+from newsletter.send.webhook_event import ProviderEvent, provider_event
 from newsletter.web.context import services
 from newsletter.web.security import csrf_exempt
 

@@ -43,7 +43,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, request
 
 from newsletter.config import env_secret
-from newsletter.send.provider_events import ProviderEvent, provider_event
+from newsletter.send.webhook_event import ProviderEvent, provider_event
 from newsletter.web.context import services
 from newsletter.web.security import csrf_exempt
 

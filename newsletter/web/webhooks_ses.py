@@ -46,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import Blueprint, Response, abort, request
 
 from newsletter.config import SesSettings
-from newsletter.send.provider_events import ProviderEvent, provider_event
+from newsletter.send.webhook_event import ProviderEvent, provider_event
 from newsletter.web.context import services
 from newsletter.web.security import csrf_exempt
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from newsletter.config import Config
-from newsletter.send.provider_events import EventProcessor, provider_event
+from newsletter.send.provider_events import EventProcessor
+from newsletter.send.webhook_event import provider_event
 from newsletter.store import Store
 from newsletter.store.schema import ledger
 from tests.fakes.sendgrid import FakeSendGrid

@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.send import campaign_rows
-from newsletter.send.provider_events import EventProcessor, provider_event
+from newsletter.send.provider_events import EventProcessor
+from newsletter.send.webhook_event import provider_event
 from newsletter.store import Store
 from newsletter.store.returns import Return, record_returns
 from newsletter.store.statuses import StatusChange
