@@ -31,10 +31,17 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 
 from newsletter.author.feed_import import Feed, FeedItem, read_feed, write_digest
-from newsletter.config import AutomationSettings, Config, parse_every
+from newsletter.automations.digest_state import (
+    DigestState,
+    digest_settings,
+    find_state,
+    parse_every_setting,
+    record_state,
+)
+from newsletter.config import AutomationSettings, Config
 from newsletter.errors import NewsletterError, SendError
 from newsletter.render.issues import issue_slug
 from newsletter.send import campaign_rows
@@ -60,56 +67,12 @@ def system_clock() -> dt.datetime:
 
 
 @dataclass(frozen=True)
-class Every:
-    weekday: int | None  # 0 = Monday; None: every day
-    at: dt.time
-
-    def last(self, now: dt.datetime, zone: ZoneInfo) -> dt.datetime:
-        """The latest moment at or before ``now``, in UTC."""
-        local = now.astimezone(zone)
-        for back in range(8):
-            day = local.date() - dt.timedelta(days=back)
-            if self.weekday is not None and day.weekday() != self.weekday:
-                continue
-            moment = dt.datetime.combine(day, self.at, tzinfo=zone)
-            if moment <= local:
-                return moment.astimezone(dt.UTC)
-        raise AssertionError("a weekly moment is always within eight days")  # pragma: no cover
-
-    def next(self, now: dt.datetime, zone: ZoneInfo) -> dt.datetime:
-        """The first moment after ``now``, in UTC."""
-        step = dt.timedelta(days=1 if self.weekday is None else 7)
-        return (self.last(now, zone).astimezone(zone) + step).astimezone(dt.UTC)
-
-
-def parse_every_setting(value: str) -> Every:
-    """``every:`` as checked when the config was loaded."""
-    weekday, at = parse_every(value)
-    return Every(weekday, at)
-
-
-def digest_settings(config: Config) -> dict[str, AutomationSettings]:
-    return {name: a for name, a in config.automations.items() if a.feed is not None}
-
-
-@dataclass(frozen=True)
 class DigestResult:
     name: str
     # sent, waiting (for approval), held (checks failed), stopped, interrupted (Ctrl-C: the
     # next run resumes it), nothing, failed
     outcome: str
     message: str
-
-
-@dataclass(frozen=True)
-class DigestState:
-    name: str
-    feed: str
-    started_at: dt.datetime
-    last_slot: dt.datetime
-    seen: tuple[str, ...]
-    last_digest: str | None
-    last_error: str | None
 
 
 def run_due_digests(
@@ -143,19 +106,6 @@ def run_due_digests(
         store.close()
 
 
-def find_state(store: Store, name: str) -> DigestState | None:
-    with store.engine.connect() as connection:
-        row = connection.execute(
-            select(automation_feeds).where(automation_feeds.c.name == name)
-        ).one_or_none()
-    if row is None:
-        return None
-    return DigestState(
-        row.name, row.feed, row.started_at, row.last_slot, tuple(row.seen), row.last_digest,
-        row.last_error,
-    )  # fmt: skip
-
-
 def _run_digest(
     config: Config,
     store: Store,
@@ -184,7 +134,7 @@ def _run_digest(
         feed = read_feed(settings.feed)
     except NewsletterError as error:
         reason = str(error)
-        _record(store, name, checked_at=now, last_error=reason)
+        record_state(store, name, checked_at=now, last_error=reason)
         message = (
             f"{name}: {reason} (automations.{name}.feed); nothing sent, the feed's state is "
             "kept and the next run-due tries again"
@@ -193,7 +143,7 @@ def _run_digest(
         return DigestResult(name, "failed", message)
     new = new_posts(feed, state, zone)
     if len(new) < settings.min_items:
-        _record(store, name, checked_at=now, last_error=None, last_slot=moment)
+        record_state(store, name, checked_at=now, last_error=None, last_slot=moment)
         message = (
             f"{name}: {len(new)} new post(s) since the last digest "
             f"(min_items: {settings.min_items}): no mail this time"
@@ -211,7 +161,7 @@ def _run_digest(
     if result.outcome == "interrupted":
         return result  # the moment is not recorded: the next run resumes the same issue
     seen = [item.key for item in new] + [key for key in state.seen if key]
-    _record(
+    record_state(
         store, name, checked_at=now, last_error=None, last_slot=moment,
         seen=seen[:SEEN_LIMIT], last_digest=str(path.relative_to(config.root)),
     )  # fmt: skip
@@ -322,10 +272,3 @@ def _hold(
     message = f"{name}: wrote {path.relative_to(config.root)}, held: {reason}"
     say(message)
     return DigestResult(name, outcome, message)
-
-
-def _record(store: Store, name: str, **values: Any) -> None:
-    with campaign_rows.write_connection(store.engine) as connection, connection.begin():
-        connection.execute(
-            update(automation_feeds).where(automation_feeds.c.name == name).values(**values)
-        )

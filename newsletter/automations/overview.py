@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, or_, select, union
 
-from newsletter.automations.digest import digest_settings, find_state, parse_every_setting
+from newsletter.automations.digest_state import digest_settings, find_state, parse_every_setting
 from newsletter.automations.enrolment import due_readers
 from newsletter.automations.sequences import Sequence, Step, describe_after, read_sequences
 from newsletter.automations.steps import system_clock

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from newsletter.automations.digest import find_state, run_due_digests
+from newsletter.automations.digest import run_due_digests
+from newsletter.automations.digest_state import find_state
 from newsletter.cli import cli
 from newsletter.config import Config
 from newsletter.errors import ConfigError
