@@ -1,9 +1,7 @@
 """Campaigns as the ledger sees them: starting one (the recipients' snapshot), finding
 and listing them, who an issue's audience is, and what the ledger counts for each.
-
-Also the campaign's provider and ``campaign_handovers``: per campaign and provider, how
-many messages were handed over (``newsletter status`` shows it, so a resumed campaign
-cannot hide where its mail went).
+Where their mail went (the provider, its hand-overs) is
+:mod:`newsletter.send.handovers`'.
 
 The recipients' states themselves, batch by batch, are :mod:`newsletter.send.ledger`'s.
 """
@@ -23,7 +21,6 @@ from newsletter.store import Store
 from newsletter.store.schema import (
     LEDGER_STATES,
     campaign_engagement,
-    campaign_handovers,
     campaigns,
     ledger,
     subscribers,
@@ -289,45 +286,3 @@ def sent_since(store: Store | Engine, since: dt.datetime) -> list[tuple[dt.datet
             .group_by(ledger.c.sent_at)
         ).all()
     return [(at, count) for at, count in rows]
-
-
-def count_handovers(connection: Connection, campaign_id: int, provider: str, count: int) -> None:
-    """Count ``count`` more messages handed to ``provider`` for the campaign, in the
-    caller's transaction (the ledger writes a batch's outcomes and its hand-overs in one)."""
-    if count <= 0:
-        return
-    changed = connection.execute(
-        update(campaign_handovers)
-        .where(
-            campaign_handovers.c.campaign_id == campaign_id,
-            campaign_handovers.c.provider == provider,
-        )
-        .values(count=campaign_handovers.c.count + count)
-    ).rowcount
-    if not changed:
-        connection.execute(
-            campaign_handovers.insert().values(
-                campaign_id=campaign_id, provider=provider, count=count
-            )
-        )
-
-
-def handovers(store: Store, campaign_id: int) -> dict[str, int]:
-    """``provider -> messages handed over`` for one campaign."""
-    with store.engine.connect() as connection:
-        rows = connection.execute(
-            select(campaign_handovers.c.provider, campaign_handovers.c.count)
-            .where(campaign_handovers.c.campaign_id == campaign_id)
-            .order_by(campaign_handovers.c.provider)
-        )
-        return {provider: count for provider, count in rows}
-
-
-def set_campaign_provider(store: Store, campaign_id: int, provider: str) -> None:
-    """The campaign goes on through ``provider`` (``newsletter send --switch-provider``)."""
-    with store.engine.connect() as connection:
-        connection.execution_options(write=True)
-        with connection.begin():
-            connection.execute(
-                update(campaigns).where(campaigns.c.id == campaign_id).values(provider=provider)
-            )

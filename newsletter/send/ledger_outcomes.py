@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, update
 
-from newsletter.send.campaign_rows import count_handovers, now, write_connection
+from newsletter.send.campaign_rows import now, write_connection
+from newsletter.send.handovers import count_handovers
 from newsletter.send.ledger_batches import Claim, Outcome, stored_error
 from newsletter.store.schema import ledger
 

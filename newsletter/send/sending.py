@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 
 from newsletter.config import Config
 from newsletter.models import CompiledIssue
-from newsletter.send import campaign_rows
+from newsletter.send import campaign_rows, handovers
 from newsletter.send.campaign import CampaignRun, dry_run_campaign
 from newsletter.send.click_tracking import tracked_content
 from newsletter.send.copies import RecipientBuilder, campaign_content
@@ -105,7 +105,7 @@ def send_campaign(
                 # Also a campaign started before snapshots were kept: from its next run on.
                 snapshots.save_snapshot(store, started.id, plan.snapshot_row)
             if plan.switched_from is not None:
-                campaign_rows.set_campaign_provider(store, started.id, plan.provider)
+                handovers.set_campaign_provider(store, started.id, plan.provider)
             click_key = None
             if config.tracking.clicks or config.tracking.opens:
                 signer = TrackingSigner(secret)

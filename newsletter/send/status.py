@@ -10,6 +10,7 @@ from typing import Any
 from newsletter.config import Config
 from newsletter.render.issues import ISSUE_NAME
 from newsletter.send import campaign_rows, subject_test
+from newsletter.send.handovers import handovers
 from newsletter.store import open_store
 from newsletter.store.returns import blocked_copies
 
@@ -72,7 +73,7 @@ def campaign_status(config: Config, issue: str | None = None) -> list[CampaignSt
                 campaign_rows.state_counts(store, campaign.id),
                 campaign_rows.first_errors(store, campaign.id),
                 campaign_rows.reactions(store, campaign.id),
-                campaign_rows.handovers(store, campaign.id),
+                handovers(store, campaign.id),
                 blocked_copies(store, campaign.id),
                 _subject_test(store, campaign.id),
             )
