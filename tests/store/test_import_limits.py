@@ -4,6 +4,7 @@ naming the file, line and column and what to do (both databases)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,95 @@ def test_a_long_value_inside_a_row_swallowed_by_a_stray_quote_is_that_rows_rejec
     assert code == 0, output
     assert sum(project_store.counts()["status"].values()) == 19
     assert "line 2: a quoted value runs over several lines" in output
+
+
+# -- attributes from a JSON cell (a plain CSV's `attributes`, listmonk's, Buttondown's
+# `metadata`): the same limits, the same stop before anything is written.
+
+
+def json_cell(value: object) -> str:
+    return '"' + json.dumps(value).replace('"', '""') + '"'
+
+
+def test_a_json_cell_over_a_hundred_attributes_stops_the_import(
+    runner: CliRunner, project: Path, project_store: Store
+) -> None:
+    rows = [f"reader{n}@example.org,{json_cell({'city': 'Lyon'})}" for n in range(1200)]
+    rows[1100] = f"reader1100@example.org,{json_cell({f'k{n}': 'v' for n in range(101)})}"
+    rows[5] = f"reader5@example.org,{json_cell({f'k{n}': 'v' for n in range(100)})}"  # fine
+    (project / "wide.csv").write_text(
+        "email,attributes\n" + "\n".join(rows) + "\n", encoding="utf-8"
+    )
+
+    code, output = run(runner, "wide.csv")
+
+    assert (code, output) == (
+        1,
+        "Error: wide.csv:1102: column 2 ('attributes') holds 101 attributes, more than the "
+        "100 a subscriber may have; keep the keys you need, or remove the column; nothing "
+        "was imported\n",
+    )
+    assert sum(project_store.counts()["status"].values()) == 0  # not the first chunk either
+
+
+@pytest.mark.parametrize(
+    ("header", "row", "column"),
+    [
+        ("uuid,email,name,attributes,status", "{uuid},ann@example.org,Ann,{cell},enabled", 4),
+        ("email,type,creation_date,metadata", "ann@example.org,regular,2024-01-02,{cell}", 4),
+    ],
+    ids=["listmonk", "buttondown"],
+)
+def test_a_long_json_value_or_key_stops_a_services_import(
+    runner: CliRunner,
+    project: Path,
+    project_store: Store,
+    header: str,
+    row: str,
+    column: int,
+) -> None:
+    name = header.split(",")[column - 1]
+    uuid = "5e1f7a6c-0b1e-4a57-9e3c-6f7d8a9b0c1d"
+    long_value = row.format(uuid=uuid, cell=json_cell({"bio": "x" * 1001}))
+    (project / "value.csv").write_text(f"{header}\n{long_value}\n", encoding="utf-8")
+    long_key = row.format(uuid=uuid, cell=json_cell({"q" * 1001: "yes"}))
+    (project / "key.csv").write_text(f"{header}\n{long_key}\n", encoding="utf-8")
+
+    assert run(runner, "value.csv") == (
+        1,
+        f"Error: value.csv:2: column {column} ('{name}') holds 1,001 characters under "
+        "'bio', more than the 1,000 an attribute may hold; shorten the value, or remove the "
+        "column; nothing was imported\n",
+    )
+    assert run(runner, "key.csv") == (
+        1,
+        f"Error: key.csv:2: column {column} ('{name}') has a key of 1,001 characters "
+        f"('{'q' * 40}...'), more than the 1,000 an attribute's name may have; shorten it, "
+        "or remove the column; nothing was imported\n",
+    )
+    assert project_store.find("ann@example.org") is None
+
+
+def test_nested_json_objects_become_dotted_attributes_a_segment_can_test(
+    runner: CliRunner, project: Path, project_store: Store
+) -> None:
+    cell = json_cell({"address": {"city": "Lyon", "geo": {"lat": 45.76}}, "langs": ["fr"]})
+    (project / "nested.csv").write_text(
+        f"email,attributes\nann@example.org,{cell}\nbob@example.org,\n", encoding="utf-8"
+    )
+
+    code, output = run(runner, "nested.csv")
+
+    assert code == 0, output
+    ann = project_store.find("ann@example.org")
+    assert ann is not None
+    assert ann.attributes == {
+        "address.city": "Lyon",
+        "address.geo.lat": "45.76",
+        "langs": '["fr"]',  # a list stays JSON text
+    }
+    counted = runner.invoke(
+        cli, ["subscribers", "count", "--segment", 'attributes["address.city"] == "Lyon"']
+    )
+    assert counted.exit_code == 0, counted.output
+    assert ["total", "1"] in [line.split() for line in counted.output.splitlines()]  # Ann

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from newsletter.safe_text import clean_text
 from newsletter.store.csv_export import FORMULA_STARTS
+from newsletter.store.importers.limits import json_attributes_problem
 
 
 class RowError(Exception):
@@ -58,6 +59,9 @@ class SourceFormat:
     columns: Mapping[str, Sequence[str]] = {}
     # Other columns: kept as attributes (a service's own fields) or listed as ignored.
     other_columns_as_attributes = False
+    # Our field whose cell is a JSON object of attributes (read by json_attributes), if
+    # any: the import reads it through before writing, for the limits.
+    json_attributes_field = ""
     # Columns never kept, even as attributes (location, internal campaign ids).
     dropped: frozenset[str] = frozenset()
     # Whether imports.group_columns applies: columns kept as attributes are then looked
@@ -178,19 +182,37 @@ def split_list(value: str) -> tuple[str, ...]:
     return tuple(text for item in items if (text := clean_text(item).strip()))
 
 
+class AttributesOverLimits(RowError):
+    """A JSON cell's attributes over a limit of :mod:`.limits`: the import's read-through
+    (``rows.check_attribute_values``) stops the import on it before anything is written."""
+
+
 def json_attributes(value: str, column: str) -> dict[str, str]:
-    """A JSON object cell (listmonk's attributes, Buttondown's metadata) as attributes."""
+    """A JSON object cell (listmonk's attributes, Buttondown's metadata) as attributes.
+
+    A nested object's keys become dotted names (``{"address": {"city": "Lyon"}}`` is
+    ``address.city``), which a segment tests as ``attributes["address.city"]``; a list,
+    a number or true/false is kept as its JSON text. Over a limit of :mod:`.limits`:
+    :class:`AttributesOverLimits`."""
     value = value.strip()
     if not value:
         return {}
     try:
         parsed = json.loads(value)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # nested thousands deep: not a record
         parsed = None
     if not isinstance(parsed, dict):
         raise RowError(f'{column} must be a JSON object, like {{"city": "Lyon"}}')
-    return {
-        str(key): item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
-        for key, item in parsed.items()
-        if item not in (None, "")
-    }
+    attributes: dict[str, str] = {}
+    objects: list[tuple[str, dict[object, object]]] = [("", parsed)]
+    for prefix, items in objects:  # breadth first, without recursion: depth is theirs
+        for key, item in items.items():
+            if isinstance(item, dict):
+                objects.append((f"{prefix}{key}.", item))
+            elif item not in (None, ""):
+                attributes[f"{prefix}{key}"] = (
+                    item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
+                )
+    if problem := json_attributes_problem(attributes):
+        raise AttributesOverLimits(f"{column} {problem}")
+    return attributes

@@ -53,6 +53,7 @@ _REASONS = {
 
 
 class Buttondown(SourceFormat):
+    json_attributes_field = "metadata"
     name = "buttondown"
     title = "Buttondown export"
     columns = MappingProxyType(

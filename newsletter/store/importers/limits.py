@@ -7,10 +7,15 @@ broken file, not a list: every one of its subscribers would carry it into every
 campaign's snapshot and every export. The limits are far above the custom fields a
 newsletter's list holds; a file over them stops before anything is written, naming
 the line and column.
+
+The same limits hold for the attributes of a JSON cell (a plain CSV's ``attributes``,
+listmonk's ``attributes``, Buttondown's ``metadata``): at most 100 keys, each name and
+value at most 1,000 characters, nested objects counted key by key once flattened.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from newsletter.errors import ImportFileError
@@ -52,3 +57,34 @@ def value_too_long(path: Path, line: int, name: str, position: int, length: int)
 
 def _shown(name: str) -> str:
     return repr(name if len(name) <= 40 else f"{name[:40]}...")
+
+
+def json_attributes_problem(attributes: Mapping[str, str]) -> str | None:
+    """What in a JSON cell's attributes (flattened) is over a limit, or None."""
+    if len(attributes) > MAX_ATTRIBUTE_COLUMNS:
+        return (
+            f"holds {len(attributes):,} attributes, more than the {MAX_ATTRIBUTE_COLUMNS} a "
+            "subscriber may have; keep the keys you need"
+        )
+    for name, value in attributes.items():
+        if len(name) > MAX_ATTRIBUTE_NAME:
+            return (
+                f"has a key of {len(name):,} characters ({_shown(name)}), more than the "
+                f"{MAX_ATTRIBUTE_NAME:,} an attribute's name may have; shorten it"
+            )
+        if len(value) > MAX_ATTRIBUTE_VALUE:
+            return (
+                f"holds {len(value):,} characters under {_shown(name)}, more than the "
+                f"{MAX_ATTRIBUTE_VALUE:,} an attribute may hold; shorten the value"
+            )
+    return None
+
+
+def json_cell_over_limits(
+    path: Path, line: int, column: str, position: int, problem: str
+) -> ImportFileError:
+    """The error for a JSON cell whose attributes are over a limit (line ``line``)."""
+    return ImportFileError(
+        f"{path}:{line}: column {position + 1} ({_shown(column)}) {problem}, or remove the "
+        "column; nothing was imported"
+    )

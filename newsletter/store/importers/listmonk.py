@@ -34,6 +34,7 @@ STATUSES = {
 
 
 class Listmonk(SourceFormat):
+    json_attributes_field = "attributes"
     name = "listmonk"
     title = "listmonk export"
     columns = MappingProxyType(

@@ -48,6 +48,7 @@ class PlainCsv(SourceFormat):
     name = "csv"
     title = "CSV file"
     other_columns_as_attributes = True  # a spreadsheet's own columns: country, plan, ...
+    json_attributes_field = "attributes"
     columns = MappingProxyType(
         {
             "email": ("email", "emailaddress", "mail", "emailadresse", "correo"),

@@ -13,9 +13,19 @@ from newsletter.safe_text import clean_text
 from newsletter.store.addresses import InvalidAddress, normalize_address
 from newsletter.store.bulk_plan import Candidate
 from newsletter.store.csv_reader import DELIMITERS, Lines, Record, looks_like_a_row, records
-from newsletter.store.importers.base import RowError, split_list, unneutralize
+from newsletter.store.importers.base import (
+    AttributesOverLimits,
+    RowError,
+    json_attributes,
+    split_list,
+    unneutralize,
+)
 from newsletter.store.importers.header import Layout
-from newsletter.store.importers.limits import MAX_ATTRIBUTE_VALUE, value_too_long
+from newsletter.store.importers.limits import (
+    MAX_ATTRIBUTE_VALUE,
+    json_cell_over_limits,
+    value_too_long,
+)
 from newsletter.store.importers.summary import ImportSummary, Rejected
 from newsletter.store.importers.topics import TopicMapper
 from newsletter.store.subscriber_rows import unknown_topic_message
@@ -44,13 +54,17 @@ def swallowed_rows(record: Record, layout: Layout, delimiter: str) -> bool:
 
 
 def check_attribute_values(path: Path, encoding: str, layout: Layout, delimiter: str) -> None:
-    """Read the file once before importing anything: a value too long for an attribute
-    stops the import with its line and column, so nothing is half-imported.
+    """Read the file once before importing anything: a value too long for an attribute,
+    or a JSON cell of attributes over a limit, stops the import with its line and column,
+    so nothing is half-imported.
 
     The records are read as the import reads them (the same reader, rows swallowed by a
     stray quote read again on their own lines), so the line named is the import's."""
-    if not layout.attributes:
+    json_field = layout.source_format.json_attributes_field
+    json_position = layout.positions.get(json_field) if json_field else None
+    if not layout.attributes and json_position is None:
         return
+    json_column = layout.header[json_position] if json_position is not None else ""
     with path.open(encoding=encoding, newline="") as file:
         lines = Lines(file)
         lines.first_nonblank()  # the header
@@ -66,6 +80,16 @@ def check_attribute_values(path: Path, encoding: str, layout: Layout, delimiter:
                     continue
                 if len(value := values[position].strip()) > MAX_ATTRIBUTE_VALUE:
                     raise value_too_long(path, record.line, name, position, len(value))
+            if json_position is not None and json_position < len(values):
+                try:
+                    json_attributes(unneutralize(values[json_position].strip()), json_field)
+                except AttributesOverLimits as error:
+                    problem = str(error).removeprefix(f"{json_field} ")
+                    raise json_cell_over_limits(
+                        path, record.line, json_column, json_position, problem
+                    ) from None
+                except RowError:
+                    continue  # not a JSON object: that row's rejection, on its own
 
 
 class RowReader:
