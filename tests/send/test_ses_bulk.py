@@ -50,6 +50,7 @@ def counts(store: Store) -> tuple[int, int, int, int]:
 
 
 def test_each_reader_gets_their_own_links_and_headers_fifty_a_request(
+    on_both: str,
     runner: CliRunner,
     configure: Callable[..., Config],
     ses: FakeSes,
