@@ -2,53 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
-from sqlalchemy import ColumnElement
 
 from newsletter.cli import State, cli, pass_state
 from newsletter.cli.import_report import print_summary, print_total
+from newsletter.cli.subscriber_listing import count, export, list_command
+from newsletter.cli.subscriber_options import TOPIC, subscriber_store
 from newsletter.models import SUBSCRIBER_STATUSES
-from newsletter.safe_text import json_visible, visible
-from newsletter.segments.sql import choose, segment_condition
-from newsletter.store import Store, open_store
-from newsletter.store.csv_export import EXPORT_COLUMNS, write_csv
+from newsletter.safe_text import json_visible
 from newsletter.store.csv_import import ImportOptions
 from newsletter.store.importers import FORMAT_NAMES
 from newsletter.store.importers.topics import parse_mapping
 from newsletter.store.imports import import_file
-
-TOPIC = click.option(
-    "--topic", "topics", multiple=True, metavar="TOPIC", help="A topic id (repeatable)."
-)
-SEGMENT = click.option(
-    "--segment",
-    metavar="NAME|EXPR",
-    help="Only the subscribers of a segment: a name under segments: in newsletter.yaml, "
-    "or an expression such as 'attributes.country == \"GB\"' (docs/segments.md).",
-)
-
-
-def _segment_where(state: State, given: str | None) -> ColumnElement[bool] | None:
-    if given is None:
-        return None
-    segment = choose(state.config, given)
-    return segment_condition(segment.tree, now=dt.datetime.now(dt.UTC))
-
-
-@contextmanager
-def _store(state: State) -> Iterator[Store]:
-    store = open_store(state.config)
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 @cli.group()
@@ -160,7 +129,7 @@ def import_command(
         ignore_other_columns=ignore_other_columns,
     )
     with (
-        _store(state) as store,
+        subscriber_store(state) as store,
         click.progressbar(
             length=file.stat().st_size,
             label=f"Importing {file.name}",
@@ -200,7 +169,7 @@ def add(state: State, email: str, name: str, topics: tuple[str, ...], status: st
     Example:
       newsletter subscribers add ann@example.org --name "Ann Lee" --topic research
     """
-    with _store(state) as store:
+    with subscriber_store(state) as store:
         result = store.add_or_merge(email, name=name, topics=topics, status=status, source="cli")
     subscriber = result.subscriber
     topic_list = ", ".join(subscriber.topics) or "none"
@@ -223,7 +192,7 @@ def remove(state: State, email: str, reason: str) -> None:
     Example:
       newsletter subscribers remove ann@example.org --reason "asked by email"
     """
-    with _store(state) as store:
+    with subscriber_store(state) as store:
         subscriber = store.find(email)
         if subscriber is None:
             raise click.ClickException(f"no subscriber with address {email}")
@@ -250,7 +219,7 @@ def forget(state: State, email: str, yes: bool) -> None:
     """
     if not yes:
         click.confirm(f"Erase everything stored about {email}? This cannot be undone", abort=True)
-    with _store(state) as store:
+    with subscriber_store(state) as store:
         erased = store.forget(email)
     if erased:
         click.echo(f"Erased {email}; only a hash of the address is kept, so it is never mailed")
@@ -268,116 +237,11 @@ def show(state: State, email: str) -> None:
     Example:
       newsletter subscribers show ann@example.org > ann.json
     """
-    with _store(state) as store:
+    with subscriber_store(state) as store:
         record = store.describe(email)
     click.echo(json_visible(json.dumps(record, indent=2, ensure_ascii=False)))
 
 
-@subscribers.command("list")
-@click.option("--status", type=click.Choice(SUBSCRIBER_STATUSES), help="Only this status.")
-@TOPIC
-@SEGMENT
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "csv", "json"]),
-    default="table",
-    show_default=True,
-)
-@pass_state
-def list_command(
-    state: State,
-    status: str | None,
-    topics: tuple[str, ...],
-    segment: str | None,
-    output_format: str,
-) -> None:
-    """List subscribers (streamed, so any size of list works).
-
-    \b
-    Examples:
-      newsletter subscribers list --status pending
-      newsletter subscribers list --topic events --format csv
-      newsletter subscribers list --segment 'clicked within 90 days'
-    """
-    where = _segment_where(state, segment)
-    with _store(state) as store:
-        records = store.records(status=status, topics=topics or None, where=where)
-        if output_format == "csv":
-            write_csv(records, sys.stdout)
-        elif output_format == "json":
-            _echo_json_array(records)
-        else:
-            click.echo(f"{'EMAIL':<40} {'STATUS':<12} {'TOPICS':<26} NAME")
-            for record in records:
-                topic_list = ",".join(record["topics"])
-                # Names came from forms and files: printed, never obeyed by the terminal.
-                click.echo(
-                    f"{visible(record['email']):<40} {record['status']:<12} {topic_list:<26} "
-                    f"{visible(record['name'])}".rstrip()
-                )
-
-
-def _echo_json_array(records: Iterator[dict[str, object]]) -> None:
-    """A JSON array written item by item, so a long list is never held in memory."""
-    separator = "[\n"
-    for record in records:
-        click.echo(
-            separator + "  " + json_visible(json.dumps(record, ensure_ascii=False)), nl=False
-        )
-        separator = ",\n"
-    click.echo("[]" if separator == "[\n" else "\n]")
-
-
-@subscribers.command()
-@click.argument(
-    "file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=Path("-")
-)
-@click.option("--status", type=click.Choice(SUBSCRIBER_STATUSES), help="Only this status.")
-@TOPIC
-@pass_state
-def export(state: State, file: Path, status: str | None, topics: tuple[str, ...]) -> None:
-    """Export subscribers with their consent record as CSV, to FILE or standard output.
-
-    Cells that a spreadsheet would run as a formula (=, +, -, @) are prefixed with
-    an apostrophe. The file can be imported again.
-
-    \b
-    Examples:
-      newsletter subscribers export subscribers-backup.csv
-      newsletter subscribers export --status unsubscribed > unsubscribed.csv
-    """
-    with _store(state) as store:
-        records = store.records(status=status, topics=topics or None)
-        if str(file) == "-":
-            write_csv(records, sys.stdout)
-            return
-        with file.open("w", encoding="utf-8", newline="") as out:
-            count = write_csv(records, out, EXPORT_COLUMNS)
-    click.echo(f"Exported {count} subscribers to {file}")
-
-
-@subscribers.command()
-@SEGMENT
-@pass_state
-def count(state: State, segment: str | None) -> None:
-    """Count subscribers by status, and active subscribers by topic (of a segment).
-
-    \b
-    Examples:
-      newsletter subscribers count
-      newsletter subscribers count --segment uk
-    """
-    where = _segment_where(state, segment)
-    with _store(state) as store:
-        counts = store.counts(where)
-    if segment is not None:
-        click.echo(f"segment: {visible(choose(state.config, segment).label)}\n")
-    click.echo("status        subscribers")
-    for status, number in counts["status"].items():
-        click.echo(f"{status:<13} {number:>11}")
-    click.echo(f"{'total':<13} {sum(counts['status'].values()):>11}")
-    if counts["topics"]:
-        click.echo("\ntopic         active")
-        for topic, number in counts["topics"].items():
-            click.echo(f"{topic:<13} {number:>6}")
+# Reading the list out: newsletter.cli.subscriber_listing.
+for command in (list_command, export, count):
+    subscribers.add_command(command)
