@@ -234,7 +234,8 @@ def _audience(config: Config, store: Store, entry: Scheduled) -> int | None:
         segment = send_segment(config, path, None, issue.segment)
     except NewsletterError:
         return None
-    return new_audience(store, entry.topics, segment).recipients
+    # As run-due plans it: the entry's topics, else the issue's (a digest's keeps none).
+    return new_audience(store, entry.topics or issue.topics, segment).recipients
 
 
 def update_entry(store: Store, slug: str, **values: Any) -> None:

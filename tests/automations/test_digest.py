@@ -126,6 +126,30 @@ def test_new_posts_become_an_issue_held_for_the_editor(
     assert messages(project) == []  # nothing goes out before the editor says so
 
 
+def test_a_held_digest_is_listed_with_the_readers_of_its_topics(
+    digest: Callable[..., Config],
+    feed_server: FeedServer,
+    subscribers: Callable[..., list[int]],
+    runner: CliRunner,
+) -> None:
+    config = digest(topics=["research"])
+    subscribers(2)
+    subscribers(3, topics=("events",), start=2)
+    feed_server.body = rss(OLD)
+    run_due_digests(config, clock=clock_at(MONDAY))  # first sight
+    feed_server.body = rss(("Milk banks", MONDAY + DAY / 2), OLD)
+    [made] = run_due_digests(config, clock=clock_at(MONDAY + DAY))
+    assert made.outcome == "waiting"
+
+    listed = runner.invoke(cli, ["schedule"])
+
+    assert listed.exit_code == 0, listed.output
+    row = listed.output.splitlines()[1]
+    # As send would plan it: the two readers of research, not the list's five.
+    assert row.split()[0] == "digest-2030-03-05"
+    assert row.split()[-3:] == ["2", "outbox", "held"]
+
+
 def test_without_approval_the_digest_is_sent_once_and_no_posts_means_no_mail(
     digest: Callable[..., Config],
     feed_server: FeedServer,
