@@ -24,6 +24,12 @@ MAX_ATTRIBUTE_COLUMNS = 100
 MAX_ATTRIBUTE_NAME = 1000  # characters
 MAX_ATTRIBUTE_VALUE = 1000  # characters
 
+# A JSON cell shorter than this cannot break a limit, so the import's read-through
+# parses only longer ones: a name or a string value is never longer than its cell, a
+# number's or a list's JSON text at most a few times its length (1e9 is 1000000000.0),
+# and 101 keys take over 400 characters.
+JSON_CELL_WORTH_READING = MAX_ATTRIBUTE_VALUE // 8
+
 _WHAT_TO_DO = "or pass --ignore-other-columns to import none of the other columns"
 
 

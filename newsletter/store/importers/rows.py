@@ -22,6 +22,7 @@ from newsletter.store.importers.base import (
 )
 from newsletter.store.importers.header import Layout
 from newsletter.store.importers.limits import (
+    JSON_CELL_WORTH_READING,
     MAX_ATTRIBUTE_VALUE,
     json_cell_over_limits,
     value_too_long,
@@ -80,7 +81,11 @@ def check_attribute_values(path: Path, encoding: str, layout: Layout, delimiter:
                     continue
                 if len(value := values[position].strip()) > MAX_ATTRIBUTE_VALUE:
                     raise value_too_long(path, record.line, name, position, len(value))
-            if json_position is not None and json_position < len(values):
+            if (
+                json_position is not None
+                and json_position < len(values)
+                and len(values[json_position]) >= JSON_CELL_WORTH_READING
+            ):
                 try:
                     json_attributes(unneutralize(values[json_position].strip()), json_field)
                 except AttributesOverLimits as error:
