@@ -33,51 +33,36 @@ entry's::
         ses.entry_answers["gone@example.org"] = [("MESSAGE_REJECTED", "...")]
         ses.messages()              # (MessageId, EmailMessage) of every accepted entry
 
-``python -m tests.fakes.ses`` serves on its own for the benchmark.
+The checks themselves are tests/fakes/ses_checks.py's. ``python -m tests.fakes.ses`` serves on
+its own for the benchmark.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
-import hmac
 import json
-import re
 import secrets
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import orjson
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from tests.fakes.http_api import FakeApi, Request, serve_until_stdin_closes
+from tests.fakes.ses_checks import (
+    VARIABLE,
+    bare_address,
+    bulk_problem,
+    readable,
+    signed,
+    template_problem,
+)
 
 SENDER = "letters@breastfeedingworld.example"  # the example project's From, verified
 REGION = "eu-west-1"
-SECRET_KEY = "testing"  # AWS_SECRET_ACCESS_KEY of tests.fakes.moto.CREDENTIALS
-MAX_ENTRIES = 50
-MAX_TEMPLATE_DATA = 262_144
-MAX_TEMPLATE_BYTES = 500 * 1024
-MAX_HEADERS = 15
 BULK_PATH = "/v2/email/outbound-bulk-emails"
 TEMPLATES_PATH = "/v2/email/templates"
-TEMPLATE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-TAG_TEXT = re.compile(r"[A-Za-z0-9_-]{1,256}")
-HEADER_NAME = re.compile(r"[!-9;-~]{1,126}")  # printable ASCII but the colon
-HEADER_VALUE = re.compile(r"[ -~]{0,995}")
-# The headers SES sets itself on templated and bulk mail, which a request may not set
-# (SES Developer Guide, "Amazon SES header fields").
-SES_SETS = frozenset(
-    name.lower()
-    for name in (
-        "BCC", "CC", "Content-Disposition", "Content-Type", "Date", "From", "Message-ID",
-        "MIME-Version", "Reply-To", "Return-Path", "Subject", "To",
-    )
-)  # fmt: skip
-VARIABLE = re.compile(r"\{\{\{\s*([\w.]+)\s*\}\}\}|\{\{\s*([\w.]+)\s*\}\}")
 
 
 def error(code: str, message: str, status: int = 400) -> tuple[int, bytes, dict[str, str]]:
@@ -135,7 +120,7 @@ class FakeSes(FakeApi):
     # Requests.
 
     def handle(self, request: Request) -> tuple[int, bytes, dict[str, str]] | None:
-        if not _signed(request):
+        if not signed(request):
             return error("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
         if request.path.startswith(TEMPLATES_PATH):
             return self.manage_template(request)
@@ -144,7 +129,7 @@ class FakeSes(FakeApi):
         return super().handle(request)
 
     def answer_get(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
-        if not _signed(request):
+        if not signed(request):
             return error("MissingAuthenticationTokenException", "Missing Authentication Token", 403)
         if request.path != "/v2/email/account":
             return error("NotFoundException", f"unknown path {request.path}", 404)
@@ -173,14 +158,14 @@ class FakeSes(FakeApi):
             body = orjson.loads(request.body)
         except ValueError:
             return _short(error("BadRequestException", "the body is not JSON"))
-        problem = _bulk_problem(body)
+        problem = bulk_problem(body)
         if problem:
             return _short(error("BadRequestException", problem))
         with self.lock:
             template = self.templates.get(body["DefaultContent"]["Template"]["TemplateName"])
         if template is None:
             return _short(error("NotFoundException", "Template does not exist", 404))
-        sender = _address(body["FromEmailAddress"])
+        sender = bare_address(body["FromEmailAddress"])
         if sender not in self.senders:
             return _short(
                 error(
@@ -190,7 +175,7 @@ class FakeSes(FakeApi):
                 )
             )
         for entry in body["BulkEmailEntries"]:
-            if any(_address(to) in self.illegal for to in entry["Destination"]["ToAddresses"]):
+            if any(bare_address(to) in self.illegal for to in entry["Destination"]["ToAddresses"]):
                 return _short(error("BadRequestException", "Illegal address"))
         request.parsed = (body, template)
         return None
@@ -217,14 +202,14 @@ class FakeSes(FakeApi):
                     }
                 )
                 continue
-            if not all(_readable(address) for address in to):
+            if not all(readable(address) for address in to):
                 results.append({"Status": "INVALID_PARAMETER", "Error": "Illegal address"})
                 continue
             # Unique: the request's random part and the index (one draw a request, not
             # one an entry: the stand-in's CPU is the sender's machine's in the benchmark).
             message_id = f"0102{request_id}-{index:04x}-000000"
             results.append({"Status": "SUCCESS", "MessageId": message_id})
-            addresses.append(_address(to[0]))
+            addresses.append(bare_address(to[0]))
             if self.keep_requests:
                 self._keep(body, template, entry, message_id, shared_headers, default_tags)
         with self.lock:
@@ -233,7 +218,7 @@ class FakeSes(FakeApi):
 
     def _scripted(self, address: str) -> tuple[str, str] | None:
         with self.lock:
-            queue = self.entry_answers.get(_address(address))
+            queue = self.entry_answers.get(bare_address(address))
             return queue.pop(0) if queue else None
 
     def _keep(
@@ -291,7 +276,7 @@ class FakeSes(FakeApi):
             body = orjson.loads(request.body)
         except ValueError:
             return error("BadRequestException", "the body is not JSON")
-        problem = _template_problem(body)
+        problem = template_problem(body)
         if problem:
             return error("BadRequestException", problem)
         content = body["TemplateContent"]
@@ -330,116 +315,8 @@ def _short(answer: tuple[int, bytes, dict[str, str]]) -> tuple[int, bytes]:
     return status, json.dumps({"__type": headers["x-amzn-ErrorType"], "message": message}).encode()
 
 
-SIGNATURE = re.compile(
-    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)"
-    r"/aws4_request, SignedHeaders=(?P<headers>[a-z0-9;-]+), Signature=(?P<signature>[0-9a-f]{64})"
-)
-
-
-def _signed(request: Request) -> bool:
-    """Whether ``request`` carries a SigV4 signature of its method, path, signed headers
-    and body with the test credentials (AWS_SECRET_ACCESS_KEY "testing"), as SES checks."""
-    found = SIGNATURE.fullmatch(request.headers.get("authorization", ""))
-    if found is None or found["service"] != "ses":
-        return False
-    names = found["headers"].split(";")
-    if "host" not in names or any(name not in request.headers for name in names):
-        return False
-    signed = AWSRequest(
-        method=request.method,
-        url=f"http://{request.headers['host']}{request.path}",
-        data=request.body,
-        headers={name: request.headers[name] for name in names},
-    )
-    signed.context["timestamp"] = request.headers.get("x-amz-date", "")
-    auth = SigV4Auth(Credentials(found["key"], SECRET_KEY), "ses", found["region"])
-    expected = auth.signature(auth.string_to_sign(signed, auth.canonical_request(signed)), signed)
-    return hmac.compare_digest(expected, found["signature"])
-
-
-def _bulk_problem(body: Any) -> str:
-    if not isinstance(body, dict):
-        return "the request must be a JSON object"
-    template = (body.get("DefaultContent") or {}).get("Template")
-    if not isinstance(template, dict) or not template.get("TemplateName"):
-        return "DefaultContent.Template.TemplateName is required (a stored template)"
-    if not body.get("FromEmailAddress"):
-        return "FromEmailAddress is required"
-    entries = body.get("BulkEmailEntries")
-    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_ENTRIES:
-        return "BulkEmailEntries: from 1 to 50 entries"
-    problem = _headers_problem(template.get("Headers"))
-    if problem:
-        return problem
-    if not _tags_ok(body.get("DefaultEmailTags")):
-        return "DefaultEmailTags: names and values of ASCII letters, digits, '_' and '-'"
-    for entry in entries:
-        to = (entry.get("Destination") or {}).get("ToAddresses")
-        if not isinstance(to, list) or not 1 <= len(to) <= MAX_ENTRIES:
-            return "each entry needs Destination.ToAddresses (at most 50)"
-        data = ((entry.get("ReplacementEmailContent") or {}).get("ReplacementTemplate") or {}).get(
-            "ReplacementTemplateData"
-        )
-        if not isinstance(data, str) or len(data) > MAX_TEMPLATE_DATA:
-            return "ReplacementTemplateData: a JSON object of at most 262144 characters"
-        try:
-            if not isinstance(orjson.loads(data), dict):
-                return "ReplacementTemplateData must be a JSON object"
-        except orjson.JSONDecodeError:
-            return "ReplacementTemplateData is not JSON"
-        problem = _headers_problem(entry.get("ReplacementHeaders"))
-        if problem:
-            return problem
-        if not _tags_ok(entry.get("ReplacementTags")):
-            return "ReplacementTags: names and values of ASCII letters, digits, '_' and '-'"
-    return ""
-
-
-def _headers_problem(headers: Any) -> str:
-    if headers is None:
-        return ""
-    if not isinstance(headers, list) or len(headers) > MAX_HEADERS:
-        return "at most 15 headers"
-    for header in headers:
-        name, value = str(header.get("Name", "")), str(header.get("Value", ""))
-        if not HEADER_NAME.fullmatch(name) or not HEADER_VALUE.fullmatch(value):
-            return f"header {name!r}: printable ASCII, a name of 126 and a value of 995"
-        if len(name) + len(value) > 996:
-            return f"header {name!r}: name and value longer than 996 characters"
-        if name.lower() in SES_SETS:
-            return f"header {name!r} is set by SES and may not be given"
-    return ""
-
-
-def _tags_ok(tags: Any) -> bool:
-    return tags is None or all(
-        TAG_TEXT.fullmatch(str(tag.get("Name"))) and TAG_TEXT.fullmatch(str(tag.get("Value")))
-        for tag in tags
-    )
-
-
 def _tags(tags: Any) -> dict[str, str]:
     return {tag["Name"]: tag["Value"] for tag in tags or []}
-
-
-def _template_problem(body: Any) -> str:
-    if not isinstance(body, dict) or not isinstance(body.get("TemplateName"), str):
-        return "TemplateName is required"
-    if not TEMPLATE_NAME.fullmatch(body["TemplateName"]):
-        return "TemplateName: ASCII letters, digits, '_' and '-', at most 64"
-    content = body.get("TemplateContent")
-    if not isinstance(content, dict) or not content.get("Subject"):
-        return "TemplateContent needs a Subject"
-    if not content.get("Html") and not content.get("Text"):
-        return "TemplateContent needs Html or Text"
-    size = sum(len(str(content.get(part) or "").encode()) for part in ("Subject", "Html", "Text"))
-    if size > MAX_TEMPLATE_BYTES:
-        return "a template is at most 500 KB"
-    for part in ("Subject", "Html", "Text"):
-        rest = VARIABLE.sub("", str(content.get(part) or ""))
-        if "{{" in rest or "}}" in rest:
-            return f"{part}: the stand-in renders variables only, not other Handlebars"
-    return ""
 
 
 def _fill(pieces: list[str | None], data: dict[str, Any]) -> str:
@@ -453,18 +330,6 @@ def _fill(pieces: list[str | None], data: dict[str, Any]) -> str:
                 raise RenderingFailure(f"Attribute '{name}' is not present in the rendering data")
             out.append(str(data[name]))
     return "".join(out)
-
-
-def _address(field: str) -> str:
-    field = field.strip()
-    if field.endswith(">") and "<" in field:
-        return field[field.rindex("<") + 1 : -1]
-    return field
-
-
-def _readable(field: str) -> bool:
-    local, at, domain = _address(field).rpartition("@")
-    return bool(at and local and domain and local.isascii() and " " not in local)
 
 
 def _as_email(kept: dict[str, Any]) -> EmailMessage:
