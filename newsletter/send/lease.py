@@ -145,3 +145,18 @@ def owner_alive(owner: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def lease_holder(store: Store, slug: str) -> str | None:
+    with store.engine.connect() as connection:
+        row = connection.execute(
+            select(campaigns.c.lease_owner, campaigns.c.lease_expires_at).where(
+                campaigns.c.slug == slug
+            )
+        ).one_or_none()
+    if row is None or row.lease_owner is None or row.lease_expires_at <= now():
+        return None
+    if not owner_alive(row.lease_owner):  # a process on this host that is gone
+        return None
+    host, _, rest = row.lease_owner.partition(":")
+    return f"process {rest.partition(':')[0]} on {host}"

@@ -38,9 +38,10 @@ from sqlalchemy import or_, select
 
 from newsletter.config import Config
 from newsletter.errors import NewsletterError, SendError
+from newsletter.send.lease import lease_holder
 from newsletter.send.plan import plan_send
 from newsletter.send.run_summary import SendSummary
-from newsletter.send.schedule_cancel import CANCELLED, lease_holder, schedule_cancelled
+from newsletter.send.schedule_cancel import CANCELLED, schedule_cancelled
 from newsletter.send.schedule_queue import (
     Scheduled,
     find_entry,

@@ -12,12 +12,11 @@ from sqlalchemy import delete, select
 from newsletter.config import Config
 from newsletter.errors import SendError
 from newsletter.send import campaign_rows
-from newsletter.send.lease import owner_alive
+from newsletter.send.lease import lease_holder
 from newsletter.send.schedule_queue import Scheduled, find_entry
 from newsletter.send.status import slug_of
 from newsletter.store import Store, open_store
 from newsletter.store.scheduling import schedules
-from newsletter.store.schema import campaigns
 
 
 @dataclass(frozen=True)
@@ -75,18 +74,3 @@ def schedule_cancelled(store: Store, slug: str) -> Callable[[], str | None]:
         return None if there is not None else CANCELLED
 
     return cancelled
-
-
-def lease_holder(store: Store, slug: str) -> str | None:
-    with store.engine.connect() as connection:
-        row = connection.execute(
-            select(campaigns.c.lease_owner, campaigns.c.lease_expires_at).where(
-                campaigns.c.slug == slug
-            )
-        ).one_or_none()
-    if row is None or row.lease_owner is None or row.lease_expires_at <= campaign_rows.now():
-        return None
-    if not owner_alive(row.lease_owner):  # a process on this host that is gone
-        return None
-    host, _, rest = row.lease_owner.partition(":")
-    return f"process {rest.partition(':')[0]} on {host}"
