@@ -30,8 +30,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from newsletter.automations.enrolment import enrol_due, has_due, mark_considered
 from newsletter.automations.sequences import Step, read_sequences
 from newsletter.automations.step_campaigns import StepVersion, campaigns_with_work, version_campaign
@@ -40,11 +38,11 @@ from newsletter.errors import NewsletterError, SendError
 from newsletter.render.checks import Finding, config_findings
 from newsletter.send import campaign_rows
 from newsletter.send.campaign_rows import Campaign
+from newsletter.send.lease import lease_holder
 from newsletter.send.plan import SendPlan
 from newsletter.send.schedule import why_stopped
 from newsletter.send.sending import send_campaign
 from newsletter.store import Store, open_store, snapshots
-from newsletter.store.schema import campaigns
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +175,7 @@ def send_version(
             stopping=stopping,
         )
     except SendError as error:
-        holder = _lease_holder(store, campaign.id)
+        holder = lease_holder(store, campaign.slug)
         if holder is not None:
             message = f"{name}: another process is sending it ({holder}); left to it"
             say(message)
@@ -197,16 +195,3 @@ def send_version(
     )
     say(message)
     return StepResult(step.automation, step.key, "sent", message)
-
-
-def _lease_holder(store: Store, campaign_id: int) -> str | None:
-    with store.engine.connect() as connection:
-        row = connection.execute(
-            select(campaigns.c.lease_owner, campaigns.c.lease_expires_at).where(
-                campaigns.c.id == campaign_id
-            )
-        ).one_or_none()
-    if row is None or row.lease_owner is None or row.lease_expires_at <= campaign_rows.now():
-        return None
-    host, _, rest = row.lease_owner.partition(":")
-    return f"process {rest.partition(':')[0]} on {host}"

@@ -118,9 +118,7 @@ class Lease:
         return now() + dt.timedelta(seconds=self.seconds)
 
     def _held_by(self, owner: str, until: dt.datetime | None) -> SendError:
-        host, _, rest = owner.partition(":")
-        pid = rest.partition(":")[0]
-        who = f"process {pid} on {host}" if pid else owner
+        who = _process_of(owner)
         expiry = f" (its lease runs until {until:%H:%M:%S} UTC)" if until else ""
         return SendError(
             f"campaign {self.campaign.slug!r} is being sent by {who}{expiry}; two senders "
@@ -148,6 +146,10 @@ def owner_alive(owner: str) -> bool:
 
 
 def lease_holder(store: Store, slug: str) -> str | None:
+    """Who is sending campaign ``slug`` right now (``process 123 on host``), or None when
+    nobody is: no lease, an expired one, or one whose process on this host is gone (the
+    next :meth:`Lease.acquire` takes that over). ``run-due`` asks it after a send raised,
+    to tell "left to the process sending it" from "held, for this reason"."""
     with store.engine.connect() as connection:
         row = connection.execute(
             select(campaigns.c.lease_owner, campaigns.c.lease_expires_at).where(
@@ -156,7 +158,13 @@ def lease_holder(store: Store, slug: str) -> str | None:
         ).one_or_none()
     if row is None or row.lease_owner is None or row.lease_expires_at <= now():
         return None
-    if not owner_alive(row.lease_owner):  # a process on this host that is gone
+    if not owner_alive(row.lease_owner):
         return None
-    host, _, rest = row.lease_owner.partition(":")
-    return f"process {rest.partition(':')[0]} on {host}"
+    return _process_of(row.lease_owner)
+
+
+def _process_of(owner: str) -> str:
+    """``host:pid:random`` as a reader says it: ``process 123 on host``."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    return f"process {pid} on {host}" if pid else owner
