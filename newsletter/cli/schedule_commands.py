@@ -12,6 +12,7 @@ import click
 from newsletter.cli import State, cli, pass_state
 from newsletter.cli.ctrl_c import stop_on_ctrl_c
 from newsletter.config import Config
+from newsletter.send.campaign_rows import handed_over, outcome_unknown
 from newsletter.send.plan import SendPlan
 from newsletter.send.schedule import run_due
 from newsletter.send.schedule_cancel import cancel
@@ -130,16 +131,23 @@ def cancel_command(state: State, issue: str) -> None:
     if done.campaign_id is None or done.counts is None:
         return
     counts = done.counts
-    sent = counts["sent"] + counts["failed"] + counts["unknown"] + counts["in_flight"]
+    handed = handed_over(counts)
     if done.sender is not None:
         click.echo(
             f"Its campaign {done.campaign_id} is being sent right now by {done.sender}: it "
-            f"stops before its next batch and says so ({sent} handed over so far); the "
+            f"stops before its next batch and says so ({handed} handed over so far); the "
             f"rest stay pending. 'newsletter send {issue}' resumes it."
         )
     else:
+        # Each state by its own name: a refused copy was not handed over, and an
+        # unknown one may have been (docs/reports.md).
+        shown = [f"{handed} handed over"]
+        if counts["failed"]:
+            shown.append(f"{counts['failed']} failed")
+        if unknown := outcome_unknown(counts):
+            shown.append(f"{unknown} unknown (may have been handed over)")
         click.echo(
-            f"Its campaign {done.campaign_id} had started: {sent} handed over, "
+            f"Its campaign {done.campaign_id} had started: {', '.join(shown)}, "
             f"{counts['pending']} pending, who stay pending. 'newsletter send {issue}' "
             "resumes it."
         )

@@ -9,7 +9,7 @@ The recipients' states themselves, batch by batch, are :mod:`newsletter.send.led
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,6 +230,20 @@ def state_counts(store: Store | Engine, campaign_id: int) -> dict[str, int]:
         ).all()
     found: dict[str, int] = {state: count for state, count in rows}
     return {state: found.get(state, 0) for state in LEDGER_STATES}
+
+
+def handed_over(counts: Mapping[str, int]) -> int:
+    """The one meaning of "handed over" (``report``'s HANDED OVER, ``schedule --all``,
+    ``schedule cancel``): copies the provider accepted, the ledger's ``sent``. A
+    ``failed`` copy was refused, not handed over; an unknown one may have been, and is
+    said by its own name (:func:`outcome_unknown`)."""
+    return counts["sent"]
+
+
+def outcome_unknown(counts: Mapping[str, int]) -> int:
+    """Copies that may or may not have reached the provider: ``unknown``, and
+    ``in_flight`` (with the provider now, or left so by a process that died)."""
+    return counts["unknown"] + counts["in_flight"]
 
 
 def first_errors(store: Store | Engine, campaign_id: int, limit: int = 3) -> list[tuple[str, str]]:

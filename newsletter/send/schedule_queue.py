@@ -225,7 +225,9 @@ def _audience(config: Config, store: Store, entry: Scheduled) -> int | None:
     read: run-due holds it with the reason)."""
     campaign = campaign_rows.find_campaign(store, entry.slug)
     if entry.state == "sent":
-        return 0 if campaign is None else campaign_rows.state_counts(store, campaign.id)["sent"]
+        if campaign is None:
+            return 0
+        return campaign_rows.handed_over(campaign_rows.state_counts(store, campaign.id))
     if campaign is not None:
         return still_to_send(store, campaign.id)
     path = Path(entry.issue_path)

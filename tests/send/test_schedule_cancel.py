@@ -10,6 +10,7 @@ each exactly once. On SQLite and PostgreSQL.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import update
 
 from newsletter.cli import cli
 from newsletter.config import Config
@@ -24,6 +26,7 @@ from newsletter.send import campaign_rows
 from newsletter.send.plan import plan_send
 from newsletter.send.schedule_queue import list_schedule, schedule_issue
 from newsletter.store import Store
+from newsletter.store.schema import ledger
 from tests.send.conftest import SEED
 from tests.send.test_wait_before_hand_over import Sender, add_readers, outbox_received
 
@@ -105,9 +108,51 @@ def test_cancel_of_a_started_send_that_is_not_running_says_what_stays_pending(
     cancelled = runner.invoke(cli, ["schedule", "cancel", SEED])
 
     assert cancelled.exit_code == 0, cancelled.output
-    handed = counts["sent"] + counts["in_flight"]
-    assert cancelled.output.splitlines()[1] == (
-        f"Its campaign 1 had started: {handed} handed over, {counts['pending']} pending, "
-        f"who stay pending. 'newsletter send {SEED}' resumes it."
+    said = cancelled.output.splitlines()[1]
+    assert said.startswith(f"Its campaign 1 had started: {counts['sent']} handed over, ")
+    assert said.endswith(
+        f"{counts['pending']} pending, who stay pending. 'newsletter send {SEED}' resumes it."
     )
     assert counts["pending"] > 0
+
+
+def test_cancel_says_handed_over_as_the_report_does_and_names_failed_and_unknown(
+    project: Path,
+    configure: Callable[..., Config],
+    shared_store: Store,
+    runner: CliRunner,
+) -> None:
+    """A started send, not running, with copies in every state: the cancel's "handed
+    over" is the report's (the ledger's ``sent``), and the copy the provider refused
+    and the ones whose fate is unknown are said by their own names."""
+    config = configure(provider="outbox")
+    readers = add_readers(shared_store, 7)
+    schedule_now(config, project)
+    campaign = campaign_rows.start_campaign(
+        shared_store,
+        slug="stem-cells-in-breast-milk",
+        issue_path=str(project / SEED),
+        subject="Stem cells in breast milk",
+        topics=["research"],
+        provider="outbox",
+    )
+    fates = ["sent", "sent", "sent", "failed", "unknown", "in_flight", "pending"]
+    with shared_store.engine.begin() as connection:
+        for reader, fate in zip(readers, fates, strict=True):
+            connection.execute(
+                update(ledger)
+                .where(ledger.c.campaign_id == campaign.id, ledger.c.subscriber_id == reader)
+                .values(state=fate, attempts=0 if fate == "pending" else 1)
+            )
+
+    cancelled = runner.invoke(cli, ["schedule", "cancel", SEED])
+    reported = runner.invoke(cli, ["report", "--format", "json"])
+
+    assert cancelled.exit_code == 0, cancelled.output
+    assert reported.exit_code == 0, reported.output
+    (issue,) = json.loads(reported.output)["issues"]
+    assert (issue["handed_over"], issue["failed"], issue["unknown"]) == (3, 1, 2)
+    assert cancelled.output.splitlines()[1] == (
+        "Its campaign 1 had started: 3 handed over, 1 failed, 2 unknown (may have been "
+        f"handed over), 1 pending, who stay pending. 'newsletter send {SEED}' resumes it."
+    )
