@@ -13,7 +13,7 @@ from typing import Any
 
 from newsletter.config import AbSettings, Config, ab_settings, missing_measure
 from newsletter.errors import SegmentError, SendError
-from newsletter.models import CompiledIssue
+from newsletter.models import CompiledIssue, Issue
 from newsletter.render.checks import Finding, check_compiled, config_findings, has_errors
 from newsletter.render.compile import compile_issue
 from newsletter.render.issues import read_issue
@@ -154,7 +154,7 @@ def plan_send(
                 issue_path, campaign, provider_name, test=test, switch=switch_provider
             )
         else:
-            chosen = wanted if wanted is not None else issue.topics
+            chosen = campaign_topics(store, topics, issue)
             counts = None
             switched_from = None
         # A campaign that started keeps the recipients its segment chose then.
@@ -265,6 +265,12 @@ def _check_same_provider(
             f"{campaign.provider}, or add --switch-provider to send the rest through {provider}"
         )
     return campaign.provider
+
+
+def campaign_topics(store: Store, given: Sequence[str] | None, issue: Issue) -> tuple[str, ...]:
+    """The topics a new campaign goes to: those given (``--topic``, a schedule entry's),
+    checked, else the issue's (a digest's entry keeps none)."""
+    return store.check_topics(given) if given else issue.topics
 
 
 def _topic_list(topics: Sequence[str]) -> str:

@@ -131,7 +131,7 @@ def _send_due(
             config,
             path,
             provider=entry.provider,
-            topics=list(entry.topics) or None,
+            topics=entry.topics,
             now=clock(),
         )
     except NewsletterError as error:

@@ -20,7 +20,7 @@ from newsletter.errors import NewsletterError, SendError
 from newsletter.render.issues import read_issue
 from newsletter.send import campaign_rows
 from newsletter.send.ledger_batches import still_to_send
-from newsletter.send.plan import SendPlan, new_audience, send_segment
+from newsletter.send.plan import SendPlan, campaign_topics, new_audience, send_segment
 from newsletter.send.run_summary import SendSummary
 from newsletter.send.schedule_times import Clock, issue_hash, system_clock
 from newsletter.store import Store, open_store
@@ -234,10 +234,10 @@ def _audience(config: Config, store: Store, entry: Scheduled) -> int | None:
     try:
         issue = read_issue(path, topics=config.topic_ids)
         segment = send_segment(config, path, None, issue.segment)
+        topics = campaign_topics(store, entry.topics, issue)  # as run-due plans it
     except NewsletterError:
         return None
-    # As run-due plans it: the entry's topics, else the issue's (a digest's keeps none).
-    return new_audience(store, entry.topics or issue.topics, segment).recipients
+    return new_audience(store, topics, segment).recipients
 
 
 def update_entry(store: Store, slug: str, **values: Any) -> None:
