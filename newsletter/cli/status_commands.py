@@ -56,8 +56,10 @@ def status(state: State, issue: str | None, as_json: bool) -> None:
         if item.subject_test:
             click.echo(f"  subject test: winner {item.subject_test}")
         if item.handovers:
-            handed = ", ".join(f"{name} {count}" for name, count in item.handovers.items())
-            click.echo(f"  handed over: {handed}")
+            # Refused and unknown copies included: not "handed over", which is only
+            # what a provider accepted (campaign_rows.handed_over).
+            given = ", ".join(f"{name} {count}" for name, count in item.handovers.items())
+            click.echo(f"  messages to providers: {given} (accepted, refused or unknown)")
         if item.blocked:
             click.echo(
                 f"  blocked: {item.blocked} copy(ies) refused for the content or the sender "

@@ -333,7 +333,31 @@ def test_a_campaign_keeps_its_provider_unless_switched_and_status_shows_each(
     assert "Switching:  from smtp, which this campaign used so far" in switched.output
     status = runner.invoke(cli, ["status"]).output.splitlines()
     assert status[0].startswith("stem-cells-in-breast-milk: campaign 1 via outbox")
-    assert "  handed over: outbox 2, smtp 1" in status
+    assert "  messages to providers: outbox 2, smtp 1 (accepted, refused or unknown)" in status
+
+
+def test_status_says_handed_over_only_of_copies_the_provider_accepted(
+    runner: CliRunner,
+    configure: Callable[..., Config],
+    smtp_server: FakeSmtp,
+    subscribers: Callable[..., list[int]],
+    store: Store,
+    secret: Signer,
+) -> None:
+    """``report``'s "handed over" is the ledger's ``sent``; what status counts per
+    provider includes the copy it refused, so it goes by another name."""
+    smtp_config(configure, smtp_server, connections=1)
+    subscribers(3)
+    smtp_server.refuse("reader2@example.org", "550 5.1.1 No such user")
+    assert "Sent 2, failed 1" in runner.invoke(cli, ["send", SEED, "--yes"]).output
+
+    status = runner.invoke(cli, ["status"]).output.splitlines()
+
+    assert "  3 recipient(s): 0 pending, 0 in flight, 2 sent, 1 failed, 0 unknown, 0 skipped" in (
+        status
+    )
+    assert "  messages to providers: smtp 3 (accepted, refused or unknown)" in status
+    assert not [line for line in status if "handed over" in line]
 
 
 def test_a_test_send_the_relay_refuses_says_nothing_of_a_campaign(
