@@ -2,8 +2,9 @@
 
 Part of :class:`newsletter.send.ledger.Ledger`: the outcomes of single messages (the
 outbox, SMTP, SES) and of whole batches (one request: SendGrid, Postmark, Mailgun). A
-batch is one id range, so "mark the batch sent" is one ``UPDATE ... BETWEEN``; only what
-differs from reader to reader (Postmark's message id a reader) is written row by row.
+batch is one id range, so "mark the batch sent" is one ``UPDATE ... BETWEEN``; what differs
+from reader to reader (Postmark's and SES's message id a reader) is read from one JSON
+parameter in the same statement.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, update
+import orjson
+from sqlalchemy import Connection, Engine, String, and_, bindparam, cast, func, update
+from sqlalchemy.dialects import postgresql
 
 from newsletter.send.campaign_rows import now, write_connection
 from newsletter.send.handovers import count_handovers
@@ -31,7 +34,7 @@ class LedgerOutcomes:
     engine: Engine
     campaign_id: int
     _mine: Any
-    _message_id_one: Any
+    _message_id_of_row: Any
     _settle_one: Any
 
     def settle(self, outcomes: Sequence[Outcome]) -> None:
@@ -99,10 +102,10 @@ class LedgerOutcomes:
         in_batch: Any,
         when: dt.datetime,
     ) -> None:
-        """A batch whose outcomes differ. Postmark's, all sent with a message id each:
-        the ids row by row (a column no index holds, no timestamp to convert), then
-        one UPDATE per outcome (state, error) for the states and times. Every row still
-        ``in_flight`` ends with the same columns as :meth:`_settle_rows` would give it."""
+        """A batch whose outcomes differ. Postmark's and SES's, all sent with a message id
+        each: one UPDATE per outcome (state, error), each row's id read from one JSON
+        object of them all. Every row still ``in_flight`` ends with the same columns as
+        :meth:`_settle_rows` would give it."""
         groups: dict[tuple[str, str | None], list[int]] = {}
         for recipient, (state, _, error) in zip(claim.recipients, outcomes, strict=True):
             groups.setdefault((state, error), []).append(recipient.subscriber_id)
@@ -110,20 +113,23 @@ class LedgerOutcomes:
             self._settle_rows(connection, claim, outcomes, in_batch, when)
             return
         message_ids = {message_id for _, message_id, _ in outcomes}
-        shared_id: dict[str, str | None] = {}
+        shared_id: dict[str, Any] = {}
+        parameters: dict[str, str] = {}
         if len(message_ids) == 1:
             shared_id["message_id"] = message_ids.pop()
         else:
-            # Before the states move: only rows still in flight are written.
-            connection.execute(
-                self._message_id_one,
-                [
-                    {"id": recipient.subscriber_id, "new_message_id": message_id}
+            # Every reader's own id (Postmark's, SES's) in the same UPDATE as their state:
+            # the ids go as one JSON object the statement reads each row's from, not one
+            # UPDATE a reader.
+            shared_id["message_id"] = self._message_id_of_row
+            parameters["message_ids"] = orjson.dumps(
+                {
+                    str(recipient.subscriber_id): message_id
                     for recipient, (_, message_id, _) in zip(
                         claim.recipients, outcomes, strict=True
                     )
-                ],
-            )
+                }
+            ).decode()
         for (state, error), ids in groups.items():
             rows = in_batch if len(groups) == 1 else and_(in_batch, ledger.c.subscriber_id.in_(ids))
             connection.execute(
@@ -135,7 +141,8 @@ class LedgerOutcomes:
                     sent_at=when if state == "sent" else None,
                     updated_at=when,
                     **shared_id,
-                )
+                ),
+                parameters,
             )
 
     def _settle_rows(
@@ -170,6 +177,16 @@ class LedgerOutcomes:
                 )
             ],
         )
+
+
+def message_id_of_row(dialect: str) -> Any:
+    """A ledger row's message id, read from the JSON object bound as ``message_ids``
+    (subscriber id -> message id), in the dialect's JSON functions."""
+    by_reader = bindparam("message_ids", type_=String)
+    if dialect == "postgresql":
+        key = cast(ledger.c.subscriber_id, String)
+        return func.jsonb_extract_path_text(cast(by_reader, postgresql.JSONB), key)
+    return func.json_extract(by_reader, func.printf('$."%d"', ledger.c.subscriber_id))
 
 
 def _row_values(

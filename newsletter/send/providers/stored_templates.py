@@ -15,6 +15,7 @@ full messages instead, as does confirmation mail (one message, not worth a templ
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Iterable, Mapping
@@ -35,9 +36,19 @@ class Template:
 
     def model(self, values: Mapping[str, str]) -> dict[str, str]:
         """One reader's ``TemplateModel``: only the fields the content uses."""
-        model = {f"h_{name}": escape(values[name], quote=True) for name in self.html_fields}
-        model.update((f"t_{name}", values[name]) for name in self.text_fields)
+        model = {key: escape(values[name], quote=True) for key, name in self._html_keys}
+        model.update((key, values[name]) for key, name in self._text_keys)
         return model
+
+    # The variables' names, made once: a model is made for every reader.
+
+    @functools.cached_property
+    def _html_keys(self) -> tuple[tuple[str, str], ...]:
+        return tuple((f"h_{name}", name) for name in self.html_fields)
+
+    @functools.cached_property
+    def _text_keys(self) -> tuple[tuple[str, str], ...]:
+        return tuple((f"t_{name}", name) for name in self.text_fields)
 
 
 def templatable(content: Content) -> bool:
