@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
 from typing import Any
 
 from newsletter.config import Config
@@ -91,6 +90,20 @@ class SesProvider(PerMessageProvider[dict[str, Any]]):
                 "no AWS region for SES: set ses.region in newsletter.yaml or export AWS_REGION"
             )
         self.region: str = region
+        self.bulk = SesBulk(
+            lambda: self._clients,
+            self.settings,
+            region=self.region,
+            backoff=self.backoff,
+            workers=self._workers,
+            notice=self.notice,
+        )
+
+    @functools.cached_property
+    def _clients(self) -> tuple[Any, SignedPoster, Any]:
+        """botocore's ``sesv2`` client, the poster of bulk requests and the session, made
+        on first use: the provider the plan makes to check the settings sends nothing,
+        and two clients cost some 0.15 s each."""
         client_config = botocore.config.Config(
             region_name=self.region,
             retries={"total_max_attempts": 1},
@@ -104,26 +117,18 @@ class SesProvider(PerMessageProvider[dict[str, Any]]):
         session.register_component(
             "data_loader", _shared_loader(session.get_config_variable("data_path"))
         )
-        self.client = session.create_client("sesv2", config=client_config)
-        # SES v1's, for GetSendQuota only: made when asked.
-        self._quota_client: Callable[[], Any] = lambda: session.create_client(
-            "ses", config=client_config
-        )
+        client = session.create_client("sesv2", config=client_config)
         poster = SignedPoster(
-            self.client.meta.endpoint_url,
+            client.meta.endpoint_url,
             session.get_credentials(),
             region=self.region,
             timeout=self.settings.timeout,
         )
-        self.bulk = SesBulk(
-            self.client,
-            poster,
-            self.settings,
-            region=self.region,
-            backoff=self.backoff,
-            workers=self._workers,
-            notice=self.notice,
-        )
+        return client, poster, (session, client_config)
+
+    @property
+    def client(self) -> Any:
+        return self._clients[0]
 
     def send_batch(self, batch: Batch, log: DeliveryLog = NO_LOG) -> list[Delivery]:
         template = self.bulk.template(batch.content)
@@ -143,7 +148,9 @@ class SesProvider(PerMessageProvider[dict[str, Any]]):
         if not self.settings.rate_from_account:
             return None
         try:
-            quota = self._quota_client().get_send_quota()
+            # SES v1's client, for GetSendQuota only: made here, once.
+            session, client_config = self._clients[2]
+            quota = session.create_client("ses", config=client_config).get_send_quota()
         except botocore.exceptions.ClientError as error:
             raise self._refusal(error_code(error), error_message(error)) from None
         except botocore.exceptions.NoCredentialsError:

@@ -73,8 +73,7 @@ TEMPLATE_ATTEMPTS = 3  # CreateEmailTemplate: one a second an account
 class SesBulk:
     def __init__(
         self,
-        client: Any,
-        poster: SignedPoster,
+        clients: Callable[[], tuple[Any, SignedPoster, Any]],
         settings: SesSettings,
         *,
         region: str,
@@ -82,8 +81,7 @@ class SesBulk:
         workers: Executor,
         notice: Callable[[str], None],
     ) -> None:
-        self.client = client  # boto3's, for the templates
-        self.poster = poster  # for the requests
+        self._clients = clients  # boto3's client, for the templates; the requests' poster
         self.settings = settings
         self.region = region
         self.backoff = backoff
@@ -94,6 +92,14 @@ class SesBulk:
         self.templates: dict[int, tuple[Content, Template | None]] = {}
         self._stop: ProviderError | ProviderUnavailable | None = None
         self._stop_lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        return self._clients()[0]
+
+    @property
+    def poster(self) -> SignedPoster:
+        return self._clients()[1]
 
     # The template.
 
