@@ -42,15 +42,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_send import make_project, populate, send, server
-from newsletter.config import load_config
-from tests.fakes.mailgun import API_KEY as MAILGUN_KEY
-from tests.fakes.mailgun import DOMAIN
-from tests.fakes.moto import CREDENTIALS, MotoServer, moto_server_command
-from tests.fakes.postmark import SERVER_TOKEN
-from tests.fakes.sendgrid import API_KEY as SENDGRID_KEY
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: the benchmarks and tests packages too
+
+from benchmarks.bench_send import make_project, populate, send, server  # noqa: E402
+from newsletter.config import load_config  # noqa: E402
+from tests.fakes.mailgun import API_KEY as MAILGUN_KEY  # noqa: E402
+from tests.fakes.mailgun import DOMAIN  # noqa: E402
+from tests.fakes.moto import CREDENTIALS, MotoServer, moto_server_command  # noqa: E402
+from tests.fakes.postmark import SERVER_TOKEN  # noqa: E402
+from tests.fakes.sendgrid import API_KEY as SENDGRID_KEY  # noqa: E402
+
 SENDER = "letters@breastfeedingworld.example"
 
 
