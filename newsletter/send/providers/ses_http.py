@@ -17,6 +17,7 @@ body's ``__type``/``code``), the text from ``message``.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import hmac
 from collections.abc import Sequence
@@ -56,12 +57,12 @@ class SignedPoster:
         self._credentials = credentials
         self._signer = RequestSigner(self.url, region=region, service="ses")
 
-    def send_bulk_email(self, request: dict[str, Any]) -> SesAnswer:
-        """One attempt; :class:`~newsletter.send.providers.http_api.NotSent` or
+    def send_bulk_email(self, data: bytes) -> SesAnswer:
+        """One attempt at POSTing ``data`` (:func:`bulk_request`'s);
+        :class:`~newsletter.send.providers.http_api.NotSent` or
         :class:`~newsletter.send.providers.http_api.AnswerLost` if it failed."""
         if self._credentials is None:
             raise ProviderError(NO_CREDENTIALS)
-        data = orjson.dumps(request)
         # Read per request: botocore's refreshable credentials renew themselves here.
         headers = self._signer.headers(data, self._credentials.get_frozen_credentials())
         answer = post(self.url, data, headers, timeout=self.timeout)
@@ -148,42 +149,64 @@ class RequestSigner:
 
 def bulk_request(
     batch: Batch, template: Template, going: Sequence[int], configuration_set: str | None
-) -> dict[str, Any]:
-    """The ``SendBulkEmail`` parameters for the batch's readers ``going``."""
+) -> bytes:
+    """The ``SendBulkEmail`` request (JSON) for the batch's readers ``going``.
+
+    Measured (docs/performance.md): building a dict per reader and serialising them was
+    some 17% of a bulk send's CPU. The parts that are the same for every reader (the
+    batch's fields, each entry's keys, header and tag names) are serialised once; only
+    each reader's values are, and spliced in."""
     content = batch.content
     default: dict[str, Any] = {"TemplateName": template.alias}
     if content.headers:
-        default["Headers"] = _headers(content.headers)
-    request: dict[str, Any] = {
+        default["Headers"] = [
+            {"Name": name, "Value": _on_the_wire(name, value)}
+            for name, value in content.headers.items()
+        ]
+    head: dict[str, Any] = {
         "FromEmailAddress": header_value("From", content.sender),
         "DefaultContent": {"Template": default},
-        "BulkEmailEntries": [_entry(content, template, batch.recipients[i]) for i in going],
     }
     if content.reply_to:
-        request["ReplyToAddresses"] = [header_value("Reply-To", content.reply_to)]
+        head["ReplyToAddresses"] = [header_value("Reply-To", content.reply_to)]
     if configuration_set:
-        request["ConfigurationSetName"] = configuration_set
-    return request
+        head["ConfigurationSetName"] = configuration_set
+    entries = b",".join([_entry(content, template, batch.recipients[i]) for i in going])
+    return orjson.dumps(head)[:-1] + b',"BulkEmailEntries":[' + entries + b"]}"
 
 
-def _entry(content: Content, template: Template, recipient: Any) -> dict[str, Any]:
+_TO = b'{"Destination":{"ToAddresses":['
+_DATA = b']},"ReplacementEmailContent":{"ReplacementTemplate":{"ReplacementTemplateData":'
+
+
+def _entry(content: Content, template: Template, recipient: Any) -> bytes:
     values = content.values_for(recipient.personalization)
     data = orjson.dumps(template.model(values)).decode()
-    entry: dict[str, Any] = {
-        "Destination": {
-            "ToAddresses": [_on_the_wire("To", format_address(recipient.email, recipient.name))]
-        },
-        "ReplacementEmailContent": {"ReplacementTemplate": {"ReplacementTemplateData": data}},
-    }
+    address = _on_the_wire("To", format_address(recipient.email, recipient.name))
+    entry = _TO + orjson.dumps(address) + _DATA + orjson.dumps(data) + b"}}"
     if recipient.headers:
-        entry["ReplacementHeaders"] = _headers(recipient.headers)
+        entry += b',"ReplacementHeaders":[' + b",".join(
+            [
+                _name_then_value(name) + orjson.dumps(_on_the_wire(name, value)) + b"}"
+                for name, value in recipient.headers.items()
+            ]
+        )
+        entry += b"]"
     if recipient.tags:
-        entry["ReplacementTags"] = [{"Name": k, "Value": v} for k, v in recipient.tags.items()]
-    return entry
+        entry += b',"ReplacementTags":[' + b",".join(
+            [
+                _name_then_value(name) + orjson.dumps(value) + b"}"
+                for name, value in recipient.tags.items()
+            ]
+        )
+        entry += b"]"
+    return entry + b"}"
 
 
-def _headers(headers: Any) -> list[dict[str, str]]:
-    return [{"Name": name, "Value": _on_the_wire(name, value)} for name, value in headers.items()]
+@functools.lru_cache(maxsize=256)
+def _name_then_value(name: str) -> bytes:
+    """``{"Name":name,"Value":`` of a header or a tag: the same few names every reader."""
+    return b'{"Name":' + orjson.dumps(name) + b',"Value":'
 
 
 def _on_the_wire(name: str, value: str) -> str:
